@@ -1,0 +1,73 @@
+// Package executor declares what the agent needs from whatever runs a task's
+// container: a Controller per task that walks it through its life. The real
+// implementation drives containerd (containerdexec); a fake one (fakeexec)
+// runs whole clusters inside one test process.
+package executor
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// Executor makes Controllers and describes the node it runs on.
+type Executor interface {
+	// Describe reports the node's hostname, platform, resources and engine.
+	Describe(ctx context.Context) (*swarm.NodeDescription, error)
+	// Controller returns the controller for t. It does no I/O; calling it
+	// twice for the same task gives controllers over the same container.
+	Controller(t *swarm.Task) (Controller, error)
+}
+
+// Controller drives one task's container. Every method is idempotent so that
+// an agent that restarts can adopt what it finds: Prepare on a task whose
+// container exists does nothing, Start on a running one does nothing.
+type Controller interface {
+	// Prepare makes all the task needs to start: the image (pulled if
+	// missing), the network sandbox and the container. An image that cannot
+	// be had is an errdefs.NotFound error whose message is "No such image: REF".
+	Prepare(ctx context.Context) error
+	// Start starts the task's process.
+	Start(ctx context.Context) error
+	// Wait blocks until the task's process exits, also when it had exited
+	// before Wait was called.
+	Wait(ctx context.Context) (ExitStatus, error)
+	// Shutdown asks the process to stop with the stop signal and kills it
+	// when the stop grace period is over.
+	Shutdown(ctx context.Context) error
+	// Terminate kills the process at once.
+	Terminate(ctx context.Context) error
+	// Remove deletes the container and everything Prepare made for it.
+	Remove(ctx context.Context) error
+	// ContainerStatus reports the container's ID and, while it runs, its PID.
+	ContainerStatus(ctx context.Context) (*swarm.ContainerStatus, error)
+}
+
+// ExitStatus is how a task's process ended.
+type ExitStatus struct {
+	Code      int
+	OOMKilled bool
+	At        time.Time
+}
+
+// Network gives a container its network namespace, attached to the node's
+// default bridge.
+type Network interface {
+	// Sandbox creates (or finds, when it exists) the network namespace for
+	// the container id, attaches it and returns the namespace's path and
+	// the endpoint in it.
+	Sandbox(ctx context.Context, id string) (nsPath string, ep *Endpoint, err error)
+	// Release detaches the container's namespace and removes it.
+	Release(ctx context.Context, id string) error
+}
+
+// Endpoint is a container's interface on a network.
+type Endpoint struct {
+	NetworkName string
+	Addr        netip.Prefix // the container's address with the network's prefix length
+	Gateway     netip.Addr
+	MAC         net.HardwareAddr
+}
