@@ -1,0 +1,44 @@
+package jsonlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Drive appends what a container writes to stdout and stderr to the log at
+// path until both streams end. It closes ready once the log is open, which
+// is what a containerd shim waits for before it starts the container.
+//
+// A stream whose entries cannot be written any more is still read to its
+// end, so that a full disk loses output instead of blocking the container.
+func Drive(path string, stdout, stderr io.Reader, ready io.Closer) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	ready.Close()
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	defer f.Close()
+
+	w := NewWriter(f, time.Now)
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, 2)
+	)
+	for i, s := range []struct {
+		name string
+		r    io.Reader
+	}{{Stdout, stdout}, {Stderr, stderr}} {
+		wg.Go(func() {
+			if err := w.Copy(s.name, s.r); err != nil {
+				errs[i] = err
+				io.Copy(io.Discard, s.r)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,156 @@
+package jsonlog
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// pollInterval is how often a follower looks for new entries. Polling a
+// file is simple and cheap at this rate; a container's output is only ever
+// shown to a person.
+const pollInterval = 100 * time.Millisecond
+
+// ReadOptions selects the entries Read delivers.
+type ReadOptions struct {
+	Tail   int       // only the last Tail entries of the log; negative for all
+	Since  time.Time // only entries stamped at or after Since; zero for all
+	Follow bool      // at the end, wait for new entries until done closes or ctx ends
+}
+
+// Read calls fn with the entries of the log at path that opts selects, in
+// order. A log that does not exist yet is empty. When following, Read
+// returns nil once done is closed and the entries written before that have
+// been delivered; when ctx ends first it returns ctx's error. Lines that are
+// not valid entries (a write cut short by a crash) are skipped.
+func Read(ctx context.Context, path string, opts ReadOptions, done <-chan struct{}, fn func(Entry) error) error {
+	f, err := openLog(ctx, path, opts.Follow, done)
+	if err != nil || f == nil {
+		return err
+	}
+	defer f.Close()
+	lr := &lineReader{r: bufio.NewReader(f)}
+
+	emit := func(line []byte) error {
+		e, err := Decode(line)
+		if err != nil {
+			return nil
+		}
+		if !opts.Since.IsZero() && e.Time.Before(opts.Since) {
+			return nil
+		}
+		return fn(e)
+	}
+
+	if opts.Tail >= 0 {
+		last, err := lastLines(lr, opts.Tail)
+		if err != nil {
+			return err
+		}
+		for _, line := range last {
+			if err := emit(line); err != nil {
+				return err
+			}
+		}
+	} else if err := lr.each(emit); err != nil {
+		return err
+	}
+	if !opts.Follow {
+		return nil
+	}
+
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return lr.each(emit)
+		case <-tick.C:
+			if err := lr.each(emit); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// openLog opens the log at path. When it does not exist, it is empty: nil
+// without following, and when following it is waited for until done closes
+// (nil) or ctx ends.
+func openLog(ctx context.Context, path string, follow bool, done <-chan struct{}) (*os.File, error) {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		f, err := os.Open(path)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+		if !follow {
+			return nil, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-done:
+			return nil, nil
+		case <-tick.C:
+		}
+	}
+}
+
+// lastLines reads lr to its end and returns its last n complete lines.
+func lastLines(lr *lineReader, n int) ([][]byte, error) {
+	if n == 0 {
+		return nil, lr.each(func([]byte) error { return nil })
+	}
+	ring := make([][]byte, 0, min(n, 1024))
+	next := 0
+	err := lr.each(func(line []byte) error {
+		if len(ring) < n {
+			ring = append(ring, line)
+			return nil
+		}
+		ring[next] = line
+		next = (next + 1) % n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(ring[next:], ring[:next]...), nil
+}
+
+// lineReader reads complete lines from a file that may still be growing: a
+// line without its newline yet is kept until the rest of it arrives.
+type lineReader struct {
+	r       *bufio.Reader
+	partial []byte
+}
+
+// each calls fn with every complete line (without its newline) that can be
+// read now. The line is fn's to keep.
+func (lr *lineReader) each(fn func([]byte) error) error {
+	for {
+		b, err := lr.r.ReadBytes('\n')
+		if err != nil {
+			lr.partial = append(lr.partial, b...)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read log: %w", err)
+		}
+		line := append(lr.partial, b[:len(b)-1]...)
+		lr.partial = nil
+		if err := fn(line); err != nil {
+			return err
+		}
+	}
+}
