@@ -1,0 +1,482 @@
+// Package bridge gives each container a network namespace of its own,
+// attached by a veth pair to a Linux bridge on the node, with outbound
+// traffic masqueraded by nftables: what Docker's default bridge (and
+// docker_gwbridge for swarm tasks) gives a container.
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/network/ipam"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultName        = "shoal0"
+	DefaultNetnsDir    = "/run/shoal/netns"
+	DefaultNetworkName = "bridge"
+)
+
+// DefaultSubnet is the bridge's subnet when Config.Subnet is zero.
+var DefaultSubnet = netip.MustParsePrefix("172.29.0.0/16")
+
+// containerIfname is the name of the container's end of its veth pair.
+const containerIfname = "eth0"
+
+// Config says which bridge to run and where to keep its state.
+type Config struct {
+	// Name is the bridge interface's name (at most 15 bytes); default
+	// DefaultName.
+	Name string
+	// Subnet is the containers' IPv4 subnet; the gateway, held by the
+	// bridge, is its first address. Default DefaultSubnet.
+	Subnet netip.Prefix
+	// StateDir keeps the address allocations across restarts. Required.
+	StateDir string
+	// NetnsDir is where container namespaces are bind-mounted, apart from
+	// /run/netns so that `ip netns` shows only the admin's own. Default
+	// DefaultNetnsDir.
+	NetnsDir string
+	// NetworkName is the name endpoints report; default DefaultNetworkName.
+	NetworkName string
+	// Logger may be nil, to log nothing.
+	Logger *slog.Logger
+}
+
+// withDefaults fills the zero fields of cfg and checks the rest.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if len(cfg.Name) >= unix.IFNAMSIZ || strings.ContainsAny(cfg.Name, "/ \t\n:") {
+		return cfg, errdefs.Invalid("bridge name %q: want at most %d bytes without '/', ':' or spaces", cfg.Name, unix.IFNAMSIZ-1)
+	}
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = DefaultSubnet
+	}
+	if err := ipam.CheckSubnet(cfg.Subnet); err != nil {
+		return cfg, err
+	}
+	cfg.Subnet = cfg.Subnet.Masked()
+	if cfg.StateDir == "" {
+		return cfg, errdefs.Invalid("bridge %s: a state directory is required", cfg.Name)
+	}
+	if cfg.NetnsDir == "" {
+		cfg.NetnsDir = DefaultNetnsDir
+	}
+	if cfg.NetworkName == "" {
+		cfg.NetworkName = DefaultNetworkName
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
+// Bridge is the node's default container network. It implements
+// executor.Network.
+type Bridge struct {
+	cfg   Config
+	gw    netip.Addr
+	alloc *ipam.Allocator
+	log   *slog.Logger
+
+	// mu serializes changes, so that no sandbox is made and removed at
+	// the same time.
+	mu sync.Mutex
+}
+
+var _ executor.Network = (*Bridge)(nil)
+
+// New checks cfg and loads the address allocations from cfg.StateDir. It
+// changes nothing on the node: Setup does.
+func New(cfg Config) (*Bridge, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	alloc, err := ipam.Open(filepath.Join(cfg.StateDir, cfg.Name+".addresses.json"), cfg.Subnet)
+	if err != nil {
+		return nil, err
+	}
+	return &Bridge{
+		cfg:   cfg,
+		gw:    ipam.Gateway(cfg.Subnet),
+		alloc: alloc,
+		log:   cfg.Logger.With("bridge", cfg.Name),
+	}, nil
+}
+
+// Name returns the bridge interface's name.
+func (b *Bridge) Name() string { return b.cfg.Name }
+
+// Subnet returns the containers' subnet.
+func (b *Bridge) Subnet() netip.Prefix { return b.cfg.Subnet }
+
+// Gateway returns the bridge's own address, the containers' default route.
+func (b *Bridge) Gateway() netip.Addr { return b.gw }
+
+// Setup makes the node ready for sandboxes: the bridge, up, holding the
+// gateway address; IPv4 forwarding on; and the shoal nftables table, which
+// masquerades the subnet's outbound traffic and accepts forwarding to and
+// from the bridge. It is safe to call again at any time, e.g. by a
+// restarted daemon: the table is replaced whole, never duplicated.
+func (b *Bridge) Setup(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	br, err := b.ensureBridge()
+	if err != nil {
+		return err
+	}
+	gw := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(b.gw, b.cfg.Subnet.Bits()))}
+	if err := netlink.AddrReplace(br, gw); err != nil {
+		return fmt.Errorf("set address %s on bridge %s: %w", gw.IPNet, b.cfg.Name, err)
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		return fmt.Errorf("bring bridge %s up: %w", b.cfg.Name, err)
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enable IPv4 forwarding: %w", err)
+	}
+	if err := applyRules(b.cfg.Subnet, b.cfg.Name); err != nil {
+		return err
+	}
+	b.log.DebugContext(ctx, "bridge ready", "subnet", b.cfg.Subnet, "gateway", b.gw)
+	return nil
+}
+
+// ensureBridge returns the bridge link, creating it if missing. Its MAC is
+// fixed (derived from the gateway), because a Linux bridge otherwise takes
+// the lowest MAC of its ports and changes it as containers come and go,
+// which leaves stale gateway entries in the containers' ARP caches.
+func (b *Bridge) ensureBridge() (netlink.Link, error) {
+	mac := macFor(b.gw)
+	link, err := netlink.LinkByName(b.cfg.Name)
+	if isNotFound(err) {
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.cfg.Name, HardwareAddr: mac}}
+		if err := netlink.LinkAdd(br); err != nil {
+			return nil, fmt.Errorf("create bridge %s: %w", b.cfg.Name, err)
+		}
+		link, err = netlink.LinkByName(b.cfg.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find bridge %s: %w", b.cfg.Name, err)
+	}
+	if link.Type() != "bridge" {
+		return nil, errdefs.Conflict("interface %s exists and is a %s, not a bridge", b.cfg.Name, link.Type())
+	}
+	if !bytes.Equal(link.Attrs().HardwareAddr, mac) {
+		if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+			return nil, fmt.Errorf("set MAC of bridge %s: %w", b.cfg.Name, err)
+		}
+	}
+	return link, nil
+}
+
+// Teardown removes the bridge and the shoal nftables table. Sandboxes are
+// left as they are; Release them first. It is meant for tests and for
+// uninstalling.
+func (b *Bridge) Teardown(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	if link, err := netlink.LinkByName(b.cfg.Name); err == nil {
+		if err := netlink.LinkDel(link); err != nil {
+			errs = append(errs, fmt.Errorf("delete bridge %s: %w", b.cfg.Name, err))
+		}
+	} else if !isNotFound(err) {
+		errs = append(errs, fmt.Errorf("find bridge %s: %w", b.cfg.Name, err))
+	}
+	if err := deleteRules(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Sandbox returns the network namespace of container id, attached to the
+// bridge, and its endpoint there. It makes whatever is missing (namespace,
+// veth pair, address, route) and keeps what exists, so a restarted daemon
+// adopts the sandboxes of running containers by calling it again.
+func (b *Bridge) Sandbox(ctx context.Context, id string) (string, *executor.Endpoint, error) {
+	if err := checkID(id); err != nil {
+		return "", nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	path := b.nsPath(id)
+	existed, err := isNetns(path)
+	if err != nil {
+		return "", nil, err
+	}
+	addr, err := b.alloc.Allocate(id)
+	if err != nil {
+		return "", nil, err
+	}
+	ep := b.endpoint(addr)
+	if err := b.attach(path, id, ep); err != nil {
+		// Undo only a sandbox made just now: an existing one may have a
+		// running container in it.
+		if !existed {
+			if rerr := b.release(id); rerr != nil {
+				b.log.WarnContext(ctx, "undo failed sandbox", "container.id", id, "err", rerr)
+			}
+		}
+		return "", nil, fmt.Errorf("sandbox for %s: %w", id, err)
+	}
+	b.log.DebugContext(ctx, "sandbox ready", "container.id", id, "addr", ep.Addr, "adopted", existed)
+	return path, ep, nil
+}
+
+// attach brings the namespace at path to the state ep describes.
+func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
+	br, err := netlink.LinkByName(b.cfg.Name)
+	if isNotFound(err) {
+		return errdefs.Unavailable("bridge %s does not exist: the network is not set up", b.cfg.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("find bridge %s: %w", b.cfg.Name, err)
+	}
+	if ok, err := isNetns(path); err != nil {
+		return err
+	} else if !ok {
+		if err := createNetns(path); err != nil {
+			return err
+		}
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in namespace %s: %w", path, err)
+	}
+	defer nh.Close()
+
+	lo, err := nh.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo: %w", err)
+	}
+	if err := nh.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bring lo up: %w", err)
+	}
+
+	host, peer, err := b.ensureVeth(nh, ns, vethName(id), br, ep.MAC)
+	if err != nil {
+		return err
+	}
+	if err := configurePeer(nh, peer, ep); err != nil {
+		return err
+	}
+	if host.Attrs().MasterIndex != br.Attrs().Index {
+		if err := netlink.LinkSetMasterByIndex(host, br.Attrs().Index); err != nil {
+			return fmt.Errorf("attach %s to bridge %s: %w", host.Attrs().Name, b.cfg.Name, err)
+		}
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fmt.Errorf("bring %s up: %w", host.Attrs().Name, err)
+	}
+	return nil
+}
+
+// ensureVeth returns the host end (named hostName) and the container end
+// (eth0 in the namespace) of the sandbox's veth pair, making the pair if
+// the two are not already each other's peer.
+func (b *Bridge) ensureVeth(nh *netlink.Handle, ns netns.NsHandle, hostName string, br netlink.Link, mac net.HardwareAddr) (netlink.Link, netlink.Link, error) {
+	host, herr := netlink.LinkByName(hostName)
+	peer, perr := nh.LinkByName(containerIfname)
+	for _, err := range []error{herr, perr} {
+		if err != nil && !isNotFound(err) {
+			return nil, nil, fmt.Errorf("find veth %s: %w", hostName, err)
+		}
+	}
+	if herr == nil && perr == nil && paired(host, peer) {
+		return host, peer, nil
+	}
+	// Whatever half is left is of no use: remove it and start over.
+	if herr == nil {
+		if err := netlink.LinkDel(host); err != nil && !isNotFound(err) {
+			return nil, nil, fmt.Errorf("delete stale %s: %w", hostName, err)
+		}
+	}
+	if perr == nil {
+		if err := nh.LinkDel(peer); err != nil && !isNotFound(err) {
+			return nil, nil, fmt.Errorf("delete stale %s: %w", containerIfname, err)
+		}
+	}
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: hostName, MasterIndex: br.Attrs().Index},
+		PeerName:         containerIfname,
+		PeerHardwareAddr: mac,
+		PeerNamespace:    netlink.NsFd(ns),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return nil, nil, fmt.Errorf("create veth %s: %w", hostName, err)
+	}
+	host, err := netlink.LinkByName(hostName)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find new veth %s: %w", hostName, err)
+	}
+	peer, err = nh.LinkByName(containerIfname)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find new %s in namespace: %w", containerIfname, err)
+	}
+	return host, peer, nil
+}
+
+// paired reports whether host and peer are the two ends of one veth pair:
+// each names the other's index as its link.
+func paired(host, peer netlink.Link) bool {
+	return host.Type() == "veth" && peer.Type() == "veth" &&
+		host.Attrs().ParentIndex == peer.Attrs().Index &&
+		peer.Attrs().ParentIndex == host.Attrs().Index
+}
+
+// configurePeer gives the container's interface ep's MAC and address (and
+// no other), brings it up and routes everything else via the gateway.
+func configurePeer(nh *netlink.Handle, peer netlink.Link, ep *executor.Endpoint) error {
+	if !bytes.Equal(peer.Attrs().HardwareAddr, ep.MAC) {
+		if err := nh.LinkSetHardwareAddr(peer, ep.MAC); err != nil {
+			return fmt.Errorf("set MAC of %s: %w", containerIfname, err)
+		}
+	}
+	addrs, err := nh.AddrList(peer, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", containerIfname, err)
+	}
+	want := ipNet(ep.Addr)
+	for _, a := range addrs {
+		if a.IPNet.String() != want.String() {
+			if err := nh.AddrDel(peer, &a); err != nil {
+				return fmt.Errorf("remove stale address %s: %w", a.IPNet, err)
+			}
+		}
+	}
+	if err := nh.AddrReplace(peer, &netlink.Addr{IPNet: want}); err != nil {
+		return fmt.Errorf("set address %s: %w", want, err)
+	}
+	if err := nh.LinkSetUp(peer); err != nil {
+		return fmt.Errorf("bring %s up: %w", containerIfname, err)
+	}
+	route := &netlink.Route{
+		LinkIndex: peer.Attrs().Index,
+		Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+		Gw:        net.IP(ep.Gateway.AsSlice()),
+	}
+	if err := nh.RouteReplace(route); err != nil {
+		return fmt.Errorf("set default route via %s: %w", ep.Gateway, err)
+	}
+	return nil
+}
+
+// Release removes container id's sandbox: its veth pair, its namespace file
+// and its address. Releasing a sandbox that is gone, or was never made, is
+// not an error.
+func (b *Bridge) Release(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.release(id); err != nil {
+		return fmt.Errorf("release sandbox of %s: %w", id, err)
+	}
+	b.log.DebugContext(ctx, "sandbox released", "container.id", id)
+	return nil
+}
+
+// release does Release's work; the caller holds mu. The address is freed
+// last, so that it is never handed out while an interface may still hold it.
+func (b *Bridge) release(id string) error {
+	name := vethName(id)
+	// Deleting the host end deletes eth0 in the namespace with it, even
+	// while a process keeps the namespace alive.
+	if link, err := netlink.LinkByName(name); err == nil {
+		if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete veth %s: %w", name, err)
+		}
+	} else if !isNotFound(err) {
+		return fmt.Errorf("find veth %s: %w", name, err)
+	}
+	if err := removeNetns(b.nsPath(id)); err != nil {
+		return err
+	}
+	return b.alloc.Release(id)
+}
+
+func (b *Bridge) nsPath(id string) string { return filepath.Join(b.cfg.NetnsDir, id) }
+
+// endpoint describes the interface of a container at addr.
+func (b *Bridge) endpoint(addr netip.Addr) *executor.Endpoint {
+	return &executor.Endpoint{
+		NetworkName: b.cfg.NetworkName,
+		Addr:        netip.PrefixFrom(addr, b.cfg.Subnet.Bits()),
+		Gateway:     b.gw,
+		MAC:         macFor(addr),
+	}
+}
+
+// checkID refuses ids that cannot be a file name in NetnsDir.
+func checkID(id string) error {
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\x00") {
+		return errdefs.Invalid("invalid container id %q for a network sandbox", id)
+	}
+	return nil
+}
+
+// vethName is the host end's name for container id: short enough for
+// IFNAMSIZ, and the same on every call, so a restarted daemon finds it.
+func vethName(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "veth" + hex.EncodeToString(sum[:])[:7]
+}
+
+// macFor derives a MAC from an IPv4 address as Docker does: locally
+// administered 02:42 followed by the address, so a reused address comes
+// back with the same MAC and neighbours' ARP caches stay right.
+func macFor(addr netip.Addr) net.HardwareAddr {
+	a := addr.As4()
+	return net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func isNotFound(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf)
+}

@@ -1,0 +1,102 @@
+package bridge
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// tableName is the nftables table (ip family) that holds all of this
+// package's rules. No other table is ever touched.
+const tableName = "shoal"
+
+// masqueradeRule is `ip saddr SUBNET oifname != BRIDGE masquerade`: traffic
+// from the containers that leaves the node by another interface takes the
+// node's address.
+func masqueradeRule(subnet netip.Prefix, bridge string) []expr.Any {
+	network := subnet.Masked().Addr().As4()
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: net.CIDRMask(subnet.Bits(), 32), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: network[:]},
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(bridge)},
+		&expr.Masq{},
+	}
+}
+
+// forwardRules are `iifname BRIDGE accept` and `oifname BRIDGE accept`.
+func forwardRules(bridge string) [][]expr.Any {
+	accept := func(key expr.MetaKey) []expr.Any {
+		return []expr.Any{
+			&expr.Meta{Key: key, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(bridge)},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}
+	}
+	return [][]expr.Any{accept(expr.MetaKeyIIFNAME), accept(expr.MetaKeyOIFNAME)}
+}
+
+// ifname is name as the kernel compares interface names: NUL-padded to
+// IFNAMSIZ, so that "shoal0" does not also match "shoal01".
+func ifname(name string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return b
+}
+
+// applyRules replaces the whole shoal table in one transaction: adding it
+// (a no-op when it exists), deleting it and adding it anew leaves exactly
+// the rules below, never duplicates and never a moment without them.
+func applyRules(subnet netip.Prefix, bridge string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	t := &nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv4}
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	post := c.AddChain(&nftables.Chain{
+		Name:     "postrouting",
+		Table:    t,
+		Type:     nftables.ChainTypeNAT,
+		Hooknum:  nftables.ChainHookPostrouting,
+		Priority: nftables.ChainPriorityNATSource,
+	})
+	c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: masqueradeRule(subnet, bridge)})
+	fwd := c.AddChain(&nftables.Chain{
+		Name:     "forward",
+		Table:    t,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookForward,
+		Priority: nftables.ChainPriorityFilter,
+	})
+	for _, exprs := range forwardRules(bridge) {
+		c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: exprs})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("replace nftables table %s: %w", tableName, err)
+	}
+	return nil
+}
+
+// deleteRules removes the shoal table if it exists.
+func deleteRules() error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	t := &nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv4}
+	// Adding first makes the delete succeed when the table is not there.
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("delete nftables table %s: %w", tableName, err)
+	}
+	return nil
+}
