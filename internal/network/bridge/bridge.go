@@ -291,7 +291,7 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
 
-	host, peer, err := b.ensureVeth(nh, ns, vethName(id), br, ep.MAC)
+	host, peer, err := ensureVeth(nh, ns, vethName(id), br, ep.MAC)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 // ensureVeth returns the host end (named hostName) and the container end
 // (eth0 in the namespace) of the sandbox's veth pair, making the pair if
 // the two are not already each other's peer.
-func (b *Bridge) ensureVeth(nh *netlink.Handle, ns netns.NsHandle, hostName string, br netlink.Link, mac net.HardwareAddr) (netlink.Link, netlink.Link, error) {
+func ensureVeth(nh *netlink.Handle, ns netns.NsHandle, hostName string, br netlink.Link, mac net.HardwareAddr) (netlink.Link, netlink.Link, error) {
 	host, herr := netlink.LinkByName(hostName)
 	peer, perr := nh.LinkByName(containerIfname)
 	for _, err := range []error{herr, perr} {
