@@ -1,0 +1,105 @@
+// Package clusterconn is the transport between Shoal nodes: one TLS port
+// (2377) whose connections are split by ALPN between gRPC ("h2") and raft
+// ("shoal-raft"), with the TLS configurations that tie both to the
+// cluster's root CA.
+package clusterconn
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/shoal-project/shoal/internal/ca"
+)
+
+// DefaultPort is the cluster port, as in Docker Swarm.
+const DefaultPort = 2377
+
+// ALPN protocol names that select what a connection carries.
+const (
+	ProtoGRPC = "h2"
+	ProtoRaft = "shoal-raft"
+)
+
+// serverName is the name every client checks on the server's certificate:
+// only managers serve the cluster port, and only manager certificates carry
+// this DNS name.
+const serverName = string(ca.ManagerRole)
+
+// ServerTLS is the listener's configuration for a manager holding cert. A
+// client certificate is verified against root when one is presented; a
+// joining node presents none and reaches only the methods the gRPC policy
+// opens to ca.Anonymous. The root is sent after the leaf so that a joining
+// node can check it against its join token (ClientTLSPinned).
+func ServerTLS(root *ca.RootCA, cert tls.Certificate) *tls.Config {
+	if n := len(cert.Certificate); n > 0 && !isCert(cert.Certificate[n-1], root.Cert()) {
+		cert.Certificate = append(cert.Certificate[:n:n], root.Cert().Raw)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    root.Pool(),
+		NextProtos:   []string{ProtoGRPC, ProtoRaft},
+	}
+}
+
+// ClientTLS is a node's configuration for connecting to a manager and
+// speaking proto. cert is nil for a node that has no certificate yet.
+func ClientTLS(root *ca.RootCA, cert *tls.Certificate, proto string) *tls.Config {
+	c := &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		RootCAs:    root.Pool(),
+		ServerName: serverName,
+		NextProtos: []string{proto},
+	}
+	if cert != nil {
+		c.Certificates = []tls.Certificate{*cert}
+	}
+	return c
+}
+
+// ClientTLSPinned is the configuration of a joining node that knows the
+// root only by the digest in its join token (ca.JoinToken.RootDigest): the
+// server must present a chain that ends in a root with that digest and a
+// manager certificate signed by it. The node fetches the root over this
+// connection and uses ClientTLS from then on.
+func ClientTLSPinned(rootDigest string, proto string) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		// Verification is not skipped: VerifyConnection below does it
+		// against the pinned root instead of a pool we do not have yet.
+		InsecureSkipVerify: true,
+		NextProtos:         []string{proto},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return verifyPinned(cs.PeerCertificates, rootDigest)
+		},
+	}
+}
+
+func verifyPinned(chain []*x509.Certificate, rootDigest string) error {
+	if len(chain) == 0 {
+		return errors.New("the manager presented no certificate")
+	}
+	for _, c := range chain[1:] {
+		sum := sha256.Sum256(c.Raw)
+		if hex.EncodeToString(sum[:]) != rootDigest {
+			continue
+		}
+		pool := x509.NewCertPool()
+		pool.AddCert(c)
+		_, err := chain[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: serverName})
+		if err != nil {
+			return fmt.Errorf("the manager's certificate does not verify against the root CA in the join token: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("the manager's root CA does not match the join token (want digest %s): wrong token or wrong cluster", rootDigest)
+}
+
+func isCert(der []byte, c *x509.Certificate) bool {
+	return string(der) == string(c.Raw)
+}
