@@ -102,7 +102,7 @@ func TestHandshakeRefusals(t *testing.T) {
 		conf    *tls.Config
 		wantMsg string
 	}{
-		{"client cert of another root", addr, clusterconn.ClientTLS(root, &foreign.Cert, clusterconn.ProtoGRPC), ""},
+		{"client cert of another root", addr, clusterconn.ClientTLS(root, &foreign.Cert, clusterconn.ProtoGRPC), "manager closed the connection: remote error: tls: unknown certificate authority"},
 		{"server of another root", addr, clusterconn.ClientTLS(other, nil, clusterconn.ProtoGRPC), "certificate signed by unknown authority"},
 		{"server with a worker certificate", workerMux.Addr().String(), clusterconn.ClientTLS(root, nil, clusterconn.ProtoGRPC), "swarm-manager"},
 		{"join token of another root", addr, clusterconn.ClientTLSPinned(other.Digest(), clusterconn.ProtoGRPC), "does not match the join token"},
@@ -111,14 +111,8 @@ func TestHandshakeRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cc, err := clusterconn.DialGRPC(t.Context(), tt.addr, func() *tls.Config { return tt.conf })
 			if err == nil {
-				// TLS 1.3 clients finish before the server has checked
-				// their certificate: the refusal shows on the first call.
-				defer cc.Close()
-				_, err = rpctest.Echo(t.Context(), cc, &swarm.Service{})
-				if status.Code(err) != codes.Unavailable {
-					t.Fatalf("got %v, want the connection refused", err)
-				}
-				return
+				cc.Close()
+				t.Fatal("DialGRPC succeeded, want the connection refused")
 			}
 			if !errdefs.Is(err, errdefs.KindUnavailable) {
 				t.Errorf("got %v, want an Unavailable error", err)
@@ -215,5 +209,17 @@ func TestSetTLSConfig(t *testing.T) {
 	defer c.Close()
 	if got := c.ConnectionState().PeerCertificates[0].Subject.CommonName; got != renewed.ID {
 		t.Errorf("server presented node %s, want the renewed certificate of %s", got, renewed.ID)
+	}
+}
+
+func TestDialGRPCNothingListening(t *testing.T) {
+	root := clusterconntest.NewRoot(t)
+	mux := clusterconntest.Listen(t, root, clusterconntest.NewNode(t, root, ca.ManagerRole))
+	addr := mux.Addr().String()
+	mux.Close()
+	conf := clusterconn.ClientTLS(root, nil, clusterconn.ProtoGRPC)
+	_, err := clusterconn.DialGRPC(t.Context(), addr, func() *tls.Config { return conf })
+	if !errdefs.Is(err, errdefs.KindUnavailable) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("got %v, want Unavailable saying the connection was refused", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -91,7 +92,7 @@ func (c *clientCreds) lastErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err == nil {
-		return errors.New("no connection attempt finished")
+		return errors.New("the connection closed before it was ready")
 	}
 	return c.err
 }
@@ -114,10 +115,31 @@ func (c *clientCreds) ClientHandshake(ctx context.Context, _ string, conn net.Co
 		c.record(err)
 		return nil, nil, err
 	}
-	return tc, credentials.TLSInfo{
+	return &firstReadConn{Conn: tc, creds: c}, credentials.TLSInfo{
 		State:          cs,
 		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
 	}, nil
+}
+
+// firstReadConn records why a connection failed before the server sent
+// anything: with TLS 1.3 a client's handshake ends before the server has
+// checked the client's certificate, so a refusal (unknown authority,
+// expired certificate) arrives as the first read's error.
+type firstReadConn struct {
+	*tls.Conn
+	creds *clientCreds
+	read  atomic.Bool // some data arrived
+}
+
+func (c *firstReadConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.read.Store(true)
+	}
+	if err != nil && !c.read.Load() {
+		c.creds.record(fmt.Errorf("the manager closed the connection: %w", err))
+	}
+	return n, err
 }
 
 func (c *clientCreds) ServerHandshake(net.Conn) (net.Conn, credentials.AuthInfo, error) {
