@@ -1,0 +1,220 @@
+// Package images keeps container images in containerd and shows them in the
+// Docker Engine API's shapes: Docker's reference normalisation and display
+// names, pulls from registries (plain HTTP for insecure ones), docker import
+// and docker load, and the image list, inspect, tag and remove answers.
+package images
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	ctrimages "github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+)
+
+// Options configure a Store.
+type Options struct {
+	Namespace   string // containerd namespace; "shoal" when empty
+	Snapshotter string // "overlayfs" when empty
+	// InsecureRegistries are host:port registries reached over plain HTTP,
+	// e.g. 127.0.0.1:5000. Loopback registries always are, as in Docker.
+	InsecureRegistries []string
+	Logger             *slog.Logger
+}
+
+// Store is the node's image store, in containerd.
+type Store struct {
+	c           *client.Client
+	ns          string
+	snapshotter string
+	insecure    []string
+	log         *slog.Logger
+	platform    platforms.MatchComparer
+}
+
+// New returns a Store over c.
+func New(c *client.Client, opts Options) *Store {
+	if opts.Namespace == "" {
+		opts.Namespace = "shoal"
+	}
+	if opts.Snapshotter == "" {
+		opts.Snapshotter = "overlayfs"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{
+		c:           c,
+		ns:          opts.Namespace,
+		snapshotter: opts.Snapshotter,
+		insecure:    slices.Clone(opts.InsecureRegistries),
+		log:         opts.Logger,
+		platform:    platforms.Default(),
+	}
+}
+
+// noSuchImage is the error Docker gives for an image that is not there; the
+// message is exactly Docker's, the cause is kept for the log.
+func noSuchImage(ref string, cause error) error {
+	return &errdefs.Error{Kind: errdefs.KindNotFound, Msg: "No such image: " + ref, Err: cause}
+}
+
+func (s *Store) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, s.ns)
+}
+
+// image wraps a record as a client.Image for this node's platform.
+func (s *Store) image(rec ctrimages.Image) client.Image {
+	return client.NewImageWithPlatform(s.c, rec, s.platform)
+}
+
+// info is what the Docker API shows of an image, read from its content.
+type info struct {
+	id       digest.Digest // the config digest: Docker's image ID
+	config   dockerspec.DockerOCIImage
+	manifest ocispec.Manifest
+}
+
+func (s *Store) describe(ctx context.Context, rec ctrimages.Image) (info, error) {
+	cs := s.c.ContentStore()
+	m, err := ctrimages.Manifest(ctx, cs, rec.Target, s.platform)
+	if err != nil {
+		return info{}, fmt.Errorf("manifest of %s: %w", rec.Name, err)
+	}
+	cfg, err := readConfig(ctx, cs, m.Config)
+	if err != nil {
+		return info{}, fmt.Errorf("config of %s: %w", rec.Name, err)
+	}
+	return info{id: m.Config.Digest, config: cfg, manifest: m}, nil
+}
+
+func readConfig(ctx context.Context, cs content.Provider, desc ocispec.Descriptor) (dockerspec.DockerOCIImage, error) {
+	b, err := content.ReadBlob(ctx, cs, desc)
+	if err != nil {
+		return dockerspec.DockerOCIImage{}, err
+	}
+	var cfg dockerspec.DockerOCIImage
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return dockerspec.DockerOCIImage{}, fmt.Errorf("decode image config %s: %w", desc.Digest, err)
+	}
+	return cfg, nil
+}
+
+// Config returns the image's container config, what a container made from
+// it runs: entrypoint, cmd, env, working dir, user, stop signal, and the
+// health check when the image has one.
+func (s *Store) Config(ctx context.Context, img client.Image) (dockerspec.DockerOCIImageConfig, error) {
+	ctx = s.ctx(ctx)
+	desc, err := img.Config(ctx)
+	if err != nil {
+		return dockerspec.DockerOCIImageConfig{}, classify(fmt.Errorf("config of image %s: %w", img.Name(), err))
+	}
+	cfg, err := readConfig(ctx, img.ContentStore(), desc)
+	if err != nil {
+		return dockerspec.DockerOCIImageConfig{}, classify(fmt.Errorf("config of image %s: %w", img.Name(), err))
+	}
+	return cfg.Config, nil
+}
+
+// record is one image record with what describe found, for lookups.
+type record struct {
+	rec  ctrimages.Image
+	info info
+}
+
+// records lists every image record that can be described; one whose content
+// is broken is logged and left out rather than failing the whole list.
+func (s *Store) records(ctx context.Context) ([]record, error) {
+	recs, err := s.c.ImageService().List(ctx)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list images: %w", err))
+	}
+	out := make([]record, 0, len(recs))
+	for _, r := range recs {
+		inf, err := s.describe(ctx, r)
+		if err != nil {
+			s.log.Warn("skipping unreadable image", "image.name", r.Name, "err", err)
+			continue
+		}
+		out = append(out, record{rec: r, info: inf})
+	}
+	return out, nil
+}
+
+// lookup finds the records that ref names, as Docker resolves an image
+// argument: a name first, then an image ID or a unique prefix of one. With a
+// name it returns that record only; with an ID, every record of the image.
+func (s *Store) lookup(ctx context.Context, ref string) (recs []record, byName bool, err error) {
+	named, nerr := normalize(ref)
+	if nerr == nil {
+		rec, err := s.c.ImageService().Get(ctx, named.String())
+		if err == nil {
+			inf, err := s.describe(ctx, rec)
+			if err != nil {
+				return nil, false, classify(err)
+			}
+			return []record{{rec: rec, info: inf}}, true, nil
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return nil, false, classify(fmt.Errorf("get image %s: %w", ref, err))
+		}
+	}
+	hex, ok := idPrefix(ref)
+	if !ok {
+		if nerr != nil {
+			return nil, false, nerr
+		}
+		return nil, false, noSuchImage(ref, nil)
+	}
+	all, err := s.records(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var id digest.Digest
+	for _, r := range all {
+		if len(r.info.id.Encoded()) < len(hex) || r.info.id.Encoded()[:len(hex)] != hex {
+			continue
+		}
+		if id != "" && r.info.id != id {
+			return nil, false, errdefs.Invalid("image ID prefix %s is ambiguous: it matches %s and %s", ref, shortID(id), shortID(r.info.id))
+		}
+		id = r.info.id
+		recs = append(recs, r)
+	}
+	if len(recs) == 0 {
+		return nil, false, noSuchImage(ref, nil)
+	}
+	return recs, false, nil
+}
+
+// classify gives containerd's and the registry's errors our kinds.
+func classify(err error) error {
+	if err == nil || errdefs.KindOf(err) != errdefs.KindUnknown {
+		return err
+	}
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return &errdefs.Error{Kind: errdefs.KindNotFound, Err: err}
+	case cerrdefs.IsInvalidArgument(err):
+		return &errdefs.Error{Kind: errdefs.KindInvalid, Err: err}
+	case cerrdefs.IsAlreadyExists(err), cerrdefs.IsConflict(err):
+		return &errdefs.Error{Kind: errdefs.KindConflict, Err: err}
+	case cerrdefs.IsUnavailable(err):
+		return &errdefs.Error{Kind: errdefs.KindUnavailable, Err: err}
+	case cerrdefs.IsPermissionDenied(err), cerrdefs.IsUnauthorized(err):
+		return &errdefs.Error{Kind: errdefs.KindForbidden, Err: err}
+	}
+	return err
+}

@@ -1,0 +1,229 @@
+package images
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+
+	"github.com/containerd/containerd/v2/client"
+	ctrimages "github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+)
+
+// maxManifestSize bounds what Distribution reads of a manifest or index.
+const maxManifestSize = 4 << 20
+
+func (s *Store) resolver() remotes.Resolver {
+	return docker.NewResolver(docker.ResolverOptions{
+		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(s.plainHTTP)),
+	})
+}
+
+// plainHTTP reports whether host is reached over HTTP: it is one of the
+// insecure registries, or on loopback (Docker's default insecure range).
+func (s *Store) plainHTTP(host string) (bool, error) {
+	if slices.Contains(s.insecure, host) {
+		return true, nil
+	}
+	return docker.MatchLocalhost(host)
+}
+
+// Pull fetches ref from its registry and unpacks it into the snapshotter.
+// progress, which may be nil, gets Docker-like status lines
+// ("latest: Pulling from library/busybox", "<layer>: Pulling fs layer",
+// "Digest: sha256:…", "Status: Downloaded newer image for busybox:latest").
+func (s *Store) Pull(ctx context.Context, ref string, progress func(status string)) (client.Image, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	named, err := normalize(ref)
+	if err != nil {
+		return nil, err
+	}
+	ctx = s.ctx(ctx)
+	name := named.String()
+	old, oldErr := s.c.ImageService().Get(ctx, name)
+
+	progress(fmt.Sprintf("%s: Pulling from %s", tagOrDigest(named), reference.Path(named)))
+	announce := ctrimages.HandlerFunc(func(_ context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		if ctrimages.IsLayerType(desc.MediaType) {
+			progress(shortID(desc.Digest) + ": Pulling fs layer")
+		}
+		return nil, nil
+	})
+	img, err := s.c.Pull(ctx, name,
+		client.WithResolver(s.resolver()),
+		client.WithPullUnpack,
+		client.WithPullSnapshotter(s.snapshotter),
+		client.WithImageHandler(announce),
+	)
+	if err != nil {
+		return nil, registryError(named, err)
+	}
+	if oldErr == nil {
+		s.renamed(ctx, old)
+	}
+	s.named(ctx, img.Target())
+
+	fam := reference.FamiliarString(named)
+	progress("Digest: " + img.Target().Digest.String())
+	if oldErr == nil && old.Target.Digest == img.Target().Digest {
+		progress("Status: Image is up to date for " + fam)
+	} else {
+		progress("Status: Downloaded newer image for " + fam)
+	}
+	s.log.Info("pulled image", "image", fam, "image.digest", img.Target().Digest)
+	return img, nil
+}
+
+func tagOrDigest(named reference.Named) string {
+	if d, ok := named.(reference.Digested); ok {
+		return d.Digest().String()
+	}
+	if t, ok := named.(reference.Tagged); ok {
+		return t.Tag()
+	}
+	return "latest"
+}
+
+// registryError classifies what a registry said about named, keeping the
+// registry's own message.
+func registryError(named reference.Named, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	fam := reference.FamiliarString(named)
+	var status remoteerrors.ErrUnexpectedStatus
+	hasStatus := errors.As(err, &status)
+	switch {
+	case errors.Is(err, docker.ErrInvalidAuthorization),
+		hasStatus && (status.StatusCode == http.StatusUnauthorized || status.StatusCode == http.StatusForbidden):
+		return errdefs.NotFound("pull access denied for %s, repository does not exist or may require authorization: %w", reference.FamiliarName(named), err)
+	case cerrdefs.IsNotFound(err), hasStatus && status.StatusCode == http.StatusNotFound:
+		return errdefs.NotFound("manifest for %s not found: %w", fam, err)
+	}
+	return classify(fmt.Errorf("pull %s: %w", fam, err))
+}
+
+// Ensure returns the image ref names, pulling it when it is not here. An
+// image that cannot be had is an errdefs.NotFound error whose message is
+// "No such image: <ref>", with the reason kept as its cause.
+func (s *Store) Ensure(ctx context.Context, ref string) (client.Image, error) {
+	cctx := s.ctx(ctx)
+	recs, _, err := s.lookup(cctx, ref)
+	switch {
+	case err == nil:
+		img := s.image(recs[0].rec)
+		if err := s.unpack(cctx, img); err != nil {
+			return nil, err
+		}
+		return img, nil
+	case !errdefs.Is(err, errdefs.KindNotFound):
+		return nil, err
+	}
+	img, err := s.Pull(ctx, ref, nil)
+	if err == nil {
+		return img, nil
+	}
+	if ctx.Err() != nil || errdefs.Is(err, errdefs.KindInvalid) {
+		return nil, err
+	}
+	s.log.Warn("image cannot be had", "image", ref, "err", err)
+	return nil, noSuchImage(ref, err)
+}
+
+// unpack makes sure img's layers are in the snapshotter, as a container
+// made from it needs.
+func (s *Store) unpack(ctx context.Context, img client.Image) error {
+	ok, err := img.IsUnpacked(ctx, s.snapshotter)
+	if err != nil {
+		return classify(fmt.Errorf("check unpack of %s: %w", img.Name(), err))
+	}
+	if ok {
+		return nil
+	}
+	if err := img.Unpack(ctx, s.snapshotter); err != nil {
+		return classify(fmt.Errorf("unpack %s: %w", img.Name(), err))
+	}
+	return nil
+}
+
+// Distribution resolves ref on its registry: the manifest (or index)
+// descriptor and the platforms it serves, for GET /distribution/{name}/json.
+func (s *Store) Distribution(ctx context.Context, ref string) (registry.DistributionInspect, error) {
+	named, err := normalize(ref)
+	if err != nil {
+		return registry.DistributionInspect{}, err
+	}
+	r := s.resolver()
+	name, desc, err := r.Resolve(ctx, named.String())
+	if err != nil {
+		return registry.DistributionInspect{}, registryError(named, err)
+	}
+	fetcher, err := r.Fetcher(ctx, name)
+	if err != nil {
+		return registry.DistributionInspect{}, registryError(named, err)
+	}
+	fetch := func(d ocispec.Descriptor) ([]byte, error) {
+		rc, err := fetcher.Fetch(ctx, d)
+		if err != nil {
+			return nil, registryError(named, err)
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, maxManifestSize))
+	}
+	b, err := fetch(desc)
+	if err != nil {
+		return registry.DistributionInspect{}, err
+	}
+	out := registry.DistributionInspect{
+		Descriptor: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size},
+	}
+	if ctrimages.IsIndexType(desc.MediaType) {
+		var idx ocispec.Index
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return registry.DistributionInspect{}, fmt.Errorf("decode index of %s: %w", ref, err)
+		}
+		out.Platforms = indexPlatforms(idx)
+		return out, nil
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return registry.DistributionInspect{}, fmt.Errorf("decode manifest of %s: %w", ref, err)
+	}
+	cb, err := fetch(m.Config)
+	if err != nil {
+		return registry.DistributionInspect{}, err
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(cb, &cfg); err != nil {
+		return registry.DistributionInspect{}, fmt.Errorf("decode config of %s: %w", ref, err)
+	}
+	out.Platforms = []ocispec.Platform{cfg.Platform}
+	return out, nil
+}
+
+// indexPlatforms lists the platforms of an index's images, leaving out
+// attestations (which buildx stores as unknown/unknown manifests).
+func indexPlatforms(idx ocispec.Index) []ocispec.Platform {
+	var ps []ocispec.Platform
+	for _, m := range idx.Manifests {
+		if m.Platform == nil || m.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+			continue
+		}
+		ps = append(ps, *m.Platform)
+	}
+	return ps
+}
