@@ -86,7 +86,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, changes []s
 	// The labels tell containerd's collector what the manifest holds on to.
 	manifestDesc, err := writeJSON(ctx, cs, ocispec.MediaTypeImageManifest, manifest, map[string]string{
 		"containerd.io/gc.ref.content.config": configDesc.Digest.String(),
-		"containerd.io/gc.ref.content.l.0":   layer.Digest.String(),
+		"containerd.io/gc.ref.content.l.0":    layer.Digest.String(),
 	})
 	if err != nil {
 		return "", err
