@@ -1,0 +1,89 @@
+package store
+
+import (
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// The stored objects are the Docker Engine API types, with the few fields
+// only Shoal needs beside them (DESIGN.md: one model). Serve the embedded
+// API value, never the wrapper.
+
+// Cluster is the swarm itself: spec, join tokens and the CA's key material.
+type Cluster struct {
+	swarm.Swarm
+	// RootCACert and RootCAKey are PEM; RootCAKey is nil when the root is
+	// external and its key is not held by the cluster.
+	RootCACert []byte `json:",omitempty"`
+	RootCAKey  []byte `json:",omitempty"`
+	// UnlockKey is the key-encryption key of autolocked managers, empty
+	// when autolock is off.
+	UnlockKey string `json:",omitempty"`
+}
+
+// Node is a member of the cluster.
+type Node struct {
+	swarm.Node
+}
+
+// Service is a service with the count of changes made to its spec.
+type Service struct {
+	swarm.Service
+	// SpecVersion grows by one each time Spec changes; tasks record the
+	// value their spec was made from, which answers "is this task up to
+	// date" without comparing specs.
+	SpecVersion uint64 `json:",omitempty"`
+}
+
+// Task is one scheduled instance of a service.
+type Task struct {
+	swarm.Task
+	// SpecVersion is the service's SpecVersion this task was made from.
+	SpecVersion uint64 `json:",omitempty"`
+}
+
+// Object is any stored object.
+type Object interface {
+	*Cluster | *Node | *Service | *Task
+	object
+}
+
+type object interface {
+	table() string
+	objectID() string
+	meta() *swarm.Meta
+}
+
+func (*Cluster) table() string       { return tableCluster }
+func (c *Cluster) objectID() string  { return c.ID }
+func (c *Cluster) meta() *swarm.Meta { return &c.Meta }
+func (*Node) table() string          { return tableNode }
+func (n *Node) objectID() string     { return n.ID }
+func (n *Node) meta() *swarm.Meta    { return &n.Meta }
+func (*Service) table() string       { return tableService }
+func (s *Service) objectID() string  { return s.ID }
+func (s *Service) meta() *swarm.Meta { return &s.Meta }
+func (*Task) table() string          { return tableTask }
+func (t *Task) objectID() string     { return t.ID }
+func (t *Task) meta() *swarm.Meta    { return &t.Meta }
+
+const (
+	tableCluster = "cluster"
+	tableNode    = "node"
+	tableService = "service"
+	tableTask    = "task"
+)
+
+// newObject returns an empty object of a table, for decoding.
+func newObject(table string) object {
+	switch table {
+	case tableCluster:
+		return new(Cluster)
+	case tableNode:
+		return new(Node)
+	case tableService:
+		return new(Service)
+	case tableTask:
+		return new(Task)
+	}
+	return nil
+}

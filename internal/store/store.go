@@ -1,0 +1,231 @@
+// Package store holds the cluster's objects in go-memdb tables. The tables
+// change only by applying committed batches, so every manager that applies
+// the same raft log holds the same state. Readers get consistent snapshots;
+// writers build a batch inside Update on the leader, which is proposed
+// through raft and applied when committed.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// Proposer replicates a batch. Propose returns once data is committed and
+// applied to this store (raft's Apply future does exactly that on the
+// leader), or with an error when it was not committed.
+type Proposer interface {
+	Propose(ctx context.Context, data []byte) error
+}
+
+// Store is the in-memory state of the cluster.
+type Store struct {
+	db    atomic.Pointer[memdb.MemDB] // replaced whole by Restore
+	index atomic.Uint64               // raft index of the last applied batch
+
+	// updateMu serialises Update so that each writer sees the result of
+	// the one before: writers never conflict with each other, only with
+	// the versions users send.
+	updateMu sync.Mutex
+	proposer Proposer // set once by SetProposer, before the first Update
+	now      func() time.Time
+
+	subsMu sync.Mutex
+	subs   map[*Subscription]struct{} // guarded by subsMu
+}
+
+// New returns an empty store.
+func New() *Store {
+	s := &Store{now: time.Now, subs: map[*Subscription]struct{}{}}
+	s.db.Store(newDB())
+	return s
+}
+
+func newDB() *memdb.MemDB {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		panic(err) // the schema is static: an error is a programming error
+	}
+	return db
+}
+
+// SetProposer sets how Update replicates its batches.
+func (s *Store) SetProposer(p Proposer) { s.proposer = p }
+
+// Index returns the raft index of the last applied batch.
+func (s *Store) Index() uint64 { return s.index.Load() }
+
+// View runs fn over a consistent snapshot of the store. Objects read are
+// shared: never modify one, copy it first.
+func (s *Store) View(fn func(tx ReadTx)) {
+	fn(ReadTx{txn: s.db.Load().Txn(false)})
+}
+
+// Update runs fn in a write transaction that sees its own changes, then
+// proposes what fn wrote as one batch and returns when it is applied. If fn
+// fails or writes nothing, nothing is proposed.
+func (s *Store) Update(ctx context.Context, fn func(tx *WriteTx) error) error {
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	if s.proposer == nil {
+		return fmt.Errorf("store: no proposer: this node does not write the cluster state")
+	}
+	// The transaction is only an overlay in which fn sees its own writes;
+	// it is thrown away before proposing (memdb has one writer at a time,
+	// and ApplyBatch needs it) and the real change arrives through
+	// ApplyBatch.
+	txn := s.db.Load().Txn(true)
+	tx := &WriteTx{ReadTx: ReadTx{txn: txn}}
+	err := fn(tx)
+	txn.Abort()
+	if err != nil {
+		return err
+	}
+	if len(tx.actions) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(Batch{Time: s.now().UTC(), Actions: tx.actions})
+	if err != nil {
+		return fmt.Errorf("store: encode batch: %w", err)
+	}
+	return s.proposer.Propose(ctx, data)
+}
+
+// Batch is the unit of replication: the changes of one Update.
+type Batch struct {
+	Time    time.Time // the leader's clock, so every replica stamps the same times
+	Actions []Action
+}
+
+// Op is what an action does to an object.
+type Op string
+
+const (
+	OpPut    Op = "put"
+	OpDelete Op = "delete"
+	// OpReset is only an event: the whole store was replaced by a snapshot.
+	OpReset Op = "reset"
+)
+
+// Action is one object written or deleted.
+type Action struct {
+	Op     Op
+	Table  string
+	Object json.RawMessage
+}
+
+// ApplyBatch applies a committed batch at raft index idx. Meta is stamped
+// here, identically on every replica: Version.Index = idx, UpdatedAt = the
+// batch's time, CreatedAt kept from the stored object.
+func (s *Store) ApplyBatch(idx uint64, data []byte) error {
+	var b Batch
+	if err := json.Unmarshal(data, &b); err != nil {
+		return fmt.Errorf("store: decode batch %d: %w", idx, err)
+	}
+	txn := s.db.Load().Txn(true)
+	defer txn.Abort()
+	events := make([]Event, 0, len(b.Actions))
+	for _, a := range b.Actions {
+		o := newObject(a.Table)
+		if o == nil {
+			return fmt.Errorf("store: batch %d: unknown table %q", idx, a.Table)
+		}
+		if err := json.Unmarshal(a.Object, o); err != nil {
+			return fmt.Errorf("store: batch %d: decode %s: %w", idx, a.Table, err)
+		}
+		old, err := txn.First(a.Table, indexID, o.objectID())
+		if err != nil {
+			return fmt.Errorf("store: batch %d: %w", idx, err)
+		}
+		switch a.Op {
+		case OpPut:
+			m := o.meta()
+			m.Version.Index = idx
+			m.UpdatedAt = b.Time
+			if old != nil {
+				m.CreatedAt = old.(object).meta().CreatedAt
+			} else {
+				m.CreatedAt = b.Time
+			}
+			if err := txn.Insert(a.Table, o); err != nil {
+				return fmt.Errorf("store: batch %d: %w", idx, err)
+			}
+		case OpDelete:
+			if old == nil {
+				continue
+			}
+			if err := txn.Delete(a.Table, old); err != nil {
+				return fmt.Errorf("store: batch %d: %w", idx, err)
+			}
+			o = old.(object)
+		default:
+			return fmt.Errorf("store: batch %d: unknown op %q", idx, a.Op)
+		}
+		events = append(events, Event{Op: a.Op, Object: o})
+	}
+	txn.Commit()
+	s.index.Store(idx)
+	s.publish(events)
+	return nil
+}
+
+// snapshot is the serialised form of the whole store.
+type snapshot struct {
+	Index  uint64
+	Tables map[string][]json.RawMessage
+}
+
+// Save writes the whole store; Restore reads it back.
+func (s *Store) Save(w io.Writer) error {
+	txn := s.db.Load().Txn(false)
+	snap := snapshot{Index: s.index.Load(), Tables: map[string][]json.RawMessage{}}
+	for _, table := range []string{tableCluster, tableNode, tableService, tableTask} {
+		it, err := txn.Get(table, indexID)
+		if err != nil {
+			return err
+		}
+		for o := it.Next(); o != nil; o = it.Next() {
+			data, err := json.Marshal(o)
+			if err != nil {
+				return err
+			}
+			snap.Tables[table] = append(snap.Tables[table], data)
+		}
+	}
+	return json.NewEncoder(w).Encode(snap)
+}
+
+// Restore replaces the whole store with a snapshot written by Save.
+func (s *Store) Restore(r io.Reader) error {
+	var snap snapshot
+	if err := json.NewDecoder(r).Decode(&snap); err != nil {
+		return fmt.Errorf("store: decode snapshot: %w", err)
+	}
+	db := newDB()
+	txn := db.Txn(true)
+	for table, objs := range snap.Tables {
+		for _, data := range objs {
+			o := newObject(table)
+			if o == nil {
+				return fmt.Errorf("store: snapshot: unknown table %q", table)
+			}
+			if err := json.Unmarshal(data, o); err != nil {
+				return fmt.Errorf("store: snapshot: decode %s: %w", table, err)
+			}
+			if err := txn.Insert(table, o); err != nil {
+				return err
+			}
+		}
+	}
+	txn.Commit()
+	s.db.Store(db)
+	s.index.Store(snap.Index)
+	s.publish([]Event{{Op: OpReset}})
+	return nil
+}
