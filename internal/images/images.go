@@ -20,6 +20,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
@@ -42,6 +43,7 @@ type Store struct {
 	insecure    []string
 	log         *slog.Logger
 	platform    platforms.MatchComparer
+	pulls       singleflight.Group // Ensure's pulls, by reference
 }
 
 // New returns a Store over c.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	ctrimages "github.com/containerd/containerd/v2/core/images"
@@ -120,7 +121,8 @@ func (s *Store) Tag(ctx context.Context, src, dst string) error {
 // Remove removes the image ref names, as DELETE /images/{name}: by a name it
 // removes that name, and the image with its last one; by ID it removes the
 // image and all its names, which needs force when they are in more than one
-// repository.
+// repository. Deleting an image a container was made from needs force too;
+// the container keeps its own snapshot either way.
 func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]image.DeleteResponse, error) {
 	ctx = s.ctx(ctx)
 	recs, byName, err := s.lookup(ctx, ref)
@@ -140,6 +142,18 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]image.Del
 	} else if repos := repositories(group); len(repos) > 1 && !force {
 		return nil, errdefs.Conflict("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(id))
 	}
+	if len(doomed) == len(group) && !force {
+		user, err := s.user(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		if user != "" && byName {
+			return nil, errdefs.Conflict("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ref, shortHex(user), shortID(id))
+		}
+		if user != "" {
+			return nil, errdefs.Conflict("conflict: unable to delete %s (must be forced) - image is being used by container %s", shortID(id), shortHex(user))
+		}
+	}
 	var resp []image.DeleteResponse
 	for i, r := range doomed {
 		last := len(doomed) == len(group) && i == len(doomed)-1
@@ -154,6 +168,28 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]image.Del
 		resp = append(resp, image.DeleteResponse{Deleted: id.String()})
 	}
 	return resp, nil
+}
+
+// user returns the ID of a container made from one of the image's names,
+// or "" when none is.
+func (s *Store) user(ctx context.Context, group []record) (string, error) {
+	for _, r := range group {
+		cs, err := s.c.ContainerService().List(ctx, "image=="+strconv.Quote(r.rec.Name))
+		if err != nil {
+			return "", classify(fmt.Errorf("list containers of image %s: %w", r.rec.Name, err))
+		}
+		if len(cs) > 0 {
+			return cs[0].ID, nil
+		}
+	}
+	return "", nil
+}
+
+func shortHex(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 func (s *Store) deleteRecord(ctx context.Context, rec ctrimages.Image, last bool) error {

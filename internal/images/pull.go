@@ -27,7 +27,12 @@ const maxManifestSize = 4 << 20
 
 func (s *Store) resolver() remotes.Resolver {
 	return docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(s.plainHTTP)),
+		Hosts: docker.ConfigureDefaultRegistries(
+			docker.WithPlainHTTP(s.plainHTTP),
+			// Anonymous bearer tokens: public repositories on Docker Hub
+			// and most registries answer 401 until one is fetched.
+			docker.WithAuthorizer(docker.NewDockerAuthorizer()),
+		),
 	})
 }
 
@@ -133,7 +138,7 @@ func (s *Store) Ensure(ctx context.Context, ref string) (client.Image, error) {
 	case !errdefs.Is(err, errdefs.KindNotFound):
 		return nil, err
 	}
-	img, err := s.Pull(ctx, ref, nil)
+	img, err := s.sharedPull(ctx, ref)
 	if err == nil {
 		return img, nil
 	}
@@ -142,6 +147,21 @@ func (s *Store) Ensure(ctx context.Context, ref string) (client.Image, error) {
 	}
 	s.log.Warn("image cannot be had", "image", ref, "err", err)
 	return nil, noSuchImage(ref, err)
+}
+
+// sharedPull pulls ref once for all who want it at the same time: tasks of
+// one service often start together on a node. The pull runs under the first
+// caller's context; when that one gives up, the others try again.
+func (s *Store) sharedPull(ctx context.Context, ref string) (client.Image, error) {
+	for {
+		v, err, _ := s.pulls.Do(ref, func() (any, error) { return s.Pull(ctx, ref, nil) })
+		if err == nil {
+			return v.(client.Image), nil
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
 }
 
 // unpack makes sure img's layers are in the snapshotter, as a container

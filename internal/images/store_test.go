@@ -3,6 +3,7 @@ package images
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
 	ctrimages "github.com/containerd/containerd/v2/core/images"
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -19,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/identity"
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
 
@@ -137,6 +140,21 @@ func TestEnsure(t *testing.T) {
 			}
 		})
 	}
+	t.Run("many at once", func(t *testing.T) {
+		ref := testimage.Push(t, host, "app:v2", testimage.Image(t, testimage.WithEnv("VERSION=2")))
+		errs := make(chan error, 4)
+		for range cap(errs) {
+			go func() {
+				_, err := s.Ensure(t.Context(), ref)
+				errs <- err
+			}()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+	})
 	t.Run("bad reference", func(t *testing.T) {
 		if _, err := s.Ensure(t.Context(), "UPPER:case"); !errdefs.Is(err, errdefs.KindInvalid) {
 			t.Fatalf("got %v, want an invalid error", err)
@@ -349,6 +367,36 @@ func TestTagInspectListRemove(t *testing.T) {
 	}
 	if list, err := s.List(ctx); err != nil || len(list) != 0 {
 		t.Errorf("List after remove = %v, %v; want none", list, err)
+	}
+}
+
+func TestRemoveImageInUse(t *testing.T) {
+	s := newStore(t)
+	ctx := s.ctx(t.Context())
+	id, err := s.Import(ctx, open(t, testimage.RootfsTar(t)), "used:v1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := identity.NewContainerID()
+	if _, err := testClient.NewContainer(ctx, cid, client.WithImageName("docker.io/library/used:v1"), client.WithNewSpec()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := testClient.ContainerService().Delete(s.ctx(context.Background()), cid); err != nil {
+			t.Error(err)
+		}
+	})
+	for _, ref := range []string{"used:v1", id} {
+		if _, err := s.Remove(ctx, ref, false); !errdefs.Is(err, errdefs.KindConflict) || !strings.Contains(err.Error(), cid[:12]) {
+			t.Errorf("Remove(%s) of an image in use: got %v, want a conflict naming container %s", ref, err, cid[:12])
+		}
+	}
+	got, err := s.Remove(ctx, "used:v1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []image.DeleteResponse{{Untagged: "used:v1"}, {Deleted: id}}; !cmp.Equal(got, want) {
+		t.Errorf("forced Remove = %+v, want %+v", got, want)
 	}
 }
 
