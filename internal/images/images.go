@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"slices"
 
 	"github.com/containerd/containerd/v2/client"
@@ -17,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -162,6 +164,9 @@ func (s *Store) lookup(ctx context.Context, ref string) (recs []record, byName b
 	named, nerr := normalize(ref)
 	if nerr == nil {
 		rec, err := s.c.ImageService().Get(ctx, named.String())
+		if cerrdefs.IsNotFound(err) {
+			rec, err = s.byRepoDigest(ctx, named)
+		}
 		if err == nil {
 			inf, err := s.describe(ctx, rec)
 			if err != nil {
@@ -199,6 +204,26 @@ func (s *Store) lookup(ctx context.Context, ref string) (recs []record, byName b
 		return nil, false, noSuchImage(ref, nil)
 	}
 	return recs, false, nil
+}
+
+// byRepoDigest finds a record of the same repository whose target is the
+// digest that named pins: a service pins "busybox@sha256:…" while the node
+// has the image as busybox:latest.
+func (s *Store) byRepoDigest(ctx context.Context, named reference.Named) (ctrimages.Image, error) {
+	canonical, ok := named.(reference.Canonical)
+	if !ok {
+		return ctrimages.Image{}, cerrdefs.ErrNotFound
+	}
+	recs, err := s.c.ImageService().List(ctx, "target.digest=="+strconv.Quote(canonical.Digest().String()))
+	if err != nil {
+		return ctrimages.Image{}, err
+	}
+	for _, r := range recs {
+		if stored, ok := parseStored(r.Name); ok && stored.Name() == named.Name() {
+			return r, nil
+		}
+	}
+	return ctrimages.Image{}, cerrdefs.ErrNotFound
 }
 
 // classify gives containerd's and the registry's errors our kinds.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/containerd/containerd/v2/client"
 	ctrimages "github.com/containerd/containerd/v2/core/images"
@@ -50,8 +51,15 @@ func (s *Store) plainHTTP(host string) (bool, error) {
 // ("latest: Pulling from library/busybox", "<layer>: Pulling fs layer",
 // "Digest: sha256:…", "Status: Downloaded newer image for busybox:latest").
 func (s *Store) Pull(ctx context.Context, ref string, progress func(status string)) (client.Image, error) {
-	if progress == nil {
-		progress = func(string) {}
+	report := func(string) {}
+	if progress != nil {
+		// Layers are fetched in parallel; progress sees one line at a time.
+		var mu sync.Mutex
+		report = func(st string) {
+			mu.Lock()
+			defer mu.Unlock()
+			progress(st)
+		}
 	}
 	named, err := normalize(ref)
 	if err != nil {
@@ -61,10 +69,10 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(status strin
 	name := named.String()
 	old, oldErr := s.c.ImageService().Get(ctx, name)
 
-	progress(fmt.Sprintf("%s: Pulling from %s", tagOrDigest(named), reference.Path(named)))
+	report(fmt.Sprintf("%s: Pulling from %s", tagOrDigest(named), reference.Path(named)))
 	announce := ctrimages.HandlerFunc(func(_ context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 		if ctrimages.IsLayerType(desc.MediaType) {
-			progress(shortID(desc.Digest) + ": Pulling fs layer")
+			report(shortID(desc.Digest) + ": Pulling fs layer")
 		}
 		return nil, nil
 	})
@@ -83,11 +91,11 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(status strin
 	s.named(ctx, img.Target())
 
 	fam := reference.FamiliarString(named)
-	progress("Digest: " + img.Target().Digest.String())
+	report("Digest: " + img.Target().Digest.String())
 	if oldErr == nil && old.Target.Digest == img.Target().Digest {
-		progress("Status: Image is up to date for " + fam)
+		report("Status: Image is up to date for " + fam)
 	} else {
-		progress("Status: Downloaded newer image for " + fam)
+		report("Status: Downloaded newer image for " + fam)
 	}
 	s.log.Info("pulled image", "image", fam, "image.digest", img.Target().Digest)
 	return img, nil

@@ -73,6 +73,15 @@ func TestPull(t *testing.T) {
 	if want := []string{host + "/app@" + manifest.String()}; !slices.Equal(got.RepoDigests, want) {
 		t.Errorf("RepoDigests %q, want %q", got.RepoDigests, want)
 	}
+
+	// A service pins the digest; the node has the image by its tag.
+	pinned, err := s.Inspect(t.Context(), host+"/app:v1@"+manifest.String())
+	if err != nil {
+		t.Fatalf("inspect by tag and digest: %v", err)
+	}
+	if pinned.ID != got.ID {
+		t.Errorf("inspect by digest gave %s, want %s", pinned.ID, got.ID)
+	}
 }
 
 func TestPullErrors(t *testing.T) {
