@@ -115,31 +115,51 @@ func (c *clientCreds) ClientHandshake(ctx context.Context, _ string, conn net.Co
 		c.record(err)
 		return nil, nil, err
 	}
-	return &firstReadConn{Conn: tc, creds: c}, credentials.TLSInfo{
+	return &firstFailureConn{Conn: tc, creds: c, cert: len(conf.Certificates) > 0 || conf.GetClientCertificate != nil}, credentials.TLSInfo{
 		State:          cs,
 		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
 	}, nil
 }
 
-// firstReadConn records why a connection failed before the server sent
+// firstFailureConn records why a connection failed before the server sent
 // anything: with TLS 1.3 a client's handshake ends before the server has
 // checked the client's certificate, so a refusal (unknown authority,
-// expired certificate) arrives as the first read's error.
-type firstReadConn struct {
+// expired certificate) shows as the first read's error (the server's
+// alert) or, if the server's close won the race, the first write's.
+type firstFailureConn struct {
 	*tls.Conn
 	creds *clientCreds
-	read  atomic.Bool // some data arrived
+	cert  bool        // the client presented a certificate
+	done  atomic.Bool // data arrived or the failure was recorded
 }
 
-func (c *firstReadConn) Read(p []byte) (int, error) {
+func (c *firstFailureConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.read.Store(true)
+		c.done.Store(true)
 	}
-	if err != nil && !c.read.Load() {
-		c.creds.record(fmt.Errorf("the manager closed the connection: %w", err))
-	}
+	c.fail(err)
 	return n, err
+}
+
+func (c *firstFailureConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.fail(err)
+	return n, err
+}
+
+// fail records only the first failure: later ones come from gRPC closing
+// the connection after it.
+func (c *firstFailureConn) fail(err error) {
+	if err == nil || !c.done.CompareAndSwap(false, true) {
+		return
+	}
+	if c.cert {
+		err = fmt.Errorf("the manager closed the connection (does it trust this node's certificate?): %w", err)
+	} else {
+		err = fmt.Errorf("the manager closed the connection: %w", err)
+	}
+	c.creds.record(err)
 }
 
 func (c *clientCreds) ServerHandshake(net.Conn) (net.Conn, credentials.AuthInfo, error) {
