@@ -13,13 +13,13 @@ import (
 type Kind int
 
 const (
-	KindUnknown     Kind = iota
-	KindInvalid          // the request is malformed or names a bad value
-	KindNotFound         // the object does not exist
-	KindConflict         // the object exists already, or its version is stale
-	KindUnavailable      // the node cannot serve this now (not a manager, no quorum, locked)
-	KindForbidden        // the caller may not do this
-	KindPrecondition     // the cluster is not in a state that allows this
+	KindUnknown      Kind = iota
+	KindInvalid           // the request is malformed or names a bad value
+	KindNotFound          // the object does not exist
+	KindConflict          // the object exists already, or its version is stale
+	KindUnavailable       // the node cannot serve this now (not a manager, no quorum, locked)
+	KindForbidden         // the caller may not do this
+	KindPrecondition      // the cluster is not in a state that allows this
 )
 
 // Error is an error with a kind. Msg is shown to the user as is.
