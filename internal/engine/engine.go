@@ -1,0 +1,125 @@
+// Package engine is a node's local container engine: containerd (a private
+// one unless an address is given), the image store, the default bridge
+// network and the executor that runs task containers on them. It is what a
+// node has whether or not it is in a swarm.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+
+	"github.com/shoal-project/shoal/internal/executor/containerdexec"
+	"github.com/shoal-project/shoal/internal/images"
+	"github.com/shoal-project/shoal/internal/network/bridge"
+	"github.com/shoal-project/shoal/internal/privatecontainerd"
+)
+
+// Namespace is the containerd namespace of everything Shoal makes.
+const Namespace = "shoal"
+
+// Config configures a node's engine.
+type Config struct {
+	DataRoot string // persistent state: DataRoot/containerd, /images, /executor, /network
+	ExecRoot string // runtime state: sockets, namespaces (a short path: unix sockets are < 108 bytes)
+	// Containerd is the address of a containerd to use; empty starts a
+	// private one under DataRoot.
+	Containerd         string
+	InsecureRegistries []string
+	BridgeName         string       // default bridge.DefaultName
+	BridgeSubnet       netip.Prefix // default bridge.DefaultSubnet
+	EngineVersion      string
+	Labels             map[string]string // engine labels (constraints engine.labels.*)
+	Logger             *slog.Logger
+}
+
+// Engine is the running local engine.
+type Engine struct {
+	Client   *client.Client
+	Images   *images.Store
+	Network  *bridge.Bridge
+	Executor *containerdexec.Executor
+
+	proc *privatecontainerd.Process // nil when using an external containerd
+	log  *slog.Logger
+}
+
+// Start brings the engine up: containerd, the bridge and the executor.
+func Start(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{log: cfg.Logger}
+	addr := cfg.Containerd
+	if addr == "" {
+		p, err := privatecontainerd.Start(ctx, privatecontainerd.Config{
+			Root:   filepath.Join(cfg.DataRoot, "containerd"),
+			State:  filepath.Join(cfg.ExecRoot, "containerd"),
+			Logger: cfg.Logger.With("component", "containerd"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start containerd: %w", err)
+		}
+		e.proc = p
+		addr = p.Address()
+	}
+	c, err := client.New(addr, client.WithDefaultNamespace(Namespace), client.WithTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %s: %w", addr, err)
+	}
+	e.Client = c
+	e.Images = images.New(c, images.Options{
+		Namespace:          Namespace,
+		InsecureRegistries: cfg.InsecureRegistries,
+		Logger:             cfg.Logger.With("component", "images"),
+	})
+	e.Network, err = bridge.New(bridge.Config{
+		Name:     cfg.BridgeName,
+		Subnet:   cfg.BridgeSubnet,
+		StateDir: filepath.Join(cfg.DataRoot, "network"),
+		NetnsDir: filepath.Join(cfg.ExecRoot, "netns"),
+		Logger:   cfg.Logger.With("component", "bridge"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Network.Setup(ctx); err != nil {
+		return nil, fmt.Errorf("set up the default bridge: %w", err)
+	}
+	e.Executor, err = containerdexec.New(containerdexec.Config{
+		Client:        c,
+		Namespace:     Namespace,
+		Images:        e.Images,
+		Network:       e.Network,
+		Root:          filepath.Join(cfg.DataRoot, "executor"),
+		EngineVersion: cfg.EngineVersion,
+		EngineLabels:  cfg.Labels,
+		Logger:        cfg.Logger.With("component", "executor"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Run supervises the private containerd until ctx ends.
+func (e *Engine) Run(ctx context.Context) {
+	if e.proc != nil {
+		e.proc.Run(ctx)
+	}
+}
+
+// Close disconnects from containerd and stops a private one. Task
+// containers keep running: their shims do not depend on containerd.
+func (e *Engine) Close(ctx context.Context) error {
+	e.Client.Close()
+	if e.proc != nil {
+		return e.proc.Stop(ctx)
+	}
+	return nil
+}
