@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs, from Debian packages, what Shoal needs at run time and what its
+# tests drive: containerd and runc (containers), busybox-static (test
+# images), nftables and iproute2 (networking), tini (--init), socat, and a
+# docker CLI when the machine has none (Debian's docker.io ships one).
+set -euo pipefail
+need=()
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v socat >/dev/null || need+=(socat)
+command -v tini-static >/dev/null || need+=(tini)
+command -v docker >/dev/null || need+=(docker.io)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "installing: ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# docker.io would start its own engine; keep package scripts from starting services.
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	rm -f /usr/sbin/policy-rc.d
+fi
