@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/rpc"
 )
 
 // Full method names, as a ca.Policy names them.
@@ -61,8 +62,8 @@ var ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "shoal.test.Echo",
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{
-		{MethodName: "Echo", Handler: unary(MethodEcho, Server.Echo)},
-		{MethodName: "Whoami", Handler: unary(MethodWhoami, Server.Whoami)},
+		{MethodName: "Echo", Handler: rpc.Unary(MethodEcho, Server.Echo)},
+		{MethodName: "Whoami", Handler: rpc.Unary(MethodWhoami, Server.Whoami)},
 	},
 	Streams: []grpc.StreamDesc{{
 		StreamName:    "Count",
@@ -75,22 +76,6 @@ var ServiceDesc = grpc.ServiceDesc{
 			return srv.(Server).Count(req, func(t *swarm.Task) error { return stream.SendMsg(t) })
 		},
 	}},
-}
-
-// unary adapts a typed handler to grpc's method handler, running the
-// server's interceptors as generated code would.
-func unary[Req, Resp any](method string, h func(Server, context.Context, *Req) (*Resp, error)) func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
-	return func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-		req := new(Req)
-		if err := dec(req); err != nil {
-			return nil, err
-		}
-		call := func(ctx context.Context, r any) (any, error) { return h(srv.(Server), ctx, r.(*Req)) }
-		if icpt == nil {
-			return call(ctx, req)
-		}
-		return icpt(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: method}, call)
-	}
 }
 
 // Echo calls MethodEcho.
