@@ -1,0 +1,185 @@
+// Package forward sends Docker API writes that reach a follower manager to
+// the raft leader, over the cluster port, and answers them as the leader
+// did. Only the leader can commit, and a write decided on a follower's
+// store could be decided on stale state; forwarding the whole request
+// keeps one code path for every write endpoint.
+package forward
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/rpc"
+)
+
+// MethodHTTP is the full name of the forwarding call.
+const MethodHTTP = "/shoal.Forward/HTTP"
+
+// headerForwarded marks a request that was forwarded once, so that a
+// leader that lost leadership meanwhile does not forward it again.
+const headerForwarded = "X-Shoal-Forwarded"
+
+// Policy: only managers forward.
+func Policy() ca.Policy { return ca.Policy{MethodHTTP: {ca.ManagerRole}} }
+
+// Request is an HTTP request, whole.
+type Request struct {
+	Method string
+	URL    string // path and query
+	Header http.Header
+	Body   []byte
+}
+
+// Response is the leader's answer, with the raft index its store had
+// applied when it answered.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	Index  uint64
+}
+
+// Server answers forwarded requests with the local API handler.
+type Server struct {
+	api   http.Handler
+	index func() uint64
+}
+
+// NewServer serves forwarded requests through api; index reports the
+// store's applied raft index.
+func NewServer(api http.Handler, index func() uint64) *Server {
+	return &Server{api: api, index: index}
+}
+
+// Register adds the service to a gRPC server.
+func (s *Server) Register(g *grpc.Server) { g.RegisterService(&serviceDesc, s) }
+
+var serviceDesc = grpc.ServiceDesc{
+	ServiceName: "shoal.Forward",
+	HandlerType: (*any)(nil),
+	Methods:     []grpc.MethodDesc{{MethodName: "HTTP", Handler: rpc.Unary(MethodHTTP, (*Server).HTTP)}},
+}
+
+// HTTP runs a forwarded request.
+func (s *Server) HTTP(ctx context.Context, req *Request) (*Response, error) {
+	r, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "forwarded request: %v", err)
+	}
+	r.Header = req.Header.Clone()
+	r.Header.Set(headerForwarded, "1")
+	rec := httptest.NewRecorder()
+	s.api.ServeHTTP(rec, r)
+	return &Response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes(), Index: s.index()}, nil
+}
+
+// Router says where a write should go: forward is false on the leader
+// (serve locally); leaderAddr is the leader's cluster address.
+type Router interface {
+	Route() (leaderAddr string, forward bool)
+	Dial(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	// WaitIndex waits until the local store has applied idx, so that a
+	// read after a forwarded write sees it.
+	WaitIndex(ctx context.Context, idx uint64) error
+}
+
+// Middleware forwards cluster writes (every method but GET and HEAD on
+// the cluster's objects) to the leader when this manager is a follower.
+// r is asked per request; a nil Route result means serve locally.
+func Middleware(next http.Handler, router func() Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rt := router()
+		if rt == nil || !isClusterWrite(req) || req.Header.Get(headerForwarded) != "" {
+			next.ServeHTTP(w, req)
+			return
+		}
+		addr, fwd := rt.Route()
+		if !fwd {
+			next.ServeHTTP(w, req)
+			return
+		}
+		if addr == "" {
+			writeError(w, http.StatusServiceUnavailable, "the swarm does not have a leader; writes are refused until a quorum of managers is back")
+			return
+		}
+		resp, err := send(req, rt, addr)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "forward to the leader at "+addr+": "+err.Error())
+			return
+		}
+		waitCtx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+		defer cancel()
+		if err := rt.WaitIndex(waitCtx, resp.Index); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "this manager did not catch up with the leader: "+err.Error())
+			return
+		}
+		for k, vs := range resp.Header {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		w.WriteHeader(resp.Status)
+		w.Write(resp.Body)
+	})
+}
+
+func send(req *http.Request, rt Router, addr string) (*Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), 60*time.Second)
+	defer cancel()
+	cc, err := rt.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	out := new(Response)
+	err = cc.Invoke(ctx, MethodHTTP, &Request{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header, Body: body}, out)
+	return out, err
+}
+
+// clusterPaths are the objects raft holds; writes to them must commit on
+// the leader. Paths may carry a /v1.NN version prefix.
+var clusterPaths = []string{"/swarm/update", "/services", "/nodes", "/secrets", "/configs", "/networks", "/tasks"}
+
+func isClusterWrite(r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/v1.") {
+		if i := strings.Index(p[1:], "/"); i >= 0 {
+			p = p[i+1:]
+		}
+	}
+	if strings.HasPrefix(p, "/swarm/unlockkey") || p == "/swarm/join" || p == "/swarm/leave" || p == "/swarm/init" || p == "/swarm/unlock" {
+		return false
+	}
+	for _, c := range clusterPaths {
+		if p == c || strings.HasPrefix(p, c+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(struct {
+		Message string `json:"message"`
+	}{msg})
+}

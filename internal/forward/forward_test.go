@@ -1,0 +1,116 @@
+package forward
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+
+	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
+)
+
+func TestIsClusterWrite(t *testing.T) {
+	tests := []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/v1.50/services/create", true},
+		{"POST", "/services/abc/update", true},
+		{"DELETE", "/v1.41/nodes/xyz", true},
+		{"POST", "/v1.41/swarm/update", true},
+		{"GET", "/v1.41/services", false},
+		{"HEAD", "/_ping", false},
+		{"POST", "/v1.41/swarm/init", false},
+		{"POST", "/v1.41/swarm/leave", false},
+		{"POST", "/v1.41/containers/abc/exec", false},
+		{"POST", "/v1.41/images/create", false},
+		{"POST", "/servicesX", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, tt.path, nil)
+		if got := isClusterWrite(r); got != tt.want {
+			t.Errorf("isClusterWrite(%s %s) = %v, want %v", tt.method, tt.path, got, tt.want)
+		}
+	}
+}
+
+type testRouter struct {
+	addr    string
+	forward bool
+	dial    func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	waited  uint64
+}
+
+func (r *testRouter) Route() (string, bool) { return r.addr, r.forward }
+func (r *testRouter) Dial(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+	return r.dial(ctx, addr)
+}
+func (r *testRouter) WaitIndex(_ context.Context, idx uint64) error { r.waited = idx; return nil }
+
+func TestFollowerWritesAreAnsweredByTheLeader(t *testing.T) {
+	root := clusterconntest.NewRoot(t)
+	leader := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	follower := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	mux := clusterconntest.Listen(t, root, leader)
+	var leaderSaw string
+	leaderAPI := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		leaderSaw = r.Method + " " + r.URL.RequestURI() + " " + string(body) + " forwarded=" + r.Header.Get(headerForwarded)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"ID":"new"}`)
+	})
+	clusterconntest.ServeGRPC(t, mux, Policy(), func(r grpc.ServiceRegistrar) {
+		r.RegisterService(&serviceDesc, NewServer(leaderAPI, func() uint64 { return 42 }))
+	})
+	rt := &testRouter{addr: mux.Addr().String(), forward: true, dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+		return clusterconntest.Dial(t, root, addr, &follower), nil
+	}}
+	local := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	})
+	h := Middleware(local, func() Router { return rt })
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.50/services/create?x=1", strings.NewReader(`{"Name":"web"}`)))
+	if rec.Code != http.StatusCreated || rec.Body.String() != `{"ID":"new"}` {
+		t.Fatalf("got %d %q, want the leader's 201 answer", rec.Code, rec.Body.String())
+	}
+	if want := `POST /v1.50/services/create?x=1 {"Name":"web"} forwarded=1`; leaderSaw != want {
+		t.Fatalf("leader saw %q, want %q", leaderSaw, want)
+	}
+	if rt.waited != 42 {
+		t.Fatalf("follower waited for index %d, want the leader's 42", rt.waited)
+	}
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1.50/services", nil))
+	if rec.Code != http.StatusTeapot {
+		t.Fatalf("a read got %d, want it served locally", rec.Code)
+	}
+
+	rt.addr = ""
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.50/services/create", strings.NewReader(`{}`)))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "does not have a leader") {
+		t.Fatalf("without a leader got %d %q, want 503 saying there is no leader", rec.Code, rec.Body.String())
+	}
+}
+
+func TestWorkerCannotForward(t *testing.T) {
+	root := clusterconntest.NewRoot(t)
+	mux := clusterconntest.Listen(t, root, clusterconntest.NewNode(t, root, ca.ManagerRole))
+	clusterconntest.ServeGRPC(t, mux, Policy(), func(r grpc.ServiceRegistrar) {
+		r.RegisterService(&serviceDesc, NewServer(http.NotFoundHandler(), func() uint64 { return 0 }))
+	})
+	worker := clusterconntest.NewNode(t, root, ca.WorkerRole)
+	cc := clusterconntest.Dial(t, root, mux.Addr().String(), &worker)
+	if err := cc.Invoke(t.Context(), MethodHTTP, &Request{Method: "POST", URL: "/services/create"}, new(Response)); err == nil {
+		t.Fatal("a worker forwarded a write")
+	}
+}
