@@ -1,0 +1,181 @@
+// Package dispatcher is the managers' end of the link to the nodes that run
+// tasks: each node's agent holds one session to a dispatcher, receives the
+// set of tasks assigned to it, sends heartbeats, and reports how its tasks
+// fare. The service is hand-written gRPC over the JSON codec (package rpc):
+// the messages carry the stored objects as they are.
+package dispatcher
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"google.golang.org/grpc"
+
+	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// Full method names, as a ca.Policy names them.
+const (
+	ServiceName            = "shoal.Dispatcher"
+	MethodSession          = "/shoal.Dispatcher/Session"
+	MethodHeartbeat        = "/shoal.Dispatcher/Heartbeat"
+	MethodUpdateTaskStatus = "/shoal.Dispatcher/UpdateTaskStatus"
+)
+
+// Policy says who may call the dispatcher: every node with a certificate,
+// managers included since they run tasks too. Merge it into the cluster
+// port's policy.
+func Policy() ca.Policy {
+	nodes := []ca.Role{ca.WorkerRole, ca.ManagerRole}
+	return ca.Policy{
+		MethodSession:          nodes,
+		MethodHeartbeat:        nodes,
+		MethodUpdateTaskStatus: nodes,
+	}
+}
+
+// SessionRequest opens a session. Who the node is comes from its
+// certificate, never from the request.
+type SessionRequest struct {
+	Description *swarm.NodeDescription
+}
+
+// SessionMessage is what a session streams: the first one as soon as the
+// session starts, then one each time something the node acts on changes.
+type SessionMessage struct {
+	SessionID string
+	// Node is the node's object, for its spec (availability, role).
+	Node *store.Node
+	// Managers are the cluster addresses of the managers, so that the agent
+	// can fail over when its manager goes away.
+	Managers        []string
+	HeartbeatPeriod time.Duration
+	Assignments     AssignmentSet
+
+	managerIDs []string // the managers' node IDs, to notice one leaving
+}
+
+// AssignmentSet is the tasks assigned to a node. A Full set is all of
+// them: a task the agent runs that is not in it was deleted.
+type AssignmentSet struct {
+	Full  bool
+	Tasks []*store.Task
+}
+
+// HeartbeatRequest says the node of the session is alive.
+type HeartbeatRequest struct {
+	SessionID string
+}
+
+// HeartbeatResponse says when the next heartbeat is due.
+type HeartbeatResponse struct {
+	Period time.Duration
+}
+
+// UpdateTaskStatusRequest reports the status of tasks of the session's node.
+type UpdateTaskStatusRequest struct {
+	SessionID string
+	Updates   []TaskStatusUpdate
+}
+
+// TaskStatusUpdate is a task's new status.
+type TaskStatusUpdate struct {
+	TaskID string
+	Status swarm.TaskStatus
+}
+
+// UpdateTaskStatusResponse acknowledges an UpdateTaskStatusRequest: its
+// updates are committed (or were dropped as stale or unknown).
+type UpdateTaskStatusResponse struct{}
+
+// ServiceDesc describes the service to grpc.Server.RegisterService; the
+// implementation is a *Dispatcher (see Dispatcher.Register).
+var ServiceDesc = grpc.ServiceDesc{
+	ServiceName: ServiceName,
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{
+		{MethodName: "Heartbeat", Handler: unary(MethodHeartbeat, (*Dispatcher).Heartbeat)},
+		{MethodName: "UpdateTaskStatus", Handler: unary(MethodUpdateTaskStatus, (*Dispatcher).UpdateTaskStatus)},
+	},
+	Streams: []grpc.StreamDesc{{
+		StreamName:    "Session",
+		ServerStreams: true,
+		Handler: func(srv any, stream grpc.ServerStream) error {
+			req := new(SessionRequest)
+			if err := stream.RecvMsg(req); err != nil {
+				return err
+			}
+			return srv.(*Dispatcher).Session(req, stream)
+		},
+	}},
+}
+
+// unary adapts a typed handler to grpc's method handler, running the
+// server's interceptors as generated code would.
+func unary[Req, Resp any](method string, h func(*Dispatcher, context.Context, *Req) (*Resp, error)) func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
+	return func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
+		req := new(Req)
+		if err := dec(req); err != nil {
+			return nil, err
+		}
+		call := func(ctx context.Context, r any) (any, error) { return h(srv.(*Dispatcher), ctx, r.(*Req)) }
+		if icpt == nil {
+			return call(ctx, req)
+		}
+		return icpt(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: method}, call)
+	}
+}
+
+// Client calls a dispatcher.
+type Client struct {
+	cc grpc.ClientConnInterface
+}
+
+// NewClient returns a client over cc, a connection made with the JSON codec
+// (clusterconn.DialGRPC).
+func NewClient(cc grpc.ClientConnInterface) *Client {
+	return &Client{cc: cc}
+}
+
+// SessionStream receives a session's messages.
+type SessionStream struct {
+	s grpc.ClientStream
+}
+
+// Recv waits for the next message. The session ends with ctx of the
+// Session call.
+func (s *SessionStream) Recv() (*SessionMessage, error) {
+	m := new(SessionMessage)
+	if err := s.s.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Session opens a session; it lasts until ctx ends or the stream fails.
+func (c *Client) Session(ctx context.Context, req *SessionRequest) (*SessionStream, error) {
+	s, err := c.cc.NewStream(ctx, &ServiceDesc.Streams[0], MethodSession)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SendMsg(req); err != nil {
+		return nil, err
+	}
+	if err := s.CloseSend(); err != nil {
+		return nil, err
+	}
+	return &SessionStream{s: s}, nil
+}
+
+// Heartbeat calls MethodHeartbeat.
+func (c *Client) Heartbeat(ctx context.Context, req *HeartbeatRequest) (*HeartbeatResponse, error) {
+	out := new(HeartbeatResponse)
+	return out, c.cc.Invoke(ctx, MethodHeartbeat, req, out)
+}
+
+// UpdateTaskStatus calls MethodUpdateTaskStatus.
+func (c *Client) UpdateTaskStatus(ctx context.Context, req *UpdateTaskStatusRequest) error {
+	return c.cc.Invoke(ctx, MethodUpdateTaskStatus, req, new(UpdateTaskStatusResponse))
+}

@@ -1,0 +1,140 @@
+package dispatcher
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// Heartbeat records that the session's node is alive and says when the
+// next heartbeat is due.
+func (d *Dispatcher) Heartbeat(ctx context.Context, req *HeartbeatRequest) (*HeartbeatResponse, error) {
+	id, err := d.caller(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	d.mu.Lock()
+	s := d.sessions[id.NodeID]
+	if s != nil && s.id == req.SessionID {
+		d.lastSeen[id.NodeID] = d.clock.Now()
+	}
+	d.mu.Unlock()
+	if s == nil || s.id != req.SessionID {
+		return nil, toStatus(errdefs.NotFound("session %q of node %s is not current: open a new session", req.SessionID, id.NodeID))
+	}
+	return &HeartbeatResponse{Period: d.period()}, nil
+}
+
+// expired decides which ready nodes missed their heartbeats: those not seen
+// for timeout. A node not seen since this manager began leading (since) is
+// counted from then, so that nodes of an earlier leader get the full grace
+// to find the new one. next is when the earliest of the others expires
+// (zero when none).
+func expired(nodes []*store.Node, lastSeen map[string]time.Time, since, now time.Time, timeout time.Duration) (down []string, next time.Time) {
+	for _, n := range nodes {
+		if n.Status.State != swarm.NodeStateReady {
+			continue
+		}
+		seen := lastSeen[n.ID]
+		if seen.Before(since) {
+			seen = since
+		}
+		deadline := seen.Add(timeout)
+		if !now.Before(deadline) {
+			down = append(down, n.ID)
+			continue
+		}
+		if next.IsZero() || deadline.Before(next) {
+			next = deadline
+		}
+	}
+	return down, next
+}
+
+var errHeartbeatExpired = errdefs.Unavailable("no heartbeat within the grace period: the node was marked down; open a new session")
+
+// expireHeartbeats marks down, while this manager leads, the nodes whose
+// heartbeats stopped, and ends their sessions.
+func (d *Dispatcher) expireHeartbeats(ctx context.Context) error {
+	var since time.Time // when this manager began leading; zero while it does not
+	for {
+		var nodes []*store.Node
+		var period time.Duration
+		d.store.View(func(tx store.ReadTx) {
+			nodes = store.All[*store.Node](tx)
+			period = heartbeatPeriod(tx)
+		})
+		now := d.clock.Now()
+		wait := period
+		if leader, _ := d.leadership(); !leader {
+			since = time.Time{}
+		} else {
+			if since.IsZero() {
+				since = now
+			}
+			d.mu.Lock()
+			down, next := expired(nodes, d.lastSeen, since, now, period*HeartbeatGrace)
+			d.mu.Unlock()
+			if len(down) > 0 {
+				d.markDown(ctx, down, now.Add(-period*HeartbeatGrace))
+			}
+			if !next.IsZero() && next.Sub(now) < wait {
+				wait = next.Sub(now)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.clock.After(wait):
+		}
+	}
+}
+
+// markDown marks nodes down in one update and ends their sessions, except
+// those heard from after cutoff meanwhile. A failure is logged: the next
+// round tries again.
+func (d *Dispatcher) markDown(ctx context.Context, ids []string, cutoff time.Time) {
+	var marked []string
+	err := d.store.Update(ctx, func(tx *store.WriteTx) error {
+		marked = marked[:0]
+		for _, id := range ids {
+			n := store.Get[*store.Node](tx.ReadTx, id)
+			if n == nil || n.Status.State != swarm.NodeStateReady || d.seenAfter(id, cutoff) {
+				continue
+			}
+			marked = append(marked, id)
+			c := *n
+			c.Status = swarm.NodeStatus{State: swarm.NodeStateDown, Message: "heartbeat failure", Addr: n.Status.Addr}
+			if err := tx.Put(&c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		d.log.Warn("cannot mark nodes down after heartbeat failure", "nodes", ids, "err", err)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// A session that began while the update was in raft ends too: the
+	// node is down in the store, and a new session marks it ready again.
+	for _, id := range marked {
+		d.log.Info("node down: heartbeat failure", "node.id", id)
+		if s := d.sessions[id]; s != nil {
+			s.end(errHeartbeatExpired)
+			delete(d.sessions, id)
+		}
+		delete(d.lastSeen, id)
+	}
+}
+
+func (d *Dispatcher) seenAfter(nodeID string, t time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastSeen[nodeID].After(t)
+}
