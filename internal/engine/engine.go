@@ -33,6 +33,7 @@ type Config struct {
 	InsecureRegistries []string
 	BridgeName         string       // default bridge.DefaultName
 	BridgeSubnet       netip.Prefix // default bridge.DefaultSubnet
+	Hostname           string // the node's hostname as the cluster sees it; the OS's when empty
 	EngineVersion      string
 	Labels             map[string]string // engine labels (constraints engine.labels.*)
 	Logger             *slog.Logger
@@ -97,6 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		Images:        e.Images,
 		Network:       e.Network,
 		Root:          filepath.Join(cfg.DataRoot, "executor"),
+		Hostname:      cfg.Hostname,
 		EngineVersion: cfg.EngineVersion,
 		EngineLabels:  cfg.Labels,
 		Logger:        cfg.Logger.With("component", "executor"),
