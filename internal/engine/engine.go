@@ -33,7 +33,7 @@ type Config struct {
 	InsecureRegistries []string
 	BridgeName         string       // default bridge.DefaultName
 	BridgeSubnet       netip.Prefix // default bridge.DefaultSubnet
-	Hostname           string // the node's hostname as the cluster sees it; the OS's when empty
+	Hostname           string       // the node's hostname as the cluster sees it; the OS's when empty
 	EngineVersion      string
 	Labels             map[string]string // engine labels (constraints engine.labels.*)
 	Logger             *slog.Logger
