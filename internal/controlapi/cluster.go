@@ -1,0 +1,136 @@
+package controlapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+var errNoSwarm = errdefs.Unavailable("This node is not part of a swarm")
+
+// InspectSwarm returns the swarm with its join tokens.
+func (a *API) InspectSwarm(ctx context.Context) (swarm.Swarm, error) {
+	var c *store.Cluster
+	a.store.View(func(tx store.ReadTx) { c = store.TheCluster(tx) })
+	if c == nil {
+		return swarm.Swarm{}, errNoSwarm
+	}
+	return c.Swarm, nil
+}
+
+// Rotation says which secrets a swarm update replaces.
+type Rotation struct {
+	WorkerToken, ManagerToken, ManagerUnlockKey bool
+}
+
+// minCertExpiry is SwarmKit's lower bound on node certificate lifetime.
+const minCertExpiry = time.Hour
+
+// validateSwarmSpec checks a merged cluster spec as SwarmKit does, and
+// refuses what Shoal does not do rather than ignore it.
+func validateSwarmSpec(cur, s swarm.Spec) error {
+	if s.Name != cur.Name {
+		return invalidArgument("modification of cluster name is not allowed")
+	}
+	if s.CAConfig.NodeCertExpiry != 0 && s.CAConfig.NodeCertExpiry < minCertExpiry {
+		return invalidArgument("minimum certificate expiry time is: %s", minCertExpiry)
+	}
+	if s.Dispatcher.HeartbeatPeriod < 0 {
+		return invalidArgument("heartbeat time period cannot be a negative duration")
+	}
+	if l := s.Orchestration.TaskHistoryRetentionLimit; l != nil && *l < 0 {
+		return errdefs.Invalid("Orchestration.TaskHistoryRetentionLimit cannot be negative, got %d", *l)
+	}
+	if len(s.CAConfig.ExternalCAs) > 0 {
+		return errdefs.Invalid("CAConfig.ExternalCAs: external certificate authorities are not supported")
+	}
+	if s.CAConfig.SigningCACert != "" || s.CAConfig.SigningCAKey != "" || s.CAConfig.ForceRotate != cur.CAConfig.ForceRotate {
+		return errdefs.Invalid("CAConfig: root CA rotation (SigningCACert, SigningCAKey, ForceRotate) is not supported")
+	}
+	return nil
+}
+
+// UpdateSwarm merges spec into the swarm's spec (see MergeSwarmSpec),
+// which must still be at version, and rotates what rot asks for. Turning
+// autolock on makes an unlock key; turning it off drops it.
+func (a *API) UpdateSwarm(ctx context.Context, version uint64, spec swarm.Spec, rot Rotation) error {
+	return a.store.Update(ctx, func(tx *store.WriteTx) error {
+		cur := store.TheCluster(tx.ReadTx)
+		if cur == nil {
+			return errNoSwarm
+		}
+		if cur.Version.Index != version {
+			return errOutOfSequence
+		}
+		merged := MergeSwarmSpec(cur.Spec, spec)
+		if err := validateSwarmSpec(cur.Spec, merged); err != nil {
+			return err
+		}
+		c := store.Clone(cur)
+		c.Spec = merged
+		if rot.WorkerToken || rot.ManagerToken {
+			root, err := ca.ParseRootCA(c.RootCACert, nil)
+			if err != nil {
+				return err
+			}
+			if rot.WorkerToken {
+				c.JoinTokens.Worker = ca.NewJoinToken(root)
+			}
+			if rot.ManagerToken {
+				c.JoinTokens.Manager = ca.NewJoinToken(root)
+			}
+		}
+		switch {
+		case !merged.EncryptionConfig.AutoLockManagers:
+			c.UnlockKey = ""
+		case c.UnlockKey == "" || rot.ManagerUnlockKey:
+			c.UnlockKey = NewUnlockKey()
+		}
+		if sameJSON(c, cur) {
+			return nil
+		}
+		return tx.Put(c)
+	})
+}
+
+// UnlockKey returns the key that unlocks autolocked managers, or "" when
+// autolock is off.
+func (a *API) UnlockKey(ctx context.Context) (string, error) {
+	var c *store.Cluster
+	a.store.View(func(tx store.ReadTx) { c = store.TheCluster(tx) })
+	if c == nil {
+		return "", errNoSwarm
+	}
+	return c.UnlockKey, nil
+}
+
+// Unlock keys look like SwarmKit's: SWMKEY-1-<32 random bytes, base64>.
+const unlockKeyPrefix = "SWMKEY-1-"
+
+// NewUnlockKey makes a fresh unlock key.
+func NewUnlockKey() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return unlockKeyPrefix + base64.RawStdEncoding.EncodeToString(b[:])
+}
+
+// ParseUnlockKey returns the key bytes of an unlock key.
+func ParseUnlockKey(s string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(s, unlockKeyPrefix)
+	if !ok {
+		return nil, errdefs.Invalid("invalid key string")
+	}
+	b, err := base64.RawStdEncoding.DecodeString(rest)
+	if err != nil || len(b) == 0 {
+		return nil, errdefs.Invalid("invalid key string")
+	}
+	return b, nil
+}

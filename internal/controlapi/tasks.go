@@ -1,0 +1,145 @@
+package controlapi
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/filters"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// serviceNameLabel is the task label the orchestrator sets to its
+// service's name.
+const serviceNameLabel = "com.docker.swarm.service.name"
+
+// taskName is a task's name as Docker shows it: service.slot.id, or
+// service.node.id for tasks bound to a node (global services).
+func taskName(tx store.ReadTx, t *store.Task) string {
+	if t.Annotations.Name != "" {
+		return t.Annotations.Name
+	}
+	service := t.Annotations.Labels[serviceNameLabel]
+	if s := store.Get[*store.Service](tx, t.ServiceID); s != nil {
+		service = s.Spec.Name
+	}
+	slot := fmt.Sprint(t.Slot)
+	if t.Slot == 0 {
+		slot = t.NodeID
+	}
+	return service + "." + slot + "." + t.ID
+}
+
+// taskStates are the values of the desired-state filter.
+var taskStates = []swarm.TaskState{
+	swarm.TaskStateNew, swarm.TaskStateAllocated, swarm.TaskStatePending, swarm.TaskStateAssigned,
+	swarm.TaskStateAccepted, swarm.TaskStatePreparing, swarm.TaskStateReady, swarm.TaskStateStarting,
+	swarm.TaskStateRunning, swarm.TaskStateComplete, swarm.TaskStateShutdown, swarm.TaskStateFailed,
+	swarm.TaskStateRejected, swarm.TaskStateRemove, swarm.TaskStateOrphaned,
+}
+
+// ListTasks returns the tasks that pass f: id (prefix), name (prefix of
+// service.slot.id), label, service and node (each an ID, name or unique
+// prefix, resolved as dockerd does, so an unknown one is not found),
+// desired-state, runtime, and _up-to-date (tasks made from their
+// service's current spec; the CLI's progress display uses it).
+func (a *API) ListTasks(ctx context.Context, f filters.Args) ([]swarm.Task, error) {
+	if err := f.Validate("id", "name", "label", "service", "node", "desired-state", "_up-to-date", "runtime"); err != nil {
+		return nil, err
+	}
+	desired := map[swarm.TaskState]bool{}
+	for _, v := range f.Get("desired-state") {
+		s := swarm.TaskState(strings.ToLower(v))
+		if !slices.Contains(taskStates, s) {
+			return nil, errdefs.Invalid("Invalid desired-state filter: '%s'", v)
+		}
+		desired[s] = true
+	}
+	var (
+		out = []swarm.Task{}
+		err error
+	)
+	a.store.View(func(tx store.ReadTx) {
+		var services, nodes map[string]bool
+		if services, err = resolveIDs(tx, f.Get("service"), serviceID); err != nil {
+			return
+		}
+		if nodes, err = resolveIDs(tx, f.Get("node"), nodeID); err != nil {
+			return
+		}
+		upToDate := f.Contains("_up-to-date")
+		for _, t := range store.All[*store.Task](tx) {
+			switch {
+			case services != nil && !services[t.ServiceID],
+				nodes != nil && !nodes[t.NodeID],
+				len(desired) > 0 && !desired[t.DesiredState],
+				!f.Prefix("id", t.ID),
+				!f.Prefix("name", taskName(tx, t)),
+				!f.Labels("label", t.Annotations.Labels),
+				!f.Exact("runtime", string(t.Spec.Runtime)),
+				upToDate && !isUpToDate(tx, t):
+				continue
+			}
+			out = append(out, t.Task)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// resolveIDs turns references into a set of IDs; nil when refs is empty.
+func resolveIDs(tx store.ReadTx, refs []string, find func(store.ReadTx, string) (string, error)) (map[string]bool, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ids := map[string]bool{}
+	for _, r := range refs {
+		id, err := find(tx, r)
+		if err != nil {
+			return nil, err
+		}
+		ids[id] = true
+	}
+	return ids, nil
+}
+
+func serviceID(tx store.ReadTx, ref string) (string, error) {
+	s, err := findService(tx, ref)
+	if err != nil {
+		return "", err
+	}
+	return s.ID, nil
+}
+
+func nodeID(tx store.ReadTx, ref string) (string, error) {
+	n, err := findNode(tx, ref)
+	if err != nil {
+		return "", err
+	}
+	return n.ID, nil
+}
+
+func isUpToDate(tx store.ReadTx, t *store.Task) bool {
+	s := store.Get[*store.Service](tx, t.ServiceID)
+	return s != nil && t.SpecVersion == s.SpecVersion
+}
+
+// GetTask returns the task ref names: its ID, its full name or a unique
+// ID prefix.
+func (a *API) GetTask(ctx context.Context, ref string) (swarm.Task, error) {
+	var (
+		t   *store.Task
+		err error
+	)
+	a.store.View(func(tx store.ReadTx) { t, err = findTask(tx, ref) })
+	if err != nil {
+		return swarm.Task{}, err
+	}
+	return t.Task, nil
+}

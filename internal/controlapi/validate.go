@@ -1,0 +1,399 @@
+package controlapi
+
+import (
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+)
+
+// The checks below are SwarmKit's (controlapi) and dockerd's (the
+// conversion of API specs to SwarmKit's) with their messages; where those
+// let a bad value through silently (an unknown protocol became tcp), the
+// value is refused here with a message that names the field.
+
+var dnsNameComponent = regexp.MustCompile(`^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$`)
+
+func validateName(name string) error {
+	switch {
+	case name == "":
+		return invalidArgument("meta: name must be provided")
+	case !dnsNameComponent.MatchString(name):
+		return invalidArgument("name must be valid as a DNS name component")
+	case len(name) > 63:
+		return invalidArgument("name must be 63 characters or fewer")
+	}
+	return nil
+}
+
+// normalizeServiceSpec checks a service spec and returns it as it will be
+// stored: a copy with the values dockerd fills in on the way to SwarmKit
+// (mode replicated/1, restart condition any, ports tcp/ingress, …). The
+// name must already be set.
+func normalizeServiceSpec(in swarm.ServiceSpec) (swarm.ServiceSpec, error) {
+	spec := clone(in)
+	if err := validateName(spec.Name); err != nil {
+		return spec, err
+	}
+	if err := normalizeMode(&spec.Mode); err != nil {
+		return spec, err
+	}
+	if err := normalizeTaskSpec(&spec.TaskTemplate); err != nil {
+		return spec, err
+	}
+	if err := normalizeUpdateConfig(spec.UpdateConfig, "UpdateConfig"); err != nil {
+		return spec, err
+	}
+	if err := normalizeUpdateConfig(spec.RollbackConfig, "RollbackConfig"); err != nil {
+		return spec, err
+	}
+	if err := normalizeEndpointSpec(spec.EndpointSpec); err != nil {
+		return spec, err
+	}
+	return spec, nil
+}
+
+// modeName is the name the "mode" filter and messages use.
+func modeName(m swarm.ServiceMode) string {
+	switch {
+	case m.Global != nil:
+		return "global"
+	case m.ReplicatedJob != nil:
+		return "replicated-job"
+	case m.GlobalJob != nil:
+		return "global-job"
+	default:
+		return "replicated"
+	}
+}
+
+func normalizeMode(m *swarm.ServiceMode) error {
+	var set []string
+	if m.Replicated != nil {
+		set = append(set, "Mode.Replicated")
+	}
+	if m.Global != nil {
+		set = append(set, "Mode.Global")
+	}
+	if m.ReplicatedJob != nil {
+		set = append(set, "Mode.ReplicatedJob")
+	}
+	if m.GlobalJob != nil {
+		set = append(set, "Mode.GlobalJob")
+	}
+	if len(set) > 1 {
+		return errdefs.Invalid("must specify only one service mode, but %s are set", strings.Join(set, ", "))
+	}
+	one := uint64(1)
+	switch {
+	case len(set) == 0:
+		m.Replicated = &swarm.ReplicatedService{Replicas: &one}
+	case m.Replicated != nil && m.Replicated.Replicas == nil:
+		m.Replicated.Replicas = &one
+	case m.ReplicatedJob != nil:
+		j := m.ReplicatedJob
+		if j.MaxConcurrent == nil {
+			j.MaxConcurrent = &one
+		}
+		if j.TotalCompletions == nil {
+			total := *j.MaxConcurrent
+			j.TotalCompletions = &total
+		}
+	}
+	return nil
+}
+
+func normalizeTaskSpec(ts *swarm.TaskSpec) error {
+	switch ts.Runtime {
+	case "", swarm.RuntimeContainer:
+		if ts.ContainerSpec == nil {
+			return errdefs.Invalid("mismatched Runtime and *Spec fields: TaskTemplate.ContainerSpec is missing")
+		}
+		ts.Runtime = swarm.RuntimeContainer
+	default:
+		return errdefs.Invalid("unsupported runtime type: %q", ts.Runtime)
+	}
+	if ts.PluginSpec != nil || ts.NetworkAttachmentSpec != nil {
+		return errdefs.Invalid("mismatched Runtime and *Spec fields: TaskTemplate.PluginSpec and NetworkAttachmentSpec need another runtime")
+	}
+	if err := validateResources(ts.Resources); err != nil {
+		return err
+	}
+	if err := normalizeRestartPolicy(ts.RestartPolicy); err != nil {
+		return err
+	}
+	if ts.Placement != nil {
+		if _, err := parseConstraints(ts.Placement.Constraints); err != nil {
+			return err
+		}
+		for _, p := range ts.Placement.Preferences {
+			if p.Spread == nil || p.Spread.SpreadDescriptor == "" {
+				return errdefs.Invalid("TaskTemplate.Placement.Preferences: a preference needs Spread.SpreadDescriptor")
+			}
+		}
+	}
+	return normalizeContainerSpec(ts.ContainerSpec)
+}
+
+func normalizeContainerSpec(c *swarm.ContainerSpec) error {
+	if c.Image == "" {
+		return invalidArgument("ContainerSpec: image reference must be provided")
+	}
+	if _, err := reference.ParseNormalizedNamed(c.Image); err != nil {
+		return invalidArgument("ContainerSpec: %q is not a valid repository/tag", c.Image)
+	}
+	if err := validateMounts(c.Mounts); err != nil {
+		return err
+	}
+	if err := validateHealthcheck(c.Healthcheck); err != nil {
+		return err
+	}
+	if c.StopGracePeriod != nil && *c.StopGracePeriod < 0 {
+		return invalidArgument("ContainerSpec: StopGracePeriod cannot be negative")
+	}
+	for _, s := range c.Secrets {
+		if s != nil {
+			return invalidArgument("secret not found: %s", s.SecretName)
+		}
+	}
+	for _, cf := range c.Configs {
+		if cf != nil {
+			return invalidArgument("config not found: %s", cf.ConfigName)
+		}
+	}
+	switch c.Isolation {
+	case "", container.IsolationDefault:
+		c.Isolation = container.IsolationDefault
+	default:
+		return errdefs.Invalid("ContainerSpec: isolation %q is not supported on linux", c.Isolation)
+	}
+	return nil
+}
+
+func validateMounts(ms []mount.Mount) error {
+	seen := map[string]bool{}
+	for _, m := range ms {
+		if seen[m.Target] {
+			return invalidArgument("ContainerSpec: duplicate mount point: %s", m.Target)
+		}
+		seen[m.Target] = true
+		if m.Target == "" {
+			return errdefs.Invalid("invalid mount config for type %q: field Target must not be empty", m.Type)
+		}
+		if !path.IsAbs(m.Target) {
+			return errdefs.Invalid("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", m.Type, m.Target)
+		}
+		switch m.Type {
+		case mount.TypeBind:
+			if m.Source == "" {
+				return errdefs.Invalid("invalid mount config for type %q: field Source must not be empty", m.Type)
+			}
+			if !path.IsAbs(m.Source) {
+				return errdefs.Invalid("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", m.Type, m.Source)
+			}
+			if m.VolumeOptions != nil || m.TmpfsOptions != nil {
+				return errdefs.Invalid("invalid mount config for type %q: only BindOptions may be set", m.Type)
+			}
+		case mount.TypeVolume:
+			if m.BindOptions != nil || m.TmpfsOptions != nil {
+				return errdefs.Invalid("invalid mount config for type %q: only VolumeOptions may be set", m.Type)
+			}
+		case mount.TypeTmpfs:
+			if m.Source != "" {
+				return errdefs.Invalid("invalid mount config for type %q: field Source must not be specified", m.Type)
+			}
+			if m.BindOptions != nil || m.VolumeOptions != nil {
+				return errdefs.Invalid("invalid mount config for type %q: only TmpfsOptions may be set", m.Type)
+			}
+			if m.TmpfsOptions != nil && m.TmpfsOptions.SizeBytes < 0 {
+				return errdefs.Invalid("invalid mount config for type %q: TmpfsOptions.SizeBytes cannot be negative", m.Type)
+			}
+		default:
+			return errdefs.Invalid("invalid mount config for type %q: mount type unknown (want bind, volume or tmpfs)", m.Type)
+		}
+	}
+	return nil
+}
+
+const minHealthDuration = time.Millisecond
+
+func validateHealthcheck(hc *container.HealthConfig) error {
+	if hc == nil {
+		return nil
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Interval", hc.Interval}, {"Timeout", hc.Timeout}, {"StartPeriod", hc.StartPeriod}, {"StartInterval", hc.StartInterval}} {
+		if d.v != 0 && d.v < minHealthDuration {
+			return invalidArgument("ContainerSpec: %s in HealthConfig cannot be less than %s", d.name, minHealthDuration)
+		}
+	}
+	if hc.Retries < 0 {
+		return invalidArgument("ContainerSpec: Retries in HealthConfig cannot be negative")
+	}
+	return nil
+}
+
+func validateResources(r *swarm.ResourceRequirements) error {
+	if r == nil {
+		return nil
+	}
+	check := func(field string, cpus, mem int64) error {
+		if cpus != 0 && cpus < 1e6 {
+			return invalidArgument("invalid cpu value %g: Must be at least %g (%s.NanoCPUs)", float64(cpus)/1e9, 1e6/1e9, field)
+		}
+		if mem != 0 && mem < 4*1024*1024 {
+			return invalidArgument("invalid memory value %d: Must be at least 4MiB (%s.MemoryBytes)", mem, field)
+		}
+		return nil
+	}
+	if l := r.Limits; l != nil {
+		if err := check("Resources.Limits", l.NanoCPUs, l.MemoryBytes); err != nil {
+			return err
+		}
+		if l.Pids < 0 {
+			return invalidArgument("invalid pids limit %d: Resources.Limits.Pids cannot be negative", l.Pids)
+		}
+	}
+	if rv := r.Reservations; rv != nil {
+		if err := check("Resources.Reservations", rv.NanoCPUs, rv.MemoryBytes); err != nil {
+			return err
+		}
+	}
+	if r.SwapBytes != nil && *r.SwapBytes < -1 {
+		return invalidArgument("invalid swap value %d: Resources.SwapBytes must be -1 (unlimited) or more", *r.SwapBytes)
+	}
+	if s := r.MemorySwappiness; s != nil && (*s < 0 || *s > 100) {
+		return invalidArgument("invalid swappiness value %d: Resources.MemorySwappiness must be 0 to 100", *s)
+	}
+	return nil
+}
+
+func normalizeRestartPolicy(rp *swarm.RestartPolicy) error {
+	if rp == nil {
+		return nil
+	}
+	switch rp.Condition {
+	case "":
+		rp.Condition = swarm.RestartPolicyConditionAny
+	case swarm.RestartPolicyConditionNone, swarm.RestartPolicyConditionOnFailure, swarm.RestartPolicyConditionAny:
+	default:
+		return errdefs.Invalid("invalid RestartCondition: %q (RestartPolicy.Condition must be none, on-failure or any)", rp.Condition)
+	}
+	if rp.Delay != nil && *rp.Delay < 0 {
+		return invalidArgument("TaskSpec: restart-delay cannot be negative")
+	}
+	if rp.Window != nil && *rp.Window < 0 {
+		return invalidArgument("TaskSpec: restart-window cannot be negative")
+	}
+	if rp.MaxAttempts == nil {
+		zero := uint64(0)
+		rp.MaxAttempts = &zero
+	}
+	return nil
+}
+
+func normalizeUpdateConfig(uc *swarm.UpdateConfig, field string) error {
+	if uc == nil {
+		return nil
+	}
+	switch uc.FailureAction {
+	case "":
+		uc.FailureAction = swarm.UpdateFailureActionPause
+	case swarm.UpdateFailureActionPause, swarm.UpdateFailureActionContinue, swarm.UpdateFailureActionRollback:
+	default:
+		return errdefs.Invalid("unrecognized update failure action %s (%s.FailureAction must be pause, continue or rollback)", uc.FailureAction, field)
+	}
+	switch uc.Order {
+	case "":
+		uc.Order = swarm.UpdateOrderStopFirst
+	case swarm.UpdateOrderStopFirst, swarm.UpdateOrderStartFirst:
+	default:
+		return errdefs.Invalid("unrecognized update order %s (%s.Order must be stop-first or start-first)", uc.Order, field)
+	}
+	if uc.Delay < 0 {
+		return invalidArgument("TaskSpec: update-delay cannot be negative (%s.Delay)", field)
+	}
+	if uc.Monitor < 0 {
+		return invalidArgument("TaskSpec: update-monitor cannot be negative (%s.Monitor)", field)
+	}
+	if uc.MaxFailureRatio < 0 || uc.MaxFailureRatio > 1 {
+		return invalidArgument("TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1 (%s.MaxFailureRatio)", field)
+	}
+	return nil
+}
+
+const maxPort = 65535
+
+func normalizeEndpointSpec(ep *swarm.EndpointSpec) error {
+	if ep == nil {
+		return nil
+	}
+	switch ep.Mode {
+	case "":
+		ep.Mode = swarm.ResolutionModeVIP
+	case swarm.ResolutionModeVIP, swarm.ResolutionModeDNSRR:
+	default:
+		return errdefs.Invalid("invalid resolution mode: %q (EndpointSpec.Mode must be vip or dnsrr)", ep.Mode)
+	}
+	type key struct {
+		port  uint32
+		proto string
+	}
+	seen := map[key]bool{}
+	for i := range ep.Ports {
+		p := &ep.Ports[i]
+		switch strings.ToLower(string(p.Protocol)) {
+		case "", "tcp":
+			p.Protocol = "tcp"
+		case "udp", "sctp":
+			p.Protocol = network.IPProtocol(strings.ToLower(string(p.Protocol)))
+		default:
+			return errdefs.Invalid("EndpointSpec: invalid protocol %q for port %d (want tcp, udp or sctp)", p.Protocol, p.TargetPort)
+		}
+		switch strings.ToLower(string(p.PublishMode)) {
+		case "", "ingress":
+			p.PublishMode = swarm.PortConfigPublishModeIngress
+		case "host":
+			p.PublishMode = swarm.PortConfigPublishModeHost
+		default:
+			return errdefs.Invalid("EndpointSpec: invalid publish mode %q for port %d (want ingress or host)", p.PublishMode, p.TargetPort)
+		}
+		if p.TargetPort > maxPort {
+			return errdefs.Invalid("EndpointSpec: target port %d is out of range (1-%d)", p.TargetPort, maxPort)
+		}
+		if p.PublishedPort > maxPort {
+			return errdefs.Invalid("EndpointSpec: published port %d is out of range (1-%d)", p.PublishedPort, maxPort)
+		}
+		if ep.Mode == swarm.ResolutionModeDNSRR && p.PublishMode == swarm.PortConfigPublishModeIngress {
+			return invalidArgument("EndpointSpec: port published with ingress mode can't be used with dnsrr mode")
+		}
+		if p.PublishedPort == 0 {
+			continue
+		}
+		k := key{p.PublishedPort, string(p.Protocol)}
+		if seen[k] {
+			return invalidArgument("EndpointSpec: duplicate published ports provided")
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+// checkModeChange refuses turning a service of one mode into another,
+// which SwarmKit does not support: the orchestrators do not convert.
+func checkModeChange(old, new swarm.ServiceMode) error {
+	if modeName(old) != modeName(new) {
+		return rpcError(errdefs.KindInvalid, "Unimplemented", "service mode change is not allowed")
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package controlapi
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// validSpec is a minimal spec every test adjusts.
+func validSpec(name string) swarm.ServiceSpec {
+	return swarm.ServiceSpec{
+		Annotations:  swarm.Annotations{Name: name},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "busybox:latest"}},
+	}
+}
+
+func TestNormalizeServiceSpecRefuses(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*swarm.ServiceSpec)
+		kind   errdefs.Kind
+		msg    string
+	}{
+		{"bad name", func(s *swarm.ServiceSpec) { s.Name = "-web" }, errdefs.KindInvalid, "InvalidArgument desc = name must be valid as a DNS name component"},
+		{"long name", func(s *swarm.ServiceSpec) { s.Name = strings.Repeat("a", 64) }, errdefs.KindInvalid, "name must be 63 characters or fewer"},
+		{"bad image", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Image = "BAD:Image::ref" }, errdefs.KindInvalid,
+			`rpc error: code = InvalidArgument desc = ContainerSpec: "BAD:Image::ref" is not a valid repository/tag`},
+		{"no image", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Image = "" }, errdefs.KindInvalid, "image reference must be provided"},
+		{"no container spec", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec = nil }, errdefs.KindInvalid, "TaskTemplate.ContainerSpec is missing"},
+		{"plugin runtime", func(s *swarm.ServiceSpec) { s.TaskTemplate.Runtime = "plugin" }, errdefs.KindInvalid, `unsupported runtime type: "plugin"`},
+		{"global with replicas", func(s *swarm.ServiceSpec) {
+			s.Mode = swarm.ServiceMode{Global: &swarm.GlobalService{}, Replicated: &swarm.ReplicatedService{Replicas: ptr(uint64(3))}}
+		}, errdefs.KindInvalid, "Mode.Replicated, Mode.Global"},
+		{"restart condition", func(s *swarm.ServiceSpec) { s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: "sometimes"} }, errdefs.KindInvalid, "RestartPolicy.Condition"},
+		{"restart delay", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Delay: ptr(-time.Second)}
+		}, errdefs.KindInvalid, "restart-delay cannot be negative"},
+		{"restart window", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Window: ptr(-time.Second)}
+		}, errdefs.KindInvalid, "restart-window cannot be negative"},
+		{"constraint operator", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.role=manager"}}
+		}, errdefs.KindInvalid, "constraint expected one operator from ==, !="},
+		{"constraint key", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"no de==x"}}
+		}, errdefs.KindInvalid, "key 'no de' is invalid"},
+		{"failure action", func(s *swarm.ServiceSpec) { s.UpdateConfig = &swarm.UpdateConfig{FailureAction: "explode"} }, errdefs.KindInvalid, "UpdateConfig.FailureAction"},
+		{"update order", func(s *swarm.ServiceSpec) { s.UpdateConfig = &swarm.UpdateConfig{Order: "sideways"} }, errdefs.KindInvalid, "UpdateConfig.Order"},
+		{"rollback ratio", func(s *swarm.ServiceSpec) { s.RollbackConfig = &swarm.UpdateConfig{MaxFailureRatio: 1.5} }, errdefs.KindInvalid, "RollbackConfig.MaxFailureRatio"},
+		{"update delay", func(s *swarm.ServiceSpec) { s.UpdateConfig = &swarm.UpdateConfig{Delay: -1} }, errdefs.KindInvalid, "update-delay cannot be negative"},
+		{"update monitor", func(s *swarm.ServiceSpec) { s.UpdateConfig = &swarm.UpdateConfig{Monitor: -1} }, errdefs.KindInvalid, "update-monitor cannot be negative"},
+		{"negative cpu", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Resources = &swarm.ResourceRequirements{Limits: &swarm.Limit{NanoCPUs: -1}}
+		}, errdefs.KindInvalid, "Resources.Limits.NanoCPUs"},
+		{"negative memory reservation", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Resources = &swarm.ResourceRequirements{Reservations: &swarm.Resources{MemoryBytes: -5}}
+		}, errdefs.KindInvalid, "Resources.Reservations.MemoryBytes"},
+		{"negative pids", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Resources = &swarm.ResourceRequirements{Limits: &swarm.Limit{Pids: -1}}
+		}, errdefs.KindInvalid, "Resources.Limits.Pids"},
+		{"port protocol", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, Protocol: "icmp"}}}
+		}, errdefs.KindInvalid, `invalid protocol "icmp"`},
+		{"port range", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 70000}}}
+		}, errdefs.KindInvalid, "published port 70000 is out of range"},
+		{"duplicate ports", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}, {TargetPort: 81, PublishedPort: 8080}}}
+		}, errdefs.KindInvalid, "duplicate published ports provided"},
+		{"dnsrr ingress", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{TargetPort: 80}}}
+		}, errdefs.KindInvalid, "can't be used with dnsrr mode"},
+		{"resolution mode", func(s *swarm.ServiceSpec) { s.EndpointSpec = &swarm.EndpointSpec{Mode: "anycast"} }, errdefs.KindInvalid, "EndpointSpec.Mode"},
+		{"duplicate mount", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeTmpfs, Target: "/a"}, {Type: mount.TypeTmpfs, Target: "/a"}}
+		}, errdefs.KindInvalid, "duplicate mount point: /a"},
+		{"bind without source", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Target: "/a"}}
+		}, errdefs.KindInvalid, "field Source must not be empty"},
+		{"relative target", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: "data"}}
+		}, errdefs.KindInvalid, "mount path must be absolute"},
+		{"mount type", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: "npipe", Target: "/a"}}
+		}, errdefs.KindInvalid, "mount type unknown"},
+		{"health interval", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Interval: -time.Second}
+		}, errdefs.KindInvalid, "Interval in HealthConfig cannot be less than 1ms"},
+		{"health retries", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Retries: -1}
+		}, errdefs.KindInvalid, "Retries in HealthConfig cannot be negative"},
+		{"stop grace", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.StopGracePeriod = ptr(-time.Second) }, errdefs.KindInvalid, "StopGracePeriod"},
+		{"secret", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{{SecretName: "pw", SecretID: "x"}}
+		}, errdefs.KindInvalid, "secret not found: pw"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := validSpec("web")
+			tt.change(&spec)
+			_, err := normalizeServiceSpec(spec)
+			if err == nil {
+				t.Fatalf("got no error, want one containing %q", tt.msg)
+			}
+			if !strings.Contains(err.Error(), tt.msg) || errdefs.KindOf(err) != tt.kind {
+				t.Fatalf("got %v (kind %v), want kind %v and a message containing %q", err, errdefs.KindOf(err), tt.kind, tt.msg)
+			}
+		})
+	}
+}
+
+func TestNormalizeServiceSpecFillsDockersValues(t *testing.T) {
+	spec := validSpec("web")
+	spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{}
+	spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 2}
+	spec.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, Protocol: "UDP"}}}
+	got, err := normalizeServiceSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Mode.Replicated; r == nil || r.Replicas == nil || *r.Replicas != 1 {
+		t.Errorf("mode got %+v, want replicated with 1 replica", got.Mode)
+	}
+	if rp := got.TaskTemplate.RestartPolicy; rp.Condition != swarm.RestartPolicyConditionAny || rp.MaxAttempts == nil {
+		t.Errorf("restart policy got %+v, want condition any and MaxAttempts 0", rp)
+	}
+	if uc := got.UpdateConfig; uc.FailureAction != "pause" || uc.Order != "stop-first" || uc.Parallelism != 2 {
+		t.Errorf("update config got %+v, want pause/stop-first/2", uc)
+	}
+	if p := got.EndpointSpec.Ports[0]; p.Protocol != "udp" || p.PublishMode != "ingress" || got.EndpointSpec.Mode != "vip" {
+		t.Errorf("endpoint got %+v, want udp/ingress/vip", got.EndpointSpec)
+	}
+	if got.TaskTemplate.Runtime != swarm.RuntimeContainer || got.TaskTemplate.ContainerSpec.Isolation != "default" {
+		t.Errorf("task template got runtime %q isolation %q, want container/default", got.TaskTemplate.Runtime, got.TaskTemplate.ContainerSpec.Isolation)
+	}
+	if spec.TaskTemplate.RestartPolicy.Condition != "" {
+		t.Error("normalizing changed the caller's spec")
+	}
+
+	job := validSpec("job")
+	job.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: ptr(uint64(3))}}
+	got, err = normalizeServiceSpec(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := got.Mode.ReplicatedJob; *j.TotalCompletions != 3 {
+		t.Errorf("job TotalCompletions got %d, want MaxConcurrent (3)", *j.TotalCompletions)
+	}
+}
+
+func TestParseConstraint(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    constraint
+		wantErr string
+	}{
+		{"node.role==manager", constraint{"node.role", "==", "manager"}, ""},
+		{" node.labels.zone != east ", constraint{"node.labels.zone", "!=", "east"}, ""},
+		{"engine.labels.os==linux*", constraint{"engine.labels.os", "==", "linux*"}, ""},
+		{"node.role", constraint{}, "constraint expected one operator from ==, !="},
+		{"node.role==", constraint{}, "value '' is invalid"},
+		{"==x", constraint{}, "key '' is invalid"},
+		{"node.role==a<b", constraint{}, "value 'a<b' is invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseConstraint(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("got %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNormalizeNodeSpec(t *testing.T) {
+	got, err := normalizeNodeSpec(swarm.NodeSpec{Role: "Manager", Availability: "DRAIN"})
+	if err != nil || got.Role != swarm.NodeRoleManager || got.Availability != swarm.NodeAvailabilityDrain {
+		t.Fatalf("got %+v, %v; want manager/drain", got, err)
+	}
+	for _, bad := range []swarm.NodeSpec{{Role: "boss", Availability: "active"}, {Role: "worker", Availability: "asleep"}, {}} {
+		if _, err := normalizeNodeSpec(bad); !errdefs.Is(err, errdefs.KindInvalid) {
+			t.Errorf("spec %+v: got %v, want an invalid-argument error", bad, err)
+		}
+	}
+}
