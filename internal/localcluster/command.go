@@ -99,4 +99,3 @@ func downCommand() *cobra.Command {
 		},
 	}
 }
-
