@@ -1,0 +1,145 @@
+package controller_test
+
+import (
+	"testing"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/manager/controller"
+	ct "github.com/shoal-project/shoal/internal/manager/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+func TestApplySkipsStaleChanges(t *testing.T) {
+	svc := ct.Service("svc", "web", 2)
+	tests := []struct {
+		name string
+		// change is decided from the snapshot taken after setup; meddle
+		// then changes the store before Apply.
+		change      func(s controller.Snapshot) controller.Change
+		meddle      func(t *testing.T, st *store.Store, s controller.Snapshot)
+		wantApplied int
+		wantDesired swarm.TaskState // of task t1 afterwards
+	}{
+		{
+			name: "unchanged task is written",
+			change: func(s controller.Snapshot) controller.Change {
+				return controller.Change{Tasks: []*store.Task{desired(s.Tasks[0], swarm.TaskStateShutdown)}}
+			},
+			wantApplied: 1,
+			wantDesired: swarm.TaskStateShutdown,
+		},
+		{
+			name: "task changed since the snapshot is skipped",
+			change: func(s controller.Snapshot) controller.Change {
+				return controller.Change{Tasks: []*store.Task{desired(s.Tasks[0], swarm.TaskStateShutdown)}}
+			},
+			meddle: func(t *testing.T, st *store.Store, s controller.Snapshot) {
+				c := *s.Tasks[0]
+				c.Status.Message = "moved on"
+				ct.Put(t, st, &c)
+			},
+			wantApplied: 0,
+			wantDesired: swarm.TaskStateRunning,
+		},
+		{
+			name: "new task whose ID now exists is skipped",
+			change: func(s controller.Snapshot) controller.Change {
+				return controller.Change{Tasks: []*store.Task{ct.Task("t9", svc, 1, "")}}
+			},
+			meddle: func(t *testing.T, st *store.Store, _ controller.Snapshot) {
+				ct.Put(t, st, ct.Task("t9", svc, 2, ""))
+			},
+			wantApplied: 0,
+			wantDesired: swarm.TaskStateRunning,
+		},
+		{
+			name: "slot that gained a task is skipped",
+			change: func(s controller.Snapshot) controller.Change {
+				return controller.Change{
+					Tasks: []*store.Task{desired(s.Tasks[0], swarm.TaskStateShutdown)},
+					Slots: []controller.SlotGuard{controller.Guard("svc", 1, "", s.Tasks[:1])},
+				}
+			},
+			meddle: func(t *testing.T, st *store.Store, _ controller.Snapshot) {
+				ct.Put(t, st, ct.Task("t3", svc, 1, ""))
+			},
+			wantApplied: 0,
+			wantDesired: swarm.TaskStateRunning,
+		},
+		{
+			name: "another slot gaining a task does not matter",
+			change: func(s controller.Snapshot) controller.Change {
+				return controller.Change{
+					Tasks: []*store.Task{desired(s.Tasks[0], swarm.TaskStateShutdown)},
+					Slots: []controller.SlotGuard{controller.Guard("svc", 1, "", s.Tasks[:1])},
+				}
+			},
+			meddle: func(t *testing.T, st *store.Store, _ controller.Snapshot) {
+				ct.Put(t, st, ct.Task("t3", svc, 3, ""))
+			},
+			wantApplied: 1,
+			wantDesired: swarm.TaskStateShutdown,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := ct.NewStore(t)
+			ct.Put(t, st, svc, ct.Task("t1", svc, 1, "n1"), ct.Task("t2", svc, 2, "n1"))
+			snap := controller.Read(st)
+			c := tt.change(snap)
+			if tt.meddle != nil {
+				tt.meddle(t, st, snap)
+			}
+			applied, stale, err := controller.Apply(t.Context(), st, []controller.Change{c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if applied != tt.wantApplied || applied+stale != 1 {
+				t.Errorf("got applied %d stale %d, want applied %d of 1", applied, stale, tt.wantApplied)
+			}
+			var got swarm.TaskState
+			st.View(func(tx store.ReadTx) { got = store.Get[*store.Task](tx, "t1").DesiredState })
+			if got != tt.wantDesired {
+				t.Errorf("got t1 desired %q, want %q", got, tt.wantDesired)
+			}
+		})
+	}
+}
+
+func TestApplySplitsLargeBatches(t *testing.T) {
+	st := ct.NewStore(t)
+	svc := ct.Service("svc", "web", 1)
+	ct.Put(t, st, svc)
+	before := st.Index()
+	var changes []controller.Change
+	for i := range controller.MaxBatch + 10 {
+		changes = append(changes, controller.Change{Tasks: []*store.Task{ct.Task(taskID(i), svc, i+1, "")}})
+	}
+	applied, stale, err := controller.Apply(t.Context(), st, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(changes) || stale != 0 {
+		t.Errorf("got applied %d stale %d, want %d and 0", applied, stale, len(changes))
+	}
+	if got := st.Index() - before; got != 2 {
+		t.Errorf("got %d store updates, want 2", got)
+	}
+}
+
+func desired(t *store.Task, s swarm.TaskState) *store.Task {
+	c := *t
+	c.DesiredState = s
+	return &c
+}
+
+func taskID(i int) string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := []byte("task-0000")
+	for j := len(b) - 1; i > 0; j-- {
+		b[j] = digits[i%36]
+		i /= 36
+	}
+	return string(b)
+}

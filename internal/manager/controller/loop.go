@@ -1,0 +1,119 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// Pass is one reconcile: read the store, decide, apply. It returns when it
+// wants to run again even if nothing changes (a delay ending), or the zero
+// time.
+type Pass func(ctx context.Context, now time.Time) (next time.Time, err error)
+
+// Loop runs a Pass whenever the store changes, when the time a pass asked
+// for comes, and every Resync as a safety net.
+type Loop struct {
+	Name   string
+	Store  *store.Store
+	Logger *slog.Logger
+	Pass   Pass
+	// Resync is the longest time between passes (default 10 s).
+	Resync time.Duration
+	// Coalesce is how long a pass waits after the first event, so that
+	// the events that follow closely are handled by the same pass
+	// (default 10 ms).
+	Coalesce time.Duration
+	// Now is the clock (default time.Now). Timers are the time package's,
+	// so tests run loops inside testing/synctest.
+	Now func() time.Time
+}
+
+const (
+	defaultResync   = 10 * time.Second
+	defaultCoalesce = 10 * time.Millisecond
+	minBackoff      = 100 * time.Millisecond
+	maxBackoff      = 10 * time.Second
+)
+
+// Run runs passes until ctx ends, then returns nil. A pass that fails or
+// panics is logged and retried with exponential backoff; it never stops
+// the loop.
+func (l *Loop) Run(ctx context.Context) error {
+	resync, coalesce, now := l.Resync, l.Coalesce, l.Now
+	if resync <= 0 {
+		resync = defaultResync
+	}
+	if coalesce <= 0 {
+		coalesce = defaultCoalesce
+	}
+	if now == nil {
+		now = time.Now
+	}
+	log := l.Logger.With("controller", l.Name)
+	// Subscribe before the first read, so that nothing falls between.
+	sub := l.Store.Subscribe()
+	defer sub.Close()
+
+	backoff := time.Duration(0)
+	// Since Go 1.23 Reset discards a pending expiry, so the timer is
+	// reused without draining.
+	timer := time.NewTimer(resync)
+	defer timer.Stop()
+	for {
+		sub.Drain()
+		next, err := l.safePass(ctx, now())
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := resync
+		if err != nil {
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			log.Error("pass failed", "err", err, "retry_in", backoff)
+			wait = backoff
+		} else {
+			backoff = 0
+			if !next.IsZero() {
+				wait = min(wait, max(next.Sub(now()), 0))
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+			continue
+		case <-sub.Wake():
+		}
+		if err != nil {
+			// Events do not cut a backoff short: a failing pass would
+			// otherwise spin on its own writes' events.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+			continue
+		}
+		timer.Reset(coalesce)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+	}
+}
+
+// safePass runs the pass, turning a panic into an error.
+func (l *Loop) safePass(ctx context.Context, now time.Time) (next time.Time, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return l.Pass(ctx, now)
+}
