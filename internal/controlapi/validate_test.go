@@ -39,7 +39,9 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 		{"global with replicas", func(s *swarm.ServiceSpec) {
 			s.Mode = swarm.ServiceMode{Global: &swarm.GlobalService{}, Replicated: &swarm.ReplicatedService{Replicas: ptr(uint64(3))}}
 		}, errdefs.KindInvalid, "Mode.Replicated, Mode.Global"},
-		{"restart condition", func(s *swarm.ServiceSpec) { s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: "sometimes"} }, errdefs.KindInvalid, "RestartPolicy.Condition"},
+		{"restart condition", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: "sometimes"}
+		}, errdefs.KindInvalid, "RestartPolicy.Condition"},
 		{"restart delay", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Delay: ptr(-time.Second)}
 		}, errdefs.KindInvalid, "restart-delay cannot be negative"},
