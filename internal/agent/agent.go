@@ -1,0 +1,308 @@
+// Package agent is what runs tasks on every node: it keeps one session to a
+// manager's dispatcher, heartbeats, receives the node's assignments, runs a
+// task manager per task that drives the executor's controller, and reports
+// each task's progress back in batches.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/shoal-project/shoal/internal/dispatcher"
+	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// Clock is the agent's time source.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Config sets up an Agent.
+type Config struct {
+	Executor executor.Executor
+	// Dial connects to the manager at a cluster address with the node's
+	// certificate (clusterconn.DialGRPC).
+	Dial func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	// Managers returns the addresses to try (the join address, the
+	// managers known at the last start); the agent adds those its sessions
+	// learn.
+	Managers func() []string
+	// NodeChanged, when set, is called with the node's object each time a
+	// session brings a new version of its spec (a role or availability
+	// change), and at the start of each session.
+	NodeChanged func(*store.Node)
+	// Clock is nil for the wall clock.
+	Clock  Clock
+	Logger *slog.Logger
+}
+
+// Agent runs a node's tasks. Make one with New and call Run.
+type Agent struct {
+	cfg   Config
+	clock Clock
+	log   *slog.Logger
+	rep   *reporter
+
+	// tasks are the task managers by task ID; only the session that
+	// receives assignments touches it, one session at a time.
+	tasks map[string]*taskManager
+	wg    sync.WaitGroup // the task managers' goroutines
+
+	mu      sync.Mutex
+	learned []string // managers' addresses from the last session message; guarded by mu
+	hint    string   // the leader's address a follower gave; guarded by mu
+}
+
+// New returns an agent; it does nothing until Run.
+func New(cfg Config) *Agent {
+	a := &Agent{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rep: newReporter(), tasks: map[string]*taskManager{}}
+	if a.clock == nil {
+		a.clock = wallClock{}
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	return a
+}
+
+// Managers returns the managers' addresses the last session announced,
+// for the caller to keep across restarts.
+func (a *Agent) Managers() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.learned)
+}
+
+// Run keeps a session to a manager, reconnecting with backoff (to another
+// manager when one fails), and runs the assigned tasks until ctx ends. The
+// containers are left running when it returns: the next agent adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.wg.Wait()
+	failures := 0
+	last := ""
+	for ctx.Err() == nil {
+		addr := a.nextManager(last)
+		if addr == "" {
+			a.log.Warn("no manager address known; waiting")
+		} else {
+			established, err := a.connect(ctx, addr)
+			if ctx.Err() != nil {
+				break
+			}
+			if established {
+				failures = 0
+			}
+			a.log.Warn("session to manager ended", "manager", addr, "err", err)
+			last = addr
+		}
+		select {
+		case <-ctx.Done():
+		case <-a.clock.After(backoff(failures)):
+		}
+		failures++
+	}
+	return nil
+}
+
+// nextManager picks the manager to try: the leader a follower named, else
+// the one after last.
+func (a *Agent) nextManager(last string) string {
+	a.mu.Lock()
+	hint := a.hint
+	a.hint = ""
+	candidates := slices.Clone(a.learned)
+	a.mu.Unlock()
+	if hint != "" {
+		return hint
+	}
+	if a.cfg.Managers != nil {
+		candidates = append(candidates, a.cfg.Managers()...)
+	}
+	return pickManager(candidates, last)
+}
+
+// pickManager returns the manager after last in a stable order, so that
+// successive failures walk through all of them.
+func pickManager(candidates []string, last string) string {
+	slices.Sort(candidates)
+	candidates = slices.Compact(candidates)
+	if len(candidates) == 0 {
+		return ""
+	}
+	i := slices.Index(candidates, last) // -1 when last is not there
+	return candidates[(i+1)%len(candidates)]
+}
+
+// backoff is the wait before the next connection attempt after n failures
+// in a row: exponential, capped, with jitter so that nodes restarted
+// together do not reconnect in lockstep.
+func backoff(n int) time.Duration {
+	const base, ceiling = 100 * time.Millisecond, 10 * time.Second
+	d := ceiling
+	if n < 10 {
+		d = min(base<<n, ceiling)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// connect runs one session to the manager at addr. established reports
+// whether the session started (so the failures that follow are new ones).
+func (a *Agent) connect(ctx context.Context, addr string) (established bool, err error) {
+	cc, err := a.cfg.Dial(ctx, addr)
+	if err != nil {
+		return false, err
+	}
+	defer cc.Close()
+	err = a.session(ctx, dispatcher.NewClient(cc), addr, &established)
+	if hint := dispatcher.LeaderHint(err); hint != "" && hint != addr {
+		a.mu.Lock()
+		a.hint = hint
+		a.mu.Unlock()
+	}
+	return established, err
+}
+
+// session opens a session and serves it: assignments in, heartbeats and
+// status reports out, until one of them fails. The task managers it starts
+// live on ctx, beyond the session.
+func (a *Agent) session(ctx context.Context, c *dispatcher.Client, addr string, established *bool) error {
+	runCtx := ctx
+	desc, err := a.cfg.Executor.Describe(ctx)
+	if err != nil {
+		a.log.Warn("cannot describe the node; opening the session without a description", "err", err)
+		desc = nil
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	stream, err := c.Session(ctx, &dispatcher.SessionRequest{Description: desc})
+	if err != nil {
+		return err
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	*established = true
+	log := a.log.With("manager", addr, "session.id", first.SessionID)
+	log.Info("session started", "node.id", first.Node.ID)
+	var period atomic.Int64
+	period.Store(int64(first.HeartbeatPeriod))
+	a.apply(runCtx, first, nil)
+
+	g.Go(func() error { return a.heartbeat(ctx, c, first.SessionID, &period) })
+	g.Go(func() error { return a.rep.flush(ctx, c, first.SessionID, a.clock) })
+	g.Go(func() error {
+		prev := first
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				return err
+			}
+			if m.HeartbeatPeriod > 0 {
+				period.Store(int64(m.HeartbeatPeriod))
+			}
+			a.apply(runCtx, m, prev)
+			prev = m
+		}
+	})
+	return g.Wait()
+}
+
+// heartbeat tells the manager the node is alive every period.
+func (a *Agent) heartbeat(ctx context.Context, c *dispatcher.Client, sessionID string, period *atomic.Int64) error {
+	for {
+		p := time.Duration(period.Load())
+		if p <= 0 {
+			p = dispatcher.DefaultHeartbeatPeriod
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.clock.After(p):
+		}
+		hctx, cancel := context.WithTimeout(ctx, p)
+		resp, err := c.Heartbeat(hctx, &dispatcher.HeartbeatRequest{SessionID: sessionID})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("heartbeat: %w", err)
+		}
+		if resp.Period > 0 {
+			period.Store(int64(resp.Period))
+		}
+	}
+}
+
+// apply takes in a session message: the managers' list, the node, and the
+// assignments.
+func (a *Agent) apply(runCtx context.Context, m, prev *dispatcher.SessionMessage) {
+	if len(m.Managers) > 0 {
+		a.mu.Lock()
+		a.learned = slices.Clone(m.Managers)
+		a.mu.Unlock()
+	}
+	if a.cfg.NodeChanged != nil && m.Node != nil && (prev == nil || prev.Node == nil || prev.Node.Version != m.Node.Version) {
+		a.cfg.NodeChanged(m.Node)
+	}
+	a.assign(runCtx, m.Assignments)
+}
+
+// assign starts a task manager for each new task, hands the others their
+// new assignment, and, for a full set, tells the managers of tasks not in
+// it that their task was deleted.
+func (a *Agent) assign(runCtx context.Context, set dispatcher.AssignmentSet) {
+	in := make(map[string]bool, len(set.Tasks))
+	for _, t := range set.Tasks {
+		in[t.ID] = true
+		if m := a.tasks[t.ID]; m != nil {
+			m.update(t)
+			continue
+		}
+		ctlr, err := a.cfg.Executor.Controller(&t.Task)
+		if err != nil {
+			a.refuse(t, err)
+			continue
+		}
+		m := newTaskManager(runCtx, t, ctlr, a.rep.report, a.clock, a.log)
+		a.tasks[t.ID] = m
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			m.run(runCtx)
+		}()
+	}
+	if !set.Full {
+		return
+	}
+	for id, m := range a.tasks {
+		if !in[id] {
+			m.forget()
+			delete(a.tasks, id)
+		}
+	}
+}
+
+// refuse reports as rejected a task the executor cannot even make a
+// controller for (its spec is unusable).
+func (a *Agent) refuse(t *store.Task, err error) {
+	if dispatcher.Terminal(t.Status.State) {
+		return
+	}
+	a.log.Warn("task rejected: no controller", "task.id", t.ID, "err", err)
+	a.rep.report(t.ID, swarm.TaskStatus{State: swarm.TaskStateRejected, Message: "preparing", Err: err.Error(), Timestamp: a.clock.Now()})
+}
