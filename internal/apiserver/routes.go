@@ -1,0 +1,51 @@
+package apiserver
+
+// routes registers every endpoint. Image names contain slashes, so the
+// image and distribution routes take the rest of the path and split off
+// the action themselves.
+func (s *Server) routes() {
+	s.handle("GET /_ping", s.ping)
+	s.handle("GET /version", s.version)
+	s.handle("GET /info", s.info)
+
+	s.handle("GET /swarm", s.swarmInspect)
+	s.handle("POST /swarm/init", s.swarmInit)
+	s.handle("POST /swarm/join", s.swarmJoin)
+	s.handle("POST /swarm/leave", s.swarmLeave)
+	s.handle("POST /swarm/update", s.swarmUpdate)
+	s.handle("GET /swarm/unlockkey", s.swarmUnlockKey)
+	s.handle("POST /swarm/unlock", s.swarmUnlock)
+
+	s.handle("GET /nodes", s.nodeList)
+	s.handle("GET /nodes/{id}", s.nodeInspect)
+	s.handle("POST /nodes/{id}/update", s.nodeUpdate)
+	s.handle("DELETE /nodes/{id}", s.nodeRemove)
+
+	s.handle("GET /services", s.serviceList)
+	s.handle("POST /services/create", s.serviceCreate)
+	s.handle("GET /services/{id}", s.serviceInspect)
+	s.handle("POST /services/{id}/update", s.serviceUpdate)
+	s.handle("DELETE /services/{id}", s.serviceRemove)
+	s.handle("GET /services/{id}/logs", s.serviceLogs)
+
+	s.handle("GET /tasks", s.taskList)
+	s.handle("GET /tasks/{id}", s.taskInspect)
+	s.handle("GET /tasks/{id}/logs", s.taskLogs)
+
+	s.handle("GET /distribution/{name...}", s.distributionInspect)
+
+	s.handle("GET /containers/json", s.containerList)
+	s.handle("GET /containers/{id}/json", s.containerInspect)
+	s.handle("GET /containers/{id}/logs", s.containerLogs)
+	s.handle("POST /containers/{id}/exec", s.execCreate)
+	s.handle("DELETE /containers/{id}", s.containerRemove)
+	s.handle("POST /exec/{id}/start", s.execStart)
+	s.handle("GET /exec/{id}/json", s.execInspect)
+
+	s.handle("GET /images/json", s.imageList)
+	s.handle("POST /images/create", s.imageCreate)
+	s.handle("POST /images/load", s.imageLoad)
+	s.handle("GET /images/{name...}", s.imageInspect)
+	s.handle("POST /images/{name...}", s.imageTag)
+	s.handle("DELETE /images/{name...}", s.imageRemove)
+}

@@ -1,0 +1,214 @@
+// Package apiserver serves the Docker Engine API over HTTP, so that the
+// docker CLI and Docker SDKs drive Shoal unchanged: version-prefixed
+// routes, dockerd's headers and error bodies, and the endpoints of swarm
+// mode, containers and images, each answered by a backend.
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+)
+
+// The API versions served: the swagger's, and the oldest dockerd still
+// accepts.
+const (
+	APIVersion    = "1.56"
+	MinAPIVersion = "1.24"
+)
+
+// Config configures a Server. A nil backend makes its endpoints answer
+// 503.
+type Config struct {
+	Cluster     Cluster
+	Containers  Containers
+	Images      Images
+	ServiceLogs ServiceLogs
+	System      System
+
+	Version   string // the daemon's version, shown as Docker/<Version>
+	GitCommit string
+	BuildTime string
+	Logger    *slog.Logger
+}
+
+// Server is the Engine API handler.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// handler is an endpoint: an error it returns before writing becomes
+// dockerd's error body.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(pattern string, h handler) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+var versionPrefix = regexp.MustCompile(`^/v([0-9]+(?:\.[0-9]+)*)(/.*)$`)
+
+// ServeHTTP strips the version prefix, refuses versions out of range,
+// sets dockerd's headers and routes the request. A panic in an endpoint
+// answers 500 rather than drop the connection.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &trackingWriter{ResponseWriter: rw}
+	h := w.Header()
+	h.Set("Api-Version", APIVersion)
+	h.Set("Docker-Experimental", "false")
+	h.Set("Ostype", "linux")
+	h.Set("Server", "Docker/"+s.cfg.Version+" (linux)")
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("API handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			if !w.wrote {
+				s.writeError(w, r, fmt.Errorf("internal server error: %v", p))
+			}
+		}
+	}()
+	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+		if err := checkVersion(m[1]); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		r.URL.Path = m[2]
+		r.URL.RawPath = ""
+	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.writeError(w, r, errdefs.NotFound("page not found"))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func checkVersion(v string) error {
+	switch {
+	case compareVersions(v, APIVersion) > 0:
+		return errdefs.Invalid("client version %s is too new. Maximum supported API version is %s", v, APIVersion)
+	case compareVersions(v, MinAPIVersion) < 0:
+		return errdefs.Invalid("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinAPIVersion)
+	}
+	return nil
+}
+
+// compareVersions compares dotted version numbers by component.
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range max(len(as), len(bs)) {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// trackingWriter remembers whether the response has started, so that a
+// panic after it did is not answered twice. Unwrap lets
+// http.ResponseController reach the connection (flush, hijack).
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *trackingWriter) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *trackingWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *trackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Serve answers requests on ln until ctx ends, then shuts down, letting
+// requests in flight finish for a few seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shut); err != nil {
+			srv.Close()
+		}
+	}()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-done
+		return nil
+	}
+	return err
+}
+
+// ListenUnix listens on a unix socket at path, replacing a stale socket
+// left by a daemon that did not stop cleanly. The socket is for root and
+// the docker group's members, as dockerd's is (mode 0660).
+func ListenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
