@@ -117,3 +117,23 @@ func (l *Loop) safePass(ctx context.Context, now time.Time) (next time.Time, err
 	}()
 	return l.Pass(ctx, now)
 }
+
+// Decision is a controller's decision function: the changes to apply to a
+// snapshot at a time, and when to decide again without an event (or zero).
+type Decision func(s Snapshot, now time.Time) (changes []Change, next time.Time)
+
+// NewLoop returns the loop that reads st, decides and applies, with the
+// loop's defaults.
+func NewLoop(name string, st *store.Store, logger *slog.Logger, decide Decision) *Loop {
+	l := &Loop{Name: name, Store: st, Logger: logger}
+	l.Pass = func(ctx context.Context, now time.Time) (time.Time, error) {
+		changes, next := decide(Read(st), now)
+		if len(changes) == 0 {
+			return next, nil
+		}
+		applied, stale, err := Apply(ctx, st, changes)
+		logger.Debug("pass applied", "controller", name, "applied", applied, "stale", stale)
+		return next, err
+	}
+	return l
+}

@@ -1,0 +1,183 @@
+package orchestrator
+
+import (
+	"cmp"
+	"maps"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// ServiceNameLabel is the task label naming its service, which the
+// executor and `docker service ps` read.
+const ServiceNameLabel = "com.docker.swarm.service.name"
+
+// rank orders task states as SwarmKit does: a task only moves forward.
+var rank = map[swarm.TaskState]int{
+	swarm.TaskStateNew:       0,
+	swarm.TaskStateAllocated: 1,
+	swarm.TaskStatePending:   2,
+	swarm.TaskStateAssigned:  3,
+	swarm.TaskStateAccepted:  4,
+	swarm.TaskStatePreparing: 5,
+	swarm.TaskStateReady:     6,
+	swarm.TaskStateStarting:  7,
+	swarm.TaskStateRunning:   8,
+	swarm.TaskStateComplete:  9,
+	swarm.TaskStateShutdown:  10,
+	swarm.TaskStateFailed:    11,
+	swarm.TaskStateRejected:  12,
+	swarm.TaskStateRemove:    13,
+	swarm.TaskStateOrphaned:  14,
+}
+
+// Before reports whether state a comes before b in a task's life.
+func Before(a, b swarm.TaskState) bool { return rank[a] < rank[b] }
+
+// Terminal reports whether a task in state s has ended for good.
+func Terminal(s swarm.TaskState) bool { return !Before(s, swarm.TaskStateComplete) }
+
+// Live reports whether a task is wanted: its desired state is ready or
+// running (a replacement held back, or a task meant to run).
+func Live(t *store.Task) bool { return !Before(swarm.TaskStateRunning, t.DesiredState) }
+
+// Nodes indexes nodes by ID.
+type Nodes map[string]*store.Node
+
+// IndexNodes indexes the nodes of a snapshot.
+func IndexNodes(nodes []*store.Node) Nodes {
+	m := make(Nodes, len(nodes))
+	for _, n := range nodes {
+		m[n.ID] = n
+	}
+	return m
+}
+
+// Lost reports whether t was on a node that is down or gone: whatever it
+// was doing there, it is not running anymore as far as the cluster is
+// concerned.
+func (ns Nodes) Lost(t *store.Task) bool {
+	if t.NodeID == "" {
+		return false
+	}
+	n := ns[t.NodeID]
+	return n == nil || n.Status.State == swarm.NodeStateDown
+}
+
+// Stopped reports whether t holds nothing anymore: it ended, never reached
+// a node, or its node is lost.
+func (ns Nodes) Stopped(t *store.Task) bool {
+	return Terminal(t.Status.State) || Before(t.Status.State, swarm.TaskStateAssigned) || ns.Lost(t)
+}
+
+// TaskSpec is the spec a new task of svc gets: the service's task template
+// with the cluster's default log driver when the template names none.
+func TaskSpec(svc *store.Service, cluster *store.Cluster) swarm.TaskSpec {
+	spec := svc.Spec.TaskTemplate
+	if spec.LogDriver == nil && cluster != nil && cluster.Spec.TaskDefaults.LogDriver != nil {
+		spec.LogDriver = cluster.Spec.TaskDefaults.LogDriver
+	}
+	return spec
+}
+
+// UpToDate reports whether t runs what svc now asks for. A task made from
+// an older SpecVersion is still up to date when its spec is the same (a
+// scale or a rollback changes the version, not the task spec).
+func UpToDate(t *store.Task, svc *store.Service, cluster *store.Cluster) bool {
+	return t.SpecVersion == svc.SpecVersion || reflect.DeepEqual(t.Spec, TaskSpec(svc, cluster))
+}
+
+// IsJob reports whether svc runs to completion.
+func IsJob(svc *store.Service) bool {
+	return svc.Spec.Mode.ReplicatedJob != nil || svc.Spec.Mode.GlobalJob != nil
+}
+
+// IsGlobal reports whether svc runs one task per node (global or global
+// job): its slots are nodes.
+func IsGlobal(svc *store.Service) bool {
+	return svc.Spec.Mode.Global != nil || svc.Spec.Mode.GlobalJob != nil
+}
+
+// NewTask returns a new task of svc for a slot (replicated) or a node
+// (global, slot 0), as the orchestrator creates them.
+func NewTask(id string, svc *store.Service, cluster *store.Cluster, slot int, nodeID string, desired swarm.TaskState, now time.Time) *store.Task {
+	labels := make(map[string]string, len(svc.Spec.Labels)+1)
+	maps.Copy(labels, svc.Spec.Labels)
+	labels[ServiceNameLabel] = svc.Spec.Name
+	t := &store.Task{
+		Task: swarm.Task{
+			ID:           id,
+			Annotations:  swarm.Annotations{Labels: labels},
+			Spec:         TaskSpec(svc, cluster),
+			ServiceID:    svc.ID,
+			Slot:         slot,
+			NodeID:       nodeID,
+			DesiredState: desired,
+			Status:       swarm.TaskStatus{Timestamp: now, State: swarm.TaskStateNew, Message: "created"},
+		},
+		SpecVersion: svc.SpecVersion,
+	}
+	if IsJob(svc) {
+		t.JobIteration = &swarm.Version{Index: svc.SpecVersion}
+	}
+	return t
+}
+
+// Slot is the tasks of one replicated slot, or of one node of a global
+// service.
+type Slot struct {
+	Number int    // 1.. for replicated services; 0 for global ones
+	NodeID string // the node of a global service's slot
+	Tasks  []*store.Task
+}
+
+// Slots groups the tasks of svc into its slots, ordered by slot number or
+// node ID.
+func Slots(svc *store.Service, tasks []*store.Task) []Slot {
+	global := IsGlobal(svc)
+	type key struct {
+		n    int
+		node string
+	}
+	index := map[key]int{}
+	var out []Slot
+	for _, t := range tasks {
+		k := key{n: t.Slot}
+		if global || t.Slot == 0 {
+			k = key{node: t.NodeID}
+		}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, Slot{Number: k.n, NodeID: k.node})
+		}
+		out[i].Tasks = append(out[i].Tasks, t)
+	}
+	slices.SortFunc(out, func(a, b Slot) int {
+		return cmp.Or(cmp.Compare(a.Number, b.Number), cmp.Compare(a.NodeID, b.NodeID))
+	})
+	return out
+}
+
+// Newest returns the most recently created of tasks, or nil.
+func Newest(tasks []*store.Task) *store.Task {
+	var newest *store.Task
+	for _, t := range tasks {
+		if newest == nil || t.CreatedAt.After(newest.CreatedAt) || (t.CreatedAt.Equal(newest.CreatedAt) && t.ID > newest.ID) {
+			newest = t
+		}
+	}
+	return newest
+}
+
+// withDesired returns a copy of t wanting state s.
+func withDesired(t *store.Task, s swarm.TaskState) *store.Task {
+	c := *t
+	c.DesiredState = s
+	return &c
+}
