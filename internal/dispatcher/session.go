@@ -38,6 +38,9 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 	// Subscribe before the first read: a change committed between the two
 	// then shows as an event, never as a gap.
 	sub := d.store.Subscribe()
+	// Close it as soon as the session ends, even while a send to a node
+	// that stopped reading blocks: events must not pile up for nobody.
+	defer context.AfterFunc(ctx, sub.Close)()
 	defer sub.Close()
 	var sent *SessionMessage
 	for dirty := true; ; {
