@@ -21,7 +21,7 @@ func byImage(scripts map[string]fakeexec.Script) func(*swarm.Task) fakeexec.Scri
 func TestTasksRunAndReport(t *testing.T) {
 	c := newTestCluster(t)
 	states := c.recordStates(t)
-	m := c.startManager(t, dispatcher.Config{})
+	m := c.startManager(t, dispatcher.Config{}, true)
 	a := c.addNode(t, byImage(map[string]fakeexec.Script{
 		"busybox:exits3": {ExitAfter: 2 * time.Second, ExitCode: 3},
 		"busybox:job":    {ExitAfter: time.Second},
@@ -88,7 +88,7 @@ func TestTasksRunAndReport(t *testing.T) {
 
 func TestShutdownRemoveAndDelete(t *testing.T) {
 	c := newTestCluster(t)
-	m := c.startManager(t, dispatcher.Config{})
+	m := c.startManager(t, dispatcher.Config{}, true)
 	n := c.addNode(t, nil)
 	c.startAgent(t, n, m.addr)
 	ids := []string{"stop", "remove", "delete", "hangs-then-stop"}
@@ -114,7 +114,7 @@ func TestShutdownRemoveAndDelete(t *testing.T) {
 
 func TestStopTaskThatNeverStarts(t *testing.T) {
 	c := newTestCluster(t)
-	m := c.startManager(t, dispatcher.Config{})
+	m := c.startManager(t, dispatcher.Config{}, true)
 	n := c.addNode(t, func(*swarm.Task) fakeexec.Script { return fakeexec.Script{Hang: true} })
 	c.startAgent(t, n, m.addr)
 	c.assign(t, n.id, "hangs")
@@ -132,7 +132,7 @@ func TestStopTaskThatNeverStarts(t *testing.T) {
 func TestAdoptionAfterRestart(t *testing.T) {
 	c := newTestCluster(t)
 	states := c.recordStates(t)
-	m := c.startManager(t, dispatcher.Config{})
+	m := c.startManager(t, dispatcher.Config{}, true)
 	n := c.addNode(t, nil)
 	c.startAgent(t, n, m.addr)
 	ids := []string{"keeps", "dies"}
@@ -166,7 +166,7 @@ func TestAdoptionAfterRestart(t *testing.T) {
 // each take a handful of store updates, not four hundred.
 func TestBatchedStatusUpdates(t *testing.T) {
 	c := newTestCluster(t)
-	m := c.startManager(t, dispatcher.Config{})
+	m := c.startManager(t, dispatcher.Config{}, true)
 	n := c.addNode(t, nil)
 	c.startAgent(t, n, m.addr)
 	c.eventually(t, "the node to be ready", func() bool { return c.nodeObject(n.id).Status.State == swarm.NodeStateReady })
@@ -186,8 +186,8 @@ func TestBatchedStatusUpdates(t *testing.T) {
 // assignments arrive through the new session.
 func TestFailoverToAnotherManager(t *testing.T) {
 	c := newTestCluster(t)
-	first := c.startManager(t, dispatcher.Config{})
-	second := c.startManager(t, dispatcher.Config{})
+	first := c.startManager(t, dispatcher.Config{}, true)
+	second := c.startManager(t, dispatcher.Config{}, true)
 	addrs := []string{first.addr, second.addr}
 	if pickManager(addrs, "") != first.addr {
 		first, second = second, first // the agent tries them in sorted order
@@ -224,8 +224,8 @@ func TestFailoverToAnotherManager(t *testing.T) {
 // there even though it was only told about the follower.
 func TestFollowerRedirect(t *testing.T) {
 	c := newTestCluster(t)
-	leader := c.startManager(t, dispatcher.Config{})
-	follower := c.startManager(t, dispatcher.Config{Leadership: func() (bool, string) { return false, leader.addr }})
+	leader := c.startManager(t, dispatcher.Config{}, true)
+	follower := c.startManager(t, dispatcher.Config{LeaderAddr: func() string { return leader.addr }}, false)
 	n := c.addNode(t, nil)
 	c.startAgent(t, n, follower.addr)
 	c.assign(t, n.id, "t1")
@@ -239,7 +239,7 @@ func TestManyAgents(t *testing.T) {
 	}
 	const nodes, perNode = 100, 3
 	c := newTestCluster(t)
-	m := c.startManager(t, dispatcher.Config{})
+	m := c.startManager(t, dispatcher.Config{}, true)
 	var all []string
 	for i := range nodes {
 		n := c.addNode(t, nil)

@@ -69,10 +69,10 @@ type testManager struct {
 	stop func() // stops serving; the port refuses from then on
 }
 
-// startManager serves a dispatcher over the cluster's store. The
-// dispatcher keeps the wall clock: the agents' manual clock runs faster,
-// so heartbeats always arrive in time.
-func (c *testCluster) startManager(t *testing.T, cfg dispatcher.Config) *testManager {
+// startManager serves a dispatcher over the cluster's store, leading or
+// not. The dispatcher keeps the wall clock: the agents' manual clock runs
+// faster, so heartbeats always arrive in time.
+func (c *testCluster) startManager(t *testing.T, cfg dispatcher.Config, leads bool) *testManager {
 	t.Helper()
 	mux := clusterconntest.Listen(t, c.root, clusterconntest.NewNode(t, c.root, ca.ManagerRole))
 	cfg.Store = c.st
@@ -82,7 +82,9 @@ func (c *testCluster) startManager(t *testing.T, cfg dispatcher.Config) *testMan
 	ran := make(chan struct{})
 	go func() {
 		defer close(ran)
-		d.Run(ctx)
+		if leads {
+			d.RunLeader(ctx)
+		}
 	}()
 	srv := clusterconn.NewGRPCServer(dispatcher.Policy())
 	d.Register(srv)

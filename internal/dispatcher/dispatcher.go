@@ -2,13 +2,11 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
 
@@ -38,33 +36,38 @@ func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // Config sets up a Dispatcher.
 type Config struct {
 	Store *store.Store
-	// Leadership says whether this manager leads the raft group and, when
-	// it does not, the leader's cluster address ("" when unknown). Only the
-	// leader serves sessions, since only it can write the store; followers
-	// refuse with codes.Unavailable and the leader's address (LeaderHint).
-	// Nil means this manager is always the leader.
-	Leadership func() (leader bool, leaderAddr string)
+	// LeaderAddr returns the leader's cluster address ("" when unknown).
+	// A manager that does not lead refuses nodes with codes.Unavailable
+	// and names the leader (LeaderHint), so that they go there. Nil names
+	// nobody.
+	LeaderAddr func() string
 	// Clock is nil for the wall clock.
 	Clock  Clock
 	Logger *slog.Logger
 }
 
-// Dispatcher serves the shoal.Dispatcher service on a manager. Run must be
-// running for status updates to be committed and for nodes whose
-// heartbeats stop to be marked down.
+// Dispatcher serves the shoal.Dispatcher service on a manager. It serves
+// nodes only while RunLeader runs, since only the leader writes the store;
+// otherwise it refers them to the leader.
 type Dispatcher struct {
 	store      *store.Store
-	leadership func() (bool, string)
+	leaderAddr func() string
 	clock      Clock
 	log        *slog.Logger
 
-	// statusQueue carries UpdateTaskStatus calls to Run's committer, which
-	// writes those that wait together in one store update.
+	// statusQueue carries UpdateTaskStatus calls to RunLeader's committer,
+	// which writes those that wait together in one store update.
 	statusQueue chan *statusRequest
 
 	mu       sync.Mutex
+	term     *term                // the current leadership term; nil while not leading; guarded by mu
 	sessions map[string]*session  // by node ID; guarded by mu
 	lastSeen map[string]time.Time // node ID → last heartbeat or session start; guarded by mu
+}
+
+// term is one stretch of time during which this manager leads.
+type term struct {
+	done chan struct{} // closed when it ends
 }
 
 // session is a node's current session.
@@ -78,15 +81,15 @@ type session struct {
 func New(cfg Config) *Dispatcher {
 	d := &Dispatcher{
 		store:       cfg.Store,
-		leadership:  cfg.Leadership,
+		leaderAddr:  cfg.LeaderAddr,
 		clock:       cfg.Clock,
 		log:         cfg.Logger,
 		statusQueue: make(chan *statusRequest),
 		sessions:    map[string]*session{},
 		lastSeen:    map[string]time.Time{},
 	}
-	if d.leadership == nil {
-		d.leadership = func() (bool, string) { return true, "" }
+	if d.leaderAddr == nil {
+		d.leaderAddr = func() string { return "" }
 	}
 	if d.clock == nil {
 		d.clock = wallClock{}
@@ -103,38 +106,57 @@ func (d *Dispatcher) Register(s grpc.ServiceRegistrar) {
 	s.RegisterService(&ServiceDesc, d)
 }
 
-// Run commits status updates and marks down the nodes whose heartbeats
-// stop, until ctx ends.
-func (d *Dispatcher) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.commitStatuses(ctx) })
-	g.Go(func() error { return d.expireHeartbeats(ctx) })
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+// RunLeader serves nodes while this manager leads, that is until ctx ends
+// (consensus.Node.RunWhileLeader's context, once the store has caught up
+// with the log): it commits their status updates and marks down those
+// whose heartbeats stop. When it returns, every session ends, referring
+// its node to the next leader.
+func (d *Dispatcher) RunLeader(ctx context.Context) {
+	tm := &term{done: make(chan struct{})}
+	since := d.clock.Now()
+	d.mu.Lock()
+	d.term = tm
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.term = nil
+		close(tm.done)
+		lost := &notLeaderError{leader: d.leaderAddr()}
+		for id, s := range d.sessions {
+			s.end(lost)
+			delete(d.sessions, id)
+		}
+		clear(d.lastSeen)
+	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.commitStatuses(ctx) }()
+	go func() { defer wg.Done(); d.expireHeartbeats(ctx, since) }()
+	wg.Wait()
 }
 
-// caller returns the calling node's identity, once this manager is known
-// to be the leader.
-func (d *Dispatcher) caller(ctx context.Context) (ca.Identity, error) {
+// caller returns the calling node's identity and the leadership term the
+// call is served in, or refers the node to the leader.
+func (d *Dispatcher) caller(ctx context.Context) (ca.Identity, *term, error) {
 	id, err := ca.IdentityFromContext(ctx)
 	if err != nil {
-		return ca.Identity{}, err
+		return ca.Identity{}, nil, err
 	}
-	if leader, addr := d.leadership(); !leader {
-		return ca.Identity{}, &notLeaderError{leader: addr}
+	d.mu.Lock()
+	tm := d.term
+	d.mu.Unlock()
+	if tm == nil {
+		return ca.Identity{}, nil, &notLeaderError{leader: d.leaderAddr()}
 	}
-	return id, nil
+	return id, tm, nil
 }
 
 // storeError explains a failed store update: a refusal because leadership
 // was lost names the new leader.
 func (d *Dispatcher) storeError(err error) error {
 	if errdefs.Is(err, errdefs.KindUnavailable) {
-		_, addr := d.leadership()
-		return &notLeaderError{leader: addr, err: err}
+		return &notLeaderError{leader: d.leaderAddr(), err: err}
 	}
 	return err
 }

@@ -37,9 +37,13 @@ type testManager struct {
 	st        *store.Store
 	proposals *counter
 	addr      string
+	// stopLeading ends the leadership term, if the manager leads.
+	stopLeading func()
 }
 
-func newTestManager(t *testing.T, cfg Config) *testManager {
+// newTestManager starts a dispatcher; one that leads runs RunLeader until
+// the test ends or stopLeading.
+func newTestManager(t *testing.T, cfg Config, leads bool) *testManager {
 	t.Helper()
 	st, raftNode := consensustest.NewNode(t)
 	proposals := &counter{p: raftNode}
@@ -48,17 +52,22 @@ func newTestManager(t *testing.T, cfg Config) *testManager {
 	mux := clusterconntest.Listen(t, root, clusterconntest.NewNode(t, root, ca.ManagerRole))
 	cfg.Store = st
 	d := New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+	m := &testManager{root: root, st: st, proposals: proposals, addr: mux.Addr().String(), stopLeading: func() {}}
+	if leads {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d.RunLeader(ctx)
+		}()
+		m.stopLeading = func() {
+			cancel()
+			<-done
 		}
-	})
+		t.Cleanup(m.stopLeading)
+	}
 	clusterconntest.ServeGRPC(t, mux, Policy(), d.Register)
-	return &testManager{root: root, st: st, proposals: proposals, addr: mux.Addr().String()}
+	return m
 }
 
 // addNode issues a certificate and creates the node's object, as joining
@@ -186,7 +195,7 @@ func assigned(id, nodeID string) *store.Task {
 }
 
 func TestSession(t *testing.T) {
-	m := newTestManager(t, Config{})
+	m := newTestManager(t, Config{}, true)
 	worker := m.addNode(t, ca.WorkerRole)
 	other := m.addNode(t, ca.WorkerRole)
 	m.putTasks(t,
@@ -246,7 +255,7 @@ func TestSession(t *testing.T) {
 }
 
 func TestSessionRefusals(t *testing.T) {
-	m := newTestManager(t, Config{})
+	m := newTestManager(t, Config{}, true)
 	unknown := clusterconntest.NewNode(t, m.root, ca.WorkerRole) // a certificate but no node object
 	tests := []struct {
 		name string
@@ -273,7 +282,7 @@ func TestSessionRefusals(t *testing.T) {
 
 func TestFollowerRefersToLeader(t *testing.T) {
 	const leader = "192.0.2.1:2377"
-	m := newTestManager(t, Config{Leadership: func() (bool, string) { return false, leader }})
+	m := newTestManager(t, Config{LeaderAddr: func() string { return leader }}, false)
 	worker := m.addNode(t, ca.WorkerRole)
 	c := m.client(t, &worker)
 	_, errc := openSession(t, t.Context(), c, nil)
@@ -290,8 +299,27 @@ func TestFollowerRefersToLeader(t *testing.T) {
 	}
 }
 
+// A manager that stops leading ends its sessions at once, naming the new
+// leader, rather than letting nodes find out by failed heartbeats.
+func TestLeadershipLostEndsSessions(t *testing.T) {
+	const leader = "192.0.2.1:2377"
+	m := newTestManager(t, Config{LeaderAddr: func() string { return leader }}, true)
+	worker := m.addNode(t, ca.WorkerRole)
+	c := m.client(t, &worker)
+	msgs, errc := openSession(t, t.Context(), c, nil)
+	sid := recv(t, msgs).SessionID
+	m.stopLeading()
+	if err := recvErr(t, errc); status.Code(err) != codes.Unavailable || LeaderHint(err) != leader {
+		t.Errorf("session got %v (hint %q), want Unavailable with hint %q", err, LeaderHint(err), leader)
+	}
+	err := c.UpdateTaskStatus(t.Context(), &UpdateTaskStatusRequest{SessionID: sid, Updates: []TaskStatusUpdate{{TaskID: "t"}}})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("status update after leadership was lost got %v, want Unavailable", err)
+	}
+}
+
 func TestNewSessionReplacesOld(t *testing.T) {
-	m := newTestManager(t, Config{})
+	m := newTestManager(t, Config{}, true)
 	worker := m.addNode(t, ca.WorkerRole)
 	c := m.client(t, &worker)
 	msgs1, errc1 := openSession(t, t.Context(), c, nil)
@@ -311,7 +339,7 @@ func TestNewSessionReplacesOld(t *testing.T) {
 }
 
 func TestUpdateTaskStatus(t *testing.T) {
-	m := newTestManager(t, Config{})
+	m := newTestManager(t, Config{}, true)
 	worker := m.addNode(t, ca.WorkerRole)
 	other := m.addNode(t, ca.WorkerRole)
 	m.putTasks(t, assigned("t1", worker.ID), assigned("t2", worker.ID), assigned("theirs", other.ID))
@@ -358,7 +386,7 @@ func TestUpdateTaskStatus(t *testing.T) {
 
 func TestHeartbeatExpiry(t *testing.T) {
 	clock := fakeexec.NewManualClock(epoch)
-	m := newTestManager(t, Config{Clock: clock})
+	m := newTestManager(t, Config{Clock: clock}, true)
 	live := m.addNode(t, ca.WorkerRole)
 	silent := m.addNode(t, ca.WorkerRole)
 	liveClient := m.client(t, &live)

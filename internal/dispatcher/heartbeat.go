@@ -13,7 +13,7 @@ import (
 // Heartbeat records that the session's node is alive and says when the
 // next heartbeat is due.
 func (d *Dispatcher) Heartbeat(ctx context.Context, req *HeartbeatRequest) (*HeartbeatResponse, error) {
-	id, err := d.caller(ctx)
+	id, _, err := d.caller(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -57,10 +57,9 @@ func expired(nodes []*store.Node, lastSeen map[string]time.Time, since, now time
 
 var errHeartbeatExpired = errdefs.Unavailable("no heartbeat within the grace period: the node was marked down; open a new session")
 
-// expireHeartbeats marks down, while this manager leads, the nodes whose
-// heartbeats stopped, and ends their sessions.
-func (d *Dispatcher) expireHeartbeats(ctx context.Context) error {
-	var since time.Time // when this manager began leading; zero while it does not
+// expireHeartbeats marks down the nodes whose heartbeats stopped, and ends
+// their sessions, until ctx ends. since is when this manager began leading.
+func (d *Dispatcher) expireHeartbeats(ctx context.Context, since time.Time) {
 	for {
 		var nodes []*store.Node
 		var period time.Duration
@@ -69,26 +68,19 @@ func (d *Dispatcher) expireHeartbeats(ctx context.Context) error {
 			period = heartbeatPeriod(tx)
 		})
 		now := d.clock.Now()
+		d.mu.Lock()
+		down, next := expired(nodes, d.lastSeen, since, now, period*HeartbeatGrace)
+		d.mu.Unlock()
+		if len(down) > 0 {
+			d.markDown(ctx, down, now.Add(-period*HeartbeatGrace))
+		}
 		wait := period
-		if leader, _ := d.leadership(); !leader {
-			since = time.Time{}
-		} else {
-			if since.IsZero() {
-				since = now
-			}
-			d.mu.Lock()
-			down, next := expired(nodes, d.lastSeen, since, now, period*HeartbeatGrace)
-			d.mu.Unlock()
-			if len(down) > 0 {
-				d.markDown(ctx, down, now.Add(-period*HeartbeatGrace))
-			}
-			if !next.IsZero() && next.Sub(now) < wait {
-				wait = next.Sub(now)
-			}
+		if !next.IsZero() && next.Sub(now) < wait {
+			wait = next.Sub(now)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return
 		case <-d.clock.After(wait):
 		}
 	}

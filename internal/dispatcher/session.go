@@ -21,7 +21,7 @@ var errReplaced = errdefs.Conflict("a newer session of this node replaced this o
 // away, a newer session replaces this one or the node is marked down.
 func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) error {
 	ctx := stream.Context()
-	id, err := d.caller(ctx)
+	id, tm, err := d.caller(ctx)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -31,7 +31,10 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 	}
 	ctx, end := context.WithCancelCause(ctx)
 	defer end(nil)
-	s := d.startSession(id.NodeID, end)
+	s, err := d.startSession(tm, id.NodeID, end)
+	if err != nil {
+		return toStatus(err)
+	}
 	defer d.endSession(s)
 	log.Info("session started", "session.id", s.id)
 
@@ -102,17 +105,20 @@ func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, desc *s
 }
 
 // startSession makes a new session the node's current one, ending the
-// one before.
-func (d *Dispatcher) startSession(nodeID string, end func(error)) *session {
+// one before, unless the leadership term it began in is over.
+func (d *Dispatcher) startSession(tm *term, nodeID string, end func(error)) (*session, error) {
 	s := &session{id: identity.NewID(), nodeID: nodeID, end: end}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.term != tm {
+		return nil, &notLeaderError{leader: d.leaderAddr()}
+	}
 	if old := d.sessions[nodeID]; old != nil {
 		old.end(errReplaced)
 	}
 	d.sessions[nodeID] = s
 	d.lastSeen[nodeID] = d.clock.Now()
-	return s
+	return s, nil
 }
 
 func (d *Dispatcher) endSession(s *session) {

@@ -24,7 +24,7 @@ type statusRequest struct {
 // wait at the same time); an update for a task that is not the node's, or
 // is gone, or that would move a status backwards, is dropped.
 func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *UpdateTaskStatusRequest) (*UpdateTaskStatusResponse, error) {
-	id, err := d.caller(ctx)
+	id, tm, err := d.caller(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -37,6 +37,8 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *UpdateTaskStatus
 	r := &statusRequest{nodeID: id.NodeID, updates: req.Updates, done: make(chan error, 1)}
 	select {
 	case d.statusQueue <- r:
+	case <-tm.done:
+		return nil, toStatus(&notLeaderError{leader: d.leaderAddr()})
 	case <-ctx.Done():
 		return nil, toStatus(ctx.Err())
 	}
@@ -53,12 +55,12 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *UpdateTaskStatus
 
 // commitStatuses writes queued status requests, all those waiting at once
 // in one store update: while one update is in raft, the next batch gathers.
-func (d *Dispatcher) commitStatuses(ctx context.Context) error {
+func (d *Dispatcher) commitStatuses(ctx context.Context) {
 	for {
 		var batch []*statusRequest
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return
 		case r := <-d.statusQueue:
 			batch = append(batch, r)
 		}
