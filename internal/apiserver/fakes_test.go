@@ -192,11 +192,15 @@ func (f *fakeServiceLogs) Logs(ctx context.Context, sel LogSelector, opts contai
 		tasks = []string{"task1"}
 	}
 	for _, id := range tasks {
-		if err := write(id, "node1", containerdexec.StreamStdout, logTime, []byte("out of "+id+"\n")); err != nil {
-			return err
+		if opts.Stdout {
+			if err := write(id, "node1", containerdexec.StreamStdout, logTime, []byte("out of "+id+"\n")); err != nil {
+				return err
+			}
 		}
-		if err := write(id, "node1", containerdexec.StreamStderr, logTime, []byte("err of "+id+"\n")); err != nil {
-			return err
+		if opts.Stderr {
+			if err := write(id, "node1", containerdexec.StreamStderr, logTime, []byte("err of "+id+"\n")); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
