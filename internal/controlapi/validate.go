@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/manager/scheduler"
 )
 
 // The checks below are SwarmKit's (controlapi) and dockerd's (the
@@ -131,7 +132,7 @@ func normalizeTaskSpec(ts *swarm.TaskSpec) error {
 		return err
 	}
 	if ts.Placement != nil {
-		if _, err := parseConstraints(ts.Placement.Constraints); err != nil {
+		if _, err := scheduler.ParseConstraints(ts.Placement.Constraints); err != nil {
 			return err
 		}
 		for _, p := range ts.Placement.Preferences {

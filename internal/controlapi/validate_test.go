@@ -158,36 +158,6 @@ func TestNormalizeServiceSpecFillsDockersValues(t *testing.T) {
 	}
 }
 
-func TestParseConstraint(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    constraint
-		wantErr string
-	}{
-		{"node.role==manager", constraint{"node.role", "==", "manager"}, ""},
-		{" node.labels.zone != east ", constraint{"node.labels.zone", "!=", "east"}, ""},
-		{"engine.labels.os==linux*", constraint{"engine.labels.os", "==", "linux*"}, ""},
-		{"node.role", constraint{}, "constraint expected one operator from ==, !="},
-		{"node.role==", constraint{}, "value '' is invalid"},
-		{"==x", constraint{}, "key '' is invalid"},
-		{"node.role==a<b", constraint{}, "value 'a<b' is invalid"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseConstraint(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("got %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
-			}
-		})
-	}
-}
-
 func TestNormalizeNodeSpec(t *testing.T) {
 	got, err := normalizeNodeSpec(swarm.NodeSpec{Role: "Manager", Availability: "DRAIN"})
 	if err != nil || got.Role != swarm.NodeRoleManager || got.Availability != swarm.NodeAvailabilityDrain {
