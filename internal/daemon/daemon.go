@@ -1,0 +1,230 @@
+// Package daemon is `shoal daemon`: it brings up a node's local engine,
+// its swarm membership and the Docker Engine API, and takes them down on
+// SIGTERM without stopping the containers that run tasks.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-project/shoal/internal/engine"
+	"github.com/shoal-project/shoal/internal/network/bridge"
+	"github.com/shoal-project/shoal/internal/node"
+)
+
+// Version is Shoal's version, shown by /version and node inspect.
+var Version = "0.1.0-dev"
+
+// Options are the daemon's flags.
+type Options struct {
+	DataRoot           string
+	ExecRoot           string
+	Hosts              []string
+	Containerd         string
+	Pidfile            string
+	LogLevel           string
+	InsecureRegistries []string
+	Labels             []string
+	BridgeName         string
+	BridgeCIDR         string
+	Hostname           string
+}
+
+// NewCommand returns the `daemon` command.
+func NewCommand() *cobra.Command {
+	var o Options
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run a Shoal node: the Docker Engine API, the local engine and swarm membership",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataRoot, "data-root", "/var/lib/shoal", "directory of persistent state (raft log, certificates, images, containers)")
+	f.StringVar(&o.ExecRoot, "exec-root", "/run/shoal", "directory of runtime state (sockets, network namespaces); keep it short")
+	f.StringArrayVarP(&o.Hosts, "host", "H", nil, "address to serve the Docker API on (unix:///path or tcp://host:port); default unix://EXEC-ROOT/shoal.sock")
+	f.StringVar(&o.Containerd, "containerd", "", "address of a containerd to use; a private one is started when empty")
+	f.StringVar(&o.Pidfile, "pidfile", "", "file to write the daemon's PID to")
+	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringArrayVar(&o.InsecureRegistries, "insecure-registry", nil, "registry (host:port) to reach over plain HTTP")
+	f.StringArrayVar(&o.Labels, "label", nil, "engine label key=value (placement constraints engine.labels.KEY)")
+	f.StringVar(&o.Hostname, "hostname", "", "the node's hostname as the cluster shows it (default: the system's)")
+	f.StringVar(&o.BridgeName, "bridge-name", bridge.DefaultName, "name of the default bridge tasks attach to")
+	f.StringVar(&o.BridgeCIDR, "bridge-cidr", bridge.DefaultSubnet.String(), "subnet of the default bridge")
+	return cmd
+}
+
+// Run runs the daemon until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	log, err := newLogger(o.LogLevel)
+	if err != nil {
+		return err
+	}
+	labels, err := parseLabels(o.Labels)
+	if err != nil {
+		return err
+	}
+	subnet, err := netip.ParsePrefix(o.BridgeCIDR)
+	if err != nil {
+		return fmt.Errorf("--bridge-cidr %q: %w", o.BridgeCIDR, err)
+	}
+	if len(o.Hosts) == 0 {
+		o.Hosts = []string{"unix://" + filepath.Join(o.ExecRoot, "shoal.sock")}
+	}
+	for _, d := range []string{o.DataRoot, o.ExecRoot} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return err
+		}
+	}
+	if o.Pidfile != "" {
+		if err := os.WriteFile(o.Pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return fmt.Errorf("write pidfile: %w", err)
+		}
+		defer os.Remove(o.Pidfile)
+	}
+
+	eng, err := engine.Start(ctx, engine.Config{
+		DataRoot:           o.DataRoot,
+		ExecRoot:           o.ExecRoot,
+		Containerd:         o.Containerd,
+		InsecureRegistries: o.InsecureRegistries,
+		BridgeName:         o.BridgeName,
+		BridgeSubnet:       subnet,
+		Hostname:           o.Hostname,
+		EngineVersion:      Version,
+		Labels:             labels,
+		Logger:             log,
+	})
+	if err != nil {
+		return err
+	}
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	engineDone := make(chan struct{})
+	go func() { eng.Run(engineCtx); close(engineDone) }()
+	defer func() {
+		stopEngine()
+		<-engineDone
+		closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := eng.Close(closeCtx); err != nil {
+			log.Warn("stop containerd", "err", err)
+		}
+	}()
+
+	nd := node.New(node.Config{DataRoot: o.DataRoot, Engine: eng, Logger: log})
+	nodeCtx, stopNode := context.WithCancel(context.Background())
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- nd.Run(nodeCtx) }()
+	defer func() {
+		stopNode()
+		if err := <-nodeDone; err != nil {
+			log.Error("swarm membership", "err", err)
+		}
+	}()
+
+	handler := newAPI(eng, nd, o, labels, log)
+	servers, err := serve(o.Hosts, handler, log)
+	if err != nil {
+		return err
+	}
+	log.Info("shoal daemon ready", "version", Version, "hosts", strings.Join(o.Hosts, ","), "data-root", o.DataRoot)
+	select {
+	case <-ctx.Done():
+	case err := <-nodeDone:
+		nodeDone <- err
+	}
+	log.Info("shoal daemon stopping")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		s.Shutdown(shutdownCtx)
+	}
+	return nil
+}
+
+// serve listens on every host address and serves the API on each.
+func serve(hosts []string, h http.Handler, log *slog.Logger) ([]*http.Server, error) {
+	var servers []*http.Server
+	for _, host := range hosts {
+		l, err := listen(host)
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return nil, err
+		}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, s)
+		go func() {
+			if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("API server", "host", host, "err", err)
+			}
+		}()
+	}
+	return servers, nil
+}
+
+func listen(host string) (net.Listener, error) {
+	u, err := url.Parse(host)
+	if err != nil {
+		return nil, fmt.Errorf("--host %q: %w", host, err)
+	}
+	switch u.Scheme {
+	case "unix":
+		path := u.Path
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		// A socket left by a daemon that was killed would refuse the bind.
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, err
+		}
+		return l, os.Chmod(path, 0o660)
+	case "tcp":
+		return net.Listen("tcp", u.Host)
+	}
+	return nil, fmt.Errorf("--host %q: scheme must be unix:// or tcp://", host)
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func parseLabels(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--label %q: want key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,177 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+
+	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/caserver"
+	"github.com/shoal-project/shoal/internal/clusterconn"
+	"github.com/shoal-project/shoal/internal/consensus"
+	"github.com/shoal-project/shoal/internal/controlapi"
+	"github.com/shoal-project/shoal/internal/dispatcher"
+	"github.com/shoal-project/shoal/internal/forward"
+	"github.com/shoal-project/shoal/internal/manager/controller"
+	"github.com/shoal-project/shoal/internal/manager/orchestrator"
+	"github.com/shoal-project/shoal/internal/manager/scheduler"
+	"github.com/shoal-project/shoal/internal/raftmembers"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// managerConfig is what a manager needs to start.
+type managerConfig struct {
+	dir       string // the swarm directory; raft state goes in dir/raft
+	mem       *membership
+	keys      *nodeKeys
+	bootstrap bool // a new swarm: make this node the only raft member
+	// join, when set, asks the leader to add this manager to raft; it
+	// runs once this manager serves raft, before waiting for a leader.
+	join      func(ctx context.Context) error
+	clientTLS func(proto string) func() *tls.Config
+	// api serves forwarded writes on the leader.
+	api http.Handler
+	log *slog.Logger
+}
+
+func (n *Node) managerConfig(bootstrap bool) managerConfig {
+	return managerConfig{
+		dir:       n.dir,
+		mem:       n.mem,
+		keys:      n.keys.Load(),
+		bootstrap: bootstrap,
+		clientTLS: n.tlsFor,
+		api:       n.api,
+		log:       n.log.With("component", "manager"),
+	}
+}
+
+// manager is a running manager: the cluster port, raft, the store, the
+// dispatcher and, while leader, the controllers.
+type manager struct {
+	store   *store.Store
+	raft    *consensus.Node
+	mux     *clusterconn.Mux
+	grpc    *grpc.Server
+	control *controlapi.API
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error) {
+	mux, err := clusterconn.Listen(cfg.mem.ListenAddr, clusterconn.ServerTLS(cfg.keys.root, cfg.keys.cert), cfg.log)
+	if err != nil {
+		return nil, fmt.Errorf("listen on the cluster port %s: %w", cfg.mem.ListenAddr, err)
+	}
+	defer func() {
+		if err != nil {
+			mux.Close()
+		}
+	}()
+	stream, err := clusterconn.NewRaftStreamLayer(mux, cfg.mem.AdvertiseAddr, cfg.clientTLS(clusterconn.ProtoRaft))
+	if err != nil {
+		return nil, err
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+	})
+	st := store.New()
+	rn, err := consensus.Open(consensus.Config{
+		Dir:       filepath.Join(cfg.dir, "raft"),
+		LocalID:   cfg.mem.NodeID,
+		Transport: trans,
+		Logger:    cfg.log.With("component", "raft"),
+	}, st)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.bootstrap {
+		if err := rn.Bootstrap(); err != nil {
+			rn.Shutdown()
+			return nil, fmt.Errorf("bootstrap raft: %w", err)
+		}
+	}
+	disp := dispatcher.New(dispatcher.Config{
+		Store:      st,
+		LeaderAddr: func() string { a, _ := rn.Leader(); return a },
+		Logger:     cfg.log.With("component", "dispatcher"),
+	})
+	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy()))
+	disp.Register(srv)
+	caserver.New(st, cfg.log.With("component", "ca")).Register(srv)
+	raftmembers.New(rn).Register(srv)
+	forward.NewServer(cfg.api, st.Index).Register(srv)
+	go srv.Serve(mux.GRPC())
+	fail := func(err error) (*manager, error) {
+		srv.Stop()
+		rn.Shutdown()
+		return nil, err
+	}
+	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	if cfg.join != nil {
+		if err := cfg.join(waitCtx); err != nil {
+			return fail(err)
+		}
+	}
+	if err := rn.WaitLeader(waitCtx); err != nil {
+		return fail(err)
+	}
+
+	mctx, cancel := context.WithCancel(ctx)
+	m = &manager{store: st, raft: rn, mux: mux, grpc: srv, control: controlapi.New(st), cancel: cancel}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		rn.RunWhileLeader(mctx, func(lctx context.Context) {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); disp.RunLeader(lctx) }()
+			go func() { defer wg.Done(); runControllers(lctx, st, cfg.log) }()
+			wg.Wait()
+		})
+	}()
+	return m, nil
+}
+
+func mergePolicies(ps ...ca.Policy) ca.Policy {
+	out := ca.Policy{}
+	for _, p := range ps {
+		maps.Copy(out, p)
+	}
+	return out
+}
+
+// stop stops the manager's parts; raft's state stays on disk.
+func (m *manager) stop() {
+	m.cancel()
+	m.grpc.Stop()
+	m.mux.Close()
+	m.wg.Wait()
+	m.raft.Shutdown()
+}
+
+// runControllers runs the leader's controllers until ctx ends.
+func runControllers(ctx context.Context, st *store.Store, log *slog.Logger) {
+	var wg sync.WaitGroup
+	for _, l := range []*controller.Loop{
+		orchestrator.New(st, log.With("controller", "orchestrator")),
+		scheduler.New(st, log.With("controller", "scheduler")),
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Run(ctx) }()
+	}
+	wg.Wait()
+}
