@@ -24,7 +24,7 @@ func (d *decider) currentRun(svc *store.Service, tasks []*store.Task) []*store.T
 		d.whole[k] = append(d.whole[k], t)
 		if t.JobIteration != nil && t.JobIteration.Index == svc.SpecVersion {
 			cur = append(cur, t)
-		} else if Live(t) {
+		} else if controller.Live(t) {
 			d.put(withDesired(t, swarm.TaskStateShutdown))
 		}
 	}
@@ -87,7 +87,7 @@ func (d *decider) replicatedJob(svc *store.Service, tasks []*store.Task) {
 // running reports whether a job slot still has a task at work.
 func running(s Slot) bool {
 	for _, t := range s.Tasks {
-		if Live(t) && t.Status.State != swarm.TaskStateComplete {
+		if controller.Live(t) && t.Status.State != swarm.TaskStateComplete {
 			return true
 		}
 	}
@@ -106,7 +106,7 @@ func (d *decider) globalJob(svc *store.Service, tasks []*store.Task) {
 		if keep, _ := fits(d.nodes[s.NodeID]); !keep {
 			var out []*store.Task
 			for _, t := range s.Tasks {
-				if Live(t) {
+				if controller.Live(t) {
 					out = append(out, withDesired(t, swarm.TaskStateRemove))
 				}
 			}

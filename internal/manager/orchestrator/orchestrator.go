@@ -152,7 +152,7 @@ func (d *decider) tend(svc *store.Service, s Slot, job, lostIsEnded, drainMoves 
 	var ended []*store.Task
 	drained, live := false, 0
 	for _, t := range s.Tasks {
-		if !Live(t) {
+		if !controller.Live(t) {
 			continue
 		}
 		live++
@@ -162,7 +162,7 @@ func (d *decider) tend(svc *store.Service, s Slot, job, lostIsEnded, drainMoves 
 		switch {
 		case job && t.Status.State == swarm.TaskStateComplete:
 			changed = append(changed, withDesired(t, swarm.TaskStateComplete))
-		case Terminal(t.Status.State) || (lostIsEnded && d.nodes.Lost(t)):
+		case controller.Terminal(t.Status.State) || (lostIsEnded && d.nodes.Lost(t)):
 			changed = append(changed, withDesired(t, swarm.TaskStateShutdown))
 			ended = append(ended, t)
 		case drainMoves && d.drained(t):

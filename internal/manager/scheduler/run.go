@@ -1,0 +1,18 @@
+package scheduler
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/shoal-project/shoal/internal/manager/controller"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// New returns the scheduler's loop over st; Run it while this manager
+// leads. It wakes on every change, so a pending task is placed as soon as
+// a node can take it (a node joins, its labels change, resources free).
+func New(st *store.Store, logger *slog.Logger) *controller.Loop {
+	return controller.NewLoop("scheduler", st, logger, func(s controller.Snapshot, now time.Time) ([]controller.Change, time.Time) {
+		return Decide(Input{Snapshot: s, Now: now}).Changes(), time.Time{}
+	})
+}
