@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -17,8 +18,11 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/dispatcher"
+	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -90,11 +94,20 @@ func (a *Agent) Managers() []string {
 	return slices.Clone(a.learned)
 }
 
+// ErrNodeRemoved is returned by Run when the managers say this node is no
+// longer a member of the swarm.
+var ErrNodeRemoved = errdefs.NotFound("this node was removed from the swarm")
+
 // Run keeps a session to a manager, reconnecting with backoff (to another
-// manager when one fails), and runs the assigned tasks until ctx ends. The
-// containers are left running when it returns: the next agent adopts them.
+// manager when one fails), and runs the assigned tasks until ctx ends, or
+// until the node is removed from the swarm (an error wrapping
+// ErrNodeRemoved). The containers are left running when it returns: the
+// next agent adopts them, or the caller removes them.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.wg.Wait()
+	// The task managers live on ctx: end them, whatever ends Run.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	failures := 0
 	last := ""
 	for ctx.Err() == nil {
@@ -105,6 +118,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			established, err := a.connect(ctx, addr)
 			if ctx.Err() != nil {
 				break
+			}
+			if errors.Is(err, ErrNodeRemoved) {
+				return err
 			}
 			if established {
 				failures = 0
@@ -196,7 +212,7 @@ func (a *Agent) session(ctx context.Context, c *dispatcher.Client, addr string, 
 	}
 	first, err := stream.Recv()
 	if err != nil {
-		return err
+		return sessionError(err)
 	}
 	*established = true
 	log := a.log.With("manager", addr, "session.id", first.SessionID)
@@ -212,7 +228,7 @@ func (a *Agent) session(ctx context.Context, c *dispatcher.Client, addr string, 
 		for {
 			m, err := stream.Recv()
 			if err != nil {
-				return err
+				return sessionError(err)
 			}
 			if m.HeartbeatPeriod > 0 {
 				period.Store(int64(m.HeartbeatPeriod))
@@ -222,6 +238,15 @@ func (a *Agent) session(ctx context.Context, c *dispatcher.Client, addr string, 
 		}
 	})
 	return g.Wait()
+}
+
+// sessionError classifies the error that ended a session stream: the
+// dispatcher ends it with NotFound only when the node has no object.
+func sessionError(err error) error {
+	if status.Code(err) == codes.NotFound {
+		return fmt.Errorf("%w: %w", ErrNodeRemoved, err)
+	}
+	return err
 }
 
 // heartbeat tells the manager the node is alive every period.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -230,6 +231,29 @@ func TestFollowerRedirect(t *testing.T) {
 	c.startAgent(t, n, follower.addr)
 	c.assign(t, n.id, "t1")
 	c.eventually(t, "the task to run through the leader", c.inState(swarm.TaskStateRunning, "t1"))
+}
+
+// An agent whose node object is deleted stops, saying so.
+func TestNodeRemoved(t *testing.T) {
+	c := newTestCluster(t)
+	m := c.startManager(t, dispatcher.Config{}, true)
+	n := c.addNode(t, nil)
+	n.mayFail = true
+	c.startAgent(t, n, m.addr)
+	c.assign(t, n.id, "t1")
+	c.eventually(t, "the task to run", c.inState(swarm.TaskStateRunning, "t1"))
+	c.update(t, func(tx *store.WriteTx) error { return tx.Delete(c.nodeObject(n.id)) })
+	c.eventually(t, "the agent to stop", func() bool {
+		select {
+		case <-n.ended:
+			return true
+		default:
+			return false
+		}
+	})
+	if !errors.Is(n.runErr, ErrNodeRemoved) {
+		t.Errorf("Run got %v, want ErrNodeRemoved", n.runErr)
+	}
 }
 
 // A cluster of many agents in one process.

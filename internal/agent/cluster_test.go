@@ -115,6 +115,10 @@ type testNode struct {
 	exec  *fakeexec.Executor
 	agent *Agent
 	stop  func() // stops the agent, leaving its containers
+
+	ended   <-chan struct{} // closed when the agent's Run returns
+	runErr  error           // what Run returned, once ended is closed
+	mayFail bool            // the test expects Run to fail
 }
 
 // addNode makes a node's certificate and object, as joining does.
@@ -149,18 +153,22 @@ func (c *testCluster) startAgent(t *testing.T, n *testNode, managers ...string) 
 		Logger:   testLogger(t).With("node.id", n.id),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.agent.Run(ctx) }()
-	var once sync.Once
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.runErr = n.agent.Run(ctx)
+	}()
+	n.ended = done
 	n.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("agent Run: %v", err)
-			}
-		})
+		cancel()
+		<-done
 	}
-	t.Cleanup(n.stop)
+	t.Cleanup(func() {
+		n.stop()
+		if n.runErr != nil && !n.mayFail {
+			t.Errorf("agent Run: %v", n.runErr)
+		}
+	})
 }
 
 func (c *testCluster) update(t *testing.T, fn func(tx *store.WriteTx) error) {
