@@ -78,7 +78,7 @@ func (a *API) ListTasks(ctx context.Context, f filters.Args) ([]swarm.Task, erro
 				nodes != nil && !nodes[t.NodeID],
 				len(desired) > 0 && !desired[t.DesiredState],
 				!f.Prefix("id", t.ID),
-				!f.Prefix("name", taskName(tx, t)),
+				f.Contains("name") && !f.Prefix("name", taskName(tx, t)),
 				!f.Labels("label", t.Annotations.Labels),
 				!f.Exact("runtime", string(t.Spec.Runtime)),
 				upToDate && !isUpToDate(tx, t):
