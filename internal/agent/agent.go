@@ -50,14 +50,15 @@ type Config struct {
 	Managers func() []string
 	// NodeChanged, when set, is called with the node's object each time a
 	// session brings a new version of its spec (a role or availability
-	// change), and at the start of each session.
+	// change), and at the start of each session. It runs on the session's
+	// goroutine and must return quickly.
 	NodeChanged func(*store.Node)
 	// Clock is nil for the wall clock.
 	Clock  Clock
 	Logger *slog.Logger
 }
 
-// Agent runs a node's tasks. Make one with New and call Run.
+// Agent runs a node's tasks. Make one with New and call Run once.
 type Agent struct {
 	cfg   Config
 	clock Clock
