@@ -152,6 +152,9 @@ func (u *update) decide(tasks []*store.Task) {
 		if u.flying(s, cfg, m) {
 			inFlight++
 		}
+		if len(s.failed) > 0 {
+			continue // decided: its restarts are the orchestrator's
+		}
 		for _, v := range s.verdicts {
 			if v == starting || v == running {
 				watching = true
