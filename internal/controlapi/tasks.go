@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/filters"
+	"github.com/shoal-project/shoal/internal/manager/orchestrator"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -72,7 +73,18 @@ func (a *API) ListTasks(ctx context.Context, f filters.Args) ([]swarm.Task, erro
 			return
 		}
 		upToDate := f.Contains("_up-to-date")
-		for _, t := range store.All[*store.Task](tx) {
+		candidates := store.All[*store.Task]
+		if services != nil {
+			// The CLI polls one service's tasks every 200 ms: use the index.
+			candidates = func(tx store.ReadTx) []*store.Task {
+				var ts []*store.Task
+				for id := range services {
+					ts = append(ts, store.TasksByService(tx, id)...)
+				}
+				return ts
+			}
+		}
+		for _, t := range candidates(tx) {
 			switch {
 			case services != nil && !services[t.ServiceID],
 				nodes != nil && !nodes[t.NodeID],
@@ -125,9 +137,12 @@ func nodeID(tx store.ReadTx, ref string) (string, error) {
 	return n.ID, nil
 }
 
+// isUpToDate is SwarmKit's "task is not dirty": the task runs the spec its
+// service asks for now. A scale changes the service's version but not what
+// its tasks run, so it must not make them out of date.
 func isUpToDate(tx store.ReadTx, t *store.Task) bool {
 	s := store.Get[*store.Service](tx, t.ServiceID)
-	return s != nil && t.SpecVersion == s.SpecVersion
+	return s != nil && orchestrator.UpToDate(t, s, store.TheCluster(tx))
 }
 
 // GetTask returns the task ref names: its ID, its full name or a unique

@@ -100,3 +100,28 @@ func TestGetTask(t *testing.T) {
 		t.Fatalf("got %d tasks, want 3", n)
 	}
 }
+
+// A scale changes the service's version, not what its tasks run: the
+// docker CLI's converge display waits for up-to-date tasks, so they must
+// stay up to date or `docker service scale` never returns.
+func TestScaleKeepsTasksUpToDate(t *testing.T) {
+	a, s := newAPI(t)
+	id := mustCreate(t, a, validSpec("web"))
+	svc := stored(t, s, id)
+	running := task("t1", id, "node1id", 1, swarm.TaskStateRunning, swarm.TaskStateRunning, svc.SpecVersion)
+	running.Spec = svc.Spec.TaskTemplate
+	put(t, s, running)
+	scaled := clone(svc.Spec)
+	n := uint64(5)
+	scaled.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
+	if err := a.UpdateService(t.Context(), id, svc.Version.Index, scaled, RollbackNone); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.ListTasks(t.Context(), filters.New([2]string{"service", id}, [2]string{"_up-to-date", "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "t1" {
+		t.Fatalf("after a scale, up-to-date tasks = %v, want [t1]", got)
+	}
+}
