@@ -63,6 +63,34 @@ func UpToDate(t *store.Task, svc *store.Service, cluster *store.Cluster) bool {
 	return t.SpecVersion == svc.SpecVersion || reflect.DeepEqual(t.Spec, TaskSpec(svc, cluster))
 }
 
+// SpecCheck is UpToDate for many tasks of one service: it compares specs
+// once per SpecVersion, since the tasks made from one version share their
+// spec.
+type SpecCheck struct {
+	svc     *store.Service
+	cluster *store.Cluster
+	spec    swarm.TaskSpec
+	equal   map[uint64]bool
+}
+
+// NewSpecCheck returns the check of svc's tasks.
+func NewSpecCheck(svc *store.Service, cluster *store.Cluster) *SpecCheck {
+	return &SpecCheck{svc: svc, cluster: cluster, spec: TaskSpec(svc, cluster), equal: map[uint64]bool{}}
+}
+
+// UpToDate reports whether t runs what the service now asks for.
+func (c *SpecCheck) UpToDate(t *store.Task) bool {
+	if t.SpecVersion == c.svc.SpecVersion {
+		return true
+	}
+	eq, ok := c.equal[t.SpecVersion]
+	if !ok {
+		eq = reflect.DeepEqual(t.Spec, c.spec)
+		c.equal[t.SpecVersion] = eq
+	}
+	return eq
+}
+
 // IsJob reports whether svc runs to completion.
 func IsJob(svc *store.Service) bool {
 	return svc.Spec.Mode.ReplicatedJob != nil || svc.Spec.Mode.GlobalJob != nil

@@ -74,7 +74,7 @@ func Decide(in Input) Result {
 		if orchestrator.IsJob(svc) {
 			continue // a job runs again on a spec change instead
 		}
-		u := &update{in: in, res: &res, svc: svc, nodes: nodes}
+		u := &update{in: in, res: &res, svc: svc, nodes: nodes, check: orchestrator.NewSpecCheck(svc, in.Cluster)}
 		u.decide(byService[svc.ID])
 	}
 	return res
@@ -86,6 +86,8 @@ type update struct {
 	res   *Result
 	svc   *store.Service
 	nodes orchestrator.Nodes
+	check *orchestrator.SpecCheck
+	mark  int // where this service's changes begin in res
 }
 
 func (u *update) rollback() bool {
@@ -108,14 +110,17 @@ type slotState struct {
 	fresh    []*store.Task // live up-to-date tasks made by this update
 	verdicts []verdict     // of every up-to-date task made by this update
 	failed   []*store.Task // those judged failed
+	retiring bool          // its old tasks are being stopped this pass
 }
 
 func (u *update) decide(tasks []*store.Task) {
+	u.mark = len(u.res.Changes)
 	status := u.svc.UpdateStatus
+	slots := u.trim(u.slots(tasks))
+	u.retire(slots)
 	if status != nil && (status.State == swarm.UpdateStatePaused || status.State == swarm.UpdateStateRollbackPaused) {
 		return // until the next spec change
 	}
-	slots := u.slots(tasks)
 	inProgress := status != nil && (status.State == swarm.UpdateStateUpdating || status.State == swarm.UpdateStateRollbackStarted)
 	if !inProgress {
 		for _, s := range slots {
@@ -162,7 +167,7 @@ func (u *update) decide(tasks []*store.Task) {
 		}
 	}
 	if failures > 0 && float32(failures)/float32(max(len(slots), 1)) > cfg.MaxFailureRatio && cfg.FailureAction != swarm.UpdateFailureActionContinue {
-		u.fail(cfg, lastFailed)
+		u.fail(cfg, lastFailed, tasks)
 		return
 	}
 	u.wake(next)
@@ -196,7 +201,7 @@ func (u *update) slots(tasks []*store.Task) []*slotState {
 				continue
 			}
 			taken = true
-			up := orchestrator.UpToDate(t, u.svc, u.in.Cluster)
+			up := u.check.UpToDate(t)
 			current = current || up
 			switch {
 			case controller.Live(t) && up:
@@ -217,6 +222,61 @@ func (u *update) slots(tasks []*store.Task) []*slotState {
 	return out
 }
 
+// trim shuts down all but one of the old tasks of a slot that has no
+// current one. A slot holds two old tasks when a start-first update was
+// overtaken by the next spec change; the one kept is the running one, or
+// else the newest. Trimmed slots wait for the next pass.
+func (u *update) trim(slots []*slotState) []*slotState {
+	out := slots[:0]
+	for _, s := range slots {
+		if !s.outdated || len(s.old) < 2 {
+			out = append(out, s)
+			continue
+		}
+		keep := orchestrator.Newest(s.old)
+		for _, t := range s.old {
+			if t.Status.State == swarm.TaskStateRunning && (keep.Status.State != swarm.TaskStateRunning || t.CreatedAt.After(keep.CreatedAt)) {
+				keep = t
+			}
+		}
+		var stop []*store.Task
+		for _, t := range s.old {
+			if t != keep {
+				stop = append(stop, withDesired(t, swarm.TaskStateShutdown))
+			}
+		}
+		u.inSlot(s.slot, stop...)
+	}
+	return out
+}
+
+// retire stops the old tasks of slots that run a current task: start-first
+// leaves the old task running until the new one runs, and a rollback can
+// find a slot already back at the spec it returns to. This holds even in
+// a paused update: pausing stops new slots, not the ones under way.
+func (u *update) retire(slots []*slotState) {
+	for _, s := range slots {
+		if s.outdated || len(s.old) == 0 {
+			continue
+		}
+		runs := false
+		for _, t := range s.slot.Tasks {
+			if controller.Live(t) && t.Status.State == swarm.TaskStateRunning && u.check.UpToDate(t) {
+				runs = true
+			}
+		}
+		if !runs {
+			continue
+		}
+		var stop []*store.Task
+		for _, o := range s.old {
+			stop = append(stop, withDesired(o, swarm.TaskStateShutdown))
+		}
+		u.inSlot(s.slot, stop...)
+		s.retiring = true
+	}
+}
+
 func (u *update) takesTasks(nodeID string) bool {
 	n := u.nodes[nodeID]
 	return n != nil && n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive
@@ -226,7 +286,7 @@ func (u *update) takesTasks(nodeID string) bool {
 // (up to date, created since it started).
 func (u *update) judge(s *slotState, m *monitor, started time.Time) {
 	for _, t := range s.slot.Tasks {
-		if t.DesiredState == swarm.TaskStateRemove || t.CreatedAt.Before(started) || !orchestrator.UpToDate(t, u.svc, u.in.Cluster) {
+		if t.DesiredState == swarm.TaskStateRemove || t.CreatedAt.Before(started) || !u.check.UpToDate(t) {
 			continue
 		}
 		v := m.judge(t)
@@ -242,20 +302,14 @@ func (u *update) judge(s *slotState, m *monitor, started time.Time) {
 
 // flying reports whether an updated slot still holds a parallelism unit:
 // its new task has not started, or started less than Delay ago, or (start
-// first) the old task is still to be stopped, which it does now if the
-// new one runs. A slot whose new task failed frees its unit, for the
-// failure action to decide.
+// first) the old task is still to be stopped. A slot whose new task
+// failed frees its unit, for the failure action to decide.
 func (u *update) flying(s *slotState, cfg Config, m *monitor) bool {
 	if len(s.fresh) == 0 {
 		return false
 	}
 	t := orchestrator.Newest(s.fresh)
-	if t.Status.State == swarm.TaskStateRunning && len(s.old) > 0 {
-		var stop []*store.Task
-		for _, o := range s.old {
-			stop = append(stop, withDesired(o, swarm.TaskStateShutdown))
-		}
-		u.inSlot(s.slot, stop...)
+	if s.retiring {
 		return true
 	}
 	if len(s.failed) > 0 {
@@ -294,8 +348,10 @@ func (u *update) start(s *slotState, cfg Config) {
 }
 
 // fail takes the failure action: pause, or roll back to the previous
-// spec (a failing rollback pauses).
-func (u *update) fail(cfg Config, task *store.Task) {
+// spec (a failing rollback pauses). The rollback's first steps go in the
+// same change as the spec, so that the slots never wait a pass holding
+// tasks of two specs that are both out of date.
+func (u *update) fail(cfg Config, task *store.Task, tasks []*store.Task) {
 	switch {
 	case u.rollback():
 		u.setStatus(swarm.UpdateStatus{State: swarm.UpdateStateRollbackPaused, StartedAt: u.svc.UpdateStatus.StartedAt, Message: MessageRollbackPaused + task.ID})
@@ -305,7 +361,22 @@ func (u *update) fail(cfg Config, task *store.Task) {
 		c.PreviousSpec = nil
 		c.SpecVersion++
 		c.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &u.in.Now, Message: MessageRolledBack + task.ID}
-		u.res.Changes = append(u.res.Changes, controller.Change{Services: []*store.Service{&c}})
+		// What this pass decided for the spec being abandoned no longer
+		// holds: the slots are judged again against the previous spec.
+		u.res.Changes = u.res.Changes[:u.mark]
+		var steps Result
+		back := &update{in: u.in, res: &steps, svc: &c, nodes: u.nodes, check: orchestrator.NewSpecCheck(&c, u.in.Cluster)}
+		back.decide(tasks)
+		all := controller.Change{Services: []*store.Service{&c}}
+		for _, ch := range steps.Changes {
+			all.Tasks = append(all.Tasks, ch.Tasks...)
+			all.Slots = append(all.Slots, ch.Slots...)
+			if len(ch.Services) > 0 {
+				all.Services = ch.Services // the rollback is done already
+			}
+		}
+		u.res.Changes = append(u.res.Changes, all)
+		u.wake(steps.Next)
 	default:
 		u.setStatus(swarm.UpdateStatus{State: swarm.UpdateStatePaused, StartedAt: u.svc.UpdateStatus.StartedAt, Message: MessagePaused + task.ID})
 	}

@@ -270,7 +270,8 @@ func TestDecide(t *testing.T) {
 			tasks: func(s *store.Service) []*store.Task {
 				return append(olds(s, 2, 3), old("o1", s, 1, stopped...), fresh("f1", s, 1, ct.State(swarm.TaskStateFailed, now.Add(-time.Second))))
 			},
-			want: []string{"svc rollback_started: update rolled back due to failure or early termination of task f1 (spec 3, image busybox:old)"},
+			// The rollback's first step goes with the spec change.
+			want: []string{"f1→shutdown, +new1 slot=1 running, svc rollback_started: update rolled back due to failure or early termination of task f1 (spec 3, image busybox:old)"},
 		},
 		{
 			name: "a rollback walks the slots with the rollback config",
