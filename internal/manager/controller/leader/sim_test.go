@@ -483,7 +483,9 @@ func (s *sim) dump(id string) string {
 			fmt.Fprintf(&b, "  status %s %s started %v\n", svc.UpdateStatus.State, svc.UpdateStatus.Message, svc.UpdateStatus.StartedAt)
 		}
 		tasks := store.TasksByService(tx, id)
-		sort.Slice(tasks, func(i, j int) bool { return tasks[i].Slot < tasks[j].Slot || tasks[i].Slot == tasks[j].Slot && tasks[i].CreatedAt.Before(tasks[j].CreatedAt) })
+		sort.Slice(tasks, func(i, j int) bool {
+			return tasks[i].Slot < tasks[j].Slot || tasks[i].Slot == tasks[j].Slot && tasks[i].CreatedAt.Before(tasks[j].CreatedAt)
+		})
 		for _, t := range tasks {
 			fmt.Fprintf(&b, "  %s slot %d node %s v%d %s desired %s state %s at %v created %v %s\n", t.ID, t.Slot, t.NodeID, t.SpecVersion, t.Spec.ContainerSpec.Image, t.DesiredState, t.Status.State, t.Status.Timestamp.Format("15:04:05"), t.CreatedAt.Format("15:04:05"), t.Status.Err)
 		}
