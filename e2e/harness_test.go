@@ -54,6 +54,7 @@ type Daemon struct {
 	ExecRoot string
 	Socket   string
 	Args     []string // extra daemon flags
+	Bridge   string   // the daemon's default bridge
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	logPath  string
@@ -69,14 +70,17 @@ func StartDaemon(t testing.TB, extra ...string) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	name := filepath.Base(execRoot)
 	d := &Daemon{
 		t:        t,
-		Name:     filepath.Base(execRoot),
+		Name:     name,
 		DataRoot: t.TempDir(),
 		ExecRoot: execRoot,
 		Socket:   filepath.Join(execRoot, "shoal.sock"),
-		Args:     extra,
+		Bridge:   "sb" + strings.TrimPrefix(name, "se-"),
 	}
+	// Its own bridge, so that daemons of earlier tests leave nothing in its way.
+	d.Args = append([]string{"--bridge-name", d.Bridge, "--bridge-cidr", "172.27.0.0/16"}, extra...)
 	d.logPath = filepath.Join(d.DataRoot, "daemon.log")
 	t.Cleanup(func() {
 		d.Stop()
@@ -181,8 +185,9 @@ func (d *Daemon) cleanupHost() {
 	out, _ := exec.Command("sh", "-c", fmt.Sprintf(
 		`for p in $(pgrep -f 'containerd.*%[1]s'); do kill -9 $p; done;
 		 for p in $(pgrep -f 'containerd-shim.*%[1]s'); do kill -9 $p; done;
-		 grep -o ' %[2]s[^ ]*\| %[1]s[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null; true`,
-		d.ExecRoot, d.DataRoot)).CombinedOutput()
+		 grep -o ' %[2]s[^ ]*\| %[1]s[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null;
+		 ip link del %[3]s 2>/dev/null; nft delete table ip shoal 2>/dev/null; true`,
+		d.ExecRoot, d.DataRoot, d.Bridge)).CombinedOutput()
 	if len(bytes.TrimSpace(out)) > 0 {
 		d.t.Logf("cleanup %s: %s", d.Name, out)
 	}
