@@ -144,3 +144,5 @@ func TestHostFromEnvironment(t *testing.T) {
 		})
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -213,8 +214,11 @@ func newNodeUpdateCommand(e *env) *cobra.Command {
 	return cmd
 }
 
+// errNoChange tells updateNode that the node already is as asked.
+var errNoChange = errors.New("no change")
+
 // updateNode reads the node, lets edit change its spec, and writes it back at
-// the version read.
+// the version read, unless edit returns errNoChange.
 func updateNode(ctx context.Context, api *client.Client, ref string, edit func(*swarm.NodeSpec) error) error {
 	id, err := resolveNode(ctx, api, ref)
 	if err != nil {
@@ -225,7 +229,9 @@ func updateNode(ctx context.Context, api *client.Client, ref string, edit func(*
 		return err
 	}
 	spec := res.Node.Spec
-	if err := edit(&spec); err != nil {
+	if err := edit(&spec); errors.Is(err, errNoChange) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	_, err = api.NodeUpdate(ctx, res.Node.ID, client.NodeUpdateOptions{Version: res.Node.Version, Spec: spec})
@@ -246,7 +252,10 @@ func newNodeRoleCommand(e *env, verb string, role swarm.NodeRole) *cobra.Command
 		for _, arg := range args {
 			already := false
 			err := updateNode(ctx, api, arg, func(spec *swarm.NodeSpec) error {
-				already = spec.Role == role
+				if spec.Role == role {
+					already = true
+					return errNoChange
+				}
 				spec.Role = role
 				return nil
 			})

@@ -108,7 +108,16 @@ func newServiceUpdateCommand(e *env) *cobra.Command {
 		update := client.ServiceUpdateOptions{Version: svc.Version, Spec: svc.Spec, RegistryAuthFrom: swarm.RegistryAuthFromSpec}
 		flags := cmd.Flags()
 		if o.Rollback {
-			visit := func(fn func(string)) { flags.Visit(func(f *pflag.Flag) { fn(f.Name) }) }
+			// Flags() also holds the root's persistent flags (-H, --log-level),
+			// which may go with anything.
+			local := cmd.LocalFlags()
+			visit := func(fn func(string)) {
+				flags.Visit(func(f *pflag.Flag) {
+					if local.Lookup(f.Name) != nil {
+						fn(f.Name)
+					}
+				})
+			}
 			if err := opts.OnlyRollbackFlags(visit); err != nil {
 				return err
 			}

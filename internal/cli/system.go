@@ -22,23 +22,22 @@ func newVersionCommand(e *env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		ctx := cmd.Context()
-		server, serverErr := api.ServerVersion(ctx, client.ServerVersionOptions{})
+		server, serverErr := api.ServerVersion(cmd.Context(), client.ServerVersionOptions{})
 		tw := tabwriter.NewWriter(e.out, 0, 1, 1, ' ', 0)
-		row := func(indent, k, v string) { tw.Write([]byte(indent + k + ":\t" + v + "\n")) }
-		tw.Write([]byte("Client:\n"))
+		row := func(indent, k, v string) { fmt.Fprintf(tw, "%s%s:\t%s\n", indent, k, v) }
+		fmt.Fprintln(tw, "Client:")
 		row(" ", "Version", clientVersion())
 		row(" ", "API version", api.ClientVersion())
 		row(" ", "Go version", runtime.Version())
 		row(" ", "OS/Arch", runtime.GOOS+"/"+runtime.GOARCH)
 		row(" ", "Host", e.daemonHost())
 		if serverErr == nil {
-			tw.Write([]byte("\nServer: " + server.Platform.Name + "\n"))
+			fmt.Fprintf(tw, "\nServer: %s\n", server.Platform.Name)
 			row(" ", "Version", server.Version)
 			row(" ", "API version", server.APIVersion+" (minimum version "+server.MinAPIVersion+")")
 			row(" ", "OS/Arch", server.Os+"/"+server.Arch)
 			for _, c := range server.Components {
-				tw.Write([]byte(" " + c.Name + ":\n"))
+				fmt.Fprintf(tw, " %s:\n", c.Name)
 				row("  ", "Version", c.Version)
 			}
 		}
@@ -62,12 +61,11 @@ func newInfoCommand(e *env) *cobra.Command {
 			return err
 		}
 		info := res.Info
-		tw := tabwriter.NewWriter(e.out, 0, 1, 1, ' ', 0)
-		row := func(indent, k string, v any) { fmt.Fprintf(tw, "%s%s:\t%v\n", indent, k, v) }
-		tw.Write([]byte("Client:\n"))
+		row := func(indent, k string, v any) { e.printf("%s%s: %v\n", indent, k, v) }
+		e.printf("Client:\n")
 		row(" ", "Version", clientVersion())
 		row(" ", "Host", e.daemonHost())
-		tw.Write([]byte("\nServer:\n"))
+		e.printf("\nServer:\n")
 		row(" ", "Name", info.Name)
 		row(" ", "Server Version", info.ServerVersion)
 		row(" ", "Containers", info.Containers)
@@ -75,7 +73,7 @@ func newInfoCommand(e *env) *cobra.Command {
 		row("  ", "Stopped", info.ContainersStopped)
 		row(" ", "Images", info.Images)
 		sw := info.Swarm
-		row(" ", "Swarm", string(sw.LocalNodeState))
+		row(" ", "Swarm", sw.LocalNodeState)
 		if sw.NodeID != "" {
 			row("  ", "NodeID", sw.NodeID)
 			if sw.Error != "" {
@@ -91,9 +89,9 @@ func newInfoCommand(e *env) *cobra.Command {
 			}
 			row("  ", "Node Address", sw.NodeAddr)
 			if len(sw.RemoteManagers) > 0 {
-				tw.Write([]byte("  Manager Addresses:\n"))
+				e.printf("  Manager Addresses:\n")
 				for _, m := range sw.RemoteManagers {
-					tw.Write([]byte("   " + m.Addr + "\n"))
+					e.printf("   %s\n", m.Addr)
 				}
 			}
 		}
@@ -103,9 +101,6 @@ func newInfoCommand(e *env) *cobra.Command {
 		row(" ", "Architecture", info.Architecture)
 		row(" ", "CPUs", info.NCPU)
 		row(" ", "Total Memory", format.BinarySize(info.MemTotal))
-		if err := tw.Flush(); err != nil {
-			return err
-		}
 		for _, w := range append(info.Warnings, sw.Warnings...) {
 			e.printf("WARNING: %s\n", w)
 		}
