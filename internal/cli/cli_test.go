@@ -146,3 +146,15 @@ func TestHostFromEnvironment(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestDebugLogLevelLogsRequests(t *testing.T) {
+	srv := swarmServer(t)
+	r := shoal(t, srv, "", "--log-level", "debug", "node", "ls", "-q")
+	if r.err != nil || !contains(r.stderr, "level=DEBUG msg=request method=GET") || !contains(r.stderr, "/nodes") {
+		t.Errorf("got stderr %q, err %v; want the requests logged", r.stderr, r.err)
+	}
+	r = shoal(t, srv, "", "--log-level", "chatty", "node", "ls")
+	if r.err == nil || len(srv.Find("GET", "/nodes")) != 1 {
+		t.Errorf("got err %v, want a bad level refused before any request", r.err)
+	}
+}

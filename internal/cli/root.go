@@ -105,6 +105,15 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		newVersionCommand(e),
 		newInfoCommand(e),
 	)
+	// Usage lines name their options as docker's do ("[OPTIONS]").
+	var noFlagsInUse func(*cobra.Command)
+	noFlagsInUse = func(c *cobra.Command) {
+		c.DisableFlagsInUseLine = true
+		for _, sub := range c.Commands() {
+			noFlagsInUse(sub)
+		}
+	}
+	noFlagsInUse(root)
 	if daemonCmd != nil {
 		root.AddCommand(daemonCmd)
 	}

@@ -81,8 +81,9 @@ type Error struct {
 	Message string
 }
 
-// New starts a fake daemon that stops when the test ends.
-func New(t testing.TB) *Server {
+// New starts a fake daemon that stops when the test (or whatever else
+// registers cleanups) ends.
+func New(t interface{ Cleanup(func()) }) *Server {
 	s := &Server{
 		Now:     time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 		Streams: map[string][]byte{},
