@@ -83,6 +83,11 @@ func StartDaemon(t testing.TB, extra ...string) *Daemon {
 	d.Args = append([]string{"--bridge-name", d.Bridge, "--bridge-cidr", "172.27.0.0/16"}, extra...)
 	d.logPath = filepath.Join(d.DataRoot, "daemon.log")
 	t.Cleanup(func() {
+		// Leaving the swarm removes the task containers, which otherwise
+		// outlive the daemon by design.
+		if d.cmd != nil {
+			d.TryDocker("swarm", "leave", "--force")
+		}
 		d.Stop()
 		d.cleanupHost()
 		if t.Failed() {
@@ -182,8 +187,12 @@ func (d *Daemon) signal(sig syscall.Signal, wait time.Duration) {
 // running containers and their containerd — so that tests leave the
 // machine as they found it.
 func (d *Daemon) cleanupHost() {
+	// Whatever still runs in the containers' network namespaces (a test
+	// that failed half-way) goes first, then containerd and its shims.
 	out, _ := exec.Command("sh", "-c", fmt.Sprintf(
-		`for p in $(pgrep -f 'containerd.*%[1]s'); do kill -9 $p; done;
+		`for ns in %[1]s/netns/*; do [ -e "$ns" ] || continue; ino=$(stat -L -c %%i "$ns");
+		   for p in /proc/[0-9]*; do [ "$(stat -L -c %%i $p/ns/net 2>/dev/null)" = "$ino" ] && kill -9 ${p#/proc/}; done; done;
+		 for p in $(pgrep -f 'containerd.*%[1]s'); do kill -9 $p; done;
 		 for p in $(pgrep -f 'containerd-shim.*%[1]s'); do kill -9 $p; done;
 		 grep -o ' %[2]s[^ ]*\| %[1]s[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null;
 		 ip link del %[3]s 2>/dev/null; nft delete table ip shoal 2>/dev/null; true`,
