@@ -21,9 +21,7 @@ import (
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/dispatcher"
 	"github.com/shoal-project/shoal/internal/forward"
-	"github.com/shoal-project/shoal/internal/manager/controller"
-	"github.com/shoal-project/shoal/internal/manager/orchestrator"
-	"github.com/shoal-project/shoal/internal/manager/scheduler"
+	"github.com/shoal-project/shoal/internal/manager/controller/leader"
 	"github.com/shoal-project/shoal/internal/raftmembers"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -137,8 +135,9 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 		defer m.wg.Done()
 		rn.RunWhileLeader(mctx, func(lctx context.Context) {
 			var wg sync.WaitGroup
-			wg.Add(2)
+			wg.Add(3)
 			go func() { defer wg.Done(); disp.RunLeader(lctx) }()
+			go func() { defer wg.Done(); trackManagers(lctx, rn, st, cfg.mem.NodeID, cfg.log) }()
 			go func() { defer wg.Done(); runControllers(lctx, st, cfg.log) }()
 			wg.Wait()
 		})
@@ -165,13 +164,7 @@ func (m *manager) stop() {
 
 // runControllers runs the leader's controllers until ctx ends.
 func runControllers(ctx context.Context, st *store.Store, log *slog.Logger) {
-	var wg sync.WaitGroup
-	for _, l := range []*controller.Loop{
-		orchestrator.New(st, log.With("controller", "orchestrator")),
-		scheduler.New(st, log.With("controller", "scheduler")),
-	} {
-		wg.Add(1)
-		go func() { defer wg.Done(); l.Run(ctx) }()
+	if err := leader.New(st, log.With("component", "controllers"), leader.Config{}).Run(ctx); err != nil && ctx.Err() == nil {
+		log.Error("controllers stopped", "err", err)
 	}
-	wg.Wait()
 }
