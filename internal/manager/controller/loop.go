@@ -22,6 +22,11 @@ type Loop struct {
 	Store  *store.Store
 	Logger *slog.Logger
 	Pass   Pass
+	// Wakes, when set, says which events can give the pass work; others
+	// do not wake the loop (a whole-store reset always does). It only
+	// saves passes: each pass still reads the whole state, and Resync
+	// catches anything it wrongly ignores.
+	Wakes func(store.Event) bool
 	// Resync is the longest time between passes (default 10 s).
 	Resync time.Duration
 	// Coalesce is how long a pass waits after the first event, so that
@@ -82,30 +87,38 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 		}
 		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C:
-			continue
-		case <-sub.Wake():
-		}
-		if err != nil {
-			// Events do not cut a backoff short: a failing pass would
-			// otherwise spin on its own writes' events.
+		woken := false
+		for !woken {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-timer.C:
+				woken = true
+				continue
+			case <-sub.Wake():
 			}
-			continue
-		}
-		timer.Reset(coalesce)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C:
+			// Events do not cut a backoff short: a failing pass would
+			// otherwise spin on its own writes' events.
+			if err == nil && l.wakes(sub.Drain()) {
+				timer.Reset(coalesce)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-timer.C:
+				}
+				woken = true
+			}
 		}
 	}
+}
+
+func (l *Loop) wakes(evs []store.Event) bool {
+	for _, ev := range evs {
+		if l.Wakes == nil || ev.Op == store.OpReset || l.Wakes(ev) {
+			return true
+		}
+	}
+	return false
 }
 
 // safePass runs the pass, turning a panic into an error.
@@ -122,10 +135,10 @@ func (l *Loop) safePass(ctx context.Context, now time.Time) (next time.Time, err
 // snapshot at a time, and when to decide again without an event (or zero).
 type Decision func(s Snapshot, now time.Time) (changes []Change, next time.Time)
 
-// NewLoop returns the loop that reads st, decides and applies, with the
-// loop's defaults.
-func NewLoop(name string, st *store.Store, logger *slog.Logger, decide Decision) *Loop {
-	l := &Loop{Name: name, Store: st, Logger: logger}
+// NewLoop returns the loop that reads st, decides and applies, woken by
+// the events wakes accepts (all when nil), with the loop's defaults.
+func NewLoop(name string, st *store.Store, logger *slog.Logger, wakes func(store.Event) bool, decide Decision) *Loop {
+	l := &Loop{Name: name, Store: st, Logger: logger, Wakes: wakes}
 	l.Pass = func(ctx context.Context, now time.Time) (time.Time, error) {
 		changes, next := decide(Read(st), now)
 		if len(changes) == 0 {

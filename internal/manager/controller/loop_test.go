@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	ct "github.com/shoal-project/shoal/internal/manager/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/store"
 )
 
 // recorder is a Pass that records when it ran and answers from a script.
@@ -124,6 +125,35 @@ func TestLoopSurvivesPanicsAndErrorsWithBackoff(t *testing.T) {
 			if got := at.Sub(start); got != want[i] {
 				t.Errorf("pass %d ran at +%v, want +%v", i, got, want[i])
 			}
+		}
+	})
+}
+
+func TestLoopIgnoresEventsItDoesNotWantButNotTimers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{}
+		st := ct.NewStore(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		l := &controller.Loop{
+			Name: "test", Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Pass: r.pass, Resync: time.Minute,
+			Wakes: func(ev store.Event) bool { _, isTask := ev.Object.(*store.Task); return isTask },
+		}
+		go l.Run(ctx)
+		synctest.Wait()
+		ct.Put(t, st, ct.Node("n1"))
+		time.Sleep(time.Second)
+		if got := r.count(); got != 1 {
+			t.Fatalf("got %d passes after an unwanted event, want 1", got)
+		}
+		ct.Put(t, st, ct.Task("t1", ct.Service("svc", "web", 1), 1, ""))
+		time.Sleep(time.Second)
+		if got := r.count(); got != 2 {
+			t.Fatalf("got %d passes after a wanted event, want 2", got)
+		}
+		time.Sleep(time.Minute)
+		if got := r.count(); got != 3 {
+			t.Fatalf("got %d passes after the resync, want 3", got)
 		}
 	})
 }

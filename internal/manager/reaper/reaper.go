@@ -83,7 +83,19 @@ func Decide(s controller.Snapshot) []controller.Change {
 
 // New returns the reaper's loop over st; Run it while this manager leads.
 func New(st *store.Store, logger *slog.Logger) *controller.Loop {
-	return controller.NewLoop("reaper", st, logger, func(s controller.Snapshot, _ time.Time) ([]controller.Change, time.Time) {
+	return controller.NewLoop("reaper", st, logger, wakes, func(s controller.Snapshot, _ time.Time) ([]controller.Change, time.Time) {
 		return Decide(s), time.Time{}
 	})
+}
+
+// wakes passes events that can make a task deletable: a task that ended,
+// is no longer meant to run or is being removed (a replacement is always
+// made with such a change to the task it replaces), and any change to
+// services, nodes or the cluster.
+func wakes(ev store.Event) bool {
+	t, ok := ev.Object.(*store.Task)
+	if !ok {
+		return true
+	}
+	return ev.Op != store.OpDelete && (controller.Terminal(t.Status.State) || !controller.Live(t))
 }

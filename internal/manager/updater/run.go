@@ -22,7 +22,7 @@ func New(st *store.Store, logger *slog.Logger, startTimeout time.Duration) *cont
 		seen  = map[string]time.Time{}
 		since time.Time
 	)
-	l := &controller.Loop{Name: "updater", Store: st, Logger: logger}
+	l := &controller.Loop{Name: "updater", Store: st, Logger: logger, Wakes: wakes}
 	l.Pass = func(ctx context.Context, now time.Time) (time.Time, error) {
 		if since.IsZero() {
 			since = now
@@ -55,4 +55,14 @@ func remember(seen map[string]time.Time, tasks []*store.Task) {
 			delete(seen, id)
 		}
 	}
+}
+
+// wakes passes events that move an update on: a task reaching running or
+// ending, and any change to services, nodes or the cluster.
+func wakes(ev store.Event) bool {
+	t, ok := ev.Object.(*store.Task)
+	if !ok {
+		return true
+	}
+	return ev.Op != store.OpDelete && (t.Status.State == swarm.TaskStateRunning || controller.Terminal(t.Status.State))
 }
