@@ -23,7 +23,8 @@ type Change struct {
 	Slots []SlotGuard
 }
 
-// SlotGuard names the tasks of one slot as the snapshot had them.
+// SlotGuard names the tasks of one slot as the snapshot had them. Slots
+// are grouped as orchestrator.Slots groups them.
 type SlotGuard struct {
 	ServiceID string
 	Slot      int    // replicated slot; 0 for a global service's slot
@@ -159,22 +160,23 @@ type slotKey struct {
 	nodeID string
 }
 
-func keyOf(slot int, nodeID string) slotKey {
-	if slot > 0 {
-		return slotKey{slot: slot}
-	}
-	return slotKey{nodeID: nodeID}
-}
-
 func (r *slotReader) slot(g SlotGuard) map[string]uint64 {
 	if r.byService == nil {
 		r.byService = map[string]map[slotKey]map[string]uint64{}
 	}
 	slots, ok := r.byService[g.ServiceID]
 	if !ok {
+		// Slots are keyed as the orchestrator groups them: a global
+		// service's by node, a replicated one's by number (by node for
+		// a task without a number).
+		svc := store.Get[*store.Service](r.tx, g.ServiceID)
+		global := svc != nil && (svc.Spec.Mode.Global != nil || svc.Spec.Mode.GlobalJob != nil)
 		slots = map[slotKey]map[string]uint64{}
 		for _, t := range store.TasksByService(r.tx, g.ServiceID) {
-			k := keyOf(t.Slot, t.NodeID)
+			k := slotKey{slot: t.Slot}
+			if global || t.Slot == 0 {
+				k = slotKey{nodeID: t.NodeID}
+			}
 			if slots[k] == nil {
 				slots[k] = map[string]uint64{}
 			}
@@ -182,5 +184,8 @@ func (r *slotReader) slot(g SlotGuard) map[string]uint64 {
 		}
 		r.byService[g.ServiceID] = slots
 	}
-	return slots[keyOf(g.Slot, g.NodeID)]
+	if g.Slot > 0 {
+		return slots[slotKey{slot: g.Slot}]
+	}
+	return slots[slotKey{nodeID: g.NodeID}]
 }

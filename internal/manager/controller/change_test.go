@@ -107,6 +107,35 @@ func TestApplySkipsStaleChanges(t *testing.T) {
 	}
 }
 
+func TestApplyGuardsGlobalSlotsByNode(t *testing.T) {
+	g := ct.Service("g", "agent", 0, ct.Global)
+	tests := []struct {
+		name  string
+		added *store.Task // after the snapshot
+		want  int         // changes applied
+	}{
+		// A task numbered as if replicated still belongs to its node's
+		// slot.
+		{"task added on another node", ct.Task("c", g, 3, "n2"), 1},
+		{"task added on the same node", ct.Task("c", g, 3, "n1"), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := ct.NewStore(t)
+			ct.Put(t, st, g, ct.Task("a", g, 0, "n1"), ct.Task("b", g, 0, "n2"))
+			snap := controller.Read(st)
+			ct.Put(t, st, tt.added)
+			applied, _, err := controller.Apply(t.Context(), st, []controller.Change{{
+				Tasks: []*store.Task{ct.Task("new", g, 0, "n1")},
+				Slots: []controller.SlotGuard{controller.Guard("g", 0, "n1", snap.Tasks[:1])},
+			}})
+			if err != nil || applied != tt.want {
+				t.Errorf("got applied %d, err %v; want %d", applied, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestApplySplitsLargeBatches(t *testing.T) {
 	st := ct.NewStore(t)
 	svc := ct.Service("svc", "web", 1)
