@@ -1,5 +1,7 @@
 package apiserver
 
+import "github.com/shoal-project/shoal/internal/controlapi"
+
 // routes registers every endpoint. Image names contain slashes, so the
 // image and distribution routes take the rest of the path and split off
 // the action themselves.
@@ -16,8 +18,8 @@ func (s *Server) routes() {
 	s.handle("GET /swarm/unlockkey", s.swarmUnlockKey)
 	s.handle("POST /swarm/unlock", s.swarmUnlock)
 
-	s.handle("GET /nodes", s.nodeList)
-	s.handle("GET /nodes/{id}", s.nodeInspect)
+	s.handle("GET /nodes", listOf(s, (*controlapi.API).ListNodes))
+	s.handle("GET /nodes/{id}", inspectOf(s, (*controlapi.API).GetNode))
 	s.handle("POST /nodes/{id}/update", s.nodeUpdate)
 	s.handle("DELETE /nodes/{id}", s.nodeRemove)
 
@@ -28,8 +30,8 @@ func (s *Server) routes() {
 	s.handle("DELETE /services/{id}", s.serviceRemove)
 	s.handle("GET /services/{id}/logs", s.serviceLogs)
 
-	s.handle("GET /tasks", s.taskList)
-	s.handle("GET /tasks/{id}", s.taskInspect)
+	s.handle("GET /tasks", listOf(s, (*controlapi.API).ListTasks))
+	s.handle("GET /tasks/{id}", inspectOf(s, (*controlapi.API).GetTask))
 	s.handle("GET /tasks/{id}/logs", s.taskLogs)
 
 	s.handle("GET /distribution/{name...}", s.distributionInspect)

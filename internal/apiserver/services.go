@@ -80,31 +80,3 @@ func (s *Server) serviceRemove(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
-
-func (s *Server) taskList(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.control()
-	if err != nil {
-		return err
-	}
-	f, err := queryFilters(r)
-	if err != nil {
-		return err
-	}
-	tasks, err := c.ListTasks(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, tasks)
-}
-
-func (s *Server) taskInspect(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.control()
-	if err != nil {
-		return err
-	}
-	t, err := c.GetTask(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, t)
-}

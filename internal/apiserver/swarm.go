@@ -134,34 +134,6 @@ func (s *Server) swarmUnlock(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) nodeList(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.control()
-	if err != nil {
-		return err
-	}
-	f, err := queryFilters(r)
-	if err != nil {
-		return err
-	}
-	nodes, err := c.ListNodes(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, nodes)
-}
-
-func (s *Server) nodeInspect(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.control()
-	if err != nil {
-		return err
-	}
-	n, err := c.GetNode(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, n)
-}
-
 func (s *Server) nodeUpdate(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.control()
 	if err != nil {
