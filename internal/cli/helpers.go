@@ -115,20 +115,16 @@ func (n *names) forTasks(ctx context.Context, tasks []swarm.Task) (services, nod
 	return services, nodes
 }
 
-// eachArg runs fn for every argument, printing each failure to errOut and
-// going on, and returns an error if any failed — as docker's rm commands do.
-func eachArg(errOut io.Writer, args []string, fn func(arg string) error) error {
-	failed := false
+// eachArg runs fn for every argument, going on past failures, and returns
+// them all joined — as docker's rm commands do.
+func eachArg(args []string, fn func(arg string) error) error {
+	var errs []error
 	for _, arg := range args {
 		if err := fn(arg); err != nil {
-			fmt.Fprintln(errOut, err)
-			failed = true
+			errs = append(errs, err)
 		}
 	}
-	if failed {
-		return errors.New("some operations failed")
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }

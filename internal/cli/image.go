@@ -225,7 +225,7 @@ func newImageRemoveCommand(e *env) *cobra.Command {
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force removal of the image")
 	cmd.Flags().BoolVar(&noPrune, "no-prune", false, "Do not delete untagged parents")
 	cmd.RunE = e.run(func(ctx context.Context, api *client.Client, _ *cobra.Command, args []string) error {
-		return eachArg(e.errOut, args, func(arg string) error {
+		return eachArg(args, func(arg string) error {
 			res, err := api.ImageRemove(ctx, arg, client.ImageRemoveOptions{Force: force, PruneChildren: !noPrune})
 			if err != nil {
 				return e.explain(err)

@@ -288,7 +288,7 @@ func newNodeRemoveCommand(e *env) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force remove a node from the swarm")
 	cmd.RunE = e.run(func(ctx context.Context, api *client.Client, _ *cobra.Command, args []string) error {
-		return eachArg(e.errOut, args, func(arg string) error {
+		return eachArg(args, func(arg string) error {
 			id, err := resolveNode(ctx, api, arg)
 			if err != nil {
 				return err

@@ -398,7 +398,7 @@ func newServiceRemoveCommand(e *env) *cobra.Command {
 		Args:    cobra.MinimumNArgs(1),
 	}
 	cmd.RunE = e.run(func(ctx context.Context, api *client.Client, _ *cobra.Command, args []string) error {
-		return eachArg(e.errOut, args, func(arg string) error {
+		return eachArg(args, func(arg string) error {
 			if _, err := api.ServiceRemove(ctx, arg, client.ServiceRemoveOptions{}); err != nil {
 				return e.explain(err)
 			}
