@@ -71,14 +71,6 @@ type Server struct {
 	// BeforeTasks runs, under the lock, before GET /tasks is answered: tests
 	// move tasks along here to play a converging service.
 	BeforeTasks func(s *Server)
-	// Errors makes "METHOD /path" answer with an error instead.
-	Errors map[string]Error
-}
-
-// Error is a canned error answer.
-type Error struct {
-	Status  int
-	Message string
 }
 
 // New starts a fake daemon that stops when the test (or whatever else
@@ -87,7 +79,6 @@ func New(t interface{ Cleanup(func()) }) *Server {
 	s := &Server{
 		Now:     time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 		Streams: map[string][]byte{},
-		Errors:  map[string]Error{},
 		Version: system.VersionResponse{Version: "0.1.0-test", APIVersion: APIVersion, MinAPIVersion: "1.24", Os: "linux", Arch: "amd64"},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -140,10 +131,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("Api-Version", APIVersion)
 	w.Header().Set("Ostype", "linux")
-	if e, ok := s.Errors[r.Method+" "+path]; ok {
-		writeError(w, e.Status, e.Message)
-		return
-	}
 	if stream, ok := s.Streams[r.Method+" "+path]; ok {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(stream)

@@ -13,9 +13,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/ with the current output")
 
-// Update reports whether the test run was asked to rewrite golden files.
-func Update() bool { return *update }
-
 // Check compares got with the file at path (relative to the test's package),
 // or writes got there under -update.
 func Check(t *testing.T, path string, got []byte) {
