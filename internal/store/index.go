@@ -57,32 +57,38 @@ const (
 	indexNode    = "node"
 )
 
-func idIndex() *memdb.IndexSchema {
-	return &memdb.IndexSchema{
-		Name:    indexID,
-		Unique:  true,
-		Indexer: funcIndex{func(o any) string { return o.(object).objectID() }},
-	}
+// indexFuncs derives each index's value from an object, for memdb and for
+// reading an Update's own writes the way memdb would find them.
+var indexFuncs = map[string]map[string]func(object) string{
+	tableCluster: {indexID: object.objectID},
+	tableNode: {
+		indexID:   object.objectID,
+		indexName: func(o object) string { return o.(*Node).Description.Hostname },
+	},
+	tableService: {
+		indexID:   object.objectID,
+		indexName: func(o object) string { return o.(*Service).Spec.Name },
+	},
+	tableTask: {
+		indexID:      object.objectID,
+		indexService: func(o object) string { return o.(*Task).ServiceID },
+		indexNode:    func(o object) string { return o.(*Task).NodeID },
+	},
 }
 
 func schema() *memdb.DBSchema {
-	byFunc := func(name string, fn func(any) string) *memdb.IndexSchema {
-		return &memdb.IndexSchema{Name: name, AllowMissing: true, Indexer: funcIndex{fn}}
+	tables := map[string]*memdb.TableSchema{}
+	for table, indexes := range indexFuncs {
+		ts := &memdb.TableSchema{Name: table, Indexes: map[string]*memdb.IndexSchema{}}
+		for name, fn := range indexes {
+			ts.Indexes[name] = &memdb.IndexSchema{
+				Name:         name,
+				Unique:       name == indexID,
+				AllowMissing: name != indexID,
+				Indexer:      funcIndex{func(o any) string { return fn(o.(object)) }},
+			}
+		}
+		tables[table] = ts
 	}
-	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
-		tableCluster: {Name: tableCluster, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},
-		tableNode: {Name: tableNode, Indexes: map[string]*memdb.IndexSchema{
-			indexID:   idIndex(),
-			indexName: byFunc(indexName, func(o any) string { return o.(*Node).Description.Hostname }),
-		}},
-		tableService: {Name: tableService, Indexes: map[string]*memdb.IndexSchema{
-			indexID:   idIndex(),
-			indexName: byFunc(indexName, func(o any) string { return o.(*Service).Spec.Name }),
-		}},
-		tableTask: {Name: tableTask, Indexes: map[string]*memdb.IndexSchema{
-			indexID:      idIndex(),
-			indexService: byFunc(indexService, func(o any) string { return o.(*Task).ServiceID }),
-			indexNode:    byFunc(indexNode, func(o any) string { return o.(*Task).NodeID }),
-		}},
-	}}
+	return &memdb.DBSchema{Tables: tables}
 }

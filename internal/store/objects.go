@@ -18,7 +18,14 @@ type Cluster struct {
 	// UnlockKey is the key-encryption key of autolocked managers, empty
 	// when autolock is off.
 	UnlockKey string `json:",omitempty"`
+	// RemovedNodes are the IDs of nodes removed from the swarm, newest
+	// last and bounded (MaxRemovedNodes): their certificates stay valid
+	// until they expire, so the managers refuse them by ID.
+	RemovedNodes []string `json:",omitempty"`
 }
+
+// MaxRemovedNodes bounds Cluster.RemovedNodes; the oldest IDs go first.
+const MaxRemovedNodes = 1000
 
 // Node is a member of the cluster.
 type Node struct {

@@ -34,6 +34,8 @@ type Store struct {
 	// the versions users send.
 	updateMu sync.Mutex
 	proposer Proposer // set once by SetProposer, before the first Update
+	// proposed is the batch Update is proposing, nil when none.
+	proposed atomic.Pointer[proposal]
 	now      func() time.Time
 
 	subsMu sync.Mutex
@@ -76,68 +78,59 @@ func (s *Store) Update(ctx context.Context, fn func(tx *WriteTx) error) error {
 	if s.proposer == nil {
 		return fmt.Errorf("store: no proposer: this node does not write the cluster state")
 	}
-	// The transaction is only an overlay in which fn sees its own writes;
-	// it is thrown away before proposing (memdb has one writer at a time,
-	// and ApplyBatch needs it) and the real change arrives through
+	// fn reads a snapshot with its own writes laid over it (overlay); the
+	// tables themselves change only when the batch comes back through
 	// ApplyBatch.
-	txn := s.db.Load().Txn(true)
-	tx := &WriteTx{ReadTx: ReadTx{txn: txn}}
-	err := fn(tx)
-	txn.Abort()
-	if err != nil {
+	tx := &WriteTx{ReadTx: ReadTx{txn: s.db.Load().Txn(false), own: &overlay{}}}
+	if err := fn(tx); err != nil {
 		return err
 	}
 	if len(tx.actions) == 0 {
 		return nil
 	}
-	data, err := json.Marshal(Batch{Time: s.now().UTC(), Actions: tx.actions})
+	data, err := encodeBatch(Batch{Time: s.now().UTC(), Actions: tx.actions})
 	if err != nil {
-		return fmt.Errorf("store: encode batch: %w", err)
+		return err
 	}
+	// Raft hands the leader's own entry back to ApplyBatch as the same
+	// slice, which lets it keep the objects fn wrote instead of decoding
+	// them again.
+	s.proposed.Store(&proposal{data: data, objects: tx.objects})
+	defer s.proposed.Store(nil)
 	return s.proposer.Propose(ctx, data)
 }
 
-// Batch is the unit of replication: the changes of one Update.
-type Batch struct {
-	Time    time.Time // the leader's clock, so every replica stamps the same times
-	Actions []Action
+// proposal is the batch this store's Update is proposing.
+type proposal struct {
+	data    []byte
+	objects []object // the objects of data's actions, in order
 }
 
-// Op is what an action does to an object.
-type Op string
-
-const (
-	OpPut    Op = "put"
-	OpDelete Op = "delete"
-	// OpReset is only an event: the whole store was replaced by a snapshot.
-	OpReset Op = "reset"
-)
-
-// Action is one object written or deleted.
-type Action struct {
-	Op     Op
-	Table  string
-	Object json.RawMessage
+// objectsFor returns the objects of the batch data when it is this
+// proposal's, nil otherwise.
+func (p *proposal) objectsFor(data []byte) []object {
+	if p == nil || len(p.data) == 0 || len(p.data) != len(data) || &p.data[0] != &data[0] {
+		return nil
+	}
+	return p.objects
 }
 
 // ApplyBatch applies a committed batch at raft index idx. Meta is stamped
 // here, identically on every replica: Version.Index = idx, UpdatedAt = the
 // batch's time, CreatedAt kept from the stored object.
 func (s *Store) ApplyBatch(idx uint64, data []byte) error {
-	var b Batch
-	if err := json.Unmarshal(data, &b); err != nil {
+	b, err := decodeBatch(data)
+	if err != nil {
 		return fmt.Errorf("store: decode batch %d: %w", idx, err)
 	}
+	mine := s.proposed.Load().objectsFor(data)
 	txn := s.db.Load().Txn(true)
 	defer txn.Abort()
 	events := make([]Event, 0, len(b.Actions))
-	for _, a := range b.Actions {
-		o := newObject(a.Table)
-		if o == nil {
-			return fmt.Errorf("store: batch %d: unknown table %q", idx, a.Table)
-		}
-		if err := json.Unmarshal(a.Object, o); err != nil {
-			return fmt.Errorf("store: batch %d: decode %s: %w", idx, a.Table, err)
+	for i, a := range b.Actions {
+		o, err := actionObject(a, mine, i)
+		if err != nil {
+			return fmt.Errorf("store: batch %d: %w", idx, err)
 		}
 		old, err := txn.First(a.Table, indexID, o.objectID())
 		if err != nil {
@@ -173,6 +166,28 @@ func (s *Store) ApplyBatch(idx uint64, data []byte) error {
 	s.index.Store(idx)
 	s.publish(events)
 	return nil
+}
+
+// actionObject returns the object action i puts or deletes, to be stored
+// and stamped. A task this store proposed itself is a copy of the one its
+// writer put, which the writer no longer changes; everything else is
+// decoded, so that services, nodes and the cluster are exactly what their
+// JSON says, as on every other replica.
+func actionObject(a Action, mine []object, i int) (object, error) {
+	if i < len(mine) {
+		if t, ok := mine[i].(*Task); ok && a.Table == tableTask {
+			c := *t
+			return &c, nil
+		}
+	}
+	o := newObject(a.Table)
+	if o == nil {
+		return nil, fmt.Errorf("unknown table %q", a.Table)
+	}
+	if err := json.Unmarshal(a.Object, o); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", a.Table, err)
+	}
+	return o, nil
 }
 
 // snapshot is the serialised form of the whole store.

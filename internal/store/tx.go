@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 )
@@ -10,11 +13,18 @@ import (
 // ReadTx reads a consistent snapshot.
 type ReadTx struct {
 	txn *memdb.Txn
+	own *overlay // inside Update: the writes made so far, read over txn
 }
 
 // Get returns the object of type T with the exact ID, or nil.
 func Get[T Object](tx ReadTx, id string) T {
 	var zero T
+	if o, ok := tx.own.get(zero.table(), id); ok {
+		if o == nil {
+			return zero
+		}
+		return o.(T)
+	}
 	o, err := tx.txn.First(zero.table(), indexID, id)
 	if err != nil || o == nil {
 		return zero
@@ -25,13 +35,13 @@ func Get[T Object](tx ReadTx, id string) T {
 // All returns every object of type T, ordered by ID.
 func All[T Object](tx ReadTx) []T {
 	var zero T
-	return find[T](tx, zero.table(), indexID)
+	return find[T](tx, zero.table(), indexID, true, "")
 }
 
 // ByIDPrefix returns the objects of type T whose ID starts with prefix.
 func ByIDPrefix[T Object](tx ReadTx, prefix string) []T {
 	var zero T
-	return find[T](tx, zero.table(), indexID+"_prefix", prefix)
+	return find[T](tx, zero.table(), indexID, true, prefix)
 }
 
 // ByName returns the services with that spec name, or the nodes with that
@@ -41,17 +51,17 @@ func ByName[T interface {
 	object
 }](tx ReadTx, name string) []T {
 	var zero T
-	return find[T](tx, zero.table(), indexName, name)
+	return find[T](tx, zero.table(), indexName, false, name)
 }
 
 // TasksByService returns the tasks of a service.
 func TasksByService(tx ReadTx, serviceID string) []*Task {
-	return find[*Task](tx, tableTask, indexService, serviceID)
+	return find[*Task](tx, tableTask, indexService, false, serviceID)
 }
 
 // TasksByNode returns the tasks assigned to a node.
 func TasksByNode(tx ReadTx, nodeID string) []*Task {
-	return find[*Task](tx, tableTask, indexNode, nodeID)
+	return find[*Task](tx, tableTask, indexNode, false, nodeID)
 }
 
 // TheCluster returns the cluster object, or nil before swarm init.
@@ -63,16 +73,96 @@ func TheCluster(tx ReadTx) *Cluster {
 	return all[0]
 }
 
-func find[T any](tx ReadTx, table, index string, args ...any) []T {
-	it, err := tx.txn.Get(table, index, args...)
+// find returns the objects of table whose index value is arg, or starts
+// with arg when prefix is set; All passes the ID index with an empty
+// prefix. Results are in index order, as memdb returns them: by index
+// value, then ID.
+func find[T any](tx ReadTx, table, index string, prefix bool, arg string) []T {
+	var it memdb.ResultIterator
+	var err error
+	switch {
+	case index == indexID && prefix && arg == "":
+		it, err = tx.txn.Get(table, indexID)
+	case prefix:
+		it, err = tx.txn.Get(table, index+"_prefix", arg)
+	default:
+		it, err = tx.txn.Get(table, index, arg)
+	}
 	if err != nil {
 		panic(fmt.Sprintf("store: %s.%s: %v", table, index, err)) // indexes are static
 	}
+	own := tx.own.table(table)
 	var out []T
 	for o := it.Next(); o != nil; o = it.Next() {
+		if own != nil {
+			if _, written := own.byID[o.(object).objectID()]; written {
+				continue // the overlay's version, if any, is added below
+			}
+		}
 		out = append(out, o.(T))
 	}
+	if own == nil {
+		return out
+	}
+	key := indexFuncs[table][index]
+	added := false
+	for _, o := range own.byID {
+		if o == nil {
+			continue
+		}
+		if v := key(o); v != "" && (v == arg || prefix && strings.HasPrefix(v, arg)) {
+			out = append(out, o.(T))
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(out, func(a, b T) int {
+			oa, ob := any(a).(object), any(b).(object)
+			return cmp.Or(cmp.Compare(key(oa), key(ob)), cmp.Compare(oa.objectID(), ob.objectID()))
+		})
+	}
 	return out
+}
+
+// overlay holds an Update's writes until they are applied, so that fn
+// reads them without inserting into memdb twice (once here, once on
+// apply).
+type overlay struct {
+	tables map[string]*ownTable
+}
+
+type ownTable struct {
+	byID map[string]object // nil for a deleted object
+}
+
+func (ov *overlay) table(name string) *ownTable {
+	if ov == nil {
+		return nil
+	}
+	return ov.tables[name]
+}
+
+// get returns the overlay's object (nil when deleted), and whether fn
+// wrote it at all.
+func (ov *overlay) get(table, id string) (object, bool) {
+	t := ov.table(table)
+	if t == nil {
+		return nil, false
+	}
+	o, ok := t.byID[id]
+	return o, ok
+}
+
+func (ov *overlay) set(table, id string, o object) {
+	if ov.tables == nil {
+		ov.tables = map[string]*ownTable{}
+	}
+	t := ov.tables[table]
+	if t == nil {
+		t = &ownTable{byID: map[string]object{}}
+		ov.tables[table] = t
+	}
+	t.byID[id] = o
 }
 
 // WriteTx is a ReadTx that also records changes. Reads see the
@@ -80,38 +170,35 @@ func find[T any](tx ReadTx, table, index string, args ...any) []T {
 type WriteTx struct {
 	ReadTx
 	actions []Action
+	objects []object // the object of each action
 }
 
 // Put creates or replaces an object. The object must not be modified
-// after it is put.
+// after it is put: the store may keep it as it is.
 func (tx *WriteTx) Put(o object) error {
-	return tx.record(OpPut, o)
-}
-
-// Delete removes an object.
-func (tx *WriteTx) Delete(o object) error {
-	return tx.record(OpDelete, o)
-}
-
-func (tx *WriteTx) record(op Op, o object) error {
 	data, err := json.Marshal(o)
 	if err != nil {
 		return fmt.Errorf("store: encode %s %s: %w", o.table(), o.objectID(), err)
 	}
-	switch op {
-	case OpPut:
-		err = tx.txn.Insert(o.table(), o)
-	case OpDelete:
-		var old any
-		if old, err = tx.txn.First(o.table(), indexID, o.objectID()); err == nil && old != nil {
-			err = tx.txn.Delete(o.table(), old)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("store: %s %s %s: %w", op, o.table(), o.objectID(), err)
-	}
-	tx.actions = append(tx.actions, Action{Op: op, Table: o.table(), Object: data})
+	tx.record(OpPut, o, data, o)
 	return nil
+}
+
+// Delete removes an object.
+func (tx *WriteTx) Delete(o object) error {
+	// Applying a delete needs only the ID.
+	data, err := json.Marshal(struct{ ID string }{o.objectID()})
+	if err != nil {
+		return fmt.Errorf("store: encode %s %s: %w", o.table(), o.objectID(), err)
+	}
+	tx.record(OpDelete, o, data, nil)
+	return nil
+}
+
+func (tx *WriteTx) record(op Op, o object, data []byte, after object) {
+	tx.own.set(o.table(), o.objectID(), after)
+	tx.actions = append(tx.actions, Action{Op: op, Table: o.table(), Object: data})
+	tx.objects = append(tx.objects, o)
 }
 
 // Clone returns a deep copy of o, for changing nested fields. A struct
