@@ -1,5 +1,11 @@
 // Package consensus replicates the store through hashicorp/raft: a bbolt
 // log, file snapshots, and a state machine that applies store batches.
+//
+// At rest, with Config.DEK set, every log entry's data and every snapshot
+// is encrypted with AES-256-GCM under that data-encryption key; raft's
+// own bookkeeping (terms, votes, indexes) stays plain. The key itself is
+// the caller's to keep — a manager stores it encrypted by the swarm's
+// unlock key when autolock is on, which is what locks the raft state.
 package consensus
 
 import (
@@ -33,6 +39,10 @@ type Config struct {
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
 	SnapshotThreshold  uint64
+	// DEK, when set, encrypts the log entries' data and the snapshots at
+	// rest (DEKSize bytes). A directory written with a key must always be
+	// opened with the same one.
+	DEK []byte
 }
 
 // Node is this manager's member of the raft group.
@@ -52,18 +62,56 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	ds, err := openDisk(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc := raftConfig(cfg)
+	r, err := raft.NewRaft(rc, &fsm{store: st}, ds.logs, ds.bolt, ds.snaps, cfg.Transport)
+	if err != nil {
+		ds.bolt.Close()
+		return nil, fmt.Errorf("consensus: start raft: %w", err)
+	}
+	n := &Node{id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: ds.bolt, store: st, log: cfg.Logger}
+	st.SetProposer(n)
+	return n, nil
+}
+
+// disk is a raft directory opened: the bbolt file (log and stable store)
+// and the snapshots, behind encryption when a DEK is set.
+type disk struct {
+	bolt  *raftboltdb.BoltStore
+	logs  raft.LogStore
+	snaps raft.SnapshotStore
+}
+
+func openDisk(cfg Config) (*disk, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	logs, err := raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
+	bolt, err := raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open log: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hclogFor(cfg.Logger))
 	if err != nil {
-		logs.Close()
+		bolt.Close()
 		return nil, fmt.Errorf("consensus: open snapshots: %w", err)
 	}
+	d := &disk{bolt: bolt, logs: bolt, snaps: snaps}
+	if cfg.DEK != nil {
+		s, err := newSealer(cfg.DEK)
+		if err != nil {
+			bolt.Close()
+			return nil, err
+		}
+		d.logs = &sealedLogs{LogStore: bolt, s: s}
+		d.snaps = &sealedSnapshots{SnapshotStore: snaps, s: s}
+	}
+	return d, nil
+}
+
+func raftConfig(cfg Config) *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.LocalID)
 	rc.HeartbeatTimeout = or(cfg.HeartbeatTimeout, 500*time.Millisecond)
@@ -73,14 +121,7 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
 	}
 	rc.Logger = hclogFor(cfg.Logger)
-	r, err := raft.NewRaft(rc, &fsm{store: st}, logs, logs, snaps, cfg.Transport)
-	if err != nil {
-		logs.Close()
-		return nil, fmt.Errorf("consensus: start raft: %w", err)
-	}
-	n := &Node{id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: logs, store: st, log: cfg.Logger}
-	st.SetProposer(n)
-	return n, nil
+	return rc
 }
 
 func or(d, def time.Duration) time.Duration {
