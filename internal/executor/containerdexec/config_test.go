@@ -1,0 +1,212 @@
+package containerdexec
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/swarm"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+)
+
+var testID = strings.Repeat("ab", 32)
+
+func imageConfig(entrypoint, cmd []string, env ...string) dockerspec.DockerOCIImageConfig {
+	return dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Entrypoint: entrypoint, Cmd: cmd, Env: env}}
+}
+
+func TestResolveConfigCommand(t *testing.T) {
+	tests := []struct {
+		name          string
+		image         dockerspec.DockerOCIImageConfig
+		command, args []string
+		wantEP        []string
+		wantCmd       []string
+	}{
+		{"image as is", imageConfig([]string{"ep"}, []string{"c1"}), nil, nil, []string{"ep"}, []string{"c1"}},
+		{"args replace the image cmd", imageConfig([]string{"ep"}, []string{"c1"}), nil, []string{"a"}, []string{"ep"}, []string{"a"}},
+		{"command replaces entrypoint and drops the image cmd", imageConfig([]string{"ep"}, []string{"c1"}), []string{"cmd"}, nil, []string{"cmd"}, nil},
+		{"command and args", imageConfig([]string{"ep"}, []string{"c1"}), []string{"cmd"}, []string{"a"}, []string{"cmd"}, []string{"a"}},
+		{"image without entrypoint", imageConfig(nil, []string{"sh"}), nil, nil, nil, []string{"sh"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task := &swarm.Task{ID: "t1", Spec: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "img", Command: tt.command, Args: tt.args}}}
+			cfg, _, _, err := resolveConfig(task, testID, "n", tt.image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantEP, cfg.Entrypoint); diff != "" {
+				t.Errorf("entrypoint (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantCmd, cfg.Cmd); diff != "" {
+				t.Errorf("cmd (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestResolveConfig(t *testing.T) {
+	grace := 3 * time.Second
+	task := &swarm.Task{
+		ID: "t1", ServiceID: "s1", NodeID: "n1", Slot: 2,
+		Annotations: swarm.Annotations{Labels: map[string]string{LabelServiceName: "web"}},
+		Spec: swarm.TaskSpec{
+			ContainerSpec: &swarm.ContainerSpec{
+				Image:           "img",
+				Env:             []string{"B=spec", "C=3"},
+				Labels:          map[string]string{"app": "x", LabelTaskID: "spoofed"},
+				StopGracePeriod: &grace,
+				Privileges:      &swarm.Privileges{NoNewPrivileges: true},
+			},
+			Resources: &swarm.ResourceRequirements{
+				Limits:       &swarm.Limit{MemoryBytes: 1 << 30, NanoCPUs: 1.5e9, Pids: 100},
+				Reservations: &swarm.Resources{MemoryBytes: 1 << 20},
+			},
+		},
+	}
+	img := imageConfig(nil, []string{"sh"}, "A=image", "B=image")
+	img.User, img.WorkingDir, img.StopSignal = "nobody", "/work", "SIGQUIT"
+	cfg, host, gotGrace, err := resolveConfig(task, testID, "web.2.t1", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := 3
+	want := container.Config{
+		Hostname:    testID[:12],
+		User:        "nobody",
+		Image:       "img",
+		WorkingDir:  "/work",
+		Env:         []string{"A=image", "B=spec", "C=3"},
+		Cmd:         []string{"sh"},
+		StopSignal:  "SIGQUIT",
+		StopTimeout: &timeout,
+		Labels: map[string]string{
+			"app": "x", LabelServiceID: "s1", LabelServiceName: "web", LabelTask: "",
+			LabelTaskID: "t1", LabelTaskName: "web.2.t1", LabelNodeID: "n1",
+		},
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if gotGrace != grace {
+		t.Errorf("got grace %v, want %v", gotGrace, grace)
+	}
+	if host.Memory != 1<<30 || host.NanoCPUs != 1.5e9 || host.CPUQuota != 150000 || host.CPUPeriod != 100000 ||
+		*host.PidsLimit != 100 || host.MemoryReservation != 1<<20 || host.SecurityOpt[0] != "no-new-privileges=true" {
+		t.Errorf("got host config %+v", host)
+	}
+}
+
+func TestResolveConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cs   swarm.ContainerSpec
+		img  dockerspec.DockerOCIImageConfig
+	}{
+		{"no command anywhere", swarm.ContainerSpec{Image: "img"}, imageConfig(nil, nil)},
+		{"bad stop signal", swarm.ContainerSpec{Image: "img", StopSignal: "SIGNOPE"}, imageConfig(nil, []string{"sh"})},
+		{"env without a key", swarm.ContainerSpec{Image: "img", Env: []string{"=x"}}, imageConfig(nil, []string{"sh"})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task := &swarm.Task{ID: "t1", Spec: swarm.TaskSpec{ContainerSpec: &tt.cs}}
+			if _, _, _, err := resolveConfig(task, testID, "n", tt.img); !errdefs.Is(err, errdefs.KindInvalid) {
+				t.Errorf("got %v, want an Invalid error", err)
+			}
+		})
+	}
+}
+
+func TestProcessEnv(t *testing.T) {
+	got := processEnv(&container.Config{Hostname: "h", Tty: true, Env: []string{"PATH=/bin", "X=1"}})
+	want := []string{"PATH=/bin", "HOSTNAME=h", "TERM=xterm", "X=1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+}
+
+func TestResolveMounts(t *testing.T) {
+	ms := []mount.Mount{
+		{Type: mount.TypeBind, Source: "/src", Target: "/dst", ReadOnly: true},
+		{Type: mount.TypeVolume, Source: "data", Target: "/data"},
+		{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20, Mode: 0o1777}},
+	}
+	got, points, err := resolveMounts(testID, ms, "/vols")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []specs.Mount{
+		{Destination: "/dst", Type: "bind", Source: "/src", Options: []string{"rbind", "rprivate", "ro"}},
+		{Destination: "/data", Type: "bind", Source: "/vols/data/_data", Options: []string{"rbind", "rprivate", "rw"}},
+		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "rw", "size=1048576", "mode=1777"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("mounts (-want +got):\n%s", diff)
+	}
+	if points[1].Name != "data" || points[1].Driver != "local" || !points[1].RW || points[0].RW {
+		t.Errorf("got mount points %+v", points)
+	}
+
+	anon, _, err := resolveMounts(testID, []mount.Mount{{Type: mount.TypeVolume, Target: "/a"}}, "/vols")
+	again, _, _ := resolveMounts(testID, []mount.Mount{{Type: mount.TypeVolume, Target: "/a"}}, "/vols")
+	if err != nil || anon[0].Source != again[0].Source || !strings.HasPrefix(anon[0].Source, "/vols/") {
+		t.Errorf("anonymous volume: got %v and %v, %v; want one stable directory under /vols", anon, again, err)
+	}
+
+	for _, bad := range []mount.Mount{
+		{Type: mount.TypeBind, Source: "relative", Target: "/x"},
+		{Type: mount.TypeBind, Source: "/x", Target: "relative"},
+		{Type: mount.TypeVolume, Source: "../escape", Target: "/x"},
+		{Type: mount.TypeVolume, Source: "v", Target: "/x", VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Name: "nfs"}}},
+		{Type: mount.TypeNamedPipe, Source: "p", Target: "/x"},
+	} {
+		if _, _, err := resolveMounts(testID, []mount.Mount{bad}, "/vols"); !errdefs.Is(err, errdefs.KindInvalid) {
+			t.Errorf("mount %+v: got %v, want Invalid", bad, err)
+		}
+	}
+}
+
+func TestCapabilityOpts(t *testing.T) {
+	// Each case applies its options to containerd's default capabilities.
+	tests := []struct {
+		name       string
+		add, drop  []string
+		has, hasnt []string
+	}{
+		{"add without prefix", []string{"net_admin"}, nil, []string{"CAP_NET_ADMIN", "CAP_CHOWN"}, nil},
+		{"drop", nil, []string{"CAP_CHOWN"}, []string{"CAP_KILL"}, []string{"CAP_CHOWN"}},
+		{"drop all, add one", []string{"KILL"}, []string{"ALL"}, []string{"CAP_KILL"}, []string{"CAP_CHOWN"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{
+				Bounding: []string{"CAP_CHOWN", "CAP_KILL"}, Effective: []string{"CAP_CHOWN", "CAP_KILL"},
+				Permitted: []string{"CAP_CHOWN", "CAP_KILL"},
+			}}}
+			for _, o := range capabilityOpts(tt.add, tt.drop) {
+				if err := o(t.Context(), nil, nil, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, c := range tt.has {
+				if !slices.Contains(s.Process.Capabilities.Bounding, c) {
+					t.Errorf("got %v, want %s in it", s.Process.Capabilities.Bounding, c)
+				}
+			}
+			for _, c := range tt.hasnt {
+				if slices.Contains(s.Process.Capabilities.Bounding, c) {
+					t.Errorf("got %v, want no %s", s.Process.Capabilities.Bounding, c)
+				}
+			}
+		})
+	}
+}

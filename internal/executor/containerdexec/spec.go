@@ -1,0 +1,294 @@
+package containerdexec
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+)
+
+// initInContainer is where the init binary is mounted when a spec asks for
+// one, the path Docker uses.
+const initInContainer = "/sbin/docker-init"
+
+// containerFiles are the per-container files under the container's
+// directory that are bind-mounted over the image's, by target path.
+var containerFiles = []struct{ name, target string }{
+	{"hostname", "/etc/hostname"},
+	{"hosts", "/etc/hosts"},
+	{"resolv.conf", "/etc/resolv.conf"},
+}
+
+// specOpts returns the options that turn containerd's default spec into
+// the container's: its process, its files, mounts, resources, network
+// namespace. mounts are the spec mounts of the task's mounts; initPath is
+// the init binary on the host, needed only when cfg asks for an init.
+func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string) ([]oci.SpecOpts, error) {
+	cfg, host := &rec.Config, &rec.HostConfig
+	args := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
+
+	var all []specs.Mount
+	for _, f := range containerFiles {
+		all = append(all, specs.Mount{
+			Destination: f.target,
+			Type:        "bind",
+			Source:      filepath.Join(dir, f.name),
+			Options:     []string{"rbind", "rprivate", "rw"},
+		})
+	}
+	if host.Init != nil && *host.Init {
+		if initPath == "" {
+			return nil, errdefs.Invalid("the service asks for an init process but this node has no init binary (docker-init or tini)")
+		}
+		all = append(all, specs.Mount{
+			Destination: initInContainer,
+			Type:        "bind",
+			Source:      initPath,
+			Options:     []string{"bind", "ro"},
+		})
+		args = append([]string{initInContainer, "--"}, args...)
+	}
+	all = append(all, mounts...)
+
+	opts := []oci.SpecOpts{
+		oci.WithDefaultUnixDevices,
+		oci.WithoutRunMount,
+		oci.WithProcessArgs(args...),
+		oci.WithEnv(processEnv(cfg)),
+		oci.WithProcessCwd(cmp.Or(cfg.WorkingDir, "/")),
+		oci.WithHostname(cfg.Hostname),
+		oci.WithMounts(all),
+		withNoNewPrivileges(slices.Contains(host.SecurityOpt, "no-new-privileges=true")),
+	}
+	if cfg.User != "" {
+		opts = append(opts, oci.WithUser(cfg.User), oci.WithAdditionalGIDs(userName(cfg.User)))
+	} else {
+		opts = append(opts, oci.WithAdditionalGIDs("root"))
+	}
+	if len(host.GroupAdd) > 0 {
+		opts = append(opts, oci.WithAppendAdditionalGroups(host.GroupAdd...))
+	}
+	if cfg.Tty {
+		opts = append(opts, oci.WithTTY)
+	}
+	if host.ReadonlyRootfs {
+		opts = append(opts, oci.WithRootFSReadonly())
+	}
+	if rec.SandboxKey != "" {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.SandboxKey}))
+	}
+	opts = append(opts, capabilityOpts(host.CapAdd, host.CapDrop)...)
+	opts = append(opts, resourceOpts(host)...)
+	return opts, nil
+}
+
+// userName is the user part of a "user:group" spec.
+func userName(user string) string {
+	u, _, _ := strings.Cut(user, ":")
+	return u
+}
+
+// withNoNewPrivileges sets no_new_privs as asked: containerd sets it by
+// default, Docker does not.
+func withNoNewPrivileges(on bool) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		s.Process.NoNewPrivileges = on
+		return nil
+	}
+}
+
+// capabilityOpts adds and drops capabilities as Docker does: names with or
+// without CAP_, "ALL" to add or drop every one; drops are applied last
+// unless ALL is dropped, in which case only the added ones remain.
+func capabilityOpts(add, drop []string) []oci.SpecOpts {
+	norm := func(caps []string) (names []string, all bool) {
+		for _, c := range caps {
+			c = strings.ToUpper(c)
+			if c == "ALL" {
+				all = true
+				continue
+			}
+			if !strings.HasPrefix(c, "CAP_") {
+				c = "CAP_" + c
+			}
+			names = append(names, c)
+		}
+		return names, all
+	}
+	adds, addAll := norm(add)
+	drops, dropAll := norm(drop)
+	var opts []oci.SpecOpts
+	switch {
+	case dropAll:
+		opts = append(opts, oci.WithCapabilities(nil))
+	case addAll:
+		opts = append(opts, oci.WithAllKnownCapabilities)
+	}
+	if len(adds) > 0 {
+		opts = append(opts, oci.WithAddedCapabilities(adds))
+	}
+	if len(drops) > 0 && !dropAll {
+		opts = append(opts, oci.WithDroppedCapabilities(drops))
+	}
+	return opts
+}
+
+// resourceOpts sets the cgroup limits, sysctls, rlimits and OOM score of
+// host.
+func resourceOpts(host *container.HostConfig) []oci.SpecOpts {
+	var opts []oci.SpecOpts
+	if host.Memory > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(host.Memory)))
+	}
+	if host.MemoryReservation > 0 {
+		opts = append(opts, withMemoryReservation(host.MemoryReservation))
+	}
+	if host.CPUQuota > 0 {
+		opts = append(opts, oci.WithCPUCFS(host.CPUQuota, uint64(host.CPUPeriod)))
+	}
+	if host.PidsLimit != nil && *host.PidsLimit > 0 {
+		opts = append(opts, oci.WithPidsLimit(*host.PidsLimit))
+	}
+	for _, u := range host.Ulimits {
+		opts = append(opts, oci.WithRlimit(&specs.POSIXRlimit{
+			Type: "RLIMIT_" + strings.ToUpper(u.Name),
+			Hard: uint64(u.Hard),
+			Soft: uint64(u.Soft),
+		}))
+	}
+	if len(host.Sysctls) > 0 || host.OomScoreAdj != 0 {
+		sysctls, score := host.Sysctls, host.OomScoreAdj
+		opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+			if len(sysctls) > 0 {
+				if s.Linux.Sysctl == nil {
+					s.Linux.Sysctl = make(map[string]string)
+				}
+				for k, v := range sysctls {
+					s.Linux.Sysctl[k] = v
+				}
+			}
+			if score != 0 {
+				s.Process.OOMScoreAdj = &score
+			}
+			return nil
+		})
+	}
+	return opts
+}
+
+func withMemoryReservation(bytes int64) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		if s.Linux.Resources.Memory == nil {
+			s.Linux.Resources.Memory = &specs.LinuxMemory{}
+		}
+		s.Linux.Resources.Memory.Reservation = &bytes
+		return nil
+	}
+}
+
+// resolveMounts turns a task's mounts into OCI mounts and the mount points
+// docker inspect shows. Volumes are directories VOLUMES/NAME/_data, as in
+// Docker's local driver; an anonymous volume is named after the container
+// and its target, so that preparing the same container again finds it.
+func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, []container.MountPoint, error) {
+	var (
+		out    []specs.Mount
+		points []container.MountPoint
+	)
+	for _, m := range ms {
+		if !path.IsAbs(m.Target) {
+			return nil, nil, errdefs.Invalid("invalid mount config: target %q is not an absolute path", m.Target)
+		}
+		rw := "rw"
+		if m.ReadOnly {
+			rw = "ro"
+		}
+		switch m.Type {
+		case mount.TypeBind:
+			if !filepath.IsAbs(m.Source) {
+				return nil, nil, errdefs.Invalid("invalid mount config for type \"bind\": invalid mount path: %q must be an absolute path", m.Source)
+			}
+			propagation, bind := mount.PropagationRPrivate, "rbind"
+			if o := m.BindOptions; o != nil {
+				if o.Propagation != "" {
+					propagation = o.Propagation
+				}
+				if o.NonRecursive {
+					bind = "bind"
+				}
+			}
+			out = append(out, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: []string{bind, string(propagation), rw}})
+			points = append(points, container.MountPoint{Type: mount.TypeBind, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly, Propagation: propagation})
+		case mount.TypeVolume:
+			name := m.Source
+			if name == "" {
+				sum := sha256.Sum256([]byte(id + ":" + m.Target))
+				name = hex.EncodeToString(sum[:])
+			}
+			if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
+				return nil, nil, errdefs.Invalid("invalid volume name %q", name)
+			}
+			if o := m.VolumeOptions; o != nil && o.DriverConfig != nil && o.DriverConfig.Name != "" && o.DriverConfig.Name != "local" {
+				return nil, nil, errdefs.Invalid("volume driver %q is not available on this node", o.DriverConfig.Name)
+			}
+			source := filepath.Join(volumes, name, "_data")
+			if o := m.VolumeOptions; o != nil && o.Subpath != "" {
+				sub := filepath.Clean("/" + o.Subpath)
+				source = filepath.Join(source, sub)
+			}
+			out = append(out, specs.Mount{Destination: m.Target, Type: "bind", Source: source, Options: []string{"rbind", "rprivate", rw}})
+			points = append(points, container.MountPoint{Type: mount.TypeVolume, Name: name, Source: source, Destination: m.Target, Driver: "local", RW: !m.ReadOnly})
+		case mount.TypeTmpfs:
+			opts := []string{"nosuid", "nodev", "noexec", rw}
+			if o := m.TmpfsOptions; o != nil {
+				if o.SizeBytes > 0 {
+					opts = append(opts, fmt.Sprintf("size=%d", o.SizeBytes))
+				}
+				if o.Mode != 0 {
+					// Docker passes the number as given (0o1777 for a sticky /tmp).
+					opts = append(opts, fmt.Sprintf("mode=%o", uint32(o.Mode)))
+				}
+			}
+			out = append(out, specs.Mount{Destination: m.Target, Type: "tmpfs", Source: "tmpfs", Options: opts})
+			points = append(points, container.MountPoint{Type: mount.TypeTmpfs, Destination: m.Target, RW: !m.ReadOnly})
+		default:
+			return nil, nil, errdefs.Invalid("mount type %q is not supported", m.Type)
+		}
+	}
+	return out, points, nil
+}
+
+// makeMountSources checks that bind sources exist and creates volume
+// directories, as Docker's local volume driver does on first use.
+func makeMountSources(points []container.MountPoint) error {
+	for _, p := range points {
+		switch p.Type {
+		case mount.TypeBind:
+			if _, err := os.Stat(p.Source); err != nil {
+				return errdefs.Invalid("invalid mount config for type \"bind\": bind source path does not exist: %s", p.Source)
+			}
+		case mount.TypeVolume:
+			if err := os.MkdirAll(p.Source, 0o755); err != nil {
+				return fmt.Errorf("create volume %s: %w", p.Name, err)
+			}
+		}
+	}
+	return nil
+}
