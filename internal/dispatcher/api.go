@@ -25,14 +25,18 @@ const (
 )
 
 // Policy says who may call the dispatcher: every node with a certificate,
-// managers included since they run tasks too. Merge it into the cluster
-// port's policy.
+// managers included since they run tasks too; only managers may read
+// tasks' logs, as only they serve the Docker API's swarm endpoints. Merge
+// it into the cluster port's policy.
 func Policy() ca.Policy {
 	nodes := []ca.Role{ca.WorkerRole, ca.ManagerRole}
 	return ca.Policy{
 		MethodSession:          nodes,
 		MethodHeartbeat:        nodes,
 		MethodUpdateTaskStatus: nodes,
+		MethodLogSubscriptions: nodes,
+		MethodPublishLogs:      nodes,
+		MethodSubscribeLogs:    {ca.ManagerRole},
 	}
 }
 
@@ -99,7 +103,7 @@ var ServiceDesc = grpc.ServiceDesc{
 		{MethodName: "Heartbeat", Handler: unary(MethodHeartbeat, (*Dispatcher).Heartbeat)},
 		{MethodName: "UpdateTaskStatus", Handler: unary(MethodUpdateTaskStatus, (*Dispatcher).UpdateTaskStatus)},
 	},
-	Streams: []grpc.StreamDesc{{
+	Streams: append([]grpc.StreamDesc{{
 		StreamName:    "Session",
 		ServerStreams: true,
 		Handler: func(srv any, stream grpc.ServerStream) error {
@@ -109,7 +113,7 @@ var ServiceDesc = grpc.ServiceDesc{
 			}
 			return srv.(*Dispatcher).Session(req, stream)
 		},
-	}},
+	}}, logStreams...),
 }
 
 // unary adapts a typed handler to grpc's method handler, running the
@@ -156,14 +160,8 @@ func (s *SessionStream) Recv() (*SessionMessage, error) {
 
 // Session opens a session; it lasts until ctx ends or the stream fails.
 func (c *Client) Session(ctx context.Context, req *SessionRequest) (*SessionStream, error) {
-	s, err := c.cc.NewStream(ctx, &ServiceDesc.Streams[0], MethodSession)
+	s, err := c.openServerStream(ctx, "Session", MethodSession, req)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.SendMsg(req); err != nil {
-		return nil, err
-	}
-	if err := s.CloseSend(); err != nil {
 		return nil, err
 	}
 	return &SessionStream{s: s}, nil

@@ -63,6 +63,11 @@ type Dispatcher struct {
 	term     *term                // the current leadership term; nil while not leading; guarded by mu
 	sessions map[string]*session  // by node ID; guarded by mu
 	lastSeen map[string]time.Time // node ID → last heartbeat or session start; guarded by mu
+	// sessionStarted is closed, and replaced, each time a session starts,
+	// for followed log subscriptions to push to nodes that come back.
+	// Guarded by mu.
+	sessionStarted chan struct{}
+	logSubs        map[string]*logSubscription // by ID; guarded by mu
 }
 
 // term is one stretch of time during which this manager leads.
@@ -75,6 +80,8 @@ type session struct {
 	id     string
 	nodeID string
 	end    context.CancelCauseFunc
+	done   <-chan struct{} // closed when the session ends
+	logs   *logQueue       // log subscriptions for the node's agent
 }
 
 // New returns a dispatcher over cfg.Store.
@@ -87,6 +94,9 @@ func New(cfg Config) *Dispatcher {
 		statusQueue: make(chan *statusRequest),
 		sessions:    map[string]*session{},
 		lastSeen:    map[string]time.Time{},
+
+		sessionStarted: make(chan struct{}),
+		logSubs:        map[string]*logSubscription{},
 	}
 	if d.leaderAddr == nil {
 		d.leaderAddr = func() string { return "" }

@@ -31,7 +31,7 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 	}
 	ctx, end := context.WithCancelCause(ctx)
 	defer end(nil)
-	s, err := d.startSession(tm, id.NodeID, end)
+	s, err := d.startSession(tm, id.NodeID, end, ctx.Done())
 	if err != nil {
 		return toStatus(err)
 	}
@@ -106,8 +106,8 @@ func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, desc *s
 
 // startSession makes a new session the node's current one, ending the
 // one before, unless the leadership term it began in is over.
-func (d *Dispatcher) startSession(tm *term, nodeID string, end func(error)) (*session, error) {
-	s := &session{id: identity.NewID(), nodeID: nodeID, end: end}
+func (d *Dispatcher) startSession(tm *term, nodeID string, end context.CancelCauseFunc, done <-chan struct{}) (*session, error) {
+	s := &session{id: identity.NewID(), nodeID: nodeID, end: end, done: done, logs: newLogQueue()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.term != tm {
@@ -118,6 +118,8 @@ func (d *Dispatcher) startSession(tm *term, nodeID string, end func(error)) (*se
 	}
 	d.sessions[nodeID] = s
 	d.lastSeen[nodeID] = d.clock.Now()
+	close(d.sessionStarted)
+	d.sessionStarted = make(chan struct{})
 	return s, nil
 }
 

@@ -1,0 +1,411 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"google.golang.org/grpc"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+// The leader's end of the log broker described in logs.go.
+
+// logQueue holds the log subscription messages for a session's node until
+// its agent's LogSubscriptions stream takes them, so that pushing never
+// waits for a node.
+type logQueue struct {
+	mu    sync.Mutex
+	msgs  []*LogSubscription // guarded by mu
+	ready chan struct{}      // capacity 1: msgs is not empty
+}
+
+func newLogQueue() *logQueue { return &logQueue{ready: make(chan struct{}, 1)} }
+
+func (q *logQueue) push(m *LogSubscription) {
+	q.mu.Lock()
+	q.msgs = append(q.msgs, m)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *logQueue) take() []*LogSubscription {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	msgs := q.msgs
+	q.msgs = nil
+	return msgs
+}
+
+// logSubscription is the part of a SubscribeLogs call that the nodes'
+// PublishLogs calls reach.
+type logSubscription struct {
+	id   string
+	in   chan published
+	done chan struct{} // closed when the SubscribeLogs call ends
+}
+
+// published is what a node sent on a PublishLogs stream.
+type published struct {
+	nodeID    string // from the node's certificate
+	sessionID string
+	msgs      []LogMessage
+}
+
+// LogSubscriptions streams to a node's agent the log subscriptions that
+// concern it, for as long as its session lasts.
+func (d *Dispatcher) LogSubscriptions(req *LogSubscriptionsRequest, stream grpc.ServerStream) error {
+	ctx := stream.Context()
+	id, _, err := d.caller(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	d.mu.Lock()
+	s := d.sessions[id.NodeID]
+	d.mu.Unlock()
+	if s == nil || s.id != req.SessionID {
+		return toStatus(errdefs.NotFound("session %q of node %s is not current: open a new session", req.SessionID, id.NodeID))
+	}
+	for {
+		for _, m := range s.logs.take() {
+			if err := stream.SendMsg(m); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return toStatus(errdefs.Unavailable("session %q ended", s.id))
+		case <-s.logs.ready:
+		}
+	}
+}
+
+// PublishLogs takes a node's lines for a subscription to its
+// SubscribeLogs call. It waits while the subscriber is behind, so that a
+// node cannot read faster than the subscriber takes.
+func (d *Dispatcher) PublishLogs(stream grpc.ServerStream) error {
+	ctx := stream.Context()
+	id, _, err := d.caller(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	var sub *logSubscription
+	for {
+		m := new(PublishLogsMessage)
+		if err := stream.RecvMsg(m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return stream.SendMsg(&PublishLogsResponse{})
+			}
+			return err
+		}
+		if sub == nil {
+			d.mu.Lock()
+			sub = d.logSubs[m.SubscriptionID]
+			d.mu.Unlock()
+			if sub == nil {
+				return toStatus(errdefs.NotFound("log subscription %q ended", m.SubscriptionID))
+			}
+		}
+		if m.SubscriptionID != sub.id {
+			return toStatus(errdefs.Invalid("a PublishLogs stream carries one subscription (%s), got lines for %s", sub.id, m.SubscriptionID))
+		}
+		select {
+		case sub.in <- published{nodeID: id.NodeID, sessionID: m.SessionID, msgs: m.Messages}:
+		case <-sub.done:
+			return toStatus(errdefs.NotFound("log subscription %q ended", sub.id))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// SubscribeLogs streams the logs of the selected tasks from the nodes that
+// ran them (see logs.go). Only the leader serves it.
+func (d *Dispatcher) SubscribeLogs(req *SubscribeLogsRequest, stream grpc.ServerStream) error {
+	ctx := stream.Context()
+	_, tm, err := d.caller(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	if err := validSelector(req.Selector); err != nil {
+		return toStatus(err)
+	}
+	r := &logRun{
+		d:       d,
+		req:     req,
+		send:    func(b *LogBatch) error { return stream.SendMsg(b) },
+		sub:     &logSubscription{id: identity.NewID(), in: make(chan published), done: make(chan struct{})},
+		tasks:   map[string]*logTask{},
+		watched: map[*session]bool{},
+		gone:    make(chan *session),
+	}
+	var events *store.Subscription
+	if req.Options.Follow {
+		// Subscribe before the first read, so that no task falls between.
+		events = d.store.Subscribe()
+		defer events.Close()
+	}
+	d.mu.Lock()
+	d.logSubs[r.sub.id] = r.sub
+	d.mu.Unlock()
+	defer r.close()
+	err = r.run(ctx, tm, events)
+	if ctx.Err() != nil {
+		return ctx.Err() // the subscriber went away: nobody to tell
+	}
+	return toStatus(err)
+}
+
+// logRun is the state of one SubscribeLogs call; only its goroutine
+// touches it.
+type logRun struct {
+	d    *Dispatcher
+	req  *SubscribeLogsRequest
+	send func(*LogBatch) error
+	sub  *logSubscription
+
+	tasks   map[string]*logTask // the tasks pushed to a node, by ID
+	watched map[*session]bool   // the sessions pushed to, watched for their end
+	gone    chan *session       // a watched session ended
+}
+
+// logTask is a task whose log was asked of its node.
+type logTask struct {
+	nodeID string
+	sess   *session  // the session it was pushed to; nil while its node is away (following)
+	ended  bool      // its End marker came, or its node went away (not following)
+	last   time.Time // when its last line received was written
+}
+
+func (r *logRun) run(ctx context.Context, tm *term, events *store.Subscription) error {
+	follow := r.req.Options.Follow
+	started := r.push()
+	for {
+		if !follow && r.complete() {
+			return nil
+		}
+		var wake <-chan struct{}
+		if events != nil {
+			wake = events.Wake()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tm.done:
+			return &notLeaderError{leader: r.d.leaderAddr()}
+		case p := <-r.sub.in:
+			if err := r.forward(p); err != nil {
+				return err
+			}
+		case s := <-r.gone:
+			r.lost(s)
+			if follow {
+				started = r.push()
+			}
+		case <-wake:
+			if concernsLogs(events.Drain(), r.req.Selector) {
+				started = r.push()
+			}
+		case <-started:
+			started = r.push()
+		}
+	}
+}
+
+// push asks the nodes for the logs of the selected tasks not asked for
+// yet, or, when following, of those whose node came back. It returns,
+// when following, a channel closed when a session starts next.
+func (r *logRun) push() <-chan struct{} {
+	var tasks []*store.Task
+	r.d.store.View(func(tx store.ReadTx) { tasks = selectTasks(tx, r.req.Selector) })
+	type target struct {
+		s    *session
+		opts LogOptions
+	}
+	var order []target
+	groups := map[target][]string{}
+	r.d.mu.Lock()
+	for _, t := range tasks {
+		lt := r.tasks[t.ID]
+		if !hasLogs(t) || (lt != nil && (lt.ended || lt.sess != nil)) {
+			continue
+		}
+		s := r.d.sessions[t.NodeID]
+		if s == nil {
+			continue // its node is down: skipped, or, following, pushed when it is back
+		}
+		opts := r.req.Options
+		if lt == nil {
+			lt = &logTask{}
+			r.tasks[t.ID] = lt
+		} else {
+			opts = resumeOptions(opts, lt.last)
+		}
+		lt.nodeID, lt.sess = t.NodeID, s
+		k := target{s: s, opts: opts}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], t.ID)
+	}
+	var started <-chan struct{}
+	if r.req.Options.Follow {
+		started = r.d.sessionStarted
+	}
+	r.d.mu.Unlock()
+	for _, k := range order {
+		k.s.logs.push(&LogSubscription{ID: r.sub.id, TaskIDs: groups[k], Options: k.opts})
+		r.watch(k.s)
+	}
+	return started
+}
+
+// watch reports on r.gone when s ends, if it does before the call.
+func (r *logRun) watch(s *session) {
+	if r.watched[s] {
+		return
+	}
+	r.watched[s] = true
+	go func() {
+		select {
+		case <-s.done:
+			select {
+			case r.gone <- s:
+			case <-r.sub.done:
+			}
+		case <-r.sub.done:
+		}
+	}()
+}
+
+// lost takes in that a node's session ended: its tasks' logs end there,
+// or, when following, wait for the node to come back.
+func (r *logRun) lost(s *session) {
+	delete(r.watched, s)
+	for _, lt := range r.tasks {
+		if lt.sess != s || lt.ended {
+			continue
+		}
+		lt.sess = nil
+		if !r.req.Options.Follow {
+			lt.ended = true
+		}
+	}
+}
+
+// forward sends the subscriber what a node published for tasks it was
+// asked about, in the session it was asked in; anything else is dropped,
+// so that a node cannot speak for another's tasks.
+func (r *logRun) forward(p published) error {
+	out := make([]LogMessage, 0, len(p.msgs))
+	for _, m := range p.msgs {
+		lt := r.tasks[m.TaskID]
+		if lt == nil || lt.ended || lt.sess == nil || lt.nodeID != p.nodeID || lt.sess.id != p.sessionID {
+			continue
+		}
+		m.NodeID = p.nodeID
+		if m.End {
+			lt.ended = true
+		} else if m.Time.After(lt.last) {
+			lt.last = m.Time
+		}
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return r.send(&LogBatch{Messages: out})
+}
+
+// complete reports whether every task pushed has ended.
+func (r *logRun) complete() bool {
+	for _, lt := range r.tasks {
+		if !lt.ended {
+			return false
+		}
+	}
+	return true
+}
+
+// close ends the subscription: PublishLogs calls for it stop, and the
+// nodes still reading are told to stop.
+func (r *logRun) close() {
+	r.d.mu.Lock()
+	delete(r.d.logSubs, r.sub.id)
+	r.d.mu.Unlock()
+	close(r.sub.done)
+	reading := map[*session]bool{}
+	for _, lt := range r.tasks {
+		if lt.sess != nil && !lt.ended && !reading[lt.sess] {
+			reading[lt.sess] = true
+			lt.sess.logs.push(&LogSubscription{ID: r.sub.id, Close: true})
+		}
+	}
+}
+
+// validSelector checks that a selector names a service or tasks.
+func validSelector(sel LogSelector) error {
+	if (sel.ServiceID == "") == (len(sel.TaskIDs) == 0) {
+		return errdefs.Invalid("a log selector names a service or tasks, not both nor neither")
+	}
+	return nil
+}
+
+// selectTasks returns the tasks a selector names that exist.
+func selectTasks(tx store.ReadTx, sel LogSelector) []*store.Task {
+	if sel.ServiceID != "" {
+		return store.TasksByService(tx, sel.ServiceID)
+	}
+	var out []*store.Task
+	for _, id := range sel.TaskIDs {
+		if t := store.Get[*store.Task](tx, id); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// hasLogs reports whether a task has a log to read on its node: it ran,
+// or runs, there.
+func hasLogs(t *store.Task) bool {
+	return t.NodeID != "" && Rank(t.Status.State) >= Rank(swarm.TaskStateRunning)
+}
+
+// resumeOptions are the options that go on reading a followed task's log
+// after its last line received (at last), without repeating lines.
+func resumeOptions(opts LogOptions, last time.Time) LogOptions {
+	if last.IsZero() {
+		return opts
+	}
+	opts.Tail = -1
+	opts.Since = last.Add(time.Nanosecond)
+	return opts
+}
+
+// concernsLogs reports whether events may change the tasks a followed
+// selector picks.
+func concernsLogs(evs []store.Event, sel LogSelector) bool {
+	for _, ev := range evs {
+		switch o := ev.Object.(type) {
+		case nil: // the store was replaced by a snapshot
+			return true
+		case *store.Task:
+			if (sel.ServiceID != "" && o.ServiceID == sel.ServiceID) || slices.Contains(sel.TaskIDs, o.ID) {
+				return true
+			}
+		}
+	}
+	return false
+}
