@@ -1,7 +1,8 @@
 // Package agent is what runs tasks on every node: it keeps one session to a
 // manager's dispatcher, heartbeats, receives the node's assignments, runs a
-// task manager per task that drives the executor's controller, and reports
-// each task's progress back in batches.
+// task manager per task that drives the executor's controller, reports
+// each task's progress back in batches, and publishes its tasks' logs to
+// the log subscriptions the leader sends it.
 package agent
 
 import (
@@ -41,6 +42,9 @@ func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // Config sets up an Agent.
 type Config struct {
 	Executor executor.Executor
+	// Logs reads the task containers' logs for `docker service logs`;
+	// nil answers every log subscription with an error.
+	Logs LogSource
 	// Dial connects to the manager at a cluster address with the node's
 	// certificate (clusterconn.DialGRPC).
 	Dial func(ctx context.Context, addr string) (*grpc.ClientConn, error)
@@ -224,6 +228,7 @@ func (a *Agent) session(ctx context.Context, c *dispatcher.Client, addr string, 
 
 	g.Go(func() error { return a.heartbeat(ctx, c, first.SessionID, &period) })
 	g.Go(func() error { return a.rep.flush(ctx, c, first.SessionID, a.clock) })
+	g.Go(func() error { return a.serveLogs(ctx, c, first.SessionID) })
 	g.Go(func() error {
 		prev := first
 		for {
