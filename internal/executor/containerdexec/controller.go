@@ -1,0 +1,414 @@
+package containerdexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/sys/signal"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/executor"
+)
+
+// controller drives the container of one task.
+type controller struct {
+	e    *Executor
+	task *swarm.Task
+	id   string // the container's ID
+	name string // the container's name, without Docker's leading "/"
+}
+
+var _ executor.Controller = (*controller)(nil)
+
+// Prepare gets the image and the network sandbox, writes the container's
+// files and creates the container. A container that exists already is
+// adopted as it is.
+func (c *controller) Prepare(ctx context.Context) error {
+	ctx = c.e.ns(ctx)
+	if _, err := c.e.cfg.Client.LoadContainer(ctx, c.id); err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("look up container %s: %w", c.id, err)
+	}
+	cs := c.task.Spec.ContainerSpec
+	img, err := c.e.cfg.Images.Ensure(ctx, cs.Image)
+	if err != nil {
+		return err
+	}
+	err = c.create(ctx, img)
+	if err != nil && !cerrdefs.IsAlreadyExists(err) {
+		c.cleanup(ctx)
+		return err
+	}
+	return nil
+}
+
+// create makes the container's files, network sandbox and container.
+func (c *controller) create(ctx context.Context, img client.Image) error {
+	icfg, err := c.e.cfg.Images.Config(ctx, img)
+	if err != nil {
+		return err
+	}
+	configDesc, err := img.Config(ctx)
+	if err != nil {
+		return fmt.Errorf("read config of image %s: %w", img.Name(), err)
+	}
+	cfg, host, grace, err := resolveConfig(c.task, c.id, c.name, icfg)
+	if err != nil {
+		return err
+	}
+	mounts, points, err := resolveMounts(c.id, host.Mounts, filepath.Join(c.e.cfg.Root, "volumes"))
+	if err != nil {
+		return err
+	}
+	if err := makeMountSources(points); err != nil {
+		return err
+	}
+	rec := &record{
+		Name:       c.name,
+		ImageID:    configDesc.Digest.String(),
+		Config:     cfg,
+		HostConfig: host,
+		Mounts:     points,
+		StopGrace:  grace,
+	}
+	var addr netip.Addr
+	if c.e.cfg.Network != nil {
+		nsPath, ep, err := c.e.cfg.Network.Sandbox(ctx, c.id)
+		if err != nil {
+			return fmt.Errorf("network sandbox of %s: %w", c.id, err)
+		}
+		rec.SandboxKey, rec.Endpoint = nsPath, ep
+		if ep != nil {
+			addr = ep.Addr.Addr()
+		}
+	}
+
+	dir := c.e.dir(c.id)
+	if err := os.MkdirAll(dir, 0o710); err != nil {
+		return fmt.Errorf("create container directory: %w", err)
+	}
+	hostResolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read host resolv.conf: %w", err)
+	}
+	files := map[string][]byte{
+		"hostname":    []byte(cfg.Hostname + "\n"),
+		"hosts":       hostsFile(cfg.Hostname, addr, host.ExtraHosts),
+		"resolv.conf": resolvConf(hostResolv, c.task.Spec.ContainerSpec.DNSConfig),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	if err := c.e.writeJSON(c.id, "config.json", rec); err != nil {
+		return err
+	}
+
+	opts, err := specOpts(rec, dir, mounts, c.e.cfg.InitPath)
+	if err != nil {
+		return err
+	}
+	_, err = c.e.cfg.Client.NewContainer(ctx, c.id,
+		client.WithImage(img),
+		client.WithSnapshotter(c.e.cfg.Snapshotter),
+		client.WithNewSnapshot(c.id, img),
+		client.WithContainerLabels(cfg.Labels),
+		client.WithNewSpec(opts...),
+	)
+	if err != nil {
+		if cerrdefs.IsAlreadyExists(err) {
+			return err
+		}
+		return fmt.Errorf("create container %s: %w", c.id, err)
+	}
+	return nil
+}
+
+// cleanup undoes what a failed Prepare may have made, so that a task the
+// agent rejects leaves no namespace or files behind.
+func (c *controller) cleanup(ctx context.Context) {
+	if c.e.cfg.Network != nil {
+		if err := c.e.cfg.Network.Release(ctx, c.id); err != nil {
+			c.e.log.Warn("release network sandbox after failed prepare", "container.id", c.id, "err", err)
+		}
+	}
+	os.RemoveAll(c.e.dir(c.id))
+}
+
+// Start starts the container's process, unless it runs or ran already.
+func (c *controller) Start(ctx context.Context) error {
+	ctx = c.e.ns(ctx)
+	ctr, err := c.load(ctx)
+	if err != nil {
+		return err
+	}
+	task, err := ctr.Task(ctx, nil)
+	switch {
+	case err == nil:
+		st, err := task.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("status of %s: %w", c.id, err)
+		}
+		if st.Status != client.Created {
+			return nil
+		}
+		return c.e.startTask(ctx, c.id, task)
+	case !cerrdefs.IsNotFound(err):
+		return fmt.Errorf("load task of %s: %w", c.id, err)
+	}
+	rs, err := c.e.readState(c.id)
+	if err != nil {
+		return err
+	}
+	if !rs.StartedAt.IsZero() {
+		return nil
+	}
+	rec, err := c.e.readRecord(c.id)
+	if err != nil {
+		return fmt.Errorf("read config of %s: %w", c.id, err)
+	}
+	logURI, err := c.e.logURI(c.id)
+	if err != nil {
+		return err
+	}
+	creator := cio.LogURI(logURI)
+	if rec.Config.Tty {
+		creator = cio.TerminalLogURI(logURI)
+	}
+	task, err = ctr.NewTask(ctx, creator)
+	if err != nil {
+		return fmt.Errorf("create task of %s: %w", c.id, err)
+	}
+	return c.e.startTask(ctx, c.id, task)
+}
+
+// startTask starts a created task and records when.
+func (e *Executor) startTask(ctx context.Context, id string, task client.Task) error {
+	if err := task.Start(ctx); err != nil {
+		if _, derr := task.Delete(ctx, client.WithProcessKill); derr != nil && !cerrdefs.IsNotFound(derr) {
+			e.log.Warn("delete task that failed to start", "container.id", id, "err", derr)
+		}
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	return e.writeJSON(id, "state.json", runState{StartedAt: time.Now().UTC()})
+}
+
+// logURI is the log URI that makes the shim run the log driver for
+// container id: "binary:///EXE?shoal-json-log=LOGPATH", which the shim
+// turns into the command line "EXE shoal-json-log LOGPATH".
+func (e *Executor) logURI(id string) (*url.URL, error) {
+	if !filepath.IsAbs(e.cfg.LogDriver) {
+		return nil, errdefs.Invalid("log driver %q is not an absolute path", e.cfg.LogDriver)
+	}
+	q := url.Values{logDriverArg: {e.logPath(id)}}
+	return &url.URL{Scheme: "binary", Path: e.cfg.LogDriver, RawQuery: q.Encode()}, nil
+}
+
+// Wait waits for the container's process to exit and returns how it
+// ended; at once when it has ended already.
+func (c *controller) Wait(ctx context.Context) (executor.ExitStatus, error) {
+	ctx = c.e.ns(ctx)
+	ctr, err := c.load(ctx)
+	if err != nil {
+		return executor.ExitStatus{}, err
+	}
+	if err := c.e.waitExit(ctx, ctr); err != nil {
+		return executor.ExitStatus{}, err
+	}
+	// The exit may have come from a removal.
+	if ctr, err = c.load(ctx); err != nil {
+		return executor.ExitStatus{}, err
+	}
+	obs, err := c.e.observe(ctx, ctr)
+	if err != nil {
+		return executor.ExitStatus{}, err
+	}
+	if obs.State != container.StateExited {
+		return executor.ExitStatus{}, errdefs.Precondition("container %s has not been started", c.id)
+	}
+	return executor.ExitStatus{Code: obs.Run.ExitCode, OOMKilled: obs.Run.OOMKilled, At: obs.Run.FinishedAt}, nil
+}
+
+// waitExit waits until ctr's task has exited, then reaps it. It returns at
+// once when there is no task.
+func (e *Executor) waitExit(ctx context.Context, ctr client.Container) error {
+	task, err := ctr.Task(ctx, nil)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load task of %s: %w", ctr.ID(), err)
+	}
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("wait for %s: %w", ctr.ID(), err)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case st := <-exited:
+		if err := st.Error(); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("wait for %s: %w", ctr.ID(), err)
+		}
+	}
+	// Reap without the caller's ctx: a Wait given up on after the exit
+	// must not leave the exit unrecorded.
+	return e.reap(context.WithoutCancel(ctx), ctr)
+}
+
+// Shutdown sends the stop signal and kills the process when it has not
+// exited after the stop grace period.
+func (c *controller) Shutdown(ctx context.Context) error {
+	ctx = c.e.ns(ctx)
+	rec, err := c.e.readRecord(c.id)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sig, err := signal.ParseSignal(rec.Config.StopSignal)
+	if rec.Config.StopSignal == "" || err != nil {
+		sig = syscall.SIGTERM
+	}
+	return c.e.stop(ctx, c.id, sig, rec.StopGrace)
+}
+
+// Terminate kills the process at once.
+func (c *controller) Terminate(ctx context.Context) error {
+	return c.e.stop(c.e.ns(ctx), c.id, syscall.SIGKILL, 0)
+}
+
+// stop sends sig to container id's process, and SIGKILL after grace when
+// it still runs, and returns once it has exited. A container without a
+// running process is stopped already.
+func (e *Executor) stop(ctx context.Context, id string, sig syscall.Signal, grace time.Duration) error {
+	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load container %s: %w", id, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load task of %s: %w", id, err)
+	}
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("wait for %s: %w", id, err)
+	}
+	if err := task.Kill(ctx, sig); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("signal %s: %w", id, err)
+	}
+	if sig != syscall.SIGKILL {
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-exited:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+		}
+		e.log.Info("container did not stop in its grace period; killing it", "container.id", id, "grace", grace)
+		if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("kill %s: %w", id, err)
+		}
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Remove deletes the container, its task, snapshot, network sandbox and
+// files, killing its process if it still runs.
+func (c *controller) Remove(ctx context.Context) error {
+	return c.e.remove(c.e.ns(ctx), c.id)
+}
+
+func (e *Executor) remove(ctx context.Context, id string) error {
+	unlock := e.locks.lock(id)
+	defer unlock()
+
+	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
+	switch {
+	case err == nil:
+		task, err := ctr.Task(ctx, nil)
+		if err == nil {
+			_, err = task.Delete(ctx, client.WithProcessKill)
+		}
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("delete task of %s: %w", id, err)
+		}
+		if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("delete container %s: %w", id, err)
+		}
+	case !cerrdefs.IsNotFound(err):
+		return fmt.Errorf("load container %s: %w", id, err)
+	}
+	if e.cfg.Network != nil {
+		if err := e.cfg.Network.Release(ctx, id); err != nil {
+			return fmt.Errorf("release network of %s: %w", id, err)
+		}
+	}
+	e.forgetExecs(id)
+	if err := os.RemoveAll(e.dir(id)); err != nil {
+		return fmt.Errorf("remove files of %s: %w", id, err)
+	}
+	return nil
+}
+
+// ContainerStatus reports the container's ID, its PID while it runs and
+// its exit code once it has exited.
+func (c *controller) ContainerStatus(ctx context.Context) (*swarm.ContainerStatus, error) {
+	ctx = c.e.ns(ctx)
+	ctr, err := c.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := c.e.observe(ctx, ctr)
+	if err != nil {
+		return nil, err
+	}
+	return &swarm.ContainerStatus{ContainerID: c.id, PID: obs.Pid, ExitCode: obs.Run.ExitCode}, nil
+}
+
+// load returns the task's container; errdefs.NotFound when Prepare has not
+// made it.
+func (c *controller) load(ctx context.Context) (client.Container, error) {
+	ctr, err := c.e.cfg.Client.LoadContainer(ctx, c.id)
+	if cerrdefs.IsNotFound(err) {
+		return nil, errdefs.NotFound("No such container: %s", c.id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load container %s: %w", c.id, err)
+	}
+	return ctr, nil
+}

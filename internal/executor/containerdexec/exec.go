@@ -1,0 +1,309 @@
+package containerdexec
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/user"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/identity"
+)
+
+const (
+	// execOutputGrace bounds how long an exec's output is drained after
+	// the process exited: a child it left in the background may hold the
+	// output open for ever.
+	execOutputGrace = 2 * time.Second
+	// execKeep is how long the record of a finished exec is kept for
+	// docker exec inspect.
+	execKeep = 10 * time.Minute
+)
+
+// execRecord is an exec instance: created, then started once.
+type execRecord struct {
+	id          string
+	containerID string
+	cfg         container.ExecCreateRequest
+
+	mu       sync.Mutex
+	started  bool      // guarded by mu
+	running  bool      // guarded by mu
+	pid      int       // guarded by mu
+	exitCode *int      // guarded by mu; nil until the process exited
+	ended    time.Time // guarded by mu
+}
+
+// ExecCreate makes an exec instance that runs cfg.Cmd in the running
+// container idOrName, and returns its ID.
+func (e *Executor) ExecCreate(ctx context.Context, idOrName string, cfg container.ExecCreateRequest) (string, error) {
+	ctx = e.ns(ctx)
+	if len(cfg.Cmd) == 0 {
+		return "", errdefs.Invalid("No exec command specified")
+	}
+	ctr, _, err := e.lookup(ctx, idOrName)
+	if err != nil {
+		return "", err
+	}
+	if err := e.checkRunning(ctx, ctr); err != nil {
+		return "", err
+	}
+	r := &execRecord{id: identity.NewContainerID(), containerID: ctr.ID(), cfg: cfg}
+	r.cfg.Cmd = slices.Clone(cfg.Cmd)
+	r.cfg.Env = slices.Clone(cfg.Env)
+
+	e.execMu.Lock()
+	defer e.execMu.Unlock()
+	for id, old := range e.execs {
+		old.mu.Lock()
+		stale := !old.ended.IsZero() && time.Since(old.ended) > execKeep
+		old.mu.Unlock()
+		if stale {
+			delete(e.execs, id)
+		}
+	}
+	e.execs[r.id] = r
+	return r.id, nil
+}
+
+// checkRunning returns errdefs.Conflict unless ctr's process runs.
+func (e *Executor) checkRunning(ctx context.Context, ctr client.Container) error {
+	task, err := ctr.Task(ctx, nil)
+	if err == nil {
+		st, serr := task.Status(ctx)
+		if serr == nil && st.Status == client.Running {
+			return nil
+		}
+		err = serr
+	}
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("status of %s: %w", ctr.ID(), err)
+	}
+	return errdefs.Conflict("Container %s is not running", ctr.ID())
+}
+
+func (e *Executor) execRecord(id string) (*execRecord, error) {
+	e.execMu.Lock()
+	defer e.execMu.Unlock()
+	r, ok := e.execs[id]
+	if !ok {
+		return nil, errdefs.NotFound("No such exec instance: %s", id)
+	}
+	return r, nil
+}
+
+// forgetExecs drops the exec records of a removed container.
+func (e *Executor) forgetExecs(containerID string) {
+	e.execMu.Lock()
+	defer e.execMu.Unlock()
+	for id, r := range e.execs {
+		if r.containerID == containerID {
+			delete(e.execs, id)
+		}
+	}
+}
+
+// ExecStart runs the exec instance execID with the given streams (each may
+// be nil) and returns once its process has exited and its output has been
+// written. When ctx ends first, ExecStart returns ctx's error and the
+// process runs on; its exit is still recorded.
+func (e *Executor) ExecStart(ctx context.Context, execID string, stdin io.Reader, stdout, stderr io.Writer) error {
+	ctx = e.ns(ctx)
+	r, err := e.execRecord(execID)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	started := r.started
+	r.started = true
+	r.mu.Unlock()
+	if started {
+		return errdefs.Conflict("exec %s has already been started", execID)
+	}
+
+	ctr, err := e.cfg.Client.LoadContainer(ctx, r.containerID)
+	if err != nil {
+		return e.execFailed(r, errdefs.Conflict("Container %s is not running", r.containerID))
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return e.execFailed(r, errdefs.Conflict("Container %s is not running", r.containerID))
+	}
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		return e.execFailed(r, fmt.Errorf("spec of %s: %w", r.containerID, err))
+	}
+	pspec, err := execProcess(spec.Process, r.cfg, filepath.Join("/proc", strconv.Itoa(int(task.Pid())), "root"))
+	if err != nil {
+		return e.execFailed(r, err)
+	}
+
+	var stdinEOF chan struct{}
+	if !r.cfg.AttachStdin {
+		stdin = nil
+	} else if stdin != nil {
+		stdinEOF = make(chan struct{})
+		stdin = &eofReader{r: stdin, eof: stdinEOF}
+	}
+	if !r.cfg.AttachStdout {
+		stdout = nil
+	}
+	if !r.cfg.AttachStderr || r.cfg.Tty {
+		stderr = nil
+	}
+	opts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr), cio.WithFIFODir(filepath.Join(e.cfg.Root, "fifo"))}
+	if r.cfg.Tty {
+		opts = append(opts, cio.WithTerminal)
+	}
+	// The process outlives a client that goes away, as in Docker.
+	bg := context.WithoutCancel(ctx)
+	proc, err := task.Exec(bg, execID, pspec, cio.NewCreator(opts...))
+	if err != nil {
+		return e.execFailed(r, fmt.Errorf("exec in %s: %w", r.containerID, err))
+	}
+	exited, err := proc.Wait(bg)
+	if err != nil {
+		proc.Delete(bg)
+		return e.execFailed(r, fmt.Errorf("exec in %s: %w", r.containerID, err))
+	}
+	if err := proc.Start(bg); err != nil {
+		proc.Delete(bg, client.WithProcessKill)
+		return e.execFailed(r, fmt.Errorf("exec in %s: %w", r.containerID, err))
+	}
+	r.mu.Lock()
+	r.running, r.pid = true, int(proc.Pid())
+	r.mu.Unlock()
+
+	done := make(chan struct{})
+	if stdinEOF != nil {
+		// The shim holds the stdin FIFO open for writing itself, so the
+		// process sees the end of its input only when told.
+		go func() {
+			select {
+			case <-stdinEOF:
+				if err := proc.CloseIO(bg, client.WithStdinCloser); err != nil && !cerrdefs.IsNotFound(err) {
+					e.log.Warn("close exec stdin", "container.id", r.containerID, "exec.id", execID, "err", err)
+				}
+			case <-done:
+			}
+		}()
+	}
+	go func() {
+		defer close(done)
+		st := <-exited
+		drained := make(chan struct{})
+		go func() { proc.IO().Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(execOutputGrace):
+		}
+		if _, err := proc.Delete(bg); err != nil && !cerrdefs.IsNotFound(err) {
+			e.log.Warn("delete exec process", "container.id", r.containerID, "exec.id", execID, "err", err)
+		}
+		code := int(st.ExitCode())
+		r.mu.Lock()
+		r.running, r.exitCode, r.ended = false, &code, time.Now()
+		r.mu.Unlock()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// execFailed records that exec r could not run (Docker shows exit code 126
+// for it) and returns err.
+func (e *Executor) execFailed(r *execRecord, err error) error {
+	code := 126
+	r.mu.Lock()
+	r.exitCode, r.ended = &code, time.Now()
+	r.mu.Unlock()
+	return err
+}
+
+// execProcess returns the process of an exec: the container's process with
+// cfg's command, env added, user and working directory. rootfs is the
+// container's root as seen from the host, to look the user up in.
+func execProcess(base *specs.Process, cfg container.ExecCreateRequest, rootfs string) (*specs.Process, error) {
+	p := *base
+	p.Args = slices.Clone(cfg.Cmd)
+	p.Env = mergeEnv(base.Env, cfg.Env)
+	p.Terminal = cfg.Tty
+	p.ConsoleSize = nil
+	if cfg.Tty && cfg.ConsoleSize != nil {
+		p.ConsoleSize = &specs.Box{Height: cfg.ConsoleSize[0], Width: cfg.ConsoleSize[1]}
+	}
+	if cfg.WorkingDir != "" {
+		p.Cwd = cfg.WorkingDir
+	}
+	if cfg.User != "" {
+		u, err := user.GetExecUserPath(cfg.User, &user.ExecUser{Home: "/"},
+			filepath.Join(rootfs, "etc", "passwd"), filepath.Join(rootfs, "etc", "group"))
+		if err != nil {
+			return nil, errdefs.Invalid("exec user %q: %v", cfg.User, err)
+		}
+		p.User = specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid)}
+		for _, g := range u.Sgids {
+			p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
+		}
+	}
+	return &p, nil
+}
+
+// ExecInspect reports an exec instance as docker exec inspect shows it.
+func (e *Executor) ExecInspect(ctx context.Context, execID string) (container.ExecInspectResponse, error) {
+	r, err := e.execRecord(execID)
+	if err != nil {
+		return container.ExecInspectResponse{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	resp := container.ExecInspectResponse{
+		ID:          r.id,
+		Running:     r.running,
+		OpenStdin:   r.cfg.AttachStdin,
+		OpenStdout:  r.cfg.AttachStdout,
+		OpenStderr:  r.cfg.AttachStderr,
+		ContainerID: r.containerID,
+		Pid:         r.pid,
+		ProcessConfig: &container.ExecProcessConfig{
+			Tty:        r.cfg.Tty,
+			Entrypoint: r.cfg.Cmd[0],
+			Arguments:  r.cfg.Cmd[1:],
+			User:       r.cfg.User,
+		},
+	}
+	if r.exitCode != nil {
+		code := *r.exitCode
+		resp.ExitCode = &code
+	}
+	return resp, nil
+}
+
+// eofReader closes eof when r has ended.
+type eofReader struct {
+	r    io.Reader
+	eof  chan struct{}
+	once sync.Once
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.once.Do(func() { close(e.eof) })
+	}
+	return n, err
+}

@@ -1,0 +1,218 @@
+package containerdexec
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+)
+
+// runState is how a container's process ran: written when it starts and
+// when it has exited, since containerd forgets a task once it is deleted.
+type runState struct {
+	StartedAt  time.Time `json:",omitzero"`
+	FinishedAt time.Time `json:",omitzero"`
+	Exited     bool
+	ExitCode   int
+	OOMKilled  bool
+}
+
+func (e *Executor) writeJSON(id, name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	return writeFileAtomic(filepath.Join(e.dir(id), name), b)
+}
+
+func (e *Executor) readJSON(id, name string, v any) error {
+	b, err := os.ReadFile(filepath.Join(e.dir(id), name))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %s of container %s: %w", name, id, err)
+	}
+	return nil
+}
+
+// readRecord returns what Prepare decided for container id.
+func (e *Executor) readRecord(id string) (*record, error) {
+	var r record
+	if err := e.readJSON(id, "config.json", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// readState returns the container's run state; the zero state when it
+// never started.
+func (e *Executor) readState(id string) (runState, error) {
+	var s runState
+	err := e.readJSON(id, "state.json", &s)
+	if errors.Is(err, os.ErrNotExist) {
+		return runState{}, nil
+	}
+	return s, err
+}
+
+// writeFileAtomic replaces path with b so that a reader never sees half of
+// it, also when the daemon dies while writing.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// reap records how the exited process of container c ended and deletes its
+// task, which stops the shim and lets the log driver finish the log. It is
+// a no-op when the task is gone or still running. Swarm never starts a
+// container twice, so an exited task has nothing more to give.
+func (e *Executor) reap(ctx context.Context, c client.Container) error {
+	id := c.ID()
+	unlock := e.locks.lock(id)
+	defer unlock()
+
+	task, err := c.Task(ctx, nil)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load task of %s: %w", id, err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("status of %s: %w", id, err)
+	}
+	if st.Status != client.Stopped {
+		return nil
+	}
+	// The cgroup, with its OOM count, lives until the task is deleted.
+	oom := false
+	if spec, err := c.Spec(ctx); err == nil && spec.Linux != nil {
+		oom, err = oomKilled(spec.Linux.CgroupsPath)
+		if err != nil {
+			e.log.Warn("cannot tell whether the container was OOM-killed", "container.id", id, "err", err)
+		}
+	}
+	rs, err := e.readState(id)
+	if err != nil {
+		return err
+	}
+	rs.Exited, rs.ExitCode, rs.FinishedAt, rs.OOMKilled = true, int(st.ExitStatus), st.ExitTime, oom
+	if err := e.writeJSON(id, "state.json", rs); err != nil {
+		return err
+	}
+	if _, err := task.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("delete task of %s: %w", id, err)
+	}
+	return nil
+}
+
+// oomKilled reports whether the kernel's OOM killer killed a process in
+// the cgroup at path (a cgroupfs path such as /shoal/ID), on cgroup v1 or
+// v2. A count survives the event, unlike a notification, so an OOM kill
+// that happened while the daemon was down is still seen.
+func oomKilled(path string) (bool, error) {
+	candidates := []string{
+		filepath.Join("/sys/fs/cgroup/memory", path, "memory.oom_control"), // v1
+		filepath.Join("/sys/fs/cgroup", path, "memory.events"),             // v2
+	}
+	for _, f := range candidates {
+		b, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		return oomKillCount(b) > 0, nil
+	}
+	return false, fmt.Errorf("no memory cgroup at %s", path)
+}
+
+// oomKillCount returns the oom_kill count of a memory.oom_control (v1) or
+// memory.events (v2) file.
+func oomKillCount(b []byte) int {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := bytes.Fields(sc.Bytes())
+		if len(f) == 2 && string(f[0]) == "oom_kill" {
+			n, _ := strconv.Atoi(string(f[1]))
+			return n
+		}
+	}
+	return 0
+}
+
+// lostExitCode is the exit code of a container whose process vanished
+// without a recorded exit, as after a reboot of the host: dockerd reports
+// 255 for those.
+const lostExitCode = 255
+
+// observation is what a container's process is doing now.
+type observation struct {
+	State container.ContainerState
+	Pid   int // while running or paused
+	Run   runState
+}
+
+// observe looks at container ctr's task and run state. A task found
+// stopped is reaped first, so that its exit (and OOM kill) is recorded
+// whoever looks first.
+func (e *Executor) observe(ctx context.Context, ctr client.Container) (observation, error) {
+	task, err := ctr.Task(ctx, nil)
+	switch {
+	case err == nil:
+		st, err := task.Status(ctx)
+		if err != nil {
+			return observation{}, fmt.Errorf("status of %s: %w", ctr.ID(), err)
+		}
+		switch st.Status {
+		case client.Stopped:
+			if err := e.reap(ctx, ctr); err != nil {
+				return observation{}, err
+			}
+		case client.Created:
+			rs, err := e.readState(ctr.ID())
+			return observation{State: container.StateCreated, Run: rs}, err
+		default:
+			rs, err := e.readState(ctr.ID())
+			state := container.StateRunning
+			if st.Status == client.Paused || st.Status == client.Pausing {
+				state = container.StatePaused
+			}
+			return observation{State: state, Pid: int(task.Pid()), Run: rs}, err
+		}
+	case !cerrdefs.IsNotFound(err):
+		return observation{}, fmt.Errorf("load task of %s: %w", ctr.ID(), err)
+	}
+	rs, err := e.readState(ctr.ID())
+	if err != nil {
+		return observation{}, err
+	}
+	switch {
+	case rs.Exited:
+		return observation{State: container.StateExited, Run: rs}, nil
+	case rs.StartedAt.IsZero():
+		return observation{State: container.StateCreated, Run: rs}, nil
+	default:
+		rs.Exited, rs.ExitCode = true, lostExitCode
+		return observation{State: container.StateExited, Run: rs}, nil
+	}
+}
