@@ -136,6 +136,9 @@ func (s *Server) Issue(ctx context.Context, req *IssueRequest) (*IssueResponse, 
 	if id, err := ca.IdentityFromContext(ctx); err == nil {
 		// A member renewing: same node, role as the store says now (a
 		// promotion or demotion takes effect at renewal).
+		if Removed(c, id.NodeID) {
+			return nil, errRemoved(id.NodeID)
+		}
 		var n *store.Node
 		s.store.View(func(tx store.ReadTx) { n = store.Get[*store.Node](tx, id.NodeID) })
 		if n == nil {

@@ -109,7 +109,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy()))
 	disp.Register(srv)
 	caserver.New(st, cfg.log.With("component", "ca")).Register(srv)
-	raftmembers.New(rn).Register(srv)
+	raftmembers.New(rn, st).Register(srv)
 	forward.NewServer(cfg.api, st.Index).Register(srv)
 	go srv.Serve(mux.GRPC())
 	fail := func(err error) (*manager, error) {
