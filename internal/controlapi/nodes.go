@@ -87,7 +87,8 @@ func normalizeNodeSpec(in swarm.NodeSpec) (swarm.NodeSpec, error) {
 }
 
 // UpdateNode replaces the spec of the node ref, which must still be at
-// version. Demoting the last manager is refused.
+// version. Demoting the last manager, or a manager whose removal from raft
+// would leave too few reachable managers for a quorum, is refused.
 func (a *API) UpdateNode(ctx context.Context, ref string, version uint64, spec swarm.NodeSpec) error {
 	norm, err := normalizeNodeSpec(spec)
 	if err != nil {
@@ -104,6 +105,9 @@ func (a *API) UpdateNode(ctx context.Context, ref string, version uint64, spec s
 		if cur.Spec.Role == swarm.NodeRoleManager && norm.Role == swarm.NodeRoleWorker && managerCount(tx.ReadTx) <= 1 {
 			return failedPrecondition("attempting to demote the last manager of the swarm")
 		}
+		if cur.Spec.Role == swarm.NodeRoleManager && norm.Role == swarm.NodeRoleWorker && !keepsQuorumWithout(store.All[*store.Node](tx.ReadTx), cur.ID) {
+			return failedPrecondition("can't remove member from the raft: this would result in a loss of quorum")
+		}
 		if sameJSON(cur.Spec, norm) {
 			return nil
 		}
@@ -111,6 +115,31 @@ func (a *API) UpdateNode(ctx context.Context, ref string, version uint64, spec s
 		n.Spec = norm
 		return tx.Put(n)
 	})
+}
+
+// keepsQuorumWithout decides whether the raft group keeps a quorum once
+// the node id leaves it: the voters are the managers with a ManagerStatus
+// (the leader keeps it true from raft), and those reachable after the
+// removal must be a majority of the voters left, as SwarmKit's
+// CanRemoveMember asks. A manager that is no voter yet changes nothing.
+func keepsQuorumWithout(nodes []*store.Node, id string) bool {
+	voters, reachable, found := 0, 0, false
+	for _, n := range nodes {
+		if n.ManagerStatus == nil {
+			continue
+		}
+		voters++
+		switch {
+		case n.ID == id:
+			found = true
+		case n.ManagerStatus.Leader || n.ManagerStatus.Reachability == swarm.ReachabilityReachable:
+			reachable++
+		}
+	}
+	if !found {
+		return true
+	}
+	return reachable >= (voters-1)/2+1
 }
 
 func managerCount(tx store.ReadTx) int {
@@ -124,7 +153,9 @@ func managerCount(tx store.ReadTx) int {
 }
 
 // RemoveNode deletes the node ref from the swarm. A manager must be
-// demoted first; a node that is not down needs force.
+// demoted first; a node that is not down needs force. The node's ID is
+// recorded in the cluster's RemovedNodes, so that its certificate gets it
+// nothing more; its agent, if it runs, is told and leaves the swarm.
 func (a *API) RemoveNode(ctx context.Context, ref string, force bool) error {
 	return a.store.Update(ctx, func(tx *store.WriteTx) error {
 		n, err := findNode(tx.ReadTx, ref)
@@ -137,6 +168,23 @@ func (a *API) RemoveNode(ctx context.Context, ref string, force bool) error {
 		if !force && n.Status.State == swarm.NodeStateReady {
 			return failedPrecondition("node %s is not down and can't be removed", n.ID)
 		}
+		if c := store.TheCluster(tx.ReadTx); c != nil {
+			cl := store.Clone(c)
+			cl.RemovedNodes = rememberRemoved(c.RemovedNodes, n.ID, store.MaxRemovedNodes)
+			if err := tx.Put(cl); err != nil {
+				return err
+			}
+		}
 		return tx.Delete(n)
 	})
+}
+
+// rememberRemoved appends id to the removed IDs, dropping the oldest
+// beyond max.
+func rememberRemoved(ids []string, id string, max int) []string {
+	out := append(slices.Clone(ids), id)
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return out
 }

@@ -89,10 +89,58 @@ func TestUpdateNode(t *testing.T) {
 	if w.Spec.Role != swarm.NodeRoleManager || w.Spec.Availability != swarm.NodeAvailabilityDrain || w.Spec.Labels["zone"] != "east" {
 		t.Fatalf("node spec got %+v, want manager/drain/zone=east", w.Spec)
 	}
-	// With two managers, one may be demoted.
+	// The promoted node is no raft member yet: demoting the only voter
+	// would leave raft without one.
 	m = storedNode(t, s, "mgr1")
+	wantErr(t, a.UpdateNode(t.Context(), "mgr1", m.Version.Index, demote), errdefs.KindPrecondition,
+		"rpc error: code = FailedPrecondition desc = can't remove member from the raft: this would result in a loss of quorum")
+	// Once it joined raft (the leader gives it a ManagerStatus), with two
+	// reachable managers one may be demoted.
+	w = store.Clone(storedNode(t, s, "wrk1"))
+	w.ManagerStatus = &swarm.ManagerStatus{Reachability: swarm.ReachabilityReachable}
+	put(t, s, w)
 	if err := a.UpdateNode(t.Context(), "mgr1", m.Version.Index, demote); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestKeepsQuorumWithout(t *testing.T) {
+	voter := func(id string, r swarm.Reachability) *store.Node {
+		return &store.Node{Node: swarm.Node{ID: id, Spec: swarm.NodeSpec{Role: swarm.NodeRoleManager},
+			ManagerStatus: &swarm.ManagerStatus{Reachability: r, Leader: id == "leader"}}}
+	}
+	up, down := swarm.ReachabilityReachable, swarm.ReachabilityUnreachable
+	joining := &store.Node{Node: swarm.Node{ID: "joining", Spec: swarm.NodeSpec{Role: swarm.NodeRoleManager}}}
+	tests := []struct {
+		name  string
+		nodes []*store.Node
+		id    string
+		want  bool
+	}{
+		{"3 reachable, demote one", []*store.Node{voter("leader", up), voter("b", up), voter("c", up)}, "c", true},
+		{"3 with one down, demote the down one", []*store.Node{voter("leader", up), voter("b", up), voter("c", down)}, "c", true},
+		{"3 with one down, demote a reachable one", []*store.Node{voter("leader", up), voter("b", up), voter("c", down)}, "b", false},
+		{"2 reachable, demote one", []*store.Node{voter("leader", up), voter("b", up)}, "b", true},
+		{"2 with the other down, demote the leader", []*store.Node{voter("leader", up), voter("b", down)}, "leader", false},
+		{"5 with two down, demote a reachable one", []*store.Node{voter("leader", up), voter("b", up), voter("c", up), voter("d", down), voter("e", down)}, "c", false},
+		{"5 with one down, demote a reachable one", []*store.Node{voter("leader", up), voter("b", up), voter("c", up), voter("d", up), voter("e", down)}, "c", true},
+		{"unknown reachability counts as unreachable", []*store.Node{voter("leader", up), voter("b", swarm.ReachabilityUnknown), voter("c", up)}, "c", false},
+		{"a manager not in raft yet", []*store.Node{voter("leader", up), joining}, "joining", true},
+		{"the only voter", []*store.Node{voter("leader", up), joining}, "leader", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := keepsQuorumWithout(tt.nodes, tt.id); got != tt.want {
+				t.Fatalf("keepsQuorumWithout(%s) = %v, want %v", tt.id, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRememberRemovedKeepsTheNewest(t *testing.T) {
+	got := rememberRemoved([]string{"a", "b", "c"}, "d", 3)
+	if want := []string{"b", "c", "d"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }
 
@@ -102,6 +150,7 @@ func TestRemoveNode(t *testing.T) {
 		node("mgr1", "alpha", swarm.NodeRoleManager, swarm.NodeStateReady),
 		node("wrk1", "beta", swarm.NodeRoleWorker, swarm.NodeStateReady),
 		node("wrk2", "gamma", swarm.NodeRoleWorker, swarm.NodeStateDown),
+		&store.Cluster{Swarm: swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: "c1"}}},
 	)
 	before := snapshot(t, s)
 	wantErr(t, a.RemoveNode(t.Context(), "alpha", true), errdefs.KindPrecondition,
@@ -119,5 +168,10 @@ func TestRemoveNode(t *testing.T) {
 	}
 	if storedNode(t, s, "wrk1") != nil || storedNode(t, s, "wrk2") != nil {
 		t.Fatal("removed nodes still stored")
+	}
+	var c *store.Cluster
+	s.View(func(tx store.ReadTx) { c = store.TheCluster(tx) })
+	if want := []string{"wrk2", "wrk1"}; !slices.Equal(c.RemovedNodes, want) {
+		t.Fatalf("cluster's removed nodes %v, want %v", c.RemovedNodes, want)
 	}
 }
