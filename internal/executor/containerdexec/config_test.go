@@ -210,3 +210,17 @@ func TestCapabilityOpts(t *testing.T) {
 		})
 	}
 }
+
+func TestSpecOptsInitNeedsABinary(t *testing.T) {
+	withInit := true
+	rec := &record{
+		Config:     container.Config{Hostname: "h", Cmd: []string{"sh"}},
+		HostConfig: container.HostConfig{Init: &withInit},
+	}
+	if _, err := specOpts(rec, "/dir", nil, ""); !errdefs.Is(err, errdefs.KindInvalid) {
+		t.Errorf("without an init binary: got %v, want Invalid", err)
+	}
+	if _, err := specOpts(rec, "/dir", nil, "/usr/bin/tini"); err != nil {
+		t.Errorf("with an init binary: got %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/sys/signal"
 
@@ -379,6 +380,15 @@ func (e *Executor) remove(ctx context.Context, id string) error {
 		}
 	}
 	e.forgetExecs(id)
+	if rec, err := e.readRecord(id); err == nil {
+		for _, p := range rec.Mounts {
+			if p.Type == mount.TypeVolume && p.Name == anonymousVolume(id, p.Destination) {
+				if err := os.RemoveAll(filepath.Join(e.cfg.Root, "volumes", p.Name)); err != nil {
+					return fmt.Errorf("remove anonymous volume of %s: %w", id, err)
+				}
+			}
+		}
+	}
 	if err := os.RemoveAll(e.dir(id)); err != nil {
 		return fmt.Errorf("remove files of %s: %w", id, err)
 	}

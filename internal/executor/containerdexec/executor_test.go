@@ -486,8 +486,17 @@ func TestExecInStoppedContainer(t *testing.T) {
 func TestRemove(t *testing.T) {
 	e := newExecutor(t, "")
 	task := newTask("sleep", "1000")
+	task.Spec.ContainerSpec.Mounts = []mount.Mount{
+		{Type: mount.TypeVolume, Target: "/anon"},
+		{Type: mount.TypeVolume, Source: "named", Target: "/named"},
+	}
 	ctl := start(t, e, task)
 	id := ContainerID(task.ID)
+	volumes := filepath.Join(e.cfg.Root, "volumes")
+	anon := filepath.Join(volumes, anonymousVolume(id, "/anon"))
+	if _, err := os.Stat(anon); err != nil {
+		t.Fatalf("anonymous volume: %v", err)
+	}
 	if err := e.Remove(t.Context(), id, false); !errdefs.Is(err, errdefs.KindConflict) {
 		t.Fatalf("remove running without force: got %v, want Conflict", err)
 	}
@@ -495,6 +504,12 @@ func TestRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGone(t, e, id)
+	if _, err := os.Stat(anon); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("anonymous volume: got %v, want it removed with the container", err)
+	}
+	if _, err := os.Stat(filepath.Join(volumes, "named", "_data")); err != nil {
+		t.Errorf("named volume: got %v, want it kept", err)
+	}
 	// The controller's Remove of what is gone is a no-op.
 	if err := ctl.Remove(t.Context()); err != nil {
 		t.Errorf("remove again: %v", err)

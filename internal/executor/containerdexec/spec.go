@@ -239,8 +239,7 @@ func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, 
 		case mount.TypeVolume:
 			name := m.Source
 			if name == "" {
-				sum := sha256.Sum256([]byte(id + ":" + m.Target))
-				name = hex.EncodeToString(sum[:])
+				name = anonymousVolume(id, m.Target)
 			}
 			if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
 				return nil, nil, errdefs.Invalid("invalid volume name %q", name)
@@ -273,6 +272,15 @@ func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, 
 		}
 	}
 	return out, points, nil
+}
+
+// anonymousVolume names the volume of container id at target that the
+// spec gave no name: stable, so that preparing the container again finds
+// it, and recognizable, so that removing the container removes it, as
+// Docker does with anonymous volumes of swarm tasks.
+func anonymousVolume(id, target string) string {
+	sum := sha256.Sum256([]byte(id + ":" + target))
+	return hex.EncodeToString(sum[:])
 }
 
 // makeMountSources checks that bind sources exist and creates volume
