@@ -16,6 +16,8 @@ cleanup() {
 	[ -f "$run/pid" ] && kill "$(cat "$run/pid")" 2>/dev/null || true
 	sleep 1
 	pkill -9 -f "containerd --config $run/" 2>/dev/null || true
+	grep -o " $run[^ ]*\| $data[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	ip link del sbench0 2>/dev/null || true
 	rm -rf "$data" "$run"
 }
 trap cleanup EXIT
