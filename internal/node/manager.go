@@ -137,7 +137,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 			var wg sync.WaitGroup
 			wg.Add(3)
 			go func() { defer wg.Done(); disp.RunLeader(lctx) }()
-			go func() { defer wg.Done(); trackManagers(lctx, rn, st, cfg.mem.NodeID, cfg.log) }()
+			go func() { defer wg.Done(); trackMembers(lctx, rn, st, cfg.mem.NodeID, cfg.log) }()
 			go func() { defer wg.Done(); runControllers(lctx, st, cfg.log) }()
 			wg.Wait()
 		})
