@@ -156,11 +156,16 @@ func (e *Executor) ExecStart(ctx context.Context, execID string, stdin io.Reader
 		stdinEOF = make(chan struct{})
 		stdin = &eofReader{r: stdin, eof: stdinEOF}
 	}
-	if !r.cfg.AttachStdout {
-		stdout = nil
+	// containerd 1.6's shim cannot start an exec without an output path,
+	// so output nobody attached to is discarded here.
+	if !r.cfg.AttachStdout || stdout == nil {
+		stdout = io.Discard
 	}
-	if !r.cfg.AttachStderr || r.cfg.Tty {
-		stderr = nil
+	switch {
+	case r.cfg.Tty:
+		stderr = nil // a terminal has one output
+	case !r.cfg.AttachStderr || stderr == nil:
+		stderr = io.Discard
 	}
 	opts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr), cio.WithFIFODir(filepath.Join(e.cfg.Root, "fifo"))}
 	if r.cfg.Tty {

@@ -441,6 +441,32 @@ func TestExec(t *testing.T) {
 		})
 	}
 
+	ttyCfg := execConfig(false, "sh", "-c", "tty >/dev/null && stty size")
+	ttyCfg.Tty, ttyCfg.ConsoleSize = true, &[2]uint{30, 100}
+	ttyID, err := e.ExecCreate(t.Context(), id, ttyCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ttyOut strings.Builder
+	if err := e.ExecStart(t.Context(), ttyID, nil, &ttyOut, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ttyOut.String() != "30 100\r\n" {
+		t.Errorf("exec with a terminal: got %q, want the console size from a terminal", ttyOut.String())
+	}
+
+	// Detached, as docker exec -d: nothing attached.
+	detached, err := e.ExecCreate(t.Context(), id, container.ExecCreateRequest{Cmd: []string{"sh", "-c", "echo x; echo y >&2; exit 6"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ExecStart(t.Context(), detached, nil, nil, nil); err != nil {
+		t.Fatalf("detached exec: %v", err)
+	}
+	if ins, err := e.ExecInspect(t.Context(), detached); err != nil || ins.ExitCode == nil || *ins.ExitCode != 6 {
+		t.Errorf("detached exec: got %+v, %v; want exit code 6", ins, err)
+	}
+
 	missing, err := e.ExecCreate(t.Context(), id, execConfig(false, "/nonexistent"))
 	if err != nil {
 		t.Fatal(err)
