@@ -16,6 +16,9 @@ down() {
 		sleep 2
 	fi
 	pkill -f "containerd --config $run/" 2>/dev/null || true
+	grep -o " $run[^ ]*\| $data[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	ip link del shoal0 2>/dev/null || true
+	nft delete table ip shoal 2>/dev/null || true
 	rm -rf "$data" "$run"
 }
 if [ "${1:-}" = down ]; then down; echo "demo removed"; exit 0; fi
@@ -34,14 +37,20 @@ docker images
 echo "== docker swarm init"
 docker swarm init --advertise-addr 127.0.0.1
 echo "== shoal service create --replicas 3"
-bin/shoal service create --name web --replicas 3 busybox httpd -f -v -p 8080
+bin/shoal service create --name web --replicas 3 busybox \
+	sh -c 'echo "hello from task $(hostname)" >/tmp/index.html; exec httpd -f -p 8080 -h /tmp'
 echo "== docker service ls / ps"
 docker service ls
 docker service ps web
 echo "== docker ps"
 docker ps
+echo "== each task answers on its own address on the node's bridge"
+for c in $(docker ps -q --filter label=com.docker.swarm.service.name=web); do
+	ip=$(docker inspect "$c" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
+	printf '%s: ' "$ip"; busybox wget -q -O - "http://$ip:8080/"
+done
 echo "== scale to 5"
-docker service scale web=5
+docker service scale -d web=5
 docker node ls
 echo
 echo "The node keeps running. Try: export DOCKER_HOST=$DOCKER_HOST; docker service ps web"
