@@ -2,46 +2,110 @@ package node
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"sync"
 
 	"google.golang.org/grpc"
 
 	"github.com/shoal-project/shoal/internal/agent"
 	"github.com/shoal-project/shoal/internal/clusterconn"
+	"github.com/shoal-project/shoal/internal/store"
 )
 
-// runningAgent is the agent of this node while it is in a swarm.
+// runningAgent is the agent of this node while it is in a swarm, with the
+// loop that follows the role the managers give the node.
 type runningAgent struct {
+	agent  *agent.Agent
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when the agent and the role loop ended
 }
 
 // startAgent runs the agent until stop. The agent reaches the managers
-// this node knows, its own first when it is one.
-func (n *Node) startAgent(ctx context.Context) *runningAgent {
-	managers := append([]string(nil), n.mem.Managers...)
+// this node knows, its own first when it is one. When the managers say
+// the node was removed, the node leaves the swarm.
+func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
+	managers := slices.Clone(mem.Managers)
 	tlsConf := n.tlsFor(clusterconn.ProtoGRPC)
+	latest := &latestNode{wake: make(chan struct{}, 1)}
 	a := agent.New(agent.Config{
-		Executor: n.cfg.Engine.Executor,
+		Executor: n.exec,
 		Managers: func() []string { return managers },
 		Dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 			return clusterconn.DialGRPC(ctx, addr, tlsConf)
 		},
-		Logger: n.log.With("component", "agent"),
+		NodeChanged: latest.set,
+		Logger:      n.log.With("component", "agent"),
 	})
 	actx, cancel := context.WithCancel(ctx)
-	r := &runningAgent{cancel: cancel, done: make(chan struct{})}
+	r := &runningAgent{agent: a, cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(r.done)
-		if err := a.Run(actx); err != nil && actx.Err() == nil {
+		defer wg.Done()
+		n.followRole(actx, latest)
+	}()
+	go func() {
+		defer wg.Done()
+		err := a.Run(actx)
+		switch {
+		case errors.Is(err, agent.ErrNodeRemoved):
+			n.log.Warn("this node was removed from the swarm: leaving it", "err", err)
+			cancel()
+			go n.removed(ctx, r)
+		case err != nil && actx.Err() == nil:
 			n.log.Error("agent stopped", "err", err)
 		}
+	}()
+	go func() {
+		wg.Wait()
+		close(r.done)
 	}()
 	return r
 }
 
-// stop ends the agent's session. Task containers keep running: a restarted
-// agent adopts them.
+// stop ends the agent's session and the role loop. Task containers keep
+// running: a restarted agent adopts them.
 func (r *runningAgent) stop() {
 	r.cancel()
 	<-r.done
+}
+
+// removed makes the node leave the swarm the managers removed it from,
+// unless something else changed the membership meanwhile.
+func (n *Node) removed(ctx context.Context, r *runningAgent) {
+	if err := n.lockOp(ctx); err != nil {
+		return
+	}
+	defer n.unlockOp()
+	if _, _, a, _ := n.snapshot(); a != r {
+		return
+	}
+	if err := n.forget(ctx); err != nil {
+		n.log.Error("forget the swarm this node was removed from", "err", err)
+	}
+}
+
+// latestNode holds the newest node object a session brought, for the
+// role loop; setting it never blocks the session.
+type latestNode struct {
+	mu   sync.Mutex
+	node *store.Node // guarded by mu
+	wake chan struct{}
+}
+
+func (l *latestNode) set(nd *store.Node) {
+	l.mu.Lock()
+	l.node = nd
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *latestNode) get() *store.Node {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.node
 }

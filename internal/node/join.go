@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
-	"google.golang.org/grpc"
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/caserver"
@@ -25,10 +24,19 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 	if err := n.waitStarted(ctx); err != nil {
 		return err
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mem != nil {
+	if err := n.lockOp(ctx); err != nil {
+		return err
+	}
+	defer n.unlockOp()
+	switch mem, _, _, locked := n.snapshot(); {
+	case locked:
+		return errLocked
+	case mem != nil:
 		return errAlreadyInSwarm
+	}
+	dctx, err := n.daemonCtx()
+	if err != nil {
+		return err
 	}
 	if len(req.RemoteAddrs) == 0 {
 		return errdefs.Invalid("join: no manager address given (RemoteAddrs)")
@@ -37,7 +45,7 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 	if err != nil {
 		return err
 	}
-	listen, advertise, err := resolveAddrs(req.ListenAddr, req.AdvertiseAddr, hostAddrs(n.cfg.Engine.Network.Name()))
+	listen, advertise, err := resolveAddrs(req.ListenAddr, req.AdvertiseAddr, n.hostAddrs)
 	if err != nil {
 		return err
 	}
@@ -90,34 +98,38 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 	if err := os.RemoveAll(n.dir); err != nil {
 		return err
 	}
-	if err := keys.save(n.keyStore()); err != nil {
+	fail := func(err error) error {
+		os.RemoveAll(n.dir)
+		n.keys.Store(nil)
 		return err
 	}
+	if err := keys.save(n.keyStore(nil)); err != nil {
+		return fail(err)
+	}
 	n.keys.Store(keys)
+	var mgr *manager
 	if issued.Role == ca.ManagerRole {
 		mem.Role = "manager"
 		mem.Managers = append([]string{advertise}, mem.Managers...)
-		cfg := n.managerConfig(false)
-		cfg.mem = mem
-		cfg.join = func(ctx context.Context) error {
-			dial := func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
-				return clusterconn.DialGRPC(ctx, addr, n.tlsFor(clusterconn.ProtoGRPC))
-			}
-			return raftmembers.JoinVia(ctx, issued.Managers, advertise, dial)
-		}
-		mgr, err := startManager(n.ctx, cfg)
+		dek, err := newDEK(n.dir)
 		if err != nil {
-			os.RemoveAll(n.dir)
-			n.keys.Store(nil)
-			return err
+			return fail(err)
 		}
-		n.mgr = mgr
+		cfg := n.managerConfig(mem, dek)
+		cfg.join = func(ctx context.Context) error {
+			return raftmembers.JoinVia(ctx, issued.Managers, advertise, n.dialManager)
+		}
+		if mgr, err = n.startManager(dctx, cfg); err != nil {
+			return fail(err)
+		}
 	}
 	if err := saveMembership(n.dir, mem); err != nil {
-		return err
+		if mgr != nil {
+			mgr.stop()
+		}
+		return fail(err)
 	}
-	n.mem = mem
-	n.agent = n.startAgent(n.ctx)
+	n.setState(mem, mgr, n.startAgent(dctx, mem), false)
 	n.log.Info("joined swarm", "node.id", mem.NodeID, "role", mem.Role, "manager", remote)
 	return nil
 }

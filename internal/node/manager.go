@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -31,7 +30,8 @@ type managerConfig struct {
 	dir       string // the swarm directory; raft state goes in dir/raft
 	mem       *membership
 	keys      *nodeKeys
-	bootstrap bool // a new swarm: make this node the only raft member
+	dek       []byte // encrypts the raft data at rest; nil for none
+	bootstrap bool   // a new swarm: make this node the only raft member
 	// join, when set, asks the leader to add this manager to raft; it
 	// runs once this manager serves raft, before waiting for a leader.
 	join      func(ctx context.Context) error
@@ -41,16 +41,27 @@ type managerConfig struct {
 	log *slog.Logger
 }
 
-func (n *Node) managerConfig(bootstrap bool) managerConfig {
+func (n *Node) managerConfig(mem *membership, dek []byte) managerConfig {
 	return managerConfig{
 		dir:       n.dir,
-		mem:       n.mem,
+		mem:       mem,
 		keys:      n.keys.Load(),
-		bootstrap: bootstrap,
+		dek:       dek,
 		clientTLS: n.tlsFor,
 		api:       n.api,
 		log:       n.log.With("component", "manager"),
 	}
+}
+
+// startManager starts a manager and keeps its secrets at rest sealed as
+// the swarm's autolock asks.
+func (n *Node) startManager(ctx context.Context, cfg managerConfig) (*manager, error) {
+	m, err := startManager(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m.goRun(func(ctx context.Context) { n.followUnlockKey(ctx, m.store, cfg.dek) })
+	return m, nil
 }
 
 // manager is a running manager: the cluster port, raft, the store, the
@@ -62,6 +73,7 @@ type manager struct {
 	grpc    *grpc.Server
 	control *controlapi.API
 
+	ctx    context.Context // ends when the manager stops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -87,9 +99,10 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	})
 	st := store.New()
 	rn, err := consensus.Open(consensus.Config{
-		Dir:       filepath.Join(cfg.dir, "raft"),
+		Dir:       raftDir(cfg.dir),
 		LocalID:   cfg.mem.NodeID,
 		Transport: trans,
+		DEK:       cfg.dek,
 		Logger:    cfg.log.With("component", "raft"),
 	}, st)
 	if err != nil {
@@ -106,7 +119,9 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 		LeaderAddr: func() string { a, _ := rn.Leader(); return a },
 		Logger:     cfg.log.With("component", "dispatcher"),
 	})
-	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy()))
+	refuseUnary, refuseStream := caserver.RefuseRemoved(st)
+	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy()),
+		grpc.ChainUnaryInterceptor(refuseUnary), grpc.ChainStreamInterceptor(refuseStream))
 	disp.Register(srv)
 	caserver.New(st, cfg.log.With("component", "ca")).Register(srv)
 	raftmembers.New(rn, st).Register(srv)
@@ -117,22 +132,24 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 		rn.Shutdown()
 		return nil, err
 	}
-	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
-	defer cancelWait()
-	if cfg.join != nil {
-		if err := cfg.join(waitCtx); err != nil {
+	// A new member waits until it is part of a group with a leader; a
+	// restarted one does not (it may have no quorum to come back to).
+	if cfg.bootstrap || cfg.join != nil {
+		waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelWait()
+		if cfg.join != nil {
+			if err := cfg.join(waitCtx); err != nil {
+				return fail(err)
+			}
+		}
+		if err := rn.WaitLeader(waitCtx); err != nil {
 			return fail(err)
 		}
 	}
-	if err := rn.WaitLeader(waitCtx); err != nil {
-		return fail(err)
-	}
 
 	mctx, cancel := context.WithCancel(ctx)
-	m = &manager{store: st, raft: rn, mux: mux, grpc: srv, control: controlapi.New(st), cancel: cancel}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	m = &manager{store: st, raft: rn, mux: mux, grpc: srv, control: controlapi.New(st), ctx: mctx, cancel: cancel}
+	m.goRun(func(mctx context.Context) {
 		rn.RunWhileLeader(mctx, func(lctx context.Context) {
 			var wg sync.WaitGroup
 			wg.Add(3)
@@ -141,8 +158,17 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 			go func() { defer wg.Done(); runControllers(lctx, st, cfg.log) }()
 			wg.Wait()
 		})
-	}()
+	})
 	return m, nil
+}
+
+// goRun runs fn until the manager stops.
+func (m *manager) goRun(fn func(ctx context.Context)) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		fn(m.ctx)
+	}()
 }
 
 func mergePolicies(ps ...ca.Policy) ca.Policy {
