@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
+
+var regexpID = regexp.MustCompile(`^[0-9a-z]{25}$`)
 
 // freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
 func freePort(t *testing.T) int {
@@ -230,6 +233,58 @@ func TestFoundation(t *testing.T) {
 		if after := d.Docker("service", "ls", "--format", "{{.ID}} {{.Name}} {{.Replicas}}"); after != before {
 			t.Fatalf("services changed by refused requests:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
+	})
+
+	t.Run("task history limit keeps that many tasks per slot", func(t *testing.T) {
+		d.Docker("swarm", "update", "--task-history-limit", "2")
+		if got := strings.TrimSpace(d.Docker("info", "--format", "{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}")); got != "2" {
+			t.Fatalf("task history limit = %s, want 2", got)
+		}
+		d.Docker("service", "create", "-d", "--name", "flappy", "--restart-delay", "200ms", "imported:latest", "sh", "-c", "exit 3")
+		// Restarts go on forever; once several have happened, at most the
+		// limit's worth of tasks stays for the slot (plus the one being
+		// replaced while the reaper catches up).
+		Eventually(t, 60*time.Second, func() string {
+			rows := strings.Fields(d.Docker("service", "ps", "-q", "flappy"))
+			out := d.Docker("service", "ps", "--format", "{{.ID}}", "flappy")
+			if len(rows) > 3 || !strings.Contains(d.Docker("service", "ps", "--no-trunc", "--format", "{{.Error}}", "flappy"), "non-zero exit (3)") {
+				return fmt.Sprintf("service ps flappy has %d rows, want at most 3 after restarts:\n%s", len(rows), out)
+			}
+			return ""
+		})
+		time.Sleep(3 * time.Second)
+		if rows := strings.Fields(d.Docker("service", "ps", "-q", "flappy")); len(rows) > 3 {
+			t.Fatalf("service ps flappy has %d rows after many restarts, want at most 3", len(rows))
+		}
+		d.Docker("service", "rm", "flappy")
+	})
+
+	t.Run("the shoal CLI drives the same daemon", func(t *testing.T) {
+		out := d.Shoal("service", "create", "-d", "--no-resolve-image", "--name", "viashoal", "--replicas", "2", "imported:latest", "sh", "-c", "echo shoal-said-hi; sleep 3600")
+		if !regexpID.MatchString(strings.TrimSpace(out)) {
+			t.Fatalf("shoal service create printed %q, want the service ID", out)
+		}
+		waitReplicas(t, d, "viashoal", "2/2")
+		if out := d.Shoal("service", "ls"); !strings.Contains(out, "viashoal") || !strings.Contains(out, "2/2") {
+			t.Fatalf("shoal service ls:\n%s", out)
+		}
+		if out := d.Shoal("service", "ps", "viashoal"); strings.Count(out, "Running") < 2 {
+			t.Fatalf("shoal service ps:\n%s", out)
+		}
+		if out := d.Shoal("node", "ls"); !strings.Contains(out, "Leader") {
+			t.Fatalf("shoal node ls:\n%s", out)
+		}
+		Eventually(t, 30*time.Second, func() string {
+			if out := d.Shoal("service", "logs", "viashoal"); strings.Count(out, "shoal-said-hi") != 2 {
+				return "shoal service logs:\n" + out
+			}
+			return ""
+		})
+		out = d.Shoal("service", "scale", "viashoal=1")
+		if !strings.Contains(out, "converged") {
+			t.Fatalf("shoal service scale printed:\n%s\nwant the converge display to end converged", out)
+		}
+		d.Shoal("service", "rm", "viashoal")
 	})
 
 	t.Run("service rm stops its containers", func(t *testing.T) {
