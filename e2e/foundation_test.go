@@ -108,6 +108,13 @@ func TestFoundation(t *testing.T) {
 				t.Fatalf("docker images:\n%s\nwant %s", out, want)
 			}
 		}
+		saved := testimage.DockerSave(t, "loaded:v1", testimage.Image(t, testimage.WithEnv("FROM=load")))
+		if out := d.Docker("load", "-i", saved); !strings.Contains(out, "loaded:v1") {
+			t.Fatalf("docker load printed %q, want the loaded name", out)
+		}
+		if env := d.Docker("image", "inspect", "loaded:v1", "--format", "{{.Config.Env}}"); !strings.Contains(env, "FROM=load") {
+			t.Fatalf("loaded image config env = %q", env)
+		}
 		d.Docker("tag", "imported:latest", "imported:copy")
 		d.Docker("rmi", "imported:copy")
 		if out := d.Docker("images", "--format", "{{.Repository}}:{{.Tag}}"); strings.Contains(out, "imported:copy") {
