@@ -1,11 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // Batch is the unit of replication: the changes of one Update.
@@ -38,11 +42,19 @@ type Action struct {
 // can never start a JSON document, so batches written as JSON by earlier
 // versions still decode from old logs.
 //
-//	0x00 0x01 | unix nanos (8 bytes, big endian) | uvarint count |
-//	count × (op byte | table byte | uvarint length | object JSON)
+//	0x00 | version | body, S2-compressed when version is 2
+//	body: unix nanos (8 bytes, big endian) | uvarint count |
+//	      count × (op byte | table byte | uvarint length | object JSON)
+//
+// Large bodies are compressed: tasks of one service repeat the same spec,
+// so a batch shrinks several times for a fraction of the time the raft log
+// would spend writing it whole.
 const (
-	batchMagic   = 0x00
-	batchVersion = 0x01
+	batchMagic      = 0x00
+	batchPlain      = 0x01
+	batchCompressed = 0x02
+	// compressFrom is the body size from which compressing pays.
+	compressFrom = 16 << 10
 )
 
 var (
@@ -59,7 +71,7 @@ func encodeBatch(b Batch) ([]byte, error) {
 		size += 2 + binary.MaxVarintLen64 + len(a.Object)
 	}
 	out := make([]byte, 0, size)
-	out = append(out, batchMagic, batchVersion)
+	out = append(out, batchMagic, batchPlain)
 	out = binary.BigEndian.AppendUint64(out, uint64(b.Time.UnixNano()))
 	out = binary.AppendUvarint(out, uint64(len(b.Actions)))
 	for _, a := range b.Actions {
@@ -75,6 +87,13 @@ func encodeBatch(b Batch) ([]byte, error) {
 		out = binary.AppendUvarint(out, uint64(len(a.Object)))
 		out = append(out, a.Object...)
 	}
+	if body := out[2:]; len(body) >= compressFrom {
+		z := make([]byte, 2+s2.MaxEncodedLen(len(body)))
+		z[0], z[1] = batchMagic, batchCompressed
+		n := len(s2.Encode(z[2:], body))
+		// A right-sized copy: raft holds the entry until it is applied.
+		return slices.Clip(bytes.Clone(z[:2+n])), nil
+	}
 	return out, nil
 }
 
@@ -88,14 +107,25 @@ func decodeBatch(data []byte) (Batch, error) {
 		err := json.Unmarshal(data, &b)
 		return b, err
 	}
-	if len(data) < 10 {
+	if len(data) < 2 {
 		return Batch{}, errShortBatch
 	}
-	if data[1] != batchVersion {
+	body := data[2:]
+	switch data[1] {
+	case batchPlain:
+	case batchCompressed:
+		var err error
+		if body, err = s2.Decode(nil, body); err != nil {
+			return Batch{}, fmt.Errorf("decompress: %w", err)
+		}
+	default:
 		return Batch{}, fmt.Errorf("unknown batch version %d", data[1])
 	}
-	b := Batch{Time: time.Unix(0, int64(binary.BigEndian.Uint64(data[2:10]))).UTC()}
-	rest := data[10:]
+	if len(body) < 8 {
+		return Batch{}, errShortBatch
+	}
+	b := Batch{Time: time.Unix(0, int64(binary.BigEndian.Uint64(body[:8]))).UTC()}
+	rest := body[8:]
 	count, n := binary.Uvarint(rest)
 	if n <= 0 {
 		return Batch{}, errShortBatch

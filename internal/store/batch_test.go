@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,22 +15,29 @@ import (
 func TestBatchRoundTrip(t *testing.T) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC)
 	tests := []struct {
-		name string
-		b    Batch
+		name        string
+		b           Batch
+		wantVersion byte
 	}{
-		{"one put", Batch{Time: at, Actions: []Action{{Op: OpPut, Table: tableTask, Object: json.RawMessage(`{"ID":"t1"}`)}}}},
+		{"one put", Batch{Time: at, Actions: []Action{{Op: OpPut, Table: tableTask, Object: json.RawMessage(`{"ID":"t1"}`)}}}, batchPlain},
 		{"every table and op", Batch{Time: at, Actions: []Action{
 			{Op: OpPut, Table: tableCluster, Object: json.RawMessage(`{"ID":"c"}`)},
 			{Op: OpPut, Table: tableNode, Object: json.RawMessage(`{"ID":"n"}`)},
 			{Op: OpDelete, Table: tableService, Object: json.RawMessage(`{"ID":"s"}`)},
 			{Op: OpPut, Table: tableTask, Object: json.RawMessage(bytes.Repeat([]byte(" "), 300))},
-		}}},
+		}}, batchPlain},
+		{"large enough to compress", Batch{Time: at, Actions: slices.Repeat([]Action{
+			{Op: OpPut, Table: tableTask, Object: json.RawMessage(`{"ID":"t1","Spec":{"ContainerSpec":{"Image":"busybox"}}}`)},
+		}, 1000)}, batchCompressed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			data, err := encodeBatch(tt.b)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if data[1] != tt.wantVersion {
+				t.Errorf("got version %d, want %d", data[1], tt.wantVersion)
 			}
 			got, err := decodeBatch(data)
 			if err != nil {
@@ -56,6 +64,7 @@ func TestDecodeBatchRefusesDamage(t *testing.T) {
 		{"cut in the object", good[:len(good)-2]},
 		{"trailing bytes", append(append([]byte{}, good...), 'x')},
 		{"unknown version", append([]byte{batchMagic, 9}, good[2:]...)},
+		{"compressed garbage", append([]byte{batchMagic, batchCompressed}, good[2:]...)},
 		{"unknown table", func() []byte { d := append([]byte{}, good...); d[12] = 99; return d }()},
 	}
 	for _, tt := range tests {

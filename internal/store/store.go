@@ -54,7 +54,11 @@ func newDB() *memdb.MemDB {
 	if err != nil {
 		panic(err) // the schema is static: an error is a programming error
 	}
-	return db
+	// A snapshot is a full MemDB that does not track mutations for
+	// memdb's watch channels. The store never uses them (Subscribe is
+	// its notification), and tracking costs a walk of the whole index on
+	// every commit that changes more than a few thousand nodes.
+	return db.Snapshot()
 }
 
 // SetProposer sets how Update replicates its batches.
