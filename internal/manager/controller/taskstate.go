@@ -40,3 +40,13 @@ func Live(t *store.Task) bool { return !Before(swarm.TaskStateRunning, t.Desired
 func OnNode(t *store.Task) bool {
 	return t.NodeID != "" && !Before(t.Status.State, swarm.TaskStateAssigned) && !Terminal(t.Status.State)
 }
+
+// FirstSpec reports whether ev puts a service still at the spec it was
+// created with. Every task of such a service was made from that spec, so
+// the event gives the updater nothing to update and the reaper no history
+// to trim; creating many services then does not cost those loops a pass
+// each over every task.
+func FirstSpec(ev store.Event) bool {
+	s, ok := ev.Object.(*store.Service)
+	return ok && ev.Op == store.OpPut && s.SpecVersion <= 1 && s.PreviousSpec == nil && s.UpdateStatus == nil
+}

@@ -23,10 +23,11 @@ func Replicas(svc *store.Service) int {
 // lowest free slot numbers.
 func (d *decider) replicated(svc *store.Service, tasks []*store.Task) {
 	want := Replicas(svc)
-	var taken []Slot
-	byNumber := map[int]Slot{}
-	for _, s := range Slots(svc, tasks) {
-		byNumber[s.Number] = s
+	slots := Slots(svc, tasks)
+	taken := make([]Slot, 0, len(slots))
+	byNumber := make(map[int]int, len(slots)) // index in slots
+	for i, s := range slots {
+		byNumber[s.Number] = i
 		switch {
 		case s.Number == 0:
 			// A task without a slot does not belong to a replicated
@@ -45,7 +46,7 @@ func (d *decider) replicated(svc *store.Service, tasks []*store.Task) {
 		}
 		taken = taken[extra:]
 	}
-	used := map[int]bool{}
+	used := make(map[int]bool, len(taken))
 	for _, s := range taken {
 		used[s.Number] = true
 		d.tend(svc, s, false, true, true)
@@ -54,9 +55,9 @@ func (d *decider) replicated(svc *store.Service, tasks []*store.Task) {
 		if used[n] {
 			continue
 		}
-		s, ok := byNumber[n]
-		if !ok {
-			s = Slot{Number: n}
+		s := Slot{Number: n}
+		if i, ok := byNumber[n]; ok {
+			s = slots[i]
 		}
 		d.inSlot(svc, s, d.newTask(svc, n, "", swarm.TaskStateRunning))
 		missing--

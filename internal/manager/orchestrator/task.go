@@ -136,31 +136,39 @@ type Slot struct {
 }
 
 // Slots groups the tasks of svc into its slots, ordered by slot number or
-// node ID.
+// node ID; within a slot, tasks keep their order in tasks. The slots share
+// one array: a caller that appends to a slot's Tasks gets a copy.
 func Slots(svc *store.Service, tasks []*store.Task) []Slot {
 	global := IsGlobal(svc)
-	type key struct {
-		n    int
-		node string
-	}
-	index := map[key]int{}
-	var out []Slot
-	for _, t := range tasks {
-		k := key{n: t.Slot}
+	// A slot is keyed by number, or by node for a global service and for
+	// a task without a number.
+	key := func(t *store.Task) (int, string) {
 		if global || t.Slot == 0 {
-			k = key{node: t.NodeID}
+			return 0, t.NodeID
 		}
-		i, ok := index[k]
-		if !ok {
-			i = len(out)
-			index[k] = i
-			out = append(out, Slot{Number: k.n, NodeID: k.node})
-		}
-		out[i].Tasks = append(out[i].Tasks, t)
+		return t.Slot, ""
 	}
-	slices.SortFunc(out, func(a, b Slot) int {
-		return cmp.Or(cmp.Compare(a.Number, b.Number), cmp.Compare(a.NodeID, b.NodeID))
+	// Sorting one copy costs less than a map and an array per slot, on
+	// every pass of every controller.
+	sorted := slices.Clone(tasks)
+	slices.SortStableFunc(sorted, func(a, b *store.Task) int {
+		na, ida := key(a)
+		nb, idb := key(b)
+		return cmp.Or(cmp.Compare(na, nb), cmp.Compare(ida, idb))
 	})
+	out := make([]Slot, 0, len(sorted))
+	for i := 0; i < len(sorted); {
+		n, node := key(sorted[i])
+		j := i + 1
+		for j < len(sorted) {
+			if m, other := key(sorted[j]); m != n || other != node {
+				break
+			}
+			j++
+		}
+		out = append(out, Slot{Number: n, NodeID: node, Tasks: sorted[i:j:j]})
+		i = j
+	}
 	return out
 }
 

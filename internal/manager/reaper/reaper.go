@@ -91,11 +91,11 @@ func New(st *store.Store, logger *slog.Logger) *controller.Loop {
 // wakes passes events that can make a task deletable: a task that ended,
 // is no longer meant to run or is being removed (a replacement is always
 // made with such a change to the task it replaces), and any change to
-// services, nodes or the cluster.
+// services (but a service still at its first spec), nodes or the cluster.
 func wakes(ev store.Event) bool {
 	t, ok := ev.Object.(*store.Task)
 	if !ok {
-		return true
+		return !controller.FirstSpec(ev)
 	}
 	return ev.Op != store.OpDelete && (controller.Terminal(t.Status.State) || !controller.Live(t))
 }

@@ -58,11 +58,12 @@ func remember(seen map[string]time.Time, tasks []*store.Task) {
 }
 
 // wakes passes events that move an update on: a task reaching running or
-// ending, and any change to services, nodes or the cluster.
+// ending, and any change to services (but a service still at its first
+// spec), nodes or the cluster.
 func wakes(ev store.Event) bool {
 	t, ok := ev.Object.(*store.Task)
 	if !ok {
-		return true
+		return !controller.FirstSpec(ev)
 	}
 	return ev.Op != store.OpDelete && (t.Status.State == swarm.TaskStateRunning || controller.Terminal(t.Status.State))
 }
