@@ -40,7 +40,7 @@ func BenchmarkScheduler(b *testing.B) {
 		{Nodes: 1000, Tasks: 100000, Services: 100},
 	} {
 		b.Run(fmt.Sprintf("nodes=%d/tasks=%d", c.Nodes, c.Tasks), func(b *testing.B) {
-			var assigned float64
+			var assigned, cpu float64
 			for b.Loop() {
 				c.Dir = b.TempDir()
 				res, err := Run(b.Context(), c)
@@ -48,8 +48,10 @@ func BenchmarkScheduler(b *testing.B) {
 					b.Fatal(err)
 				}
 				assigned += res.Assigned.Seconds()
+				cpu += res.CPU.Seconds()
 			}
 			b.ReportMetric(float64(c.Tasks*b.N)/assigned, "tasks/s")
+			b.ReportMetric(float64(c.Tasks*b.N)/cpu, "tasks/cpu-s")
 		})
 	}
 }
