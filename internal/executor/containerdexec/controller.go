@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
@@ -220,9 +221,20 @@ func (e *Executor) logURI(id string) (*url.URL, error) {
 }
 
 // Wait waits for the container's process to exit and returns how it
-// ended; at once when it has ended already.
+// ended; at once when it has ended already. A restart of containerd
+// meanwhile is waited out: the process, and its exit, outlive containerd.
 func (c *controller) Wait(ctx context.Context) (executor.ExitStatus, error) {
 	ctx = c.e.ns(ctx)
+	var st executor.ExitStatus
+	err := c.e.retryUnavailable(ctx, c.id, func() error {
+		var err error
+		st, err = c.wait(ctx)
+		return err
+	})
+	return st, err
+}
+
+func (c *controller) wait(ctx context.Context) (executor.ExitStatus, error) {
 	ctr, err := c.load(ctx)
 	if err != nil {
 		return executor.ExitStatus{}, err
@@ -242,6 +254,32 @@ func (c *controller) Wait(ctx context.Context) (executor.ExitStatus, error) {
 		return executor.ExitStatus{}, errdefs.Precondition("container %s has not been started", c.id)
 	}
 	return executor.ExitStatus{Code: obs.Run.ExitCode, OOMKilled: obs.Run.OOMKilled, At: obs.Run.FinishedAt}, nil
+}
+
+// retryUnavailable calls fn until it returns anything but an error saying
+// containerd cannot be reached, or ctx ends.
+func (e *Executor) retryUnavailable(ctx context.Context, id string, fn func() error) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || ctx.Err() != nil || !unavailable(err) {
+			return err
+		}
+		e.log.Warn("containerd unreachable; retrying", "container.id", id, "retry.delay", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// unavailable reports whether err says containerd cannot be reached, as
+// while it restarts. Errors of the client's calls are converted already;
+// those of a task's exit channel are still gRPC statuses.
+func unavailable(err error) bool {
+	return cerrdefs.IsUnavailable(err) || cerrdefs.IsUnavailable(errgrpc.ToNative(err))
 }
 
 // waitExit waits until ctr's task has exited, then reaps it. It returns at
@@ -265,7 +303,7 @@ func (e *Executor) waitExit(ctx context.Context, ctr client.Container) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case st := <-exited:
-		if err := st.Error(); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := st.Error(); err != nil && !cerrdefs.IsNotFound(errgrpc.ToNative(err)) {
 			return fmt.Errorf("wait for %s: %w", ctr.ID(), err)
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/privatecontainerd"
 )
 
 func execConfig(stdin bool, cmd ...string) container.ExecCreateRequest {
@@ -668,5 +670,48 @@ func BenchmarkRunToExit(b *testing.B) {
 		if err := ctl.Remove(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWaitAcrossContainerdRestart restarts containerd under a Wait: the
+// Wait must ride it out and report the exit, not fail the task.
+func TestWaitAcrossContainerdRestart(t *testing.T) {
+	e := newExecutor(t, "")
+	task := newTask("sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 5")
+	ctl := start(t, e, task)
+	type result struct {
+		st  executor.ExitStatus
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := ctl.Wait(t.Context())
+		done <- result{st, err}
+	}()
+
+	ctx := context.Background()
+	if err := env.containerd.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := privatecontainerd.Start(ctx, env.pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.containerd = p
+	// The executor's client reconnects by itself, after a back-off.
+	for {
+		if _, err := env.client.Version(ctx); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, code := execOutput(t, e, ContainerID(task.ID), nil, "touch", "/tmp/go"); code != 0 {
+		r := <-done
+		b, _ := os.ReadFile(filepath.Join(env.pcfg.Root, "containerd.log"))
+		t.Fatalf("touch: exit %d; wait: %+v, %v; end of containerd's log:\n%s", code, r.st, r.err, b[max(0, len(b)-8192):])
+	}
+	r := <-done
+	if r.err != nil || r.st.Code != 5 {
+		t.Errorf("got %+v, %v; want exit code 5", r.st, r.err)
 	}
 }

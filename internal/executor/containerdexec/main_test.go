@@ -210,7 +210,6 @@ func runIsolatedTests(m *testing.M) (code int) {
 		env.containerd.Stop(ctx)
 	}()
 
-	env.images = images.New(env.client, images.Options{Namespace: env.namespace})
 	tar, err := testimage.BuildRootfsTar(root)
 	if err != nil {
 		return fail(err)
@@ -253,6 +252,7 @@ func startContainerd(ctx context.Context) error {
 		return err
 	}
 	env.containerd, env.client = p, c
+	env.images = images.New(c, images.Options{Namespace: env.namespace})
 	return nil
 }
 

@@ -327,7 +327,8 @@ func (e *Executor) Logs(ctx context.Context, idOrName string, opts LogOptions, o
 		// closes the driver's pipes and waits for it to finish.
 		go func() {
 			defer close(done)
-			if err := e.waitExit(ctx, ctr); err != nil && ctx.Err() == nil {
+			err := e.retryUnavailable(ctx, ctr.ID(), func() error { return e.waitExit(ctx, ctr) })
+			if err != nil && ctx.Err() == nil {
 				e.log.Warn("wait for container while following its log", "container.id", ctr.ID(), "err", err)
 			}
 		}()
