@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-project/shoal/internal/engine"
@@ -40,6 +41,7 @@ type Options struct {
 	LogLevel           string
 	InsecureRegistries []string
 	Labels             []string
+	GenericResources   []string
 	BridgeName         string
 	BridgeCIDR         string
 	Hostname           string
@@ -67,6 +69,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringArrayVar(&o.InsecureRegistries, "insecure-registry", nil, "registry (host:port) to reach over plain HTTP")
 	f.StringArrayVar(&o.Labels, "label", nil, "engine label key=value (placement constraints engine.labels.KEY)")
+	f.StringArrayVar(&o.GenericResources, "node-generic-resource", nil, "resource the node advertises, kind=count (gpu=2) or kind=name (gpu=GPU-uuid, repeated for each), for services' --generic-resource")
 	f.StringVar(&o.Hostname, "hostname", "", "the node's hostname as the cluster shows it (default: the system's)")
 	f.StringVar(&o.BridgeName, "bridge-name", bridge.DefaultName, "name of the default bridge tasks attach to")
 	f.StringVar(&o.BridgeCIDR, "bridge-cidr", bridge.DefaultSubnet.String(), "subnet of the default bridge")
@@ -80,6 +83,10 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	labels, err := parseLabels(o.Labels)
+	if err != nil {
+		return err
+	}
+	generic, err := parseGenericResources(o.GenericResources)
 	if err != nil {
 		return err
 	}
@@ -112,6 +119,7 @@ func Run(ctx context.Context, o Options) error {
 		Hostname:           o.Hostname,
 		EngineVersion:      Version,
 		Labels:             labels,
+		GenericResources:   generic,
 		Logger:             log,
 	})
 	if err != nil {
@@ -225,6 +233,50 @@ func parseLabels(kvs []string) (map[string]string, error) {
 			return nil, fmt.Errorf("--label %q: want key=value", kv)
 		}
 		out[k] = v
+	}
+	return out, nil
+}
+
+// parseGenericResources reads --node-generic-resource values as dockerd
+// does: a kind given once with a number is a count (gpu=2); a kind given
+// with names, once or more, is a set of named resources
+// (gpu=GPU-0a1b, gpu=GPU-2c3d). A kind cannot be both.
+func parseGenericResources(kvs []string) ([]swarm.GenericResource, error) {
+	var kinds []string
+	values := map[string][]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("--node-generic-resource %q: want kind=count or kind=name", kv)
+		}
+		if _, seen := values[k]; !seen {
+			kinds = append(kinds, k)
+		}
+		values[k] = append(values[k], v)
+	}
+	var out []swarm.GenericResource
+	for _, k := range kinds {
+		vs := values[k]
+		counts := 0
+		for _, v := range vs {
+			if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+				counts++
+			}
+		}
+		switch {
+		case counts == 0:
+			for _, v := range vs {
+				out = append(out, swarm.GenericResource{NamedResourceSpec: &swarm.NamedGenericResource{Kind: k, Value: v}})
+			}
+		case counts == 1 && len(vs) == 1:
+			n, _ := strconv.ParseInt(vs[0], 10, 64)
+			if n < 0 {
+				return nil, fmt.Errorf("--node-generic-resource %s=%d: a count cannot be negative", k, n)
+			}
+			out = append(out, swarm.GenericResource{DiscreteResourceSpec: &swarm.DiscreteGenericResource{Kind: k, Value: n}})
+		default:
+			return nil, fmt.Errorf("--node-generic-resource %s: give either one count or names, not %s", k, strings.Join(vs, ", "))
+		}
 	}
 	return out, nil
 }

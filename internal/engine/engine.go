@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
 	"github.com/shoal-project/shoal/internal/images"
@@ -36,7 +37,10 @@ type Config struct {
 	Hostname           string       // the node's hostname as the cluster sees it; the OS's when empty
 	EngineVersion      string
 	Labels             map[string]string // engine labels (constraints engine.labels.*)
-	Logger             *slog.Logger
+	// GenericResources are the node's advertised generic resources
+	// (--node-generic-resource), reserved by services' --generic-resource.
+	GenericResources []swarm.GenericResource
+	Logger           *slog.Logger
 }
 
 // Engine is the running local engine.
@@ -93,15 +97,16 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("set up the default bridge: %w", err)
 	}
 	e.Executor, err = containerdexec.New(containerdexec.Config{
-		Client:        c,
-		Namespace:     Namespace,
-		Images:        e.Images,
-		Network:       e.Network,
-		Root:          filepath.Join(cfg.DataRoot, "executor"),
-		Hostname:      cfg.Hostname,
-		EngineVersion: cfg.EngineVersion,
-		EngineLabels:  cfg.Labels,
-		Logger:        cfg.Logger.With("component", "executor"),
+		Client:           c,
+		Namespace:        Namespace,
+		Images:           e.Images,
+		Network:          e.Network,
+		Root:             filepath.Join(cfg.DataRoot, "executor"),
+		Hostname:         cfg.Hostname,
+		EngineVersion:    cfg.EngineVersion,
+		EngineLabels:     cfg.Labels,
+		GenericResources: cfg.GenericResources,
+		Logger:           cfg.Logger.With("component", "executor"),
 	})
 	if err != nil {
 		return nil, err

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -70,6 +71,10 @@ type Config struct {
 	Hostname      string // the node's hostname; os.Hostname() when empty
 	EngineVersion string
 	EngineLabels  map[string]string
+	// GenericResources are what the node advertises beyond CPU and memory
+	// (dockerd's node-generic-resources), for services' --generic-resource
+	// reservations.
+	GenericResources []swarm.GenericResource
 
 	// LogDriver is the executable a shim runs as the containers' log
 	// driver; it must call LoggerMain first thing in main. This executable
@@ -159,8 +164,9 @@ func (e *Executor) Describe(ctx context.Context) (*swarm.NodeDescription, error)
 		Hostname: hostname,
 		Platform: swarm.Platform{Architecture: unix.ByteSliceToString(uts.Machine[:]), OS: runtime.GOOS},
 		Resources: swarm.Resources{
-			NanoCPUs:    int64(runtime.NumCPU()) * 1e9,
-			MemoryBytes: mem,
+			NanoCPUs:         int64(runtime.NumCPU()) * 1e9,
+			MemoryBytes:      mem,
+			GenericResources: slices.Clone(e.cfg.GenericResources),
 		},
 		Engine: swarm.EngineDescription{
 			EngineVersion: e.cfg.EngineVersion,
