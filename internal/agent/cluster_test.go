@@ -113,6 +113,7 @@ type testNode struct {
 	id    string
 	cert  tls.Certificate
 	exec  *fakeexec.Executor
+	logs  *scriptedLogs // what the containers write
 	agent *Agent
 	stop  func() // stops the agent, leaving its containers
 
@@ -132,10 +133,12 @@ func (c *testCluster) addNode(t *testing.T, script func(*swarm.Task) fakeexec.Sc
 			Status: swarm.NodeStatus{State: swarm.NodeStateUnknown},
 		}})
 	})
+	exec := fakeexec.New(fakeexec.Config{Clock: c.clock, Hostname: "node-" + cert.ID[:6], Script: script})
 	return &testNode{
 		id:   cert.ID,
 		cert: cert.Cert,
-		exec: fakeexec.New(fakeexec.Config{Clock: c.clock, Hostname: "node-" + cert.ID[:6], Script: script}),
+		exec: exec,
+		logs: newScriptedLogs(exec),
 	}
 }
 
@@ -145,6 +148,7 @@ func (c *testCluster) startAgent(t *testing.T, n *testNode, managers ...string) 
 	conf := clusterconn.ClientTLS(c.root, &n.cert, clusterconn.ProtoGRPC)
 	n.agent = New(Config{
 		Executor: n.exec,
+		Logs:     n.logs,
 		Dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 			return clusterconn.DialGRPC(ctx, addr, func() *tls.Config { return conf })
 		},

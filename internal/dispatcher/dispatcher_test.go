@@ -37,6 +37,7 @@ type testManager struct {
 	st        *store.Store
 	proposals *counter
 	addr      string
+	d         *Dispatcher
 	// stopLeading ends the leadership term, if the manager leads.
 	stopLeading func()
 }
@@ -52,7 +53,7 @@ func newTestManager(t *testing.T, cfg Config, leads bool) *testManager {
 	mux := clusterconntest.Listen(t, root, clusterconntest.NewNode(t, root, ca.ManagerRole))
 	cfg.Store = st
 	d := New(cfg)
-	m := &testManager{root: root, st: st, proposals: proposals, addr: mux.Addr().String(), stopLeading: func() {}}
+	m := &testManager{root: root, st: st, proposals: proposals, addr: mux.Addr().String(), d: d, stopLeading: func() {}}
 	if leads {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
