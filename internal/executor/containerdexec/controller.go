@@ -50,11 +50,16 @@ func (c *controller) Prepare(ctx context.Context) error {
 		return err
 	}
 	err = c.create(ctx, img)
-	if err != nil && !cerrdefs.IsAlreadyExists(err) {
-		c.cleanup(ctx)
-		return err
+	if err == nil {
+		return nil
 	}
-	return nil
+	if cerrdefs.IsAlreadyExists(err) {
+		if _, lerr := c.e.cfg.Client.LoadContainer(ctx, c.id); lerr == nil {
+			return nil // made by a Prepare running at the same time
+		}
+	}
+	c.cleanup(ctx)
+	return err
 }
 
 // create makes the container's files, network sandbox and container.
@@ -132,9 +137,6 @@ func (c *controller) create(ctx context.Context, img client.Image) error {
 		client.WithNewSpec(opts...),
 	)
 	if err != nil {
-		if cerrdefs.IsAlreadyExists(err) {
-			return err
-		}
 		return fmt.Errorf("create container %s: %w", c.id, err)
 	}
 	return nil
@@ -147,6 +149,11 @@ func (c *controller) cleanup(ctx context.Context) {
 		if err := c.e.cfg.Network.Release(ctx, c.id); err != nil {
 			c.e.log.Warn("release network sandbox after failed prepare", "container.id", c.id, "err", err)
 		}
+	}
+	// A failed create may leave the snapshot it made, which would make
+	// the next Prepare fail.
+	if err := c.e.cfg.Client.SnapshotService(c.e.cfg.Snapshotter).Remove(ctx, c.id); err != nil && !cerrdefs.IsNotFound(err) {
+		c.e.log.Warn("remove snapshot after failed prepare", "container.id", c.id, "err", err)
 	}
 	os.RemoveAll(c.e.dir(c.id))
 }

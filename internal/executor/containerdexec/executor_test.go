@@ -272,6 +272,23 @@ func TestBadMountIsRejected(t *testing.T) {
 	assertGone(t, e, ContainerID(task.ID))
 }
 
+// TestPrepareFailureLeavesNothing fails Prepare after the container's
+// snapshot was made: the user cannot be found in the image.
+func TestPrepareFailureLeavesNothing(t *testing.T) {
+	e := newExecutor(t, "")
+	task := newTask("true")
+	task.Spec.ContainerSpec.User = "nosuchuser"
+	ctl, err := e.Controller(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Remove(context.Background()) })
+	if err := ctl.Prepare(t.Context()); !errdefs.Is(err, errdefs.KindInvalid) || !strings.Contains(err.Error(), "unable to find user nosuchuser") {
+		t.Fatalf("got %v, want an Invalid error naming the user", err)
+	}
+	assertGone(t, e, ContainerID(task.ID))
+}
+
 func TestPrepareNoSuchImage(t *testing.T) {
 	e := newExecutor(t, "")
 	task := newTask("true")

@@ -75,7 +75,7 @@ func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string) ([
 		withNoNewPrivileges(slices.Contains(host.SecurityOpt, "no-new-privileges=true")),
 	}
 	if cfg.User != "" {
-		opts = append(opts, oci.WithUser(cfg.User), oci.WithAdditionalGIDs(userName(cfg.User)))
+		opts = append(opts, withUser(cfg.User), oci.WithAdditionalGIDs(userName(cfg.User)))
 	} else {
 		opts = append(opts, oci.WithAdditionalGIDs("root"))
 	}
@@ -94,6 +94,18 @@ func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string) ([
 	opts = append(opts, capabilityOpts(host.CapAdd, host.CapDrop)...)
 	opts = append(opts, resourceOpts(host)...)
 	return opts, nil
+}
+
+// withUser sets the process's user, looked up in the image's /etc/passwd
+// and /etc/group when given by name, and says which user could not be.
+func withUser(user string) oci.SpecOpts {
+	set := oci.WithUser(user)
+	return func(ctx context.Context, client oci.Client, c *containers.Container, s *specs.Spec) error {
+		if err := set(ctx, client, c, s); err != nil {
+			return errdefs.Invalid("unable to find user %s: %v", user, err)
+		}
+		return nil
+	}
 }
 
 // userName is the user part of a "user:group" spec.
