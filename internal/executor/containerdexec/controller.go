@@ -205,15 +205,21 @@ func (c *controller) Start(ctx context.Context) error {
 	return c.e.startTask(ctx, c.id, task)
 }
 
-// startTask starts a created task and records when.
+// startTask records the start of a created task and starts it. The record
+// comes first so that it can never overwrite the exit of a process that
+// ended at once and was reaped by someone looking.
 func (e *Executor) startTask(ctx context.Context, id string, task client.Task) error {
+	if err := e.writeJSON(id, "state.json", runState{StartedAt: time.Now().UTC()}); err != nil {
+		return err
+	}
 	if err := task.Start(ctx); err != nil {
 		if _, derr := task.Delete(ctx, client.WithProcessKill); derr != nil && !cerrdefs.IsNotFound(derr) {
 			e.log.Warn("delete task that failed to start", "container.id", id, "err", derr)
 		}
+		os.Remove(filepath.Join(e.dir(id), "state.json"))
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
-	return e.writeJSON(id, "state.json", runState{StartedAt: time.Now().UTC()})
+	return nil
 }
 
 // logURI is the log URI that makes the shim run the log driver for

@@ -289,6 +289,29 @@ func TestPrepareFailureLeavesNothing(t *testing.T) {
 	assertGone(t, e, ContainerID(task.ID))
 }
 
+func TestStartMissingCommand(t *testing.T) {
+	e := newExecutor(t, "")
+	task := newTask("/nonexistent")
+	ctl, err := e.Controller(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ctl.Remove(context.Background()); err != nil {
+			t.Errorf("remove: %v", err)
+		}
+	})
+	if err := ctl.Prepare(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "/nonexistent") {
+		t.Fatalf("got %v, want an error naming the command", err)
+	}
+	if _, err := ctl.Wait(t.Context()); !errdefs.Is(err, errdefs.KindPrecondition) {
+		t.Errorf("wait: got %v, want Precondition (never started)", err)
+	}
+}
+
 func TestPrepareNoSuchImage(t *testing.T) {
 	e := newExecutor(t, "")
 	task := newTask("true")
