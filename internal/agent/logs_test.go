@@ -2,19 +2,23 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/moby/api/types/swarm"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/clusterconn"
 	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
 	"github.com/shoal-project/shoal/internal/dispatcher"
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -34,6 +38,7 @@ type scriptedLogs struct {
 	reading int                       // Logs calls in progress; guarded by mu
 	written int                       // lines written so far, to time them; guarded by mu
 	stalled map[string]bool           // tasks whose reading never ends; guarded by mu
+	broken  map[string]error          // tasks whose log cannot be read; guarded by mu
 }
 
 type scriptedLine struct {
@@ -43,7 +48,14 @@ type scriptedLine struct {
 }
 
 func newScriptedLogs(exec *fakeexec.Executor) *scriptedLogs {
-	return &scriptedLogs{exec: exec, lines: map[string][]scriptedLine{}, changed: make(chan struct{}), stalled: map[string]bool{}}
+	return &scriptedLogs{exec: exec, lines: map[string][]scriptedLine{}, changed: make(chan struct{}), stalled: map[string]bool{}, broken: map[string]error{}}
+}
+
+// breakLog makes reading a task's log fail with err.
+func (l *scriptedLogs) breakLog(taskID string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.broken[taskID] = err
 }
 
 // stall makes reading a task's log hang until the reader gives up.
@@ -83,7 +95,7 @@ func (l *scriptedLogs) Logs(ctx context.Context, taskID string, opts dispatcher.
 	}
 	l.mu.Lock()
 	l.reading++
-	stalled := l.stalled[taskID]
+	stalled, broken := l.stalled[taskID], l.broken[taskID]
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
@@ -93,6 +105,9 @@ func (l *scriptedLogs) Logs(ctx context.Context, taskID string, opts dispatcher.
 	if stalled {
 		<-ctx.Done()
 		return ctx.Err()
+	}
+	if broken != nil {
+		return broken
 	}
 	emit := func(lines []scriptedLine) error {
 		for _, ln := range lines {
@@ -425,5 +440,42 @@ func TestLogsNodeLostWhileReading(t *testing.T) {
 	}
 	if _, ok := ends["stuck"]; ok {
 		t.Errorf("the lost node's task got an end marker, want none (its node went away)")
+	}
+}
+
+// ReadLogs, as a manager's Docker API calls it, asked of a follower: it
+// reads through the leader, writes every line that could be read, and
+// names the task whose log could not be.
+func TestReadLogsThroughFollower(t *testing.T) {
+	c := newTestCluster(t)
+	leader := c.startManager(t, dispatcher.Config{}, true)
+	follower := c.startManager(t, dispatcher.Config{LeaderAddr: func() string { return leader.addr }}, false)
+	n := c.addNode(t, nil)
+	c.startAgent(t, n, leader.addr)
+	c.assign(t, n.id, "fine", "broken")
+	c.eventually(t, "tasks to run", c.inState(swarm.TaskStateRunning, "fine", "broken"))
+	n.logs.write("fine", dispatcher.StreamStdout, "a\n")
+	n.logs.write("fine", dispatcher.StreamStderr, "b\n")
+	n.logs.breakLog("broken", errors.New("log file unreadable"))
+
+	caller := clusterconntest.NewNode(t, c.root, ca.ManagerRole)
+	conf := clusterconn.ClientTLS(c.root, &caller.Cert, clusterconn.ProtoGRPC)
+	dial := func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+		return clusterconn.DialGRPC(ctx, addr, func() *tls.Config { return conf })
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var got []gotLine
+	err := dispatcher.ReadLogs(ctx, dial, follower.addr, &dispatcher.SubscribeLogsRequest{Selector: dispatcher.LogSelector{ServiceID: "svc"}, Options: allStreams(-1)},
+		func(m dispatcher.LogMessage) error {
+			got = append(got, gotLine{m.TaskID, m.NodeID, m.Stream, string(m.Line)})
+			return nil
+		})
+	want := []gotLine{{"fine", n.id, dispatcher.StreamStdout, "a\n"}, {"fine", n.id, dispatcher.StreamStderr, "b\n"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+	if err == nil || !strings.Contains(err.Error(), "task broken on node "+n.id) || !strings.Contains(err.Error(), "log file unreadable") {
+		t.Errorf("got error %v, want one naming task broken and why", err)
 	}
 }

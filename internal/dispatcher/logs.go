@@ -3,10 +3,15 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
 // Task logs (docker service logs), as SwarmKit's log broker does them,
@@ -258,4 +263,83 @@ func (c *Client) PublishLogs(ctx context.Context) (*PublishStream, error) {
 		return nil, err
 	}
 	return &PublishStream{s: s}, nil
+}
+
+// ReadLogs reads tasks' logs through the leader, asking the manager at
+// addr first: a follower's refusal names the leader, which is asked
+// instead. dial connects with the caller's manager certificate. It calls
+// write with each line, in order per task, and returns once the logs are
+// complete, or, following, when ctx ends. Tasks whose logs could not be
+// read are named in the error, after all the others were written.
+func ReadLogs(ctx context.Context, dial func(ctx context.Context, addr string) (*grpc.ClientConn, error), addr string,
+	req *SubscribeLogsRequest, write func(LogMessage) error) error {
+	for tries := 0; ; tries++ {
+		wrote := false
+		err := readLogsFrom(ctx, dial, addr, req, func(m LogMessage) error {
+			wrote = true
+			return write(m)
+		})
+		hint := LeaderHint(err)
+		if wrote || hint == "" || hint == addr || tries == 2 {
+			return err
+		}
+		addr = hint
+	}
+}
+
+func readLogsFrom(ctx context.Context, dial func(ctx context.Context, addr string) (*grpc.ClientConn, error), addr string,
+	req *SubscribeLogsRequest, write func(LogMessage) error) error {
+	cc, err := dial(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	stream, err := NewClient(cc).SubscribeLogs(ctx, req)
+	if err != nil {
+		return fromStatus(err)
+	}
+	var failed []error
+	for {
+		b, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return errors.Join(failed...)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			return fromStatus(err)
+		}
+		for _, m := range b.Messages {
+			if m.End {
+				if m.Err != "" {
+					failed = append(failed, fmt.Errorf("task %s on node %s: %s", m.TaskID, m.NodeID, m.Err))
+				}
+				continue
+			}
+			if err := write(m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// fromStatus turns a gRPC status from the leader into an error of the
+// matching kind with the leader's message, keeping the status (for
+// LeaderHint) underneath.
+func fromStatus(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	kind := errdefs.KindUnavailable
+	switch st.Code() {
+	case codes.InvalidArgument:
+		kind = errdefs.KindInvalid
+	case codes.NotFound:
+		kind = errdefs.KindNotFound
+	case codes.PermissionDenied, codes.Unauthenticated:
+		kind = errdefs.KindForbidden
+	}
+	return &errdefs.Error{Kind: kind, Msg: st.Message(), Err: err}
 }
