@@ -67,7 +67,6 @@ type Config struct {
 	// (Root/volumes) and exec FIFOs (Root/fifo). Absolute.
 	Root string
 
-	NodeID        string
 	Hostname      string // the node's hostname; os.Hostname() when empty
 	EngineVersion string
 	EngineLabels  map[string]string

@@ -328,7 +328,6 @@ func newExecutor(t testing.TB, root string) *Executor {
 		Images:        env.images,
 		Network:       env.network,
 		Root:          root,
-		NodeID:        "node1",
 		Hostname:      "testhost",
 		EngineVersion: "test",
 		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
