@@ -2,86 +2,46 @@ package node
 
 import (
 	"context"
-	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/shoal-project/shoal/internal/apiserver"
+	"github.com/shoal-project/shoal/internal/clusterconn"
+	"github.com/shoal-project/shoal/internal/dispatcher"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
-	"github.com/shoal-project/shoal/internal/store"
 )
 
-// Logs reads the output of swarm tasks for `docker service logs`. Tasks on
-// this node are read from their containers' logs.
+// Logs reads the output of swarm tasks for `docker service logs`, from
+// every node that ran them: the leader's log broker asks the nodes' agents
+// and gathers their lines (see package dispatcher). Any manager may serve
+// it; tasks on nodes that are down are skipped.
 func (n *Node) Logs(ctx context.Context, sel apiserver.LogSelector, opts containerdexec.LogOptions,
 	write func(taskID, nodeID string, stream int, ts time.Time, line []byte) error) error {
-	n.mu.Lock()
-	mgr, mem := n.mgr, n.mem
-	n.mu.Unlock()
-	if mgr == nil || mem == nil {
+	_, mgr, _, _ := n.snapshot()
+	if mgr == nil {
 		return errNotManager
 	}
-	var (
-		mu      sync.Mutex // serialises write across tasks
-		wg      sync.WaitGroup
-		started = map[string]bool{}
-		errOnce sync.Once
-		first   error
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	follow := func(t *store.Task) {
-		defer wg.Done()
-		err := n.cfg.Engine.Executor.Logs(ctx, containerdexec.ContainerID(t.ID), opts, func(stream int, ts time.Time, line []byte) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return write(t.ID, t.NodeID, stream, ts, line)
-		})
-		if err != nil && !errdefs.Is(err, errdefs.KindNotFound) && ctx.Err() == nil {
-			errOnce.Do(func() { first = err; cancel() })
-		}
+	leader, _ := mgr.raft.Leader()
+	if leader == "" {
+		return errdefs.Unavailable("the swarm has no leader: task logs cannot be read now")
 	}
-	startNew := func() {
-		for _, t := range n.selectTasks(mgr.store, sel) {
-			if started[t.ID] || t.NodeID != mem.NodeID || t.Status.ContainerStatus == nil {
-				continue
-			}
-			started[t.ID] = true
-			wg.Add(1)
-			go follow(t)
-		}
+	req := &dispatcher.SubscribeLogsRequest{
+		Selector: dispatcher.LogSelector{ServiceID: sel.ServiceID, TaskIDs: sel.TaskIDs},
+		Options: dispatcher.LogOptions{
+			Stdout: opts.Stdout,
+			Stderr: opts.Stderr,
+			Follow: opts.Follow,
+			Tail:   opts.Tail,
+			Since:  opts.Since,
+		},
 	}
-	startNew()
-	if opts.Follow && sel.ServiceID != "" {
-		// Tasks started while following are followed too.
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-	loop:
-		for {
-			select {
-			case <-ctx.Done():
-				break loop
-			case <-t.C:
-				startNew()
-			}
-		}
+	tlsConf := n.tlsFor(clusterconn.ProtoGRPC)
+	dial := func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+		return clusterconn.DialGRPC(ctx, addr, tlsConf)
 	}
-	wg.Wait()
-	return first
-}
-
-func (n *Node) selectTasks(st *store.Store, sel apiserver.LogSelector) []*store.Task {
-	var out []*store.Task
-	st.View(func(tx store.ReadTx) {
-		if sel.ServiceID != "" {
-			out = store.TasksByService(tx, sel.ServiceID)
-			return
-		}
-		for _, id := range sel.TaskIDs {
-			if t := store.Get[*store.Task](tx, id); t != nil {
-				out = append(out, t)
-			}
-		}
+	return dispatcher.ReadLogs(ctx, dial, leader, req, func(m dispatcher.LogMessage) error {
+		return write(m.TaskID, m.NodeID, m.Stream, m.Time, m.Line)
 	})
-	return out
 }
