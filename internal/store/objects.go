@@ -1,6 +1,8 @@
 package store
 
 import (
+	"time"
+
 	"github.com/moby/moby/api/types/swarm"
 )
 
@@ -39,7 +41,30 @@ type Service struct {
 	// value their spec was made from, which answers "is this task up to
 	// date" without comparing specs.
 	SpecVersion uint64 `json:",omitempty"`
+	// Rebalance is a rebalance asked with shoal service rebalance (Shoal's
+	// own, not Docker's), nil when none was.
+	Rebalance *RebalanceStatus `json:",omitempty"`
 }
+
+// RebalanceStatus is the progress of moving a service's tasks so that they
+// spread over the nodes that can run them as the scheduler would spread
+// them now.
+type RebalanceStatus struct {
+	State       RebalanceState
+	StartedAt   time.Time
+	CompletedAt time.Time `json:",omitempty"`
+	Moved       int       // tasks replaced on another node so far
+	Message     string    `json:",omitempty"`
+}
+
+// RebalanceState is where a rebalance is.
+type RebalanceState string
+
+// Rebalance states.
+const (
+	RebalanceActive    RebalanceState = "rebalancing"
+	RebalanceCompleted RebalanceState = "completed"
+)
 
 // Task is one scheduled instance of a service.
 type Task struct {

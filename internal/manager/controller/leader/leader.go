@@ -1,5 +1,5 @@
 // Package leader runs the controllers that only the raft leader runs:
-// orchestrator, scheduler, updater and reaper. Start them when this
+// orchestrator, scheduler, updater, reaper and rebalancer. Start them when this
 // manager becomes leader and cancel their context when it stops being
 // leader; everything they need is in the store, so a new leader picks up
 // where the old one left.
@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/manager/orchestrator"
 	"github.com/shoal-project/shoal/internal/manager/reaper"
+	"github.com/shoal-project/shoal/internal/manager/rebalance"
 	"github.com/shoal-project/shoal/internal/manager/scheduler"
 	"github.com/shoal-project/shoal/internal/manager/updater"
 	"github.com/shoal-project/shoal/internal/store"
@@ -40,6 +41,7 @@ func New(st *store.Store, logger *slog.Logger, cfg Config) *Controllers {
 		scheduler.New(st, logger),
 		updater.New(st, logger, cfg.StartTimeout),
 		reaper.New(st, logger),
+		rebalance.New(st, logger),
 	}}
 }
 
