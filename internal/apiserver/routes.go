@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	s.handle("POST /services/{id}/update", s.serviceUpdate)
 	s.handle("DELETE /services/{id}", s.serviceRemove)
 	s.handle("GET /services/{id}/logs", s.serviceLogs)
+	s.handle("POST /services/{id}/rebalance", s.serviceRebalance)
 
 	s.handle("GET /tasks", listOf(s, (*controlapi.API).ListTasks))
 	s.handle("GET /tasks/{id}", inspectOf(s, (*controlapi.API).GetTask))
