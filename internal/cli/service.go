@@ -30,6 +30,7 @@ func newServiceCommand(e *env) *cobra.Command {
 		newServiceInspectCommand(e),
 		newServiceRemoveCommand(e),
 		newServiceLogsCommand(e),
+		newServiceRebalanceCommand(e),
 	)
 	return cmd
 }

@@ -35,7 +35,8 @@ type RebalanceMove struct {
 // RebalanceService asks the leader to move the tasks of the replicated
 // service ref, batch by batch as its update config says, until they spread
 // as the scheduler would place them now (package rebalance). A service
-// already spread so is left alone and reported completed.
+// already spread so is left alone and reported completed; asking again
+// while a rebalance runs reports its progress, so callers poll with it.
 func (a *API) RebalanceService(ctx context.Context, ref string) (RebalanceReport, error) {
 	var (
 		svc   *store.Service
@@ -46,6 +47,9 @@ func (a *API) RebalanceService(ctx context.Context, ref string) (RebalanceReport
 	// an update holds every other writer back.
 	a.store.View(func(tx store.ReadTx) {
 		if svc, err = findService(tx, ref); err != nil {
+			return
+		}
+		if svc.Rebalance != nil && svc.Rebalance.State == store.RebalanceActive {
 			return
 		}
 		snap := controller.Snapshot{
@@ -62,8 +66,12 @@ func (a *API) RebalanceService(ctx context.Context, ref string) (RebalanceReport
 	if !rebalance.Rebalanceable(svc) {
 		return RebalanceReport{}, errdefs.Invalid("service %s is not a replicated service: a global service runs one task on every node it can, and a job's tasks end by themselves", svc.Spec.Name)
 	}
-	now := a.now().UTC()
 	rep := RebalanceReport{ID: svc.ID}
+	if svc.Rebalance != nil && svc.Rebalance.State == store.RebalanceActive {
+		rep.Status = *svc.Rebalance
+		return rep, nil
+	}
+	now := a.now().UTC()
 	for _, m := range moves {
 		rep.Moves = append(rep.Moves, RebalanceMove{TaskID: m.Task.ID, Slot: m.Task.Slot, From: m.From, To: m.To})
 	}

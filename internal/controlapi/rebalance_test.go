@@ -35,6 +35,17 @@ func TestRebalanceService(t *testing.T) {
 			wantMoves: 2,
 		},
 		{
+			name: "already rebalancing",
+			objs: func() []any {
+				svc := ct.Service("s1", "web", 4, func(s *store.Service) {
+					s.Rebalance = &store.RebalanceStatus{State: store.RebalanceActive, StartedAt: testNow, Moved: 1}
+				})
+				return append([]any{ct.Node("n1"), ct.Node("n2"), svc}, onN1(svc, 4)...)
+			},
+			ref:       "web",
+			wantState: store.RebalanceActive,
+		},
+		{
 			name: "already spread",
 			objs: func() []any {
 				svc := ct.Service("s1", "web", 2)
