@@ -132,91 +132,20 @@ func (e *Executor) ExecStart(ctx context.Context, execID string, stdin io.Reader
 		return errdefs.Conflict("exec %s has already been started", execID)
 	}
 
-	ctr, err := e.cfg.Client.LoadContainer(ctx, r.containerID)
-	if err != nil {
-		return e.execFailed(r, errdefs.Conflict("Container %s is not running", r.containerID))
-	}
-	task, err := ctr.Task(ctx, nil)
-	if err != nil {
-		return e.execFailed(r, errdefs.Conflict("Container %s is not running", r.containerID))
-	}
-	spec, err := ctr.Spec(ctx)
-	if err != nil {
-		return e.execFailed(r, fmt.Errorf("spec of %s: %w", r.containerID, err))
-	}
-	pspec, err := execProcess(spec.Process, r.cfg, filepath.Join("/proc", strconv.Itoa(int(task.Pid())), "root"))
+	// The process outlives a client that goes away, as in Docker.
+	bg := context.WithoutCancel(ctx)
+	x, err := e.startExec(bg, r.containerID, execID, r.cfg, stdin, stdout, stderr)
 	if err != nil {
 		return e.execFailed(r, err)
 	}
-
-	var stdinEOF chan struct{}
-	if !r.cfg.AttachStdin {
-		stdin = nil
-	} else if stdin != nil {
-		stdinEOF = make(chan struct{})
-		stdin = &eofReader{r: stdin, eof: stdinEOF}
-	}
-	// containerd 1.6's shim cannot start an exec without an output path,
-	// so output nobody attached to is discarded here.
-	if !r.cfg.AttachStdout || stdout == nil {
-		stdout = io.Discard
-	}
-	switch {
-	case r.cfg.Tty:
-		stderr = nil // a terminal has one output
-	case !r.cfg.AttachStderr || stderr == nil:
-		stderr = io.Discard
-	}
-	opts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr), cio.WithFIFODir(filepath.Join(e.cfg.Root, "fifo"))}
-	if r.cfg.Tty {
-		opts = append(opts, cio.WithTerminal)
-	}
-	// The process outlives a client that goes away, as in Docker.
-	bg := context.WithoutCancel(ctx)
-	proc, err := task.Exec(bg, execID, pspec, cio.NewCreator(opts...))
-	if err != nil {
-		return e.execFailed(r, fmt.Errorf("exec in %s: %w", r.containerID, err))
-	}
-	exited, err := proc.Wait(bg)
-	if err != nil {
-		proc.Delete(bg)
-		return e.execFailed(r, fmt.Errorf("exec in %s: %w", r.containerID, err))
-	}
-	if err := proc.Start(bg); err != nil {
-		proc.Delete(bg, client.WithProcessKill)
-		return e.execFailed(r, fmt.Errorf("exec in %s: %w", r.containerID, err))
-	}
 	r.mu.Lock()
-	r.running, r.pid = true, int(proc.Pid())
+	r.running, r.pid = true, int(x.proc.Pid())
 	r.mu.Unlock()
 
 	done := make(chan struct{})
-	if stdinEOF != nil {
-		// The shim holds the stdin FIFO open for writing itself, so the
-		// process sees the end of its input only when told.
-		go func() {
-			select {
-			case <-stdinEOF:
-				if err := proc.CloseIO(bg, client.WithStdinCloser); err != nil && !cerrdefs.IsNotFound(err) {
-					e.log.Warn("close exec stdin", "container.id", r.containerID, "exec.id", execID, "err", err)
-				}
-			case <-done:
-			}
-		}()
-	}
 	go func() {
 		defer close(done)
-		st := <-exited
-		drained := make(chan struct{})
-		go func() { proc.IO().Wait(); close(drained) }()
-		select {
-		case <-drained:
-		case <-time.After(execOutputGrace):
-		}
-		if _, err := proc.Delete(bg); err != nil && !cerrdefs.IsNotFound(err) {
-			e.log.Warn("delete exec process", "container.id", r.containerID, "exec.id", execID, "err", err)
-		}
-		code := int(st.ExitCode())
+		code := e.finishExec(bg, x, <-x.exited)
 		r.mu.Lock()
 		r.running, r.exitCode, r.ended = false, &code, time.Now()
 		r.mu.Unlock()
@@ -227,6 +156,102 @@ func (e *Executor) ExecStart(ctx context.Context, execID string, stdin io.Reader
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// runningExec is a started exec process.
+type runningExec struct {
+	containerID string
+	proc        client.Process
+	exited      <-chan client.ExitStatus
+	finished    chan struct{} // closed by finishExec
+}
+
+// startExec starts cfg.Cmd in the running container containerID as exec
+// process execID, with the streams cfg attaches (each may be nil).
+func (e *Executor) startExec(ctx context.Context, containerID, execID string, cfg container.ExecCreateRequest, stdin io.Reader, stdout, stderr io.Writer) (*runningExec, error) {
+	ctr, err := e.cfg.Client.LoadContainer(ctx, containerID)
+	if err != nil {
+		return nil, errdefs.Conflict("Container %s is not running", containerID)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return nil, errdefs.Conflict("Container %s is not running", containerID)
+	}
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("spec of %s: %w", containerID, err)
+	}
+	pspec, err := execProcess(spec.Process, cfg, filepath.Join("/proc", strconv.Itoa(int(task.Pid())), "root"))
+	if err != nil {
+		return nil, err
+	}
+
+	var stdinEOF chan struct{}
+	if !cfg.AttachStdin {
+		stdin = nil
+	} else if stdin != nil {
+		stdinEOF = make(chan struct{})
+		stdin = &eofReader{r: stdin, eof: stdinEOF}
+	}
+	// containerd 1.6's shim cannot start an exec without an output path,
+	// so output nobody attached to is discarded here.
+	if !cfg.AttachStdout || stdout == nil {
+		stdout = io.Discard
+	}
+	switch {
+	case cfg.Tty:
+		stderr = nil // a terminal has one output
+	case !cfg.AttachStderr || stderr == nil:
+		stderr = io.Discard
+	}
+	opts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr), cio.WithFIFODir(filepath.Join(e.cfg.Root, "fifo"))}
+	if cfg.Tty {
+		opts = append(opts, cio.WithTerminal)
+	}
+	proc, err := task.Exec(ctx, execID, pspec, cio.NewCreator(opts...))
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", containerID, err)
+	}
+	exited, err := proc.Wait(ctx)
+	if err != nil {
+		proc.Delete(ctx)
+		return nil, fmt.Errorf("exec in %s: %w", containerID, err)
+	}
+	if err := proc.Start(ctx); err != nil {
+		proc.Delete(ctx, client.WithProcessKill)
+		return nil, fmt.Errorf("exec in %s: %w", containerID, err)
+	}
+	x := &runningExec{containerID: containerID, proc: proc, exited: exited, finished: make(chan struct{})}
+	if stdinEOF != nil {
+		// The shim holds the stdin FIFO open for writing itself, so the
+		// process sees the end of its input only when told.
+		go func() {
+			select {
+			case <-stdinEOF:
+				if err := proc.CloseIO(ctx, client.WithStdinCloser); err != nil && !cerrdefs.IsNotFound(err) {
+					e.log.Warn("close exec stdin", "container.id", containerID, "exec.id", execID, "err", err)
+				}
+			case <-x.finished:
+			}
+		}()
+	}
+	return x, nil
+}
+
+// finishExec writes what is left of x's output, deletes the process, and
+// returns its exit code; st is its exit.
+func (e *Executor) finishExec(ctx context.Context, x *runningExec, st client.ExitStatus) int {
+	defer close(x.finished)
+	drained := make(chan struct{})
+	go func() { x.proc.IO().Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(execOutputGrace):
+	}
+	if _, err := x.proc.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
+		e.log.Warn("delete exec process", "container.id", x.containerID, "exec.id", x.proc.ID(), "err", err)
+	}
+	return int(st.ExitCode())
 }
 
 // execFailed records that exec r could not run (Docker shows exit code 126
