@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -170,15 +171,12 @@ func (m *taskManager) run(ctx context.Context) {
 				m.fail(ctx, swarm.TaskStateFailed, "starting", err)
 				continue
 			}
-			m.transition(ctx, swarm.TaskStateRunning, "started", "", nil)
-		case actWait:
-			exit, err := m.ctlr.Wait(m.stopCtx)
-			if err != nil {
-				m.fail(ctx, swarm.TaskStateFailed, "started", err)
+			if !m.healthy(ctx) {
 				continue
 			}
-			state, msg, errText := exitStatus(exit)
-			m.transition(ctx, state, msg, errText, &exit)
+			m.transition(ctx, swarm.TaskStateRunning, "started", "", nil)
+		case actWait:
+			m.wait(ctx)
 		case actShutdown:
 			if !m.retry(ctx, "stop", m.ctlr.Shutdown, 0) {
 				continue
@@ -196,6 +194,89 @@ func (m *taskManager) run(ctx context.Context) {
 			}
 			return
 		}
+	}
+}
+
+// healthy waits until the container's health check, when it has one,
+// has passed: a task is not running for the managers (an update waits on
+// it) before then. It reports whether it passed; when not, it has
+// reported what happened instead, or the task must stop.
+func (m *taskManager) healthy(ctx context.Context) bool {
+	hw, ok := m.ctlr.(executor.HealthWaiter)
+	if !ok {
+		return true
+	}
+	err := hw.WaitHealthy(m.stopCtx)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, executor.ErrUnhealthy):
+		m.log.Info("container unhealthy before it was ever healthy; killing it")
+		m.kill(ctx)
+		m.waitExit(ctx, executor.ErrUnhealthy)
+	case errors.Is(err, executor.ErrExited):
+		m.waitExit(ctx, nil)
+	default:
+		m.fail(ctx, swarm.TaskStateFailed, "starting", err)
+	}
+	return false
+}
+
+// wait waits for the task's process to exit and reports how it ended.
+// A container that turns unhealthy meanwhile is killed, and the task
+// fails with the reason.
+func (m *taskManager) wait(ctx context.Context) {
+	hw, ok := m.ctlr.(executor.HealthWaiter)
+	if !ok {
+		m.waitExit(ctx, nil)
+		return
+	}
+	watchCtx, cancel := context.WithCancel(m.stopCtx)
+	unhealthy, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		if hw.WaitUnhealthy(watchCtx) == nil {
+			close(unhealthy)
+			m.log.Info("container unhealthy; killing it")
+			m.kill(watchCtx)
+		}
+	}()
+	exit, err := m.ctlr.Wait(m.stopCtx)
+	cancel()
+	<-watched
+	var cause error
+	select {
+	case <-unhealthy:
+		cause = executor.ErrUnhealthy
+	default:
+	}
+	m.exited(ctx, exit, err, cause)
+}
+
+// waitExit waits for the task's process to exit and reports how it
+// ended; cause, when set, is why it did.
+func (m *taskManager) waitExit(ctx context.Context, cause error) {
+	exit, err := m.ctlr.Wait(m.stopCtx)
+	m.exited(ctx, exit, err, cause)
+}
+
+func (m *taskManager) exited(ctx context.Context, exit executor.ExitStatus, err, cause error) {
+	if err != nil {
+		m.fail(ctx, swarm.TaskStateFailed, "started", err)
+		return
+	}
+	state, msg, errText := exitStatus(exit)
+	if cause != nil {
+		state, errText = swarm.TaskStateFailed, fmt.Sprintf("task: non-zero exit (%d): %v", exit.Code, cause)
+	}
+	m.transition(ctx, state, msg, errText, &exit)
+}
+
+// kill kills the task's process, as dockerd kills an unhealthy swarm
+// task's container; Wait then reports its exit.
+func (m *taskManager) kill(ctx context.Context) {
+	if err := m.ctlr.Terminate(ctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("cannot kill the task's container", "err", err)
 	}
 }
 

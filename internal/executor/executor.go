@@ -6,6 +6,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"time"
@@ -44,6 +45,31 @@ type Controller interface {
 	Remove(ctx context.Context) error
 	// ContainerStatus reports the container's ID and, while it runs, its PID.
 	ContainerStatus(ctx context.Context) (*swarm.ContainerStatus, error)
+}
+
+// ErrUnhealthy is why a task whose container failed its health check
+// ended; the text is Docker's, which `docker service ps` shows after
+// "task: non-zero exit (137): ".
+var ErrUnhealthy = errors.New("dockerexec: unhealthy container")
+
+// ErrExited is WaitHealthy's error when the container's process ended
+// before its health check passed: Wait tells how it ended.
+var ErrExited = errors.New("container exited before its health check passed")
+
+// HealthWaiter is implemented by Controllers whose containers may have a
+// health check (the service's, or their image's HEALTHCHECK). The agent
+// reports a task running only once WaitHealthy returned nil, and kills a
+// running task's container once WaitUnhealthy returned.
+type HealthWaiter interface {
+	// WaitHealthy blocks until the container's health check has passed,
+	// and returns nil at once when the container has no health check.
+	// It returns ErrUnhealthy when the check failed its retries first,
+	// and ErrExited when the process ended first.
+	WaitHealthy(ctx context.Context) error
+	// WaitUnhealthy blocks until the container's health check has failed
+	// its retries in a row, and returns nil then. When the container has
+	// no health check, or its process ended, it blocks until ctx ends.
+	WaitUnhealthy(ctx context.Context) error
 }
 
 // ExitStatus is how a task's process ended.

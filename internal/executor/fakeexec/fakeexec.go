@@ -38,6 +38,13 @@ type Script struct {
 	// IgnoreStop makes the process ignore its stop signal, so Shutdown
 	// waits for the task's stop grace period and then kills it.
 	IgnoreStop bool
+	// Healthcheck gives the container a health check, which passes
+	// HealthyAfter after the start and fails for good UnhealthyAfter
+	// after the start (0: never; before HealthyAfter: it never passes).
+	// Executor.MakeUnhealthy fails it at any time.
+	Healthcheck    bool
+	HealthyAfter   time.Duration
+	UnhealthyAfter time.Duration
 }
 
 // Exit codes of a process stopped by a signal, as a shell reports them.
@@ -181,6 +188,9 @@ type container struct {
 	startedAt time.Time            // zero until started
 	exited    *executor.ExitStatus // set once the process ended
 	done      chan struct{}        // closed when exited is set
+	unhealthy bool                 // MakeUnhealthy was called
+	// healthChanged is closed and replaced when MakeUnhealthy is called.
+	healthChanged chan struct{}
 }
 
 func (c *container) info(now time.Time) ContainerInfo {
@@ -265,6 +275,8 @@ func (c *controller) Prepare(ctx context.Context) error {
 			script: script,
 			grace:  grace,
 			done:   make(chan struct{}),
+
+			healthChanged: make(chan struct{}),
 		}
 	}
 	return nil
