@@ -1,8 +1,10 @@
 // Package dispatcher is the managers' end of the link to the nodes that run
 // tasks: each node's agent holds one session to a dispatcher, receives the
-// set of tasks assigned to it, sends heartbeats, and reports how its tasks
-// fare. The service is hand-written gRPC over the JSON codec (package rpc):
-// the messages carry the stored objects as they are.
+// set of tasks assigned to it, sends heartbeats, reports how its tasks
+// fare, and publishes its tasks' logs to the log broker that serves
+// `docker service logs` (logs.go). The service is hand-written gRPC over
+// the JSON codec (package rpc): the messages carry the stored objects as
+// they are.
 package dispatcher
 
 import (
