@@ -35,6 +35,7 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 			return clusterconn.DialGRPC(ctx, addr, tlsConf)
 		},
 		NodeChanged: latest.set,
+		Logs:        n.taskLogs(),
 		Logger:      n.log.With("component", "agent"),
 	})
 	actx, cancel := context.WithCancel(ctx)
