@@ -152,6 +152,28 @@ func TestCluster(t *testing.T) {
 		})
 	})
 
+	t.Run("service logs gather every node's tasks", func(t *testing.T) {
+		m2.Docker("service", "create", "-d", "--name", "talk", "--mode", "global", "busybox", "sh", "-c", "echo said-hello; sleep 3600")
+		Eventually(t, 60*time.Second, func() string {
+			out := m2.Docker("service", "logs", "talk")
+			nodes := map[string]bool{}
+			for _, line := range strings.Split(out, "\n") {
+				if !strings.Contains(line, "said-hello") {
+					continue
+				}
+				// talk.NODE.TASK@HOST    | said-hello
+				if at := strings.Index(line, "@"); at >= 0 {
+					nodes[strings.Fields(line[at+1:])[0]] = true
+				}
+			}
+			if len(nodes) != 5 {
+				return fmt.Sprintf("logs from %d nodes (%v), want all 5:\n%s", len(nodes), nodes, out)
+			}
+			return ""
+		})
+		m2.Docker("service", "rm", "talk")
+	})
+
 	t.Run("a wrong or rotated token is refused", func(t *testing.T) {
 		oldWorker := strings.TrimSpace(m1.Docker("swarm", "join-token", "-q", "worker"))
 		oldID := strings.TrimSpace(w2.Docker("info", "--format", "{{.Swarm.NodeID}}"))
