@@ -61,10 +61,8 @@ func resolveConfig(t *swarm.Task, id, name string, img dockerspec.DockerOCIImage
 		WorkingDir:  cs.Dir,
 		Labels:      containerLabels(t, name),
 		StopSignal:  cs.StopSignal,
-		Healthcheck: cs.Healthcheck,
-	}
-	if cfg.Healthcheck == nil {
-		cfg.Healthcheck = img.Healthcheck
+		Healthcheck: mergeHealthcheck(cs.Healthcheck, img.Healthcheck),
+		Shell:       img.Shell,
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = id[:12]
@@ -103,6 +101,12 @@ func resolveConfig(t *swarm.Task, id, name string, img dockerspec.DockerOCIImage
 	}
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
 		return container.Config{}, container.HostConfig{}, 0, errdefs.Invalid("no command specified: image %s has none and the service sets none", cs.Image)
+	}
+
+	if hc := healthCheck(cfg.Healthcheck); hc != nil {
+		if _, err := probeCommand(hc.Test, cfg.Shell); err != nil {
+			return container.Config{}, container.HostConfig{}, 0, err
+		}
 	}
 
 	grace := defaultStopGrace

@@ -165,6 +165,22 @@ func (c *controller) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rec, err := c.e.readRecord(c.id)
+	if err != nil {
+		return fmt.Errorf("read config of %s: %w", c.id, err)
+	}
+	if err := c.start(ctx, ctr, rec); err != nil {
+		return err
+	}
+	// Health checks run from the start, also of an adopted container,
+	// whether or not anyone waits on them yet.
+	if _, _, err := c.e.monitor(ctx, ctr, rec); err != nil {
+		c.e.log.Warn("cannot start health checks", "container.id", c.id, "err", err)
+	}
+	return nil
+}
+
+func (c *controller) start(ctx context.Context, ctr client.Container, rec *record) error {
 	task, err := ctr.Task(ctx, nil)
 	switch {
 	case err == nil:
@@ -185,10 +201,6 @@ func (c *controller) Start(ctx context.Context) error {
 	}
 	if !rs.StartedAt.IsZero() {
 		return nil
-	}
-	rec, err := c.e.readRecord(c.id)
-	if err != nil {
-		return fmt.Errorf("read config of %s: %w", c.id, err)
 	}
 	logURI, err := c.e.logURI(c.id)
 	if err != nil {
@@ -406,6 +418,7 @@ func (c *controller) Remove(ctx context.Context) error {
 }
 
 func (e *Executor) remove(ctx context.Context, id string) error {
+	e.forgetHealth(id)
 	unlock := e.locks.lock(id)
 	defer unlock()
 

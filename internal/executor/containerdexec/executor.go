@@ -96,6 +96,12 @@ type Executor struct {
 
 	execMu sync.Mutex
 	execs  map[string]*execRecord // guarded by execMu; by exec ID
+
+	healthCtx  context.Context // the health monitors' parent; ends with Close
+	healthStop context.CancelFunc
+	healthWG   sync.WaitGroup // the health monitors' goroutines
+	healthMu   sync.Mutex
+	health     map[string]*healthMonitor // guarded by healthMu; by container ID
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -134,10 +140,14 @@ func New(cfg Config) (*Executor, error) {
 			return nil, fmt.Errorf("create executor root: %w", err)
 		}
 	}
+	healthCtx, healthStop := context.WithCancel(context.Background())
 	return &Executor{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		execs: make(map[string]*execRecord),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		execs:      make(map[string]*execRecord),
+		healthCtx:  healthCtx,
+		healthStop: healthStop,
+		health:     make(map[string]*healthMonitor),
 	}, nil
 }
 

@@ -335,6 +335,7 @@ func newExecutor(t testing.TB, root string) *Executor {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(e.Close)
 	return e
 }
 

@@ -90,7 +90,8 @@ func (e *Executor) lookup(ctx context.Context, idOrName string) (client.Containe
 // List returns the containers as docker ps shows them, newest first: the
 // running ones, or all with all. filters are docker ps's: label (KEY or
 // KEY=VALUE, all must match), name and id (regular expressions, one must
-// match), status (one must match; implies all).
+// match), status (one must match; implies all), health (starting,
+// healthy, unhealthy or none; one must match).
 func (e *Executor) List(ctx context.Context, all bool, filters map[string][]string) ([]container.Summary, error) {
 	ctx = e.ns(ctx)
 	f, err := parseFilters(filters)
@@ -112,7 +113,11 @@ func (e *Executor) List(ctx context.Context, all bool, filters map[string][]stri
 		if !all && len(f.status) == 0 && obs.State != container.StateRunning {
 			continue
 		}
-		if !f.match(en.ctr.ID(), en.rec.Name, en.rec.Config.Labels, obs.State) {
+		health := container.NoHealthcheck
+		if h := e.healthOf(en.ctr.ID(), en.rec, obs); h != nil {
+			health = h.Status
+		}
+		if !f.match(en.ctr.ID(), en.rec.Name, en.rec.Config.Labels, obs.State, health) {
 			continue
 		}
 		out = append(out, e.summary(en, obs, now))
@@ -131,19 +136,32 @@ func (e *Executor) summary(en entry, obs observation, now time.Time) container.S
 		Created: en.created.Unix(),
 		Labels:  rec.Config.Labels,
 		State:   obs.State,
-		Status:  statusText(obs, now),
 		Mounts:  rec.Mounts,
+	}
+	health := e.healthOf(en.ctr.ID(), rec, obs)
+	s.Status = statusText(obs, health, now)
+	if health != nil {
+		s.Health = &container.HealthSummary{Status: health.Status, FailingStreak: health.FailingStreak}
 	}
 	s.HostConfig.NetworkMode = string(rec.HostConfig.NetworkMode)
 	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: endpoints(rec)}
 	return s
 }
 
-// statusText is docker ps's STATUS column.
-func statusText(obs observation, now time.Time) string {
+// statusText is docker ps's STATUS column; health is nil without a
+// health check.
+func statusText(obs observation, health *container.Health, now time.Time) string {
 	switch obs.State {
 	case container.StateRunning:
-		return "Up " + units.HumanDuration(now.Sub(obs.Run.StartedAt))
+		up := "Up " + units.HumanDuration(now.Sub(obs.Run.StartedAt))
+		switch {
+		case health == nil:
+			return up
+		case health.Status == container.Starting:
+			return up + " (health: starting)"
+		default:
+			return up + " (" + string(health.Status) + ")"
+		}
 	case container.StatePaused:
 		return "Up " + units.HumanDuration(now.Sub(obs.Run.StartedAt)) + " (Paused)"
 	case container.StateExited:
@@ -175,6 +193,7 @@ type listFilters struct {
 	names  []*regexp.Regexp
 	ids    []*regexp.Regexp
 	status []container.ContainerState
+	health []container.HealthStatus
 }
 
 func parseFilters(raw map[string][]string) (listFilters, error) {
@@ -200,6 +219,12 @@ func parseFilters(raw map[string][]string) (listFilters, error) {
 					return listFilters{}, errdefs.Invalid("invalid filter 'status=%s'", v)
 				}
 				f.status = append(f.status, s)
+			case "health":
+				h := container.HealthStatus(v)
+				if err := container.ValidateHealthStatus(h); err != nil {
+					return listFilters{}, errdefs.Invalid("invalid filter 'health=%s'", v)
+				}
+				f.health = append(f.health, h)
 			default:
 				return listFilters{}, errdefs.Invalid("invalid filter '%s'", key)
 			}
@@ -208,8 +233,9 @@ func parseFilters(raw map[string][]string) (listFilters, error) {
 	return f, nil
 }
 
-// match reports whether a container passes the filters.
-func (f listFilters) match(id, name string, labels map[string]string, state container.ContainerState) bool {
+// match reports whether a container passes the filters; health is
+// container.NoHealthcheck without a health check.
+func (f listFilters) match(id, name string, labels map[string]string, state container.ContainerState, health container.HealthStatus) bool {
 	for _, l := range f.labels {
 		k, v, hasValue := strings.Cut(l, "=")
 		got, ok := labels[k]
@@ -226,7 +252,8 @@ func (f listFilters) match(id, name string, labels map[string]string, state cont
 	if !anyMatch(f.names, name) || !anyMatch(f.ids, id) {
 		return false
 	}
-	return len(f.status) == 0 || slices.Contains(f.status, state)
+	return (len(f.status) == 0 || slices.Contains(f.status, state)) &&
+		(len(f.health) == 0 || slices.Contains(f.health, health))
 }
 
 // Inspect returns the container idOrName as docker inspect shows it.
@@ -261,6 +288,7 @@ func (e *Executor) Inspect(ctx context.Context, idOrName string) (container.Insp
 			ExitCode:   obs.Run.ExitCode,
 			StartedAt:  obs.Run.StartedAt.UTC().Format(time.RFC3339Nano),
 			FinishedAt: obs.Run.FinishedAt.UTC().Format(time.RFC3339Nano),
+			Health:     e.healthOf(id, rec, obs),
 		},
 		Image:          rec.ImageID,
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
