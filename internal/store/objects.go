@@ -44,6 +44,9 @@ type Service struct {
 	// Rebalance is a rebalance asked with shoal service rebalance (Shoal's
 	// own, not Docker's), nil when none was.
 	Rebalance *RebalanceStatus `json:",omitempty"`
+	// Canary is the service's canary or blue/green deployment (Shoal's
+	// own, not Docker's), nil when it never had one.
+	Canary *Canary `json:",omitempty"`
 }
 
 // RebalanceStatus is the progress of moving a service's tasks so that they

@@ -116,8 +116,14 @@ type slotState struct {
 func (u *update) decide(tasks []*store.Task) {
 	u.mark = len(u.res.Changes)
 	status := u.svc.UpdateStatus
+	if u.canaryOvertaken() {
+		return
+	}
+	holding := u.holding()
 	slots := u.trim(u.slots(tasks))
-	u.retire(slots)
+	if !holding {
+		u.retire(slots)
+	}
 	if status != nil && (status.State == swarm.UpdateStatePaused || status.State == swarm.UpdateStateRollbackPaused) {
 		return // until the next spec change
 	}
@@ -125,7 +131,11 @@ func (u *update) decide(tasks []*store.Task) {
 	if !inProgress {
 		for _, s := range slots {
 			if s.outdated {
-				u.setStatus(swarm.UpdateStatus{State: swarm.UpdateStateUpdating, StartedAt: &u.in.Now, Message: MessageUpdating})
+				msg := MessageUpdating
+				if holding {
+					msg = u.canaryMessage(0)
+				}
+				u.setStatus(swarm.UpdateStatus{State: swarm.UpdateStateUpdating, StartedAt: &u.in.Now, Message: msg})
 				return
 			}
 		}
@@ -138,6 +148,11 @@ func (u *update) decide(tasks []*store.Task) {
 	if status.StartedAt != nil {
 		started = *status.StartedAt
 	}
+	if holding {
+		u.canary(slots, cfg, m, started, tasks)
+		u.wake(next)
+		return
+	}
 	failures, inFlight, watching := 0, 0, false
 	var lastFailed *store.Task
 	var todo []*slotState
@@ -145,10 +160,7 @@ func (u *update) decide(tasks []*store.Task) {
 		u.judge(s, m, started)
 		failures += len(s.failed)
 		for _, f := range s.failed {
-			if lastFailed == nil || f.Status.Timestamp.After(lastFailed.Status.Timestamp) ||
-				(f.Status.Timestamp.Equal(lastFailed.Status.Timestamp) && f.ID > lastFailed.ID) {
-				lastFailed = f
-			}
+			lastFailed = later(lastFailed, f)
 		}
 		if s.outdated {
 			todo = append(todo, s)
@@ -348,38 +360,48 @@ func (u *update) start(s *slotState, cfg Config) {
 }
 
 // fail takes the failure action: pause, or roll back to the previous
-// spec (a failing rollback pauses). The rollback's first steps go in the
-// same change as the spec, so that the slots never wait a pass holding
-// tasks of two specs that are both out of date.
+// spec (a failing rollback pauses).
 func (u *update) fail(cfg Config, task *store.Task, tasks []*store.Task) {
 	switch {
 	case u.rollback():
 		u.setStatus(swarm.UpdateStatus{State: swarm.UpdateStateRollbackPaused, StartedAt: u.svc.UpdateStatus.StartedAt, Message: MessageRollbackPaused + task.ID})
 	case cfg.FailureAction == swarm.UpdateFailureActionRollback && u.svc.PreviousSpec != nil:
-		c := *u.svc
-		c.Spec = *u.svc.PreviousSpec
-		c.PreviousSpec = nil
-		c.SpecVersion++
-		c.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &u.in.Now, Message: MessageRolledBack + task.ID}
-		// What this pass decided for the spec being abandoned no longer
-		// holds: the slots are judged again against the previous spec.
-		u.res.Changes = u.res.Changes[:u.mark]
-		var steps Result
-		back := &update{in: u.in, res: &steps, svc: &c, nodes: u.nodes, check: orchestrator.NewSpecCheck(&c, u.in.Cluster)}
-		back.decide(tasks)
-		all := controller.Change{Services: []*store.Service{&c}}
-		for _, ch := range steps.Changes {
-			all.Tasks = append(all.Tasks, ch.Tasks...)
-			all.Slots = append(all.Slots, ch.Slots...)
-			if len(ch.Services) > 0 {
-				all.Services = ch.Services // the rollback is done already
-			}
-		}
-		u.res.Changes = append(u.res.Changes, all)
-		u.wake(steps.Next)
+		u.rollBack(MessageRolledBack+task.ID, tasks, nil)
 	default:
 		u.setStatus(swarm.UpdateStatus{State: swarm.UpdateStatePaused, StartedAt: u.svc.UpdateStatus.StartedAt, Message: MessagePaused + task.ID})
 	}
+}
+
+// rollBack puts the service back at its previous spec, with a rollback
+// status saying msg; edit, when set, changes the service further. The
+// rollback's first steps go in the same change as the spec, so that the
+// slots never wait a pass holding tasks of two specs that are both out of
+// date.
+func (u *update) rollBack(msg string, tasks []*store.Task, edit func(*store.Service)) {
+	c := *u.svc
+	c.Spec = *u.svc.PreviousSpec
+	c.PreviousSpec = nil
+	c.SpecVersion++
+	c.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &u.in.Now, Message: msg}
+	if edit != nil {
+		edit(&c)
+	}
+	// What this pass decided for the spec being abandoned no longer
+	// holds: the slots are judged again against the previous spec.
+	u.res.Changes = u.res.Changes[:u.mark]
+	var steps Result
+	back := &update{in: u.in, res: &steps, svc: &c, nodes: u.nodes, check: orchestrator.NewSpecCheck(&c, u.in.Cluster)}
+	back.decide(tasks)
+	all := controller.Change{Services: []*store.Service{&c}}
+	for _, ch := range steps.Changes {
+		all.Tasks = append(all.Tasks, ch.Tasks...)
+		all.Slots = append(all.Slots, ch.Slots...)
+		if len(ch.Services) > 0 {
+			all.Services = ch.Services // the rollback is done already
+		}
+	}
+	u.res.Changes = append(u.res.Changes, all)
+	u.wake(steps.Next)
 }
 
 func (u *update) complete() {

@@ -40,6 +40,10 @@ func summary(r updater.Result) []string {
 			}
 		}
 		for _, s := range c.Services {
+			if s.UpdateStatus == nil {
+				parts = append(parts, s.ID+" without update status")
+				continue
+			}
 			p := fmt.Sprintf("%s %s", s.ID, s.UpdateStatus.State)
 			if s.UpdateStatus.Message != "" {
 				p += ": " + s.UpdateStatus.Message
