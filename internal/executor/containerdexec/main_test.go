@@ -118,30 +118,23 @@ func runIsolated() int {
 }
 
 // cleanupAfter removes what a test child that died (a timeout, a crash)
-// left: the containers in ns with their shims and log drivers, the
-// containerd serving state, and the namespace's cgroups.
+// or failed to clean up left: the containers in ns with their shims and
+// log drivers, the containerd serving state, and the namespace's cgroups.
 func cleanupAfter(root, state, ns string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := os.Stat(filepath.Join(state, "containerd.sock")); err != nil {
-		removeCgroups(ns)
-		return nil
+	address := filepath.Join(state, "containerd.sock")
+	var (
+		left []string
+		err  error
+	)
+	if _, serr := os.Stat(address); serr == nil {
+		left, err = deleteWithContainerd(ctx, root, state, ns)
 	}
-	p, err := privatecontainerd.Start(ctx, privatecontainerd.Config{Root: filepath.Join(root, "containerd"), State: state})
-	if err != nil {
-		return fmt.Errorf("adopt the tests' containerd to clean up: %w", err)
-	}
-	c, err := client.New(p.Address())
-	if err != nil {
-		p.Stop(ctx)
-		return err
-	}
-	left, err := deleteAll(ctx, c, ns)
-	c.Close()
-	p.Stop(ctx)
-	// A task whose creation was cut short can leave a shim (and the
-	// container's init) that containerd does not know of.
-	killOrphans(p.Address(), ns)
+	// A task whose creation was cut short, or a container the child could
+	// not delete, can leave a shim (and the container's processes) that
+	// no containerd knows of.
+	killOrphans(address, ns)
 	removeCgroups(ns)
 	if err != nil {
 		return err
@@ -150,6 +143,22 @@ func cleanupAfter(root, state, ns string) error {
 		return fmt.Errorf("the tests left containers behind: %v", left)
 	}
 	return nil
+}
+
+// deleteWithContainerd adopts (or starts) the tests' containerd, deletes
+// the containers in ns and stops it.
+func deleteWithContainerd(ctx context.Context, root, state, ns string) ([]string, error) {
+	p, err := privatecontainerd.Start(ctx, privatecontainerd.Config{Root: filepath.Join(root, "containerd"), State: state})
+	if err != nil {
+		return nil, fmt.Errorf("adopt the tests' containerd to clean up: %w", err)
+	}
+	defer p.Stop(ctx)
+	c, err := client.New(p.Address())
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return deleteAll(ctx, c, ns)
 }
 
 // killOrphans kills the shims serving the containerd at address and the
