@@ -124,6 +124,7 @@ func (e *Engine) Run(ctx context.Context) {
 // Close disconnects from containerd and stops a private one. Task
 // containers keep running: their shims do not depend on containerd.
 func (e *Engine) Close(ctx context.Context) error {
+	e.Executor.Close()
 	e.Client.Close()
 	if e.proc != nil {
 		return e.proc.Stop(ctx)
