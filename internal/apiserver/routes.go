@@ -30,6 +30,9 @@ func (s *Server) routes() {
 	s.handle("DELETE /services/{id}", s.serviceRemove)
 	s.handle("GET /services/{id}/logs", s.serviceLogs)
 	s.handle("POST /services/{id}/rebalance", s.serviceRebalance)
+	s.handle("POST /services/{id}/canary", s.serviceCanaryUpdate)
+	s.handle("GET /services/{id}/canary", s.serviceCanary)
+	s.handle("POST /services/{id}/promote", s.servicePromote)
 
 	s.handle("GET /tasks", listOf(s, (*controlapi.API).ListTasks))
 	s.handle("GET /tasks/{id}", inspectOf(s, (*controlapi.API).GetTask))

@@ -136,6 +136,13 @@ const (
 // at version; rollback "previous" swaps back the previous spec instead
 // and ignores spec. The spec version grows only when the spec changes.
 func (a *API) UpdateService(ctx context.Context, ref string, version uint64, spec swarm.ServiceSpec, rollback string) error {
+	return a.updateService(ctx, ref, version, spec, rollback, nil)
+}
+
+// updateService is UpdateService; then, when set, checks and changes the
+// updated service further in the same transaction, told whether its spec
+// changed.
+func (a *API) updateService(ctx context.Context, ref string, version uint64, spec swarm.ServiceSpec, rollback string, then func(svc *store.Service, specChanged bool) error) error {
 	var norm swarm.ServiceSpec
 	switch rollback {
 	case RollbackNone, "none":
@@ -173,6 +180,11 @@ func (a *API) UpdateService(ctx context.Context, ref string, version uint64, spe
 				return err
 			}
 			if sameJSON(svc.Spec, norm) {
+				if then != nil {
+					if err := then(svc, false); err != nil {
+						return err
+					}
+				}
 				if svc.UpdateStatus == nil {
 					return nil
 				}
@@ -192,6 +204,11 @@ func (a *API) UpdateService(ctx context.Context, ref string, version uint64, spe
 		}
 		if err := setEndpoint(tx.ReadTx, svc, cur.Endpoint.Ports); err != nil {
 			return err
+		}
+		if then != nil {
+			if err := then(svc, true); err != nil {
+				return err
+			}
 		}
 		return tx.Put(svc)
 	})
