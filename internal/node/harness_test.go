@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/controlapi"
+	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor/fakeexec"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -40,17 +42,28 @@ type testNode struct {
 
 func newTestNode(t *testing.T, name string) *testNode {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	tn := &testNode{t: t, name: name, dataRoot: t.TempDir(), addr: addr, exec: fakeexec.New(fakeexec.Config{Hostname: name}),
 		log: newTestLog(t).With("test.node", name)}
 	tn.start()
 	t.Cleanup(tn.stop)
 	return tn
+}
+
+// freeAddr finds a port nothing listens on, below the kernel's ephemeral
+// range (32768 up): the node listens there again after a restart, and the
+// outgoing connections of the test must not take it meanwhile.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port found")
+	return ""
 }
 
 // start runs the node's daemon side (Run) over its data root.
@@ -188,16 +201,22 @@ func leaderOf(t *testing.T, nodes ...*testNode) *testNode {
 }
 
 // setRole changes a node's role through the leader's control API, as
-// docker node promote/demote do.
+// docker node promote/demote do: read, change, write, again when the
+// node changed in between (its status moves on its own).
 func setRole(t *testing.T, leader *testNode, id string, role swarm.NodeRole) error {
 	t.Helper()
-	n := leader.storedNode(id)
-	if n == nil {
-		t.Fatalf("node %s not in the leader's store", id)
+	for {
+		n := leader.storedNode(id)
+		if n == nil {
+			t.Fatalf("node %s not in the leader's store", id)
+		}
+		spec := n.Spec
+		spec.Role = role
+		err := leader.api().UpdateNode(t.Context(), id, n.Version.Index, spec)
+		if !errdefs.Is(err, errdefs.KindConflict) {
+			return err
+		}
 	}
-	spec := n.Spec
-	spec.Role = role
-	return leader.api().UpdateNode(t.Context(), id, n.Version.Index, spec)
 }
 
 func eventually(t *testing.T, timeout time.Duration, cond func() string) {

@@ -167,10 +167,11 @@ func applyMembers(ctx context.Context, rn *consensus.Node, st *store.Store, self
 	}
 	err := st.Update(ctx, func(tx *store.WriteTx) error {
 		for _, c := range plan.Nodes {
-			// Apply to the current object: the dispatcher may have
-			// changed its status meanwhile.
+			// The plan holds only if the node did not change since it was
+			// read (a member left, a role changed): otherwise the next
+			// round decides again.
 			cur := store.Get[*store.Node](tx.ReadTx, c.ID)
-			if cur == nil {
+			if cur == nil || cur.Version.Index != c.Version.Index {
 				continue
 			}
 			n := *cur

@@ -375,10 +375,11 @@ func (n *Node) forget(ctx context.Context) error {
 	if err := n.removeTasks(ctx); err != nil {
 		n.log.Warn("remove task containers on leave", "err", err)
 	}
+	err := os.RemoveAll(n.dir)
 	n.setState(nil, nil, nil, false)
 	n.keys.Store(nil)
 	n.kek = nil
-	return os.RemoveAll(n.dir)
+	return err
 }
 
 func removeTaskContainers(ctx context.Context, e *engine.Engine) error {
@@ -449,12 +450,21 @@ func (n *Node) Info(ctx context.Context) swarm.Info {
 	return info
 }
 
-// managerAddrs are the managers this node knows: those it remembers and
-// those its agent heard of last.
+// managerAddrs are the managers this node knows: those it remembers,
+// those its agent heard of last and, on a manager, those of its store.
 func (n *Node) managerAddrs(mem *membership, a *runningAgent) []string {
 	out := slices.Clone(mem.Managers)
 	if a != nil {
 		out = append(out, a.agent.Managers()...)
+	}
+	if _, mgr, _, _ := n.snapshot(); mgr != nil {
+		mgr.store.View(func(tx store.ReadTx) {
+			for _, nd := range store.All[*store.Node](tx) {
+				if nd.ManagerStatus != nil && nd.ManagerStatus.Addr != "" {
+					out = append(out, nd.ManagerStatus.Addr)
+				}
+			}
+		})
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
