@@ -24,6 +24,7 @@ func newServiceCommand(e *env) *cobra.Command {
 		newServiceCreateCommand(e),
 		newServiceUpdateCommand(e),
 		newServiceRollbackCommand(e),
+		newServicePromoteCommand(e),
 		newServiceScaleCommand(e),
 		newServiceListCommand(e),
 		newServicePsCommand(e),
@@ -100,6 +101,7 @@ func newServiceUpdateCommand(e *env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	o.AddUpdateFlags(cmd.Flags())
+	canary := addCanaryFlags(cmd.Flags())
 	cmd.RunE = e.run(func(ctx context.Context, api *client.Client, cmd *cobra.Command, args []string) error {
 		res, err := api.ServiceInspect(ctx, args[0], client.ServiceInspectOptions{})
 		if err != nil {
@@ -128,6 +130,9 @@ func newServiceUpdateCommand(e *env) *cobra.Command {
 				return err
 			}
 			update.QueryRegistry = flags.Changed(opts.FlagImage) && !o.NoResolveImage
+		}
+		if canary.asked() {
+			return e.updateCanary(ctx, api, svc, update.Spec, canary, o.Detach, o.Quiet)
 		}
 		out, err := api.ServiceUpdate(ctx, svc.ID, update)
 		if err != nil {
@@ -370,7 +375,7 @@ func newServiceInspectCommand(e *env) *cobra.Command {
 				return err
 			}
 			if !pretty {
-				raws = append(raws, res.Raw)
+				raws = append(raws, withCanary(ctx, api, res.Service.ID, res.Raw))
 				continue
 			}
 			networks := map[string]string{}
@@ -382,6 +387,7 @@ func newServiceInspectCommand(e *env) *cobra.Command {
 			if err := format.ServicePretty(e.out, res.Service, networks, e.clock.Now()); err != nil {
 				return err
 			}
+			e.prettyCanary(ctx, api, res.Service.ID)
 		}
 		if pretty {
 			return nil
