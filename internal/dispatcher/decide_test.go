@@ -62,12 +62,15 @@ func node(id string, state swarm.NodeState) *store.Node {
 }
 
 func TestExpired(t *testing.T) {
-	const timeout = 15 * time.Second
+	const period = 5 * time.Second
+	const timeout = period * HeartbeatGrace
 	since := epoch
 	tests := []struct {
 		name     string
 		nodes    []*store.Node
 		lastSeen map[string]time.Time
+		told     map[string]time.Duration
+		period   time.Duration // the cluster's now; period when zero
 		now      time.Time
 		wantDown []string
 		wantNext time.Time
@@ -108,6 +111,24 @@ func TestExpired(t *testing.T) {
 			wantDown: []string{"a"},
 		},
 		{
+			name:     "period shortened: a node still on the old one keeps its grace",
+			nodes:    []*store.Node{node("a", swarm.NodeStateReady)},
+			lastSeen: map[string]time.Time{"a": epoch.Add(10 * time.Second)},
+			told:     map[string]time.Duration{"a": period},
+			period:   time.Second,
+			now:      epoch.Add(20 * time.Second),
+			wantNext: epoch.Add(25 * time.Second),
+		},
+		{
+			name:     "period shortened: a node told the new one gets its short grace",
+			nodes:    []*store.Node{node("a", swarm.NodeStateReady)},
+			lastSeen: map[string]time.Time{"a": epoch.Add(10 * time.Second)},
+			told:     map[string]time.Duration{"a": time.Second},
+			period:   time.Second,
+			now:      epoch.Add(14 * time.Second),
+			wantDown: []string{"a"},
+		},
+		{
 			name:  "nodes not ready are left alone",
 			nodes: []*store.Node{node("a", swarm.NodeStateDown), node("b", swarm.NodeStateUnknown), node("c", swarm.NodeStateDisconnected)},
 			now:   epoch.Add(time.Hour),
@@ -115,7 +136,11 @@ func TestExpired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			down, next := expired(tt.nodes, tt.lastSeen, since, tt.now, timeout)
+			p := tt.period
+			if p == 0 {
+				p = period
+			}
+			down, next := expired(tt.nodes, tt.lastSeen, tt.told, since, tt.now, p)
 			if diff := cmp.Diff(tt.wantDown, down); diff != "" {
 				t.Errorf("down (-want +got):\n%s", diff)
 			}

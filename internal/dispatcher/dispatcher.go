@@ -60,9 +60,10 @@ type Dispatcher struct {
 	statusQueue chan *statusRequest
 
 	mu       sync.Mutex
-	term     *term                // the current leadership term; nil while not leading; guarded by mu
-	sessions map[string]*session  // by node ID; guarded by mu
-	lastSeen map[string]time.Time // node ID → last heartbeat or session start; guarded by mu
+	term     *term                    // the current leadership term; nil while not leading; guarded by mu
+	sessions map[string]*session      // by node ID; guarded by mu
+	lastSeen map[string]time.Time     // node ID → last heartbeat or session start; guarded by mu
+	told     map[string]time.Duration // node ID → heartbeat period it was last told; guarded by mu
 	// sessionStarted is closed, and replaced, each time a session starts,
 	// for followed log subscriptions to push to nodes that come back.
 	// Guarded by mu.
@@ -94,6 +95,7 @@ func New(cfg Config) *Dispatcher {
 		statusQueue: make(chan *statusRequest),
 		sessions:    map[string]*session{},
 		lastSeen:    map[string]time.Time{},
+		told:        map[string]time.Duration{},
 
 		sessionStarted: make(chan struct{}),
 		logSubs:        map[string]*logSubscription{},
@@ -138,6 +140,7 @@ func (d *Dispatcher) RunLeader(ctx context.Context) {
 			delete(d.sessions, id)
 		}
 		clear(d.lastSeen)
+		clear(d.told)
 	}()
 	var wg sync.WaitGroup
 	wg.Add(2)

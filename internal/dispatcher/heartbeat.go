@@ -17,24 +17,29 @@ func (d *Dispatcher) Heartbeat(ctx context.Context, req *HeartbeatRequest) (*Hea
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	period := d.period()
 	d.mu.Lock()
 	s := d.sessions[id.NodeID]
 	if s != nil && s.id == req.SessionID {
 		d.lastSeen[id.NodeID] = d.clock.Now()
+		d.told[id.NodeID] = period
 	}
 	d.mu.Unlock()
 	if s == nil || s.id != req.SessionID {
 		return nil, toStatus(errdefs.NotFound("session %q of node %s is not current: open a new session", req.SessionID, id.NodeID))
 	}
-	return &HeartbeatResponse{Period: d.period()}, nil
+	return &HeartbeatResponse{Period: period}, nil
 }
 
 // expired decides which ready nodes missed their heartbeats: those not seen
 // for timeout. A node not seen since this manager began leading (since) is
 // counted from then, so that nodes of an earlier leader get the full grace
 // to find the new one. next is when the earliest of the others expires
-// (zero when none).
-func expired(nodes []*store.Node, lastSeen map[string]time.Time, since, now time.Time, timeout time.Duration) (down []string, next time.Time) {
+// (zero when none). A node keeps beating at the period it was last told
+// until it hears the new one, so it gets the grace of the longer of that
+// period and the current one (told may be nil): shortening the period must
+// not mark every node down at once.
+func expired(nodes []*store.Node, lastSeen map[string]time.Time, told map[string]time.Duration, since, now time.Time, period time.Duration) (down []string, next time.Time) {
 	for _, n := range nodes {
 		if n.Status.State != swarm.NodeStateReady {
 			continue
@@ -43,7 +48,7 @@ func expired(nodes []*store.Node, lastSeen map[string]time.Time, since, now time
 		if seen.Before(since) {
 			seen = since
 		}
-		deadline := seen.Add(timeout)
+		deadline := seen.Add(max(period, told[n.ID]) * HeartbeatGrace)
 		if !now.Before(deadline) {
 			down = append(down, n.ID)
 			continue
@@ -69,7 +74,7 @@ func (d *Dispatcher) expireHeartbeats(ctx context.Context, since time.Time) {
 		})
 		now := d.clock.Now()
 		d.mu.Lock()
-		down, next := expired(nodes, d.lastSeen, since, now, period*HeartbeatGrace)
+		down, next := expired(nodes, d.lastSeen, d.told, since, now, period)
 		d.mu.Unlock()
 		if len(down) > 0 {
 			d.markDown(ctx, down, now.Add(-period*HeartbeatGrace))
@@ -122,6 +127,7 @@ func (d *Dispatcher) markDown(ctx context.Context, ids []string, cutoff time.Tim
 			delete(d.sessions, id)
 		}
 		delete(d.lastSeen, id)
+		delete(d.told, id)
 	}
 }
 

@@ -118,6 +118,7 @@ func (d *Dispatcher) startSession(tm *term, nodeID string, end context.CancelCau
 	}
 	d.sessions[nodeID] = s
 	d.lastSeen[nodeID] = d.clock.Now()
+	d.told[nodeID] = d.period()
 	close(d.sessionStarted)
 	d.sessionStarted = make(chan struct{})
 	return s, nil
