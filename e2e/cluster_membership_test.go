@@ -145,6 +145,7 @@ func TestClusterMembership(t *testing.T) {
 
 	t.Run("quorum: a demotion that would lose it is refused; losing it stops writes until managers return", func(t *testing.T) {
 		m1.Docker("service", "create", "-d", "--name", "steady", "--replicas", "2", "busybox", "sleep", "3600")
+		start := time.Now()
 		stopDaemon(t, m3, syscall.SIGKILL)
 		Eventually(t, 30*time.Second, func() string {
 			if st := nodeTable(*m1)["manager3"]; !strings.HasSuffix(st, "Unreachable") {
@@ -152,13 +153,14 @@ func TestClusterMembership(t *testing.T) {
 			}
 			return ""
 		})
+		t.Logf("killed manager3 shown unreachable after %.1f s", time.Since(start).Seconds())
 		out, err := m1.TryDocker("node", "demote", "manager2")
 		if err == nil || !strings.Contains(out, "this would result in a loss of quorum") {
 			t.Fatalf("demote with one manager of three down: %v, %q; want it refused", err, out)
 		}
 
 		stopDaemon(t, m2, syscall.SIGKILL)
-		start := time.Now()
+		start = time.Now()
 		var msg string
 		Eventually(t, 30*time.Second, func() string {
 			out, err := m1.TryDocker("service", "scale", "-d", "steady=3")
@@ -176,14 +178,17 @@ func TestClusterMembership(t *testing.T) {
 			t.Fatalf("reads without quorum: %v, %q", err, out)
 		}
 
+		start = time.Now()
 		startDaemon(t, m2)
 		startDaemon(t, m3)
+		t.Logf("managers restarted in %.1f s", time.Since(start).Seconds())
 		Eventually(t, 60*time.Second, func() string {
 			if out, err := m1.TryDocker("service", "scale", "-d", "steady=3"); err != nil {
 				return "write after the managers came back: " + out
 			}
 			return ""
 		})
+		t.Logf("first write %.1f s after the restarts began", time.Since(start).Seconds())
 		Eventually(t, 60*time.Second, func() string {
 			tab := nodeTable(*m1)
 			for _, h := range allManagers {
@@ -193,6 +198,7 @@ func TestClusterMembership(t *testing.T) {
 			}
 			return ""
 		})
+		t.Logf("every manager ready and reachable %.1f s after the restarts began", time.Since(start).Seconds())
 	})
 
 	t.Run("force-new-cluster on the last manager standing", func(t *testing.T) {

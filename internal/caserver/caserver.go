@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -68,11 +70,42 @@ type Server struct {
 	store *store.Store
 	log   *slog.Logger
 	now   func() time.Time
+	// leader says where the raft leader is and whether it is this
+	// manager; nil when this manager always is.
+	leader func() (addr string, self bool)
 }
 
 // New returns a server.
 func New(st *store.Store, log *slog.Logger) *Server {
 	return &Server{store: st, log: log, now: time.Now}
+}
+
+// WithLeader makes the server send joining nodes to the leader when this
+// manager is a follower: registering a node is a write only the leader
+// commits. leader returns the leader's cluster address and whether it is
+// this manager.
+func (s *Server) WithLeader(leader func() (addr string, self bool)) *Server {
+	s.leader = leader
+	return s
+}
+
+// notLeaderPrefix starts the refusal that names the leader; LeaderHint
+// reads it back.
+const notLeaderPrefix = "this manager is not the leader; the leader is at "
+
+// LeaderHint returns the leader's address a follower named in refusing a
+// join, or "".
+func LeaderHint(err error) string {
+	msg := status.Convert(err).Message()
+	rest, ok := strings.CutPrefix(msg, notLeaderPrefix)
+	if !ok {
+		return ""
+	}
+	addr, err := strconv.Unquote(rest)
+	if err != nil {
+		return ""
+	}
+	return addr
 }
 
 // Register adds the service to a gRPC server.
@@ -170,6 +203,14 @@ func (s *Server) register(ctx context.Context, nodeID string, role ca.Role, req 
 	availability := req.Availability
 	if availability == "" {
 		availability = swarm.NodeAvailabilityActive
+	}
+	if s.leader != nil {
+		switch addr, self := s.leader(); {
+		case addr == "":
+			return status.Error(codes.Unavailable, "the swarm has no leader to register this node: a quorum of managers is needed; try again")
+		case !self:
+			return status.Errorf(codes.Unavailable, "%s%q", notLeaderPrefix, addr)
+		}
 	}
 	n := &store.Node{Node: swarm.Node{
 		ID: nodeID,

@@ -166,3 +166,36 @@ func TestMemberRenewsWithItsCertificate(t *testing.T) {
 		t.Fatalf("renewal got %s as %s, want %s as manager", resp.NodeID, resp.Role, member.ID)
 	}
 }
+
+func TestJoinOnAFollowerNamesTheLeader(t *testing.T) {
+	st := consensustest.NewStore(t)
+	root := clusterconntest.NewRoot(t)
+	c := &store.Cluster{
+		Swarm:      swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: "test-cluster"}, JoinTokens: swarm.JoinTokens{Worker: ca.NewJoinToken(root), Manager: ca.NewJoinToken(root)}},
+		RootCACert: root.CertPEM(),
+		RootCAKey:  root.KeyPEM(),
+	}
+	if err := st.Update(t.Context(), func(tx *store.WriteTx) error { return tx.Put(c) }); err != nil {
+		t.Fatal(err)
+	}
+	mgr := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	mux := clusterconntest.Listen(t, root, mgr)
+	leader := "192.0.2.7:2377"
+	clusterconntest.ServeGRPC(t, mux, Policy(), func(r grpc.ServiceRegistrar) {
+		r.RegisterService(&serviceDesc, New(st, slog.New(slog.DiscardHandler)).WithLeader(func() (string, bool) { return leader, false }))
+	})
+	_, err := join(t, mux.Addr().String(), c.JoinTokens.Worker)
+	if status.Code(err) != codes.Unavailable || LeaderHint(err) != leader {
+		t.Fatalf("join on a follower: got %v (hint %q), want Unavailable naming %s", err, LeaderHint(err), leader)
+	}
+	leader = ""
+	_, err = join(t, mux.Addr().String(), c.JoinTokens.Worker)
+	if status.Code(err) != codes.Unavailable || LeaderHint(err) != "" {
+		t.Fatalf("join with no leader: got %v, want Unavailable without a hint", err)
+	}
+	st.View(func(tx store.ReadTx) {
+		if n := store.All[*store.Node](tx); len(n) != 0 {
+			t.Fatalf("got %d nodes registered by a follower, want 0", len(n))
+		}
+	})
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/caserver"
@@ -52,32 +54,22 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 	joinCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	remote := withDefaultPort(req.RemoteAddrs[0])
-	pinned := clusterconn.ClientTLSPinned(token.RootDigest, clusterconn.ProtoGRPC)
-	cc, err := clusterconn.DialGRPC(joinCtx, remote, func() *tls.Config { return pinned })
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	rootResp, err := caserver.Root(joinCtx, cc)
-	if err != nil {
-		return errdefs.Unavailable("join: get the root certificate from %s: %w", remote, err)
-	}
-	root, err := ca.ParseRootCA(rootResp.CertPEM, nil)
-	if err != nil {
-		return err
-	}
-	if !token.MatchesRoot(root) {
-		return errdefs.Invalid("join: the manager's root certificate does not match the join token")
-	}
 	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
 	if err != nil {
 		return err
 	}
-	issued, err := caserver.Issue(joinCtx, cc, &caserver.IssueRequest{
-		CSR: csrPEM, Token: req.JoinToken, Availability: req.Availability, AdvertiseAddr: advertise,
-	})
+	issueReq := &caserver.IssueRequest{CSR: csrPEM, Token: req.JoinToken, Availability: req.Availability, AdvertiseAddr: advertise}
+	root, issued, err := joinVia(joinCtx, remote, token, issueReq)
+	// Only the leader registers nodes: a follower names it.
+	if hint := caserver.LeaderHint(err); hint != "" && hint != remote {
+		remote = hint
+		root, issued, err = joinVia(joinCtx, remote, token, issueReq)
+	}
+	if caserver.LeaderHint(err) != "" {
+		return errdefs.Unavailable("join: %s", grpcMessage(err))
+	}
 	if err != nil {
-		return errdefs.Invalid("%s", grpcMessage(err))
+		return err
 	}
 	keys, err := newNodeKeys(root, issued.CertPEM, keyPEM)
 	if err != nil {
@@ -132,6 +124,39 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 	n.setState(mem, mgr, n.startAgent(dctx, mem), false)
 	n.log.Info("joined swarm", "node.id", mem.NodeID, "role", mem.Role, "manager", remote)
 	return nil
+}
+
+// joinVia asks the manager at remote, which must hold the root the token
+// names, for the joining node's certificate.
+func joinVia(ctx context.Context, remote string, token ca.JoinToken, req *caserver.IssueRequest) (*ca.RootCA, *caserver.IssueResponse, error) {
+	pinned := clusterconn.ClientTLSPinned(token.RootDigest, clusterconn.ProtoGRPC)
+	cc, err := clusterconn.DialGRPC(ctx, remote, func() *tls.Config { return pinned })
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cc.Close()
+	rootResp, err := caserver.Root(ctx, cc)
+	if err != nil {
+		return nil, nil, errdefs.Unavailable("join: get the root certificate from %s: %w", remote, err)
+	}
+	root, err := ca.ParseRootCA(rootResp.CertPEM, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !token.MatchesRoot(root) {
+		return nil, nil, errdefs.Invalid("join: the manager's root certificate does not match the join token")
+	}
+	issued, err := caserver.Issue(ctx, cc, req)
+	if caserver.LeaderHint(err) != "" {
+		return nil, nil, err
+	}
+	if status.Code(err) == codes.Unavailable {
+		return nil, nil, errdefs.Unavailable("%s", grpcMessage(err))
+	}
+	if err != nil {
+		return nil, nil, errdefs.Invalid("%s", grpcMessage(err))
+	}
+	return root, issued, nil
 }
 
 func withDefaultPort(addr string) string {

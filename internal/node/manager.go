@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-project/shoal/internal/consensus"
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/dispatcher"
+	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/forward"
 	"github.com/shoal-project/shoal/internal/manager/controller/leader"
 	"github.com/shoal-project/shoal/internal/raftmembers"
@@ -123,7 +124,10 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy()),
 		grpc.ChainUnaryInterceptor(refuseUnary), grpc.ChainStreamInterceptor(refuseStream))
 	disp.Register(srv)
-	caserver.New(st, cfg.log.With("component", "ca")).Register(srv)
+	caserver.New(st, cfg.log.With("component", "ca")).WithLeader(func() (string, bool) {
+		addr, id := rn.Leader()
+		return addr, id == cfg.mem.NodeID
+	}).Register(srv)
 	raftmembers.New(rn, st).Register(srv)
 	forward.NewServer(cfg.api, st.Index).Register(srv)
 	go srv.Serve(mux.GRPC())
@@ -145,6 +149,12 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 		if err := rn.WaitLeader(waitCtx); err != nil {
 			return fail(err)
 		}
+		if cfg.join != nil {
+			// A new member serves its control API once it holds the swarm.
+			if err := waitForCluster(waitCtx, st); err != nil {
+				return fail(err)
+			}
+		}
 	}
 
 	mctx, cancel := context.WithCancel(ctx)
@@ -160,6 +170,26 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 		})
 	})
 	return m, nil
+}
+
+// waitForCluster waits until the store holds the cluster object, that is
+// until raft brought this new member the swarm's state.
+func waitForCluster(ctx context.Context, st *store.Store) error {
+	sub := st.Subscribe()
+	defer sub.Close()
+	for {
+		var c *store.Cluster
+		st.View(func(tx store.ReadTx) { c = store.TheCluster(tx) })
+		if c != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errdefs.Unavailable("the swarm's state did not reach this manager: %w", ctx.Err())
+		case <-sub.Wake():
+			sub.Drain()
+		}
+	}
 }
 
 // goRun runs fn until the manager stops.

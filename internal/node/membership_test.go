@@ -420,3 +420,22 @@ func TestForceNewCluster(t *testing.T) {
 		t.Fatalf("raft voters %v after the old manager came back, want m1 alone", v)
 	}
 }
+
+func TestJoinThroughAFollower(t *testing.T) {
+	m1, m2, w1, m3 := newTestNode(t, "m1"), newTestNode(t, "m2"), newTestNode(t, "w1"), newTestNode(t, "m3")
+	m1.init(testSpec())
+	m2.join(m1, swarm.NodeRoleManager)
+	leader := leaderOf(t, m1, m2)
+	follower := m1
+	if leader == m1 {
+		follower = m2
+	}
+	// The follower's control API answers for its tokens; the leader
+	// registers the nodes.
+	w1.join(follower, swarm.NodeRoleWorker)
+	m3.join(follower, swarm.NodeRoleManager)
+	eventually(t, 20*time.Second, func() string { return isManager(t, leaderOf(t, m1, m2, m3), m3) })
+	if n := leader.storedNode(w1.id()); n == nil || n.Spec.Role != swarm.NodeRoleWorker {
+		t.Fatalf("the worker joined through a follower: %v", n)
+	}
+}
