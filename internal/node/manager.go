@@ -192,6 +192,17 @@ func waitForCluster(ctx context.Context, st *store.Store) error {
 	}
 }
 
+// onlyMember reports whether this manager, id, is the raft group's only
+// member: the last manager, whom no leader can take out.
+func (m *manager) onlyMember(id string) bool {
+	cf := m.raft.Raft().GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	s := cf.Configuration().Servers
+	return len(s) == 1 && string(s[0].ID) == id
+}
+
 // goRun runs fn until the manager stops.
 func (m *manager) goRun(fn func(ctx context.Context)) {
 	m.wg.Add(1)

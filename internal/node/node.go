@@ -347,7 +347,7 @@ func (n *Node) Leave(ctx context.Context, force bool) error {
 	if mem.Role == "manager" && !force {
 		return errdefs.Unavailable("You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.")
 	}
-	if !locked {
+	if !locked && !(mgr != nil && mgr.onlyMember(mem.NodeID)) {
 		// The agent goes first: a session still open could mark the node
 		// ready again after the managers marked it down.
 		managers := n.managerAddrs(mem, a)
