@@ -34,14 +34,15 @@ type RebalanceMove struct {
 
 // RebalanceService asks the leader to move the tasks of the replicated
 // service ref, batch by batch as its update config says, until they spread
-// as the scheduler would place them now (package rebalance). A service
-// already spread so is left alone and reported completed; asking again
+// as the scheduler would place them now (package rebalance). A settled
+// service already spread so is left alone and reported completed; asking again
 // while a rebalance runs reports its progress, so callers poll with it.
 func (a *API) RebalanceService(ctx context.Context, ref string) (RebalanceReport, error) {
 	var (
-		svc   *store.Service
-		moves []rebalance.Move
-		err   error
+		svc     *store.Service
+		moves   []rebalance.Move
+		settled bool
+		err     error
 	)
 	// Plan outside the update: it asks the scheduler once per move, and
 	// an update holds every other writer back.
@@ -59,6 +60,7 @@ func (a *API) RebalanceService(ctx context.Context, ref string) (RebalanceReport
 			Tasks:    store.All[*store.Task](tx),
 		}
 		moves = rebalance.Plan(snap, svc, a.now().UTC(), MaxReportedMoves)
+		settled = rebalance.Settled(svc, store.TasksByService(tx, svc.ID))
 	})
 	if err != nil {
 		return RebalanceReport{}, err
@@ -75,7 +77,9 @@ func (a *API) RebalanceService(ctx context.Context, ref string) (RebalanceReport
 	for _, m := range moves {
 		rep.Moves = append(rep.Moves, RebalanceMove{TaskID: m.Task.ID, Slot: m.Task.Slot, From: m.From, To: m.To})
 	}
-	if len(moves) == 0 {
+	// A service with tasks starting or stopping may need moves once they
+	// settle: the rebalance then starts, and the rebalancer waits.
+	if len(moves) == 0 && settled {
 		rep.Status = store.RebalanceStatus{State: store.RebalanceCompleted, StartedAt: now, CompletedAt: now, Message: "already spread as the scheduler would place them"}
 		return rep, nil
 	}

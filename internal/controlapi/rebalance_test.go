@@ -3,6 +3,8 @@ package controlapi
 import (
 	"testing"
 
+	"github.com/moby/moby/api/types/swarm"
+
 	"github.com/shoal-project/shoal/internal/errdefs"
 	ct "github.com/shoal-project/shoal/internal/manager/controller/controllertest"
 	"github.com/shoal-project/shoal/internal/store"
@@ -53,6 +55,15 @@ func TestRebalanceService(t *testing.T) {
 			},
 			ref:       "s1",
 			wantState: store.RebalanceCompleted,
+		},
+		{
+			name: "tasks in flight",
+			objs: func() []any {
+				svc := ct.Service("s1", "web", 2)
+				return append([]any{ct.Node("n1"), svc, ct.Task("s1x", svc, 3, "", ct.Desired(swarm.TaskStateReady))}, onN1(svc, 2)...)
+			},
+			ref:       "web",
+			wantState: store.RebalanceActive,
 		},
 		{
 			name:    "global service",

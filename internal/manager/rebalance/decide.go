@@ -83,19 +83,14 @@ func decideService(in Input, svc *store.Service, tasks []*store.Task) ([]control
 	if u := svc.UpdateStatus; u != nil && (u.State == swarm.UpdateStateUpdating || u.State == swarm.UpdateStateRollbackStarted) {
 		return nil, time.Time{} // the updater owns the slots meanwhile
 	}
-	busy, lastRun := false, time.Time{}
+	if !Settled(svc, tasks) {
+		return nil, time.Time{} // the batch in flight must end first
+	}
+	lastRun := time.Time{}
 	for _, s := range slots {
-		t, settled := settledTask(s)
-		if !settled {
-			busy = busy || hasLive(s)
-			continue
-		}
-		if t.Status.Timestamp.After(lastRun) {
+		if t, ok := settledTask(s); ok && t.Status.Timestamp.After(lastRun) {
 			lastRun = t.Status.Timestamp
 		}
-	}
-	if busy {
-		return nil, time.Time{} // the batch in flight must end first
 	}
 	cfg := updater.ConfigOf(svc.Spec.UpdateConfig)
 	if due := lastRun.Add(cfg.Delay); cfg.Delay > 0 && in.Now.Before(due) {
@@ -202,6 +197,18 @@ func settledTask(s orchestrator.Slot) (*store.Task, bool) {
 	}
 	ok := only != nil && only.DesiredState == swarm.TaskStateRunning && only.Status.State == swarm.TaskStateRunning && only.Slot > 0
 	return only, ok
+}
+
+// Settled reports whether every slot of svc that holds a task meant to run
+// has exactly one, running: no move, update or restart is in flight, so a
+// plan that finds no move means the tasks are spread.
+func Settled(svc *store.Service, tasks []*store.Task) bool {
+	for _, s := range orchestrator.Slots(svc, tasks) {
+		if _, ok := settledTask(s); !ok && hasLive(s) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasLive(s orchestrator.Slot) bool {
