@@ -144,7 +144,7 @@ func TestClusterMembership(t *testing.T) {
 	})
 
 	t.Run("quorum: a demotion that would lose it is refused; losing it stops writes until managers return", func(t *testing.T) {
-		m1.Docker("service", "create", "-d", "--name", "steady", "--replicas", "2", "busybox", "sleep", "3600")
+		m1.Docker("service", "create", "-d", "--no-resolve-image", "--name", "steady", "--replicas", "2", "busybox", "sleep", "3600")
 		start := time.Now()
 		stopDaemon(t, m3, syscall.SIGKILL)
 		Eventually(t, 30*time.Second, func() string {
