@@ -136,7 +136,7 @@ func kekAEAD(kek, salt []byte) (cipher.AEAD, error) {
 // desiredKEK is the key-encryption key the cluster asks for: its unlock
 // key's bytes when autolock is on, nil when off.
 func desiredKEK(c *store.Cluster) ([]byte, error) {
-	if c == nil || c.UnlockKey == "" {
+	if c.UnlockKey == "" {
 		return nil, nil
 	}
 	return controlapi.ParseUnlockKey(c.UnlockKey)
@@ -152,10 +152,15 @@ func (n *Node) followUnlockKey(ctx context.Context, st *store.Store, dek []byte)
 	for {
 		var c *store.Cluster
 		st.View(func(tx store.ReadTx) { c = store.TheCluster(tx) })
-		if err := n.sealWith(ctx, c, dek, first); err != nil && ctx.Err() == nil {
-			n.log.Error("seal this manager's keys with the unlock key", "err", err)
-		} else if err == nil {
-			first = false
+		// Until raft brings the cluster object there is nothing to follow.
+		if c != nil {
+			if err := n.sealWith(ctx, c, dek, first); err != nil {
+				if ctx.Err() == nil {
+					n.log.Error("seal this manager's keys with the unlock key", "err", err)
+				}
+			} else {
+				first = false
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -170,9 +175,6 @@ func (n *Node) followUnlockKey(ctx context.Context, st *store.Store, dek []byte)
 // for, when it is not the one they are sealed with (or always, with
 // force: after an unlock, one of the two may be in the clear still).
 func (n *Node) sealWith(ctx context.Context, c *store.Cluster, dek []byte, force bool) error {
-	if c == nil {
-		return nil
-	}
 	kek, err := desiredKEK(c)
 	if err != nil {
 		return err

@@ -199,3 +199,44 @@ func filesContaining(t *testing.T, dir, s string) []string {
 	}
 	return hits
 }
+
+func TestDEKFile(t *testing.T) {
+	kek, _ := controlapi.ParseUnlockKey(controlapi.NewUnlockKey())
+	other, _ := controlapi.ParseUnlockKey(controlapi.NewUnlockKey())
+	dek := bytes.Repeat([]byte{7}, 32)
+	tests := []struct {
+		name     string
+		sealWith []byte // nil: saved in the clear; "none": not saved
+		missing  bool
+		openWith []byte
+		want     []byte
+		wantKind errdefs.Kind
+	}{
+		{name: "in the clear", openWith: nil, want: dek},
+		{name: "in the clear, opened with a key", openWith: kek, want: dek},
+		{name: "sealed, right key", sealWith: kek, openWith: kek, want: dek},
+		{name: "sealed, no key: locked", sealWith: kek, wantKind: errdefs.KindUnavailable},
+		{name: "sealed, wrong key", sealWith: kek, openWith: other, wantKind: errdefs.KindInvalid},
+		{name: "no file: raft without encryption", missing: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if !tt.missing {
+				if err := saveDEK(dir, dek, tt.sealWith); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := loadDEK(dir, tt.openWith)
+			if tt.wantKind != errdefs.KindUnknown {
+				if !errdefs.Is(err, tt.wantKind) {
+					t.Fatalf("got %v, want an error of kind %d", err, tt.wantKind)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, tt.want) {
+				t.Fatalf("got %x, %v; want %x", got, err, tt.want)
+			}
+		})
+	}
+}
