@@ -206,7 +206,7 @@ func TestDEKFile(t *testing.T) {
 	dek := bytes.Repeat([]byte{7}, 32)
 	tests := []struct {
 		name     string
-		sealWith []byte // nil: saved in the clear; "none": not saved
+		sealWith []byte // nil: saved in the clear
 		missing  bool
 		openWith []byte
 		want     []byte
