@@ -41,10 +41,14 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	actx, cancel := context.WithCancel(ctx)
 	r := &runningAgent{agent: a, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		n.followRole(actx, latest)
+	}()
+	go func() {
+		defer wg.Done()
+		n.keepCertificateFresh(actx)
 	}()
 	go func() {
 		defer wg.Done()
