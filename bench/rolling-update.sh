@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Measures how long a rolling update of N replicas to a new image takes on
+# a one-node Shoal swarm with real containers (busybox sleep): parallelism
+# 2, delay 0, monitor 1 s, stop-first, from `docker service update -d`
+# until UpdateStatus is "completed" with every task of the new image
+# running. Prints one line per run and a last line rolling_update_s=<median>.
+# Usage: bench/rolling-update.sh [REPLICAS] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+replicas=${1:-10}
+runs=${2:-3}
+data=$(mktemp -d /var/tmp/shoal-bench.XXXX)
+run=$(mktemp -d /run/sb-XXXX)
+sock=$run/shoal.sock
+export DOCKER_HOST=unix://$sock
+cleanup() {
+	bin/shoal swarm leave --force >/dev/null 2>&1 || true
+	[ -f "$run/pid" ] && kill "$(cat "$run/pid")" 2>/dev/null || true
+	sleep 1
+	# The daemon's private containerd, by its own state directory.
+	for p in /proc/[0-9]*; do
+		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^containerd --config $run/"; then
+			kill -9 "${p#/proc/}" 2>/dev/null || true
+		fi
+	done
+	grep -o " $run[^ ]*\| $data[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	ip link del sbench1 2>/dev/null || true
+	rm -rf "$data" "$run"
+}
+trap cleanup EXIT
+bin/shoal daemon --data-root "$data" --exec-root "$run" --host "unix://$sock" --pidfile "$run/pid" \
+	--bridge-name sbench1 --bridge-cidr 172.29.0.0/16 >"$data/daemon.log" 2>&1 &
+for _ in $(seq 1 100); do bin/shoal version >/dev/null 2>&1 && break; sleep 0.2; done
+./scripts/mkrootfs.sh "$run/rootfs.tar"
+bin/shoal image import "$run/rootfs.tar" app:1 >/dev/null
+bin/shoal image import -c 'ENV VERSION=2' "$run/rootfs.tar" app:2 >/dev/null
+docker swarm init --advertise-addr 127.0.0.1:2398 --listen-addr 127.0.0.1:2398 >/dev/null
+
+# state prints the update state and the count of running tasks of app:2.
+state() {
+	local st running
+	st=$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$1")
+	running=$(docker service ps --filter desired-state=running --format '{{.Image}} {{.CurrentState}}' "$1" | grep -c '^app:2 Running' || true)
+	echo "$st $running"
+}
+
+times=()
+for i in $(seq 1 "$runs"); do
+	svc="roll$i"
+	docker service create -d -q --no-resolve-image --name "$svc" --replicas "$replicas" \
+		--update-parallelism 2 --update-delay 0s --update-monitor 1s app:1 sleep 3600 >/dev/null
+	while [ "$(docker service ls --filter "name=$svc" --format '{{.Replicas}}')" != "$replicas/$replicas" ]; do
+		sleep 0.05
+	done
+	start=$(date +%s.%N)
+	docker service update -d -q --no-resolve-image --image app:2 "$svc" >/dev/null
+	while [ "$(state "$svc")" != "completed $replicas" ]; do
+		sleep 0.05
+	done
+	end=$(date +%s.%N)
+	t=$(echo "$end - $start" | bc -l)
+	printf 'run %d: %d replicas rolled to a new image in %.2f s\n' "$i" "$replicas" "$t"
+	times+=("$t")
+	docker service rm "$svc" >/dev/null
+	while [ -n "$(docker ps -q --filter "label=com.docker.swarm.service.name=$svc")" ]; do sleep 0.2; done
+done
+median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+printf 'rolling_update_s=%.2f\n' "$median"
