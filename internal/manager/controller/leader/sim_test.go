@@ -165,7 +165,7 @@ func slotKey(svc *store.Service, t *store.Task) string {
 
 // checkInvariants checks what must hold after every round: no node holds
 // more than it has, a slot runs at most one task (two during a start-first
-// update, one of each spec), every replicated service holds exactly its
+// update or a canary, one of each spec), every replicated service holds exactly its
 // replicas in slots, every eligible node has its global tasks and no
 // ineligible one runs any, and a task left pending says why.
 func (s *sim) checkInvariants(step int) {
@@ -209,7 +209,8 @@ func (s *sim) checkInvariants(step int) {
 			}
 		}
 		startFirst := svc.Spec.UpdateConfig != nil && svc.Spec.UpdateConfig.Order == swarm.UpdateOrderStartFirst ||
-			svc.Spec.RollbackConfig != nil && svc.Spec.RollbackConfig.Order == swarm.UpdateOrderStartFirst
+			svc.Spec.RollbackConfig != nil && svc.Spec.RollbackConfig.Order == swarm.UpdateOrderStartFirst ||
+			svc.Canary != nil // canaries start beside the old tasks
 		for k, ts := range running {
 			current := 0
 			for _, t := range ts {
