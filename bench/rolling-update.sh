@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Measures how long a rolling update of N replicas to a new image takes on
-# a one-node Shoal swarm with real containers (busybox sleep): parallelism
-# 2, delay 0, monitor 1 s, stop-first, from `docker service update -d`
-# until UpdateStatus is "completed" with every task of the new image
-# running. Prints one line per run and a last line rolling_update_s=<median>.
-# Usage: bench/rolling-update.sh [REPLICAS] [RUNS]
+# a one-node Shoal swarm with real containers: parallelism 2, delay 0,
+# monitor 1 s, stop-first, from `docker service update -d` until
+# UpdateStatus is "completed" with every task of the new image running.
+# The tasks stop on SIGTERM as a server does (WORKLOAD graceful, the
+# default), or ignore it as `sleep` run as PID 1 does (WORKLOAD sleep): then
+# every stop waits out the 10 s stop grace period, as in Docker.
+# Prints one line per run and a last line rolling_update_s=<median>.
+# Usage: bench/rolling-update.sh [REPLICAS] [RUNS] [graceful|sleep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 replicas=${1:-10}
 runs=${2:-3}
+case ${3:-graceful} in
+graceful) workload=(sh -c 'trap "exit 0" TERM; sleep 3600 & wait') ;;
+sleep) workload=(sleep 3600) ;;
+*) echo "unknown workload ${3}: graceful or sleep" >&2; exit 2 ;;
+esac
 data=$(mktemp -d /var/tmp/shoal-bench.XXXX)
 run=$(mktemp -d /run/sb-XXXX)
 sock=$run/shoal.sock
@@ -19,7 +27,7 @@ cleanup() {
 	sleep 1
 	# The daemon's private containerd, by its own state directory.
 	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^containerd --config $run/"; then
+		if cat "$p/cmdline" 2>/dev/null | tr '\0' ' ' | grep -q "^containerd --config $run/"; then
 			kill -9 "${p#/proc/}" 2>/dev/null || true
 		fi
 	done
@@ -48,7 +56,7 @@ times=()
 for i in $(seq 1 "$runs"); do
 	svc="roll$i"
 	docker service create -d -q --no-resolve-image --name "$svc" --replicas "$replicas" \
-		--update-parallelism 2 --update-delay 0s --update-monitor 1s app:1 sleep 3600 >/dev/null
+		--update-parallelism 2 --update-delay 0s --update-monitor 1s app:1 "${workload[@]}" >/dev/null
 	while [ "$(docker service ls --filter "name=$svc" --format '{{.Replicas}}')" != "$replicas/$replicas" ]; do
 		sleep 0.05
 	done
@@ -62,7 +70,7 @@ for i in $(seq 1 "$runs"); do
 	printf 'run %d: %d replicas rolled to a new image in %.2f s\n' "$i" "$replicas" "$t"
 	times+=("$t")
 	docker service rm "$svc" >/dev/null
-	while [ -n "$(docker ps -q --filter "label=com.docker.swarm.service.name=$svc")" ]; do sleep 0.2; done
+	while [ -n "$(docker ps -q --filter "label=com.docker.swarm.service.name=$svc" 2>/dev/null)" ]; do sleep 0.2; done
 done
 median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 printf 'rolling_update_s=%.2f\n' "$median"
