@@ -33,14 +33,15 @@ func TestRunPlacesEveryTask(t *testing.T) {
 // BenchmarkScheduler is cmd/shoal-bench scheduler as a benchmark, for
 // go test's profiles:
 //
-//	go test -run X -bench Scheduler -benchtime 1x -cpuprofile cpu.out ./bench/schedbench
+//	go test -run X -bench 'Scheduler/nodes=1000/tasks=100000/agents=false' -benchtime 1x -cpuprofile cpu.out ./bench/schedbench
 func BenchmarkScheduler(b *testing.B) {
 	for _, c := range []Config{
 		{Nodes: 1000, Tasks: 10000, Services: 10},
 		{Nodes: 1000, Tasks: 100000, Services: 100},
+		{Nodes: 1000, Tasks: 10000, Services: 100, Agents: true},
 	} {
-		b.Run(fmt.Sprintf("nodes=%d/tasks=%d", c.Nodes, c.Tasks), func(b *testing.B) {
-			var assigned, cpu float64
+		b.Run(fmt.Sprintf("nodes=%d/tasks=%d/agents=%v", c.Nodes, c.Tasks, c.Agents), func(b *testing.B) {
+			var assigned, running, cpu float64
 			for b.Loop() {
 				c.Dir = b.TempDir()
 				res, err := Run(b.Context(), c)
@@ -48,10 +49,14 @@ func BenchmarkScheduler(b *testing.B) {
 					b.Fatal(err)
 				}
 				assigned += res.Assigned.Seconds()
+				running += res.Running.Seconds()
 				cpu += res.CPU.Seconds()
 			}
-			b.ReportMetric(float64(c.Tasks*b.N)/assigned, "tasks/s")
+			b.ReportMetric(float64(c.Tasks*b.N)/assigned, "assigned/s")
 			b.ReportMetric(float64(c.Tasks*b.N)/cpu, "tasks/cpu-s")
+			if c.Agents {
+				b.ReportMetric(float64(c.Tasks*b.N)/running, "running/s")
+			}
 		})
 	}
 }
