@@ -192,8 +192,7 @@ func (d *Daemon) cleanupHost() {
 	out, _ := exec.Command("sh", "-c", fmt.Sprintf(
 		`for ns in %[1]s/netns/*; do [ -e "$ns" ] || continue; ino=$(stat -L -c %%i "$ns");
 		   for p in /proc/[0-9]*; do [ "$(stat -L -c %%i $p/ns/net 2>/dev/null)" = "$ino" ] && kill -9 ${p#/proc/}; done; done;
-		 for p in $(pgrep -f 'containerd.*%[1]s'); do kill -9 $p; done;
-		 for p in $(pgrep -f 'containerd-shim.*%[1]s'); do kill -9 $p; done;
+		 for p in $(pgrep -f '[c]ontainerd.*%[1]s'); do kill -9 $p; done;
 		 grep -o ' %[2]s[^ ]*\| %[1]s[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null;
 		 ip link del %[3]s 2>/dev/null; nft delete table ip shoal 2>/dev/null; true`,
 		d.ExecRoot, d.DataRoot, d.Bridge)).CombinedOutput()
