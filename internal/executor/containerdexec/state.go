@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -180,6 +181,11 @@ func (e *Executor) observe(ctx context.Context, ctr client.Container) (observati
 	switch {
 	case err == nil:
 		st, err := task.Status(ctx)
+		if cerrdefs.IsNotFound(errgrpc.ToNative(err)) {
+			// Another observer reaped the task between the two calls:
+			// look again, now without a task.
+			return e.observe(ctx, ctr)
+		}
 		if err != nil {
 			return observation{}, fmt.Errorf("status of %s: %w", ctr.ID(), err)
 		}
