@@ -17,32 +17,10 @@ graceful) workload=(sh -c 'trap "exit 0" TERM; sleep 3600 & wait') ;;
 sleep) workload=(sleep 3600) ;;
 *) echo "unknown workload ${3}: graceful or sleep" >&2; exit 2 ;;
 esac
-data=$(mktemp -d /var/tmp/shoal-bench.XXXX)
-run=$(mktemp -d /run/sb-XXXX)
-sock=$run/shoal.sock
-export DOCKER_HOST=unix://$sock
-cleanup() {
-	bin/shoal swarm leave --force >/dev/null 2>&1 || true
-	[ -f "$run/pid" ] && kill "$(cat "$run/pid")" 2>/dev/null || true
-	sleep 1
-	# The daemon's private containerd, by its own state directory.
-	for p in /proc/[0-9]*; do
-		if cat "$p/cmdline" 2>/dev/null | tr '\0' ' ' | grep -q "^containerd --config $run/"; then
-			kill -9 "${p#/proc/}" 2>/dev/null || true
-		fi
-	done
-	grep -o " $run[^ ]*\| $data[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-	ip link del sbench1 2>/dev/null || true
-	rm -rf "$data" "$run"
-}
-trap cleanup EXIT
-bin/shoal daemon --data-root "$data" --exec-root "$run" --host "unix://$sock" --pidfile "$run/pid" \
-	--bridge-name sbench1 --bridge-cidr 172.29.0.0/16 >"$data/daemon.log" 2>&1 &
-for _ in $(seq 1 100); do bin/shoal version >/dev/null 2>&1 && break; sleep 0.2; done
-./scripts/mkrootfs.sh "$run/rootfs.tar"
+. bench/lib.sh
+bench_node sbench1 172.29.0.0/16 2398
 bin/shoal image import "$run/rootfs.tar" app:1 >/dev/null
 bin/shoal image import -c 'ENV VERSION=2' "$run/rootfs.tar" app:2 >/dev/null
-docker swarm init --advertise-addr 127.0.0.1:2398 --listen-addr 127.0.0.1:2398 >/dev/null
 
 # state prints the update state and the count of running tasks of app:2.
 state() {
@@ -72,5 +50,4 @@ for i in $(seq 1 "$runs"); do
 	docker service rm "$svc" >/dev/null
 	while [ -n "$(docker ps -q --filter "label=com.docker.swarm.service.name=$svc" 2>/dev/null)" ]; do sleep 0.2; done
 done
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-printf 'rolling_update_s=%.2f\n' "$median"
+printf 'rolling_update_s=%.2f\n' "$(median "${times[@]}")"
