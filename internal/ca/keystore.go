@@ -1,11 +1,6 @@
 package ca
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,8 +20,6 @@ const (
 
 const (
 	encryptedKeyType = "SHOAL ENCRYPTED KEY"
-	kekInfo          = "shoal node key encryption"
-	kekSaltLen       = 32
 )
 
 // KeyStore keeps a node's root certificate, node certificate and node key
@@ -110,53 +103,24 @@ func (k KeyStore) read(name string) ([]byte, error) {
 	return b, nil
 }
 
-// sealKey encrypts keyPEM into a PEM block whose bytes are
-// salt | nonce | ciphertext. A fresh salt per save gives a fresh AES key, so
-// random nonces never repeat under one key.
+// nodeKeyPurpose seals node TLS keys.
+const nodeKeyPurpose Purpose = "shoal node key"
+
+// sealKey encrypts keyPEM into a PEM block whose bytes are Seal's.
 func sealKey(kek, keyPEM []byte) ([]byte, error) {
-	salt := make([]byte, kekSaltLen)
-	rand.Read(salt)
-	aead, err := keyAEAD(kek, salt)
+	sealed, err := Seal(kek, keyPEM, nodeKeyPurpose)
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, aead.NonceSize())
-	rand.Read(nonce)
-	out := append(salt, nonce...)
-	out = aead.Seal(out, nonce, keyPEM, []byte(encryptedKeyType))
 	return pem.EncodeToMemory(&pem.Block{
 		Type:    encryptedKeyType,
 		Headers: map[string]string{"KDF": "HKDF-SHA256", "Cipher": "AES-256-GCM"},
-		Bytes:   out,
+		Bytes:   sealed,
 	}), nil
 }
 
 func openKey(kek []byte, block *pem.Block) ([]byte, error) {
-	b := block.Bytes
-	if len(b) < kekSaltLen {
-		return nil, errors.New("encrypted key is truncated")
-	}
-	aead, err := keyAEAD(kek, b[:kekSaltLen])
-	if err != nil {
-		return nil, err
-	}
-	b = b[kekSaltLen:]
-	if len(b) < aead.NonceSize() {
-		return nil, errors.New("encrypted key is truncated")
-	}
-	return aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], []byte(encryptedKeyType))
-}
-
-func keyAEAD(kek, salt []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, kek, salt, kekInfo, 32)
-	if err != nil {
-		return nil, fmt.Errorf("derive key encryption key: %w", err)
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return Unseal(kek, block.Bytes, nodeKeyPurpose)
 }
 
 func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {

@@ -3,11 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -15,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/consensus"
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -27,8 +24,8 @@ const (
 	dekFile      = "raft-dek.pem"
 	plainDEKType = "SHOAL RAFT DEK"
 	sealedDEK    = "SHOAL ENCRYPTED RAFT DEK"
-	dekKDFInfo   = "shoal raft dek encryption"
-	dekSaltLen   = 32
+	// dekPurpose seals raft data keys.
+	dekPurpose ca.Purpose = "shoal raft dek"
 )
 
 func dekPath(dir string) string { return filepath.Join(dir, dekFile) }
@@ -45,7 +42,7 @@ func newDEK(dir string) ([]byte, error) {
 func saveDEK(dir string, dek, kek []byte) error {
 	block := &pem.Block{Type: plainDEKType, Bytes: dek}
 	if kek != nil {
-		sealed, err := sealWithKEK(kek, dek)
+		sealed, err := ca.Seal(kek, dek, dekPurpose)
 		if err != nil {
 			return err
 		}
@@ -84,53 +81,11 @@ func loadDEK(dir string, kek []byte) ([]byte, error) {
 	case kek == nil:
 		return nil, errdefs.Unavailable("raft key %s is encrypted: the manager is locked", dekPath(dir))
 	}
-	dek, err := openWithKEK(kek, block.Bytes)
+	dek, err := ca.Unseal(kek, block.Bytes, dekPurpose)
 	if err != nil {
 		return nil, errdefs.Invalid("cannot decrypt raft key %s: the unlock key is wrong (%w)", dekPath(dir), err)
 	}
 	return dek, nil
-}
-
-// sealWithKEK encrypts under a key derived from kek with a fresh salt:
-// salt | nonce | ciphertext.
-func sealWithKEK(kek, plain []byte) ([]byte, error) {
-	salt := make([]byte, dekSaltLen)
-	rand.Read(salt)
-	aead, err := kekAEAD(kek, salt)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, aead.NonceSize())
-	rand.Read(nonce)
-	out := append(salt, nonce...)
-	return aead.Seal(out, nonce, plain, []byte(sealedDEK)), nil
-}
-
-func openWithKEK(kek, sealed []byte) ([]byte, error) {
-	if len(sealed) < dekSaltLen {
-		return nil, errors.New("sealed key is truncated")
-	}
-	aead, err := kekAEAD(kek, sealed[:dekSaltLen])
-	if err != nil {
-		return nil, err
-	}
-	rest := sealed[dekSaltLen:]
-	if len(rest) < aead.NonceSize() {
-		return nil, errors.New("sealed key is truncated")
-	}
-	return aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], []byte(sealedDEK))
-}
-
-func kekAEAD(kek, salt []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, kek, salt, dekKDFInfo, 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
 }
 
 // desiredKEK is the key-encryption key the cluster asks for: its unlock
