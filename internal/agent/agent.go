@@ -26,6 +26,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // Clock is the agent's time source.
@@ -331,7 +332,7 @@ func (a *Agent) assign(runCtx context.Context, set dispatcher.AssignmentSet) {
 // refuse reports as rejected a task the executor cannot even make a
 // controller for (its spec is unusable).
 func (a *Agent) refuse(t *store.Task, err error) {
-	if dispatcher.Terminal(t.Status.State) {
+	if taskstate.Terminal(t.Status.State) {
 		return
 	}
 	a.log.Warn("task rejected: no controller", "task.id", t.ID, "err", err)

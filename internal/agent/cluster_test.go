@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-project/shoal/internal/dispatcher"
 	"github.com/shoal-project/shoal/internal/executor/fakeexec"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // An in-process cluster: one store replicated by a single-member raft,
@@ -302,7 +303,7 @@ func (l *stateLog) checkForward(t *testing.T) {
 	defer l.mu.Unlock()
 	for id, states := range l.states {
 		for i := 1; i < len(states); i++ {
-			if dispatcher.Rank(states[i]) < dispatcher.Rank(states[i-1]) {
+			if taskstate.Rank(states[i]) < taskstate.Rank(states[i-1]) {
 				t.Errorf("task %s went backwards: %v", id, states)
 				break
 			}

@@ -9,9 +9,9 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
-	"github.com/shoal-project/shoal/internal/dispatcher"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // action is the next thing a task manager does.
@@ -39,21 +39,21 @@ func decide(desired swarm.TaskState, deleted bool, state swarm.TaskState, contai
 	switch {
 	case deleted:
 		return actForget
-	case dispatcher.Rank(desired) > dispatcher.Rank(swarm.TaskStateRunning):
-		if !dispatcher.Terminal(state) {
+	case taskstate.Rank(desired) > taskstate.Rank(swarm.TaskStateRunning):
+		if !taskstate.Terminal(state) {
 			return actShutdown
 		}
 		if desired == swarm.TaskStateRemove && !containerRemoved {
 			return actRemove
 		}
 		return actIdle
-	case dispatcher.Terminal(state):
+	case taskstate.Terminal(state):
 		return actIdle
-	case dispatcher.Rank(state) < dispatcher.Rank(swarm.TaskStateAccepted):
+	case taskstate.Rank(state) < taskstate.Rank(swarm.TaskStateAccepted):
 		return actAccept
-	case dispatcher.Rank(state) < dispatcher.Rank(swarm.TaskStateReady):
+	case taskstate.Rank(state) < taskstate.Rank(swarm.TaskStateReady):
 		return actPrepare
-	case dispatcher.Rank(state) < dispatcher.Rank(swarm.TaskStateRunning):
+	case taskstate.Rank(state) < taskstate.Rank(swarm.TaskStateRunning):
 		return actStart
 	}
 	return actWait
@@ -119,7 +119,7 @@ func (m *taskManager) update(t *store.Task) {
 	m.mu.Lock()
 	m.task = t
 	m.mu.Unlock()
-	if dispatcher.Rank(t.DesiredState) > dispatcher.Rank(swarm.TaskStateRunning) {
+	if taskstate.Rank(t.DesiredState) > taskstate.Rank(swarm.TaskStateRunning) {
 		m.stop()
 	}
 	m.poke()
@@ -297,7 +297,7 @@ func (m *taskManager) fail(ctx context.Context, state swarm.TaskState, msg strin
 // transition reports a new status, only ever forward: a step repeated after
 // an adoption or a retry reports nothing.
 func (m *taskManager) transition(ctx context.Context, state swarm.TaskState, msg, errText string, exit *executor.ExitStatus) {
-	if dispatcher.Rank(state) <= dispatcher.Rank(m.status.State) {
+	if taskstate.Rank(state) <= taskstate.Rank(m.status.State) {
 		return
 	}
 	st := swarm.TaskStatus{State: state, Message: msg, Err: errText, Timestamp: m.clock.Now()}

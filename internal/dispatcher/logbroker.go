@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/identity"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // The leader's end of the log broker described in logs.go.
@@ -380,7 +381,7 @@ func selectTasks(tx store.ReadTx, sel LogSelector) []*store.Task {
 // hasLogs reports whether a task has a log to read on its node: it ran,
 // or runs, there.
 func hasLogs(t *store.Task) bool {
-	return t.NodeID != "" && Rank(t.Status.State) >= Rank(swarm.TaskStateRunning)
+	return t.NodeID != "" && taskstate.Rank(t.Status.State) >= taskstate.Rank(swarm.TaskStateRunning)
 }
 
 // resumeOptions are the options that go on reading a followed task's log

@@ -4,35 +4,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
-
-// rank orders task states as SwarmKit does: a task only ever moves to a
-// higher rank. Unknown states rank below everything.
-var rank = map[swarm.TaskState]int{
-	swarm.TaskStateNew:       1,
-	swarm.TaskStateAllocated: 2,
-	swarm.TaskStatePending:   3,
-	swarm.TaskStateAssigned:  4,
-	swarm.TaskStateAccepted:  5,
-	swarm.TaskStatePreparing: 6,
-	swarm.TaskStateReady:     7,
-	swarm.TaskStateStarting:  8,
-	swarm.TaskStateRunning:   9,
-	swarm.TaskStateComplete:  10,
-	swarm.TaskStateShutdown:  11,
-	swarm.TaskStateFailed:    12,
-	swarm.TaskStateRejected:  13,
-	swarm.TaskStateRemove:    14,
-	swarm.TaskStateOrphaned:  15,
-}
-
-// Rank orders task states (and desired states) along a task's life, the
-// order manager and agent agree on: a status may only move to a higher
-// rank.
-func Rank(s swarm.TaskState) int { return rank[s] }
-
-// Terminal reports whether a task in state s has ended for good.
-func Terminal(s swarm.TaskState) bool { return Rank(s) > Rank(swarm.TaskStateRunning) }
 
 // reported is the states an agent may report; the others are the
 // manager's to set.
@@ -53,7 +26,7 @@ var reported = map[swarm.TaskState]bool{
 // that arrives after a newer one, or after the task ended) changes
 // nothing. A report without a timestamp gets now.
 func nextStatus(cur, report swarm.TaskStatus, now time.Time) (swarm.TaskStatus, bool) {
-	if !reported[report.State] || Terminal(cur.State) || Rank(report.State) <= Rank(cur.State) {
+	if !reported[report.State] || taskstate.Terminal(cur.State) || taskstate.Rank(report.State) <= taskstate.Rank(cur.State) {
 		return cur, false
 	}
 	if report.Timestamp.IsZero() {
@@ -67,5 +40,5 @@ func nextStatus(cur, report swarm.TaskStatus, now time.Time) (swarm.TaskStatus, 
 // keeps an ended task's container (its logs, `docker ps -a`) until the
 // task is deleted, as Docker does.
 func inAssignments(s swarm.TaskState) bool {
-	return Rank(s) >= Rank(swarm.TaskStateAssigned)
+	return taskstate.Rank(s) >= taskstate.Rank(swarm.TaskStateAssigned)
 }

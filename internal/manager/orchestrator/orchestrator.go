@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/manager/restart"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // Input is what the orchestrator decides from.
@@ -162,7 +163,7 @@ func (d *decider) tend(svc *store.Service, s Slot, job, lostIsEnded, drainMoves 
 		switch {
 		case job && t.Status.State == swarm.TaskStateComplete:
 			changed = append(changed, withDesired(t, swarm.TaskStateComplete))
-		case controller.Terminal(t.Status.State) || (lostIsEnded && d.nodes.Lost(t)):
+		case taskstate.Terminal(t.Status.State) || (lostIsEnded && d.nodes.Lost(t)):
 			changed = append(changed, withDesired(t, swarm.TaskStateShutdown))
 			ended = append(ended, t)
 		case drainMoves && d.drained(t):

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // New returns the orchestrator's loop over st; Run it while this manager
@@ -27,5 +28,5 @@ func wakes(ev store.Event) bool {
 	if !ok || ev.Op == store.OpDelete {
 		return true
 	}
-	return controller.Terminal(t.Status.State) || t.DesiredState != swarm.TaskStateRunning
+	return taskstate.Terminal(t.Status.State) || t.DesiredState != swarm.TaskStateRunning
 }

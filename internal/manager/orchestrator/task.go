@@ -9,8 +9,8 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
-	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // ServiceNameLabel is the task label naming its service, which the
@@ -43,7 +43,7 @@ func (ns Nodes) Lost(t *store.Task) bool {
 // Stopped reports whether t holds nothing anymore: it ended, never reached
 // a node, or its node is lost.
 func (ns Nodes) Stopped(t *store.Task) bool {
-	return controller.Terminal(t.Status.State) || controller.Before(t.Status.State, swarm.TaskStateAssigned) || ns.Lost(t)
+	return taskstate.Terminal(t.Status.State) || taskstate.Before(t.Status.State, swarm.TaskStateAssigned) || ns.Lost(t)
 }
 
 // TaskSpec is the spec a new task of svc gets: the service's task template

@@ -18,6 +18,7 @@ import (
 	"github.com/shoal-project/shoal/internal/manager/orchestrator"
 	"github.com/shoal-project/shoal/internal/manager/restart"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // Decide returns the deletions due in a snapshot, one change per task.
@@ -36,7 +37,7 @@ func Decide(s controller.Snapshot) []controller.Change {
 		nodes[n.ID] = true
 	}
 	stopped := func(t *store.Task) bool {
-		return controller.Terminal(t.Status.State) || controller.Before(t.Status.State, swarm.TaskStateAssigned) ||
+		return taskstate.Terminal(t.Status.State) || taskstate.Before(t.Status.State, swarm.TaskStateAssigned) ||
 			(t.NodeID != "" && !nodes[t.NodeID])
 	}
 	var out []controller.Change
@@ -97,5 +98,5 @@ func wakes(ev store.Event) bool {
 	if !ok {
 		return !controller.FirstSpec(ev)
 	}
-	return ev.Op != store.OpDelete && (controller.Terminal(t.Status.State) || !controller.Live(t))
+	return ev.Op != store.OpDelete && (taskstate.Terminal(t.Status.State) || !controller.Live(t))
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // Label turns automatic rebalancing on for a service when set to Auto.
@@ -52,7 +53,7 @@ func wakes(ev store.Event) bool {
 	if !ok {
 		return true
 	}
-	return ev.Op != store.OpDelete && (t.Status.State == swarm.TaskStateRunning || controller.Terminal(t.Status.State))
+	return ev.Op != store.OpDelete && (t.Status.State == swarm.TaskStateRunning || taskstate.Terminal(t.Status.State))
 }
 
 // Wanted reports whether svc is being rebalanced: asked once and not

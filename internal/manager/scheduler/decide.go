@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // RecentFailure is how long a task's failure on a node makes that node
@@ -49,7 +50,7 @@ func (r Result) Changes() []controller.Change {
 // Schedulable reports whether the scheduler places t: it is meant to run
 // and has not reached a node yet.
 func Schedulable(t *store.Task) bool {
-	return t.DesiredState == swarm.TaskStateRunning && controller.Before(t.Status.State, swarm.TaskStateAssigned)
+	return t.DesiredState == swarm.TaskStateRunning && taskstate.Before(t.Status.State, swarm.TaskStateAssigned)
 }
 
 // Decide places every schedulable task it can. Tasks with a node already

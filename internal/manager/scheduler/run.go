@@ -6,6 +6,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // New returns the scheduler's loop over st; Run it while this manager
@@ -25,7 +26,7 @@ func wakes(ev store.Event) bool {
 		if ev.Op == store.OpDelete {
 			return o.NodeID != ""
 		}
-		return Schedulable(o) || (o.NodeID != "" && (controller.Terminal(o.Status.State) || !controller.Live(o)))
+		return Schedulable(o) || (o.NodeID != "" && (taskstate.Terminal(o.Status.State) || !controller.Live(o)))
 	case *store.Cluster:
 		return false
 	}

@@ -5,8 +5,8 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
-	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // verdict is what the monitor makes of one task of the update.
@@ -58,7 +58,7 @@ func (m *monitor) judge(t *store.Task) verdict {
 			return failed
 		}
 		return healthy
-	case controller.Terminal(st):
+	case taskstate.Terminal(st):
 		// Shut down at our request: it proved nothing either way.
 		return healthy
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // New returns the updater's loop over st; Run it while this manager
@@ -65,5 +66,5 @@ func wakes(ev store.Event) bool {
 	if !ok {
 		return !controller.FirstSpec(ev)
 	}
-	return ev.Op != store.OpDelete && (t.Status.State == swarm.TaskStateRunning || controller.Terminal(t.Status.State))
+	return ev.Op != store.OpDelete && (t.Status.State == swarm.TaskStateRunning || taskstate.Terminal(t.Status.State))
 }
