@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/rpc"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -102,8 +103,8 @@ var ServiceDesc = grpc.ServiceDesc{
 	ServiceName: ServiceName,
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{
-		{MethodName: "Heartbeat", Handler: unary(MethodHeartbeat, (*Dispatcher).Heartbeat)},
-		{MethodName: "UpdateTaskStatus", Handler: unary(MethodUpdateTaskStatus, (*Dispatcher).UpdateTaskStatus)},
+		{MethodName: "Heartbeat", Handler: rpc.Unary(MethodHeartbeat, (*Dispatcher).Heartbeat)},
+		{MethodName: "UpdateTaskStatus", Handler: rpc.Unary(MethodUpdateTaskStatus, (*Dispatcher).UpdateTaskStatus)},
 	},
 	Streams: append([]grpc.StreamDesc{{
 		StreamName:    "Session",
@@ -116,22 +117,6 @@ var ServiceDesc = grpc.ServiceDesc{
 			return srv.(*Dispatcher).Session(req, stream)
 		},
 	}}, logStreams...),
-}
-
-// unary adapts a typed handler to grpc's method handler, running the
-// server's interceptors as generated code would.
-func unary[Req, Resp any](method string, h func(*Dispatcher, context.Context, *Req) (*Resp, error)) func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
-	return func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-		req := new(Req)
-		if err := dec(req); err != nil {
-			return nil, err
-		}
-		call := func(ctx context.Context, r any) (any, error) { return h(srv.(*Dispatcher), ctx, r.(*Req)) }
-		if icpt == nil {
-			return call(ctx, req)
-		}
-		return icpt(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: method}, call)
-	}
 }
 
 // Client calls a dispatcher.
