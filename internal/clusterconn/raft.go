@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -14,11 +15,15 @@ import (
 
 // RaftStreamLayer carries hashicorp/raft's network transport over the
 // cluster port. Only managers take part: an incoming raft connection whose
-// client certificate is not a manager's is dropped.
+// client certificate is not a manager's, or that the peer check refuses,
+// is dropped.
 type RaftStreamLayer struct {
 	mux       *Mux
 	advertise net.Addr
 	client    func() *tls.Config
+	// check judges the manager behind each incoming connection; nil (the
+	// pointer) admits every manager.
+	check atomic.Pointer[func(ca.Identity) error]
 }
 
 var _ raft.StreamLayer = (*RaftStreamLayer)(nil)
@@ -43,21 +48,43 @@ func NewRaftStreamLayer(m *Mux, advertise string, client func() *tls.Config) (*R
 	return &RaftStreamLayer{mux: m, advertise: addr(advertise), client: client}, nil
 }
 
-// Accept returns the next raft connection from a manager.
+// SetPeerCheck makes Accept drop the raft connections of managers that
+// check refuses (a non-nil error): a manager removed from the swarm keeps
+// its manager certificate until it expires, so it is refused by node ID.
+// Set it before handing the layer to raft; a connection is judged once,
+// when it is accepted.
+func (l *RaftStreamLayer) SetPeerCheck(check func(ca.Identity) error) {
+	l.check.Store(&check)
+}
+
+// Accept returns the next raft connection from a manager the peer check
+// admits.
 func (l *RaftStreamLayer) Accept() (net.Conn, error) {
 	for {
 		c, err := l.mux.Raft().Accept()
 		if err != nil {
 			return nil, err
 		}
-		tc := c.(*tls.Conn)
-		if err := requireManager(tc.ConnectionState()); err != nil {
+		if err := l.admit(c.(*tls.Conn).ConnectionState()); err != nil {
 			l.mux.log.Warn("raft connection refused", "remote", c.RemoteAddr(), "err", err)
 			c.Close()
 			continue
 		}
 		return c, nil
 	}
+}
+
+func (l *RaftStreamLayer) admit(cs tls.ConnectionState) error {
+	id, err := requireManager(cs)
+	if err != nil {
+		return err
+	}
+	if check := l.check.Load(); check != nil && *check != nil {
+		if err := (*check)(id); err != nil {
+			return fmt.Errorf("raft peer %s refused: %w", id.NodeID, err)
+		}
+	}
+	return nil
 }
 
 // Close stops accepting raft connections; the cluster port stays open.
@@ -81,18 +108,20 @@ func (l *RaftStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration
 	return c, nil
 }
 
-func requireManager(cs tls.ConnectionState) error {
+// requireManager returns the identity of a peer with a manager
+// certificate.
+func requireManager(cs tls.ConnectionState) (ca.Identity, error) {
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		return errdefs.Forbidden("raft needs a manager certificate; the peer presented none")
+		return ca.Identity{}, errdefs.Forbidden("raft needs a manager certificate; the peer presented none")
 	}
 	id, err := ca.IdentityFromCert(cs.VerifiedChains[0][0])
 	if err != nil {
-		return err
+		return ca.Identity{}, err
 	}
 	if id.Role != ca.ManagerRole {
-		return errdefs.Forbidden("raft peer %s has role %s, want %s", id.NodeID, id.Role, ca.ManagerRole)
+		return ca.Identity{}, errdefs.Forbidden("raft peer %s has role %s, want %s", id.NodeID, id.Role, ca.ManagerRole)
 	}
-	return nil
+	return id, nil
 }
 
 // addr is an advertised "host:port" as a net.Addr.

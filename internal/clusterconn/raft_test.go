@@ -14,9 +14,12 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/caserver"
 	"github.com/shoal-project/shoal/internal/clusterconn"
 	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
+	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/rpc/rpctest"
+	"github.com/shoal-project/shoal/internal/store"
 )
 
 // logFSM records the entries it applies.
@@ -144,11 +147,14 @@ func TestRaftAndGRPCShareThePort(t *testing.T) {
 }
 
 // Raft bypasses the gRPC policy, so the stream layer itself admits only
-// managers.
-func TestRaftRefusesNonManagers(t *testing.T) {
+// managers, and of those only the ones its peer check admits: a removed
+// manager still holds a valid manager certificate.
+func TestRaftRefusesPeers(t *testing.T) {
 	root := clusterconntest.NewRoot(t)
 	manager := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	removed := clusterconntest.NewNode(t, root, ca.ManagerRole)
 	worker := clusterconntest.NewNode(t, root, ca.WorkerRole)
+	cluster := &store.Cluster{RemovedNodes: []string{removed.ID}}
 	mux := clusterconntest.Listen(t, root, manager)
 	stream, err := clusterconn.NewRaftStreamLayer(mux, "", func() *tls.Config {
 		return clusterconn.ClientTLS(root, &manager.Cert, clusterconn.ProtoRaft)
@@ -156,7 +162,13 @@ func TestRaftRefusesNonManagers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	accepted := make(chan string, 3)
+	stream.SetPeerCheck(func(id ca.Identity) error {
+		if caserver.Removed(cluster, id.NodeID) {
+			return errdefs.Forbidden("node %s was removed from the swarm", id.NodeID)
+		}
+		return nil
+	})
+	accepted := make(chan string, 4)
 	go func() {
 		for {
 			c, err := stream.Accept()
@@ -173,10 +185,18 @@ func TestRaftRefusesNonManagers(t *testing.T) {
 		}
 	}()
 
-	for name, cert := range map[string]*tls.Certificate{"worker": &worker.Cert, "no cert": nil} {
-		t.Run(name, func(t *testing.T) {
+	tests := []struct {
+		name string
+		cert *tls.Certificate
+	}{
+		{name: "worker", cert: &worker.Cert},
+		{name: "no cert", cert: nil},
+		{name: "removed manager", cert: &removed.Cert},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			dialer, err := clusterconn.NewRaftStreamLayer(mux, "", func() *tls.Config {
-				return clusterconn.ClientTLS(root, cert, clusterconn.ProtoRaft)
+				return clusterconn.ClientTLS(root, tt.cert, clusterconn.ProtoRaft)
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -192,7 +212,7 @@ func TestRaftRefusesNonManagers(t *testing.T) {
 		})
 	}
 
-	// A manager gets through, and is the only one that did.
+	// A manager the check admits gets through, and is the only one that did.
 	c, err := stream.Dial(raft.ServerAddress(mux.Addr().String()), 5*time.Second)
 	if err != nil {
 		t.Fatalf("manager dial: %v", err)
