@@ -3,8 +3,10 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +20,15 @@ import (
 )
 
 // The leader's end of the log broker described in logs.go.
+
+// logSilence is how long a node asked for logs without follow may send
+// nothing for the subscription before its tasks' logs end as incomplete.
+// A node that answers reads local files and sends lines or End markers
+// within milliseconds; one silent for Docker's heartbeat period is cut off
+// or stuck, and waiting for its heartbeats to run out (three periods, and
+// the node may keep its session past that) would hold up the whole
+// `docker service logs`.
+const logSilence = 5 * time.Second
 
 // logQueue holds the log subscription messages for a session's node until
 // its agent's LogSubscriptions stream takes them, so that pushing never
@@ -151,6 +162,7 @@ func (d *Dispatcher) SubscribeLogs(req *SubscribeLogsRequest, stream grpc.Server
 		tasks:   map[string]*logTask{},
 		watched: map[*session]bool{},
 		gone:    make(chan *session),
+		waiting: map[string]*waitingNode{},
 	}
 	var events *store.Subscription
 	if req.Options.Follow {
@@ -180,6 +192,20 @@ type logRun struct {
 	tasks   map[string]*logTask // the tasks pushed to a node, by ID
 	watched map[*session]bool   // the sessions pushed to, watched for their end
 	gone    chan *session       // a watched session ended
+
+	// Without follow: the sessions that owe the End of some task, by
+	// session ID, and the time spent sending to the subscriber, which the
+	// quiet clock leaves out (see quietNow).
+	waiting map[string]*waitingNode
+	busy    time.Duration
+}
+
+// waitingNode is a node that owes, without follow, the End of some of
+// the tasks pushed to it.
+type waitingNode struct {
+	s       *session
+	pending int       // tasks pushed to s whose End has not come
+	heard   time.Time // when s was pushed to or last sent something, on the quiet clock
 }
 
 // logTask is a task whose log was asked of its node.
@@ -193,9 +219,22 @@ type logTask struct {
 func (r *logRun) run(ctx context.Context, tm *term, events *store.Subscription) error {
 	follow := r.req.Options.Follow
 	started := r.push()
+	var silence <-chan time.Time // fires when a node may have been silent too long
+	var silenceAt time.Time      // when, on the quiet clock
 	for {
-		if !follow && r.complete() {
-			return nil
+		if !follow {
+			next, err := r.endSilent()
+			if err != nil {
+				return err
+			}
+			if r.complete() {
+				return nil
+			}
+			// A timer armed for a later time, or that fires early
+			// because a node spoke since, is simply checked again.
+			if !next.IsZero() && (silence == nil || next.Before(silenceAt)) {
+				silence, silenceAt = r.d.clock.After(next.Sub(r.quietNow())), next
+			}
 		}
 		var wake <-chan struct{}
 		if events != nil {
@@ -211,10 +250,14 @@ func (r *logRun) run(ctx context.Context, tm *term, events *store.Subscription) 
 				return err
 			}
 		case s := <-r.gone:
-			r.lost(s)
+			if err := r.sendEnds(r.lost(s)); err != nil {
+				return err
+			}
 			if follow {
 				started = r.push()
 			}
+		case <-silence:
+			silence = nil
 		case <-wake:
 			if concernsLogs(events.Drain(), r.req.Selector) {
 				started = r.push()
@@ -255,6 +298,9 @@ func (r *logRun) push() <-chan struct{} {
 			opts = resumeOptions(opts, lt.last)
 		}
 		lt.nodeID, lt.sess = t.NodeID, s
+		if !r.req.Options.Follow {
+			r.await(s)
+		}
 		k := target{s: s, opts: opts}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
@@ -291,25 +337,115 @@ func (r *logRun) watch(s *session) {
 	}()
 }
 
+// await counts a task pushed to s, without follow: s owes its End.
+func (r *logRun) await(s *session) {
+	w := r.waiting[s.id]
+	if w == nil {
+		w = &waitingNode{s: s, heard: r.quietNow()}
+		r.waiting[s.id] = w
+	}
+	w.pending++
+}
+
+// quietNow is the time on a clock that stands still while the run sends
+// to the subscriber: a node whose lines wait for a slow subscriber is not
+// silent.
+func (r *logRun) quietNow() time.Time { return r.d.clock.Now().Add(-r.busy) }
+
+// sendBatch sends to the subscriber, keeping the time it takes off the
+// quiet clock.
+func (r *logRun) sendBatch(b *LogBatch) error {
+	start := r.d.clock.Now()
+	err := r.send(b)
+	r.busy += r.d.clock.Now().Sub(start)
+	return err
+}
+
+// sendEnds sends End markers, if there are any.
+func (r *logRun) sendEnds(ends []LogMessage) error {
+	if len(ends) == 0 {
+		return nil
+	}
+	return r.sendBatch(&LogBatch{Messages: ends})
+}
+
 // lost takes in that a node's session ended: its tasks' logs end there,
-// or, when following, wait for the node to come back.
-func (r *logRun) lost(s *session) {
+// incomplete, or, when following, wait for the node to come back. It
+// returns the End markers for the subscriber.
+func (r *logRun) lost(s *session) []LogMessage {
 	delete(r.watched, s)
+	var ends []LogMessage
+	if !r.req.Options.Follow {
+		ends = r.incomplete(s, "the node's session ended before its logs did")
+	}
 	for _, lt := range r.tasks {
+		if lt.sess == s && !lt.ended {
+			lt.sess = nil
+		}
+	}
+	return ends
+}
+
+// endSilent gives up, without follow, on the nodes that sent nothing for
+// logSilence: their tasks' logs end, incomplete, and the nodes are told
+// to stop. It returns when the next of the others would be silent too
+// long, on the quiet clock (zero when none is awaited).
+func (r *logRun) endSilent() (time.Time, error) {
+	ids, next := silent(r.waiting, r.quietNow(), logSilence)
+	var ends []LogMessage
+	for _, id := range ids {
+		s := r.waiting[id].s
+		r.d.log.Warn("node sent no logs in time: its tasks' logs end incomplete", "node.id", s.nodeID, "subscription.id", r.sub.id, "silence", logSilence)
+		ends = append(ends, r.incomplete(s, fmt.Sprintf("the node sent nothing for %v", logSilence))...)
+		s.logs.push(&LogSubscription{ID: r.sub.id, Close: true})
+	}
+	return next, r.sendEnds(ends)
+}
+
+// silent decides which of the waiting nodes, by session ID, were last
+// heard from limit or longer before now, in order; next is when the
+// earliest of the others will have been silent that long (zero when none
+// is left).
+func silent(waiting map[string]*waitingNode, now time.Time, limit time.Duration) (ids []string, next time.Time) {
+	for id, w := range waiting {
+		deadline := w.heard.Add(limit)
+		if !now.Before(deadline) {
+			ids = append(ids, id)
+			continue
+		}
+		if next.IsZero() || deadline.Before(next) {
+			next = deadline
+		}
+	}
+	slices.Sort(ids)
+	return ids, next
+}
+
+// incomplete ends the logs of the tasks read in session s that have not
+// ended, and returns their End markers, saying why they are incomplete.
+// The session is no longer awaited.
+func (r *logRun) incomplete(s *session, why string) []LogMessage {
+	delete(r.waiting, s.id)
+	var ends []LogMessage
+	for id, lt := range r.tasks {
 		if lt.sess != s || lt.ended {
 			continue
 		}
-		lt.sess = nil
-		if !r.req.Options.Follow {
-			lt.ended = true
-		}
+		lt.ended = true
+		ends = append(ends, LogMessage{TaskID: id, NodeID: lt.nodeID, End: true, Err: "incomplete log stream: " + why})
 	}
+	slices.SortFunc(ends, func(a, b LogMessage) int { return strings.Compare(a.TaskID, b.TaskID) })
+	return ends
 }
 
 // forward sends the subscriber what a node published for tasks it was
 // asked about, in the session it was asked in; anything else is dropped,
 // so that a node cannot speak for another's tasks.
 func (r *logRun) forward(p published) error {
+	w := r.waiting[p.sessionID]
+	if w != nil && w.s.nodeID != p.nodeID {
+		w = nil // another node's session: it speaks for no one here
+	}
 	out := make([]LogMessage, 0, len(p.msgs))
 	for _, m := range p.msgs {
 		lt := r.tasks[m.TaskID]
@@ -319,15 +455,26 @@ func (r *logRun) forward(p published) error {
 		m.NodeID = p.nodeID
 		if m.End {
 			lt.ended = true
+			if w != nil {
+				w.pending--
+			}
 		} else if m.Time.After(lt.last) {
 			lt.last = m.Time
 		}
 		out = append(out, m)
 	}
+	if w != nil {
+		// Anything the node sends, even a message without lines, shows
+		// that it is still reading.
+		w.heard = r.quietNow()
+		if w.pending <= 0 {
+			delete(r.waiting, p.sessionID)
+		}
+	}
 	if len(out) == 0 {
 		return nil
 	}
-	return r.send(&LogBatch{Messages: out})
+	return r.sendBatch(&LogBatch{Messages: out})
 }
 
 // complete reports whether every task pushed has ended.

@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/moby/api/types/swarm"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
+	"github.com/shoal-project/shoal/internal/executor/fakeexec"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -156,6 +160,149 @@ func TestPublishLogs(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
+
+// Without follow, a node that holds a task but does not answer (cut off,
+// its session still open) or whose session ends is given up on: the
+// others' lines come through, and the call ends with that node's task
+// named as incomplete, long before the node's heartbeats run out.
+func TestSubscribeLogsGivesUpOnANode(t *testing.T) {
+	tests := []struct {
+		name string
+		// silent: the node keeps its session but sends nothing; otherwise
+		// its session ends.
+		silent  bool
+		wantWhy string
+	}{
+		{name: "silent", silent: true, wantWhy: "the node sent nothing for " + logSilence.String()},
+		{name: "session ends", wantWhy: "the node's session ended before its logs did"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := fakeexec.NewManualClock(epoch)
+			m := newTestManager(t, Config{Clock: clock}, true)
+			live, away, caller := m.addNode(t, ca.WorkerRole), m.addNode(t, ca.WorkerRole), m.addNode(t, ca.ManagerRole)
+			liveC, awayC := m.client(t, &live), m.client(t, &away)
+			liveMsgs, _ := openSession(t, t.Context(), liveC, nil)
+			awayCtx, endAwaySession := context.WithCancel(t.Context())
+			defer endAwaySession()
+			awayMsgs, _ := openSession(t, awayCtx, awayC, nil)
+			liveSession, awaySession := recv(t, liveMsgs).SessionID, recv(t, awayMsgs).SessionID
+			t1 := task("t1", live.ID, swarm.TaskStateRunning, swarm.TaskStateRunning)
+			t2 := task("t2", away.ID, swarm.TaskStateRunning, swarm.TaskStateRunning)
+			t1.ServiceID, t2.ServiceID = "svc", "svc"
+			m.putTasks(t, t1, t2)
+			liveSubs, err := liveC.LogSubscriptions(t.Context(), &LogSubscriptionsRequest{SessionID: liveSession})
+			if err != nil {
+				t.Fatal(err)
+			}
+			awaySubs, err := awayC.LogSubscriptions(awayCtx, &LogSubscriptionsRequest{SessionID: awaySession})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			at := epoch.Add(-time.Minute)
+			cc := clusterconntest.Dial(t, m.root, m.addr, &caller)
+			written := make(chan LogMessage, 4)
+			readErr := make(chan error, 1)
+			go func() {
+				readErr <- ReadLogs(t.Context(), func(context.Context, string) (*grpc.ClientConn, error) { return cc, nil }, m.addr, serviceLogs(false),
+					func(msg LogMessage) error { written <- msg; return nil })
+			}()
+
+			// The live node answers at once; the other only takes its
+			// subscription.
+			sub, err := liveSubs.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := liveC.PublishLogs(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Send(&PublishLogsMessage{SessionID: liveSession, SubscriptionID: sub.ID, Messages: []LogMessage{
+				{TaskID: "t1", Stream: StreamStdout, Time: at, Line: []byte("from the live node\n")}, {TaskID: "t1", End: true},
+			}}); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if err := p.CloseAndRecv(); err != nil {
+				t.Fatalf("CloseAndRecv: %v", err)
+			}
+			if got, err := awaySubs.Recv(); err != nil || !slices.Equal(got.TaskIDs, []string{"t2"}) {
+				t.Fatalf("the other node got subscription %+v, %v; want one for t2", got, err)
+			}
+			select {
+			case got := <-written:
+				want := LogMessage{TaskID: "t1", NodeID: live.ID, Stream: StreamStdout, Time: at, Line: []byte("from the live node\n")}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("line written (-want +got):\n%s", diff)
+				}
+			case err := <-readErr:
+				t.Fatalf("ReadLogs ended with %v before the live node's line", err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the live node's line was not written")
+			}
+
+			if tt.silent {
+				clock.Advance(logSilence)
+			} else {
+				endAwaySession()
+			}
+			select {
+			case err := <-readErr:
+				want := "task t2 on node " + away.ID + ": incomplete log stream: " + tt.wantWhy
+				if err == nil || err.Error() != want {
+					t.Errorf("ReadLogs got %v, want %q", err, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the logs did not end without the node that went away")
+			}
+			for len(written) > 0 {
+				t.Errorf("also written: %+v", <-written)
+			}
+			if tt.silent {
+				if got := m.node(away.ID).Status.State; got != swarm.NodeStateReady {
+					t.Errorf("silent node got state %s, want ready: its heartbeats have not run out yet", got)
+				}
+				if got, err := awaySubs.Recv(); err != nil || !got.Close || got.ID != sub.ID {
+					t.Errorf("the silent node then got %+v, %v; want Close of %s", got, err, sub.ID)
+				}
+			}
+		})
+	}
+}
+
+func TestSilent(t *testing.T) {
+	const limit = 5 * time.Second
+	now := epoch.Add(time.Minute)
+	tests := []struct {
+		name     string
+		heard    map[string]time.Time
+		want     []string
+		wantNext time.Time
+	}{
+		{name: "none waiting"},
+		{name: "heard recently", heard: map[string]time.Time{"a": now.Add(-time.Second), "b": now.Add(-3 * time.Second)}, wantNext: now.Add(2 * time.Second)},
+		{name: "silent exactly the limit", heard: map[string]time.Time{"a": now.Add(-limit)}, want: []string{"a"}},
+		{
+			name:     "some silent",
+			heard:    map[string]time.Time{"c": now.Add(-time.Hour), "a": now.Add(-limit - time.Millisecond), "b": now},
+			want:     []string{"a", "c"},
+			wantNext: now.Add(limit),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			waiting := map[string]*waitingNode{}
+			for id, heard := range tt.heard {
+				waiting[id] = &waitingNode{s: &session{id: id}, pending: 1, heard: heard}
+			}
+			got, next := silent(waiting, now, limit)
+			if !slices.Equal(got, tt.want) || !next.Equal(tt.wantNext) {
+				t.Errorf("got %v, next %v; want %v, next %v", got, next, tt.want, tt.wantNext)
+			}
+		})
 	}
 }
 

@@ -32,11 +32,17 @@ import (
 //   - The leader forwards the lines, stamped with the publishing node's ID
 //     (from its certificate, never from the message), to the subscriber:
 //     in order per task, tasks interleaved. Without follow the call ends
-//     once every pushed task has ended or its node's session has; with
-//     follow it watches the store and pushes tasks that start later, and
-//     resumes (from after the last line received) the tasks of a node
-//     that reconnects, until the subscriber goes away. Then the leader
-//     tells the nodes to stop with a Close message.
+//     once every pushed task has ended. A node whose session ends first,
+//     or that sends nothing for the subscription for a few seconds
+//     (logSilence: cut off from the leader, its session may last until
+//     its heartbeats run out), is given up on: the leader ends its tasks
+//     with End markers whose Err says the log is incomplete, as Docker
+//     warns of an incomplete log stream. Any message counts as a sign of
+//     life, even one without lines. With follow the call watches the
+//     store and pushes tasks that start later, and resumes (from after
+//     the last line received) the tasks of a node that reconnects, until
+//     the subscriber goes away. Then the leader tells the nodes to stop
+//     with a Close message.
 
 // Full method names of the log broker's calls.
 const (
@@ -88,7 +94,8 @@ type LogMessage struct {
 	Line   []byte    `json:",omitempty"` // with its newline, if it had one
 	// End marks the end of the task's log for this subscription: no line
 	// of the task follows. Err, when set, says why the log could not be
-	// read (a task whose container is gone simply ends).
+	// read, or why it is incomplete (its node went away or fell silent);
+	// a task whose container is gone simply ends.
 	End bool   `json:",omitempty"`
 	Err string `json:",omitempty"`
 }
@@ -270,7 +277,8 @@ func (c *Client) PublishLogs(ctx context.Context) (*PublishStream, error) {
 // instead. dial connects with the caller's manager certificate. It calls
 // write with each line, in order per task, and returns once the logs are
 // complete, or, following, when ctx ends. Tasks whose logs could not be
-// read are named in the error, after all the others were written.
+// read, or are incomplete, are named in the error, after all the others
+// were written.
 func ReadLogs(ctx context.Context, dial func(ctx context.Context, addr string) (*grpc.ClientConn, error), addr string,
 	req *SubscribeLogsRequest, write func(LogMessage) error) error {
 	for tries := 0; ; tries++ {
