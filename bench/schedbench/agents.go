@@ -48,7 +48,7 @@ func startAgents(ctx context.Context, cfg Config, st *store.Store, rn *consensus
 	if err != nil {
 		return nil, err
 	}
-	mux, err := clusterconn.Listen("127.0.0.1:0", clusterconn.ServerTLS(root, managerCert), cfg.Logger)
+	mux, err := clusterconn.Listen("127.0.0.1:0", clusterconn.ServerTLS(root.Trust(), managerCert), cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func startAgents(ctx context.Context, cfg Config, st *store.Store, rn *consensus
 	a.cancel = cancel
 	addr := mux.Addr().String()
 	for _, n := range a.nodes {
-		conf := clusterconn.ClientTLS(root, &n.cert, clusterconn.ProtoGRPC)
+		conf := clusterconn.ClientTLS(root.Trust(), &n.cert, clusterconn.ProtoGRPC)
 		ag := agent.New(agent.Config{
 			Executor: fakeexec.New(fakeexec.Config{Hostname: "host-" + n.id[:8]}),
 			Dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,14 @@ type Config struct {
 	// change), and at the start of each session. It runs on the session's
 	// goroutine and must return quickly.
 	NodeChanged func(*store.Node)
+	// TLSInfo, when set, says which roots the node trusts and who issued
+	// its certificate; each session reports it in the node's description.
+	TLSInfo func() swarm.TLSInfo
+	// RootCAChanged, when set, is called with the roots and the issuer the
+	// cluster wants (dispatcher.SessionMessage.RootCA) at the start of each
+	// session and whenever they change. It runs on the session's goroutine
+	// and must return quickly.
+	RootCAChanged func(swarm.TLSInfo)
 	// Clock is nil for the wall clock.
 	Clock  Clock
 	Logger *slog.Logger
@@ -78,6 +87,25 @@ type Agent struct {
 	mu      sync.Mutex
 	learned []string // managers' addresses from the last session message; guarded by mu
 	hint    string   // the leader's address a follower gave; guarded by mu
+	// endSession ends the current session; nil between sessions. Guarded
+	// by mu.
+	endSession context.CancelCauseFunc
+}
+
+// errReconnect ends a session that Reconnect asked to start again.
+var errReconnect = errors.New("reconnecting with the node's new certificate")
+
+// Reconnect ends the current session, if any, and starts a new one with
+// the same manager at once, over a new connection. Call it when the
+// node's certificate or trusted roots changed: the manager learns them
+// from the connection and the description a session opens with.
+func (a *Agent) Reconnect() {
+	a.mu.Lock()
+	end := a.endSession
+	a.mu.Unlock()
+	if end != nil {
+		end(errReconnect)
+	}
 }
 
 // New returns an agent; it does nothing until Run.
@@ -127,6 +155,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			if errors.Is(err, ErrNodeRemoved) {
 				return err
+			}
+			if errors.Is(err, errReconnect) {
+				a.log.Info("reconnecting to the manager", "manager", addr)
+				failures, last = 0, ""
+				continue
 			}
 			if established {
 				failures = 0
@@ -187,6 +220,22 @@ func backoff(n int) time.Duration {
 // connect runs one session to the manager at addr. established reports
 // whether the session started (so the failures that follow are new ones).
 func (a *Agent) connect(ctx context.Context, addr string) (established bool, err error) {
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	a.mu.Lock()
+	a.endSession = end
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.endSession = nil
+		a.mu.Unlock()
+		if context.Cause(ctx) == errReconnect {
+			a.mu.Lock()
+			a.hint = addr
+			a.mu.Unlock()
+			err = errReconnect
+		}
+	}()
 	cc, err := a.cfg.Dial(ctx, addr)
 	if err != nil {
 		return false, err
@@ -210,6 +259,9 @@ func (a *Agent) session(ctx context.Context, c *dispatcher.Client, addr string, 
 	if err != nil {
 		a.log.Warn("cannot describe the node; opening the session without a description", "err", err)
 		desc = nil
+	}
+	if desc != nil && a.cfg.TLSInfo != nil {
+		desc.TLSInfo = a.cfg.TLSInfo()
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	stream, err := c.Session(ctx, &dispatcher.SessionRequest{Description: desc})
@@ -290,6 +342,9 @@ func (a *Agent) apply(runCtx context.Context, m, prev *dispatcher.SessionMessage
 	}
 	if a.cfg.NodeChanged != nil && m.Node != nil && (prev == nil || prev.Node == nil || prev.Node.Version != m.Node.Version) {
 		a.cfg.NodeChanged(m.Node)
+	}
+	if a.cfg.RootCAChanged != nil && m.RootCA.TrustRoot != "" && (prev == nil || !reflect.DeepEqual(prev.RootCA, m.RootCA)) {
+		a.cfg.RootCAChanged(m.RootCA)
 	}
 	a.assign(runCtx, m.Assignments)
 }

@@ -146,7 +146,7 @@ func (c *testCluster) addNode(t *testing.T, script func(*swarm.Task) fakeexec.Sc
 // startAgent runs an agent for n that knows managers, until stopped.
 func (c *testCluster) startAgent(t *testing.T, n *testNode, managers ...string) {
 	t.Helper()
-	conf := clusterconn.ClientTLS(c.root, &n.cert, clusterconn.ProtoGRPC)
+	conf := clusterconn.ClientTLS(c.root.Trust(), &n.cert, clusterconn.ProtoGRPC)
 	n.agent = New(Config{
 		Executor: n.exec,
 		Logs:     n.logs,

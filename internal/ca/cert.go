@@ -113,25 +113,8 @@ func (r *RootCA) IssueNodeCert(csrPEM []byte, nodeID string, role Role, clusterI
 	if err != nil {
 		return nil, fmt.Errorf("sign node certificate: %w", err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
-}
-
-// VerifyNodeCert checks that certPEM chains to this root and is valid now,
-// and returns the identity it carries.
-func (r *RootCA) VerifyNodeCert(certPEM []byte) (*x509.Certificate, Identity, error) {
-	cert, err := parseCertPEM(certPEM)
-	if err != nil {
-		return nil, Identity{}, errdefs.Invalid("node certificate: %w", err)
-	}
-	opts := x509.VerifyOptions{Roots: r.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if _, err := cert.Verify(opts); err != nil {
-		return nil, Identity{}, errdefs.Forbidden("node certificate is not valid for this cluster's root CA: %w", err)
-	}
-	id, err := IdentityFromCert(cert)
-	if err != nil {
-		return nil, Identity{}, err
-	}
-	return cert, id, nil
+	leaf := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return append(leaf, r.intermediates...), nil
 }
 
 // IdentityFromCert reads the node ID (CN), role (OU) and cluster ID (O) of a

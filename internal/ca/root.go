@@ -40,6 +40,8 @@ type RootCA struct {
 	signer  crypto.Signer // nil when the key is held elsewhere (external CA)
 	keyPEM  []byte
 	pool    *x509.CertPool
+	// intermediates follow every certificate issued (see WithIntermediate).
+	intermediates []byte
 }
 
 // NewRootCA creates a self-signed ECDSA P-256 root valid for 20 years.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/rpc"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -40,8 +41,9 @@ func Policy() ca.Policy {
 // RootRequest asks for the root certificate.
 type RootRequest struct{}
 
-// RootResponse carries the root certificate, PEM.
-type RootResponse struct{ CertPEM []byte }
+// RootResponse carries the roots a node must trust, a PEM bundle: the
+// root, and the new root while the cluster rotates to it.
+type RootResponse struct{ TrustPEM []byte }
 
 // IssueRequest asks for a node certificate. Without a client certificate
 // the Token decides the role; with one, the node's certificate is renewed
@@ -120,14 +122,14 @@ var serviceDesc = grpc.ServiceDesc{
 	},
 }
 
-// Root returns the cluster's root certificate.
+// Root returns the roots of the cluster.
 func (s *Server) Root(_ context.Context, _ *RootRequest) (*RootResponse, error) {
 	var c *store.Cluster
 	s.store.View(func(tx store.ReadTx) { c = store.TheCluster(tx) })
 	if c == nil {
 		return nil, status.Error(codes.Unavailable, "this manager has no cluster state yet")
 	}
-	return &RootResponse{CertPEM: c.RootCACert}, nil
+	return &RootResponse{TrustPEM: rootca.TrustPEM(c)}, nil
 }
 
 // errBadToken is SwarmKit's answer to a wrong or rotated token.
@@ -161,7 +163,7 @@ func (s *Server) Issue(ctx context.Context, req *IssueRequest) (*IssueResponse, 
 	if c == nil {
 		return nil, status.Error(codes.Unavailable, "this manager has no cluster state yet")
 	}
-	root, err := ca.ParseRootCA(c.RootCACert, c.RootCAKey)
+	signer, err := rootca.Signer(c)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "cluster root CA: %v", err)
 	}
@@ -188,7 +190,7 @@ func (s *Server) Issue(ctx context.Context, req *IssueRequest) (*IssueResponse, 
 			return nil, err
 		}
 	}
-	certPEM, err := root.IssueNodeCert(req.CSR, resp.NodeID, resp.Role, c.ID, c.Spec.CAConfig.NodeCertExpiry)
+	certPEM, err := signer.IssueNodeCert(req.CSR, resp.NodeID, resp.Role, c.ID, c.Spec.CAConfig.NodeCertExpiry)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "issue certificate: %v", err)
 	}
@@ -249,7 +251,7 @@ func managerAddrs(nodes []*store.Node) []string {
 	return out
 }
 
-// Root fetches the root certificate from a manager.
+// Root fetches the roots to trust from a manager.
 func Root(ctx context.Context, cc grpc.ClientConnInterface) (*RootResponse, error) {
 	out := new(RootResponse)
 	return out, cc.Invoke(ctx, MethodRoot, &RootRequest{}, out)

@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-project/shoal/internal/clusterconn"
 	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
 	"github.com/shoal-project/shoal/internal/consensus/consensustest"
+	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -198,4 +199,53 @@ func TestJoinOnAFollowerNamesTheLeader(t *testing.T) {
 			t.Fatalf("got %d nodes registered by a follower, want 0", len(n))
 		}
 	})
+}
+
+// TestJoinDuringRootRotation joins with a token of the old root while the
+// cluster rotates: the joiner learns both roots, and its certificate comes
+// from the new root yet verifies against the old one alone.
+func TestJoinDuringRootRotation(t *testing.T) {
+	st, old, addr, c := cluster(t)
+	next := clusterconntest.NewRoot(t)
+	rot, err := rootca.Start(c, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(t.Context(), func(tx *store.WriteTx) error { return tx.Put(rot) }); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := join(t, addr, c.JoinTokens.Worker)
+	if err != nil {
+		t.Fatalf("join with the old root's token during the rotation: %v", err)
+	}
+	var chain [][]byte
+	for rest := resp.CertPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		chain = append(chain, b.Bytes)
+	}
+	issuer, err := old.Trust().Issuer(chain)
+	if err != nil {
+		t.Fatalf("the certificate issued during the rotation does not verify against the old root: %v", err)
+	}
+	if string(issuer.RawSubjectPublicKeyInfo) != string(next.Cert().RawSubjectPublicKeyInfo) {
+		t.Error("the certificate issued during the rotation does not come from the new root")
+	}
+
+	conf := clusterconn.ClientTLS(old.Trust(), nil, clusterconn.ProtoGRPC)
+	cc, err := clusterconn.DialGRPC(t.Context(), addr, func() *tls.Config { return conf })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	roots, err := Root(t.Context(), cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := ca.ParseTrust(roots.TrustPEM)
+	if err != nil || len(trust.Roots()) != 2 || !trust.HasDigest(old.Digest()) || !trust.HasDigest(next.Digest()) {
+		t.Fatalf("got roots %v (%v), want the old and the new root", trust, err)
+	}
 }

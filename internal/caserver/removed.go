@@ -23,21 +23,32 @@ func errRemoved(nodeID string) error {
 	return status.Errorf(codes.NotFound, "node %s was removed from the swarm", nodeID)
 }
 
-// RefuseRemoved returns server interceptors that refuse every call from a
-// node removed from the swarm: its certificate is still valid until it
-// expires, so the managers refuse it by ID.
-func RefuseRemoved(st *store.Store) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	check := func(ctx context.Context) error {
-		id, err := ca.IdentityFromContext(ctx)
-		if err != nil {
-			return nil // anonymous callers are the policy's to judge
-		}
+// NotRemoved returns a check that refuses a node removed from the swarm st
+// holds: its certificate is still valid until it expires, so the managers
+// refuse it by ID — on raft connections
+// (clusterconn.RaftStreamLayer.SetPeerCheck) and on gRPC calls
+// (RefuseRemoved).
+func NotRemoved(st *store.Store) func(ca.Identity) error {
+	return func(id ca.Identity) error {
 		var c *store.Cluster
 		st.View(func(tx store.ReadTx) { c = store.TheCluster(tx) })
 		if Removed(c, id.NodeID) {
 			return errRemoved(id.NodeID)
 		}
 		return nil
+	}
+}
+
+// RefuseRemoved returns server interceptors that refuse every call from a
+// node removed from the swarm (see NotRemoved).
+func RefuseRemoved(st *store.Store) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	notRemoved := NotRemoved(st)
+	check := func(ctx context.Context) error {
+		id, err := ca.IdentityFromContext(ctx)
+		if err != nil {
+			return nil // anonymous callers are the policy's to judge
+		}
+		return notRemoved(id)
 	}
 	unary := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if err := check(ctx); err != nil {

@@ -3,9 +3,11 @@ package clusterconn_test
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 	"google.golang.org/grpc"
@@ -102,9 +104,9 @@ func TestHandshakeRefusals(t *testing.T) {
 		conf    *tls.Config
 		wantMsg string
 	}{
-		{"client cert of another root", addr, clusterconn.ClientTLS(root, &foreign.Cert, clusterconn.ProtoGRPC), "the manager closed the connection (does it trust this node's certificate?)"},
-		{"server of another root", addr, clusterconn.ClientTLS(other, nil, clusterconn.ProtoGRPC), "certificate signed by unknown authority"},
-		{"server with a worker certificate", workerMux.Addr().String(), clusterconn.ClientTLS(root, nil, clusterconn.ProtoGRPC), "swarm-manager"},
+		{"client cert of another root", addr, clusterconn.ClientTLS(root.Trust(), &foreign.Cert, clusterconn.ProtoGRPC), "the manager closed the connection (does it trust this node's certificate?)"},
+		{"server of another root", addr, clusterconn.ClientTLS(other.Trust(), nil, clusterconn.ProtoGRPC), "certificate signed by unknown authority"},
+		{"server with a worker certificate", workerMux.Addr().String(), clusterconn.ClientTLS(root.Trust(), nil, clusterconn.ProtoGRPC), "swarm-manager"},
 		{"join token of another root", addr, clusterconn.ClientTLSPinned(other.Digest(), clusterconn.ProtoGRPC), "does not match the join token"},
 	}
 	for _, tt := range tests {
@@ -153,7 +155,7 @@ func TestTLS12Refused(t *testing.T) {
 	root := clusterconntest.NewRoot(t)
 	manager := clusterconntest.NewNode(t, root, ca.ManagerRole)
 	mux := clusterconntest.Listen(t, root, manager)
-	conf := clusterconn.ClientTLS(root, &manager.Cert, clusterconn.ProtoGRPC)
+	conf := clusterconn.ClientTLS(root.Trust(), &manager.Cert, clusterconn.ProtoGRPC)
 	conf.MinVersion, conf.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
 	c, err := tls.Dial("tcp", mux.Addr().String(), conf)
 	if err == nil {
@@ -171,7 +173,7 @@ func TestUnknownProtocolClosed(t *testing.T) {
 	mux := clusterconntest.Listen(t, root, manager)
 
 	t.Run("unknown ALPN", func(t *testing.T) {
-		c, err := tls.Dial("tcp", mux.Addr().String(), clusterconn.ClientTLS(root, nil, "shoal-other"))
+		c, err := tls.Dial("tcp", mux.Addr().String(), clusterconn.ClientTLS(root.Trust(), nil, "shoal-other"))
 		if err == nil {
 			c.Close()
 			t.Fatal("handshake with ALPN shoal-other succeeded, want it refused")
@@ -181,7 +183,7 @@ func TestUnknownProtocolClosed(t *testing.T) {
 	// closes them.
 	for name, protos := range map[string][]string{"no ALPN": nil, "ALPN http/1.1": {"http/1.1"}} {
 		t.Run(name, func(t *testing.T) {
-			conf := clusterconn.ClientTLS(root, nil, "")
+			conf := clusterconn.ClientTLS(root.Trust(), nil, "")
 			conf.NextProtos = protos
 			c, err := tls.Dial("tcp", mux.Addr().String(), conf)
 			if err != nil {
@@ -200,9 +202,9 @@ func TestSetTLSConfig(t *testing.T) {
 	first := clusterconntest.NewNode(t, root, ca.ManagerRole)
 	renewed := clusterconntest.NewNode(t, root, ca.ManagerRole)
 	mux := clusterconntest.Listen(t, root, first)
-	mux.SetTLSConfig(clusterconn.ServerTLS(root, renewed.Cert))
+	mux.SetTLSConfig(clusterconn.ServerTLS(root.Trust(), renewed.Cert))
 
-	c, err := tls.Dial("tcp", mux.Addr().String(), clusterconn.ClientTLS(root, nil, clusterconn.ProtoGRPC))
+	c, err := tls.Dial("tcp", mux.Addr().String(), clusterconn.ClientTLS(root.Trust(), nil, clusterconn.ProtoGRPC))
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -217,9 +219,100 @@ func TestDialGRPCNothingListening(t *testing.T) {
 	mux := clusterconntest.Listen(t, root, clusterconntest.NewNode(t, root, ca.ManagerRole))
 	addr := mux.Addr().String()
 	mux.Close()
-	conf := clusterconn.ClientTLS(root, nil, clusterconn.ProtoGRPC)
+	conf := clusterconn.ClientTLS(root.Trust(), nil, clusterconn.ProtoGRPC)
 	_, err := clusterconn.DialGRPC(t.Context(), addr, func() *tls.Config { return conf })
 	if !errdefs.Is(err, errdefs.KindUnavailable) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("got %v, want Unavailable saying the connection was refused", err)
 	}
+}
+
+// TestRootRotationMixedTrust connects, in both directions, nodes that
+// trust only the old root, only the new one or both, holding certificates
+// from either, as they do in the middle of a root rotation: every pair
+// whose trust covers the other's issuer connects, and a joining node that
+// pins the old root by its token verifies a manager until that manager
+// trusts only the new root.
+func TestRootRotationMixedTrust(t *testing.T) {
+	old, next := clusterconntest.NewRoot(t), clusterconntest.NewRoot(t)
+	cross, err := old.CrossSign(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotating, err := next.WithIntermediate(cross)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := ca.ParseTrust(append(old.CertPEM(), next.CertPEM()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := map[string]*ca.RootCA{"old cert": old, "rotated cert": rotating}
+	trusts := map[string]*ca.Trust{"old trust": old.Trust(), "new trust": next.Trust(), "both": bundle}
+	for serverCert, signer := range certs {
+		for serverTrust, st := range trusts {
+			server := clusterconntest.NewNode(t, signer, ca.ManagerRole)
+			mux, err := clusterconn.Listen("127.0.0.1:0", clusterconn.ServerTLS(st, server.Cert), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { mux.Close() })
+			go acceptAndHandshake(mux)
+			for clientCert, csigner := range certs {
+				for clientTrust, ct := range trusts {
+					client := clusterconntest.NewNode(t, csigner, ca.WorkerRole)
+					want := covers(clientTrust, serverCert) && covers(serverTrust, clientCert)
+					name := fmt.Sprintf("server %s+%s, client %s+%s", serverCert, serverTrust, clientCert, clientTrust)
+					t.Run(name, func(t *testing.T) {
+						err := handshake(mux.Addr().String(), clusterconn.ClientTLS(ct, &client.Cert, clusterconn.ProtoGRPC))
+						if got := err == nil; got != want {
+							t.Errorf("got handshake error %v, want success %v", err, want)
+						}
+					})
+				}
+			}
+			t.Run(fmt.Sprintf("joiner pinning the old root, server %s+%s", serverCert, serverTrust), func(t *testing.T) {
+				// Once a manager trusts only the new root, tokens pinning the
+				// old one are over.
+				want := serverTrust != "new trust"
+				err := handshake(mux.Addr().String(), clusterconn.ClientTLSPinned(old.Digest(), clusterconn.ProtoGRPC))
+				if got := err == nil; got != want {
+					t.Errorf("got handshake error %v, want success %v", err, want)
+				}
+			})
+		}
+	}
+}
+
+// covers says which certificates a trust accepts: the new root alone does
+// not accept certificates of the old one.
+func covers(trust, cert string) bool { return !(trust == "new trust" && cert == "old cert") }
+
+// acceptAndHandshake completes the server side of every connection on the
+// mux's gRPC listener, so a client learns whether it was accepted.
+func acceptAndHandshake(m *clusterconn.Mux) {
+	for {
+		c, err := m.GRPC().Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			if tc, ok := c.(*tls.Conn); ok && tc.Handshake() == nil {
+				c.Write([]byte{1})
+			}
+		}()
+	}
+}
+
+// handshake dials addr and waits for the server's byte: TLS 1.3 clients
+// finish their handshake before the server has checked their certificate.
+func handshake(addr string, conf *tls.Config) error {
+	c, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	return err
 }

@@ -27,7 +27,7 @@ func testServerTLS(t *testing.T) (*ca.RootCA, *tls.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return root, ServerTLS(root, cert)
+	return root, ServerTLS(root.Trust(), cert)
 }
 
 func testListen(t *testing.T, conf *tls.Config, timeout time.Duration) *Mux {
@@ -60,7 +60,7 @@ func TestSilentClientBlocksNoOne(t *testing.T) {
 		}
 		close(accepted)
 	}()
-	c, err := tls.Dial("tcp", m.Addr().String(), ClientTLS(root, nil, ProtoRaft))
+	c, err := tls.Dial("tcp", m.Addr().String(), ClientTLS(root.Trust(), nil, ProtoRaft))
 	if err != nil {
 		t.Fatalf("dial while another client is silent: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestSubListenerCloseIsolated(t *testing.T) {
 	}
 
 	go func() {
-		c, err := tls.Dial("tcp", m.Addr().String(), ClientTLS(root, nil, ProtoRaft))
+		c, err := tls.Dial("tcp", m.Addr().String(), ClientTLS(root.Trust(), nil, ProtoRaft))
 		if err == nil {
 			c.Handshake()
 			c.Close()

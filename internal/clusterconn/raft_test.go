@@ -55,7 +55,7 @@ type raftNode struct {
 
 func startRaftNode(t *testing.T, root *ca.RootCA, n clusterconntest.Node, mux *clusterconn.Mux, peers []raft.Server) *raftNode {
 	t.Helper()
-	conf := clusterconn.ClientTLS(root, &n.Cert, clusterconn.ProtoRaft)
+	conf := clusterconn.ClientTLS(root.Trust(), &n.Cert, clusterconn.ProtoRaft)
 	stream, err := clusterconn.NewRaftStreamLayer(mux, "", func() *tls.Config { return conf })
 	if err != nil {
 		t.Fatalf("NewRaftStreamLayer: %v", err)
@@ -157,7 +157,7 @@ func TestRaftRefusesPeers(t *testing.T) {
 	cluster := &store.Cluster{RemovedNodes: []string{removed.ID}}
 	mux := clusterconntest.Listen(t, root, manager)
 	stream, err := clusterconn.NewRaftStreamLayer(mux, "", func() *tls.Config {
-		return clusterconn.ClientTLS(root, &manager.Cert, clusterconn.ProtoRaft)
+		return clusterconn.ClientTLS(root.Trust(), &manager.Cert, clusterconn.ProtoRaft)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestRaftRefusesPeers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dialer, err := clusterconn.NewRaftStreamLayer(mux, "", func() *tls.Config {
-				return clusterconn.ClientTLS(root, tt.cert, clusterconn.ProtoRaft)
+				return clusterconn.ClientTLS(root.Trust(), tt.cert, clusterconn.ProtoRaft)
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -230,7 +230,7 @@ func TestRaftRefusesPeers(t *testing.T) {
 func TestRaftAdvertiseAddress(t *testing.T) {
 	root := clusterconntest.NewRoot(t)
 	manager := clusterconntest.NewNode(t, root, ca.ManagerRole)
-	m, err := clusterconn.Listen(":0", clusterconn.ServerTLS(root, manager.Cert), nil)
+	m, err := clusterconn.Listen(":0", clusterconn.ServerTLS(root.Trust(), manager.Cert), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/shoal-project/shoal/internal/ca"
 )
@@ -30,29 +31,34 @@ const (
 const serverName = string(ca.ManagerRole)
 
 // ServerTLS is the listener's configuration for a manager holding cert. A
-// client certificate is verified against root when one is presented; a
-// joining node presents none and reaches only the methods the gRPC policy
-// opens to ca.Anonymous. The root is sent after the leaf so that a joining
-// node can check it against its join token (ClientTLSPinned).
-func ServerTLS(root *ca.RootCA, cert tls.Certificate) *tls.Config {
-	if n := len(cert.Certificate); n > 0 && !isCert(cert.Certificate[n-1], root.Cert()) {
-		cert.Certificate = append(cert.Certificate[:n:n], root.Cert().Raw)
+// client certificate is verified against the trusted roots when one is
+// presented; a joining node presents none and reaches only the methods the
+// gRPC policy opens to ca.Anonymous. The roots are sent after the chain so
+// that a joining node can check one against its join token
+// (ClientTLSPinned).
+func ServerTLS(trust *ca.Trust, cert tls.Certificate) *tls.Config {
+	chain := cert.Certificate[:len(cert.Certificate):len(cert.Certificate)]
+	for _, r := range trust.Roots() {
+		if !slices.ContainsFunc(chain, func(der []byte) bool { return isCert(der, r) }) {
+			chain = append(chain, r.Raw)
+		}
 	}
+	cert.Certificate = chain
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    root.Pool(),
+		ClientCAs:    trust.Pool(),
 		NextProtos:   []string{ProtoGRPC, ProtoRaft},
 	}
 }
 
 // ClientTLS is a node's configuration for connecting to a manager and
 // speaking proto. cert is nil for a node that has no certificate yet.
-func ClientTLS(root *ca.RootCA, cert *tls.Certificate, proto string) *tls.Config {
+func ClientTLS(trust *ca.Trust, cert *tls.Certificate, proto string) *tls.Config {
 	c := &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		RootCAs:    root.Pool(),
+		RootCAs:    trust.Pool(),
 		ServerName: serverName,
 		NextProtos: []string{proto},
 	}
@@ -84,6 +90,12 @@ func verifyPinned(chain []*x509.Certificate, rootDigest string) error {
 	if len(chain) == 0 {
 		return errors.New("the manager presented no certificate")
 	}
+	// During a root rotation the chain holds a cross-signed intermediate
+	// between the leaf and the pinned root.
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
 	for _, c := range chain[1:] {
 		sum := sha256.Sum256(c.Raw)
 		if hex.EncodeToString(sum[:]) != rootDigest {
@@ -91,7 +103,7 @@ func verifyPinned(chain []*x509.Certificate, rootDigest string) error {
 		}
 		pool := x509.NewCertPool()
 		pool.AddCert(c)
-		_, err := chain[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: serverName})
+		_, err := chain[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: serverName})
 		if err != nil {
 			return fmt.Errorf("the manager's certificate does not verify against the root CA in the join token: %w", err)
 		}

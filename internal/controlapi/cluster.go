@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -52,10 +53,30 @@ func validateSwarmSpec(cur, s swarm.Spec) error {
 	if len(s.CAConfig.ExternalCAs) > 0 {
 		return errdefs.Invalid("CAConfig.ExternalCAs: external certificate authorities are not supported")
 	}
-	if s.CAConfig.SigningCACert != "" || s.CAConfig.SigningCAKey != "" || s.CAConfig.ForceRotate != cur.CAConfig.ForceRotate {
-		return errdefs.Invalid("CAConfig: root CA rotation (SigningCACert, SigningCAKey, ForceRotate) is not supported")
+	if s.CAConfig.SigningCAKey != "" && s.CAConfig.SigningCACert == "" {
+		return invalidArgument("CAConfig.SigningCAKey: a root CA key was given without its certificate (SigningCACert)")
+	}
+	if s.CAConfig.SigningCACert != "" && s.CAConfig.SigningCAKey == "" {
+		return invalidArgument("CAConfig.SigningCACert: a root CA certificate was given without its key (SigningCAKey); the swarm must hold the key to sign node certificates")
 	}
 	return nil
+}
+
+// nextRoot returns the root a swarm update asks to rotate to — the given
+// certificate and key, or a new root when only ForceRotate moved — or nil
+// when it asks for no rotation.
+func nextRoot(cur, s swarm.Spec) (*ca.RootCA, error) {
+	switch {
+	case s.CAConfig.SigningCACert != "":
+		root, err := ca.ParseRootCA([]byte(s.CAConfig.SigningCACert), []byte(s.CAConfig.SigningCAKey))
+		if err != nil {
+			return nil, invalidArgument("CAConfig.SigningCACert: %v", err)
+		}
+		return root, nil
+	case s.CAConfig.ForceRotate != cur.CAConfig.ForceRotate:
+		return ca.NewRootCA()
+	}
+	return nil, nil
 }
 
 // UpdateSwarm merges spec into the swarm's spec (see MergeSwarmSpec),
@@ -74,7 +95,19 @@ func (a *API) UpdateSwarm(ctx context.Context, version uint64, spec swarm.Spec, 
 		if err := validateSwarmSpec(cur.Spec, merged); err != nil {
 			return err
 		}
+		next, err := nextRoot(cur.Spec, merged)
+		if err != nil {
+			return err
+		}
 		c := store.Clone(cur)
+		if next != nil {
+			if c, err = rootca.Start(cur, next); err != nil {
+				return err
+			}
+		}
+		// The signing key is kept in RootCAKey (or RootRotation), never in
+		// the spec the API serves.
+		merged.CAConfig.SigningCACert, merged.CAConfig.SigningCAKey = "", ""
 		c.Spec = merged
 		if rot.WorkerToken || rot.ManagerToken {
 			root, err := ca.ParseRootCA(c.RootCACert, nil)

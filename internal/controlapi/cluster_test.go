@@ -55,7 +55,11 @@ func TestUpdateSwarmRotatesTokens(t *testing.T) {
 }
 
 func TestUpdateSwarmValidatesAndMerges(t *testing.T) {
-	a, s, _ := newSwarm(t)
+	a, s, root := newSwarm(t)
+	other, err := ca.NewRootCA()
+	if err != nil {
+		t.Fatal(err)
+	}
 	sw, _ := a.InspectSwarm(t.Context())
 	before := snapshot(t, s)
 	neg := int64(-1)
@@ -69,6 +73,14 @@ func TestUpdateSwarmValidatesAndMerges(t *testing.T) {
 		{"cert expiry", func(sp *swarm.Spec) { sp.CAConfig.NodeCertExpiry = time.Minute }, "minimum certificate expiry time is: 1h0m0s"},
 		{"heartbeat", func(sp *swarm.Spec) { sp.Dispatcher.HeartbeatPeriod = -time.Second }, "heartbeat time period cannot be a negative duration"},
 		{"external CA", func(sp *swarm.Spec) { sp.CAConfig.ExternalCAs = []*swarm.ExternalCA{{URL: "https://ca"}} }, "ExternalCAs"},
+		{"CA key without cert", func(sp *swarm.Spec) { sp.CAConfig.SigningCAKey = string(other.KeyPEM()) }, "CAConfig.SigningCAKey"},
+		{"CA cert without key", func(sp *swarm.Spec) { sp.CAConfig.SigningCACert = string(other.CertPEM()) }, "CAConfig.SigningCACert"},
+		{"CA cert and a key of another root", func(sp *swarm.Spec) {
+			sp.CAConfig.SigningCACert, sp.CAConfig.SigningCAKey = string(other.CertPEM()), string(root.KeyPEM())
+		}, "CAConfig.SigningCACert: root CA key does not match"},
+		{"CA cert garbage", func(sp *swarm.Spec) {
+			sp.CAConfig.SigningCACert, sp.CAConfig.SigningCAKey = "garbage", string(other.KeyPEM())
+		}, "CAConfig.SigningCACert"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,5 +143,47 @@ func TestAutolockUnlockKey(t *testing.T) {
 		if _, err := ParseUnlockKey(bad); !errdefs.Is(err, errdefs.KindInvalid) {
 			t.Errorf("ParseUnlockKey(%q) got %v, want invalid", bad, err)
 		}
+	}
+}
+
+func TestUpdateSwarmStartsRootRotation(t *testing.T) {
+	given, err := ca.NewRootCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		change func(*swarm.Spec)
+		want   func(rot *store.RootRotation) bool
+	}{
+		{"ForceRotate makes a new root", func(sp *swarm.Spec) { sp.CAConfig.ForceRotate++ }, func(rot *store.RootRotation) bool { return len(rot.CAKey) > 0 }},
+		{"a given root and key", func(sp *swarm.Spec) {
+			sp.CAConfig.SigningCACert, sp.CAConfig.SigningCAKey = string(given.CertPEM()), string(given.KeyPEM())
+		}, func(rot *store.RootRotation) bool { return string(rot.CACert) == string(given.CertPEM()) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, s, root := newSwarm(t)
+			sw, _ := a.InspectSwarm(t.Context())
+			spec := clone(sw.Spec)
+			tt.change(&spec)
+			if err := a.UpdateSwarm(t.Context(), sw.Version.Index, spec, Rotation{}); err != nil {
+				t.Fatalf("UpdateSwarm: %v", err)
+			}
+			var c *store.Cluster
+			s.View(func(tx store.ReadTx) { c = store.TheCluster(tx) })
+			if c.RootRotation == nil || !c.RootRotationInProgress || !tt.want(c.RootRotation) {
+				t.Fatalf("got rotation %+v, in progress %v; want the asked rotation under way", c.RootRotation, c.RootRotationInProgress)
+			}
+			if string(c.RootCACert) != string(root.CertPEM()) || c.JoinTokens != sw.JoinTokens {
+				t.Error("starting a rotation changed the root or the join tokens; both stay until it finishes")
+			}
+			if c.Spec.CAConfig.SigningCAKey != "" || c.Spec.CAConfig.SigningCACert != "" {
+				t.Error("the root CA key or certificate was kept in the served spec")
+			}
+			if c.Spec.CAConfig.ForceRotate != spec.CAConfig.ForceRotate {
+				t.Errorf("got ForceRotate %d, want %d kept", c.Spec.CAConfig.ForceRotate, spec.CAConfig.ForceRotate)
+			}
+		})
 	}
 }

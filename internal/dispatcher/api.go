@@ -59,7 +59,11 @@ type SessionMessage struct {
 	// can fail over when its manager goes away.
 	Managers        []string
 	HeartbeatPeriod time.Duration
-	Assignments     AssignmentSet
+	// RootCA is what the node must trust and whose certificate it must
+	// hold (rootca.Desired): a node that differs renews, and during a root
+	// rotation that moves it to the new root.
+	RootCA      swarm.TLSInfo
+	Assignments AssignmentSet
 
 	managerIDs []string // the managers' node IDs, to notice one leaving
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -139,6 +140,13 @@ func sessionMessage(tx store.ReadTx, nodeID string) (*SessionMessage, error) {
 		return nil, errdefs.NotFound("node %s was removed from the swarm", nodeID)
 	}
 	msg := &SessionMessage{Node: n, HeartbeatPeriod: heartbeatPeriod(tx)}
+	if c := store.TheCluster(tx); c != nil && len(c.RootCACert) > 0 {
+		info, err := rootca.Desired(c)
+		if err != nil {
+			return nil, err
+		}
+		msg.RootCA = info
+	}
 	for _, m := range store.All[*store.Node](tx) {
 		if m.ManagerStatus != nil && m.ManagerStatus.Addr != "" {
 			msg.Managers = append(msg.Managers, m.ManagerStatus.Addr)
@@ -159,7 +167,7 @@ func sessionMessage(tx store.ReadTx, nodeID string) (*SessionMessage, error) {
 // tasks' statuses are left out, since the agent reported them itself, so
 // its own reports do not echo back as new assignment sets.
 func sameForAgent(a, b *SessionMessage) bool {
-	if a.HeartbeatPeriod != b.HeartbeatPeriod || !slices.Equal(a.Managers, b.Managers) ||
+	if a.HeartbeatPeriod != b.HeartbeatPeriod || !slices.Equal(a.Managers, b.Managers) || !reflect.DeepEqual(a.RootCA, b.RootCA) ||
 		!reflect.DeepEqual(a.Node.Spec, b.Node.Spec) || len(a.Assignments.Tasks) != len(b.Assignments.Tasks) {
 		return false
 	}

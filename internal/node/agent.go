@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/moby/moby/api/types/swarm"
 	"google.golang.org/grpc"
 
 	"github.com/shoal-project/shoal/internal/agent"
@@ -27,16 +28,19 @@ type runningAgent struct {
 func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	managers := slices.Clone(mem.Managers)
 	tlsConf := n.tlsFor(clusterconn.ProtoGRPC)
-	latest := &latestNode{wake: make(chan struct{}, 1)}
+	latestNode := newLatest[*store.Node]()
+	wantedRoots := newLatest[swarm.TLSInfo]()
 	a := agent.New(agent.Config{
 		Executor: n.exec,
 		Managers: func() []string { return managers },
 		Dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 			return clusterconn.DialGRPC(ctx, addr, tlsConf)
 		},
-		NodeChanged: latest.set,
-		Logs:        n.taskLogs(),
-		Logger:      n.log.With("component", "agent"),
+		NodeChanged:   latestNode.set,
+		TLSInfo:       n.tlsInfo,
+		RootCAChanged: wantedRoots.set,
+		Logs:          n.taskLogs(),
+		Logger:        n.log.With("component", "agent"),
 	})
 	actx, cancel := context.WithCancel(ctx)
 	r := &runningAgent{agent: a, cancel: cancel, done: make(chan struct{})}
@@ -44,11 +48,11 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		n.followRole(actx, latest)
+		n.followRole(actx, latestNode)
 	}()
 	go func() {
 		defer wg.Done()
-		n.keepCertificateFresh(actx)
+		n.keepCertificateFresh(actx, wantedRoots, a.Reconnect)
 	}()
 	go func() {
 		defer wg.Done()
@@ -91,17 +95,20 @@ func (n *Node) removed(ctx context.Context, r *runningAgent) {
 	}
 }
 
-// latestNode holds the newest node object a session brought, for the
-// role loop; setting it never blocks the session.
-type latestNode struct {
-	mu   sync.Mutex
-	node *store.Node // guarded by mu
-	wake chan struct{}
+// latest holds the newest value a session brought (the node object, the
+// roots the cluster wants) for a loop that acts on it; setting it never
+// blocks the session.
+type latest[T any] struct {
+	mu    sync.Mutex
+	value T // guarded by mu
+	wake  chan struct{}
 }
 
-func (l *latestNode) set(nd *store.Node) {
+func newLatest[T any]() *latest[T] { return &latest[T]{wake: make(chan struct{}, 1)} }
+
+func (l *latest[T]) set(v T) {
 	l.mu.Lock()
-	l.node = nd
+	l.value = v
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -109,8 +116,8 @@ func (l *latestNode) set(nd *store.Node) {
 	}
 }
 
-func (l *latestNode) get() *store.Node {
+func (l *latest[T]) get() T {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.node
+	return l.value
 }

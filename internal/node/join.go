@@ -59,11 +59,11 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 		return err
 	}
 	issueReq := &caserver.IssueRequest{CSR: csrPEM, Token: req.JoinToken, Availability: req.Availability, AdvertiseAddr: advertise}
-	root, issued, err := joinVia(joinCtx, remote, token, issueReq)
+	trust, issued, err := joinVia(joinCtx, remote, token, issueReq)
 	// Only the leader registers nodes: a follower names it.
 	if hint := caserver.LeaderHint(err); hint != "" && hint != remote {
 		remote = hint
-		root, issued, err = joinVia(joinCtx, remote, token, issueReq)
+		trust, issued, err = joinVia(joinCtx, remote, token, issueReq)
 	}
 	if caserver.LeaderHint(err) != "" {
 		return errdefs.Unavailable("join: %s", grpcMessage(err))
@@ -71,7 +71,7 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 	if err != nil {
 		return err
 	}
-	keys, err := newNodeKeys(root, issued.CertPEM, keyPEM)
+	keys, err := newNodeKeys(trust, issued.CertPEM, keyPEM)
 	if err != nil {
 		return err
 	}
@@ -127,8 +127,8 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 }
 
 // joinVia asks the manager at remote, which must hold the root the token
-// names, for the joining node's certificate.
-func joinVia(ctx context.Context, remote string, token ca.JoinToken, req *caserver.IssueRequest) (*ca.RootCA, *caserver.IssueResponse, error) {
+// names, for the roots to trust and the joining node's certificate.
+func joinVia(ctx context.Context, remote string, token ca.JoinToken, req *caserver.IssueRequest) (*ca.Trust, *caserver.IssueResponse, error) {
 	pinned := clusterconn.ClientTLSPinned(token.RootDigest, clusterconn.ProtoGRPC)
 	cc, err := clusterconn.DialGRPC(ctx, remote, func() *tls.Config { return pinned })
 	if err != nil {
@@ -139,11 +139,11 @@ func joinVia(ctx context.Context, remote string, token ca.JoinToken, req *caserv
 	if err != nil {
 		return nil, nil, errdefs.Unavailable("join: get the root certificate from %s: %w", remote, err)
 	}
-	root, err := ca.ParseRootCA(rootResp.CertPEM, nil)
+	trust, err := ca.ParseTrust(rootResp.TrustPEM)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !token.MatchesRoot(root) {
+	if !trust.HasDigest(token.RootDigest) {
 		return nil, nil, errdefs.Invalid("join: the manager's root certificate does not match the join token")
 	}
 	issued, err := caserver.Issue(ctx, cc, req)
@@ -156,7 +156,7 @@ func joinVia(ctx context.Context, remote string, token ca.JoinToken, req *caserv
 	if err != nil {
 		return nil, nil, errdefs.Invalid("%s", grpcMessage(err))
 	}
-	return root, issued, nil
+	return trust, issued, nil
 }
 
 func withDefaultPort(addr string) string {

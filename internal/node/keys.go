@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
+
 	"github.com/shoal-project/shoal/internal/ca"
 )
 
-// nodeKeys is a node's TLS identity and the root it trusts.
+// nodeKeys is a node's TLS identity and the roots it trusts.
 type nodeKeys struct {
-	root    *ca.RootCA
+	trust   *ca.Trust
 	cert    tls.Certificate
 	certPEM []byte
 	keyPEM  []byte
@@ -25,19 +27,37 @@ func issueKeys(root *ca.RootCA, nodeID string, role ca.Role, clusterID string, e
 	if err != nil {
 		return nil, err
 	}
-	return newNodeKeys(root, certPEM, keyPEM)
+	return newNodeKeys(root.Trust(), certPEM, keyPEM)
 }
 
-func newNodeKeys(root *ca.RootCA, certPEM, keyPEM []byte) (*nodeKeys, error) {
+func newNodeKeys(trust *ca.Trust, certPEM, keyPEM []byte) (*nodeKeys, error) {
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("node certificate: %w", err)
 	}
-	return &nodeKeys{root: root, cert: cert, certPEM: certPEM, keyPEM: keyPEM}, nil
+	return &nodeKeys{trust: trust, cert: cert, certPEM: certPEM, keyPEM: keyPEM}, nil
+}
+
+// withTrust returns the same certificate under other trusted roots.
+func (k *nodeKeys) withTrust(trust *ca.Trust) *nodeKeys {
+	out := *k
+	out.trust = trust
+	return &out
+}
+
+// tlsInfo is what the node reports of its keys: the roots it trusts and
+// the issuer of its certificate (empty when that does not verify).
+func (k *nodeKeys) tlsInfo() swarm.TLSInfo {
+	info := swarm.TLSInfo{TrustRoot: string(k.trust.PEM())}
+	if issuer, err := k.trust.Issuer(k.cert.Certificate); err == nil {
+		info.CertIssuerSubject = issuer.RawSubject
+		info.CertIssuerPublicKey = issuer.RawSubjectPublicKeyInfo
+	}
+	return info
 }
 
 func (k *nodeKeys) save(ks ca.KeyStore) error {
-	if err := ks.SaveRootCert(k.root.CertPEM()); err != nil {
+	if err := ks.SaveRootCert(k.trust.PEM()); err != nil {
 		return err
 	}
 	return ks.SaveNode(k.certPEM, k.keyPEM)
@@ -48,7 +68,7 @@ func loadKeys(ks ca.KeyStore) (*nodeKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := ca.ParseRootCA(rootPEM, nil)
+	trust, err := ca.ParseTrust(rootPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -56,5 +76,5 @@ func loadKeys(ks ca.KeyStore) (*nodeKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newNodeKeys(root, certPEM, keyPEM)
+	return newNodeKeys(trust, certPEM, keyPEM)
 }

@@ -80,7 +80,7 @@ type manager struct {
 }
 
 func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error) {
-	mux, err := clusterconn.Listen(cfg.mem.ListenAddr, clusterconn.ServerTLS(cfg.keys.root, cfg.keys.cert), cfg.log)
+	mux, err := clusterconn.Listen(cfg.mem.ListenAddr, clusterconn.ServerTLS(cfg.keys.trust, cfg.keys.cert), cfg.log)
 	if err != nil {
 		return nil, fmt.Errorf("listen on the cluster port %s: %w", cfg.mem.ListenAddr, err)
 	}
@@ -93,12 +93,15 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	if err != nil {
 		return nil, err
 	}
+	// Set before the transport accepts: a removed manager's certificate
+	// stays valid until it expires.
+	st := store.New()
+	stream.SetPeerCheck(caserver.NotRemoved(st))
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 	})
-	st := store.New()
 	rn, err := consensus.Open(consensus.Config{
 		Dir:       raftDir(cfg.dir),
 		LocalID:   cfg.mem.NodeID,

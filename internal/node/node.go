@@ -279,6 +279,7 @@ func (n *Node) Init(ctx context.Context, req swarm.InitRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	desc.TLSInfo = keys.tlsInfo()
 	if err := os.RemoveAll(n.dir); err != nil {
 		return "", err
 	}
@@ -477,7 +478,7 @@ func (n *Node) tlsFor(proto string) func() *tls.Config {
 		if k == nil {
 			return nil
 		}
-		return clusterconn.ClientTLS(k.root, &k.cert, proto)
+		return clusterconn.ClientTLS(k.trust, &k.cert, proto)
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 // session brings a new version of it, until ctx ends. A change that
 // fails (no leader for a moment, a CA that has not seen the promotion
 // yet) is tried again.
-func (n *Node) followRole(ctx context.Context, latest *latestNode) {
+func (n *Node) followRole(ctx context.Context, latest *latest[*store.Node]) {
 	var retry <-chan time.Time
 	for {
 		select {
@@ -204,7 +204,7 @@ func (n *Node) renew(ctx context.Context, mem *membership, addrs []string, want 
 			last = fmt.Errorf("the CA at %s issued role %s, not %s yet", addr, resp.Role, want)
 			continue
 		}
-		return newNodeKeys(cur.root, resp.CertPEM, keyPEM)
+		return newNodeKeys(cur.trust, resp.CertPEM, keyPEM)
 	}
 	return nil, fmt.Errorf("renew the node certificate as %s: %w", want, last)
 }

@@ -34,7 +34,7 @@ func startManager(t *testing.T, root *ca.RootCA) *manager {
 	node := clusterconntest.NewNode(t, root, ca.ManagerRole)
 	mux := clusterconntest.Listen(t, root, node)
 	addr := mux.Addr().String()
-	client := clusterconn.ClientTLS(root, &node.Cert, clusterconn.ProtoRaft)
+	client := clusterconn.ClientTLS(root.Trust(), &node.Cert, clusterconn.ProtoRaft)
 	stream, err := clusterconn.NewRaftStreamLayer(mux, addr, func() *tls.Config { return client })
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func startManager(t *testing.T, root *ca.RootCA) *manager {
 
 func (m *manager) dialer(root *ca.RootCA) Dialer {
 	return func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
-		conf := clusterconn.ClientTLS(root, &m.node.Cert, clusterconn.ProtoGRPC)
+		conf := clusterconn.ClientTLS(root.Trust(), &m.node.Cert, clusterconn.ProtoGRPC)
 		return clusterconn.DialGRPC(ctx, addr, func() *tls.Config { return conf })
 	}
 }

@@ -17,6 +17,9 @@ type Cluster struct {
 	// external and its key is not held by the cluster.
 	RootCACert []byte `json:",omitempty"`
 	RootCAKey  []byte `json:",omitempty"`
+	// RootRotation is the root the cluster is moving to while its nodes
+	// get certificates from it; nil when no rotation is under way.
+	RootRotation *RootRotation `json:",omitempty"`
 	// UnlockKey is the key-encryption key of autolocked managers, empty
 	// when autolock is off.
 	UnlockKey string `json:",omitempty"`
@@ -24,6 +27,17 @@ type Cluster struct {
 	// last and bounded (MaxRemovedNodes): their certificates stay valid
 	// until they expire, so the managers refuse them by ID.
 	RemovedNodes []string `json:",omitempty"`
+}
+
+// RootRotation is a root CA rotation under way (swarm ca --rotate).
+type RootRotation struct {
+	// CACert and CAKey are the new root, PEM.
+	CACert []byte
+	CAKey  []byte `json:",omitempty"`
+	// CrossSignedCACert is the new root's certificate signed by the old
+	// root: certificates the new root issues carry it, so nodes that still
+	// trust only the old root accept them.
+	CrossSignedCACert []byte
 }
 
 // MaxRemovedNodes bounds Cluster.RemovedNodes; the oldest IDs go first.

@@ -55,7 +55,7 @@ func NewNode(t testing.TB, root *ca.RootCA, role ca.Role) Node {
 // test ends.
 func Listen(t testing.TB, root *ca.RootCA, manager Node) *clusterconn.Mux {
 	t.Helper()
-	m, err := clusterconn.Listen("127.0.0.1:0", clusterconn.ServerTLS(root, manager.Cert), nil)
+	m, err := clusterconn.Listen("127.0.0.1:0", clusterconn.ServerTLS(root.Trust(), manager.Cert), nil)
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -88,7 +88,7 @@ func Dial(t testing.TB, root *ca.RootCA, addr string, node *Node) *grpc.ClientCo
 	if node != nil {
 		cert = &node.Cert
 	}
-	conf := clusterconn.ClientTLS(root, cert, clusterconn.ProtoGRPC)
+	conf := clusterconn.ClientTLS(root.Trust(), cert, clusterconn.ProtoGRPC)
 	cc, err := clusterconn.DialGRPC(t.Context(), addr, func() *tls.Config { return conf })
 	if err != nil {
 		t.Fatalf("DialGRPC %s: %v", addr, err)

@@ -1,8 +1,8 @@
 // Package leader runs the controllers that only the raft leader runs:
-// orchestrator, scheduler, updater, reaper and rebalancer. Start them when this
-// manager becomes leader and cancel their context when it stops being
-// leader; everything they need is in the store, so a new leader picks up
-// where the old one left.
+// orchestrator, scheduler, updater, reaper, rebalancer and the root CA
+// rotation's finisher. Start them when this manager becomes leader and
+// cancel their context when it stops being leader; everything they need is
+// in the store, so a new leader picks up where the old one left.
 package leader
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-project/shoal/internal/manager/orchestrator"
 	"github.com/shoal-project/shoal/internal/manager/reaper"
 	"github.com/shoal-project/shoal/internal/manager/rebalance"
+	"github.com/shoal-project/shoal/internal/manager/rootrotation"
 	"github.com/shoal-project/shoal/internal/manager/scheduler"
 	"github.com/shoal-project/shoal/internal/manager/updater"
 	"github.com/shoal-project/shoal/internal/store"
@@ -42,6 +43,7 @@ func New(st *store.Store, logger *slog.Logger, cfg Config) *Controllers {
 		updater.New(st, logger, cfg.StartTimeout),
 		reaper.New(st, logger),
 		rebalance.New(st, logger),
+		rootrotation.New(st, logger),
 	}}
 }
 
