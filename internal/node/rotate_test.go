@@ -136,4 +136,3 @@ func waitReady(t *testing.T, manager *testNode, nodes ...*testNode) {
 		return ""
 	})
 }
-
