@@ -205,6 +205,45 @@ func TestCluster(t *testing.T) {
 		})
 	})
 
+	t.Run("swarm ca --rotate moves every node to a new root while services run", func(t *testing.T) {
+		before := strings.TrimSpace(m1.Docker("swarm", "ca"))
+		oldToken := strings.TrimSpace(m1.Docker("swarm", "join-token", "-q", "worker"))
+		start := time.Now()
+		// The docker CLI waits until every node holds a certificate of the
+		// new root and trusts it alone, then prints the new root.
+		out := m2.Docker("swarm", "ca", "--rotate")
+		t.Logf("docker swarm ca --rotate converged on 5 nodes in %.2f s", time.Since(start).Seconds())
+		after := strings.TrimSpace(m3.Docker("swarm", "ca"))
+		if after == before || !strings.HasPrefix(after, "-----BEGIN CERTIFICATE-----") || !strings.Contains(out, after) {
+			t.Fatalf("after the rotation the root is\n%s\nbefore it was\n%s\nswarm ca --rotate printed\n%s", after, before, out)
+		}
+		for _, name := range []string{"manager1", "manager2", "manager3", "worker1", "worker2"} {
+			got := strings.TrimSpace(m1.Docker("node", "inspect", "--format", "{{.Description.TLSInfo.TrustRoot}}", name))
+			if got != after {
+				t.Errorf("%s trusts\n%s\nwant the new root", name, got)
+			}
+		}
+		if tok := strings.TrimSpace(m1.Docker("swarm", "join-token", "-q", "worker")); tok == oldToken {
+			t.Error("the worker join token did not change with the root")
+		}
+		per := tasksByNode(m1, "web")
+		total := 0
+		for _, n := range per {
+			total += n
+		}
+		if total != 10 {
+			t.Errorf("running tasks per node after the rotation %v, want 10", per)
+		}
+		Eventually(t, 30*time.Second, func() string {
+			for name, st := range nodeTable(m1) {
+				if !strings.HasPrefix(st, "Ready") {
+					return fmt.Sprintf("%s is %s after the rotation", name, st)
+				}
+			}
+			return ""
+		})
+	})
+
 	t.Run("the leader is killed: a new one leads and writes succeed", func(t *testing.T) {
 		killDaemon(t, m1)
 		start := time.Now()
