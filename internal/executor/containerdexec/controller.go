@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/sys/signal"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
@@ -301,10 +302,21 @@ func (e *Executor) retryUnavailable(ctx context.Context, id string, fn func() er
 }
 
 // unavailable reports whether err says containerd cannot be reached, as
-// while it restarts. Errors of the client's calls are converted already;
-// those of a task's exit channel are still gRPC statuses.
+// while it restarts.
 func unavailable(err error) bool {
-	return cerrdefs.IsUnavailable(err) || cerrdefs.IsUnavailable(errgrpc.ToNative(err))
+	return cerrdefs.IsUnavailable(native(err))
+}
+
+// native returns err in containerd's error classes (cerrdefs). Errors of
+// the client's calls are converted already; those of a task's exit channel
+// are still gRPC statuses. Only those may be converted: errgrpc.ToNative
+// takes any error without a gRPC status for codes.Unknown, so converting a
+// converted NotFound again makes it unknown.
+func native(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return errgrpc.ToNative(err)
+	}
+	return err
 }
 
 // waitExit waits until ctr's task has exited, then reaps it. It returns at
@@ -328,7 +340,7 @@ func (e *Executor) waitExit(ctx context.Context, ctr client.Container) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case st := <-exited:
-		if err := st.Error(); err != nil && !cerrdefs.IsNotFound(errgrpc.ToNative(err)) {
+		if err := st.Error(); err != nil && !cerrdefs.IsNotFound(native(err)) {
 			return fmt.Errorf("wait for %s: %w", ctr.ID(), err)
 		}
 	}

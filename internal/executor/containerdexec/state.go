@@ -14,8 +14,9 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
 // runState is how a container's process ran: written when it starts and
@@ -97,6 +98,9 @@ func (e *Executor) reap(ctx context.Context, c client.Container) error {
 		return fmt.Errorf("load task of %s: %w", id, err)
 	}
 	st, err := task.Status(ctx)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("status of %s: %w", id, err)
 	}
@@ -175,39 +179,47 @@ type observation struct {
 
 // observe looks at container ctr's task and run state. A task found
 // stopped is reaped first, so that its exit (and OOM kill) is recorded
-// whoever looks first.
+// whoever looks first. A container removed meanwhile is errdefs.NotFound.
 func (e *Executor) observe(ctx context.Context, ctr client.Container) (observation, error) {
 	task, err := ctr.Task(ctx, nil)
-	switch {
-	case err == nil:
-		st, err := task.Status(ctx)
-		if cerrdefs.IsNotFound(errgrpc.ToNative(err)) {
-			// Another observer reaped the task between the two calls:
-			// look again, now without a task.
-			return e.observe(ctx, ctr)
-		}
-		if err != nil {
-			return observation{}, fmt.Errorf("status of %s: %w", ctr.ID(), err)
-		}
-		switch st.Status {
-		case client.Stopped:
-			if err := e.reap(ctx, ctr); err != nil {
-				return observation{}, err
-			}
-		case client.Created:
-			rs, err := e.readState(ctr.ID())
-			return observation{State: container.StateCreated, Run: rs}, err
-		default:
-			rs, err := e.readState(ctr.ID())
-			state := container.StateRunning
-			if st.Status == client.Paused || st.Status == client.Pausing {
-				state = container.StatePaused
-			}
-			return observation{State: state, Pid: int(task.Pid()), Run: rs}, err
-		}
-	case !cerrdefs.IsNotFound(err):
+	if cerrdefs.IsNotFound(err) {
+		return e.observeEnded(ctx, ctr)
+	}
+	if err != nil {
 		return observation{}, fmt.Errorf("load task of %s: %w", ctr.ID(), err)
 	}
+	st, err := task.Status(ctx)
+	if cerrdefs.IsNotFound(err) {
+		// Reaped or removed since it was loaded. The client has converted
+		// the error already: converting it again (errgrpc.ToNative) would
+		// make it unknown.
+		return e.observeEnded(ctx, ctr)
+	}
+	if err != nil {
+		return observation{}, fmt.Errorf("status of %s: %w", ctr.ID(), err)
+	}
+	switch st.Status {
+	case client.Stopped:
+		if err := e.reap(ctx, ctr); err != nil {
+			return observation{}, err
+		}
+		return e.observeEnded(ctx, ctr)
+	case client.Created:
+		rs, err := e.readState(ctr.ID())
+		return observation{State: container.StateCreated, Run: rs}, err
+	default:
+		rs, err := e.readState(ctr.ID())
+		state := container.StateRunning
+		if st.Status == client.Paused || st.Status == client.Pausing {
+			state = container.StatePaused
+		}
+		return observation{State: state, Pid: int(task.Pid()), Run: rs}, err
+	}
+}
+
+// observeEnded tells the state of container ctr, which has no task, from
+// its run state.
+func (e *Executor) observeEnded(ctx context.Context, ctr client.Container) (observation, error) {
 	rs, err := e.readState(ctr.ID())
 	if err != nil {
 		return observation{}, err
@@ -216,6 +228,14 @@ func (e *Executor) observe(ctx context.Context, ctr client.Container) (observati
 	case rs.Exited:
 		return observation{State: container.StateExited, Run: rs}, nil
 	case rs.StartedAt.IsZero():
+		// No start recorded: never started, or removed with its files
+		// since the caller found it. Removal deletes the container before
+		// the files; ask containerd, not the client's copy of its info.
+		if _, err := ctr.Info(ctx); cerrdefs.IsNotFound(err) {
+			return observation{}, errdefs.NotFound("No such container: %s", ctr.ID())
+		} else if err != nil {
+			return observation{}, fmt.Errorf("container %s: %w", ctr.ID(), err)
+		}
 		return observation{State: container.StateCreated, Run: rs}, nil
 	default:
 		rs.Exited, rs.ExitCode = true, lostExitCode

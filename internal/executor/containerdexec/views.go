@@ -107,6 +107,9 @@ func (e *Executor) List(ctx context.Context, all bool, filters map[string][]stri
 	var out []container.Summary
 	for _, en := range entries {
 		obs, err := e.observe(ctx, en.ctr)
+		if errdefs.Is(err, errdefs.KindNotFound) {
+			continue // removed since entries found it
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -268,6 +271,9 @@ func (e *Executor) Inspect(ctx context.Context, idOrName string) (container.Insp
 		return container.InspectResponse{}, fmt.Errorf("container %s: %w", ctr.ID(), err)
 	}
 	obs, err := e.observe(ctx, ctr)
+	if errdefs.Is(err, errdefs.KindNotFound) {
+		return container.InspectResponse{}, errdefs.NotFound("No such container: %s", idOrName)
+	}
 	if err != nil {
 		return container.InspectResponse{}, err
 	}
