@@ -27,6 +27,7 @@ func newSwarmCommand(e *env) *cobra.Command {
 		newSwarmUpdateCommand(e),
 		newSwarmUnlockCommand(e),
 		newSwarmUnlockKeyCommand(e),
+		newSwarmCACommand(e),
 	)
 	return cmd
 }
