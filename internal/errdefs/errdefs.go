@@ -20,6 +20,7 @@ const (
 	KindUnavailable       // the node cannot serve this now (not a manager, no quorum, locked)
 	KindForbidden         // the caller may not do this
 	KindPrecondition      // the cluster is not in a state that allows this
+	KindUnauthorized      // the credentials given are wrong (a wrong unlock key)
 )
 
 // Error is an error with a kind. Msg is shown to the user as is.
@@ -61,6 +62,12 @@ func Forbidden(format string, args ...any) error { return newf(KindForbidden, fo
 // Precondition reports that the cluster's state does not allow the operation.
 func Precondition(format string, args ...any) error { return newf(KindPrecondition, format, args...) }
 
+// Unauthorized reports credentials that do not open what they were given
+// for.
+func Unauthorized(format string, args ...any) error {
+	return newf(KindUnauthorized, format, args...)
+}
+
 // KindOf returns the kind of the first classified error in err's chain.
 func KindOf(err error) Kind {
 	var e *Error
@@ -86,6 +93,8 @@ func HTTPStatus(err error) int {
 		return http.StatusServiceUnavailable
 	case KindForbidden:
 		return http.StatusForbidden
+	case KindUnauthorized:
+		return http.StatusUnauthorized
 	default:
 		return http.StatusInternalServerError
 	}

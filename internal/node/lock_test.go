@@ -93,10 +93,20 @@ func TestAutolock(t *testing.T) {
 	if rt := m1.node.Forwarder(); rt != nil {
 		t.Fatal("a locked manager forwards writes")
 	}
-	for name, wrong := range map[string]string{"another key": controlapi.NewUnlockKey(), "malformed": "SWMKEY-1-???", "empty": ""} {
-		err := m1.node.Unlock(t.Context(), wrong)
-		if !errdefs.Is(err, errdefs.KindInvalid) || err.Error() != "swarm could not be unlocked: invalid key provided" {
-			t.Fatalf("unlock with %s: got %v, want the invalid key error", name, err)
+	// As dockerd: a key that does not parse is a 400, a key that parses
+	// but does not open the node's keys a 401.
+	for _, tt := range []struct {
+		name, key string
+		kind      errdefs.Kind
+		msg       string
+	}{
+		{"another key", controlapi.NewUnlockKey(), errdefs.KindUnauthorized, "swarm could not be unlocked: invalid key provided"},
+		{"malformed", "SWMKEY-1-???", errdefs.KindInvalid, "invalid key string"},
+		{"empty", "", errdefs.KindInvalid, "invalid key string"},
+	} {
+		err := m1.node.Unlock(t.Context(), tt.key)
+		if !errdefs.Is(err, tt.kind) || err.Error() != tt.msg {
+			t.Fatalf("unlock with %s: got %v (kind %v), want %q of kind %v", tt.name, err, errdefs.KindOf(err), tt.msg, tt.kind)
 		}
 	}
 	if info := m1.node.Info(t.Context()); info.LocalNodeState != swarm.LocalNodeStateLocked {

@@ -482,8 +482,9 @@ func (n *Node) tlsFor(proto string) func() *tls.Config {
 	}
 }
 
-// errInvalidUnlockKey is dockerd's answer to a wrong unlock key.
-var errInvalidUnlockKey = errdefs.Invalid("swarm could not be unlocked: invalid key provided")
+// errInvalidUnlockKey is dockerd's answer to a well-formed but wrong
+// unlock key (401); a malformed key is a 400.
+var errInvalidUnlockKey = errdefs.Unauthorized("swarm could not be unlocked: invalid key provided")
 
 // Unlock unlocks a locked manager with the swarm's unlock key and starts
 // it.
@@ -501,7 +502,7 @@ func (n *Node) Unlock(ctx context.Context, key string) error {
 	}
 	kek, err := controlapi.ParseUnlockKey(key)
 	if err != nil {
-		return errInvalidUnlockKey
+		return err
 	}
 	keys, err := loadKeys(n.keyStore(kek))
 	if err != nil {
