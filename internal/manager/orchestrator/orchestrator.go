@@ -213,7 +213,9 @@ func (d *decider) promote(svc *store.Service, s Slot, policy restart.Policy) {
 			}
 			others = append(others, o)
 		}
-		at := t.Status.Timestamp
+		// From its creation, not its status: a replacement may move
+		// on (be placed, prepared) while it waits.
+		at := t.CreatedAt
 		if prev := Newest(others); prev != nil && prev.Status.State != swarm.TaskStateShutdown {
 			// The task it replaces was not stopped by us: this is a
 			// restart, which waits out the delay.

@@ -200,6 +200,24 @@ func TestDecideReplicated(t *testing.T) {
 			wantNext: now.Add(3 * time.Second),
 		},
 		{
+			name:     "held replacement counts the delay from its creation, not its latest status",
+			services: []*store.Service{one},
+			tasks: []*store.Task{
+				at("t1", one, 1, "n1", time.Hour, failed, shutdown),
+				at("t2", one, 1, "n1", 6*time.Second, ready, ct.State(swarm.TaskStateReady, now.Add(-time.Second))),
+			},
+			want: []string{"t2→running"},
+		},
+		{
+			name:     "held replacement prepared on a node still waits out the delay",
+			services: []*store.Service{one},
+			tasks: []*store.Task{
+				at("t1", one, 1, "n1", time.Hour, failed, shutdown),
+				at("t2", one, 1, "n1", 2*time.Second, ready, ct.State(swarm.TaskStateReady, now)),
+			},
+			wantNext: now.Add(3 * time.Second),
+		},
+		{
 			name:     "held replacement waits for the task it replaces to stop",
 			services: []*store.Service{one},
 			tasks: []*store.Task{
