@@ -64,12 +64,12 @@ type SessionMessage struct {
 	// rotation that moves it to the new root.
 	RootCA      swarm.TLSInfo
 	Assignments AssignmentSet
-
-	managerIDs []string // the managers' node IDs, to notice one leaving
 }
 
-// AssignmentSet is the tasks assigned to a node. A Full set is all of
-// them: a task the agent runs that is not in it was deleted.
+// AssignmentSet is tasks assigned to a node. A Full set is all of them: a
+// task the agent runs that is not in it was deleted. Any other set holds
+// the tasks that are new or changed since the message before; the agent
+// keeps the others as they were.
 type AssignmentSet struct {
 	Full  bool
 	Tasks []*store.Task

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -161,87 +163,179 @@ func task(id, nodeID string, state, desired swarm.TaskState) *store.Task {
 	}}
 }
 
-func TestSameForAgent(t *testing.T) {
-	base := func() *SessionMessage {
-		return &SessionMessage{
-			Node:            node("n1", swarm.NodeStateReady),
-			Managers:        []string{"10.0.0.1:2377"},
-			HeartbeatPeriod: 5 * time.Second,
-			Assignments:     AssignmentSet{Tasks: []*store.Task{task("t1", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning)}},
-		}
+func TestNextAssignments(t *testing.T) {
+	wide := &clusterWide{managers: []string{"10.0.0.1:2377"}, period: 5 * time.Second}
+	view := func(tasks ...*store.Task) *nodeView {
+		return &nodeView{node: node("n1", swarm.NodeStateReady), wide: wide, tasks: tasks}
+	}
+	t1 := task("t1", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning)
+	t2 := task("t2", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning)
+	t3 := task("t3", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning)
+	reported := func(t *store.Task) *store.Task {
+		c := *t
+		c.Status = swarm.TaskStatus{State: swarm.TaskStateRunning, Message: "started"}
+		c.Version.Index = 9
+		return &c
+	}
+	stopped := func(t *store.Task) *store.Task {
+		c := *t
+		c.DesiredState = swarm.TaskStateShutdown
+		return &c
 	}
 	tests := []struct {
-		name   string
-		change func(m *SessionMessage)
-		want   bool
+		name      string
+		told, cur *nodeView
+		wantSend  bool
+		wantFull  bool
+		wantTasks []string
 	}{
-		{name: "nothing changed", change: func(*SessionMessage) {}, want: true},
-		{name: "the agent's own status report", change: func(m *SessionMessage) {
-			c := *m.Assignments.Tasks[0]
-			c.Status = swarm.TaskStatus{State: swarm.TaskStateRunning, Message: "started"}
-			c.Version.Index = 9
-			m.Assignments.Tasks[0] = &c
-		}, want: true},
-		{name: "desired state", change: func(m *SessionMessage) {
-			c := *m.Assignments.Tasks[0]
-			c.DesiredState = swarm.TaskStateShutdown
-			m.Assignments.Tasks[0] = &c
-		}},
-		{name: "a new task", change: func(m *SessionMessage) {
-			m.Assignments.Tasks = append(m.Assignments.Tasks, task("t2", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning))
-		}},
-		{name: "a task gone", change: func(m *SessionMessage) { m.Assignments.Tasks = nil }},
-		{name: "node drained", change: func(m *SessionMessage) {
-			c := *m.Node
-			c.Spec.Availability = swarm.NodeAvailabilityDrain
-			m.Node = &c
-		}},
-		{name: "node status only", change: func(m *SessionMessage) {
-			c := *m.Node
-			c.Status.Addr = "10.0.0.9"
-			m.Node = &c
-		}, want: true},
-		{name: "managers", change: func(m *SessionMessage) { m.Managers = append(m.Managers, "10.0.0.2:2377") }},
-		{name: "heartbeat period", change: func(m *SessionMessage) { m.HeartbeatPeriod = time.Second }},
+		{name: "first message: the full set", cur: view(t1, t2), wantSend: true, wantFull: true, wantTasks: []string{"t1", "t2"}},
+		{name: "first message without tasks", cur: view(), wantSend: true, wantFull: true},
+		{name: "nothing changed", told: view(t1, t2), cur: view(t1, t2)},
+		{name: "the agent's own status report", told: view(t1, t2), cur: view(reported(t1), t2)},
+		{name: "desired state: only that task", told: view(t1, t2, t3), cur: view(t1, stopped(t2), t3), wantSend: true, wantTasks: []string{"t2"}},
+		{name: "new tasks: only those", told: view(t2), cur: view(t1, t2, t3), wantSend: true, wantTasks: []string{"t1", "t3"}},
+		{name: "a task gone: the full set", told: view(t1, t2, t3), cur: view(t1, t3), wantSend: true, wantFull: true, wantTasks: []string{"t1", "t3"}},
+		{name: "the last task gone", told: view(t1), cur: view(), wantSend: true, wantFull: true},
+		{name: "a task gone and another new", told: view(t1, t2), cur: view(t1, t3), wantSend: true, wantFull: true, wantTasks: []string{"t1", "t3"}},
+		{name: "node drained", told: view(t1), cur: func() *nodeView {
+			v := view(t1)
+			v.node.Spec.Availability = swarm.NodeAvailabilityDrain
+			return v
+		}(), wantSend: true},
+		{name: "node status only", told: view(t1), cur: func() *nodeView {
+			v := view(t1)
+			v.node.Status.Addr = "10.0.0.9"
+			return v
+		}()},
+		{name: "managers", told: view(t1), cur: func() *nodeView {
+			v := view(t1)
+			v.wide = &clusterWide{managers: []string{"10.0.0.1:2377", "10.0.0.2:2377"}, period: wide.period}
+			return v
+		}(), wantSend: true},
+		{name: "heartbeat period", told: view(t1), cur: func() *nodeView {
+			v := view(t1)
+			v.wide = &clusterWide{managers: wide.managers, period: time.Second}
+			return v
+		}(), wantSend: true},
+		{name: "root CA", told: view(t1), cur: func() *nodeView {
+			v := view(t1)
+			v.wide = &clusterWide{managers: wide.managers, period: wide.period, rootCA: swarm.TLSInfo{TrustRoot: "new"}}
+			return v
+		}(), wantSend: true},
+		{name: "cluster-wide part read again, same", told: view(t1), cur: func() *nodeView {
+			v := view(t1)
+			v.wide = &clusterWide{managers: []string{"10.0.0.1:2377"}, period: wide.period}
+			return v
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := base(), base()
-			tt.change(b)
-			if got := sameForAgent(a, b); got != tt.want {
-				t.Errorf("got %v, want %v", got, tt.want)
+			set, send := nextAssignments(tt.told, tt.cur)
+			if send != tt.wantSend {
+				t.Fatalf("got send %v, want %v", send, tt.wantSend)
+			}
+			if !send {
+				return
+			}
+			if set.Full != tt.wantFull {
+				t.Errorf("got full %v, want %v", set.Full, tt.wantFull)
+			}
+			if diff := cmp.Diff(tt.wantTasks, taskIDs(set)); diff != "" {
+				t.Errorf("tasks (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestConcernsSession(t *testing.T) {
-	sent := &SessionMessage{
-		Assignments: AssignmentSet{Tasks: []*store.Task{task("t1", "n1", swarm.TaskStateRunning, swarm.TaskStateRunning)}},
-		managerIDs:  []string{"m1"},
-	}
-	worker := node("n2", swarm.NodeStateReady)
+func TestRoute(t *testing.T) {
 	manager := node("m2", swarm.NodeStateReady)
 	manager.ManagerStatus = &swarm.ManagerStatus{Addr: "10.0.0.2:2377"}
+	put := func(o any) store.Event { return store.Event{Op: store.OpPut, Object: o} }
 	tests := []struct {
-		name string
-		ev   store.Event
-		want bool
+		name         string
+		evs          []store.Event
+		taskNode     map[string]string // before; nil for empty
+		wantNodes    []string
+		wantWide     bool
+		wantReset    bool
+		wantTaskNode map[string]string
 	}{
-		{name: "own task", ev: store.Event{Op: store.OpPut, Object: task("t9", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning)}, want: true},
-		{name: "another node's task", ev: store.Event{Op: store.OpPut, Object: task("t9", "n2", swarm.TaskStateAssigned, swarm.TaskStateRunning)}},
-		{name: "own task deleted", ev: store.Event{Op: store.OpDelete, Object: task("t1", "n1", swarm.TaskStateRunning, swarm.TaskStateRemove)}, want: true},
-		{name: "own node", ev: store.Event{Op: store.OpPut, Object: node("n1", swarm.NodeStateReady)}, want: true},
-		{name: "another worker", ev: store.Event{Op: store.OpPut, Object: worker}},
-		{name: "a manager", ev: store.Event{Op: store.OpPut, Object: manager}, want: true},
-		{name: "a manager demoted", ev: store.Event{Op: store.OpPut, Object: node("m1", swarm.NodeStateReady)}, want: true},
-		{name: "cluster spec", ev: store.Event{Op: store.OpPut, Object: &store.Cluster{}}, want: true},
-		{name: "snapshot restored", ev: store.Event{Op: store.OpReset}, want: true},
-		{name: "a service", ev: store.Event{Op: store.OpPut, Object: &store.Service{}}},
+		{name: "a task assigned", evs: []store.Event{put(task("t1", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning))},
+			wantNodes: []string{"n1"}, wantTaskNode: map[string]string{"t1": "n1"}},
+		{name: "an unassigned task", evs: []store.Event{put(task("t1", "", swarm.TaskStatePending, swarm.TaskStateRunning))},
+			wantTaskNode: map[string]string{}},
+		{name: "tasks of several nodes", evs: []store.Event{
+			put(task("t1", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning)),
+			put(task("t2", "n2", swarm.TaskStateAssigned, swarm.TaskStateRunning)),
+			put(task("t3", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning)),
+		}, wantNodes: []string{"n1", "n2"}, wantTaskNode: map[string]string{"t1": "n1", "t2": "n2", "t3": "n1"}},
+		{name: "a task deleted", evs: []store.Event{{Op: store.OpDelete, Object: task("t1", "n1", swarm.TaskStateRunning, swarm.TaskStateRemove)}},
+			taskNode: map[string]string{"t1": "n1", "t2": "n1"}, wantNodes: []string{"n1"}, wantTaskNode: map[string]string{"t2": "n1"}},
+		{name: "a task moved: both nodes", evs: []store.Event{put(task("t1", "n2", swarm.TaskStateAssigned, swarm.TaskStateRunning))},
+			taskNode: map[string]string{"t1": "n1"}, wantNodes: []string{"n1", "n2"}, wantTaskNode: map[string]string{"t1": "n2"}},
+		{name: "a task unassigned: its old node", evs: []store.Event{put(task("t1", "", swarm.TaskStatePending, swarm.TaskStateRunning))},
+			taskNode: map[string]string{"t1": "n1"}, wantNodes: []string{"n1"}, wantTaskNode: map[string]string{}},
+		{name: "a worker's own object", evs: []store.Event{put(node("n1", swarm.NodeStateReady))}, wantNodes: []string{"n1"}},
+		{name: "a node removed", evs: []store.Event{{Op: store.OpDelete, Object: node("n1", swarm.NodeStateDown)}}, wantNodes: []string{"n1"}},
+		{name: "a manager", evs: []store.Event{put(manager)}, wantNodes: []string{"m2"}, wantWide: true},
+		{name: "a manager demoted", evs: []store.Event{put(node("m1", swarm.NodeStateReady))}, wantNodes: []string{"m1"}, wantWide: true},
+		{name: "cluster spec", evs: []store.Event{put(&store.Cluster{})}, wantWide: true},
+		{name: "snapshot restored", evs: []store.Event{{Op: store.OpReset}}, wantReset: true},
+		{name: "a service", evs: []store.Event{put(&store.Service{})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := concernsSession([]store.Event{tt.ev}, "n1", sent); got != tt.want {
+			taskNode := map[string]string{}
+			for k, v := range tt.taskNode {
+				taskNode[k] = v
+			}
+			rt := route(tt.evs, map[string]bool{"m1": true}, taskNode)
+			var nodes []string
+			for id := range rt.nodes {
+				nodes = append(nodes, id)
+			}
+			slices.Sort(nodes)
+			if diff := cmp.Diff(tt.wantNodes, nodes); diff != "" {
+				t.Errorf("nodes (-want +got):\n%s", diff)
+			}
+			if rt.wide != tt.wantWide || rt.reset != tt.wantReset {
+				t.Errorf("got wide %v reset %v, want wide %v reset %v", rt.wide, rt.reset, tt.wantWide, tt.wantReset)
+			}
+			if tt.wantTaskNode == nil {
+				tt.wantTaskNode = map[string]string{}
+			}
+			if diff := cmp.Diff(tt.wantTaskNode, taskNode); diff != "" {
+				t.Errorf("task nodes after (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSameClusterWide(t *testing.T) {
+	base := func() *clusterWide {
+		return &clusterWide{managers: []string{"10.0.0.1:2377"}, managerIDs: map[string]bool{"m1": true}, period: 5 * time.Second}
+	}
+	tests := []struct {
+		name   string
+		change func(w *clusterWide)
+		want   bool
+	}{
+		{name: "read again, same", change: func(*clusterWide) {}, want: true},
+		{name: "a manager added", change: func(w *clusterWide) {
+			w.managers = append(w.managers, "10.0.0.2:2377")
+			w.managerIDs["m2"] = true
+		}},
+		{name: "a manager's ID only", change: func(w *clusterWide) { w.managerIDs = map[string]bool{"m9": true} }},
+		{name: "heartbeat period", change: func(w *clusterWide) { w.period = time.Second }},
+		{name: "root CA", change: func(w *clusterWide) { w.rootCA.TrustRoot = "x" }},
+		{name: "root CA unreadable", change: func(w *clusterWide) { w.err = errors.New("bad certificate") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := base(), base()
+			tt.change(b)
+			if got := sameClusterWide(a, b); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})

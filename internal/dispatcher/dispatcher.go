@@ -73,7 +73,8 @@ type Dispatcher struct {
 
 // term is one stretch of time during which this manager leads.
 type term struct {
-	done chan struct{} // closed when it ends
+	done   chan struct{} // closed when it ends
+	router *router       // wakes the term's sessions; never nil
 }
 
 // session is a node's current session.
@@ -82,7 +83,16 @@ type session struct {
 	nodeID string
 	end    context.CancelCauseFunc
 	done   <-chan struct{} // closed when the session ends
+	wake   chan struct{}   // capacity 1: something the node's agent is told may have changed
 	logs   *logQueue       // log subscriptions for the node's agent
+}
+
+// poke wakes the session, if it is not already due to wake.
+func (s *session) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // New returns a dispatcher over cfg.Store.
@@ -120,11 +130,12 @@ func (d *Dispatcher) Register(s grpc.ServiceRegistrar) {
 
 // RunLeader serves nodes while this manager leads, that is until ctx ends
 // (consensus.Node.RunWhileLeader's context, once the store has caught up
-// with the log): it commits their status updates and marks down those
-// whose heartbeats stop. When it returns, every session ends, referring
+// with the log): it routes the store's changes to the sessions they
+// concern, commits the nodes' status updates and marks down those whose
+// heartbeats stop. When it returns, every session ends, referring
 // its node to the next leader.
 func (d *Dispatcher) RunLeader(ctx context.Context) {
-	tm := &term{done: make(chan struct{})}
+	tm := &term{done: make(chan struct{}), router: newRouter(d.store)}
 	since := d.clock.Now()
 	d.mu.Lock()
 	d.term = tm
@@ -143,9 +154,9 @@ func (d *Dispatcher) RunLeader(ctx context.Context) {
 		clear(d.told)
 	}()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); d.commitStatuses(ctx) }()
-	go func() { defer wg.Done(); d.expireHeartbeats(ctx, since) }()
+	wg.Go(func() { d.commitStatuses(ctx) })
+	wg.Go(func() { d.expireHeartbeats(ctx, since) })
+	wg.Go(func() { tm.router.run(ctx, d.store, d.wakeSessions) })
 	wg.Wait()
 }
 

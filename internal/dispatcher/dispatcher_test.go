@@ -228,16 +228,15 @@ func TestSession(t *testing.T) {
 	}}); err != nil {
 		t.Fatalf("UpdateTaskStatus: %v", err)
 	}
+	// Only the new task is sent: the agent keeps the others.
 	m.putTasks(t, assigned("t2", worker.ID), assigned("elsewhere2", other.ID))
 	second := recv(t, msgs)
-	if diff := cmp.Diff([]string{"t0", "t1", "t2"}, taskIDs(second.Assignments)); diff != "" {
-		t.Errorf("second assignments (-want +got):\n%s", diff)
-	}
-	if got := second.Assignments.Tasks[1].Status.State; got != swarm.TaskStateRunning {
-		t.Errorf("t1 in the second set got state %s, want running", got)
+	if diff := cmp.Diff([]string{"t2"}, taskIDs(second.Assignments)); diff != "" || second.Assignments.Full {
+		t.Errorf("second assignments got full %v (-want +got):\n%s; want only the new task", second.Assignments.Full, diff)
 	}
 
-	// Stopping a task and deleting one are changes too.
+	// Stopping a task and deleting one are changes too; a task gone makes
+	// the set a full one.
 	m.update(t, func(tx *store.WriteTx) error {
 		c := *store.Get[*store.Task](tx.ReadTx, "t1")
 		c.DesiredState = swarm.TaskStateShutdown
@@ -247,11 +246,61 @@ func TestSession(t *testing.T) {
 		return tx.Delete(store.Get[*store.Task](tx.ReadTx, "t0"))
 	})
 	third := recv(t, msgs)
-	if diff := cmp.Diff([]string{"t1", "t2"}, taskIDs(third.Assignments)); diff != "" {
-		t.Errorf("third assignments (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"t1", "t2"}, taskIDs(third.Assignments)); diff != "" || !third.Assignments.Full {
+		t.Fatalf("third assignments got full %v (-want +got):\n%s; want the full set", third.Assignments.Full, diff)
 	}
-	if got := third.Assignments.Tasks[0].DesiredState; got != swarm.TaskStateShutdown {
-		t.Errorf("t1 in the third set got desired state %s, want shutdown", got)
+	if got := third.Assignments.Tasks[0]; got.DesiredState != swarm.TaskStateShutdown || got.Status.State != swarm.TaskStateRunning {
+		t.Errorf("t1 in the third set got desired state %s, state %s; want shutdown, running", got.DesiredState, got.Status.State)
+	}
+}
+
+// Every session hears of the managers' list changing, whichever node's
+// object changed.
+func TestSessionFollowsManagers(t *testing.T) {
+	m := newTestManager(t, Config{}, true)
+	workers := []clusterconntest.Node{m.addNode(t, ca.WorkerRole), m.addNode(t, ca.WorkerRole)}
+	var streams []<-chan *SessionMessage
+	for i := range workers {
+		msgs, _ := openSession(t, t.Context(), m.client(t, &workers[i]), nil)
+		if got := recv(t, msgs).Managers; len(got) != 0 {
+			t.Fatalf("first message got managers %v, want none", got)
+		}
+		streams = append(streams, msgs)
+	}
+	mgr := m.addNode(t, ca.ManagerRole)
+	setManager := func(addr string) {
+		t.Helper()
+		m.update(t, func(tx *store.WriteTx) error {
+			c := store.Clone(store.Get[*store.Node](tx.ReadTx, mgr.ID))
+			c.ManagerStatus = nil
+			if addr != "" {
+				c.ManagerStatus = &swarm.ManagerStatus{Addr: addr}
+			}
+			return tx.Put(c)
+		})
+	}
+	setManager("10.0.0.1:2377")
+	for i, msgs := range streams {
+		if got := recv(t, msgs); !cmp.Equal(got.Managers, []string{"10.0.0.1:2377"}) || len(got.Assignments.Tasks) != 0 {
+			t.Errorf("worker %d got managers %v, tasks %v; want the new manager, no tasks", i, got.Managers, taskIDs(got.Assignments))
+		}
+	}
+	setManager("")
+	for i, msgs := range streams {
+		if got := recv(t, msgs).Managers; len(got) != 0 {
+			t.Errorf("worker %d got managers %v after the demotion, want none", i, got)
+		}
+	}
+}
+
+func TestRemovedNodeSessionEnds(t *testing.T) {
+	m := newTestManager(t, Config{}, true)
+	worker := m.addNode(t, ca.WorkerRole)
+	msgs, errc := openSession(t, t.Context(), m.client(t, &worker), nil)
+	recv(t, msgs)
+	m.update(t, func(tx *store.WriteTx) error { return tx.Delete(store.Get[*store.Node](tx.ReadTx, worker.ID)) })
+	if err := recvErr(t, errc); status.Code(err) != codes.NotFound {
+		t.Errorf("the removed node's session ended with %v, want NotFound", err)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/identity"
-	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -32,6 +31,9 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 	}
 	ctx, end := context.WithCancelCause(ctx)
 	defer end(nil)
+	// Starting the session makes the term's router wake it: it does so
+	// before the first read, so that a change committed between the two
+	// shows as a wake-up, never as a gap.
 	s, err := d.startSession(tm, id.NodeID, end, ctx.Done())
 	if err != nil {
 		return toStatus(err)
@@ -39,31 +41,26 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 	defer d.endSession(s)
 	log.Info("session started", "session.id", s.id)
 
-	// Subscribe before the first read: a change committed between the two
-	// then shows as an event, never as a gap.
-	sub := d.store.Subscribe()
-	// Close it as soon as the session ends, even while a send to a node
-	// that stopped reading blocks: events must not pile up for nobody.
-	defer context.AfterFunc(ctx, sub.Close)()
-	defer sub.Close()
-	var sent *SessionMessage
-	for dirty := true; ; {
-		if dirty {
-			var msg *SessionMessage
-			var err error
-			d.store.View(func(tx store.ReadTx) { msg, err = sessionMessage(tx, id.NodeID) })
-			if err != nil {
-				return toStatus(err)
+	var told *nodeView
+	for {
+		cur, err := d.readNodeView(tm.router, id.NodeID)
+		if err != nil {
+			return toStatus(err)
+		}
+		if set, ok := nextAssignments(told, cur); ok {
+			msg := &SessionMessage{
+				SessionID:       s.id,
+				Node:            cur.node,
+				Managers:        cur.wide.managers,
+				HeartbeatPeriod: cur.wide.period,
+				RootCA:          cur.wide.rootCA,
+				Assignments:     set,
 			}
-			msg.SessionID = s.id
-			if sent == nil || !sameForAgent(sent, msg) {
-				msg.Assignments.Full = true
-				if err := stream.SendMsg(msg); err != nil {
-					return err
-				}
-				sent = msg
+			if err := stream.SendMsg(msg); err != nil {
+				return err
 			}
 		}
+		told = cur
 		select {
 		case <-ctx.Done():
 			if cause := context.Cause(ctx); cause != context.Canceled {
@@ -71,8 +68,7 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 				return toStatus(cause)
 			}
 			return ctx.Err()
-		case <-sub.Wake():
-			dirty = concernsSession(sub.Drain(), id.NodeID, sent)
+		case <-s.wake:
 		}
 	}
 }
@@ -108,7 +104,7 @@ func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, desc *s
 // startSession makes a new session the node's current one, ending the
 // one before, unless the leadership term it began in is over.
 func (d *Dispatcher) startSession(tm *term, nodeID string, end context.CancelCauseFunc, done <-chan struct{}) (*session, error) {
-	s := &session{id: identity.NewID(), nodeID: nodeID, end: end, done: done, logs: newLogQueue()}
+	s := &session{id: identity.NewID(), nodeID: nodeID, end: end, done: done, wake: make(chan struct{}, 1), logs: newLogQueue()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.term != tm {
@@ -119,7 +115,7 @@ func (d *Dispatcher) startSession(tm *term, nodeID string, end context.CancelCau
 	}
 	d.sessions[nodeID] = s
 	d.lastSeen[nodeID] = d.clock.Now()
-	d.told[nodeID] = d.period()
+	d.told[nodeID] = tm.router.wide.Load().period
 	close(d.sessionStarted)
 	d.sessionStarted = make(chan struct{})
 	return s, nil
@@ -133,85 +129,100 @@ func (d *Dispatcher) endSession(s *session) {
 	}
 }
 
-// sessionMessage reads what a node's agent is sent.
-func sessionMessage(tx store.ReadTx, nodeID string) (*SessionMessage, error) {
-	n := store.Get[*store.Node](tx, nodeID)
-	if n == nil {
-		return nil, errdefs.NotFound("node %s was removed from the swarm", nodeID)
-	}
-	msg := &SessionMessage{Node: n, HeartbeatPeriod: heartbeatPeriod(tx)}
-	if c := store.TheCluster(tx); c != nil && len(c.RootCACert) > 0 {
-		info, err := rootca.Desired(c)
-		if err != nil {
-			return nil, err
+// wakeSessions tells the sessions of nodes, or every session, to read
+// their node's view again.
+func (d *Dispatcher) wakeSessions(nodes map[string]bool, all bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if all {
+		for _, s := range d.sessions {
+			s.poke()
 		}
-		msg.RootCA = info
+		return
 	}
-	for _, m := range store.All[*store.Node](tx) {
-		if m.ManagerStatus != nil && m.ManagerStatus.Addr != "" {
-			msg.Managers = append(msg.Managers, m.ManagerStatus.Addr)
-			msg.managerIDs = append(msg.managerIDs, m.ID)
+	for id := range nodes {
+		if s := d.sessions[id]; s != nil {
+			s.poke()
 		}
 	}
-	slices.Sort(msg.Managers)
-	for _, t := range store.TasksByNode(tx, nodeID) {
-		if inAssignments(t.Status.State) {
-			msg.Assignments.Tasks = append(msg.Assignments.Tasks, t)
-		}
-	}
-	slices.SortFunc(msg.Assignments.Tasks, func(a, b *store.Task) int { return cmp.Compare(a.ID, b.ID) })
-	return msg, nil
 }
 
-// sameForAgent reports whether b tells an agent nothing a has not: the
-// tasks' statuses are left out, since the agent reported them itself, so
-// its own reports do not echo back as new assignment sets.
-func sameForAgent(a, b *SessionMessage) bool {
-	if a.HeartbeatPeriod != b.HeartbeatPeriod || !slices.Equal(a.Managers, b.Managers) || !reflect.DeepEqual(a.RootCA, b.RootCA) ||
-		!reflect.DeepEqual(a.Node.Spec, b.Node.Spec) || len(a.Assignments.Tasks) != len(b.Assignments.Tasks) {
-		return false
+// nodeView is what a node's agent is to know at one moment.
+type nodeView struct {
+	node  *store.Node
+	wide  *clusterWide
+	tasks []*store.Task // its assignments, by ID
+}
+
+// readNodeView reads the node's object and assignments, with the
+// router's cluster-wide part.
+func (d *Dispatcher) readNodeView(r *router, nodeID string) (*nodeView, error) {
+	v := &nodeView{wide: r.wide.Load()}
+	if v.wide.err != nil {
+		return nil, v.wide.err
 	}
-	for i, ta := range a.Assignments.Tasks {
-		if !sameTaskForAgent(ta, b.Assignments.Tasks[i]) {
-			return false
+	d.store.View(func(tx store.ReadTx) {
+		v.node = store.Get[*store.Node](tx, nodeID)
+		if v.node == nil {
+			return
+		}
+		for _, t := range store.TasksByNode(tx, nodeID) {
+			if inAssignments(t.Status.State) {
+				v.tasks = append(v.tasks, t)
+			}
+		}
+	})
+	if v.node == nil {
+		return nil, errdefs.NotFound("node %s was removed from the swarm", nodeID)
+	}
+	slices.SortFunc(v.tasks, func(a, b *store.Task) int { return cmp.Compare(a.ID, b.ID) })
+	return v, nil
+}
+
+// nextAssignments decides what an agent that was told told (nil before
+// the first message) is sent now that its view is cur, and whether
+// anything is sent at all. The first message, and one after a task left
+// the set, is the full set; otherwise only the tasks that are new or
+// changed go, so that a node with many tasks is not sent all of them for
+// each one that changes. The tasks' statuses are left out of the
+// comparison, since the agent reported them itself: its own reports do
+// not echo back.
+func nextAssignments(told, cur *nodeView) (AssignmentSet, bool) {
+	if told == nil {
+		return AssignmentSet{Full: true, Tasks: cur.tasks}, true
+	}
+	var changed []*store.Task
+	i, j := 0, 0
+	for i < len(told.tasks) || j < len(cur.tasks) {
+		switch {
+		case j == len(cur.tasks) || (i < len(told.tasks) && told.tasks[i].ID < cur.tasks[j].ID):
+			return AssignmentSet{Full: true, Tasks: cur.tasks}, true // told.tasks[i] left
+		case i == len(told.tasks) || cur.tasks[j].ID < told.tasks[i].ID:
+			changed = append(changed, cur.tasks[j])
+			j++
+		default:
+			if !sameTaskForAgent(told.tasks[i], cur.tasks[j]) {
+				changed = append(changed, cur.tasks[j])
+			}
+			i++
+			j++
 		}
 	}
-	return true
+	send := len(changed) > 0 || !reflect.DeepEqual(told.node.Spec, cur.node.Spec) || !sameForAgents(told.wide, cur.wide)
+	return AssignmentSet{Tasks: changed}, send
+}
+
+// sameForAgents reports whether a and b tell agents the same.
+func sameForAgents(a, b *clusterWide) bool {
+	return a == b || (a.period == b.period && slices.Equal(a.managers, b.managers) && reflect.DeepEqual(a.rootCA, b.rootCA))
 }
 
 func sameTaskForAgent(a, b *store.Task) bool {
+	if a == b {
+		return true
+	}
 	ca, cb := *a, *b
 	ca.Meta, cb.Meta = swarm.Meta{}, swarm.Meta{}
 	ca.Status, cb.Status = swarm.TaskStatus{}, swarm.TaskStatus{}
 	return reflect.DeepEqual(ca, cb)
-}
-
-// concernsSession reports whether events may change what the node's agent
-// is sent: its tasks (including ones that left its set), its node object,
-// the managers' list, the cluster spec.
-func concernsSession(evs []store.Event, nodeID string, sent *SessionMessage) bool {
-	for _, ev := range evs {
-		switch o := ev.Object.(type) {
-		case nil: // the store was replaced by a snapshot
-			return true
-		case *store.Cluster:
-			return true
-		case *store.Node:
-			if o.ID == nodeID || o.ManagerStatus != nil {
-				return true
-			}
-			// A node that stopped being a manager changes the list.
-			if sent != nil && slices.Contains(sent.managerIDs, o.ID) {
-				return true
-			}
-		case *store.Task:
-			if o.NodeID == nodeID {
-				return true
-			}
-			if sent != nil && slices.ContainsFunc(sent.Assignments.Tasks, func(t *store.Task) bool { return t.ID == o.ID }) {
-				return true
-			}
-		}
-	}
-	return false
 }
