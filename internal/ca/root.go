@@ -93,7 +93,7 @@ func ParseRootCA(certPEM, keyPEM []byte) (*RootCA, error) {
 	if len(keyPEM) == 0 {
 		return r, nil
 	}
-	signer, err := parseKeyPEM(keyPEM)
+	signer, err := ParseSigner(keyPEM)
 	if err != nil {
 		return nil, errdefs.Invalid("root CA key: %w", err)
 	}
@@ -143,7 +143,8 @@ func parseCertPEM(certPEM []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(block.Bytes)
 }
 
-func parseKeyPEM(keyPEM []byte) (crypto.Signer, error) {
+// ParseSigner reads a private key in PEM, EC or PKCS#8, that can sign.
+func ParseSigner(keyPEM []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(keyPEM)
 	if block == nil {
 		return nil, fmt.Errorf("no PEM block")

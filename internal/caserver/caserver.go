@@ -7,6 +7,8 @@ package caserver
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -75,6 +77,9 @@ type Server struct {
 	// leader says where the raft leader is and whether it is this
 	// manager; nil when this manager always is.
 	leader func() (addr string, self bool)
+	// clientCert is this manager's certificate, presented to external CAs;
+	// nil presents none.
+	clientCert func() *tls.Certificate
 }
 
 // New returns a server.
@@ -88,6 +93,13 @@ func New(st *store.Store, log *slog.Logger) *Server {
 // this manager.
 func (s *Server) WithLeader(leader func() (addr string, self bool)) *Server {
 	s.leader = leader
+	return s
+}
+
+// WithClientCert makes the server present cert to the external CAs that
+// sign for a cluster whose root key it does not hold.
+func (s *Server) WithClientCert(cert func() *tls.Certificate) *Server {
+	s.clientCert = cert
 	return s
 }
 
@@ -150,7 +162,7 @@ func roleForToken(tokens swarm.JoinTokens, token string) (ca.Role, bool) {
 }
 
 // Issue issues a node certificate: for a new node holding a join token, it
-// first registers the node; for a member, it renews its certificate.
+// also registers the node; for a member, it renews its certificate.
 func (s *Server) Issue(ctx context.Context, req *IssueRequest) (*IssueResponse, error) {
 	var (
 		c     *store.Cluster
@@ -163,12 +175,10 @@ func (s *Server) Issue(ctx context.Context, req *IssueRequest) (*IssueResponse, 
 	if c == nil {
 		return nil, status.Error(codes.Unavailable, "this manager has no cluster state yet")
 	}
-	signer, err := rootca.Signer(c)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "cluster root CA: %v", err)
-	}
 	resp := &IssueResponse{ClusterID: c.ID, Managers: managerAddrs(nodes)}
-	if id, err := ca.IdentityFromContext(ctx); err == nil {
+	id, err := ca.IdentityFromContext(ctx)
+	member := err == nil
+	if member {
 		// A member renewing: same node, role as the store says now (a
 		// promotion or demotion takes effect at renewal).
 		if Removed(c, id.NodeID) {
@@ -186,17 +196,40 @@ func (s *Server) Issue(ctx context.Context, req *IssueRequest) (*IssueResponse, 
 			return nil, errBadToken
 		}
 		resp.NodeID, resp.Role = identity.NewID(), role
-		if err := s.register(ctx, resp.NodeID, role, req); err != nil {
+		// Only the leader registers nodes: refuse before signing anything.
+		if err := s.mustLead(); err != nil {
 			return nil, err
 		}
 	}
-	certPEM, err := signer.IssueNodeCert(req.CSR, resp.NodeID, resp.Role, c.ID, c.Spec.CAConfig.NodeCertExpiry)
+	// Sign before registering, so that a CA that cannot sign (an external
+	// one that is down) leaves no node behind that never joined.
+	certPEM, err := rootca.Issue(ctx, c, req.CSR, resp.NodeID, resp.Role, s.clientCert, s.log)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "issue certificate: %v", err)
+		return nil, rpc.Status(fmt.Errorf("issue certificate: %w", err))
+	}
+	if !member {
+		if err := s.register(ctx, resp.NodeID, resp.Role, req); err != nil {
+			return nil, err
+		}
 	}
 	resp.CertPEM = certPEM
 	s.log.Info("issued node certificate", "node.id", resp.NodeID, "role", resp.Role)
 	return resp, nil
+}
+
+// mustLead refuses when this manager is not the raft leader, naming the
+// leader when there is one (LeaderHint).
+func (s *Server) mustLead() error {
+	if s.leader == nil {
+		return nil
+	}
+	switch addr, self := s.leader(); {
+	case addr == "":
+		return status.Error(codes.Unavailable, "the swarm has no leader to register this node: a quorum of managers is needed; try again")
+	case !self:
+		return status.Errorf(codes.Unavailable, "%s%q", notLeaderPrefix, addr)
+	}
+	return nil
 }
 
 // register adds a joining node to the store. It is Unknown until its agent
@@ -206,13 +239,8 @@ func (s *Server) register(ctx context.Context, nodeID string, role ca.Role, req 
 	if availability == "" {
 		availability = swarm.NodeAvailabilityActive
 	}
-	if s.leader != nil {
-		switch addr, self := s.leader(); {
-		case addr == "":
-			return status.Error(codes.Unavailable, "the swarm has no leader to register this node: a quorum of managers is needed; try again")
-		case !self:
-			return status.Errorf(codes.Unavailable, "%s%q", notLeaderPrefix, addr)
-		}
+	if err := s.mustLead(); err != nil {
+		return err
 	}
 	n := &store.Node{Node: swarm.Node{
 		ID: nodeID,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/externalca"
 	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -50,8 +51,8 @@ func validateSwarmSpec(cur, s swarm.Spec) error {
 	if l := s.Orchestration.TaskHistoryRetentionLimit; l != nil && *l < 0 {
 		return errdefs.Invalid("Orchestration.TaskHistoryRetentionLimit cannot be negative, got %d", *l)
 	}
-	if len(s.CAConfig.ExternalCAs) > 0 {
-		return errdefs.Invalid("CAConfig.ExternalCAs: external certificate authorities are not supported")
+	if err := externalca.Validate(s.CAConfig.ExternalCAs); err != nil {
+		return err
 	}
 	if s.CAConfig.SigningCAKey != "" && s.CAConfig.SigningCACert == "" {
 		return invalidArgument("CAConfig.SigningCAKey: a root CA key was given without its certificate (SigningCACert)")
@@ -94,6 +95,9 @@ func (a *API) UpdateSwarm(ctx context.Context, version uint64, spec swarm.Spec, 
 		merged := MergeSwarmSpec(cur.Spec, spec)
 		if err := validateSwarmSpec(cur.Spec, merged); err != nil {
 			return err
+		}
+		if len(cur.RootCAKey) == 0 && len(merged.CAConfig.ExternalCAs) == 0 {
+			return invalidArgument("CAConfig.ExternalCAs: the swarm does not hold its root CA key, so without an external CA nobody could sign node certificates")
 		}
 		next, err := nextRoot(cur.Spec, merged)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/externalca"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -65,17 +66,35 @@ func initSpec(s swarm.Spec) (swarm.Spec, error) {
 	return s, nil
 }
 
-func certExpiry(s swarm.Spec) time.Duration { return s.CAConfig.NodeCertExpiry }
 
-// rootFor makes the swarm's root CA: a new one, or the one given.
+// rootFor makes the swarm's root CA: a new one, the one given, or — with
+// external CAs (swarm init --external-ca protocol=cfssl,url=...,cacert=...)
+// — the root they sign under, whose key the swarm never holds.
 func rootFor(c swarm.CAConfig) (*ca.RootCA, error) {
-	if c.SigningCACert == "" && c.SigningCAKey == "" {
+	if err := externalca.Validate(c.ExternalCAs); err != nil {
+		return nil, err
+	}
+	if c.SigningCAKey != "" && c.SigningCACert == "" {
+		return nil, errdefs.Invalid("CAConfig.SigningCAKey: a root CA key was given without its certificate (CAConfig.SigningCACert)")
+	}
+	cert := c.SigningCACert
+	if cert == "" && len(c.ExternalCAs) > 0 {
+		for _, ext := range c.ExternalCAs {
+			if cert = ext.CACert; cert != "" {
+				break
+			}
+		}
+		if cert == "" {
+			return nil, errdefs.Invalid("CAConfig.ExternalCAs: the root certificate the external CA signs under is needed (cacert=FILE in --external-ca)")
+		}
+	}
+	switch {
+	case cert == "":
 		return ca.NewRootCA()
+	case c.SigningCAKey == "" && len(c.ExternalCAs) == 0:
+		return nil, errdefs.Invalid("CAConfig.SigningCACert: a root CA certificate needs its key (CAConfig.SigningCAKey) or an external CA that signs under it (CAConfig.ExternalCAs)")
 	}
-	if c.SigningCACert == "" || c.SigningCAKey == "" {
-		return nil, errdefs.Invalid("an external root CA needs both its certificate and its key (CAConfig.SigningCACert, CAConfig.SigningCAKey)")
-	}
-	return ca.ParseRootCA([]byte(c.SigningCACert), []byte(c.SigningCAKey))
+	return ca.ParseRootCA([]byte(cert), []byte(c.SigningCAKey))
 }
 
 func newCluster(id string, spec swarm.Spec, root *ca.RootCA) *store.Cluster {

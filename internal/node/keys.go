@@ -1,13 +1,16 @@
 package node
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
-	"time"
+	"log/slog"
 
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/rootca"
+	"github.com/shoal-project/shoal/internal/store"
 )
 
 // nodeKeys is a node's TLS identity and the roots it trusts.
@@ -18,16 +21,22 @@ type nodeKeys struct {
 	keyPEM  []byte
 }
 
-func issueKeys(root *ca.RootCA, nodeID string, role ca.Role, clusterID string, expiry time.Duration) (*nodeKeys, error) {
+// issueKeys makes the first manager's keys for cluster c, before any CA
+// service runs: its own root signs, or its external CA does.
+func issueKeys(ctx context.Context, c *store.Cluster, nodeID string, role ca.Role, log *slog.Logger) (*nodeKeys, error) {
 	keyPEM, csrPEM, err := ca.NewKeyAndCSR()
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.IssueNodeCert(csrPEM, nodeID, role, clusterID, expiry)
+	certPEM, err := rootca.Issue(ctx, c, csrPEM, nodeID, role, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	return newNodeKeys(root.Trust(), certPEM, keyPEM)
+	trust, err := ca.ParseTrust(rootca.TrustPEM(c))
+	if err != nil {
+		return nil, err
+	}
+	return newNodeKeys(trust, certPEM, keyPEM)
 }
 
 func newNodeKeys(trust *ca.Trust, certPEM, keyPEM []byte) (*nodeKeys, error) {

@@ -37,6 +37,9 @@ type managerConfig struct {
 	// runs once this manager serves raft, before waiting for a leader.
 	join      func(ctx context.Context) error
 	clientTLS func(proto string) func() *tls.Config
+	// cert is the node's current certificate, which the CA presents to
+	// external CAs.
+	cert func() *tls.Certificate
 	// api serves forwarded writes on the leader.
 	api http.Handler
 	log *slog.Logger
@@ -49,6 +52,7 @@ func (n *Node) managerConfig(mem *membership, dek []byte) managerConfig {
 		keys:      n.keys.Load(),
 		dek:       dek,
 		clientTLS: n.tlsFor,
+		cert:      n.currentCert,
 		api:       n.api,
 		log:       n.log.With("component", "manager"),
 	}
@@ -130,7 +134,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	caserver.New(st, cfg.log.With("component", "ca")).WithLeader(func() (string, bool) {
 		addr, id := rn.Leader()
 		return addr, id == cfg.mem.NodeID
-	}).Register(srv)
+	}).WithClientCert(cfg.cert).Register(srv)
 	raftmembers.New(rn, st).Register(srv)
 	forward.NewServer(cfg.api, st.Index).Register(srv)
 	go srv.Serve(mux.GRPC())

@@ -271,7 +271,8 @@ func (n *Node) Init(ctx context.Context, req swarm.InitRequest) (string, error) 
 		DataPathAddr:  req.DataPathAddr,
 		Managers:      []string{advertise},
 	}
-	keys, err := issueKeys(root, mem.NodeID, ca.ManagerRole, mem.ClusterID, certExpiry(spec))
+	cluster := newCluster(mem.ClusterID, spec, root)
+	keys, err := issueKeys(ctx, cluster, mem.NodeID, ca.ManagerRole, n.log)
 	if err != nil {
 		return "", err
 	}
@@ -306,7 +307,6 @@ func (n *Node) Init(ctx context.Context, req swarm.InitRequest) (string, error) 
 	if availability == "" {
 		availability = swarm.NodeAvailabilityActive
 	}
-	cluster := newCluster(mem.ClusterID, spec, root)
 	if spec.EncryptionConfig.AutoLockManagers {
 		cluster.UnlockKey = controlapi.NewUnlockKey()
 	}
@@ -480,6 +480,15 @@ func (n *Node) tlsFor(proto string) func() *tls.Config {
 		}
 		return clusterconn.ClientTLS(k.trust, &k.cert, proto)
 	}
+}
+
+// currentCert is the node's certificate now, or nil before it has one.
+func (n *Node) currentCert() *tls.Certificate {
+	k := n.keys.Load()
+	if k == nil {
+		return nil
+	}
+	return &k.cert
 }
 
 // errInvalidUnlockKey is dockerd's answer to a well-formed but wrong

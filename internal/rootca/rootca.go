@@ -15,11 +15,15 @@ package rootca
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"log/slog"
 
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/externalca"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -141,4 +145,31 @@ func refresh(c *store.Cluster) error {
 	c.TLSInfo = info
 	c.RootRotationInProgress = c.RootRotation != nil
 	return nil
+}
+
+// Issue signs a node certificate for the public key in csrPEM with the
+// cluster's root when the cluster holds its key (Signer), else through the
+// external CAs of its spec (CAConfig.ExternalCAs), presenting clientCert
+// (the manager's own certificate; nil before it has one). It returns the
+// chain in PEM, leaf first.
+func Issue(ctx context.Context, c *store.Cluster, csrPEM []byte, nodeID string, role ca.Role, clientCert func() *tls.Certificate, log *slog.Logger) ([]byte, error) {
+	signer, err := Signer(c)
+	if err != nil {
+		return nil, err
+	}
+	if signer.CanSign() {
+		return signer.IssueNodeCert(csrPEM, nodeID, role, c.ID, c.Spec.CAConfig.NodeCertExpiry)
+	}
+	if len(c.Spec.CAConfig.ExternalCAs) == 0 {
+		return nil, errdefs.Precondition("the swarm holds no root CA key and has no external CA (CAConfig.ExternalCAs) to sign node certificates")
+	}
+	trust, err := ca.ParseTrust(TrustPEM(c))
+	if err != nil {
+		return nil, err
+	}
+	ext, err := externalca.New(c.Spec.CAConfig.ExternalCAs, trust.Pool(), clientCert, log)
+	if err != nil {
+		return nil, err
+	}
+	return ext.Sign(ctx, csrPEM, nodeID, string(role), c.ID)
 }
