@@ -66,7 +66,6 @@ func initSpec(s swarm.Spec) (swarm.Spec, error) {
 	return s, nil
 }
 
-
 // rootFor makes the swarm's root CA: a new one, the one given, or — with
 // external CAs (swarm init --external-ca protocol=cfssl,url=...,cacert=...)
 // — the root they sign under, whose key the swarm never holds.
