@@ -138,7 +138,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a write on a follower is committed by the leader", func(t *testing.T) {
-		m3.Docker("service", "create", "-d", "--name", "web", "--replicas", "10", "busybox", "sleep", "3600")
+		m3.Docker("service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", "10", "busybox", "sleep", "3600")
 		Eventually(t, 90*time.Second, func() string {
 			per := tasksByNode(m1, "web")
 			total := 0
@@ -153,7 +153,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("service logs gather every node's tasks", func(t *testing.T) {
-		m2.Docker("service", "create", "-d", "--name", "talk", "--mode", "global", "busybox", "sh", "-c", "echo said-hello; sleep 3600")
+		m2.Docker("service", "create", "-d", "--no-resolve-image", "--name", "talk", "--mode", "global", "busybox", "sh", "-c", "echo said-hello; sleep 3600")
 		Eventually(t, 60*time.Second, func() string {
 			out := m2.Docker("service", "logs", "talk")
 			nodes := map[string]bool{}

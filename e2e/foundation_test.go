@@ -310,7 +310,7 @@ func TestRestartAdoptsContainers(t *testing.T) {
 	d := StartDaemon(t)
 	initSwarm(t, d)
 	d.Docker("import", testimage.RootfsTar(t), "busybox:latest")
-	d.Docker("service", "create", "-d", "--name", "keep", "--replicas", "2", "--restart-delay", "100ms", "busybox", "sleep", "3600")
+	d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "keep", "--replicas", "2", "--restart-delay", "100ms", "busybox", "sleep", "3600")
 	ids := waitContainers(t, d, "keep", 2)
 	started := map[string]string{}
 	pids := map[string]string{}
