@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/rpc"
 )
 
 // reasonNotLeader marks, in a status's ErrorInfo, a refusal by a manager
@@ -37,16 +37,10 @@ func (e *notLeaderError) Error() string {
 
 func (e *notLeaderError) Unwrap() error { return e.err }
 
-// toStatus turns an error into the gRPC status an agent sees: the
-// errdefs kind picks the code, and a refusal by a follower carries the
-// leader's address (LeaderHint).
+// toStatus turns an error into the gRPC status an agent sees (rpc.Status),
+// and a refusal by a follower into one that carries the leader's address
+// (LeaderHint).
 func toStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
 	var nl *notLeaderError
 	if errors.As(err, &nl) {
 		st := status.New(codes.Unavailable, nl.Error())
@@ -63,22 +57,7 @@ func toStatus(err error) error {
 		}
 		return withLeader.Err()
 	}
-	code := codes.Internal
-	switch errdefs.KindOf(err) {
-	case errdefs.KindInvalid:
-		code = codes.InvalidArgument
-	case errdefs.KindNotFound:
-		code = codes.NotFound
-	case errdefs.KindConflict:
-		code = codes.Aborted
-	case errdefs.KindUnavailable:
-		code = codes.Unavailable
-	case errdefs.KindForbidden:
-		code = codes.PermissionDenied
-	case errdefs.KindPrecondition:
-		code = codes.FailedPrecondition
-	}
-	return status.Error(code, err.Error())
+	return rpc.Status(err)
 }
 
 // LeaderHint returns the leader's address carried by an error of a call
