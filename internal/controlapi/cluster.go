@@ -96,7 +96,7 @@ func (a *API) UpdateSwarm(ctx context.Context, version uint64, spec swarm.Spec, 
 		if err := validateSwarmSpec(cur.Spec, merged); err != nil {
 			return err
 		}
-		if len(cur.RootCAKey) == 0 && len(merged.CAConfig.ExternalCAs) == 0 {
+		if len(cur.RootCAKey) == 0 && len(cur.Spec.CAConfig.ExternalCAs) > 0 && len(merged.CAConfig.ExternalCAs) == 0 {
 			return invalidArgument("CAConfig.ExternalCAs: the swarm does not hold its root CA key, so without an external CA nobody could sign node certificates")
 		}
 		next, err := nextRoot(cur.Spec, merged)
