@@ -78,6 +78,7 @@ type Agent struct {
 	clock Clock
 	log   *slog.Logger
 	rep   *reporter
+	deps  *dependencies
 
 	// tasks are the task managers by task ID; only the session that
 	// receives assignments touches it, one session at a time.
@@ -110,7 +111,7 @@ func (a *Agent) Reconnect() {
 
 // New returns an agent; it does nothing until Run.
 func New(cfg Config) *Agent {
-	a := &Agent{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rep: newReporter(), tasks: map[string]*taskManager{}}
+	a := &Agent{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rep: newReporter(), deps: newDependencies(), tasks: map[string]*taskManager{}}
 	if a.clock == nil {
 		a.clock = wallClock{}
 	}
@@ -360,7 +361,7 @@ func (a *Agent) assign(runCtx context.Context, set dispatcher.AssignmentSet) {
 			m.update(t)
 			continue
 		}
-		ctlr, err := a.cfg.Executor.Controller(&t.Task)
+		ctlr, err := a.cfg.Executor.Controller(&t.Task, a.deps)
 		if err != nil {
 			a.refuse(t, err)
 			continue

@@ -20,7 +20,18 @@ type Executor interface {
 	Describe(ctx context.Context) (*swarm.NodeDescription, error)
 	// Controller returns the controller for t. It does no I/O; calling it
 	// twice for the same task gives controllers over the same container.
-	Controller(t *swarm.Task) (Controller, error)
+	// deps holds the secrets and configs t references, as its node was sent
+	// them; it may be nil for a task that references none.
+	Controller(t *swarm.Task, deps Dependencies) (Controller, error)
+}
+
+// Dependencies are the secrets and configs a node was sent for its tasks.
+// A node receives only those its assigned tasks reference.
+type Dependencies interface {
+	// Secret returns the secret with the ID, data included.
+	Secret(id string) (*swarm.Secret, bool)
+	// Config returns the config with the ID, data included.
+	Config(id string) (*swarm.Config, bool)
 }
 
 // Controller drives one task's container. Every method is idempotent so that

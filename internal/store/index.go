@@ -69,6 +69,14 @@ var indexFuncs = map[string]map[string]func(object) string{
 		indexID:   object.objectID,
 		indexName: func(o object) string { return o.(*Service).Spec.Name },
 	},
+	tableSecret: {
+		indexID:   object.objectID,
+		indexName: func(o object) string { return o.(*Secret).Spec.Name },
+	},
+	tableConfig: {
+		indexID:   object.objectID,
+		indexName: func(o object) string { return o.(*Config).Spec.Name },
+	},
 	tableTask: {
 		indexID:      object.objectID,
 		indexService: func(o object) string { return o.(*Task).ServiceID },

@@ -90,9 +90,20 @@ type Task struct {
 	SpecVersion uint64 `json:",omitempty"`
 }
 
+// Secret is a secret with its data. The store is encrypted at rest with
+// the raft data key; the API never shows Spec.Data.
+type Secret struct {
+	swarm.Secret
+}
+
+// Config is a config with its data.
+type Config struct {
+	swarm.Config
+}
+
 // Object is any stored object.
 type Object interface {
-	*Cluster | *Node | *Service | *Task
+	*Cluster | *Node | *Service | *Task | *Secret | *Config
 	object
 }
 
@@ -114,12 +125,20 @@ func (s *Service) meta() *swarm.Meta { return &s.Meta }
 func (*Task) table() string          { return tableTask }
 func (t *Task) objectID() string     { return t.ID }
 func (t *Task) meta() *swarm.Meta    { return &t.Meta }
+func (*Secret) table() string        { return tableSecret }
+func (s *Secret) objectID() string   { return s.ID }
+func (s *Secret) meta() *swarm.Meta  { return &s.Meta }
+func (*Config) table() string        { return tableConfig }
+func (c *Config) objectID() string   { return c.ID }
+func (c *Config) meta() *swarm.Meta  { return &c.Meta }
 
 const (
 	tableCluster = "cluster"
 	tableNode    = "node"
 	tableService = "service"
 	tableTask    = "task"
+	tableSecret  = "secret"
+	tableConfig  = "config"
 )
 
 // newObject returns an empty object of a table, for decoding.
@@ -133,6 +152,10 @@ func newObject(table string) object {
 		return new(Service)
 	case tableTask:
 		return new(Task)
+	case tableSecret:
+		return new(Secret)
+	case tableConfig:
+		return new(Config)
 	}
 	return nil
 }

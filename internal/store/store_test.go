@@ -178,7 +178,19 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(ctx, func(tx *WriteTx) error { return tx.Put(service("svc", "web")) }); err != nil {
+	if err := s.Update(ctx, func(tx *WriteTx) error {
+		if err := tx.Put(service("svc", "web")); err != nil {
+			return err
+		}
+		sec := &Secret{}
+		sec.ID, sec.Spec.Name, sec.Spec.Data = "sec1", "db-password", []byte("s3cret")
+		if err := tx.Put(sec); err != nil {
+			return err
+		}
+		cfg := &Config{}
+		cfg.ID, cfg.Spec.Name, cfg.Spec.Data = "cfg1", "nginx.conf", []byte("worker_processes 1;")
+		return tx.Put(cfg)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
@@ -199,6 +211,12 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 		}
 		if svc := Get[*Service](tx, "svc"); svc == nil || svc.Spec.Name != "web" || svc.Version.Index != 2 {
 			t.Errorf("restored service %+v, want web at index 2", svc)
+		}
+		if sec := ByName[*Secret](tx, "db-password"); len(sec) != 1 || string(sec[0].Spec.Data) != "s3cret" {
+			t.Errorf("restored secrets by name %+v, want db-password with its data", sec)
+		}
+		if cfg := Get[*Config](tx, "cfg1"); cfg == nil || string(cfg.Spec.Data) != "worker_processes 1;" {
+			t.Errorf("restored config %+v, want nginx.conf with its data", cfg)
 		}
 	})
 	if evs := sub.Drain(); len(evs) != 1 || evs[0].Op != OpReset {

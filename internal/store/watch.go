@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// Event is one applied change. Object is a *Cluster, *Node, *Service or
-// *Task; it is nil for OpReset.
+// Event is one applied change. Object is a *Cluster, *Node, *Service,
+// *Task, *Secret or *Config; it is nil for OpReset.
 type Event struct {
 	Op     Op
 	Object any

@@ -211,7 +211,7 @@ func memTotal(path string) (int64, error) {
 }
 
 // Controller returns the controller of t's container.
-func (e *Executor) Controller(t *swarm.Task) (executor.Controller, error) {
+func (e *Executor) Controller(t *swarm.Task, deps executor.Dependencies) (executor.Controller, error) {
 	if t.Spec.ContainerSpec == nil {
 		return nil, errdefs.Invalid("task %s has no container spec", t.ID)
 	}

@@ -260,7 +260,7 @@ func TestBadMountIsRejected(t *testing.T) {
 	e := newExecutor(t, "")
 	task := newTask("true")
 	task.Spec.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/does/not/exist", Target: "/x"}}
-	ctl, err := e.Controller(task)
+	ctl, err := e.Controller(task, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestPrepareFailureLeavesNothing(t *testing.T) {
 	e := newExecutor(t, "")
 	task := newTask("true")
 	task.Spec.ContainerSpec.User = "nosuchuser"
-	ctl, err := e.Controller(task)
+	ctl, err := e.Controller(task, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestPrepareFailureLeavesNothing(t *testing.T) {
 func TestStartMissingCommand(t *testing.T) {
 	e := newExecutor(t, "")
 	task := newTask("/nonexistent")
-	ctl, err := e.Controller(task)
+	ctl, err := e.Controller(task, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestPrepareNoSuchImage(t *testing.T) {
 	// Nothing listens on port 1, and there is no route out of the test's
 	// network namespace anyway.
 	task.Spec.ContainerSpec.Image = "127.0.0.1:1/nosuch:latest"
-	ctl, err := e.Controller(task)
+	ctl, err := e.Controller(task, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -624,7 +624,7 @@ func TestAdoptionAcrossRestart(t *testing.T) {
 			t.Errorf("remove: %v", err)
 		}
 	})
-	ctl1, err := e1.Controller(task)
+	ctl1, err := e1.Controller(task, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -650,7 +650,7 @@ func TestAdoptionAcrossRestart(t *testing.T) {
 
 	e2 := newExecutor(t, root)
 	current = e2
-	ctl2, err := e2.Controller(task)
+	ctl2, err := e2.Controller(task, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -693,7 +693,7 @@ func logText(t testing.TB, e *Executor, id string) string {
 func BenchmarkRunToExit(b *testing.B) {
 	e := newExecutor(b, "")
 	for b.Loop() {
-		ctl, err := e.Controller(newTask("true"))
+		ctl, err := e.Controller(newTask("true"), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -329,7 +329,7 @@ func TestHealthAcrossExecutorRestart(t *testing.T) {
 	if h := ins.State.Health; h == nil || h.Status != container.Healthy || len(h.Log) == 0 {
 		t.Errorf("got health %+v after the restart, want the recorded healthy state", h)
 	}
-	ctl2, err := e2.Controller(task)
+	ctl2, err := e2.Controller(task, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

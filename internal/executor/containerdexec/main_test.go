@@ -376,7 +376,7 @@ func newTask(args ...string) *swarm.Task {
 // ends.
 func start(t testing.TB, e *Executor, task *swarm.Task) executor.Controller {
 	t.Helper()
-	ctl, err := e.Controller(task)
+	ctl, err := e.Controller(task, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestListDuringRemovals(t *testing.T) {
 			}
 			task := newTask(args...)
 			task.Slot = worker*perWorker + i + 1
-			ctl, err := e.Controller(task)
+			ctl, err := e.Controller(task, nil)
 			if err != nil {
 				return err
 			}

@@ -113,7 +113,7 @@ func (e *Executor) Describe(context.Context) (*swarm.NodeDescription, error) {
 }
 
 // Controller implements executor.Executor.
-func (e *Executor) Controller(t *swarm.Task) (executor.Controller, error) {
+func (e *Executor) Controller(t *swarm.Task, deps executor.Dependencies) (executor.Controller, error) {
 	if t == nil || t.ID == "" {
 		return nil, errdefs.Invalid("fakeexec: a controller needs a task with an ID")
 	}

@@ -72,7 +72,7 @@ func TestScripts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := NewManualClock(epoch)
 			e := New(Config{Clock: clock, Script: func(*swarm.Task) Script { return tt.script }})
-			ctl, err := e.Controller(newTask("t1"))
+			ctl, err := e.Controller(newTask("t1"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +105,7 @@ func TestScripts(t *testing.T) {
 
 func TestPrepareFails(t *testing.T) {
 	e := New(Config{Script: func(*swarm.Task) Script { return Script{PrepareErr: NoSuchImage("nope:1")} }})
-	ctl, _ := e.Controller(newTask("t1"))
+	ctl, _ := e.Controller(newTask("t1"), nil)
 	err := ctl.Prepare(t.Context())
 	if !errdefs.Is(err, errdefs.KindNotFound) || err.Error() != "No such image: nope:1" {
 		t.Errorf("Prepare got %v, want not found %q", err, "No such image: nope:1")
@@ -117,7 +117,7 @@ func TestPrepareFails(t *testing.T) {
 
 func TestHangingStartEndsWithItsContext(t *testing.T) {
 	e := New(Config{Script: func(*swarm.Task) Script { return Script{Hang: true} }})
-	ctl, _ := e.Controller(newTask("t1"))
+	ctl, _ := e.Controller(newTask("t1"), nil)
 	if err := ctl.Prepare(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +139,13 @@ func TestHangingStartEndsWithItsContext(t *testing.T) {
 func TestAdoption(t *testing.T) {
 	clock := NewManualClock(epoch)
 	e := New(Config{Clock: clock})
-	first, _ := e.Controller(newTask("t1"))
+	first, _ := e.Controller(newTask("t1"), nil)
 	run(t, first)
 	before, _ := e.Container("t1")
 	if err := e.Crash("t1", 2); err != nil {
 		t.Fatal(err)
 	}
-	second, _ := e.Controller(newTask("t1"))
+	second, _ := e.Controller(newTask("t1"), nil)
 	run(t, second)
 	after, _ := e.Container("t1")
 	if after.ID != before.ID || after.Starts != 1 {
@@ -163,7 +163,7 @@ func TestAdoption(t *testing.T) {
 
 func TestRemove(t *testing.T) {
 	e := New(Config{})
-	ctl, _ := e.Controller(newTask("t1"))
+	ctl, _ := e.Controller(newTask("t1"), nil)
 	run(t, ctl)
 	cs, err := ctl.ContainerStatus(t.Context())
 	if err != nil || cs.PID == 0 {
@@ -185,7 +185,7 @@ func TestRemove(t *testing.T) {
 
 func TestWaitBeforeStart(t *testing.T) {
 	e := New(Config{})
-	ctl, _ := e.Controller(newTask("t1"))
+	ctl, _ := e.Controller(newTask("t1"), nil)
 	if err := ctl.Prepare(t.Context()); err != nil {
 		t.Fatal(err)
 	}

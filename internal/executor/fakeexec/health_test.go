@@ -28,7 +28,7 @@ func TestWaitHealthy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := NewManualClock(epoch)
 			e := New(Config{Clock: clock, Script: func(*swarm.Task) Script { return tt.script }})
-			ctl, _ := e.Controller(newTask("t1"))
+			ctl, _ := e.Controller(newTask("t1"), nil)
 			run(t, ctl)
 			hw := ctl.(executor.HealthWaiter)
 			got := make(chan error, 1)
@@ -50,7 +50,7 @@ func TestWaitUnhealthy(t *testing.T) {
 		e := New(Config{Clock: clock, Script: func(*swarm.Task) Script {
 			return Script{Healthcheck: true, UnhealthyAfter: 10 * time.Second}
 		}})
-		ctl, _ := e.Controller(newTask("t1"))
+		ctl, _ := e.Controller(newTask("t1"), nil)
 		run(t, ctl)
 		got := make(chan error, 1)
 		go func() { got <- ctl.(executor.HealthWaiter).WaitUnhealthy(t.Context()) }()
@@ -62,7 +62,7 @@ func TestWaitUnhealthy(t *testing.T) {
 	})
 	t.Run("made unhealthy", func(t *testing.T) {
 		e := New(Config{Script: func(*swarm.Task) Script { return Script{Healthcheck: true} }})
-		ctl, _ := e.Controller(newTask("t1"))
+		ctl, _ := e.Controller(newTask("t1"), nil)
 		run(t, ctl)
 		got := make(chan error, 1)
 		go func() { got <- ctl.(executor.HealthWaiter).WaitUnhealthy(t.Context()) }()
@@ -81,7 +81,7 @@ func TestWaitUnhealthy(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := New(Config{Script: func(*swarm.Task) Script { return script }})
-			ctl, _ := e.Controller(newTask("t1"))
+			ctl, _ := e.Controller(newTask("t1"), nil)
 			run(t, ctl)
 			if script.ExitAfter > 0 {
 				if _, err := ctl.Wait(t.Context()); err != nil {
