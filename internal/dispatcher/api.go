@@ -66,13 +66,18 @@ type SessionMessage struct {
 	Assignments AssignmentSet
 }
 
-// AssignmentSet is tasks assigned to a node. A Full set is all of them: a
-// task the agent runs that is not in it was deleted. Any other set holds
-// the tasks that are new or changed since the message before; the agent
-// keeps the others as they were.
+// AssignmentSet is tasks assigned to a node, with the secrets and configs
+// they use (data included; only those: a node never receives another). A
+// Full set is all of them: a task the agent runs that is not in it was
+// deleted, and a secret or config the agent holds that is not in it is no
+// longer used. Any other set holds the tasks, secrets and configs that are
+// new or changed since the message before; the agent keeps the others as
+// they were.
 type AssignmentSet struct {
-	Full  bool
-	Tasks []*store.Task
+	Full    bool
+	Tasks   []*store.Task
+	Secrets []*store.Secret `json:",omitempty"`
+	Configs []*store.Config `json:",omitempty"`
 }
 
 // HeartbeatRequest says the node of the session is alive.

@@ -260,6 +260,8 @@ func TestRoute(t *testing.T) {
 		wantWide     bool
 		wantReset    bool
 		wantTaskNode map[string]string
+		wantSecrets  []string
+		wantConfigs  []string
 	}{
 		{name: "a task assigned", evs: []store.Event{put(task("t1", "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning))},
 			wantNodes: []string{"n1"}, wantTaskNode: map[string]string{"t1": "n1"}},
@@ -283,6 +285,8 @@ func TestRoute(t *testing.T) {
 		{name: "cluster spec", evs: []store.Event{put(&store.Cluster{})}, wantWide: true},
 		{name: "snapshot restored", evs: []store.Event{{Op: store.OpReset}}, wantReset: true},
 		{name: "a service", evs: []store.Event{put(&store.Service{})}},
+		{name: "a secret and a config", evs: []store.Event{put(secret("s1", "")), {Op: store.OpDelete, Object: config("c1")}},
+			wantSecrets: []string{"s1"}, wantConfigs: []string{"c1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,6 +305,12 @@ func TestRoute(t *testing.T) {
 			}
 			if rt.wide != tt.wantWide || rt.reset != tt.wantReset {
 				t.Errorf("got wide %v reset %v, want wide %v reset %v", rt.wide, rt.reset, tt.wantWide, tt.wantReset)
+			}
+			if diff := cmp.Diff(tt.wantSecrets, sortedKeys(rt.secrets)); diff != "" {
+				t.Errorf("secrets (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantConfigs, sortedKeys(rt.configs)); diff != "" {
+				t.Errorf("configs (-want +got):\n%s", diff)
 			}
 			if tt.wantTaskNode == nil {
 				tt.wantTaskNode = map[string]string{}
@@ -354,4 +364,166 @@ func TestAssignmentStates(t *testing.T) {
 			t.Errorf("inAssignments(%s) got %v, want %v", s, got, want)
 		}
 	}
+}
+
+// using returns a task that uses the secrets and configs.
+func using(id, nodeID string, state swarm.TaskState, secrets, configs []string) *store.Task {
+	t := task(id, nodeID, state, swarm.TaskStateRunning)
+	for _, s := range secrets {
+		t.Spec.ContainerSpec.Secrets = append(t.Spec.ContainerSpec.Secrets, &swarm.SecretReference{SecretID: s, SecretName: "name-" + s})
+	}
+	for _, c := range configs {
+		t.Spec.ContainerSpec.Configs = append(t.Spec.ContainerSpec.Configs, &swarm.ConfigReference{ConfigID: c, ConfigName: "name-" + c})
+	}
+	return t
+}
+
+func TestDependencyIDs(t *testing.T) {
+	tests := []struct {
+		name        string
+		tasks       []*store.Task
+		wantSecrets []string
+		wantConfigs []string
+	}{
+		{name: "no tasks"},
+		{name: "tasks without references", tasks: []*store.Task{assignedTask("t1"), assignedTask("t2")}},
+		{name: "one task", tasks: []*store.Task{using("t1", "n1", swarm.TaskStateRunning, []string{"s2", "s1"}, []string{"c1"})},
+			wantSecrets: []string{"s1", "s2"}, wantConfigs: []string{"c1"}},
+		{name: "shared by tasks: once", tasks: []*store.Task{
+			using("t1", "n1", swarm.TaskStateAssigned, []string{"s1"}, []string{"c1"}),
+			using("t2", "n1", swarm.TaskStateRunning, []string{"s1", "s3"}, []string{"c1"}),
+		}, wantSecrets: []string{"s1", "s3"}, wantConfigs: []string{"c1"}},
+		{name: "ended tasks use nothing", tasks: []*store.Task{
+			using("t1", "n1", swarm.TaskStateFailed, []string{"s1"}, []string{"c1"}),
+			using("t2", "n1", swarm.TaskStateShutdown, []string{"s2"}, nil),
+			using("t3", "n1", swarm.TaskStateStarting, []string{"s3"}, nil),
+		}, wantSecrets: []string{"s3"}},
+		{name: "a task without a container spec", tasks: []*store.Task{{Task: swarm.Task{ID: "t1", Status: swarm.TaskStatus{State: swarm.TaskStateRunning}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			secrets, configs := dependencyIDs(tt.tasks)
+			if diff := cmp.Diff(tt.wantSecrets, secrets); diff != "" {
+				t.Errorf("secrets (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantConfigs, configs); diff != "" {
+				t.Errorf("configs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func assignedTask(id string) *store.Task {
+	return task(id, "n1", swarm.TaskStateAssigned, swarm.TaskStateRunning)
+}
+
+func TestUsesAny(t *testing.T) {
+	secrets, configs := map[string]bool{"s1": true}, map[string]bool{"c1": true}
+	tests := []struct {
+		name string
+		task *store.Task
+		want bool
+	}{
+		{name: "uses the secret", task: using("t1", "n1", swarm.TaskStateRunning, []string{"s9", "s1"}, nil), want: true},
+		{name: "uses the config", task: using("t1", "n1", swarm.TaskStateRunning, nil, []string{"c1"}), want: true},
+		{name: "ended, still counts", task: using("t1", "n1", swarm.TaskStateFailed, []string{"s1"}, nil), want: true},
+		{name: "uses others", task: using("t1", "n1", swarm.TaskStateRunning, []string{"s2"}, []string{"c2"})},
+		{name: "a secret's ID as a config's", task: using("t1", "n1", swarm.TaskStateRunning, nil, []string{"s1"})},
+		{name: "not assigned", task: using("t1", "", swarm.TaskStatePending, []string{"s1"}, nil)},
+		{name: "no container spec", task: &store.Task{Task: swarm.Task{ID: "t1", NodeID: "n1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := usesAny(tt.task, secrets, configs); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func secret(id, label string) *store.Secret {
+	s := &store.Secret{Secret: swarm.Secret{ID: id, Spec: swarm.SecretSpec{Annotations: swarm.Annotations{Name: "name-" + id}, Data: []byte("data of " + id)}}}
+	if label != "" {
+		s.Spec.Labels = map[string]string{"l": label}
+	}
+	return s
+}
+
+func config(id string) *store.Config {
+	return &store.Config{Config: swarm.Config{ID: id, Spec: swarm.ConfigSpec{Annotations: swarm.Annotations{Name: "name-" + id}, Data: []byte("data of " + id)}}}
+}
+
+func TestNextAssignmentsDependencies(t *testing.T) {
+	wide := &clusterWide{period: 5 * time.Second}
+	t1 := using("t1", "n1", swarm.TaskStateRunning, []string{"s1"}, []string{"c1"})
+	t2 := using("t2", "n1", swarm.TaskStateAssigned, []string{"s2"}, nil)
+	type deps struct {
+		secrets []*store.Secret
+		configs []*store.Config
+	}
+	view := func(d deps, tasks ...*store.Task) *nodeView {
+		return &nodeView{node: node("n1", swarm.NodeStateReady), wide: wide, tasks: tasks, secrets: d.secrets, configs: d.configs}
+	}
+	s1, s2, c1 := secret("s1", ""), secret("s2", ""), config("c1")
+	tests := []struct {
+		name        string
+		told, cur   *nodeView
+		wantSend    bool
+		wantFull    bool
+		wantTasks   []string
+		wantSecrets []string
+		wantConfigs []string
+	}{
+		{name: "first message: all of them", cur: view(deps{[]*store.Secret{s1}, []*store.Config{c1}}, t1), wantSend: true, wantFull: true,
+			wantTasks: []string{"t1"}, wantSecrets: []string{"s1"}, wantConfigs: []string{"c1"}},
+		{name: "a new task brings its new secret only", told: view(deps{[]*store.Secret{s1}, []*store.Config{c1}}, t1),
+			cur: view(deps{[]*store.Secret{s1, s2}, []*store.Config{c1}}, t1, t2), wantSend: true, wantTasks: []string{"t2"}, wantSecrets: []string{"s2"}},
+		{name: "a secret read again, same", told: view(deps{[]*store.Secret{s1}, nil}, t1), cur: view(deps{[]*store.Secret{secret("s1", "")}, nil}, t1)},
+		{name: "a secret relabelled", told: view(deps{[]*store.Secret{s1}, nil}, t1), cur: view(deps{[]*store.Secret{secret("s1", "x")}, nil}, t1),
+			wantSend: true, wantSecrets: []string{"s1"}},
+		{name: "a secret no longer used: the full set", told: view(deps{[]*store.Secret{s1, s2}, []*store.Config{c1}}, t1, t2),
+			cur: view(deps{[]*store.Secret{s1}, []*store.Config{c1}}, t1, t2), wantSend: true, wantFull: true,
+			wantTasks: []string{"t1", "t2"}, wantSecrets: []string{"s1"}, wantConfigs: []string{"c1"}},
+		{name: "a config no longer used: the full set", told: view(deps{[]*store.Secret{s1}, []*store.Config{c1}}, t1),
+			cur: view(deps{[]*store.Secret{s1}, nil}, t1), wantSend: true, wantFull: true, wantTasks: []string{"t1"}, wantSecrets: []string{"s1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, send := nextAssignments(tt.told, tt.cur)
+			if send != tt.wantSend {
+				t.Fatalf("got send %v, want %v", send, tt.wantSend)
+			}
+			if !send {
+				return
+			}
+			if set.Full != tt.wantFull {
+				t.Errorf("got full %v, want %v", set.Full, tt.wantFull)
+			}
+			var secrets, configs []string
+			for _, s := range set.Secrets {
+				secrets = append(secrets, s.ID)
+			}
+			for _, c := range set.Configs {
+				configs = append(configs, c.ID)
+			}
+			if diff := cmp.Diff(tt.wantTasks, taskIDs(set)); diff != "" {
+				t.Errorf("tasks (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantSecrets, secrets); diff != "" {
+				t.Errorf("secrets (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantConfigs, configs); diff != "" {
+				t.Errorf("configs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

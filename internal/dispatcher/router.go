@@ -75,6 +75,18 @@ func (r *router) run(ctx context.Context, s *store.Store, wake func(nodes map[st
 				all = true
 			}
 		}
+		if !all && (len(rt.secrets) > 0 || len(rt.configs) > 0) {
+			// Secrets and configs change seldom (created, relabelled,
+			// removed): finding their nodes by reading every task costs
+			// less than keeping an index of who uses what.
+			s.View(func(tx store.ReadTx) {
+				for _, t := range store.All[*store.Task](tx) {
+					if usesAny(t, rt.secrets, rt.configs) {
+						rt.mark(t.NodeID)
+					}
+				}
+			})
+		}
 		if all || len(rt.nodes) > 0 {
 			wake(rt.nodes, all)
 		}
@@ -86,24 +98,29 @@ type routing struct {
 	nodes map[string]bool // the nodes whose own object or tasks changed
 	wide  bool            // the cluster-wide part may have changed
 	reset bool            // the store was replaced: everything may have
+	// secrets and configs are the IDs of those that changed: the nodes
+	// with tasks using them are to be found.
+	secrets, configs map[string]bool
+}
+
+func (rt *routing) mark(nodeID string) {
+	if nodeID == "" {
+		return
+	}
+	if rt.nodes == nil {
+		rt.nodes = map[string]bool{}
+	}
+	rt.nodes[nodeID] = true
 }
 
 // route decides which sessions events concern: a task's node (and the
-// node it was on before, should it have moved), a node's own session, and
+// node it was on before, should it have moved), a node's own session,
 // everyone for the cluster object, a node that is or was a manager (in
-// managers), or a restored snapshot. It records in taskNode where each
-// task now is.
+// managers), or a restored snapshot, and the nodes using a secret or
+// config that changed (left in rt.secrets and rt.configs for the caller,
+// who reads the tasks). It records in taskNode where each task now is.
 func route(evs []store.Event, managers map[string]bool, taskNode map[string]string) routing {
 	var rt routing
-	mark := func(nodeID string) {
-		if nodeID == "" {
-			return
-		}
-		if rt.nodes == nil {
-			rt.nodes = map[string]bool{}
-		}
-		rt.nodes[nodeID] = true
-	}
 	for _, ev := range evs {
 		switch o := ev.Object.(type) {
 		case nil: // the store was replaced by a snapshot
@@ -111,14 +128,14 @@ func route(evs []store.Event, managers map[string]bool, taskNode map[string]stri
 		case *store.Cluster:
 			rt.wide = true
 		case *store.Node:
-			mark(o.ID)
+			rt.mark(o.ID)
 			if o.ManagerStatus != nil || managers[o.ID] {
 				rt.wide = true
 			}
 		case *store.Task:
-			mark(o.NodeID)
+			rt.mark(o.NodeID)
 			if prev, ok := taskNode[o.ID]; ok && prev != o.NodeID {
-				mark(prev)
+				rt.mark(prev)
 			}
 			switch {
 			case ev.Op == store.OpDelete || o.NodeID == "":
@@ -126,6 +143,16 @@ func route(evs []store.Event, managers map[string]bool, taskNode map[string]stri
 			case taskNode[o.ID] != o.NodeID:
 				taskNode[o.ID] = o.NodeID
 			}
+		case *store.Secret:
+			if rt.secrets == nil {
+				rt.secrets = map[string]bool{}
+			}
+			rt.secrets[o.ID] = true
+		case *store.Config:
+			if rt.configs == nil {
+				rt.configs = map[string]bool{}
+			}
+			rt.configs[o.ID] = true
 		}
 	}
 	return rt

@@ -152,6 +152,9 @@ type nodeView struct {
 	node  *store.Node
 	wide  *clusterWide
 	tasks []*store.Task // its assignments, by ID
+	// secrets and configs are those its tasks use (dependencyIDs), by ID.
+	secrets []*store.Secret
+	configs []*store.Config
 }
 
 // readNodeView reads the node's object and assignments, with the
@@ -171,6 +174,7 @@ func (d *Dispatcher) readNodeView(r *router, nodeID string) (*nodeView, error) {
 				v.tasks = append(v.tasks, t)
 			}
 		}
+		v.secrets, v.configs = readDependencies(tx, v.tasks)
 	})
 	if v.node == nil {
 		return nil, errdefs.NotFound("node %s was removed from the swarm", nodeID)
@@ -181,35 +185,49 @@ func (d *Dispatcher) readNodeView(r *router, nodeID string) (*nodeView, error) {
 
 // nextAssignments decides what an agent that was told told (nil before
 // the first message) is sent now that its view is cur, and whether
-// anything is sent at all. The first message, and one after a task left
-// the set, is the full set; otherwise only the tasks that are new or
-// changed go, so that a node with many tasks is not sent all of them for
-// each one that changes. The tasks' statuses are left out of the
-// comparison, since the agent reported them itself: its own reports do
-// not echo back.
+// anything is sent at all. The first message, and one after a task, secret
+// or config left the set, is the full set; otherwise only the tasks,
+// secrets and configs that are new or changed go, so that a node with many
+// tasks is not sent all of them for each one that changes. The tasks'
+// statuses are left out of the comparison, since the agent reported them
+// itself: its own reports do not echo back.
 func nextAssignments(told, cur *nodeView) (AssignmentSet, bool) {
+	full := AssignmentSet{Full: true, Tasks: cur.tasks, Secrets: cur.secrets, Configs: cur.configs}
 	if told == nil {
-		return AssignmentSet{Full: true, Tasks: cur.tasks}, true
+		return full, true
 	}
-	var changed []*store.Task
+	tasks, tasksLeft := diffByID(told.tasks, cur.tasks, func(t *store.Task) string { return t.ID }, sameTaskForAgent)
+	secrets, secretsLeft := diffByID(told.secrets, cur.secrets, func(s *store.Secret) string { return s.ID }, sameSecret)
+	configs, configsLeft := diffByID(told.configs, cur.configs, func(c *store.Config) string { return c.ID }, sameConfig)
+	if tasksLeft || secretsLeft || configsLeft {
+		return full, true
+	}
+	send := len(tasks) > 0 || len(secrets) > 0 || len(configs) > 0 ||
+		!reflect.DeepEqual(told.node.Spec, cur.node.Spec) || !sameForAgents(told.wide, cur.wide)
+	return AssignmentSet{Tasks: tasks, Secrets: secrets, Configs: configs}, send
+}
+
+// diffByID compares two lists sorted by ID: changed holds the items of cur
+// that are not in told or differ from their told version, and left
+// reports whether an item of told is not in cur.
+func diffByID[T any](told, cur []T, id func(T) string, same func(a, b T) bool) (changed []T, left bool) {
 	i, j := 0, 0
-	for i < len(told.tasks) || j < len(cur.tasks) {
+	for i < len(told) || j < len(cur) {
 		switch {
-		case j == len(cur.tasks) || (i < len(told.tasks) && told.tasks[i].ID < cur.tasks[j].ID):
-			return AssignmentSet{Full: true, Tasks: cur.tasks}, true // told.tasks[i] left
-		case i == len(told.tasks) || cur.tasks[j].ID < told.tasks[i].ID:
-			changed = append(changed, cur.tasks[j])
+		case j == len(cur) || (i < len(told) && id(told[i]) < id(cur[j])):
+			return changed, true
+		case i == len(told) || id(cur[j]) < id(told[i]):
+			changed = append(changed, cur[j])
 			j++
 		default:
-			if !sameTaskForAgent(told.tasks[i], cur.tasks[j]) {
-				changed = append(changed, cur.tasks[j])
+			if !same(told[i], cur[j]) {
+				changed = append(changed, cur[j])
 			}
 			i++
 			j++
 		}
 	}
-	send := len(changed) > 0 || !reflect.DeepEqual(told.node.Spec, cur.node.Spec) || !sameForAgents(told.wide, cur.wide)
-	return AssignmentSet{Tasks: changed}, send
+	return changed, false
 }
 
 // sameForAgents reports whether a and b tell agents the same.
@@ -225,4 +243,14 @@ func sameTaskForAgent(a, b *store.Task) bool {
 	ca.Meta, cb.Meta = swarm.Meta{}, swarm.Meta{}
 	ca.Status, cb.Status = swarm.TaskStatus{}, swarm.TaskStatus{}
 	return reflect.DeepEqual(ca, cb)
+}
+
+// sameSecret and sameConfig compare what an agent holds of them: their
+// data never changes, their labels may.
+func sameSecret(a, b *store.Secret) bool {
+	return a == b || reflect.DeepEqual(a.Spec, b.Spec)
+}
+
+func sameConfig(a, b *store.Config) bool {
+	return a == b || reflect.DeepEqual(a.Spec, b.Spec)
 }
