@@ -3,6 +3,8 @@ package controlapi
 import (
 	"path"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/manager/scheduler"
+	"github.com/shoal-project/shoal/internal/store"
 )
 
 // The checks below are SwarmKit's (controlapi) and dockerd's (the
@@ -160,15 +163,8 @@ func normalizeContainerSpec(c *swarm.ContainerSpec) error {
 	if c.StopGracePeriod != nil && *c.StopGracePeriod < 0 {
 		return invalidArgument("ContainerSpec: StopGracePeriod cannot be negative")
 	}
-	for _, s := range c.Secrets {
-		if s != nil {
-			return invalidArgument("secret not found: %s", s.SecretName)
-		}
-	}
-	for _, cf := range c.Configs {
-		if cf != nil {
-			return invalidArgument("config not found: %s", cf.ConfigName)
-		}
+	if err := validateReferences(c); err != nil {
+		return err
 	}
 	switch c.Isolation {
 	case "", container.IsolationDefault:
@@ -397,4 +393,182 @@ func checkModeChange(old, new swarm.ServiceMode) error {
 		return rpcError(errdefs.KindInvalid, "Unimplemented", "service mode change is not allowed")
 	}
 	return nil
+}
+
+// maxDataSize bounds the data of a secret or a config, as SwarmKit does
+// (500 KiB, less one byte).
+const maxDataSize = 500 * 1024
+
+// secretNameComponent is SwarmKit's rule for secret and config names,
+// looser than services' (dots allowed).
+var secretNameComponent = regexp.MustCompile(`^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`)
+
+func validateObjectName(name string) error {
+	switch {
+	case name == "":
+		return invalidArgument("name must be provided")
+	case len(name) > 64 || !secretNameComponent.MatchString(name):
+		return invalidArgument("invalid name, only 64 [a-zA-Z0-9-_.] characters allowed, and the start and end character must be [a-zA-Z0-9]")
+	}
+	return nil
+}
+
+func validateData(kind string, data []byte) error {
+	if len(data) < 1 || len(data) >= maxDataSize {
+		return invalidArgument("%s data must be larger than 0 and less than %d bytes", kind, maxDataSize)
+	}
+	return nil
+}
+
+func validateSecretSpec(spec swarm.SecretSpec) error {
+	if err := validateObjectName(spec.Name); err != nil {
+		return err
+	}
+	// Drivers are plugins and templates need the task's context on the
+	// worker; neither exists here, and ignoring them would store a secret
+	// that is not what the user asked for.
+	if spec.Driver != nil {
+		return errdefs.Invalid("Driver: secret drivers are not supported (got %q); give the secret's Data instead", spec.Driver.Name)
+	}
+	if spec.Templating != nil {
+		return errdefs.Invalid("Templating: secret templates are not supported (got %q)", spec.Templating.Name)
+	}
+	return validateData("secret", spec.Data)
+}
+
+func validateConfigSpec(spec swarm.ConfigSpec) error {
+	if err := validateObjectName(spec.Name); err != nil {
+		return err
+	}
+	if spec.Templating != nil {
+		return errdefs.Invalid("Templating: config templates are not supported (got %q)", spec.Templating.Name)
+	}
+	return validateData("config", spec.Data)
+}
+
+// Where the executor mounts secrets and configs whose target is relative.
+const (
+	secretsDir = "/run/secrets"
+	configsDir = "/"
+)
+
+// validateReferences checks the form of a container's secret and config
+// references, as SwarmKit does, and that no two of them land on the same
+// file; whether they name existing objects is checkReferences' job.
+func validateReferences(c *swarm.ContainerSpec) error {
+	files := map[string]string{} // mount path → "secret NAME" / "config NAME"
+	claim := func(what, target, dir string) error {
+		p := target
+		if !path.IsAbs(p) {
+			p = path.Join(dir, p)
+		}
+		p = path.Clean(p)
+		if prev, ok := files[p]; ok {
+			return invalidArgument("%s and %s have a conflicting target: '%s'", prev, what, target)
+		}
+		files[p] = what
+		return nil
+	}
+	targets := map[string]string{}
+	for _, r := range c.Secrets {
+		if r == nil || r.SecretID == "" || r.SecretName == "" {
+			return invalidArgument("malformed secret reference (SecretID and SecretName must be set)")
+		}
+		if r.File == nil {
+			return invalidArgument("malformed secret reference, no target provided (secret %s: File)", r.SecretName)
+		}
+		if err := validateFileTarget("secret", r.SecretName, r.File.Name, r.File.UID, r.File.GID); err != nil {
+			return err
+		}
+		if prev, ok := targets[r.File.Name]; ok {
+			return invalidArgument("secret references '%s' and '%s' have a conflicting target: '%s'", prev, r.SecretName, r.File.Name)
+		}
+		targets[r.File.Name] = r.SecretName
+		if err := claim("secret "+r.SecretName, r.File.Name, secretsDir); err != nil {
+			return err
+		}
+	}
+	targets = map[string]string{}
+	for _, r := range c.Configs {
+		if r == nil || r.ConfigID == "" || r.ConfigName == "" {
+			return invalidArgument("malformed config reference (ConfigID and ConfigName must be set)")
+		}
+		if r.Runtime != nil {
+			return errdefs.Invalid("config %s: Runtime targets (credential specs) are not supported on linux", r.ConfigName)
+		}
+		if r.File == nil {
+			return invalidArgument("malformed config reference, no target provided (config %s: File)", r.ConfigName)
+		}
+		if err := validateFileTarget("config", r.ConfigName, r.File.Name, r.File.UID, r.File.GID); err != nil {
+			return err
+		}
+		if prev, ok := targets[r.File.Name]; ok {
+			return invalidArgument("config references '%s' and '%s' have a conflicting target: '%s'", prev, r.ConfigName, r.File.Name)
+		}
+		targets[r.File.Name] = r.ConfigName
+		if err := claim("config "+r.ConfigName, r.File.Name, configsDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateFileTarget checks a reference's file: a name (relative to the
+// kind's directory, or absolute) that does not climb out with "..", and
+// numeric owner IDs, which the executor needs (empty means 0).
+func validateFileTarget(kind, name, target, uid, gid string) error {
+	if target == "" {
+		return invalidArgument("malformed file %s reference, invalid target file name provided (%s %s: File.Name)", kind, kind, name)
+	}
+	if slices.Contains(strings.Split(target, "/"), "..") {
+		return invalidArgument("malformed file %s reference, invalid target file name provided (%s %s: File.Name %q must not contain '..')", kind, kind, name, target)
+	}
+	for _, id := range []struct{ field, v string }{{"UID", uid}, {"GID", gid}} {
+		if id.v == "" {
+			continue
+		}
+		if _, err := strconv.ParseUint(id.v, 10, 32); err != nil {
+			return invalidArgument("%s %s: File.%s %q must be a numeric ID", kind, name, id.field, id.v)
+		}
+	}
+	return nil
+}
+
+// checkReferences refuses a service spec whose secret or config
+// references do not name existing objects, by ID and with matching
+// names, as SwarmKit does inside the transaction that writes the service.
+// The docker CLI resolves names to IDs before it sends the spec. spec has
+// passed normalizeServiceSpec (no nil references).
+func checkReferences(tx store.ReadTx, spec swarm.ServiceSpec) error {
+	c := spec.TaskTemplate.ContainerSpec
+	if c == nil {
+		return nil
+	}
+	var missing []string
+	for _, r := range c.Secrets {
+		if s := store.Get[*store.Secret](tx, r.SecretID); s == nil || s.Spec.Name != r.SecretName {
+			missing = append(missing, r.SecretName)
+		}
+	}
+	if err := notFound("secret", missing); err != nil {
+		return err
+	}
+	missing = nil
+	for _, r := range c.Configs {
+		if cf := store.Get[*store.Config](tx, r.ConfigID); cf == nil || cf.Spec.Name != r.ConfigName {
+			missing = append(missing, r.ConfigName)
+		}
+	}
+	return notFound("config", missing)
+}
+
+func notFound(kind string, names []string) error {
+	switch len(names) {
+	case 0:
+		return nil
+	case 1:
+		return invalidArgument("%s not found: %s", kind, names[0])
+	default:
+		return invalidArgument("%ss not found: %s", kind, strings.Join(names, ", "))
+	}
 }

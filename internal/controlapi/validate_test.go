@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/store"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -100,9 +101,51 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Retries: -1}
 		}, errdefs.KindInvalid, "Retries in HealthConfig cannot be negative"},
 		{"stop grace", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.StopGracePeriod = ptr(-time.Second) }, errdefs.KindInvalid, "StopGracePeriod"},
-		{"secret", func(s *swarm.ServiceSpec) {
+		{"secret without ID", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{{SecretName: "pw", File: fileTarget("pw")}}
+		}, errdefs.KindInvalid, "InvalidArgument desc = malformed secret reference"},
+		{"nil secret", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{nil}
+		}, errdefs.KindInvalid, "malformed secret reference"},
+		{"secret without target", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{{SecretName: "pw", SecretID: "x"}}
-		}, errdefs.KindInvalid, "secret not found: pw"},
+		}, errdefs.KindInvalid, "malformed secret reference, no target provided (secret pw: File)"},
+		{"secret empty target", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef("x", "pw", "")}
+		}, errdefs.KindInvalid, "malformed file secret reference, invalid target file name provided (secret pw: File.Name)"},
+		{"secret target climbs out", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef("x", "pw", "../../etc/passwd")}
+		}, errdefs.KindInvalid, `File.Name "../../etc/passwd" must not contain '..'`},
+		{"secret uid", func(s *swarm.ServiceSpec) {
+			r := secretRef("x", "pw", "pw")
+			r.File.UID = "root"
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{r}
+		}, errdefs.KindInvalid, `secret pw: File.UID "root" must be a numeric ID`},
+		{"duplicate secret target", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef("x", "a", "t"), secretRef("y", "b", "t")}
+		}, errdefs.KindInvalid, "secret references 'a' and 'b' have a conflicting target: 't'"},
+		{"same file by two paths", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef("x", "a", "t"), secretRef("y", "b", "/run/secrets/t")}
+		}, errdefs.KindInvalid, "secret a and secret b have a conflicting target: '/run/secrets/t'"},
+		{"config without name", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{{ConfigID: "x", File: &swarm.ConfigReferenceFileTarget{Name: "c"}}}
+		}, errdefs.KindInvalid, "malformed config reference"},
+		{"config runtime target", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{{ConfigID: "x", ConfigName: "cred", Runtime: &swarm.ConfigReferenceRuntimeTarget{}}}
+		}, errdefs.KindInvalid, "config cred: Runtime targets (credential specs) are not supported"},
+		{"config without target", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{{ConfigID: "x", ConfigName: "c"}}
+		}, errdefs.KindInvalid, "malformed config reference, no target provided"},
+		{"config empty target", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{configRef("x", "c", "")}
+		}, errdefs.KindInvalid, "malformed file config reference, invalid target file name provided"},
+		{"duplicate config target", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{configRef("x", "a", "/etc/app.conf"), configRef("y", "b", "/etc/app.conf")}
+		}, errdefs.KindInvalid, "config references 'a' and 'b' have a conflicting target: '/etc/app.conf'"},
+		{"secret and config on one file", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef("x", "pw", "/etc/pw")}
+			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{configRef("y", "c", "etc/pw")}
+		}, errdefs.KindInvalid, "secret pw and config c have a conflicting target: 'etc/pw'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +158,64 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.msg) || errdefs.KindOf(err) != tt.kind {
 				t.Fatalf("got %v (kind %v), want kind %v and a message containing %q", err, errdefs.KindOf(err), tt.kind, tt.msg)
 			}
+		})
+	}
+}
+
+func fileTarget(name string) *swarm.SecretReferenceFileTarget {
+	return &swarm.SecretReferenceFileTarget{Name: name, UID: "0", GID: "0", Mode: 0o444}
+}
+
+// secretRef is a reference as the docker CLI sends it.
+func secretRef(id, name, target string) *swarm.SecretReference {
+	return &swarm.SecretReference{SecretID: id, SecretName: name, File: fileTarget(target)}
+}
+
+func configRef(id, name, target string) *swarm.ConfigReference {
+	return &swarm.ConfigReference{ConfigID: id, ConfigName: name, File: &swarm.ConfigReferenceFileTarget{Name: target, UID: "0", GID: "0", Mode: 0o444}}
+}
+
+func TestNormalizeServiceSpecAcceptsReferences(t *testing.T) {
+	spec := validSpec("web")
+	spec.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef("s1", "pw", "pw"), secretRef("s1", "pw", "/etc/pw"), secretRef("s2", "key", "key")}
+	spec.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{configRef("c1", "app", "app"), configRef("c1", "app", "/etc/app.conf")}
+	spec.TaskTemplate.ContainerSpec.Secrets[2].File.UID = ""
+	if _, err := normalizeServiceSpec(spec); err != nil {
+		t.Fatalf("got %v, want a secret mounted twice, an absolute target and an empty UID accepted", err)
+	}
+}
+
+func TestCheckReferences(t *testing.T) {
+	a, s := newAPI(t)
+	pw := mustCreateSecret(t, a, "pw", "s3cret")
+	app := mustCreateConfig(t, a, "app", "x=1")
+	tests := []struct {
+		name    string
+		secrets []*swarm.SecretReference
+		configs []*swarm.ConfigReference
+		msg     string // empty: accepted
+	}{
+		{"existing", []*swarm.SecretReference{secretRef(pw, "pw", "pw")}, []*swarm.ConfigReference{configRef(app, "app", "/app")}, ""},
+		{"no references", nil, nil, ""},
+		{"unknown secret", []*swarm.SecretReference{secretRef("nope", "ghost", "g")}, nil, "rpc error: code = InvalidArgument desc = secret not found: ghost"},
+		{"name does not match ID", []*swarm.SecretReference{secretRef(pw, "other", "o")}, nil, "secret not found: other"},
+		{"two unknown secrets", []*swarm.SecretReference{secretRef("n1", "a", "a"), secretRef(pw, "pw", "pw"), secretRef("n2", "b", "b")}, nil, "secrets not found: a, b"},
+		{"unknown config", nil, []*swarm.ConfigReference{configRef("nope", "ghost", "/g")}, "config not found: ghost"},
+		{"config ID given for a secret", []*swarm.SecretReference{secretRef(app, "app", "app")}, nil, "secret not found: app"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := validSpec("web")
+			spec.TaskTemplate.ContainerSpec.Secrets, spec.TaskTemplate.ContainerSpec.Configs = tt.secrets, tt.configs
+			var err error
+			s.View(func(tx store.ReadTx) { err = checkReferences(tx, spec) })
+			if tt.msg == "" {
+				if err != nil {
+					t.Fatalf("got %v, want accepted", err)
+				}
+				return
+			}
+			wantErr(t, err, errdefs.KindInvalid, tt.msg)
 		})
 	}
 }

@@ -1,0 +1,142 @@
+package controlapi
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/filters"
+	"github.com/shoal-project/shoal/internal/store"
+)
+
+func configSpec(name, data string) swarm.ConfigSpec {
+	return swarm.ConfigSpec{Annotations: swarm.Annotations{Name: name}, Data: []byte(data)}
+}
+
+func mustCreateConfig(t *testing.T, a *API, name, data string) string {
+	t.Helper()
+	id, err := a.CreateConfig(t.Context(), configSpec(name, data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func storedConfig(t *testing.T, s *store.Store, id string) *store.Config {
+	t.Helper()
+	var cfg *store.Config
+	s.View(func(tx store.ReadTx) { cfg = store.Get[*store.Config](tx, id) })
+	if cfg == nil {
+		t.Fatalf("config %s not in the store", id)
+	}
+	return cfg
+}
+
+func TestCreateConfigReturnsData(t *testing.T) {
+	a, _ := newAPI(t)
+	id := mustCreateConfig(t, a, "nginx.conf", "worker_processes 1;")
+	for _, ref := range []string{id, "nginx.conf", id[:4]} {
+		got, err := a.GetConfig(t.Context(), ref)
+		if err != nil || got.ID != id || string(got.Spec.Data) != "worker_processes 1;" {
+			t.Fatalf("GetConfig(%q) got %+v, %v; want %s with its data", ref, got, err, id)
+		}
+	}
+	list, err := a.ListConfigs(t.Context(), filters.New([2]string{"names", "nginx.conf"}))
+	if err != nil || len(list) != 1 || string(list[0].Spec.Data) != "worker_processes 1;" {
+		t.Fatalf("ListConfigs got %+v, %v; want the config with its data", list, err)
+	}
+	list, err = a.ListConfigs(t.Context(), filters.New([2]string{"name", "other"}))
+	if err != nil || len(list) != 0 {
+		t.Fatalf("ListConfigs name=other got %+v, %v; want none", list, err)
+	}
+}
+
+func TestCreateConfigRefusals(t *testing.T) {
+	a, s := newAPI(t)
+	mustCreateConfig(t, a, "taken", "x")
+	templated := configSpec("tmpl", "{{.Service.Name}}")
+	templated.Templating = &swarm.Driver{Name: "golang"}
+	tests := []struct {
+		name string
+		spec swarm.ConfigSpec
+		kind errdefs.Kind
+		msg  string
+	}{
+		{"no name", configSpec("", "x"), errdefs.KindInvalid, "name must be provided"},
+		{"bad name", configSpec("a b", "x"), errdefs.KindInvalid, "invalid name, only 64 [a-zA-Z0-9-_.] characters allowed"},
+		{"no data", configSpec("c", ""), errdefs.KindInvalid, "rpc error: code = InvalidArgument desc = config data must be larger than 0 and less than 512000 bytes"},
+		{"too much data", configSpec("c", strings.Repeat("x", 500*1024)), errdefs.KindInvalid, "config data must be larger than 0"},
+		{"templating", templated, errdefs.KindInvalid, `Templating: config templates are not supported (got "golang")`},
+		{"name taken", configSpec("Taken", "y"), errdefs.KindConflict, "rpc error: code = AlreadyExists desc = config Taken already exists"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := snapshot(t, s)
+			_, err := a.CreateConfig(t.Context(), tt.spec)
+			wantErr(t, err, tt.kind, tt.msg)
+			if snapshot(t, s) != before {
+				t.Fatal("a refused create changed the store")
+			}
+		})
+	}
+}
+
+func TestUpdateConfig(t *testing.T) {
+	a, s := newAPI(t)
+	id := mustCreateConfig(t, a, "app", "x=1")
+	cur := storedConfig(t, s, id)
+	labelled := func(name, data string) swarm.ConfigSpec {
+		spec := configSpec(name, data)
+		spec.Labels = map[string]string{"env": "prod"}
+		return spec
+	}
+	tests := []struct {
+		name    string
+		version uint64
+		spec    swarm.ConfigSpec
+		kind    errdefs.Kind
+		msg     string
+	}{
+		{"stale version", cur.Version.Index + 1, labelled("app", "x=1"), errdefs.KindConflict, "update out of sequence"},
+		{"new data", cur.Version.Index, labelled("app", "x=2"), errdefs.KindInvalid, "only updates to Labels are allowed"},
+		{"rename", cur.Version.Index, labelled("app2", ""), errdefs.KindInvalid, "only updates to Labels are allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := snapshot(t, s)
+			wantErr(t, a.UpdateConfig(t.Context(), id, tt.version, tt.spec), tt.kind, tt.msg)
+			if snapshot(t, s) != before {
+				t.Fatal("a refused update changed the store")
+			}
+		})
+	}
+	if err := a.UpdateConfig(t.Context(), "app", cur.Version.Index, labelled("app", "x=1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedConfig(t, s, id); got.Spec.Labels["env"] != "prod" || string(got.Spec.Data) != "x=1" {
+		t.Fatalf("after update got %+v, want the label and the data kept", got.Spec)
+	}
+}
+
+func TestRemoveConfig(t *testing.T) {
+	a, s := newAPI(t)
+	app := mustCreateConfig(t, a, "app", "x=1")
+	serviceUsing(t, s, "svc1", "web", nil, []*swarm.ConfigReference{configRef(app, "app", "/etc/app")})
+	before := snapshot(t, s)
+	wantErr(t, a.RemoveConfig(t.Context(), "app"), errdefs.KindInvalid, "rpc error: code = InvalidArgument desc = config 'app' is in use by the following service: web")
+	wantErr(t, a.RemoveConfig(t.Context(), "nope"), errdefs.KindNotFound, "config nope not found")
+	if snapshot(t, s) != before {
+		t.Fatal("a refused remove changed the store")
+	}
+	if err := a.RemoveService(t.Context(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RemoveConfig(t.Context(), app); err != nil {
+		t.Fatalf("remove once unused: %v", err)
+	}
+	if list, _ := a.ListConfigs(t.Context(), noFilters()); len(list) != 0 {
+		t.Fatalf("after remove got %+v, want no configs", list)
+	}
+}
