@@ -350,10 +350,12 @@ func (a *Agent) apply(runCtx context.Context, m, prev *dispatcher.SessionMessage
 	a.assign(runCtx, m.Assignments)
 }
 
-// assign starts a task manager for each new task, hands the others their
-// new assignment, and, for a full set, tells the managers of tasks not in
-// it that their task was deleted.
+// assign takes in the set's secrets and configs, then starts a task
+// manager for each new task, hands the others their new assignment, and,
+// for a full set, tells the managers of tasks not in it that their task
+// was deleted.
 func (a *Agent) assign(runCtx context.Context, set dispatcher.AssignmentSet) {
+	a.deps.update(set)
 	in := make(map[string]bool, len(set.Tasks))
 	for _, t := range set.Tasks {
 		in[t.ID] = true

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/dispatcher"
 )
 
 // dependencies holds the secrets and configs the sessions brought, for the
@@ -32,4 +34,23 @@ func (d *dependencies) Config(id string) (*swarm.Config, bool) {
 	defer d.mu.RUnlock()
 	c, ok := d.configs[id]
 	return c, ok
+}
+
+// update takes in the secrets and configs of an assignment set, before
+// the tasks that use them get controllers: a full set's replace all those
+// held (the dispatcher sends one when any is no longer used), another's
+// are added, or replace the ones with the same ID.
+func (d *dependencies) update(set dispatcher.AssignmentSet) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if set.Full {
+		clear(d.secrets)
+		clear(d.configs)
+	}
+	for _, s := range set.Secrets {
+		d.secrets[s.ID] = &s.Secret
+	}
+	for _, c := range set.Configs {
+		d.configs[c.ID] = &c.Config
+	}
 }
