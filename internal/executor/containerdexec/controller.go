@@ -29,15 +29,17 @@ import (
 type controller struct {
 	e    *Executor
 	task *swarm.Task
-	id   string // the container's ID
-	name string // the container's name, without Docker's leading "/"
+	deps executor.Dependencies // the task's secrets and configs; may be nil
+	id   string                // the container's ID
+	name string                // the container's name, without Docker's leading "/"
 }
 
 var _ executor.Controller = (*controller)(nil)
 
 // Prepare gets the image and the network sandbox, writes the container's
 // files and creates the container. A container that exists already is
-// adopted as it is.
+// adopted as it is. A secret or config of the task that the node was not
+// sent is an errdefs.NotFound error.
 func (c *controller) Prepare(ctx context.Context) error {
 	ctx = c.e.ns(ctx)
 	if _, err := c.e.cfg.Client.LoadContainer(ctx, c.id); err == nil {
@@ -46,11 +48,16 @@ func (c *controller) Prepare(ctx context.Context) error {
 		return fmt.Errorf("look up container %s: %w", c.id, err)
 	}
 	cs := c.task.Spec.ContainerSpec
+	// Before the image: a task this node cannot run is rejected at once.
+	files, err := resolveFiles(cs, c.deps)
+	if err != nil {
+		return err
+	}
 	img, err := c.e.cfg.Images.Ensure(ctx, cs.Image)
 	if err != nil {
 		return err
 	}
-	err = c.create(ctx, img)
+	err = c.create(ctx, img, files)
 	if err == nil {
 		return nil
 	}
@@ -63,8 +70,9 @@ func (c *controller) Prepare(ctx context.Context) error {
 	return err
 }
 
-// create makes the container's files, network sandbox and container.
-func (c *controller) create(ctx context.Context, img client.Image) error {
+// create makes the container's files (files are its secrets and configs),
+// network sandbox and container.
+func (c *controller) create(ctx context.Context, img client.Image, files []containerFile) error {
 	icfg, err := c.e.cfg.Images.Config(ctx, img)
 	if err != nil {
 		return err
@@ -112,18 +120,26 @@ func (c *controller) create(ctx context.Context, img client.Image) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read host resolv.conf: %w", err)
 	}
-	files := map[string][]byte{
+	etc := map[string][]byte{
 		"hostname":    []byte(cfg.Hostname + "\n"),
 		"hosts":       hostsFile(cfg.Hostname, addr, host.ExtraHosts),
 		"resolv.conf": resolvConf(hostResolv, c.task.Spec.ContainerSpec.DNSConfig),
 	}
-	for name, b := range files {
+	for name, b := range etc {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
 	if err := c.e.writeJSON(c.id, "config.json", rec); err != nil {
 		return err
+	}
+	if len(files) > 0 {
+		if err := mountFiles(c.e.filesDir(c.id), files); err != nil {
+			return err
+		}
+		// After the task's mounts, so that a secret or config goes over a
+		// volume or tmpfs mounted above it.
+		mounts = append(mounts, fileMounts(c.e.filesDir(c.id), files)...)
 	}
 
 	opts, err := specOpts(rec, dir, mounts, c.e.cfg.InitPath)
@@ -155,6 +171,9 @@ func (c *controller) cleanup(ctx context.Context) {
 	// the next Prepare fail.
 	if err := c.e.cfg.Client.SnapshotService(c.e.cfg.Snapshotter).Remove(ctx, c.id); err != nil && !cerrdefs.IsNotFound(err) {
 		c.e.log.Warn("remove snapshot after failed prepare", "container.id", c.id, "err", err)
+	}
+	if err := unmountFiles(c.e.filesDir(c.id)); err != nil {
+		c.e.log.Warn("remove secrets after failed prepare", "container.id", c.id, "err", err)
 	}
 	os.RemoveAll(c.e.dir(c.id))
 }
@@ -202,6 +221,9 @@ func (c *controller) start(ctx context.Context, ctr client.Container, rec *recor
 	}
 	if !rs.StartedAt.IsZero() {
 		return nil
+	}
+	if err := c.ensureFiles(); err != nil {
+		return err
 	}
 	logURI, err := c.e.logURI(c.id)
 	if err != nil {
@@ -464,6 +486,9 @@ func (e *Executor) remove(ctx context.Context, id string) error {
 				}
 			}
 		}
+	}
+	if err := unmountFiles(e.filesDir(id)); err != nil {
+		return fmt.Errorf("remove secrets and configs of %s: %w", id, err)
 	}
 	if err := os.RemoveAll(e.dir(id)); err != nil {
 		return fmt.Errorf("remove files of %s: %w", id, err)

@@ -5,7 +5,8 @@
 // Everything it knows about a container lives in containerd (the container,
 // its labels, spec and snapshot, the task while the process lives) and in
 // the container's directory under Config.Root (what Prepare decided, the
-// start and exit record, the json-file log, hosts, hostname, resolv.conf).
+// start and exit record, the json-file log, hosts, hostname, resolv.conf);
+// its secrets and configs are on a tmpfs under Config.ExecRoot.
 // It keeps nothing else but exec records in memory, so a new Executor over
 // the same containerd and root adopts what an earlier one left running.
 //
@@ -66,6 +67,10 @@ type Config struct {
 	// Root holds per-container files (Root/containers/ID), volumes
 	// (Root/volumes) and exec FIFOs (Root/fifo). Absolute.
 	Root string
+	// ExecRoot holds what must not outlive a reboot: each container's
+	// secrets and configs, on a tmpfs at ExecRoot/secrets/ID. Absolute;
+	// Root/run when empty (the tmpfs mounts vanish on a reboot anyway).
+	ExecRoot string
 
 	Hostname      string // the node's hostname; os.Hostname() when empty
 	EngineVersion string
@@ -114,6 +119,12 @@ func New(cfg Config) (*Executor, error) {
 	if !filepath.IsAbs(cfg.Root) {
 		return nil, errdefs.Invalid("containerd executor root %q is not an absolute path", cfg.Root)
 	}
+	if cfg.ExecRoot == "" {
+		cfg.ExecRoot = filepath.Join(cfg.Root, "run")
+	}
+	if !filepath.IsAbs(cfg.ExecRoot) {
+		return nil, errdefs.Invalid("containerd executor exec root %q is not an absolute path", cfg.ExecRoot)
+	}
 	if cfg.Snapshotter == "" {
 		cfg.Snapshotter = "overlayfs"
 	}
@@ -139,6 +150,9 @@ func New(cfg Config) (*Executor, error) {
 		if err := os.MkdirAll(filepath.Join(cfg.Root, d), 0o711); err != nil {
 			return nil, fmt.Errorf("create executor root: %w", err)
 		}
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.ExecRoot, "secrets"), 0o700); err != nil {
+		return nil, fmt.Errorf("create executor exec root: %w", err)
 	}
 	healthCtx, healthStop := context.WithCancel(context.Background())
 	return &Executor{
@@ -216,7 +230,7 @@ func (e *Executor) Controller(t *swarm.Task, deps executor.Dependencies) (execut
 		return nil, errdefs.Invalid("task %s has no container spec", t.ID)
 	}
 	task := *t
-	return &controller{e: e, task: &task, id: ContainerID(t.ID), name: containerName(t)}, nil
+	return &controller{e: e, task: &task, deps: deps, id: ContainerID(t.ID), name: containerName(t)}, nil
 }
 
 // ns returns ctx in the executor's containerd namespace.
