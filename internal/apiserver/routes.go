@@ -38,6 +38,18 @@ func (s *Server) routes() {
 	s.handle("GET /tasks/{id}", inspectOf(s, (*controlapi.API).GetTask))
 	s.handle("GET /tasks/{id}/logs", s.taskLogs)
 
+	s.handle("GET /secrets", listOf(s, (*controlapi.API).ListSecrets))
+	s.handle("POST /secrets/create", s.secretCreate)
+	s.handle("GET /secrets/{id}", inspectOf(s, (*controlapi.API).GetSecret))
+	s.handle("POST /secrets/{id}/update", s.secretUpdate)
+	s.handle("DELETE /secrets/{id}", s.secretRemove)
+
+	s.handle("GET /configs", listOf(s, (*controlapi.API).ListConfigs))
+	s.handle("POST /configs/create", s.configCreate)
+	s.handle("GET /configs/{id}", inspectOf(s, (*controlapi.API).GetConfig))
+	s.handle("POST /configs/{id}/update", s.configUpdate)
+	s.handle("DELETE /configs/{id}", s.configRemove)
+
 	s.handle("GET /distribution/{name...}", s.distributionInspect)
 
 	s.handle("GET /containers/json", s.containerList)
