@@ -127,7 +127,7 @@ func (l *scriptedLogs) Logs(ctx context.Context, taskID string, opts dispatcher.
 	// Follow until the container exits.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ctlr, err := l.exec.Controller(&swarm.Task{ID: taskID})
+	ctlr, err := l.exec.Controller(&swarm.Task{ID: taskID}, nil)
 	if err != nil {
 		return err
 	}
