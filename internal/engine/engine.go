@@ -102,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		Images:           e.Images,
 		Network:          e.Network,
 		Root:             filepath.Join(cfg.DataRoot, "executor"),
+		ExecRoot:         filepath.Join(cfg.ExecRoot, "executor"),
 		Hostname:         cfg.Hostname,
 		EngineVersion:    cfg.EngineVersion,
 		EngineLabels:     cfg.Labels,
