@@ -75,7 +75,7 @@ func TestVersionPrefixes(t *testing.T) {
 func TestUnknownRoutes(t *testing.T) {
 	c := newClient(t, serve(t, Config{Cluster: newTestCluster(t)}))
 	for _, tt := range []struct{ method, path string }{
-		{"GET", "/secrets"},
+		{"GET", "/plugins"},
 		{"GET", "/networks"},
 		{"PUT", "/services/create"},
 		{"GET", "/services/create/extra/parts"},

@@ -32,6 +32,9 @@ func (a *API) CreateService(ctx context.Context, spec swarm.ServiceSpec) (string
 		if len(servicesNamed(tx.ReadTx, norm.Name)) > 0 {
 			return nameConflict(norm.Name)
 		}
+		if err := checkReferences(tx.ReadTx, norm); err != nil {
+			return err
+		}
 		svc := &store.Service{Service: swarm.Service{ID: id, Spec: norm}, SpecVersion: 1}
 		if err := setEndpoint(tx.ReadTx, svc, nil); err != nil {
 			return err
@@ -197,6 +200,9 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 			svc.PreviousSpec, svc.Spec = &prev, norm
 			svc.SpecVersion++
 			svc.UpdateStatus = nil
+		}
+		if err := checkReferences(tx.ReadTx, svc.Spec); err != nil {
+			return err
 		}
 		if svc.JobStatus != nil {
 			svc.JobStatus.JobIteration.Index++

@@ -270,3 +270,32 @@ func TestNormalizeNodeSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceReferencesChecked: create and update refuse a service whose
+// secret or config does not exist, and store nothing.
+func TestServiceReferencesChecked(t *testing.T) {
+	a, s := newAPI(t)
+	pw := mustCreateSecret(t, a, "pw", "s3cret")
+	before := snapshot(t, s)
+	spec := validSpec("web")
+	spec.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef("nope", "ghost", "g")}
+	_, err := a.CreateService(t.Context(), spec)
+	wantErr(t, err, errdefs.KindInvalid, "secret not found: ghost")
+	if snapshot(t, s) != before {
+		t.Fatal("a refused service create changed the store")
+	}
+
+	spec.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef(pw, "pw", "pw")}
+	id, err := a.CreateService(t.Context(), spec)
+	if err != nil {
+		t.Fatalf("create with an existing secret: %v", err)
+	}
+	svc, err := a.GetService(t.Context(), id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := validSpec("web")
+	update.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef(pw, "pw", "pw")}
+	update.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{configRef("nope", "ghost", "/g")}
+	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, update, ""), errdefs.KindInvalid, "config not found: ghost")
+}

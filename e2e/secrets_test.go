@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shoal-project/shoal/internal/testutil/testimage"
+)
+
+// TestSecretsAndConfigs drives docker secret and docker config with the
+// docker CLI, and a service that uses both: the files appear in the
+// container where Docker puts them, with the mode asked, the secret on a
+// tmpfs; the API never shows a secret's data; objects in use cannot be
+// removed, and bad input is refused with nothing stored.
+func TestSecretsAndConfigs(t *testing.T) {
+	registry := testimage.ServeRegistry(t)
+	ref := testimage.Push(t, registry, "busybox:latest", testimage.Image(t))
+	d := StartDaemon(t, "--insecure-registry", registry)
+	initSwarm(t, d)
+
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	d.Docker("secret", "create", "db_pass", write("pass", "s3cret-value"))
+	d.Docker("config", "create", "app.conf", write("conf", "listen 8080\n"))
+
+	t.Run("ls and inspect, without the secret's data", func(t *testing.T) {
+		if out := d.Docker("secret", "ls", "--format", "{{.Name}}"); strings.TrimSpace(out) != "db_pass" {
+			t.Fatalf("secret ls = %q, want db_pass", out)
+		}
+		if out := d.Docker("secret", "inspect", "db_pass"); strings.Contains(out, "s3cret") || !strings.Contains(out, `"Name": "db_pass"`) {
+			t.Fatalf("secret inspect shows\n%s\nwant the secret without its data", out)
+		}
+		if out := d.Docker("config", "inspect", "--pretty", "app.conf"); !strings.Contains(out, "listen 8080") {
+			t.Fatalf("config inspect --pretty shows\n%s\nwant its data", out)
+		}
+	})
+
+	t.Run("a service sees its secret and config as files", func(t *testing.T) {
+		d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "sec",
+			"--secret", "db_pass", "--secret", "source=db_pass,target=copy,mode=0400",
+			"--config", "source=app.conf,target=/etc/app.conf",
+			ref, "sleep", "3600")
+		id := waitContainers(t, d, "sec", 1)[0]
+		for _, tt := range []struct{ cmd, want string }{
+			{"cat /run/secrets/db_pass", "s3cret-value"},
+			{"stat -c %a /run/secrets/copy", "400"},
+			{"stat -c %a /run/secrets/db_pass", "444"},
+			{"cat /etc/app.conf", "listen 8080"},
+			{"grep ' /run/secrets/db_pass ' /proc/mounts | cut -d' ' -f3", "tmpfs"},
+		} {
+			if out := d.Docker("exec", id, "sh", "-c", tt.cmd); strings.TrimSpace(out) != tt.want {
+				t.Errorf("in the container, %s printed %q, want %q", tt.cmd, out, tt.want)
+			}
+		}
+	})
+
+	t.Run("in use cannot be removed; unused can", func(t *testing.T) {
+		if out, err := d.TryDocker("secret", "rm", "db_pass"); err == nil || !strings.Contains(out, "in use") {
+			t.Fatalf("secret rm of a used secret: err %v, %q; want it refused as in use", err, out)
+		}
+		if out, err := d.TryDocker("config", "rm", "app.conf"); err == nil || !strings.Contains(out, "in use") {
+			t.Fatalf("config rm of a used config: err %v, %q; want it refused as in use", err, out)
+		}
+		d.Docker("service", "rm", "sec")
+		d.Docker("secret", "rm", "db_pass")
+		d.Docker("config", "rm", "app.conf")
+		if out := d.Docker("secret", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Fatalf("secret ls after rm = %q, want empty", out)
+		}
+	})
+
+	t.Run("bad input is refused and nothing is stored", func(t *testing.T) {
+		d.Docker("secret", "create", "taken", write("taken", "x"))
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"secret", "create", "taken", write("again", "y")}, "already exists"},
+			{[]string{"secret", "create", "bad/name", write("bad", "y")}, "name"},
+			{[]string{"service", "create", "--no-resolve-image", "--name", "ghost", "--secret", "nope", ref}, "nope"},
+		} {
+			out, err := d.TryDocker(tt.args...)
+			if err == nil || !strings.Contains(out, tt.want) {
+				t.Errorf("docker %s: err %v, %q; want it refused mentioning %q", strings.Join(tt.args, " "), err, out, tt.want)
+			}
+		}
+		if out := d.Docker("secret", "ls", "--format", "{{.Name}}"); strings.TrimSpace(out) != "taken" {
+			t.Errorf("secret ls = %q, want only taken", out)
+		}
+		if out := d.Docker("service", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("service ls = %q, want no service", out)
+		}
+	})
+}
