@@ -62,6 +62,25 @@ func TestSecretsAndConfigs(t *testing.T) {
 		}
 	})
 
+	t.Run("the secret's data is nowhere on disk in the clear", func(t *testing.T) {
+		// The raft log and snapshots are encrypted with the manager's data
+		// key, and the container sees the secret from a tmpfs under the
+		// exec root: no file under the data root holds the value.
+		err := filepath.WalkDir(d.DataRoot, func(path string, e os.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return nil
+			}
+			data, err := os.ReadFile(path)
+			if err == nil && strings.Contains(string(data), "s3cret-value") {
+				t.Errorf("%s holds the secret's value in the clear", path)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("in use cannot be removed; unused can", func(t *testing.T) {
 		if out, err := d.TryDocker("secret", "rm", "db_pass"); err == nil || !strings.Contains(out, "in use") {
 			t.Fatalf("secret rm of a used secret: err %v, %q; want it refused as in use", err, out)
