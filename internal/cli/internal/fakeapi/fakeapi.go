@@ -62,6 +62,9 @@ type Server struct {
 	Tasks     []swarm.Task
 	Networks  []network.Summary
 	Images    []image.Summary
+	// Secrets keep their data; the API never shows it.
+	Secrets []swarm.Secret
+	Configs []swarm.Config
 	// Streams are the raw bodies answered for streaming endpoints, keyed by
 	// "METHOD /path" (e.g. "POST /images/create", "GET /services/web/logs").
 	Streams map[string][]byte
@@ -205,6 +208,10 @@ func (s *Server) route(q request) *apiError {
 		return s.serviceRoute(q, seg)
 	case seg[0] == "tasks":
 		return s.taskRoute(q, seg)
+	case seg[0] == "secrets":
+		return s.secretObjects().route(s, q, seg)
+	case seg[0] == "configs":
+		return s.configObjects().route(s, q, seg)
 	case seg[0] == "networks" && len(seg) == 2 && m == http.MethodGet:
 		for _, n := range s.Networks {
 			if n.ID == seg[1] || n.Name == seg[1] || strings.HasPrefix(n.ID, seg[1]) {
