@@ -102,6 +102,8 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		newNodeCommand(e),
 		newServiceCommand(e),
 		newImageCommand(e),
+		newSecretCommand(e),
+		newConfigCommand(e),
 		newVersionCommand(e),
 		newInfoCommand(e),
 	)
