@@ -139,6 +139,10 @@ func Run(ctx context.Context, o Options) error {
 	}()
 
 	nd := node.New(node.Config{DataRoot: o.DataRoot, Engine: eng, Logger: log})
+	// The API handler is given to the node before it resumes its
+	// membership: a restarted manager answers writes its followers forward
+	// with it as soon as its cluster port is up.
+	handler := newAPI(eng, nd, o, labels, log)
 	nodeCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- nd.Run(nodeCtx) }()
@@ -149,7 +153,6 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	handler := newAPI(eng, nd, o, labels, log)
 	servers, err := serve(o.Hosts, handler, log)
 	if err != nil {
 		return err

@@ -73,6 +73,9 @@ var serviceDesc = grpc.ServiceDesc{
 
 // HTTP runs a forwarded request.
 func (s *Server) HTTP(ctx context.Context, req *Request) (*Response, error) {
+	if s.api == nil {
+		return nil, status.Error(codes.Unavailable, "this manager has no API handler to serve forwarded requests")
+	}
 	r, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "forwarded request: %v", err)

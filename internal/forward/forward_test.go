@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
@@ -112,5 +114,15 @@ func TestWorkerCannotForward(t *testing.T) {
 	cc := clusterconntest.Dial(t, root, mux.Addr().String(), &worker)
 	if err := cc.Invoke(t.Context(), MethodHTTP, &Request{Method: "POST", URL: "/services/create"}, new(Response)); err == nil {
 		t.Fatal("a worker forwarded a write")
+	}
+}
+
+// A manager whose API handler is not set yet refuses forwarded writes
+// with Unavailable (the follower retries) instead of crashing.
+func TestServerWithoutAPI(t *testing.T) {
+	s := NewServer(nil, func() uint64 { return 0 })
+	_, err := s.HTTP(t.Context(), &Request{Method: "POST", URL: "/services/create"})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v, want Unavailable", err)
 	}
 }

@@ -102,7 +102,8 @@ func New(cfg Config) *Node {
 	return n
 }
 
-// SetAPI gives the node the daemon's API handler.
+// SetAPI gives the node the daemon's API handler; call it before Run, so a
+// resumed manager serves forwarded writes from its first moment.
 func (n *Node) SetAPI(h http.Handler) { n.api = h }
 
 // lockOp takes the membership lock, or gives up when ctx ends.
