@@ -89,6 +89,11 @@ func TestClusterMembership(t *testing.T) {
 			if st := nodeTable(*other)[leader.Name]; st != "Ready Active Reachable" {
 				return fmt.Sprintf("promoted %s is %q", leader.Name, st)
 			}
+			// Raft counts it reachable a moment before its own API serves
+			// as a manager.
+			if out, err := leader.TryDocker("node", "ls"); err != nil {
+				return fmt.Sprintf("node ls on the promoted %s: %s", leader.Name, out)
+			}
 			return ""
 		})
 	})
