@@ -1,7 +1,8 @@
 // Package cli is the shoal command-line client: what a person new to Shoal
 // uses instead of (or beside) docker. It speaks the Docker Engine API to the
 // daemon named by -H, DOCKER_HOST or the default socket, and prints what
-// docker's CLI prints for the same swarm, node, service and image commands.
+// docker's CLI prints for the same swarm, node, service, image, secret and
+// config commands.
 package cli
 
 import (
