@@ -202,6 +202,9 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
+// barrierRetry is the pause between failed barriers of a new leader.
+const barrierRetry = 100 * time.Millisecond
+
 // RunWhileLeader runs fn each time this node becomes the leader, with a
 // context cancelled when it stops being the leader or ctx ends. It returns
 // when ctx ends.
@@ -223,10 +226,22 @@ func (n *Node) RunWhileLeader(ctx context.Context, fn func(ctx context.Context))
 		go func(done chan struct{}) {
 			defer close(done)
 			// Serve only once everything committed by earlier leaders is
-			// applied: controllers must decide over the latest state.
-			if err := n.raft.Barrier(0).Error(); err != nil {
-				n.log.Warn("raft barrier before leading", "err", err)
-				return
+			// applied: controllers must decide over the latest state. A
+			// barrier that fails (leadership flapped before it committed)
+			// is tried again until this term's context ends: giving up
+			// would leave a leader that runs no controllers when the
+			// observer saw it step down and back up as one change.
+			for {
+				err := n.raft.Barrier(0).Error()
+				if err == nil {
+					break
+				}
+				n.log.Warn("raft barrier before leading; trying again", "err", err)
+				select {
+				case <-lctx.Done():
+					return
+				case <-time.After(barrierRetry):
+				}
 			}
 			fn(lctx)
 		}(done)
