@@ -205,6 +205,26 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 // barrierRetry is the pause between failed barriers of a new leader.
 const barrierRetry = 100 * time.Millisecond
 
+// untilBarrier runs barrier until it succeeds (true) or ctx ends (false).
+// A barrier fails when leadership flapped before it committed; giving up
+// would leave a leader that runs nothing when the observer saw it step
+// down and back up as one change, so a failure is tried again for as long
+// as the term lasts.
+func untilBarrier(ctx context.Context, barrier func() error, log *slog.Logger) bool {
+	for {
+		err := barrier()
+		if err == nil {
+			return true
+		}
+		log.Warn("raft barrier before leading; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(barrierRetry):
+		}
+	}
+}
+
 // RunWhileLeader runs fn each time this node becomes the leader, with a
 // context cancelled when it stops being the leader or ctx ends. It returns
 // when ctx ends.
@@ -226,24 +246,10 @@ func (n *Node) RunWhileLeader(ctx context.Context, fn func(ctx context.Context))
 		go func(done chan struct{}) {
 			defer close(done)
 			// Serve only once everything committed by earlier leaders is
-			// applied: controllers must decide over the latest state. A
-			// barrier that fails (leadership flapped before it committed)
-			// is tried again until this term's context ends: giving up
-			// would leave a leader that runs no controllers when the
-			// observer saw it step down and back up as one change.
-			for {
-				err := n.raft.Barrier(0).Error()
-				if err == nil {
-					break
-				}
-				n.log.Warn("raft barrier before leading; trying again", "err", err)
-				select {
-				case <-lctx.Done():
-					return
-				case <-time.After(barrierRetry):
-				}
+			// applied: controllers must decide over the latest state.
+			if untilBarrier(lctx, func() error { return n.raft.Barrier(0).Error() }, n.log) {
+				fn(lctx)
 			}
-			fn(lctx)
 		}(done)
 	}
 	end := func() {
