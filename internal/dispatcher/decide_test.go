@@ -113,6 +113,22 @@ func TestExpired(t *testing.T) {
 			wantDown: []string{"a"},
 		},
 		{
+			name:     "short period: a node the new leader has not heard from gets NewLeaderGrace",
+			nodes:    []*store.Node{node("a", swarm.NodeStateReady)},
+			lastSeen: map[string]time.Time{"a": epoch.Add(-time.Second)},
+			period:   time.Second,
+			now:      epoch.Add(5 * time.Second),
+			wantNext: epoch.Add(NewLeaderGrace),
+		},
+		{
+			name:     "short period: once heard from, its own grace",
+			nodes:    []*store.Node{node("a", swarm.NodeStateReady)},
+			lastSeen: map[string]time.Time{"a": epoch.Add(time.Second)},
+			period:   time.Second,
+			now:      epoch.Add(5 * time.Second),
+			wantDown: []string{"a"},
+		},
+		{
 			name:     "period shortened: a node still on the old one keeps its grace",
 			nodes:    []*store.Node{node("a", swarm.NodeStateReady)},
 			lastSeen: map[string]time.Time{"a": epoch.Add(10 * time.Second)},

@@ -22,6 +22,12 @@ const DefaultHeartbeatPeriod = 5 * time.Second
 // node is marked down.
 const HeartbeatGrace = 3
 
+// NewLeaderGrace is the least time a new leader gives a node it has not
+// heard from yet before marking it down: a little more than the agent's
+// longest reconnect backoff (10 s), so that a node of the earlier leader
+// that was backing off finds this one first.
+const NewLeaderGrace = 12 * time.Second
+
 // Clock is the dispatcher's time source.
 type Clock interface {
 	Now() time.Time

@@ -33,8 +33,10 @@ func (d *Dispatcher) Heartbeat(ctx context.Context, req *HeartbeatRequest) (*Hea
 
 // expired decides which ready nodes missed their heartbeats: those not seen
 // for timeout. A node not seen since this manager began leading (since) is
-// counted from then, so that nodes of an earlier leader get the full grace
-// to find the new one. next is when the earliest of the others expires
+// counted from then, with at least NewLeaderGrace, so that nodes of an
+// earlier leader have time to find the new one: an agent may be waiting out
+// its reconnect backoff when the leader changes, and marking every node
+// down at a leader change would replace every task. next is when the earliest of the others expires
 // (zero when none). A node keeps beating at the period it was last told
 // until it hears the new one, so it gets the grace of the longer of that
 // period and the current one (told may be nil): shortening the period must
@@ -45,10 +47,11 @@ func expired(nodes []*store.Node, lastSeen map[string]time.Time, told map[string
 			continue
 		}
 		seen := lastSeen[n.ID]
+		grace := max(period, told[n.ID]) * HeartbeatGrace
 		if seen.Before(since) {
-			seen = since
+			seen, grace = since, max(grace, NewLeaderGrace)
 		}
-		deadline := seen.Add(max(period, told[n.ID]) * HeartbeatGrace)
+		deadline := seen.Add(grace)
 		if !now.Before(deadline) {
 			down = append(down, n.ID)
 			continue
