@@ -93,6 +93,10 @@ type Agent struct {
 	endSession context.CancelCauseFunc
 }
 
+// maxLeaderHops is how many leader hints in a row the agent follows
+// without backing off.
+const maxLeaderHops = 3
+
 // errReconnect ends a session that Reconnect asked to start again.
 var errReconnect = errors.New("reconnecting with the node's new certificate")
 
@@ -143,7 +147,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// The task managers live on ctx: end them, whatever ends Run.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	failures := 0
+	failures, hops := 0, 0
 	last := ""
 	for ctx.Err() == nil {
 		addr := a.nextManager(last)
@@ -157,6 +161,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			if errors.Is(err, ErrNodeRemoved) {
 				return err
 			}
+			// A follower that names the leader sends the agent there at
+			// once: after a leader change every node must reach the new
+			// leader within its grace, not after a backoff. A few hops
+			// in a row at most, in case hints go stale.
+			if hint := dispatcher.LeaderHint(err); hint != "" && hint != addr && hops < maxLeaderHops {
+				hops++
+				last = addr
+				continue
+			}
+			hops = 0
 			if errors.Is(err, errReconnect) {
 				a.log.Info("reconnecting to the manager", "manager", addr)
 				failures, last = 0, ""
