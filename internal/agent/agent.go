@@ -234,8 +234,10 @@ func backoff(n int) time.Duration {
 
 // connect runs one session to the manager at addr. established reports
 // whether the session started (so the failures that follow are new ones).
-func (a *Agent) connect(ctx context.Context, addr string) (established bool, err error) {
-	ctx, end := context.WithCancelCause(ctx)
+func (a *Agent) connect(runCtx context.Context, addr string) (established bool, err error) {
+	// The session has a context of its own, which Reconnect ends; the task
+	// managers live on runCtx, beyond any one session.
+	ctx, end := context.WithCancelCause(runCtx)
 	defer end(nil)
 	a.mu.Lock()
 	a.endSession = end
@@ -256,7 +258,7 @@ func (a *Agent) connect(ctx context.Context, addr string) (established bool, err
 		return false, err
 	}
 	defer cc.Close()
-	err = a.session(ctx, dispatcher.NewClient(cc), addr, &established)
+	err = a.session(runCtx, ctx, dispatcher.NewClient(cc), addr, &established)
 	if hint := dispatcher.LeaderHint(err); hint != "" && hint != addr {
 		a.mu.Lock()
 		a.hint = hint
@@ -265,11 +267,10 @@ func (a *Agent) connect(ctx context.Context, addr string) (established bool, err
 	return established, err
 }
 
-// session opens a session and serves it: assignments in, heartbeats and
-// status reports out, until one of them fails. The task managers it starts
-// live on ctx, beyond the session.
-func (a *Agent) session(ctx context.Context, c *dispatcher.Client, addr string, established *bool) error {
-	runCtx := ctx
+// session opens a session on ctx and serves it: assignments in,
+// heartbeats and status reports out, until one of them fails. The task
+// managers it starts live on runCtx, beyond the session.
+func (a *Agent) session(runCtx, ctx context.Context, c *dispatcher.Client, addr string, established *bool) error {
 	desc, err := a.cfg.Executor.Describe(ctx)
 	if err != nil {
 		a.log.Warn("cannot describe the node; opening the session without a description", "err", err)
