@@ -84,32 +84,10 @@ func configRows(configs []swarm.Config, now time.Time) []any {
 }
 
 func newConfigListCommand(e *env) *cobra.Command {
-	var (
-		quiet         bool
-		listFormat    string
-		filterFlagVal []string
-	)
-	cmd := &cobra.Command{
-		Use:     "ls [OPTIONS]",
-		Aliases: []string{"list"},
-		Short:   "List configs",
-		Args:    cobra.NoArgs,
-	}
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
-	cmd.Flags().StringVar(&listFormat, "format", "", listFormatHelp)
-	cmd.Flags().StringArrayVarP(&filterFlagVal, "filter", "f", nil, "Filter output based on conditions provided")
-	cmd.RunE = e.run(func(ctx context.Context, api *client.Client, _ *cobra.Command, _ []string) error {
-		f, err := parseFilters(filterFlagVal)
-		if err != nil {
-			return err
-		}
+	return newObjectListCommand(e, "configs", configTable, configHeader, func(ctx context.Context, api *client.Client, f client.Filters) ([]any, error) {
 		res, err := api.ConfigList(ctx, client.ConfigListOptions{Filters: f})
-		if err != nil {
-			return err
-		}
-		return writeListing(e.out, listFormat, configTable, quiet, configHeader, configRows(res.Items, e.clock.Now()))
+		return configRows(res.Items, e.clock.Now()), err
 	})
-	return cmd
 }
 
 func newConfigInspectCommand(e *env) *cobra.Command {
@@ -161,20 +139,8 @@ func configPretty(w io.Writer, c swarm.Config) {
 }
 
 func newConfigRemoveCommand(e *env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "rm CONFIG [CONFIG...]",
-		Aliases: []string{"remove"},
-		Short:   "Remove one or more configs",
-		Args:    cobra.MinimumNArgs(1),
-	}
-	cmd.RunE = e.run(func(ctx context.Context, api *client.Client, _ *cobra.Command, args []string) error {
-		return eachArg(args, func(arg string) error {
-			if _, err := api.ConfigRemove(ctx, arg, client.ConfigRemoveOptions{}); err != nil {
-				return e.explain(err)
-			}
-			e.println(arg)
-			return nil
-		})
+	return newObjectRemoveCommand(e, "CONFIG", "configs", func(ctx context.Context, api *client.Client, ref string) error {
+		_, err := api.ConfigRemove(ctx, ref, client.ConfigRemoveOptions{})
+		return err
 	})
-	return cmd
 }
