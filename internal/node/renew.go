@@ -105,13 +105,8 @@ func (n *Node) adoptTrust(ctx context.Context, trust *ca.Trust) error {
 	if mem == nil || locked || cur == nil {
 		return nil
 	}
-	keys := cur.withTrust(trust)
-	if err := keys.save(n.keyStore(n.kek)); err != nil {
+	if err := n.installKeys(cur.withTrust(trust), mgr); err != nil {
 		return err
-	}
-	n.keys.Store(keys)
-	if mgr != nil {
-		mgr.mux.SetTLSConfig(clusterconn.ServerTLS(keys.trust, keys.cert))
 	}
 	n.log.Info("trusted root CAs changed", "node.id", mem.NodeID, "roots", len(trust.Roots()))
 	return nil
@@ -138,6 +133,17 @@ func (n *Node) renewCertificate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := n.installKeys(keys, mgr); err != nil {
+		return err
+	}
+	n.log.Info("node certificate renewed", "node.id", mem.NodeID, "expires", keys.cert.Leaf.NotAfter)
+	return nil
+}
+
+// installKeys makes keys the node's own: on disk, sealed as the node's
+// keys are; for its new outgoing connections; and, on a manager (mgr not
+// nil), for the cluster port. Call it holding the membership lock.
+func (n *Node) installKeys(keys *nodeKeys, mgr *manager) error {
 	if err := keys.save(n.keyStore(n.kek)); err != nil {
 		return err
 	}
@@ -145,7 +151,6 @@ func (n *Node) renewCertificate(ctx context.Context) error {
 	if mgr != nil {
 		mgr.mux.SetTLSConfig(clusterconn.ServerTLS(keys.trust, keys.cert))
 	}
-	n.log.Info("node certificate renewed", "node.id", mem.NodeID, "expires", keys.cert.Leaf.NotAfter)
 	return nil
 }
 

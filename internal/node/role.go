@@ -85,10 +85,9 @@ func (n *Node) promote(ctx context.Context, mem *membership) error {
 	if err != nil {
 		return err
 	}
-	if err := keys.save(n.keyStore(n.kek)); err != nil {
+	if err := n.installKeys(keys, nil); err != nil {
 		return err
 	}
-	n.keys.Store(keys)
 	// Raft state left from an earlier time as manager is stale: this
 	// manager joins as a new member.
 	if err := os.RemoveAll(raftDir(n.dir)); err != nil {
