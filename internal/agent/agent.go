@@ -244,12 +244,10 @@ func (a *Agent) connect(runCtx context.Context, addr string) (established bool, 
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
+		defer a.mu.Unlock()
 		a.endSession = nil
-		a.mu.Unlock()
 		if context.Cause(ctx) == errReconnect {
-			a.mu.Lock()
 			a.hint = addr
-			a.mu.Unlock()
 			err = errReconnect
 		}
 	}()

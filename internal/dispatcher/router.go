@@ -161,7 +161,7 @@ func route(evs []store.Event, managers map[string]bool, taskNode map[string]stri
 // readClusterWide reads the cluster-wide part of the session message.
 func readClusterWide(tx store.ReadTx) *clusterWide {
 	w := &clusterWide{period: heartbeatPeriod(tx), managerIDs: map[string]bool{}}
-	if c := store.TheCluster(tx); c != nil && len(c.RootCACert) > 0 {
+	if c := store.TheCluster(tx); c != nil {
 		w.rootCA, w.err = rootca.Desired(c)
 	}
 	for _, n := range store.All[*store.Node](tx) {

@@ -204,7 +204,7 @@ type snapshot struct {
 func (s *Store) Save(w io.Writer) error {
 	txn := s.db.Load().Txn(false)
 	snap := snapshot{Index: s.index.Load(), Tables: map[string][]json.RawMessage{}}
-	for _, table := range []string{tableCluster, tableNode, tableService, tableTask, tableSecret, tableConfig} {
+	for table := range indexFuncs {
 		it, err := txn.Get(table, indexID)
 		if err != nil {
 			return err
