@@ -376,18 +376,7 @@ func newTask(args ...string) *swarm.Task {
 // ends.
 func start(t testing.TB, e *Executor, task *swarm.Task) executor.Controller {
 	t.Helper()
-	ctl, err := e.Controller(task, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := ctl.Remove(context.Background()); err != nil {
-			t.Errorf("remove: %v", err)
-		}
-	})
-	if err := ctl.Prepare(t.Context()); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
+	ctl := prepareWith(t, e, task, nil)
 	if err := ctl.Start(t.Context()); err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -128,7 +128,7 @@ func TestResolveFiles(t *testing.T) {
 
 // prepareWith prepares task's container with deps and removes it when the
 // test ends.
-func prepareWith(t *testing.T, e *Executor, task *swarm.Task, deps executor.Dependencies) executor.Controller {
+func prepareWith(t testing.TB, e *Executor, task *swarm.Task, deps executor.Dependencies) executor.Controller {
 	t.Helper()
 	ctl, err := e.Controller(task, deps)
 	if err != nil {

@@ -59,7 +59,7 @@ func (u *update) canary(slots []*slotState, cfg Config, m *monitor, started time
 	c := u.svc.Canary
 	failures := 0
 	var lastFailed *store.Task
-	var todo []*slotState
+	var waiting []*slotState
 	var fresh []*store.Task // the newest new task of each canary slot
 	for _, s := range slots {
 		u.judge(s, m, started)
@@ -69,7 +69,7 @@ func (u *update) canary(slots []*slotState, cfg Config, m *monitor, started time
 		}
 		switch {
 		case s.outdated:
-			todo = append(todo, s)
+			waiting = append(waiting, s)
 		case len(s.fresh) > 0:
 			fresh = append(fresh, orchestrator.Newest(s.fresh))
 		}
@@ -95,10 +95,10 @@ func (u *update) canary(slots []*slotState, cfg Config, m *monitor, started time
 	}
 	if missing := c.Count - len(fresh); missing > 0 {
 		// Slots whose old task does not run anyway go first.
-		slices.SortStableFunc(todo, func(a, b *slotState) int {
+		slices.SortStableFunc(waiting, func(a, b *slotState) int {
 			return cmp.Or(cmp.Compare(runningOld(a), runningOld(b)), cmp.Compare(a.slot.Number, b.slot.Number))
 		})
-		for _, s := range todo[:min(missing, len(todo))] {
+		for _, s := range waiting[:min(missing, len(waiting))] {
 			u.start(s, Config{Order: swarm.UpdateOrderStartFirst})
 		}
 	}

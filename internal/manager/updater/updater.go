@@ -155,7 +155,7 @@ func (u *update) decide(tasks []*store.Task) {
 	}
 	failures, inFlight, watching := 0, 0, false
 	var lastFailed *store.Task
-	var todo []*slotState
+	var waiting []*slotState
 	for _, s := range slots {
 		u.judge(s, m, started)
 		failures += len(s.failed)
@@ -163,7 +163,7 @@ func (u *update) decide(tasks []*store.Task) {
 			lastFailed = later(lastFailed, f)
 		}
 		if s.outdated {
-			todo = append(todo, s)
+			waiting = append(waiting, s)
 			continue
 		}
 		if u.flying(s, cfg, m) {
@@ -183,16 +183,16 @@ func (u *update) decide(tasks []*store.Task) {
 		return
 	}
 	u.wake(next)
-	if len(todo) == 0 && inFlight == 0 && !watching {
+	if len(waiting) == 0 && inFlight == 0 && !watching {
 		u.complete()
 		return
 	}
-	free := len(todo)
+	free := len(waiting)
 	if cfg.Parallelism > 0 {
 		free = min(free, cfg.Parallelism-inFlight)
 	}
-	slices.SortStableFunc(todo, func(a, b *slotState) int { return cmp.Compare(runningOld(a), runningOld(b)) })
-	for _, s := range todo[:max(free, 0)] {
+	slices.SortStableFunc(waiting, func(a, b *slotState) int { return cmp.Compare(runningOld(a), runningOld(b)) })
+	for _, s := range waiting[:max(free, 0)] {
 		u.start(s, cfg)
 	}
 }
