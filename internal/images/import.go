@@ -165,7 +165,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]string, error) {
 	var loaded []string
 	for _, rec := range imgs {
 		if old, ok := before[rec.Name]; ok {
-			s.renamed(ctx, old)
+			s.keepUnnamed(ctx, old)
 		}
 		if !strings.HasPrefix(rec.Name, danglingPrefix) {
 			s.named(ctx, rec.Target)

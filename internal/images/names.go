@@ -21,12 +21,16 @@ func (s *Store) setName(ctx context.Context, name string, target ocispec.Descrip
 		if old.Target.Digest == target.Digest {
 			return nil
 		}
+		// Keep the old image before its name moves: in between, nothing
+		// would reference its content, and containerd's garbage collector
+		// could take it.
+		s.keepUnnamed(ctx, old)
 		rec := old
 		rec.Target = target
 		if _, err := is.Update(ctx, rec, "target"); err != nil {
+			s.named(ctx, old.Target)
 			return classify(fmt.Errorf("retarget image %s: %w", name, err))
 		}
-		s.renamed(ctx, old)
 	case cerrdefs.IsNotFound(err):
 		if _, err := is.Create(ctx, ctrimages.Image{Name: name, Target: target}); err != nil {
 			return classify(fmt.Errorf("create image %s: %w", name, err))
@@ -38,18 +42,21 @@ func (s *Store) setName(ctx context.Context, name string, target ocispec.Descrip
 	return nil
 }
 
-// renamed keeps the image old named as a dangling image when no record
-// names its target any more. Failing that only costs a later re-pull, so it
-// is logged, not returned.
-func (s *Store) renamed(ctx context.Context, old ctrimages.Image) {
+// keepUnnamed keeps the image old named as a dangling image when no record
+// but old's own names its target — whether old is about to point elsewhere
+// or already does. Failing that only costs a later re-pull, so it is
+// logged, not returned.
+func (s *Store) keepUnnamed(ctx context.Context, old ctrimages.Image) {
 	is := s.c.ImageService()
 	recs, err := is.List(ctx, "target.digest=="+strconv.Quote(old.Target.Digest.String()))
 	if err != nil {
 		s.log.Warn("cannot check whether an untagged image is still named", "image.name", old.Name, "err", err)
 		return
 	}
-	if len(recs) > 0 {
-		return
+	for _, r := range recs {
+		if r.Name != old.Name {
+			return
+		}
 	}
 	_, err = is.Create(ctx, ctrimages.Image{Name: danglingPrefix + old.Target.Digest.String(), Target: old.Target})
 	if err != nil && !cerrdefs.IsAlreadyExists(err) {

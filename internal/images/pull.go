@@ -86,7 +86,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(status strin
 		return nil, registryError(named, err)
 	}
 	if oldErr == nil {
-		s.renamed(ctx, old)
+		s.keepUnnamed(ctx, old)
 	}
 	s.named(ctx, img.Target())
 
