@@ -60,8 +60,8 @@ const (
 var (
 	opCodes    = map[Op]byte{OpPut: 1, OpDelete: 2}
 	opNames    = map[byte]Op{1: OpPut, 2: OpDelete}
-	tableCodes = map[string]byte{tableCluster: 1, tableNode: 2, tableService: 3, tableTask: 4, tableSecret: 5, tableConfig: 6}
-	tableNames = map[byte]string{1: tableCluster, 2: tableNode, 3: tableService, 4: tableTask, 5: tableSecret, 6: tableConfig}
+	tableCodes = map[string]byte{tableCluster: 1, tableNode: 2, tableService: 3, tableTask: 4, tableSecret: 5, tableConfig: 6, tableNetwork: 7}
+	tableNames = map[byte]string{1: tableCluster, 2: tableNode, 3: tableService, 4: tableTask, 5: tableSecret, 6: tableConfig, 7: tableNetwork}
 )
 
 // encodeBatch frames b; its objects are already JSON.

@@ -77,6 +77,10 @@ var indexFuncs = map[string]map[string]func(object) string{
 		indexID:   object.objectID,
 		indexName: func(o object) string { return o.(*Config).Spec.Name },
 	},
+	tableNetwork: {
+		indexID:   object.objectID,
+		indexName: func(o object) string { return o.(*Network).Spec.Name },
+	},
 	tableTask: {
 		indexID:      object.objectID,
 		indexService: func(o object) string { return o.(*Task).ServiceID },

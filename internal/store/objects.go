@@ -101,9 +101,16 @@ type Config struct {
 	swarm.Config
 }
 
+// Network is a swarm-scoped network: its spec, and what the leader's
+// allocator gave it (IPAMOptions.Configs with the subnet and gateway in
+// use, DriverState.Options with the VXLAN ID, as SwarmKit records them).
+type Network struct {
+	swarm.Network
+}
+
 // Object is any stored object.
 type Object interface {
-	*Cluster | *Node | *Service | *Task | *Secret | *Config
+	*Cluster | *Node | *Service | *Task | *Secret | *Config | *Network
 	object
 }
 
@@ -131,6 +138,9 @@ func (s *Secret) meta() *swarm.Meta  { return &s.Meta }
 func (*Config) table() string        { return tableConfig }
 func (c *Config) objectID() string   { return c.ID }
 func (c *Config) meta() *swarm.Meta  { return &c.Meta }
+func (*Network) table() string       { return tableNetwork }
+func (n *Network) objectID() string  { return n.ID }
+func (n *Network) meta() *swarm.Meta { return &n.Meta }
 
 const (
 	tableCluster = "cluster"
@@ -139,6 +149,7 @@ const (
 	tableTask    = "task"
 	tableSecret  = "secret"
 	tableConfig  = "config"
+	tableNetwork = "network"
 )
 
 // newObject returns an empty object of a table, for decoding.
@@ -156,6 +167,8 @@ func newObject(table string) object {
 		return new(Secret)
 	case tableConfig:
 		return new(Config)
+	case tableNetwork:
+		return new(Network)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func ByIDPrefix[T Object](tx ReadTx, prefix string) []T {
 // ByName returns the services with that spec name, or the nodes with that
 // hostname.
 func ByName[T interface {
-	*Service | *Node | *Secret | *Config
+	*Service | *Node | *Secret | *Config | *Network
 	object
 }](tx ReadTx, name string) []T {
 	var zero T

@@ -6,7 +6,7 @@ import (
 )
 
 // Event is one applied change. Object is a *Cluster, *Node, *Service,
-// *Task, *Secret or *Config; it is nil for OpReset.
+// *Task, *Secret, *Config or *Network; it is nil for OpReset.
 type Event struct {
 	Op     Op
 	Object any
