@@ -1,6 +1,7 @@
 package store
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -46,6 +47,25 @@ const MaxRemovedNodes = 1000
 // Node is a member of the cluster.
 type Node struct {
 	swarm.Node
+	// DataPathAddr is the address other nodes send this node's overlay
+	// traffic to (swarm init/join --data-path-addr); empty means
+	// Status.Addr.
+	DataPathAddr string `json:",omitempty"`
+	// NetworkAttachments are the node's own addresses on networks: its
+	// routing mesh address on the ingress network (SwarmKit's
+	// Node.Attachments).
+	NetworkAttachments []swarm.NetworkAttachment `json:",omitempty"`
+	// Tunnel is the node's identity on the WireGuard mesh that carries
+	// encrypted overlays: its public key, sent by its agent, and its
+	// tunnel address, given by the allocator. Nil until the agent sent a
+	// key.
+	Tunnel *Tunnel `json:",omitempty"`
+}
+
+// Tunnel is a node's WireGuard identity.
+type Tunnel struct {
+	PublicKey string
+	Addr      netip.Addr `json:",omitzero"` // the node's address inside the tunnel; invalid until allocated
 }
 
 // Service is a service with the count of changes made to its spec.
@@ -88,6 +108,11 @@ type Task struct {
 	swarm.Task
 	// SpecVersion is the service's SpecVersion this task was made from.
 	SpecVersion uint64 `json:",omitempty"`
+	// Endpoint is the service's endpoint as it was when the task's
+	// addresses were allocated (SwarmKit's Task.Endpoint): the node reads
+	// its host-mode ports from it, and a service whose endpoint spec
+	// changed since has tasks to update.
+	Endpoint *swarm.Endpoint `json:",omitempty"`
 }
 
 // Secret is a secret with its data. The store is encrypted at rest with

@@ -20,6 +20,7 @@ type Snapshot struct {
 	Nodes    []*store.Node  // ordered by ID
 	Services []*store.Service
 	Tasks    []*store.Task
+	Networks []*store.Network
 }
 
 // Read takes a snapshot of st.
@@ -31,6 +32,7 @@ func Read(st *store.Store) Snapshot {
 			Nodes:    store.All[*store.Node](tx),
 			Services: store.All[*store.Service](tx),
 			Tasks:    store.All[*store.Task](tx),
+			Networks: store.All[*store.Network](tx),
 		}
 	})
 	return s

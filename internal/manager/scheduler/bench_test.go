@@ -39,7 +39,7 @@ func benchCluster(nodes, services, perService int) controller.Snapshot {
 		})
 		s.Services = append(s.Services, svc)
 		for j := range perService {
-			s.Tasks = append(s.Tasks, ct.Task(fmt.Sprintf("%s-p%d", svc.ID, j), svc, j+1, ""))
+			s.Tasks = append(s.Tasks, ct.Task(fmt.Sprintf("%s-p%d", svc.ID, j), svc, j+1, "", ct.State(swarm.TaskStatePending, ct.Epoch)))
 			s.Tasks = append(s.Tasks, ct.Task(fmt.Sprintf("%s-r%d", svc.ID, j), svc, perService+j+1, s.Nodes[(i*perService+j)%nodes].ID))
 		}
 	}

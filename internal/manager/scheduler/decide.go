@@ -10,7 +10,6 @@ import (
 
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/store"
-	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // RecentFailure is how long a task's failure on a node makes that node
@@ -47,10 +46,11 @@ func (r Result) Changes() []controller.Change {
 	return out
 }
 
-// Schedulable reports whether the scheduler places t: it is meant to run
-// and has not reached a node yet.
+// Schedulable reports whether the scheduler places t: it is meant to run,
+// the allocator gave it its addresses (moving it from new to pending) and
+// it has not reached a node yet.
 func Schedulable(t *store.Task) bool {
-	return t.DesiredState == swarm.TaskStateRunning && taskstate.Before(t.Status.State, swarm.TaskStateAssigned)
+	return t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStatePending
 }
 
 // Decide places every schedulable task it can. Tasks with a node already

@@ -44,10 +44,13 @@ func perNode(r scheduler.Result) map[string]int {
 	return m
 }
 
+// allocated puts a task where the allocator leaves it for the scheduler.
+var allocated = ct.State(swarm.TaskStatePending, ct.Epoch)
+
 func pending(svc *store.Service, n int) []*store.Task {
 	var out []*store.Task
 	for i := 1; i <= n; i++ {
-		out = append(out, ct.Task(fmt.Sprintf("t%d", i), svc, i, ""))
+		out = append(out, ct.Task(fmt.Sprintf("t%d", i), svc, i, "", allocated))
 	}
 	return out
 }
@@ -145,7 +148,7 @@ func TestDecide(t *testing.T) {
 			nodes:    []*store.Node{ct.Node("n1")},
 			services: []*store.Service{ct.Service("svc", "web", 1, bigReservation)},
 			tasks: []*store.Task{
-				ct.Task("t1", ct.Service("svc", "web", 1, bigReservation), 1, ""),
+				ct.Task("t1", ct.Service("svc", "web", 1, bigReservation), 1, "", allocated),
 				ct.Task("old", ct.Service("svc", "web", 1, bigReservation), 1, "n1", ct.Desired(swarm.TaskStateShutdown)),
 			},
 			want: []string{"t1 pending: no suitable node (insufficient resources on 1 node)"},
@@ -172,24 +175,25 @@ func TestDecide(t *testing.T) {
 			name:     "a global task is checked on its own node only",
 			nodes:    []*store.Node{ct.Node("n1"), ct.Node("n2", drained)},
 			services: []*store.Service{web},
-			tasks:    []*store.Task{ct.Task("g1", web, 0, "n1", ct.State(swarm.TaskStateNew, now)), ct.Task("g2", web, 0, "n2", ct.State(swarm.TaskStateNew, now))},
+			tasks:    []*store.Task{ct.Task("g1", web, 0, "n1", ct.State(swarm.TaskStatePending, now)), ct.Task("g2", web, 0, "n2", ct.State(swarm.TaskStatePending, now))},
 			want:     []string{"g1→n1", "g2 pending: no suitable node (1 node not available for new tasks)"},
 		},
 		{
 			name:     "a task pending for the same reason is not rewritten",
 			nodes:    []*store.Node{ct.Node("n1", drained)},
 			services: []*store.Service{web},
-			tasks: []*store.Task{ct.Task("t1", web, 1, "", func(t *store.Task) {
+			tasks: []*store.Task{ct.Task("t1", web, 1, "", allocated, func(t *store.Task) {
 				t.Status = swarm.TaskStatus{State: swarm.TaskStatePending, Err: "no suitable node (1 node not available for new tasks)"}
 			})},
 		},
 		{
-			name:     "tasks not meant to run and tasks of removed services are left alone",
+			name:     "tasks not meant to run, not yet allocated or of removed services are left alone",
 			nodes:    []*store.Node{ct.Node("n1")},
 			services: []*store.Service{web},
 			tasks: []*store.Task{
-				ct.Task("held", web, 1, "", ct.Desired(swarm.TaskStateReady)),
-				ct.Task("orphan", ct.Service("gone", "x", 1), 1, ""),
+				ct.Task("held", web, 1, "", allocated, ct.Desired(swarm.TaskStateReady)),
+				ct.Task("orphan", ct.Service("gone", "x", 1), 1, "", allocated),
+				ct.Task("unallocated", web, 2, ""),
 			},
 		},
 	}

@@ -1,5 +1,5 @@
 // Package leader runs the controllers that only the raft leader runs:
-// orchestrator, scheduler, updater, reaper, rebalancer and the root CA
+// orchestrator, allocator, scheduler, updater, reaper, rebalancer and the root CA
 // rotation's finisher. Start them when this manager becomes leader and
 // cancel their context when it stops being leader; everything they need is
 // in the store, so a new leader picks up where the old one left.
@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/manager/allocator"
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/manager/orchestrator"
 	"github.com/shoal-project/shoal/internal/manager/reaper"
@@ -39,6 +40,7 @@ type Controllers struct {
 func New(st *store.Store, logger *slog.Logger, cfg Config) *Controllers {
 	return &Controllers{loops: []*controller.Loop{
 		orchestrator.New(st, logger),
+		allocator.New(st, logger),
 		scheduler.New(st, logger),
 		updater.New(st, logger, cfg.StartTimeout),
 		reaper.New(st, logger),
