@@ -241,16 +241,11 @@ func AllocateNode(n *store.Node, ingress *store.Network, pools *Pools) (c *store
 	return c, true
 }
 
-// New returns the allocator's loop over st. Its pass decides and writes
-// in one store update (see the package comment).
+// New returns the allocator's loop over st.
 func New(st *store.Store, logger *slog.Logger) *controller.Loop {
 	l := &controller.Loop{Name: "allocator", Store: st, Logger: logger, Wakes: wakes}
 	l.Pass = func(ctx context.Context, now time.Time) (time.Time, error) {
-		var res Result
-		err := st.Update(ctx, func(tx *store.WriteTx) error {
-			res = Decide(ReadState(tx.ReadTx), now)
-			return write(tx, res)
-		})
+		res, err := Allocate(ctx, st, now)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -263,6 +258,17 @@ func New(st *store.Store, logger *slog.Logger) *controller.Loop {
 		return time.Time{}, nil
 	}
 	return l
+}
+
+// Allocate runs one pass: it decides and writes in one store update (see
+// the package comment).
+func Allocate(ctx context.Context, st *store.Store, now time.Time) (Result, error) {
+	var res Result
+	err := st.Update(ctx, func(tx *store.WriteTx) error {
+		res = Decide(ReadState(tx.ReadTx), now)
+		return write(tx, res)
+	})
+	return res, err
 }
 
 func write(tx *store.WriteTx, res Result) error {

@@ -39,7 +39,9 @@ func publish(port uint32) func(*store.Service) {
 	}
 }
 
-func dnsrr(s *store.Service) { s.Spec.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR} }
+func dnsrr(s *store.Service) {
+	s.Spec.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR}
+}
 
 func withVIP(netID, addr string) func(*store.Service) {
 	return func(s *store.Service) {

@@ -283,6 +283,7 @@ func nextMove(s controller.Snapshot, svc *store.Service, tasks []*store.Task, mo
 		}
 		t := movable[from]
 		probe := orchestrator.NewTask(probeID, svc, s.Cluster, t.Slot, "", swarm.TaskStateRunning, now)
+		probe.Status.State = swarm.TaskStatePending // as the allocator hands tasks to the scheduler
 		trial := make([]*store.Task, 0, len(tasks))
 		for _, o := range tasks {
 			if o != t {

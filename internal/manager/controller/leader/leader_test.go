@@ -107,7 +107,7 @@ func TestControllersRunAServiceThroughItsLife(t *testing.T) {
 		victim.Status = swarm.TaskStatus{State: swarm.TaskStateFailed, Timestamp: time.Now(), Err: "task: non-zero exit (1)"}
 		ct.Put(t, st, &victim)
 		settle()
-		if diff := cmp.Diff([]string{"shutdown/failed", "ready/new"}, slots(st)[1]); diff != "" {
+		if diff := cmp.Diff([]string{"shutdown/failed", "ready/pending"}, slots(st)[1]); diff != "" {
 			t.Fatalf("slot 1 after the failure (-want +got):\n%s", diff)
 		}
 		time.Sleep(5 * time.Second)

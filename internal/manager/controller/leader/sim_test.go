@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/manager/allocator"
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	ct "github.com/shoal-project/shoal/internal/manager/controller/controllertest"
 	"github.com/shoal-project/shoal/internal/manager/orchestrator"
@@ -72,6 +73,9 @@ func (s *sim) controllers() {
 	}
 	s.apply(updater.Decide(updater.Input{Snapshot: snap, Now: now, NewID: s.newID, Seen: s.seen, Since: s.since}).Changes)
 	s.apply(orchestrator.Decide(orchestrator.Input{Snapshot: s.snapshot(), Now: now, NewID: s.newID}).Changes)
+	if _, err := allocator.Allocate(s.t.Context(), s.st, now); err != nil {
+		s.t.Fatalf("allocate: %v", err)
+	}
 	s.apply(scheduler.Decide(scheduler.Input{Snapshot: s.snapshot(), Now: now}).Changes())
 	s.apply(reaper.Decide(s.snapshot()))
 }
@@ -187,7 +191,7 @@ func (s *sim) checkInvariants(step int) {
 			u.mem += t.Spec.Resources.Reservations.MemoryBytes
 			used[t.NodeID] = u
 		}
-		if t.Status.State == swarm.TaskStatePending && !strings.HasPrefix(t.Status.Err, "no suitable node") {
+		if t.Status.State == swarm.TaskStatePending && t.DesiredState == swarm.TaskStateRunning && !strings.HasPrefix(t.Status.Err, "no suitable node") {
 			fail("task %s pending with error %q", t.ID, t.Status.Err)
 		}
 	}
