@@ -8,6 +8,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/filters"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/manager/allocator"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -31,6 +32,9 @@ func (a *API) CreateService(ctx context.Context, spec swarm.ServiceSpec) (string
 	err = a.store.Update(ctx, func(tx *store.WriteTx) error {
 		if len(servicesNamed(tx.ReadTx, norm.Name)) > 0 {
 			return nameConflict(norm.Name)
+		}
+		if err := resolveNetworks(tx.ReadTx, &norm); err != nil {
+			return err
 		}
 		if err := checkReferences(tx.ReadTx, norm); err != nil {
 			return err
@@ -57,9 +61,10 @@ func nameConflict(name string) error {
 
 func isJob(m swarm.ServiceMode) bool { return m.ReplicatedJob != nil || m.GlobalJob != nil }
 
-// setEndpoint fills svc.Endpoint from its spec: the resolution mode and
-// the published ports, dynamic ones assigned. prev is the endpoint the
-// service had, whose dynamic ports are kept.
+// setEndpoint fills svc.Endpoint from its spec: the resolution mode, the
+// published ports, dynamic ones assigned, and the virtual IPs on its
+// networks (those it has kept). prev is the endpoint the service had,
+// whose dynamic ports are kept.
 func setEndpoint(tx store.ReadTx, svc *store.Service, prev []swarm.PortConfig) error {
 	ep := swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}
 	if svc.Spec.EndpointSpec != nil {
@@ -74,6 +79,12 @@ func setEndpoint(tx store.ReadTx, svc *store.Service, prev []swarm.PortConfig) e
 		}
 	}
 	svc.Endpoint = swarm.Endpoint{Spec: ep, Ports: ports, VirtualIPs: svc.Endpoint.VirtualIPs}
+	state := allocator.ReadState(tx)
+	vips, err := allocator.ServiceVIPs(svc.Spec, svc.Endpoint.VirtualIPs, state.Networks, allocator.NewPools(state))
+	if err != nil {
+		return err
+	}
+	svc.Endpoint.VirtualIPs = vips
 	return nil
 }
 
@@ -180,6 +191,9 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 				return rpcError(errdefs.KindInvalid, "Unimplemented", "renaming services is not supported")
 			}
 			if err := checkModeChange(svc.Spec.Mode, norm.Mode); err != nil {
+				return err
+			}
+			if err := resolveNetworks(tx.ReadTx, &norm); err != nil {
 				return err
 			}
 			if sameJSON(svc.Spec, norm) {

@@ -1,6 +1,7 @@
 package controlapi
 
 import (
+	"github.com/moby/moby/api/types/network"
 	"testing"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -54,6 +55,9 @@ func TestCreateServiceGeneratesName(t *testing.T) {
 
 func TestPublishedPorts(t *testing.T) {
 	a, s := newAPI(t)
+	if _, err := a.CreateNetwork(t.Context(), network.CreateRequest{Name: "ingress", Driver: "overlay", Ingress: true}); err != nil {
+		t.Fatal(err)
+	}
 	withPorts := func(name string, ports ...swarm.PortConfig) swarm.ServiceSpec {
 		spec := validSpec(name)
 		spec.EndpointSpec = &swarm.EndpointSpec{Ports: ports}

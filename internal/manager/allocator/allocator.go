@@ -14,7 +14,6 @@ package allocator
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"reflect"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	"github.com/shoal-project/shoal/internal/network/swarmnet"
 	"github.com/shoal-project/shoal/internal/store"
@@ -141,14 +141,14 @@ func TaskNetworks(spec swarm.TaskSpec, ep *swarm.EndpointSpec, networks []*store
 	if swarmnet.PublishesIngress(ep) {
 		ingress := swarmnet.Ingress(networks)
 		if ingress == nil {
-			return nil, fmt.Errorf("the service publishes ports in ingress mode and the swarm has no ingress network: create one with docker network create --ingress --driver overlay ingress")
+			return nil, errdefs.Precondition("service needs ingress network, but no ingress network is present (create one with docker network create --driver overlay --ingress ingress)")
 		}
 		out = append(out, ingress)
 	}
 	for _, ref := range spec.Networks {
 		n := swarmnet.Resolve(networks, ref.Target)
 		if n == nil {
-			return nil, fmt.Errorf("network %s not found", ref.Target)
+			return nil, errdefs.NotFound("network %s not found", ref.Target)
 		}
 		if !slices.Contains(out, n) {
 			out = append(out, n)
@@ -171,7 +171,7 @@ func ServiceVIPs(spec swarm.ServiceSpec, current []swarm.EndpointVirtualIP, netw
 	var out []swarm.EndpointVirtualIP
 	for _, n := range nets {
 		if !pools.Allocated(n.ID) {
-			return current, fmt.Errorf("network %s has no subnet yet", n.Spec.Name)
+			return current, errdefs.Unavailable("network %s has no subnet yet", n.Spec.Name)
 		}
 		kept := false
 		for _, v := range current {
