@@ -56,6 +56,9 @@ type IssueRequest struct {
 	Availability swarm.NodeAvailability
 	// AdvertiseAddr is the joining manager's cluster address (host:port).
 	AdvertiseAddr string
+	// DataPathAddr is where other nodes send the joining node's overlay
+	// traffic (join --data-path-addr); empty for its session's address.
+	DataPathAddr string `json:",omitempty"`
 }
 
 // IssueResponse is the node's new identity.
@@ -242,7 +245,7 @@ func (s *Server) register(ctx context.Context, nodeID string, role ca.Role, req 
 	if err := s.mustLead(); err != nil {
 		return err
 	}
-	n := &store.Node{Node: swarm.Node{
+	n := &store.Node{DataPathAddr: req.DataPathAddr, Node: swarm.Node{
 		ID: nodeID,
 		Spec: swarm.NodeSpec{
 			Annotations:  swarm.Annotations{Labels: map[string]string{}},

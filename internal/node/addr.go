@@ -124,3 +124,23 @@ func hostAddrs(skip string) func() ([]netip.Addr, error) {
 		return out, nil
 	}
 }
+
+// dataPathAddr resolves swarm init/join --data-path-addr: an IP address,
+// or the name of an interface that has one. Empty means the advertised
+// address carries overlay traffic too.
+func dataPathAddr(addr string) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	if ip, err := netip.ParseAddr(addr); err == nil {
+		if !ip.Is4() || ip.IsUnspecified() {
+			return "", errdefs.Invalid("invalid data path address %q: it must be an IPv4 address other nodes can reach", addr)
+		}
+		return ip.String(), nil
+	}
+	ip, err := interfaceAddr(addr)
+	if err != nil {
+		return "", errdefs.Invalid("invalid data path address %q: not an IP address or the name of an interface with one", addr)
+	}
+	return ip.String(), nil
+}

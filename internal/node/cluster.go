@@ -96,7 +96,45 @@ func rootFor(c swarm.CAConfig) (*ca.RootCA, error) {
 	return ca.ParseRootCA([]byte(cert), []byte(c.SigningCAKey))
 }
 
-func newCluster(id string, spec swarm.Spec, root *ca.RootCA) *store.Cluster {
+// addrPool checks a swarm init's default address pool, subnet size and
+// data path port, and fills in Docker's defaults.
+func addrPool(req swarm.InitRequest) (pools []netip.Prefix, size, port uint32, err error) {
+	pools, size, port = req.DefaultAddrPool, req.SubnetSize, req.DataPathPort
+	if len(pools) == 0 {
+		pools = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	}
+	if size == 0 {
+		size = defaultSubnetSize
+	}
+	if port == 0 {
+		port = defaultDataPathPort
+	}
+	if port < 1024 || port > 49151 {
+		return nil, 0, 0, errdefs.Invalid("invalid data path port %d: it must be within range 1024 to 49151", port)
+	}
+	if size > 29 {
+		return nil, 0, 0, errdefs.Invalid("invalid default address pool mask length %d: it must be at most 29, so that a subnet holds tasks", size)
+	}
+	for i, p := range pools {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return nil, 0, 0, errdefs.Invalid("invalid default address pool %s: only IPv4 pools are supported", p)
+		}
+		if p != p.Masked() {
+			return nil, 0, 0, errdefs.Invalid("invalid default address pool %s: did you mean %s?", p, p.Masked())
+		}
+		if p.Bits() > int(size) {
+			return nil, 0, 0, errdefs.Invalid("invalid default address pool %s: it is smaller than the subnet size /%d", p, size)
+		}
+		for _, q := range pools[:i] {
+			if p.Overlaps(q) {
+				return nil, 0, 0, errdefs.Invalid("invalid default address pool %s: it overlaps %s", p, q)
+			}
+		}
+	}
+	return pools, size, port, nil
+}
+
+func newCluster(id string, spec swarm.Spec, root *ca.RootCA, pools []netip.Prefix, subnetSize, dataPathPort uint32) *store.Cluster {
 	// The signing key is kept in RootCAKey, never in the served spec.
 	spec.CAConfig.SigningCACert, spec.CAConfig.SigningCAKey = "", ""
 	cert := root.Cert()
@@ -110,9 +148,9 @@ func newCluster(id string, spec swarm.Spec, root *ca.RootCA) *store.Cluster {
 					CertIssuerSubject:   cert.RawSubject,
 					CertIssuerPublicKey: cert.RawSubjectPublicKeyInfo,
 				},
-				DefaultAddrPool: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
-				SubnetSize:      defaultSubnetSize,
-				DataPathPort:    defaultDataPathPort,
+				DefaultAddrPool: pools,
+				SubnetSize:      subnetSize,
+				DataPathPort:    dataPathPort,
 			},
 			JoinTokens: swarm.JoinTokens{Worker: ca.NewJoinToken(root), Manager: ca.NewJoinToken(root)},
 		},
@@ -121,8 +159,8 @@ func newCluster(id string, spec swarm.Spec, root *ca.RootCA) *store.Cluster {
 	}
 }
 
-func newManagerNode(id, advertise string, availability swarm.NodeAvailability, desc *swarm.NodeDescription) *store.Node {
-	return &store.Node{Node: swarm.Node{
+func newManagerNode(id, advertise, dataPath string, availability swarm.NodeAvailability, desc *swarm.NodeDescription) *store.Node {
+	return &store.Node{DataPathAddr: dataPath, Node: swarm.Node{
 		ID: id,
 		Spec: swarm.NodeSpec{
 			Annotations:  swarm.Annotations{Labels: map[string]string{}},

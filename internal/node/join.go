@@ -58,7 +58,11 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 	if err != nil {
 		return err
 	}
-	issueReq := &caserver.IssueRequest{CSR: csrPEM, Token: req.JoinToken, Availability: req.Availability, AdvertiseAddr: advertise}
+	dataPath, err := dataPathAddr(req.DataPathAddr)
+	if err != nil {
+		return err
+	}
+	issueReq := &caserver.IssueRequest{CSR: csrPEM, Token: req.JoinToken, Availability: req.Availability, AdvertiseAddr: advertise, DataPathAddr: dataPath}
 	trust, issued, err := joinVia(joinCtx, remote, token, issueReq)
 	// Only the leader registers nodes: a follower names it.
 	if hint := caserver.LeaderHint(err); hint != "" && hint != remote {
@@ -81,7 +85,7 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 		Role:          "worker",
 		ListenAddr:    listen,
 		AdvertiseAddr: advertise,
-		DataPathAddr:  req.DataPathAddr,
+		DataPathAddr:  dataPath,
 		Managers:      issued.Managers,
 	}
 	if len(mem.Managers) == 0 {

@@ -263,16 +263,28 @@ func (n *Node) Init(ctx context.Context, req swarm.InitRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	pools, subnetSize, dataPathPort, err := addrPool(req)
+	if err != nil {
+		return "", err
+	}
+	dataPath, err := dataPathAddr(req.DataPathAddr)
+	if err != nil {
+		return "", err
+	}
 	mem = &membership{
 		NodeID:        identity.NewID(),
 		ClusterID:     identity.NewID(),
 		Role:          "manager",
 		ListenAddr:    listen,
 		AdvertiseAddr: advertise,
-		DataPathAddr:  req.DataPathAddr,
+		DataPathAddr:  dataPath,
 		Managers:      []string{advertise},
 	}
-	cluster := newCluster(mem.ClusterID, spec, root)
+	cluster := newCluster(mem.ClusterID, spec, root, pools, subnetSize, dataPathPort)
+	ingress, err := controlapi.IngressNetwork(cluster)
+	if err != nil {
+		return "", err
+	}
 	keys, err := issueKeys(ctx, cluster, mem.NodeID, ca.ManagerRole, n.log)
 	if err != nil {
 		return "", err
@@ -315,7 +327,10 @@ func (n *Node) Init(ctx context.Context, req swarm.InitRequest) (string, error) 
 		if err := tx.Put(cluster); err != nil {
 			return err
 		}
-		return tx.Put(newManagerNode(mem.NodeID, advertise, availability, desc))
+		if err := tx.Put(ingress); err != nil {
+			return err
+		}
+		return tx.Put(newManagerNode(mem.NodeID, advertise, dataPath, availability, desc))
 	}); err != nil {
 		mgr.stop()
 		return fail(err)
