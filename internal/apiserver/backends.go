@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
@@ -66,6 +67,12 @@ type ServiceLogs interface {
 	// containerdexec.StreamStdout or StreamStderr.
 	Logs(ctx context.Context, sel LogSelector, opts containerdexec.LogOptions,
 		write func(taskID, nodeID string, stream int, ts time.Time, line []byte) error) error
+}
+
+// LocalNetworks are this node's own networks: the predefined bridge,
+// host and none (internal/engine).
+type LocalNetworks interface {
+	LocalNetworks(ctx context.Context) ([]network.Inspect, error)
 }
 
 // System describes the daemon and its host for GET /info and /version.

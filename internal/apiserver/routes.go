@@ -50,6 +50,14 @@ func (s *Server) routes() {
 	s.handle("POST /configs/{id}/update", s.configUpdate)
 	s.handle("DELETE /configs/{id}", s.configRemove)
 
+	s.handle("GET /networks", s.networkList)
+	s.handle("POST /networks/create", s.networkCreate)
+	s.handle("POST /networks/prune", s.networkPrune)
+	s.handle("GET /networks/{id}", s.networkInspect)
+	s.handle("DELETE /networks/{id}", s.networkRemove)
+	s.handle("POST /networks/{id}/connect", s.networkConnect)
+	s.handle("POST /networks/{id}/disconnect", s.networkConnect)
+
 	s.handle("GET /distribution/{name...}", s.distributionInspect)
 
 	s.handle("GET /containers/json", s.containerList)

@@ -35,6 +35,7 @@ type Config struct {
 	Cluster     Cluster
 	Containers  Containers
 	Images      Images
+	Networks    LocalNetworks
 	ServiceLogs ServiceLogs
 	System      System
 

@@ -1,6 +1,7 @@
 package controlapi
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"slices"
@@ -443,4 +444,129 @@ func resolveNetworks(tx store.ReadTx, spec *swarm.ServiceSpec) error {
 		ref.Target = n.ID
 	}
 	return nil
+}
+
+// InspectNetworks returns the swarm networks as GET /networks shows them
+// on a manager; verbose adds each one's services and their tasks.
+func (a *API) InspectNetworks(ctx context.Context, verbose bool) []network.Inspect {
+	var out []network.Inspect
+	a.store.View(func(tx store.ReadTx) {
+		for _, n := range store.All[*store.Network](tx) {
+			out = append(out, inspectNetwork(tx, n, verbose))
+		}
+	})
+	return out
+}
+
+// InspectNetwork returns the swarm network ref names as GET
+// /networks/{id} shows it.
+func (a *API) InspectNetwork(ctx context.Context, ref string, verbose bool) (network.Inspect, error) {
+	var (
+		out network.Inspect
+		err error
+	)
+	a.store.View(func(tx store.ReadTx) {
+		var n *store.Network
+		if n, err = findNetwork(tx, ref); err == nil {
+			out = inspectNetwork(tx, n, verbose)
+		}
+	})
+	return out, err
+}
+
+// inspectNetwork converts a swarm network to the Engine API's form, as
+// dockerd does: the allocated IPAM config, the driver state's options,
+// the nodes with tasks on it as peers and, verbose, its services.
+func inspectNetwork(tx store.ReadTx, n *store.Network, verbose bool) network.Inspect {
+	out := network.Inspect{Network: network.Network{
+		Name:       n.Spec.Name,
+		ID:         n.ID,
+		Created:    n.CreatedAt,
+		Scope:      "swarm",
+		Driver:     swarmnet.DriverOverlay,
+		EnableIPv4: true,
+		IPAM:       network.IPAM{Driver: "default", Config: []network.IPAMConfig{}},
+		Internal:   n.Spec.Internal,
+		Attachable: n.Spec.Attachable,
+		Ingress:    n.Spec.Ingress,
+		Options:    map[string]string{},
+		Labels:     n.Spec.Labels,
+	}, Containers: map[string]network.EndpointResource{}}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if n.Spec.DriverConfiguration != nil {
+		for k, v := range n.Spec.DriverConfiguration.Options {
+			out.Options[k] = v
+		}
+	}
+	for k, v := range n.DriverState.Options {
+		out.Options[k] = v
+	}
+	if a, ok := swarmnet.Allocated(n); ok {
+		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: a.Subnet, IPRange: a.Range, Gateway: a.Gateway})
+	}
+	peers := map[string]network.PeerInfo{}
+	services := map[string]network.ServiceInfo{}
+	for _, t := range store.All[*store.Task](tx) {
+		if t.NodeID == "" || !allocator.Holds(t) {
+			continue
+		}
+		for _, at := range t.NetworksAttachments {
+			if at.Network.ID != n.ID || len(at.Addresses) == 0 {
+				continue
+			}
+			nd := store.Get[*store.Node](tx, t.NodeID)
+			if nd != nil {
+				ip, _ := netip.ParseAddr(cmp.Or(nd.DataPathAddr, nd.Status.Addr))
+				peers[nd.ID] = network.PeerInfo{Name: nd.Description.Hostname, IP: ip}
+			}
+			if !verbose {
+				continue
+			}
+			svc := store.Get[*store.Service](tx, t.ServiceID)
+			if svc == nil {
+				continue
+			}
+			info := services[svc.Spec.Name]
+			for _, v := range svc.Endpoint.VirtualIPs {
+				if v.NetworkID == n.ID {
+					info.VIP = v.Addr.Addr()
+				}
+			}
+			info.Ports = publishedPorts(svc, n)
+			hostIP := ""
+			if nd != nil {
+				hostIP = cmp.Or(nd.DataPathAddr, nd.Status.Addr)
+			}
+			info.Tasks = append(info.Tasks, network.Task{
+				Name: taskName(tx, t), EndpointID: t.ID, EndpointIP: at.Addresses[0].Addr(),
+				Info: map[string]string{"Host IP": hostIP},
+			})
+			services[svc.Spec.Name] = info
+		}
+	}
+	for _, p := range peers {
+		out.Peers = append(out.Peers, p)
+	}
+	slices.SortFunc(out.Peers, func(a, b network.PeerInfo) int { return strings.Compare(a.Name, b.Name) })
+	if verbose {
+		out.Services = services
+	}
+	return out
+}
+
+// publishedPorts lists a service's published ports as dockerd's verbose
+// network inspect does, on the ingress network only.
+func publishedPorts(svc *store.Service, n *store.Network) []string {
+	out := []string{}
+	if !n.Spec.Ingress {
+		return out
+	}
+	for _, p := range svc.Endpoint.Ports {
+		if p.PublishMode == swarm.PortConfigPublishModeIngress {
+			out = append(out, "Target: "+strconv.Itoa(int(p.TargetPort))+", Publish: "+strconv.Itoa(int(p.PublishedPort)))
+		}
+	}
+	return out
 }

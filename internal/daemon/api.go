@@ -25,6 +25,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, o Options, labels map[string]stri
 		Cluster:     nd,
 		Containers:  eng.Executor,
 		Images:      eng.Images,
+		Networks:    eng,
 		ServiceLogs: nd,
 		System:      &hostInfo{dataRoot: o.DataRoot, hostname: o.Hostname, labels: labels},
 		Version:     Version,

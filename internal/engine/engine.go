@@ -50,8 +50,9 @@ type Engine struct {
 	Network  *bridge.Bridge
 	Executor *containerdexec.Executor
 
-	proc *privatecontainerd.Process // nil when using an external containerd
-	log  *slog.Logger
+	proc       *privatecontainerd.Process // nil when using an external containerd
+	predefined predefinedNetworks
+	log        *slog.Logger
 }
 
 // Start brings the engine up: containerd, the bridge and the executor.
@@ -92,6 +93,9 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if e.predefined, err = loadPredefined(filepath.Join(cfg.DataRoot, "network", "predefined.json")); err != nil {
+		return nil, fmt.Errorf("predefined networks: %w", err)
 	}
 	if err := e.Network.Setup(ctx); err != nil {
 		return nil, fmt.Errorf("set up the default bridge: %w", err)

@@ -171,6 +171,11 @@ func isClusterWrite(r *http.Request) bool {
 	if strings.HasPrefix(p, "/swarm/unlockkey") || p == "/swarm/join" || p == "/swarm/leave" || p == "/swarm/init" || p == "/swarm/unlock" {
 		return false
 	}
+	// Connecting a container to a network concerns this node's own
+	// container.
+	if strings.HasPrefix(p, "/networks/") && (strings.HasSuffix(p, "/connect") || strings.HasSuffix(p, "/disconnect")) {
+		return false
+	}
 	for _, c := range clusterPaths {
 		if p == c || strings.HasPrefix(p, c+"/") {
 			return true
