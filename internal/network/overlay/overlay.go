@@ -172,8 +172,17 @@ func attach(link, br netlink.Link, mtu int) (netlink.Link, error) {
 	return link, nil
 }
 
-// setAddr makes want the bridge's only IPv4 address (none when invalid).
+// setAddr makes want the bridge's only IPv4 address (none when invalid),
+// with the MAC derived from it, which is what other nodes' entries for
+// this node's address point at.
 func setAddr(br netlink.Link, want netip.Prefix) error {
+	if want.IsValid() {
+		if mac := view.MAC(want.Addr()); !bytes.Equal(br.Attrs().HardwareAddr, mac) {
+			if err := netlink.LinkSetHardwareAddr(br, mac); err != nil {
+				return fmt.Errorf("set MAC of %s: %w", br.Attrs().Name, err)
+			}
+		}
+	}
 	addrs, err := netlink.AddrList(br, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", br.Attrs().Name, err)
