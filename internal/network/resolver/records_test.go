@@ -91,9 +91,6 @@ func answers(t *testing.T, m *dns.Msg) (string, []string) {
 		switch rr := rr.(type) {
 		case *dns.A:
 			got = append(got, rr.A.String())
-			if rr.Hdr.Ttl != ttl {
-				t.Errorf("got TTL %d, want %d", rr.Hdr.Ttl, ttl)
-			}
 		case *dns.PTR:
 			got = append(got, rr.Ptr)
 		default:
@@ -192,8 +189,8 @@ func TestAnswer(t *testing.T) {
 				t.Fatalf("got header %+v question %v, want a response to id %d with RA and the question", reply.MsgHdr, reply.Question, tt.q.Id)
 			}
 			for _, rr := range reply.Answer {
-				if rr.Header().Name != tt.q.Question[0].Name {
-					t.Fatalf("got record name %q, want the question's %q", rr.Header().Name, tt.q.Question[0].Name)
+				if h := rr.Header(); h.Name != tt.q.Question[0].Name || h.Ttl != ttl {
+					t.Fatalf("got record %s, want the question's name %q and TTL %d", rr, tt.q.Question[0].Name, ttl)
 				}
 			}
 		})
