@@ -434,3 +434,86 @@ func TestManagerUpdateRebuildsOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("got %d tables after an empty view, want none", len(m.tables))
 	}
 }
+
+// bigView is a node's view of 20 networks, each with 50 services of 10
+// running tasks.
+func bigView() *view.Node {
+	v := &view.Node{NodeID: "node1"}
+	for n := range 20 {
+		nw := view.Network{ID: fmt.Sprintf("n%02d", n), Name: fmt.Sprintf("net%d", n)}
+		for s := range 50 {
+			id := fmt.Sprintf("s%d-%d", n, s)
+			nw.Services = append(nw.Services, vipService(id, fmt.Sprintf("svc%d", s), fmt.Sprintf("10.%d.%d.1", n, s)))
+			for i := range 10 {
+				nw.Endpoints = append(nw.Endpoints, ep(fmt.Sprintf("svc%d.%d.x", s, i+1), id, fmt.Sprintf("10.%d.%d.%d", n, s, i+10), true))
+			}
+		}
+		v.Networks = append(v.Networks, nw)
+	}
+	return v
+}
+
+func BenchmarkAnswer(b *testing.B) {
+	v := bigView()
+	rec := newRecords(tablesOf(v), []string{"n00", "n01", "n02"})
+	q := query("tasks.svc42.net2.", dns.TypeA)
+	for b.Loop() {
+		if r := answer(rec, false, q); len(r.Answer) != 10 {
+			b.Fatalf("got %d answers, want 10", len(r.Answer))
+		}
+	}
+}
+
+// BenchmarkUpdate is the cost of a new view on a node with 200 containers:
+// unchanged, or with one task started on one network.
+func BenchmarkUpdate(b *testing.B) {
+	for _, changed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("changed=%v", changed), func(b *testing.B) {
+			m := New(Config{})
+			for i := range 200 {
+				nets := []string{fmt.Sprintf("n%02d", i%20), fmt.Sprintf("n%02d", (i+1)%20)}
+				m.servers[fmt.Sprint(i)] = &managed{server: &server{}, networkIDs: nets}
+				m.servers[fmt.Sprint(i)].state.Store(&state{rec: &records{}})
+			}
+			views := []*view.Node{bigView(), bigView()}
+			if changed {
+				views[1].Networks[3].Endpoints[7].Running = false
+			}
+			m.Update(views[0])
+			i := 0
+			for b.Loop() {
+				i++
+				m.Update(views[i%2])
+			}
+		})
+	}
+}
+
+// BenchmarkServerUDP is one client's round trips for a name of the swarm
+// over loopback.
+func BenchmarkServerUDP(b *testing.B) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newServer(slog.New(slog.DiscardHandler), netns.None(), pc, l, make(chan struct{}, 1), time.Second, testState())
+	defer s.close()
+	c, err := dns.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	q := query("tasks.web.", dns.TypeA)
+	for b.Loop() {
+		if err := c.WriteMsg(q); err != nil {
+			b.Fatal(err)
+		}
+		if r, err := c.ReadMsg(); err != nil || len(r.Answer) != 2 {
+			b.Fatalf("got %v, %v; want 2 answers", r, err)
+		}
+	}
+}
