@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoal-project/shoal/internal/testutil/plaintext"
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
 
@@ -28,7 +29,10 @@ func TestSecretsAndConfigs(t *testing.T) {
 		}
 		return p
 	}
-	d.Docker("secret", "create", "db_pass", write("pass", "s3cret-value"))
+	// The value has characters JSON escapes, so that its JSON form differs
+	// from the raw one.
+	const secretValue = `s3cret-value <&> "quoted" \ end`
+	d.Docker("secret", "create", "db_pass", write("pass", secretValue))
 	d.Docker("config", "create", "app.conf", write("conf", "listen 8080\n"))
 
 	t.Run("ls and inspect, without the secret's data", func(t *testing.T) {
@@ -50,7 +54,7 @@ func TestSecretsAndConfigs(t *testing.T) {
 			ref, "sleep", "3600")
 		id := waitContainers(t, d, "sec", 1)[0]
 		for _, tt := range []struct{ cmd, want string }{
-			{"cat /run/secrets/db_pass", "s3cret-value"},
+			{"cat /run/secrets/db_pass", secretValue},
 			{"stat -c %a /run/secrets/copy", "400"},
 			{"stat -c %a /run/secrets/db_pass", "444"},
 			{"cat /etc/app.conf", "listen 8080"},
@@ -65,19 +69,14 @@ func TestSecretsAndConfigs(t *testing.T) {
 	t.Run("the secret's data is nowhere on disk in the clear", func(t *testing.T) {
 		// The raft log and snapshots are encrypted with the manager's data
 		// key, and the container sees the secret from a tmpfs under the
-		// exec root: no file under the data root holds the value.
-		err := filepath.WalkDir(d.DataRoot, func(path string, e os.DirEntry, err error) error {
-			if err != nil || !e.Type().IsRegular() {
-				return nil
-			}
-			data, err := os.ReadFile(path)
-			if err == nil && strings.Contains(string(data), "s3cret-value") {
-				t.Errorf("%s holds the secret's value in the clear", path)
-			}
-			return nil
-		})
+		// exec root: no file under the data root holds the value, in any
+		// form (the store keeps objects as JSON, where it is base64).
+		hits, err := plaintext.Find(d.DataRoot, []byte(secretValue))
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, h := range hits {
+			t.Errorf("%s holds the secret's value in the clear", h)
 		}
 	})
 
