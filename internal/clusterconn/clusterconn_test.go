@@ -98,6 +98,11 @@ func TestHandshakeRefusals(t *testing.T) {
 	clusterconntest.ServeGRPC(t, workerMux, testPolicy, registerEcho)
 
 	foreign := clusterconntest.NewNode(t, other, ca.ManagerRole)
+	// An impostor that holds a manager certificate of another root and
+	// sends the swarm's root after it: the root is public, so its digest
+	// matching the join token proves nothing until the chain verifies.
+	impostorMux := clusterconntest.Listen(t, root, foreign)
+	clusterconntest.ServeGRPC(t, impostorMux, testPolicy, registerEcho)
 	tests := []struct {
 		name    string
 		addr    string
@@ -108,6 +113,8 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"server of another root", addr, clusterconn.ClientTLS(other.Trust(), nil, clusterconn.ProtoGRPC), "certificate signed by unknown authority"},
 		{"server with a worker certificate", workerMux.Addr().String(), clusterconn.ClientTLS(root.Trust(), nil, clusterconn.ProtoGRPC), "swarm-manager"},
 		{"join token of another root", addr, clusterconn.ClientTLSPinned(other.Digest(), clusterconn.ProtoGRPC), "does not match the join token"},
+		{"join token's root sent by a server of another root", impostorMux.Addr().String(), clusterconn.ClientTLSPinned(root.Digest(), clusterconn.ProtoGRPC), "does not verify against the root CA in the join token"},
+		{"join token's root, server with a worker certificate", workerMux.Addr().String(), clusterconn.ClientTLSPinned(root.Digest(), clusterconn.ProtoGRPC), "does not verify against the root CA in the join token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
