@@ -86,3 +86,19 @@ func TestRemovedWithoutInterceptorStillRefusedByIssue(t *testing.T) {
 		t.Fatalf("renewal by a removed node: got %v, want NotFound", err)
 	}
 }
+
+// TestNodeGoneFromTheStoreGetsNoCertificate: the removed list keeps only
+// the newest IDs (controlapi.rememberRemoved), so a node removed long ago
+// is refused because the store no longer holds it.
+func TestNodeGoneFromTheStoreGetsNoCertificate(t *testing.T) {
+	_, root, addr, _ := cluster(t)
+	gone := clusterconntest.NewNode(t, root, ca.WorkerRole)
+	_, csr, err := ca.NewKeyAndCSR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := Issue(t.Context(), clusterconntest.Dial(t, root, addr, &gone), &IssueRequest{CSR: csr})
+	if want := "node " + gone.ID + " is no longer a member of this swarm"; status.Code(err) != codes.PermissionDenied || status.Convert(err).Message() != want {
+		t.Fatalf("renewal by a node the store does not hold: got %+v, %v; want PermissionDenied: %s", resp, err, want)
+	}
+}
