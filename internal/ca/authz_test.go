@@ -84,6 +84,10 @@ func TestIdentityFromContext(t *testing.T) {
 		"no peer":        t.Context(),
 		"no certificate": withTLS(nil),
 		"not TLS":        peer.NewContext(t.Context(), &peer.Peer{}),
+		// Presented but not verified against the root: it must carry
+		// no identity.
+		"unverified certificate": peer.NewContext(t.Context(), &peer.Peer{AuthInfo: credentials.TLSInfo{
+			State: tls.ConnectionState{PeerCertificates: []*x509.Certificate{worker}}}}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if id, err := IdentityFromContext(ctx); err == nil {
