@@ -178,6 +178,9 @@ func TestLockedManagerCanLeave(t *testing.T) {
 	if _, err := m1.node.Init(t.Context(), swarm.InitRequest{ListenAddr: m1.addr}); err == nil || !strings.Contains(err.Error(), "Swarm is encrypted") {
 		t.Fatalf("init on a locked manager: got %v, want the locked error", err)
 	}
+	if err := m1.node.Join(t.Context(), swarm.JoinRequest{ListenAddr: m1.addr, RemoteAddrs: []string{m1.addr}, JoinToken: "SWMTKN-1-x"}); err == nil || !strings.Contains(err.Error(), "Swarm is encrypted") {
+		t.Fatalf("join on a locked manager: got %v, want the locked error", err)
+	}
 	if err := m1.node.Leave(t.Context(), true); err != nil {
 		t.Fatal(err)
 	}
