@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/shoal
 
-.PHONY: build deps test unit e2e demo demo-down bench clean
+.PHONY: build deps test unit e2e demo demo-down bench mutate clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/shoal
@@ -32,6 +32,29 @@ demo-down:
 
 bench: deps build
 	./bench/converge.sh
+
+# Mutation testing, not part of test or CI (docs/TESTING.md has the scores):
+# gremlins changes the code of the safety-critical packages one operator at a
+# time and reports each change no test notices. Slow on 2 cores: packages run
+# one after another, one worker each, with a generous timeout. Where a package
+# holds much else, only its secrets file is mutated (every other file is
+# excluded), and for containerdexec only the tests of that file run (they
+# start a private containerd, hence the e2e lock).
+GREMLINS_VERSION := v0.6.0
+GREMLINS := $(CURDIR)/bin/tools/gremlins
+MUTATE_FLAGS := --workers 1 --test-cpu 1 --timeout-coefficient 10 --invert-logical --invert-loopctrl
+# mutate_only DIR,FILE: exclude every other non-test Go file of DIR.
+mutate_only = $(foreach f,$(filter-out $(2) %_test.go,$(notdir $(wildcard $(1)/*.go))),-E '^$(subst .,\.,$(f))$$')
+CDEXEC_SECRET_TESTS := TestResolveFiles|TestSecretsAndConfigsInContainer|TestMissingDependencyFailsPrepare|TestSecretsAcrossRestart
+
+mutate:
+	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	$(GREMLINS) unleash $(MUTATE_FLAGS) ./internal/consensus
+	$(GREMLINS) unleash $(MUTATE_FLAGS) ./internal/ca
+	$(GREMLINS) unleash $(MUTATE_FLAGS) ./internal/dispatcher
+	$(GREMLINS) unleash $(MUTATE_FLAGS) $(call mutate_only,internal/controlapi,secrets.go) ./internal/controlapi
+	flock /tmp/shoal-e2e.lock env GOFLAGS='-run=$(CDEXEC_SECRET_TESTS)' \
+		$(GREMLINS) unleash $(MUTATE_FLAGS) $(call mutate_only,internal/executor/containerdexec,secrets.go) ./internal/executor/containerdexec
 
 clean:
 	rm -rf bin
