@@ -26,8 +26,7 @@ type Form struct {
 // the value yields when it starts at each of the three byte offsets a
 // longer encoded stream can put it at; lower- and upper-case hex; and the
 // value as a JSON string, once or twice over (with Go's HTML escaping and
-// without). Forms that
-// are identical are listed once.
+// without). Forms that are identical are listed once.
 func Forms(value []byte) []Form {
 	var forms []Form
 	seen := map[string]bool{}
