@@ -49,12 +49,12 @@ CDEXEC_SECRET_TESTS := TestResolveFiles|TestSecretsAndConfigsInContainer|TestMis
 
 mutate:
 	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
-	$(GREMLINS) unleash $(MUTATE_FLAGS) ./internal/consensus
+	$(GREMLINS) unleash $(MUTATE_FLAGS) -E '^consensustest/' ./internal/consensus
 	$(GREMLINS) unleash $(MUTATE_FLAGS) ./internal/ca
 	$(GREMLINS) unleash $(MUTATE_FLAGS) ./internal/dispatcher
 	$(GREMLINS) unleash $(MUTATE_FLAGS) $(call mutate_only,internal/controlapi,secrets.go) ./internal/controlapi
 	flock /tmp/shoal-e2e.lock env GOFLAGS='-run=$(CDEXEC_SECRET_TESTS)' \
-		$(GREMLINS) unleash $(MUTATE_FLAGS) $(call mutate_only,internal/executor/containerdexec,secrets.go) ./internal/executor/containerdexec
+		$(GREMLINS) unleash $(MUTATE_FLAGS) $(call mutate_only,internal/executor/containerdexec,secrets.go) -E '^jsonlog/' ./internal/executor/containerdexec
 
 clean:
 	rm -rf bin
