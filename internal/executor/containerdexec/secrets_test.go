@@ -57,6 +57,12 @@ func TestResolveFiles(t *testing.T) {
 			want: []containerFile{{name: "secret-0", target: "/run/secrets/db", mode: 0o444, data: []byte("pw")}},
 		},
 		{
+			name: "a nil secret reference is skipped, not the ones after it",
+			spec: swarm.ContainerSpec{Secrets: []*swarm.SecretReference{nil, {SecretID: "s1", SecretName: "db"}}},
+			deps: deps,
+			want: []containerFile{{name: "secret-1", target: "/run/secrets/db", mode: 0o444, data: []byte("pw")}},
+		},
+		{
 			name: "absolute secret target, owner and mode",
 			spec: swarm.ContainerSpec{Secrets: []*swarm.SecretReference{{SecretID: "s1", SecretName: "db", File: &swarm.SecretReferenceFileTarget{Name: "/etc/pw", UID: "1000", GID: "50", Mode: 0o400}}}},
 			deps: deps,
