@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoal-project/shoal/internal/ca"
 )
 
 // TestClusterMembership changes who is in the swarm, on 3 managers and a
@@ -121,6 +124,9 @@ func TestClusterMembership(t *testing.T) {
 		if key == "" || strings.TrimSpace(m1.Docker("swarm", "unlock-key", "-q")) != key {
 			t.Fatalf("swarm update --autolock printed %q; want the key unlock-key gives", out)
 		}
+		// manager2 seals its keys once it has applied the update; restarted
+		// before that, it would rightly come back unlocked.
+		Eventually(t, 30*time.Second, func() string { return keysSealed(m2) })
 		restartDaemon(t, m2, syscall.SIGTERM)
 		if st := strings.TrimSpace(m2.Docker("info", "--format", "{{.Swarm.LocalNodeState}}")); st != "locked" {
 			t.Fatalf("restarted autolocked manager is %s, want locked", st)
@@ -284,6 +290,25 @@ func stopDaemon(t *testing.T, h *Host, sig syscall.Signal) {
 }
 
 // restartDaemon stops a host's daemon and starts it again over its state.
+// keysSealed says why h's node key and raft key are not both sealed with
+// the unlock key yet, "" once they are.
+func keysSealed(h *Host) string {
+	dir := filepath.Join(h.DataRoot, "swarm")
+	for path, want := range map[string]string{
+		filepath.Join(dir, "certificates", ca.NodeKeyFile): "SHOAL ENCRYPTED KEY",
+		filepath.Join(dir, "raft-dek.pem"):                 "SHOAL ENCRYPTED RAFT DEK",
+	} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err.Error()
+		}
+		if b, _ := pem.Decode(data); b == nil || b.Type != want {
+			return fmt.Sprintf("%s: %s is not sealed yet", h.Name, path)
+		}
+	}
+	return ""
+}
+
 func restartDaemon(t *testing.T, h *Host, sig syscall.Signal) {
 	t.Helper()
 	stopDaemon(t, h, sig)
