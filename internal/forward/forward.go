@@ -80,7 +80,11 @@ func (s *Server) HTTP(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "forwarded request: %v", err)
 	}
+	// A request may come with no header at all, which Clone keeps nil.
 	r.Header = req.Header.Clone()
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
 	r.Header.Set(headerForwarded, "1")
 	rec := httptest.NewRecorder()
 	s.api.ServeHTTP(rec, r)

@@ -126,3 +126,12 @@ func TestServerWithoutAPI(t *testing.T) {
 		t.Fatalf("got %v, want Unavailable", err)
 	}
 }
+
+func TestServerTakesARequestWithoutHeader(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	s := NewServer(api, func() uint64 { return 7 })
+	resp, err := s.HTTP(t.Context(), &Request{Method: "POST", URL: "/services/create"})
+	if err != nil || resp.Status != http.StatusTeapot {
+		t.Fatalf("got %+v, %v; want the handler's answer", resp, err)
+	}
+}
