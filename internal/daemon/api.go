@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,32 +18,54 @@ import (
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/forward"
 	"github.com/shoal-project/shoal/internal/node"
+	"github.com/shoal-project/shoal/internal/sysinfo"
 )
 
 // newAPI assembles the Docker Engine API over the engine and the node:
 // followers send cluster writes to the leader, the rest is served here.
-func newAPI(eng *engine.Engine, nd *node.Node, o Options, labels map[string]string, log *slog.Logger) http.Handler {
+func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, labels map[string]string, log *slog.Logger) http.Handler {
 	api := apiserver.New(apiserver.Config{
 		Cluster:     nd,
 		Containers:  eng.Executor,
 		Images:      eng.Images,
 		Networks:    eng,
 		ServiceLogs: nd,
-		System:      &hostInfo{dataRoot: o.DataRoot, hostname: o.Hostname, labels: labels},
-		Version:     Version,
-		Logger:      log.With("component", "api"),
+		System: &hostInfo{
+			id:         engineID,
+			dataRoot:   o.DataRoot,
+			hostname:   o.Hostname,
+			labels:     labels,
+			root:       os.DirFS("/"),
+			containers: eng.Executor,
+		},
+		Version: Version,
+		Logger:  log.With("component", "api"),
 	})
 	nd.SetAPI(api)
 	return forward.Middleware(api, func() forward.Router { return nd.Forwarder() })
 }
 
-// hostInfo answers the host's part of GET /info.
-type hostInfo struct {
-	dataRoot string
-	hostname string
-	labels   map[string]string
+// containerHost is what the executor says about how containers are kept
+// and limited (containerdexec.Executor).
+type containerHost interface {
+	Snapshotter() string
+	SnapshotterRoot(ctx context.Context) (string, error)
+	CgroupDriver(ctx context.Context) (string, error)
 }
 
+// hostInfo answers the host's part of GET /info.
+type hostInfo struct {
+	id         string // the engine ID (engineid)
+	dataRoot   string
+	hostname   string
+	labels     map[string]string
+	root       fs.FS // a view of / for sysinfo
+	containers containerHost
+}
+
+// Info reads what the host offers afresh on every call: a sysctl may have
+// changed since the last. What cannot be found out is left out, and the
+// error says why.
 func (h *hostInfo) Info(ctx context.Context) (system.Info, error) {
 	var uts unix.Utsname
 	unix.Uname(&uts)
@@ -54,12 +78,28 @@ func (h *hostInfo) Info(ctx context.Context) (system.Info, error) {
 		labels = append(labels, k+"="+v)
 	}
 	sort.Strings(labels)
+
+	var errs []error
+	host := sysinfo.Read(h.root)
+	cgroupDriver, err := h.containers.CgroupDriver(ctx)
+	errs = append(errs, err)
+	driver := h.containers.Snapshotter()
+	var status [][2]string
+	if root, err := h.containers.SnapshotterRoot(ctx); err != nil {
+		errs = append(errs, err)
+	} else {
+		status, err = sysinfo.DriverStatus(driver, root)
+		errs = append(errs, err)
+	}
+	cg := host.Cgroups
 	return system.Info{
-		ID:              name,
+		ID:              h.id,
 		Name:            name,
-		Driver:          "overlayfs",
+		Driver:          driver,
+		DriverStatus:    status,
 		LoggingDriver:   "json-file",
-		CgroupDriver:    "cgroupfs",
+		CgroupDriver:    cgroupDriver,
+		CgroupVersion:   cg.Version,
 		KernelVersion:   unix.ByteSliceToString(uts.Release[:]),
 		OperatingSystem: osName(),
 		OSType:          runtime.GOOS,
@@ -70,12 +110,17 @@ func (h *hostInfo) Info(ctx context.Context) (system.Info, error) {
 		Labels:          labels,
 		ServerVersion:   Version,
 		DefaultRuntime:  "runc",
-		MemoryLimit:     true,
-		PidsLimit:       true,
-		CPUCfsQuota:     true,
-		CPUCfsPeriod:    true,
-		IPv4Forwarding:  true,
-	}, nil
+		MemoryLimit:     cg.Memory,
+		SwapLimit:       cg.Swap,
+		OomKillDisable:  cg.OomKillDisable,
+		CPUCfsPeriod:    cg.CPUCfs,
+		CPUCfsQuota:     cg.CPUCfs,
+		CPUShares:       cg.CPUShares,
+		CPUSet:          cg.CPUSet,
+		PidsLimit:       cg.Pids,
+		IPv4Forwarding:  host.Networking.IPv4Forwarding,
+		Warnings:        append(host.Warnings(), sysinfo.DriverWarnings(driver, status)...),
+	}, errors.Join(errs...)
 }
 
 func osName() string {

@@ -24,8 +24,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-project/shoal/internal/engine"
+	"github.com/shoal-project/shoal/internal/engineid"
 	"github.com/shoal-project/shoal/internal/network/bridge"
 	"github.com/shoal-project/shoal/internal/node"
+	"github.com/shoal-project/shoal/internal/sysinfo"
 )
 
 // Version is Shoal's version, shown by /version and node inspect.
@@ -102,6 +104,10 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	engineID, err := engineid.LoadOrCreate(o.DataRoot)
+	if err != nil {
+		return err
+	}
 	if o.Pidfile != "" {
 		if err := os.WriteFile(o.Pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return fmt.Errorf("write pidfile: %w", err)
@@ -125,6 +131,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	logHost(log)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
 	go func() { eng.Run(engineCtx); close(engineDone) }()
@@ -142,7 +149,7 @@ func Run(ctx context.Context, o Options) error {
 	// The API handler is given to the node before it resumes its
 	// membership: a restarted manager answers writes its followers forward
 	// with it as soon as its cluster port is up.
-	handler := newAPI(eng, nd, o, labels, log)
+	handler := newAPI(eng, nd, o, engineID, labels, log)
 	nodeCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- nd.Run(nodeCtx) }()
@@ -170,6 +177,17 @@ func Run(ctx context.Context, o Options) error {
 		s.Shutdown(shutdownCtx)
 	}
 	return nil
+}
+
+// logHost logs what the host offers containers and, as dockerd does at
+// start, what it lacks. After the engine's start, which turns IPv4
+// forwarding on.
+func logHost(log *slog.Logger) {
+	host := sysinfo.Read(os.DirFS("/"))
+	log.Info("host cgroups", "cgroup.version", host.Cgroups.Version, "cgroup.controllers", strings.Join(host.Cgroups.Controllers, ","))
+	for _, w := range host.Warnings() {
+		log.Warn(strings.TrimPrefix(w, "WARNING: "))
+	}
 }
 
 // serve listens on every host address and serves the API on each.
