@@ -53,9 +53,18 @@ func (c *testCluster) Control() (*controlapi.API, error) {
 	return c.api, nil
 }
 
+// newTestCluster returns the swarm as swarm init leaves it: with its
+// ingress network.
 func newTestCluster(t *testing.T) *testCluster {
 	t.Helper()
 	s := consensustest.NewStore(t)
+	ingress, err := controlapi.IngressNetwork(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(t.Context(), func(tx *store.WriteTx) error { return tx.Put(ingress) }); err != nil {
+		t.Fatal(err)
+	}
 	return &testCluster{api: controlapi.New(s), store: s, manager: true}
 }
 

@@ -76,7 +76,6 @@ func TestUnknownRoutes(t *testing.T) {
 	c := newClient(t, serve(t, Config{Cluster: newTestCluster(t)}))
 	for _, tt := range []struct{ method, path string }{
 		{"GET", "/plugins"},
-		{"GET", "/networks"},
 		{"PUT", "/services/create"},
 		{"GET", "/services/create/extra/parts"},
 		{"POST", "/images/busybox/push"},
