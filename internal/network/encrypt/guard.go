@@ -44,10 +44,9 @@ func Guard(ctx context.Context, nsPath string, port uint16, tunnelIfname string,
 		c.DelTable(g.table)
 		c.AddTable(g.table)
 		c.AddChain(g.chain)
-		if err := c.AddSet(g.set, g.elements); err != nil {
-			return err
+		for _, exprs := range g.rules {
+			c.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: exprs})
 		}
-		c.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: g.rule})
 		return nil
 	})
 }
@@ -95,35 +94,26 @@ func withNftables(nsPath string, fn func(*nftables.Conn) error) error {
 // ruleset is the guard's table as nftables objects, built without a
 // connection so that tests can read it.
 type ruleset struct {
-	table    *nftables.Table
-	chain    *nftables.Chain
-	set      *nftables.Set
-	elements []nftables.SetElement
-	rule     []expr.Any
+	table *nftables.Table
+	chain *nftables.Chain
+	rules [][]expr.Any
 }
-
-// vniType is a set key of the three bytes of a VNI, as they stand in the
-// VXLAN header.
-var vniType = func() nftables.SetDatatype {
-	t := nftables.TypeInteger
-	t.Bytes = 3
-	return t
-}()
 
 // guardRuleset is, in nft's words:
 //
 //	table ip shoal-encrypt {
-//		set vnis { type integer (3 bytes); elements = { VNIS } }
 //		chain input {
-//			type filter hook input priority filter
-//			meta l4proto udp udp dport PORT iifname != TUNNEL @th,96,24 @vnis counter drop
+//			type filter hook input priority filter; policy accept;
+//			udp dport PORT iifname != TUNNEL @th,96,24 VNI counter drop   (one a VNI)
 //		}
 //	}
 //
-// The input hook sees the packets delivered to this host (VXLAN is
-// received by a local socket), after IP reassembly, so a fragmented packet
-// cannot slip by with its VXLAN header in a later fragment. Traffic the
-// host only forwards is not this guard's business.
+// A rule for each VNI rather than one over a set: a node has few encrypted
+// networks, and each rule's counter tells which network plain packets were
+// aimed at. The input hook sees the packets delivered to this host (VXLAN
+// is received by a local socket), after IP reassembly, so a fragmented
+// packet cannot slip by with its VXLAN header in a later fragment; traffic
+// the host only forwards is not this guard's business.
 func guardRuleset(port uint16, tunnelIfname string, vnis []uint32) (ruleset, error) {
 	if port == 0 {
 		return ruleset{}, errdefs.Invalid("guard port 0: want the VXLAN data path port")
@@ -131,49 +121,41 @@ func guardRuleset(port uint16, tunnelIfname string, vnis []uint32) (ruleset, err
 	if tunnelIfname == "" || len(tunnelIfname) >= unix.IFNAMSIZ {
 		return ruleset{}, errdefs.Invalid("guard tunnel interface %q: want a name of 1 to 15 bytes", tunnelIfname)
 	}
-	vnis = slices.Sorted(slices.Values(vnis))
-	vnis = slices.Compact(vnis)
-	elements := make([]nftables.SetElement, 0, len(vnis))
+	vnis = slices.Compact(slices.Sorted(slices.Values(vnis)))
+	table := &nftables.Table{Name: guardTable, Family: nftables.TableFamilyIPv4}
+	accept := nftables.ChainPolicyAccept
+	g := ruleset{
+		table: table,
+		chain: &nftables.Chain{
+			Name:     "input",
+			Table:    table,
+			Type:     nftables.ChainTypeFilter,
+			Hooknum:  nftables.ChainHookInput,
+			Priority: nftables.ChainPriorityFilter,
+			Policy:   &accept,
+		},
+	}
 	for _, vni := range vnis {
 		if vni == 0 || vni > maxVNI {
 			return ruleset{}, errdefs.Invalid("guard VNI %d: want 1 to %d", vni, maxVNI)
 		}
-		elements = append(elements, nftables.SetElement{Key: vniBytes(vni)})
+		g.rules = append(g.rules, []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
+			// The UDP destination port: bytes 2-3 of the UDP header.
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(tunnelIfname)},
+			// The VNI: bytes 4-6 of the VXLAN header, which follows the
+			// 8-byte UDP header.
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 8 + 4, Len: 3},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: vniBytes(vni)},
+			&expr.Counter{},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		})
 	}
-
-	table := &nftables.Table{Name: guardTable, Family: nftables.TableFamilyIPv4}
-	accept := nftables.ChainPolicyAccept
-	chain := &nftables.Chain{
-		Name:     "input",
-		Table:    table,
-		Type:     nftables.ChainTypeFilter,
-		Hooknum:  nftables.ChainHookInput,
-		Priority: nftables.ChainPriorityFilter,
-		Policy:   &accept,
-	}
-	set := &nftables.Set{
-		Table:        table,
-		Name:         "vnis",
-		Constant:     true,
-		KeyType:      vniType,
-		KeyByteOrder: binaryutil.BigEndian,
-	}
-	rule := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
-		// The UDP destination port: bytes 2-3 of the UDP header.
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
-		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(tunnelIfname)},
-		// The VNI: bytes 4-6 of the VXLAN header, which follows the
-		// 8-byte UDP header.
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 8 + 4, Len: 3},
-		&expr.Lookup{SourceRegister: 1, SetName: set.Name},
-		&expr.Counter{},
-		&expr.Verdict{Kind: expr.VerdictDrop},
-	}
-	return ruleset{table: table, chain: chain, set: set, elements: elements, rule: rule}, nil
+	return g, nil
 }
 
 func vniBytes(vni uint32) []byte {

@@ -86,15 +86,13 @@ func TestGuardRulesetRefuses(t *testing.T) {
 func renderRuleset(g ruleset) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %s %s\n", name(families, g.table.Family), g.table.Name)
-	fmt.Fprintf(&b, "  set %s key %s/%d bytes constant=%v\n", g.set.Name, g.set.KeyType.Name, g.set.KeyType.Bytes, g.set.Constant)
-	for _, e := range g.elements {
-		fmt.Fprintf(&b, "    element %x\n", e.Key)
-	}
 	fmt.Fprintf(&b, "  chain %s type %s hook %s priority %d policy %s\n", g.chain.Name, g.chain.Type,
 		name(hooks, *g.chain.Hooknum), *g.chain.Priority, name(policies, *g.chain.Policy))
-	b.WriteString("    rule\n")
-	for _, e := range g.rule {
-		fmt.Fprintf(&b, "      %s\n", renderExpr(e))
+	for _, rule := range g.rules {
+		b.WriteString("    rule\n")
+		for _, e := range rule {
+			fmt.Fprintf(&b, "      %s\n", renderExpr(e))
+		}
 	}
 	return b.String()
 }
@@ -129,8 +127,6 @@ func renderExpr(e expr.Any) string {
 		return fmt.Sprintf("cmp reg %d %s %x", e.Register, name(cmpOps, e.Op), e.Data)
 	case *expr.Payload:
 		return fmt.Sprintf("payload %s offset %d len %d -> reg %d", name(bases, e.Base), e.Offset, e.Len, e.DestRegister)
-	case *expr.Lookup:
-		return fmt.Sprintf("lookup reg %d in @%s invert=%v", e.SourceRegister, e.SetName, e.Invert)
 	case *expr.Counter:
 		return "counter"
 	case *expr.Verdict:
