@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,19 +30,24 @@ type Key struct {
 // owner alone. A key file others may read is refused rather than used: the
 // key would no longer be the node's alone.
 func LoadOrCreateKey(path string) (Key, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return createKey(path)
 	case err != nil:
 		return Key{}, fmt.Errorf("read tunnel key: %w", err)
 	}
-	st, err := os.Stat(path)
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
 		return Key{}, fmt.Errorf("read tunnel key: %w", err)
 	}
 	if mode := st.Mode().Perm(); mode&0o077 != 0 {
 		return Key{}, errdefs.Invalid("tunnel key %s has mode %04o: it must be readable by its owner only (0600)", path, mode)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return Key{}, fmt.Errorf("read tunnel key: %w", err)
 	}
 	raw, err := decodeKey(strings.TrimSpace(string(b)))
 	if err != nil {

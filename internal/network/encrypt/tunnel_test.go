@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/shoal-project/shoal/internal/network/view"
@@ -314,4 +315,55 @@ func guardDrops(t *testing.T, nsPath string) uint64 {
 		}
 	}
 	return drops
+}
+
+// TestStartCleansUpWhenThePortIsTaken runs in the test process's own
+// namespace (TestMain's, all of the process is in it) and checks that a
+// failed start leaves no device behind, then that Close removes it.
+func TestStartCleansUpWhenThePortIsTaken(t *testing.T) {
+	requireIsolation(t)
+	key, err := LoadOrCreateKey(t.TempDir() + "/tunnel.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.ListenUDP("udp4", &net.UDPAddr{Port: int(DefaultPort)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{PrivateKey: key, Addr: netip.MustParsePrefix("10.77.0.1/16")}
+	if tun, err := Start(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "udp port 4790") {
+		if tun != nil {
+			tun.Close()
+		}
+		t.Fatalf("got %v starting on a taken port, want an error naming udp port 4790", err)
+	}
+	if _, err := netlink.LinkByName(DefaultName); err == nil {
+		t.Fatalf("got a %s device after a failed start, want none", DefaultName)
+	}
+	taken.Close()
+
+	tun, err := Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := netlink.LinkByName(DefaultName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if link.Attrs().MTU != DefaultMTU {
+		t.Errorf("got MTU %d, want %d", link.Attrs().MTU, DefaultMTU)
+	}
+	routes, err := netlink.RouteGet(net.ParseIP("10.77.200.1"))
+	if err != nil || len(routes) != 1 || routes[0].LinkIndex != link.Attrs().Index || !routes[0].Src.Equal(net.ParseIP("10.77.0.1")) {
+		t.Errorf("got routes %+v (%v) to another tunnel address, want one into %s from 10.77.0.1", routes, err, DefaultName)
+	}
+	tun.Close()
+	select {
+	case <-tun.Done():
+	default:
+		t.Error("got Done open after Close, want it closed")
+	}
+	if _, err := netlink.LinkByName(DefaultName); err == nil {
+		t.Fatalf("got a %s device after Close, want none", DefaultName)
+	}
 }
