@@ -12,11 +12,6 @@ import (
 	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
-// TunnelPool is where nodes' addresses inside the encrypted overlays'
-// WireGuard tunnel come from: the benchmarking range (RFC 2544), which
-// neither the default address pool nor a LAN is likely to use.
-var TunnelPool = netip.MustParsePrefix("198.18.0.0/16")
-
 // State is what allocation decides from: the store's networks, services,
 // tasks and nodes, as one consistent read.
 type State struct {
@@ -52,7 +47,7 @@ type netPool struct {
 // VIPs, the addresses of tasks that have not ended, the nodes' own
 // attachments and tunnel addresses.
 func NewPools(s State) *Pools {
-	p := &Pools{nets: map[string]*netPool{}, tunnel: ipam.NewPool(TunnelPool, netip.Prefix{})}
+	p := &Pools{nets: map[string]*netPool{}, tunnel: ipam.NewPool(swarmnet.TunnelPool, netip.Prefix{})}
 	for _, n := range s.Networks {
 		a, ok := swarmnet.Allocated(n)
 		if !ok {

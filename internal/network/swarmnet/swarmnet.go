@@ -27,6 +27,11 @@ const (
 	IngressName = "ingress"
 )
 
+// TunnelPool is where nodes' addresses inside the encrypted overlays'
+// WireGuard tunnel come from: the benchmarking range (RFC 2544), which
+// neither the default address pool nor a LAN is likely to use.
+var TunnelPool = netip.MustParsePrefix("198.18.0.0/16")
+
 // Allocation is what the allocator decided for a network.
 type Allocation struct {
 	Subnet  netip.Prefix
