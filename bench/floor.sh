@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The floor under any orchestrator on this machine: N containers
+# (busybox sleep, from the same busybox-static image as the converge
+# benchmarks) created and started straight through the containerd client,
+# all at once, against a private containerd such as Shoal starts
+# (bench/floorbench). Prints one line per run and a last line
+#   floor containers=N runs=R floor_s=MEDIAN (MIN–MAX)
+# Run it alone: it starts containerd (in this project:
+# flock /tmp/shoal-e2e.lock bench/floor.sh 20).
+# Usage: bench/floor.sh [CONTAINERS] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+containers=${1:-20}
+runs=${2:-5}
+. bench/lib.sh
+go build -o bin/shoal-bench ./cmd/shoal-bench
+
+work=$(mktemp -d /var/tmp/shoal-floor.XXXX)
+run=$(mktemp -d /run/fl-XXXX)
+trap 'bench_sweep "$run" "$work"' EXIT
+./scripts/mkrootfs.sh "$work/rootfs.tar"
+
+out=$(bin/shoal-bench floor --containers "$containers" --runs "$runs" --rootfs "$work/rootfs.tar" \
+	--root "$work/containerd" --state "$run/containerd" | tee /dev/stderr)
+mapfile -t times < <(sed -n 's/^run [0-9]*: [0-9]* containers started in \([0-9.]*\) s.*/\1/p' <<<"$out")
+printf 'floor containers=%d runs=%d floor_s=%.2f (%s)\n' "$containers" "$runs" "$(median "${times[@]}")" "$(spread "${times[@]}")"
