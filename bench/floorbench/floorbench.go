@@ -81,7 +81,11 @@ func Run(ctx context.Context, cfg Config, each func(int, Result)) ([]Result, err
 	}
 	var results []Result
 	for i := range cfg.Runs {
-		res, err := once(ctx, c, img, cfg, fmt.Sprintf("floor-%d-", i))
+		// Names of this process alone: the runc state of a container lives
+		// outside the private containerd's directories (under
+		// /run/containerd/runc/NAMESPACE), and one of a run that was
+		// killed would stay in the way of a name used again.
+		res, err := once(ctx, c, img, cfg, fmt.Sprintf("floor-%d-%d-", os.Getpid(), i))
 		if err != nil {
 			return results, err
 		}
