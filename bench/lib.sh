@@ -1,18 +1,20 @@
 # Shared by the one-node benchmarks (sourced, not run).
 
-# bench_node BRIDGE CIDR PORT starts a throwaway node — its own data root,
-# exec root, socket and bridge — exports DOCKER_HOST, removes it all on
-# exit, imports busybox:latest (from busybox-static) and makes the node a
-# swarm listening on 127.0.0.1:PORT. It sets $data and $run.
+# bench_node BRIDGE CIDR PORT [DAEMON FLAG...] starts a throwaway node — its
+# own data root, exec root, socket and bridge — exports DOCKER_HOST, removes
+# it all on exit, imports busybox:latest (from busybox-static) and makes the
+# node a swarm listening on 127.0.0.1:PORT. It sets $data and $run; the
+# daemon logs to $data/daemon.log.
 bench_node() {
 	local bridge=$1 cidr=$2 port=$3
+	shift 3
 	data=$(mktemp -d /var/tmp/shoal-bench.XXXX)
 	run=$(mktemp -d /run/sb-XXXX)
 	export DOCKER_HOST=unix://$run/shoal.sock
 	bench_bridge=$bridge
 	trap bench_cleanup EXIT
 	bin/shoal daemon --data-root "$data" --exec-root "$run" --host "$DOCKER_HOST" --pidfile "$run/pid" \
-		--bridge-name "$bridge" --bridge-cidr "$cidr" >"$data/daemon.log" 2>&1 &
+		--bridge-name "$bridge" --bridge-cidr "$cidr" "$@" >"$data/daemon.log" 2>&1 &
 	for _ in $(seq 1 100); do bin/shoal version >/dev/null 2>&1 && break; sleep 0.2; done
 	./scripts/mkrootfs.sh "$run/rootfs.tar"
 	bin/shoal image import "$run/rootfs.tar" busybox:latest >/dev/null
