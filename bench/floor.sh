@@ -4,7 +4,7 @@
 # benchmarks) created and started straight through the containerd client,
 # all at once, against a private containerd such as Shoal starts
 # (bench/floorbench). Prints one line per run and a last line
-#   floor containers=N runs=R floor_s=MEDIAN (MIN–MAX)
+#   floor containers=N runs=R floor_s=MEDIAN (MIN–MAX) load=BEFORE→AFTER
 # Run it alone: it starts containerd (in this project:
 # flock /tmp/shoal-e2e.lock bench/floor.sh 20).
 # Usage: bench/floor.sh [CONTAINERS] [RUNS]
@@ -20,7 +20,9 @@ run=$(mktemp -d /run/fl-XXXX)
 trap 'bench_sweep "$run" "$work"' EXIT
 ./scripts/mkrootfs.sh "$work/rootfs.tar"
 
+load0=$(cut -d' ' -f1 /proc/loadavg)
 out=$(bin/shoal-bench floor --containers "$containers" --runs "$runs" --rootfs "$work/rootfs.tar" \
 	--root "$work/containerd" --state "$run/containerd" | tee /dev/stderr)
 mapfile -t times < <(sed -n 's/^run [0-9]*: [0-9]* containers started in \([0-9.]*\) s.*/\1/p' <<<"$out")
-printf 'floor containers=%d runs=%d floor_s=%.2f (%s)\n' "$containers" "$runs" "$(median "${times[@]}")" "$(spread "${times[@]}")"
+printf 'floor containers=%d runs=%d floor_s=%.2f (%s) load=%s→%s\n' "$containers" "$runs" "$(median "${times[@]}")" "$(spread "${times[@]}")" \
+	"$load0" "$(cut -d' ' -f1 /proc/loadavg)"

@@ -10,8 +10,9 @@
 # Shoal's private containerd disables disabled too), and all get the same
 # image, imported from busybox-static. Prints a line per run (its three
 # times and the ratios of that run) and a last line
-#   vs_docker replicas=N runs=R shoal_s=MEDIAN (MIN–MAX) docker_s=… floor_s=… shoal/docker=MEDIAN (MIN–MAX) shoal/floor=…
-# where the ratios are the medians of the runs' own ratios.
+#   vs_docker replicas=N runs=R shoal_s=MEDIAN (MIN–MAX) docker_s=… floor_s=… shoal/docker=MEDIAN (MIN–MAX) shoal/floor=… load=BEFORE→AFTER
+# where the ratios are the medians of the runs' own ratios and load is the
+# one-minute load average before the first run and after the last.
 # Installs docker.io when dockerd is missing. Run it alone: it starts
 # daemons (in this project: flock /tmp/shoal-e2e.lock bench/vs-docker.sh 20).
 # Usage: bench/vs-docker.sh [REPLICAS] [RUNS]
@@ -146,6 +147,7 @@ floor_once() {
 		sed -n 's/^run 1: [0-9]* containers started in \([0-9.]*\) s.*/\1/p'
 }
 
+load0=$(cut -d' ' -f1 /proc/loadavg)
 declare -A times
 ratio_docker=()
 ratio_floor=()
@@ -174,6 +176,7 @@ summary() {
 	read -ra v <<<"${times[$1]}"
 	printf '%.2f (%s)' "$(median "${v[@]}")" "$(spread "${v[@]}")"
 }
-printf 'vs_docker replicas=%d runs=%d shoal_s=%s docker_s=%s floor_s=%s shoal/docker=%.2f (%s) shoal/floor=%.2f (%s)\n' \
+printf 'vs_docker replicas=%d runs=%d shoal_s=%s docker_s=%s floor_s=%s shoal/docker=%.2f (%s) shoal/floor=%.2f (%s) load=%s→%s\n' \
 	"$replicas" "$runs" "$(summary shoal)" "$(summary docker)" "$(summary floor)" \
-	"$(median "${ratio_docker[@]}")" "$(spread "${ratio_docker[@]}")" "$(median "${ratio_floor[@]}")" "$(spread "${ratio_floor[@]}")"
+	"$(median "${ratio_docker[@]}")" "$(spread "${ratio_docker[@]}")" "$(median "${ratio_floor[@]}")" "$(spread "${ratio_floor[@]}")" \
+	"$load0" "$(cut -d' ' -f1 /proc/loadavg)"
