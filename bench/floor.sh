@@ -21,8 +21,14 @@ trap 'bench_sweep "$run" "$work"' EXIT
 ./scripts/mkrootfs.sh "$work/rootfs.tar"
 
 load0=$(cut -d' ' -f1 /proc/loadavg)
-out=$(bin/shoal-bench floor --containers "$containers" --runs "$runs" --rootfs "$work/rootfs.tar" \
-	--root "$work/containerd" --state "$run/containerd" | tee /dev/stderr)
-mapfile -t times < <(sed -n 's/^run [0-9]*: [0-9]* containers started in \([0-9.]*\) s.*/\1/p' <<<"$out")
+times=()
+while IFS= read -r line; do
+	printf '%s\n' "$line"
+	if [[ $line =~ ^run\ [0-9]+:\ [0-9]+\ containers\ started\ in\ ([0-9.]+)\ s ]]; then
+		times+=("${BASH_REMATCH[1]}")
+	fi
+done < <(bin/shoal-bench floor --containers "$containers" --runs "$runs" --rootfs "$work/rootfs.tar" \
+	--root "$work/containerd" --state "$run/containerd")
+[ "${#times[@]}" = "$runs" ] || { echo "floor: ${#times[@]} of $runs runs measured" >&2; exit 1; }
 printf 'floor containers=%d runs=%d floor_s=%.2f (%s) load=%s→%s\n' "$containers" "$runs" "$(median "${times[@]}")" "$(spread "${times[@]}")" \
 	"$load0" "$(cut -d' ' -f1 /proc/loadavg)"
