@@ -12,17 +12,8 @@ bench_node sbench0 172.28.0.0/16 2399
 
 times=()
 for i in $(seq 1 "$runs"); do
-	start=$(date +%s.%N)
-	docker service create -d -q --no-resolve-image --name "bench$i" --replicas "$replicas" busybox sleep 3600 >/dev/null
-	# REPLICAS of service ls counts running tasks (ServiceStatus).
-	while [ "$(docker service ls --filter "name=bench$i" --format '{{.Replicas}}')" != "$replicas/$replicas" ]; do
-		sleep 0.05
-	done
-	end=$(date +%s.%N)
-	t=$(echo "$end - $start" | bc -l)
+	t=$(converge_once "bench$i" "$replicas")
 	printf 'run %d: %d replicas running after %.2f s\n' "$i" "$replicas" "$t"
 	times+=("$t")
-	docker service rm "bench$i" >/dev/null
-	while [ -n "$(docker ps -q --filter "label=com.docker.swarm.service.name=bench$i")" ]; do sleep 0.2; done
 done
 printf 'converge_s=%.2f\n' "$(median "${times[@]}")"

@@ -1,18 +1,20 @@
 # Shared by the one-node benchmarks (sourced, not run).
 
-# bench_node BRIDGE CIDR PORT starts a throwaway node — its own data root,
-# exec root, socket and bridge — exports DOCKER_HOST, removes it all on
-# exit, imports busybox:latest (from busybox-static) and makes the node a
-# swarm listening on 127.0.0.1:PORT. It sets $data and $run.
+# bench_node BRIDGE CIDR PORT [DAEMON FLAG...] starts a throwaway node — its
+# own data root, exec root, socket and bridge — exports DOCKER_HOST, removes
+# it all on exit, imports busybox:latest (from busybox-static) and makes the
+# node a swarm listening on 127.0.0.1:PORT. It sets $data and $run; the
+# daemon logs to $data/daemon.log.
 bench_node() {
 	local bridge=$1 cidr=$2 port=$3
+	shift 3
 	data=$(mktemp -d /var/tmp/shoal-bench.XXXX)
 	run=$(mktemp -d /run/sb-XXXX)
 	export DOCKER_HOST=unix://$run/shoal.sock
 	bench_bridge=$bridge
 	trap bench_cleanup EXIT
 	bin/shoal daemon --data-root "$data" --exec-root "$run" --host "$DOCKER_HOST" --pidfile "$run/pid" \
-		--bridge-name "$bridge" --bridge-cidr "$cidr" >"$data/daemon.log" 2>&1 &
+		--bridge-name "$bridge" --bridge-cidr "$cidr" "$@" >"$data/daemon.log" 2>&1 &
 	for _ in $(seq 1 100); do bin/shoal version >/dev/null 2>&1 && break; sleep 0.2; done
 	./scripts/mkrootfs.sh "$run/rootfs.tar"
 	bin/shoal image import "$run/rootfs.tar" busybox:latest >/dev/null
@@ -34,7 +36,72 @@ bench_cleanup() {
 	rm -rf "$data" "$run"
 }
 
+# converge_once NAME REPLICAS creates service NAME (REPLICAS tasks of
+# busybox sleep) on the engine at $DOCKER_HOST, prints the seconds from the
+# create until `docker service ls` counts every task running, then removes
+# the service and waits until its containers are gone. The same code
+# measures Shoal and Docker (bench/vs-docker.sh). KILL stops the tasks at
+# once: busybox sleep as PID 1 ignores SIGTERM, and the removal is not what
+# is measured.
+converge_once() {
+	local name=$1 replicas=$2 start now
+	start=$(date +%s.%N)
+	docker service create -d -q --no-resolve-image --stop-signal KILL --name "$name" --replicas "$replicas" \
+		busybox sleep 3600 >/dev/null
+	# REPLICAS of service ls counts running tasks (ServiceStatus).
+	while [ "$(docker service ls --filter "name=$name" --format '{{.Replicas}}')" != "$replicas/$replicas" ]; do
+		now=$(date +%s.%N)
+		if [ "$(echo "$now - $start > 300" | bc -l)" = 1 ]; then
+			echo "converge_once: $name not converged after 300 s" >&2
+			docker service ps --no-trunc "$name" >&2 || true
+			return 1
+		fi
+		sleep 0.05
+	done
+	now=$(date +%s.%N)
+	echo "$now - $start" | bc -l
+	docker service rm "$name" >/dev/null
+	for _ in $(seq 1 600); do
+		[ -z "$(docker ps -aq --filter "label=com.docker.swarm.service.name=$name")" ] && return
+		sleep 0.1
+	done
+	echo "converge_once: containers of $name still there after 60 s" >&2
+	return 1
+}
+
+# bench_sweep DIR... removes what a benchmark left under its directories:
+# processes whose command line names one (containerd, shims and their
+# containers, log drivers, a daemon that would not stop), children first,
+# then mounts under them, then the directories.
+bench_sweep() {
+	local p cmd d hit
+	for p in /proc/[0-9]*; do
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+		hit=0
+		for d in "$@"; do
+			case $cmd in *"$d/"*) hit=1 ;; esac
+		done
+		[ "$hit" = 1 ] && kill_tree "${p#/proc/}"
+	done
+	for d in "$@"; do
+		grep -o " $d/[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+		rm -rf "$d"
+	done
+}
+
+# kill_tree PID kills a process and everything under it, children first.
+kill_tree() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do kill_tree "$c"; done
+	kill -9 "$1" 2>/dev/null || true
+}
+
 # median prints the median of its arguments.
 median() {
 	printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
+# spread prints the smallest and largest of its arguments as "MIN–MAX".
+spread() {
+	printf '%s\n' "$@" | sort -n | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f–%.2f", lo, hi}'
 }

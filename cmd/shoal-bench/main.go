@@ -2,6 +2,7 @@
 // the last line being the one to record (docs/BENCHMARKS.md).
 //
 //	shoal-bench scheduler --nodes 1000 --tasks 100000
+//	shoal-bench floor --containers 20 --rootfs rootfs.tar --root DIR --state DIR (bench/floor.sh runs it)
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/shoal-project/shoal/bench/floorbench"
 	"github.com/shoal-project/shoal/bench/schedbench"
 )
 
@@ -25,9 +27,18 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "scheduler" {
-		return fmt.Errorf("usage: shoal-bench scheduler [flags] (the only benchmark so far)")
+	if len(args) > 0 {
+		switch args[0] {
+		case "scheduler":
+			return scheduler(args[1:], stdout, stderr)
+		case "floor":
+			return floor(args[1:], stdout, stderr)
+		}
 	}
+	return fmt.Errorf("usage: shoal-bench scheduler|floor [flags]")
+}
+
+func scheduler(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("scheduler", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg schedbench.Config
@@ -37,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Agents, "agents", false, "run an agent per node (fake executor, TLS session to the dispatcher) and wait for every task to run")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	verbose := fs.Bool("v", false, "log the manager's warnings to stderr")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *verbose {
@@ -65,3 +76,39 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "tasks_per_s=%.0f\n", rate)
 	return nil
 }
+
+func floor(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg floorbench.Config
+	fs.IntVar(&cfg.Containers, "containers", 20, "containers to create and start")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "containers in flight at once; all of them when 0, as on a Shoal node")
+	fs.IntVar(&cfg.Runs, "runs", 3, "measured runs")
+	fs.StringVar(&cfg.Rootfs, "rootfs", "", "root filesystem tarball of the image (scripts/mkrootfs.sh)")
+	fs.StringVar(&cfg.Root, "root", "", "the private containerd's root directory")
+	fs.StringVar(&cfg.State, "state", "", "the private containerd's state directory (short: it holds sockets)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	results, err := floorbench.Run(ctx, cfg, func(i int, r floorbench.Result) {
+		fmt.Fprintf(stdout, "run %d: %d containers started in %.2f s (per container, median: create %.0f ms, task %.0f ms, start %.0f ms)\n",
+			i+1, cfg.Containers, r.Wall.Seconds(), ms(r.Create), ms(r.Task), ms(r.Start))
+	})
+	if err != nil {
+		return err
+	}
+	walls := make([]time.Duration, len(results))
+	for i, r := range results {
+		walls[i] = r.Wall
+	}
+	fmt.Fprintf(stdout, "floor_s=%.2f\n", floorbench.Median(walls).Seconds())
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -381,6 +381,7 @@ func (a *Agent) assign(runCtx context.Context, set dispatcher.AssignmentSet) {
 			a.refuse(t, err)
 			continue
 		}
+		a.log.Debug("task assigned", "task.id", t.ID, "task.desired", t.DesiredState)
 		m := newTaskManager(runCtx, t, ctlr, a.rep.report, a.clock, a.log)
 		a.tasks[t.ID] = m
 		a.wg.Add(1)

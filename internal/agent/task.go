@@ -316,6 +316,9 @@ func (m *taskManager) transition(ctx context.Context, state swarm.TaskState, msg
 	}
 	m.status = st
 	m.report(m.id, st)
+	// With the time of each, these lines show where a task's start goes
+	// (bench/converge-trace.sh).
+	m.log.Debug("task state", "state", state)
 }
 
 // retry calls op until it succeeds, with backoff, up to attempts times (0:

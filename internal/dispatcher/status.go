@@ -78,6 +78,7 @@ func (d *Dispatcher) commitStatuses(ctx context.Context) {
 		err := d.store.Update(ctx, func(tx *store.WriteTx) error {
 			return applyStatuses(tx, batch, d.clock.Now(), d.log)
 		})
+		d.log.Debug("task statuses committed", "updates", n, "err", err)
 		if err != nil {
 			err = d.storeError(err)
 		}

@@ -57,6 +57,7 @@ func (c *controller) Prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.e.log.Debug("image ready", "container.id", c.id)
 	err = c.create(ctx, img, files)
 	if err == nil {
 		return nil
@@ -156,6 +157,7 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", c.id, err)
 	}
+	c.e.log.Debug("container created", "container.id", c.id)
 	return nil
 }
 
@@ -237,7 +239,12 @@ func (c *controller) start(ctx context.Context, ctr client.Container, rec *recor
 	if err != nil {
 		return fmt.Errorf("create task of %s: %w", c.id, err)
 	}
-	return c.e.startTask(ctx, c.id, task)
+	c.e.log.Debug("container task created", "container.id", c.id)
+	if err := c.e.startTask(ctx, c.id, task); err != nil {
+		return err
+	}
+	c.e.log.Debug("container started", "container.id", c.id)
+	return nil
 }
 
 // startTask records the start of a created task and starts it. The record
