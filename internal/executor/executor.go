@@ -103,6 +103,7 @@ type Network interface {
 
 // Endpoint is a container's interface on a network.
 type Endpoint struct {
+	NetworkID   string // empty on the node's own bridge
 	NetworkName string
 	Addr        netip.Prefix // the container's address with the network's prefix length
 	Gateway     netip.Addr
