@@ -37,6 +37,11 @@ type Move struct {
 	From, To string // node IDs
 }
 
+// MaxMoves bounds the moves of a service in one batch, whatever its
+// parallelism (0 is all at once): each move asks the scheduler about the
+// whole cluster, so a batch costs that many scheduler passes.
+const MaxMoves = 100
+
 // MessageMoved is the status message of a task replaced by a move.
 const MessageMoved = "rebalanced to another node"
 
@@ -96,7 +101,11 @@ func decideService(in Input, svc *store.Service, tasks []*store.Task) ([]control
 	if due := lastRun.Add(cfg.Delay); cfg.Delay > 0 && in.Now.Before(due) {
 		return nil, due
 	}
-	moves := Plan(in.Snapshot, svc, in.Now, cfg.Parallelism)
+	limit := MaxMoves
+	if cfg.Parallelism > 0 {
+		limit = min(cfg.Parallelism, MaxMoves)
+	}
+	moves := Plan(in.Snapshot, svc, in.Now, limit)
 	if len(moves) == 0 {
 		if svc.Rebalance != nil && svc.Rebalance.State == store.RebalanceActive {
 			c := *svc

@@ -363,3 +363,30 @@ func TestConfigOfDefaults(t *testing.T) {
 		t.Errorf("ConfigOf (-want +got):\n%s", diff)
 	}
 }
+
+// An update of every slot at once (parallelism 0) starts a batch per
+// pass, shared by the services that update, and asks for the next pass
+// at once.
+func TestDecideWithinBudget(t *testing.T) {
+	const budget = 10
+	a := service(config(swarm.UpdateConfig{Parallelism: 0}))
+	b := service(config(swarm.UpdateConfig{Parallelism: 0}), func(s *store.Service) { s.ID = "svc2" })
+	var tasks []*store.Task
+	for i := range 3 * budget {
+		tasks = append(tasks, old(fmt.Sprintf("a%d", i), a, i+1), old(fmt.Sprintf("b%d", i), b, i+1))
+	}
+	n := 0
+	r := updater.Decide(updater.Input{
+		Snapshot: controller.Snapshot{Nodes: []*store.Node{ct.Node("n1")}, Services: []*store.Service{a, b}, Tasks: tasks},
+		Now:      now,
+		NewID:    func() string { n++; return fmt.Sprintf("new%d", n) },
+		Since:    started,
+		Budget:   budget,
+	})
+	if n != budget {
+		t.Errorf("got %d slots started, want %d", n, budget)
+	}
+	if !r.Next.Equal(now) {
+		t.Errorf("got next %v, want a pass at once (%v)", r.Next, now)
+	}
+}
