@@ -19,28 +19,44 @@
 // # Replicas
 //
 // Every task carries a copy of its service's TaskSpec, in the store of
-// every manager, in the raft log and in snapshots. A service's footprint is
-// therefore about (tasks) × (encoded TaskSpec + TaskOverhead). Two rules
-// bound it:
+// every manager, in the raft log and in snapshots, and a slot keeps old
+// tasks: as many as the swarm's task history, or its restart policy's
+// attempts, whichever is more, and a replacement may be in flight. A
+// service's footprint is therefore about
+//
+//	count × (kept per slot + 1) × (encoded TaskSpec + TaskOverhead)
+//
+// Two rules bound it:
 //
 //   - replicas, job completions and concurrency, and max replicas per node
 //     are at most the cluster's MaxReplicas: DefaultMaxReplicas (10,000)
 //     unless the swarm's label MaxReplicasLabel says otherwise, up to
 //     CeilingMaxReplicas;
-//   - the footprint is at most MaxServiceFootprint (128 MiB).
+//   - the footprint is at most MaxServiceFootprint (256 MiB).
 //
-// The worst accepted service is then 128 MiB of encoded tasks whatever
-// its shape: 10,000 replicas of a service up to 12 KiB, or 64 replicas of
-// a 2 MiB one. Decoded in memory that is a few hundred MiB at most, which
-// a manager with 1 GiB survives; the number of the default is what Docker
-// users run in one service at the large end, well short of what one
-// manager can hold.
+// The worst accepted service is then 256 MiB of encoded tasks whatever its
+// shape: 10,000 replicas of a 3 KiB TaskSpec with Docker's default history
+// of 5, or 20 replicas of a 2 MiB one. Decoded, that is a few times as
+// much in memory at the very worst, which a manager with a few GiB
+// survives; 10,000 is at the large end of what Docker users run in one
+// service, well short of what one manager can hold. A swarm update that
+// would put a stored service past these limits (a lower MaxReplicas, a
+// longer history) is refused, so that one never makes services unservable.
+//
+// # Durations
+//
+// Durations in specs are at most MaxDuration, a year: longer than any real
+// delay, period or timeout, and short enough that adding a few of them to
+// a time, or multiplying one by a small factor, never overflows.
+
 package limits
 
 import (
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strconv"
+	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 
@@ -62,11 +78,15 @@ const (
 	MaxLabelValueSize = 64 * 1024
 )
 
-// Replicas and footprint.
+// Counts and footprint.
 const (
 	DefaultMaxReplicas  uint64 = 10_000
 	CeilingMaxReplicas  uint64 = 1_000_000
-	MaxServiceFootprint uint64 = 128 << 20
+	MaxServiceFootprint uint64 = 256 << 20
+	// DefaultTaskHistory is Docker's TaskHistoryRetentionLimit, and
+	// MaxTaskHistory the most a swarm spec may set.
+	DefaultTaskHistory uint64 = 5
+	MaxTaskHistory     uint64 = 1000
 	// TaskOverhead is what a task holds besides its TaskSpec: IDs,
 	// status, versions, timestamps, encoded.
 	TaskOverhead uint64 = 1024
@@ -78,19 +98,29 @@ const (
 	MaxReplicasLabel = "com.shoal.limits.max-replicas"
 )
 
-// Limits are the maxima a cluster's swarm spec can set.
+// MaxDuration bounds every duration in a spec.
+const MaxDuration = 365 * 24 * time.Hour
+
+// Limits are what a cluster's swarm spec says about how much a service
+// may hold.
 type Limits struct {
 	MaxReplicas uint64
+	TaskHistory uint64 // old tasks kept per slot
 }
 
 // Default is the limits of a cluster whose spec sets none.
-func Default() Limits { return Limits{MaxReplicas: DefaultMaxReplicas} }
+func Default() Limits {
+	return Limits{MaxReplicas: DefaultMaxReplicas, TaskHistory: DefaultTaskHistory}
+}
 
 // FromSwarm reads the limits a swarm spec sets. A malformed label is an
 // error, and the defaults are returned with it, so a controller that finds
 // one in the store can go on with them.
 func FromSwarm(spec swarm.Spec) (Limits, error) {
 	l := Default()
+	if h := spec.Orchestration.TaskHistoryRetentionLimit; h != nil {
+		l.TaskHistory = uint64(max(*h, 0))
+	}
 	raw, ok := spec.Labels[MaxReplicasLabel]
 	if !ok {
 		return l, nil
@@ -161,7 +191,7 @@ func Service(spec swarm.ServiceSpec, l Limits) error {
 	if p := spec.TaskTemplate.Placement; p != nil && p.MaxReplicas > l.MaxReplicas {
 		return overLimit("TaskTemplate.Placement.MaxReplicas", p.MaxReplicas, l)
 	}
-	tasks, err := taskCount(spec.Mode, l)
+	count, err := taskCount(spec.Mode, l)
 	if err != nil {
 		return err
 	}
@@ -169,12 +199,29 @@ func Service(spec swarm.ServiceSpec, l Limits) error {
 	if err != nil {
 		return err
 	}
-	per := uint64(taskSize) + TaskOverhead
-	if tasks > MaxServiceFootprint/per {
-		return errdefs.Invalid("%d tasks of %d bytes each (the encoded TaskTemplate and %d for the task) make %d MiB, the limit for a service is %d MiB: lower the count to %d or make the spec smaller",
-			tasks, per, TaskOverhead, tasks*per>>20, MaxServiceFootprint>>20, MaxServiceFootprint/per)
+	perTask := uint64(taskSize) + TaskOverhead
+	perSlot := slotTasks(spec.TaskTemplate, l)
+	hi, footprint := bits.Mul64(count*perSlot, perTask)
+	if hi == 0 && count <= CeilingMaxReplicas && footprint <= MaxServiceFootprint {
+		return nil
 	}
-	return nil
+	size := "more than 16 EiB"
+	if hi == 0 && count <= CeilingMaxReplicas {
+		size = fmt.Sprintf("%d MiB", footprint>>20)
+	}
+	return errdefs.Invalid("service footprint too large: %d slots × %d tasks per slot (task history or restart attempts, and one replacement) × %d bytes per task (the encoded TaskTemplate and %d) make %s, the limit is %d MiB: lower the count to at most %d, or the history or attempts, or the spec's size",
+		count, perSlot, perTask, TaskOverhead, size, MaxServiceFootprint>>20, MaxServiceFootprint/perTask/perSlot)
+}
+
+// slotTasks is how many tasks a slot holds at most: what is kept of it
+// (the task history, or what the restart policy needs to count attempts)
+// and a replacement in flight.
+func slotTasks(ts swarm.TaskSpec, l Limits) uint64 {
+	kept := max(l.TaskHistory, 1)
+	if rp := ts.RestartPolicy; rp != nil && rp.MaxAttempts != nil && *rp.MaxAttempts > 0 {
+		kept = max(kept, min(*rp.MaxAttempts, CeilingMaxReplicas)+1)
+	}
+	return kept + 1
 }
 
 // taskCount is how many tasks of a service the store holds at most, for
@@ -217,6 +264,15 @@ func overLimit(field string, n uint64, l Limits) error {
 func Data(kind string, data []byte, max int) error {
 	if len(data) < 1 || len(data) >= max {
 		return errdefs.Invalid("%s data must be larger than 0 and less than %d bytes", kind, max)
+	}
+	return nil
+}
+
+// Duration refuses a duration that is negative or longer than
+// MaxDuration; field names it in the message.
+func Duration(field string, d time.Duration) error {
+	if d < 0 || d > MaxDuration {
+		return errdefs.Invalid("%s: %s is out of range (0 to %s)", field, d, MaxDuration)
 	}
 	return nil
 }

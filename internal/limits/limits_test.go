@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 
@@ -53,7 +54,12 @@ func labels(n, keySize, valueSize int) map[string]string {
 func TestService(t *testing.T) {
 	// The TaskTemplate size at which DefaultMaxReplicas tasks fill the
 	// footprint exactly.
-	fullSize := int(MaxServiceFootprint/DefaultMaxReplicas - TaskOverhead)
+	fullSize := int(MaxServiceFootprint/(DefaultMaxReplicas*(DefaultTaskHistory+1)) - TaskOverhead)
+	attempts := func(n uint64) swarm.ServiceSpec {
+		s := replicated(10)
+		s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{MaxAttempts: &n}
+		return s
+	}
 	bigPlacement := replicated(1)
 	bigPlacement.TaskTemplate.Placement = &swarm.Placement{MaxReplicas: DefaultMaxReplicas + 1}
 	atPlacement := replicated(1)
@@ -74,8 +80,9 @@ func TestService(t *testing.T) {
 		{"replicas at the limit", replicated(DefaultMaxReplicas), Default(), ""},
 		{"replicas past the limit", replicated(DefaultMaxReplicas + 1), Default(), "Mode.Replicated.Replicas: 10001 is more than the cluster's limit of 10000"},
 		{"replicas of 2^63", replicated(1 << 63), Default(), "Mode.Replicated.Replicas: 9223372036854775808 is more than the cluster's limit of 10000 (swarm label com.shoal.limits.max-replicas)"},
-		{"replicas under a lower limit", replicated(6), Limits{MaxReplicas: 5}, "limit of 5"},
-		{"replicas under a higher limit", replicated(20_000), Limits{MaxReplicas: 20_000}, ""},
+		{"replicas under a lower limit", replicated(6), Limits{MaxReplicas: 5, TaskHistory: 5}, "limit of 5"},
+		{"replicas under a higher limit", replicated(20_000), Limits{MaxReplicas: 20_000, TaskHistory: 5}, ""},
+		{"replicas at the ceiling", replicated(CeilingMaxReplicas), Limits{MaxReplicas: CeilingMaxReplicas, TaskHistory: 5}, "make 6162 MiB"},
 		{"global", global, Default(), ""},
 		{"job at the limit", job(DefaultMaxReplicas, DefaultMaxReplicas), Default(), ""},
 		{"job completions past the limit", job(DefaultMaxReplicas+1, 1), Default(), "Mode.ReplicatedJob.TotalCompletions: 10001"},
@@ -83,9 +90,13 @@ func TestService(t *testing.T) {
 		{"max replicas per node at the limit", atPlacement, Default(), ""},
 		{"max replicas per node past the limit", bigPlacement, Default(), "TaskTemplate.Placement.MaxReplicas: 10001"},
 		{"footprint at the limit", withEnv(t, DefaultMaxReplicas, fullSize), Default(), ""},
-		{"footprint past the limit", withEnv(t, DefaultMaxReplicas, fullSize+1), Default(), "the limit for a service is 128 MiB: lower the count to 9999"},
-		{"largest spec, few replicas", withEnv(t, 60, MaxObjectSize-200), Default(), ""},
-		{"largest spec, many replicas", withEnv(t, 100, MaxObjectSize-200), Default(), "the limit for a service is 128 MiB"},
+		{"footprint past the limit", withEnv(t, DefaultMaxReplicas, fullSize+1), Default(), "the limit is 256 MiB: lower the count to at most 9999"},
+		{"footprint with a longer history", withEnv(t, DefaultMaxReplicas, fullSize), Limits{MaxReplicas: DefaultMaxReplicas, TaskHistory: 6}, "10000 slots × 7 tasks per slot"},
+		{"largest spec, few replicas", withEnv(t, 21, MaxObjectSize-200), Default(), ""},
+		{"largest spec, many replicas", withEnv(t, 22, MaxObjectSize-200), Default(), "lower the count to at most 21"},
+		{"many restart attempts", attempts(100_000), Default(), "10 slots × 100002 tasks per slot"},
+		{"restart attempts of 2^64-1", attempts(1<<64 - 1), Default(), "10 slots × 1000002 tasks per slot"},
+		{"some restart attempts", attempts(1000), Default(), ""},
 		{"spec past the size limit", withEnv(t, 1, MaxObjectSize), Default(), "service spec is too large"},
 		{"too many labels", manyLabels, Default(), "Labels: 1001 labels, the limit is 1000"},
 		{"container label value too long", containerLabels, Default(), "TaskTemplate.ContainerSpec.Labels[\"0\"]: a value of 65537 bytes, the limit is 65536 (64 KiB)"},
@@ -197,5 +208,22 @@ func checkErr(t *testing.T, err error, want string) {
 		t.Fatalf("got error %q, want one containing %q", err, want)
 	case err != nil && !errdefs.Is(err, errdefs.KindInvalid):
 		t.Fatalf("got error kind %v, want Invalid", errdefs.KindOf(err))
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    time.Duration
+		want string
+	}{
+		{"zero", 0, ""},
+		{"at the limit", MaxDuration, ""},
+		{"past the limit", MaxDuration + 1, "UpdateConfig.Delay: 8760h0m0.000000001s is out of range (0 to 8760h0m0s)"},
+		{"negative", -1, "is out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkErr(t, Duration("UpdateConfig.Delay", tc.d), tc.want)
+		})
 	}
 }
