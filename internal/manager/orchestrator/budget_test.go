@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	ct "github.com/shoal-project/shoal/internal/manager/controller/controllertest"
 	"github.com/shoal-project/shoal/internal/manager/orchestrator"
@@ -65,12 +66,18 @@ func manyTasks(svc *store.Service, from, n int) []*store.Task {
 	return out
 }
 
+// raised is a cluster whose MaxReplicas is the ceiling, so that counts of
+// many times a budget are valid.
+var raised = &store.Cluster{Swarm: swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: "cluster", Spec: swarm.Spec{
+	Annotations: swarm.Annotations{Labels: map[string]string{limits.MaxReplicasLabel: fmt.Sprint(limits.CeilingMaxReplicas)}},
+}}}}
+
 func TestDecideWithinBudget(t *testing.T) {
 	const budget = 100
-	huge := ct.Service("huge", "huge", 1e18)
+	huge := ct.Service("huge", "huge", 30000)
 	small := ct.Service("small", "small", 3)
 	job := ct.Service("job", "job", 0, func(s *store.Service) {
-		n := uint64(1e18)
+		n := uint64(30000)
 		s.Spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &n, TotalCompletions: &n}}
 		s.JobStatus = &swarm.JobStatus{JobIteration: swarm.Version{Index: 1}}
 	})
@@ -91,7 +98,7 @@ func TestDecideWithinBudget(t *testing.T) {
 		wantNextPass bool
 	}{
 		{
-			name:         "1e18 replicas make one batch",
+			name:         "30000 replicas make one batch",
 			services:     []*store.Service{huge},
 			wantCreated:  map[string]int{"huge": budget},
 			wantNextPass: true,
@@ -103,7 +110,7 @@ func TestDecideWithinBudget(t *testing.T) {
 			wantNextPass: true,
 		},
 		{
-			name:         "a job of 1e18 completions makes one batch",
+			name:         "a job of 30000 completions makes one batch",
 			services:     []*store.Service{job},
 			wantCreated:  map[string]int{"job": budget},
 			wantNextPass: true,
@@ -144,7 +151,7 @@ func TestDecideWithinBudget(t *testing.T) {
 			}
 			n := 0
 			r := orchestrator.Decide(orchestrator.Input{
-				Snapshot: controller.Snapshot{Nodes: nodes, Services: tt.services, Tasks: tt.tasks},
+				Snapshot: controller.Snapshot{Cluster: raised, Nodes: nodes, Services: tt.services, Tasks: tt.tasks},
 				Now:      now,
 				NewID: func() string {
 					// A decision past the budget stops here, before it
@@ -181,7 +188,7 @@ func TestDecideWithinBudget(t *testing.T) {
 func TestDecideConvergesInBatches(t *testing.T) {
 	const budget, replicas = 1000, 12345
 	st := ct.NewStore(t)
-	ct.Put(t, st, ct.Node("n1"), ct.Service("svc", "web", replicas))
+	ct.Put(t, st, raised, ct.Node("n1"), ct.Service("svc", "web", replicas))
 	ids := 0
 	pass := func() (created, removed int, again bool) {
 		t.Helper()

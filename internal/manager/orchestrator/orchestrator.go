@@ -67,6 +67,11 @@ func Decide(in Input) Result {
 		tasks := byService[svc.ID]
 		delete(byService, svc.ID)
 		d.whole = nil
+		if err := in.Unservable(svc); err != nil {
+			d.unservable(svc, tasks, err)
+			continue
+		}
+		tasks = d.served(svc, tasks)
 		switch m := svc.Spec.Mode; {
 		case m.Global != nil:
 			d.global(svc, tasks)

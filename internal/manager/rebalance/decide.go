@@ -54,7 +54,7 @@ func Decide(in Input) Result {
 	}
 	byService := map[string][]*store.Task{}
 	for _, svc := range in.Services {
-		if Wanted(svc) {
+		if Wanted(svc) && in.Unservable(svc) == nil {
 			byService[svc.ID] = nil
 		}
 	}
@@ -62,13 +62,13 @@ func Decide(in Input) Result {
 		return Result{} // the common case: a pass costs one look at the services
 	}
 	for _, t := range in.Tasks {
-		if ts, ok := byService[t.ServiceID]; ok {
+		if ts, ok := byService[t.ServiceID]; ok && !orchestrator.IsMark(t) {
 			byService[t.ServiceID] = append(ts, t)
 		}
 	}
 	var res Result
 	for _, svc := range in.Services {
-		if !Wanted(svc) {
+		if _, ok := byService[svc.ID]; !ok {
 			continue
 		}
 		changes, next := decideService(in, svc, byService[svc.ID])

@@ -78,11 +78,16 @@ func Decide(in Input) Result {
 	nodes := orchestrator.IndexNodes(in.Nodes)
 	byService := map[string][]*store.Task{}
 	for _, t := range in.Tasks {
-		byService[t.ServiceID] = append(byService[t.ServiceID], t)
+		if !orchestrator.IsMark(t) {
+			byService[t.ServiceID] = append(byService[t.ServiceID], t)
+		}
 	}
 	for _, svc := range in.Services {
 		if orchestrator.IsJob(svc) {
 			continue // a job runs again on a spec change instead
+		}
+		if in.Unservable(svc) != nil {
+			continue // the orchestrator marks it; nothing of it moves
 		}
 		u := &update{in: in, res: &res, svc: svc, nodes: nodes, check: orchestrator.NewSpecCheck(svc, in.Cluster)}
 		u.decide(byService[svc.ID])
