@@ -282,7 +282,7 @@ func (a *Agent) session(runCtx, ctx context.Context, c *dispatcher.Client, addr 
 	if err != nil {
 		return err
 	}
-	first, err := stream.Recv()
+	first, err := recvWhole(stream)
 	if err != nil {
 		return sessionError(err)
 	}
@@ -299,7 +299,7 @@ func (a *Agent) session(runCtx, ctx context.Context, c *dispatcher.Client, addr 
 	g.Go(func() error {
 		prev := first
 		for {
-			m, err := stream.Recv()
+			m, err := recvWhole(stream)
 			if err != nil {
 				return sessionError(err)
 			}
@@ -311,6 +311,40 @@ func (a *Agent) session(runCtx, ctx context.Context, c *dispatcher.Client, addr 
 		}
 	})
 	return g.Wait()
+}
+
+// recvWhole receives the next session message whole: an assignment set
+// sent in parts (AssignmentSet.More) is taken in once its last part has
+// arrived, so that a full set never looks like one without the tasks of
+// its later parts.
+func recvWhole(stream interface {
+	Recv() (*dispatcher.SessionMessage, error)
+}) (*dispatcher.SessionMessage, error) {
+	m, err := stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	for m.Assignments.More {
+		next, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		next.Assignments = joinParts(m.Assignments, next.Assignments)
+		m = next
+	}
+	return m, nil
+}
+
+// joinParts returns the set of two parts in a row: the objects of both,
+// the first's Full, the second's More.
+func joinParts(a, b dispatcher.AssignmentSet) dispatcher.AssignmentSet {
+	return dispatcher.AssignmentSet{
+		Full:    a.Full,
+		More:    b.More,
+		Tasks:   append(a.Tasks, b.Tasks...),
+		Secrets: append(a.Secrets, b.Secrets...),
+		Configs: append(a.Configs, b.Configs...),
+	}
 }
 
 // sessionError classifies the error that ended a session stream: the

@@ -24,12 +24,11 @@ import (
 // exists without one.
 func NewGRPCServer(policy ca.Policy, opts ...grpc.ServerOption) *grpc.Server {
 	unary, stream := ca.RequireRole(policy)
-	base := []grpc.ServerOption{
+	base := append([]grpc.ServerOption{
 		grpc.Creds(handshakenCreds{}),
-		rpc.ServerOption(),
 		grpc.ChainUnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(stream),
-	}
+	}, rpc.ServerOptions()...)
 	return grpc.NewServer(append(base, opts...)...)
 }
 

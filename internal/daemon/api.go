@@ -42,7 +42,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, label
 		Logger:  log.With("component", "api"),
 	})
 	nd.SetAPI(api)
-	return forward.Middleware(api, func() forward.Router { return nd.Forwarder() })
+	return withTestHooks(forward.Middleware(api, func() forward.Router { return nd.Forwarder() }), nd)
 }
 
 // containerHost is what the executor says about how containers are kept

@@ -73,8 +73,13 @@ type SessionMessage struct {
 // longer used. Any other set holds the tasks, secrets and configs that are
 // new or changed since the message before; the agent keeps the others as
 // they were.
+//
+// A set too large for one message is sent in parts, every one of them
+// with More but the last: the agent takes them in together, as one set,
+// once the last has arrived. Every part carries Full.
 type AssignmentSet struct {
 	Full    bool
+	More    bool `json:",omitempty"`
 	Tasks   []*store.Task
 	Secrets []*store.Secret `json:",omitempty"`
 	Configs []*store.Config `json:",omitempty"`

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/rpc"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// Clock is nil for the wall clock.
 	Clock  Clock
 	Logger *slog.Logger
+	// MaxMessageSize bounds a session message (rpc.MaxMessageSize, what
+	// agents accept, when zero; tests set less).
+	MaxMessageSize int
 }
 
 // Dispatcher serves the shoal.Dispatcher service on a manager. It serves
@@ -60,6 +64,7 @@ type Dispatcher struct {
 	leaderAddr func() string
 	clock      Clock
 	log        *slog.Logger
+	maxMessage int
 
 	// statusQueue carries UpdateTaskStatus calls to RunLeader's committer,
 	// which writes those that wait together in one store update.
@@ -108,6 +113,7 @@ func New(cfg Config) *Dispatcher {
 		leaderAddr:  cfg.LeaderAddr,
 		clock:       cfg.Clock,
 		log:         cfg.Logger,
+		maxMessage:  cfg.MaxMessageSize,
 		statusQueue: make(chan *statusRequest),
 		sessions:    map[string]*session{},
 		lastSeen:    map[string]time.Time{},
@@ -124,6 +130,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.maxMessage <= 0 {
+		d.maxMessage = rpc.MaxMessageSize
 	}
 	return d
 }

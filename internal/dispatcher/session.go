@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/identity"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 var errReplaced = errdefs.Conflict("a newer session of this node replaced this one")
@@ -42,25 +45,29 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 	log.Info("session started", "session.id", s.id)
 
 	var told *nodeView
+	var sz sizer
+	rejected := map[string]bool{} // tasks left out, already reported
 	for {
 		cur, err := d.readNodeView(tm.router, id.NodeID)
 		if err != nil {
 			return toStatus(err)
 		}
+		cur.node = agentNode(cur.node, &sz)
+		base, room, err := envelope(s.id, cur, d.maxMessage)
+		if err != nil {
+			return toStatus(err)
+		}
+		cur, left := fit(cur, room, &sz)
+		if err := d.reject(ctx, tm, id.NodeID, left, rejected); err != nil {
+			return toStatus(err)
+		}
 		if set, ok := nextAssignments(told, cur); ok {
-			msg := &SessionMessage{
-				SessionID:       s.id,
-				Node:            cur.node,
-				Managers:        cur.wide.managers,
-				HeartbeatPeriod: cur.wide.period,
-				RootCA:          cur.wide.rootCA,
-				Assignments:     set,
-			}
-			if err := stream.SendMsg(msg); err != nil {
+			if err := d.send(stream, base, split(set, room, &sz)); err != nil {
 				return err
 			}
 		}
 		told = cur
+		sz.round()
 		select {
 		case <-ctx.Done():
 			if cause := context.Cause(ctx); cause != context.Canceled {
@@ -71,6 +78,69 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 		case <-s.wake:
 		}
 	}
+}
+
+// send sends the parts of an assignment set, each in base. A part is
+// encoded here, to check it is within the limit the agent accepts before
+// it goes: split packs to an upper bound, so it always is.
+func (d *Dispatcher) send(stream grpc.ServerStream, base SessionMessage, parts []AssignmentSet) error {
+	for _, p := range parts {
+		msg := base
+		msg.Assignments = p
+		b, err := json.Marshal(&msg)
+		if err != nil {
+			return toStatus(fmt.Errorf("encode session message: %w", err))
+		}
+		if len(b) > d.maxMessage {
+			return toStatus(fmt.Errorf("session message of %d bytes, past the %d an agent accepts: assignments were packed wrongly", len(b), d.maxMessage))
+		}
+		if err := stream.SendMsg(json.RawMessage(b)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reject reports as rejected, on the node's behalf, the tasks left out of
+// its assignments that are not ended yet, each once per session
+// (rejected holds those reported; it is trimmed to those still left out).
+// It does not wait for the report to be committed.
+func (d *Dispatcher) reject(ctx context.Context, tm *term, nodeID string, left []leftOut, rejected map[string]bool) error {
+	still := make(map[string]bool, len(left))
+	var updates []TaskStatusUpdate
+	for _, l := range left {
+		still[l.task.ID] = true
+		if rejected[l.task.ID] || taskstate.Terminal(l.task.Status.State) {
+			continue
+		}
+		d.log.Warn("task left out of its node's assignments", "node.id", nodeID, "task.id", l.task.ID, "reason", l.why)
+		updates = append(updates, TaskStatusUpdate{TaskID: l.task.ID, Status: swarm.TaskStatus{
+			Timestamp: d.clock.Now(),
+			State:     swarm.TaskStateRejected,
+			Message:   "assignment too large",
+			Err:       l.why,
+		}})
+	}
+	for id := range rejected {
+		if !still[id] {
+			delete(rejected, id)
+		}
+	}
+	if len(updates) == 0 {
+		return nil
+	}
+	r := &statusRequest{nodeID: nodeID, updates: updates, done: make(chan error, 1)}
+	select {
+	case d.statusQueue <- r:
+	case <-tm.done:
+		return &notLeaderError{leader: d.leaderAddr()}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, u := range updates {
+		rejected[u.TaskID] = true
+	}
+	return nil
 }
 
 // markReady records, in one update, that the node is up at addr with the

@@ -1,13 +1,17 @@
 package rpc_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/moby/api/types/swarm"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
@@ -88,5 +92,65 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if wantID := (ca.Identity{NodeID: worker.ID, Role: ca.WorkerRole, ClusterID: "test-cluster"}); *id != wantID {
 		t.Errorf("got caller identity %+v, want %+v", *id, wantID)
+	}
+}
+
+// Both ends take a message of MaxMessageSize and refuse one a byte
+// larger, whatever gRPC's own default.
+func TestMessageSizeLimit(t *testing.T) {
+	root := clusterconntest.NewRoot(t)
+	manager := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	worker := clusterconntest.NewNode(t, root, ca.WorkerRole)
+	mux := clusterconntest.Listen(t, root, manager)
+	clusterconntest.ServeGRPC(t, mux, ca.Policy{rpctest.MethodEcho: {ca.WorkerRole}},
+		func(s grpc.ServiceRegistrar) { s.RegisterService(&rpctest.ServiceDesc, rpctest.Server{}) })
+	cc := clusterconntest.Dial(t, root, mux.Addr().String(), &worker)
+
+	// sized returns a service whose encoding is n bytes; Echo's reply
+	// is as long (its version goes from 1 to 2).
+	sized := func(n int) *swarm.Service {
+		s := &swarm.Service{Meta: swarm.Meta{Version: swarm.Version{Index: 1}}}
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ID = strings.Repeat("x", n-len(b))
+		return s
+	}
+	tests := []struct {
+		name     string
+		size     int
+		wantCode codes.Code
+	}{
+		{"at the limit", rpc.MaxMessageSize, codes.OK},
+		{"a byte past it", rpc.MaxMessageSize + 1, codes.ResourceExhausted},
+		{"past gRPC's default of 4 MiB", 4<<20 + 1, codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sent := sized(tt.size)
+			if b, _ := json.Marshal(sent); len(b) != tt.size {
+				t.Fatalf("the message is %d bytes, want %d", len(b), tt.size)
+			}
+			got, err := rpctest.Echo(t.Context(), cc, sent)
+			if code := status.Code(err); code != tt.wantCode {
+				t.Fatalf("got code %v (%v), want %v", code, err, tt.wantCode)
+			}
+			if err == nil && got.ID != sent.ID {
+				t.Errorf("got back an ID of %d bytes, want %d", len(got.ID), len(sent.ID))
+			}
+		})
+	}
+}
+
+func TestCodecSendsRawMessagesAsTheyAre(t *testing.T) {
+	var c rpc.Codec
+	raw := json.RawMessage(`{"ID":  "as sent"}`)
+	data, err := c.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(data.Materialize()); got != string(raw) {
+		t.Errorf("got %q, want %q", got, raw)
 	}
 }

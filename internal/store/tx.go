@@ -171,7 +171,12 @@ type WriteTx struct {
 	ReadTx
 	actions []Action
 	objects []object // the object of each action
+	size    int      // the bytes of the actions' JSON
 }
+
+// Size returns the bytes written so far, as encoded: what the batch will
+// cost raft, before compression.
+func (tx *WriteTx) Size() int { return tx.size }
 
 // Put creates or replaces an object. The object must not be modified
 // after it is put: the store may keep it as it is.
@@ -198,6 +203,7 @@ func (tx *WriteTx) Delete(o object) error {
 func (tx *WriteTx) record(op Op, o object, data []byte, after object) {
 	tx.own.set(o.table(), o.objectID(), after)
 	tx.actions = append(tx.actions, Action{Op: op, Table: o.table(), Object: data})
+	tx.size += len(data)
 	tx.objects = append(tx.objects, o)
 }
 

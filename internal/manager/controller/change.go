@@ -46,32 +46,34 @@ func Guard(serviceID string, slot int, nodeID string, tasks []*store.Task) SlotG
 
 func (c *Change) size() int { return len(c.Tasks) + len(c.Services) + len(c.Deletes) }
 
-// MaxBatch bounds the objects written in one store update, so that one
-// pass over a huge cluster does not become one huge raft entry.
-const MaxBatch = 5000
+// MaxBatch bounds the objects written in one store update, and
+// MaxBatchBytes their encoded size, so that one pass over a huge cluster,
+// or over tasks of a large spec, does not become one huge raft entry. A
+// change larger than MaxBatchBytes on its own goes alone.
+const (
+	MaxBatch      = 5000
+	MaxBatchBytes = 8 << 20
+)
 
-// Apply applies changes in as few store updates as MaxBatch allows,
-// skipping the stale ones. It returns how many changes were applied and
-// how many were skipped as stale.
+// Apply applies changes in as few store updates as MaxBatch and
+// MaxBatchBytes allow, skipping the stale ones. It returns how many
+// changes were applied and how many were skipped as stale.
 func Apply(ctx context.Context, st *store.Store, changes []Change) (applied, stale int, err error) {
 	for len(changes) > 0 {
-		n, size := 0, 0
-		for n < len(changes) && (n == 0 || size+changes[n].size() <= MaxBatch) {
-			size += changes[n].size()
-			n++
-		}
-		batch := changes[:n]
-		changes = changes[n:]
-		var a, s int
+		var n, a, s int
 		err := st.Update(ctx, func(tx *store.WriteTx) error {
-			a, s = 0, 0
+			n, a, s = 0, 0, 0
+			size := 0
 			slots := slotReader{tx: tx.ReadTx}
-			for i := range batch {
-				if !current(tx.ReadTx, &slots, &batch[i]) {
+			for n < len(changes) && (n == 0 || size+changes[n].size() <= MaxBatch && tx.Size() < MaxBatchBytes) {
+				c := &changes[n]
+				n++
+				size += c.size()
+				if !current(tx.ReadTx, &slots, c) {
 					s++
 					continue
 				}
-				if err := write(tx, &batch[i]); err != nil {
+				if err := write(tx, c); err != nil {
 					return err
 				}
 				a++
@@ -79,8 +81,9 @@ func Apply(ctx context.Context, st *store.Store, changes []Change) (applied, sta
 			return nil
 		})
 		if err != nil {
-			return applied, stale, fmt.Errorf("apply %d changes: %w", len(batch), err)
+			return applied, stale, fmt.Errorf("apply %d changes: %w", max(n, 1), err)
 		}
+		changes = changes[n:]
 		applied += a
 		stale += s
 	}

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -154,6 +155,32 @@ func TestApplySplitsLargeBatches(t *testing.T) {
 	}
 	if got := st.Index() - before; got != 2 {
 		t.Errorf("got %d store updates, want 2", got)
+	}
+}
+
+// Tasks of a large spec split by bytes: 40 tasks of 1 MiB each would be
+// one 40 MiB raft entry by count alone.
+func TestApplySplitsLargeObjects(t *testing.T) {
+	st := ct.NewStore(t)
+	svc := ct.Service("svc", "web", 1, func(s *store.Service) {
+		s.Spec.TaskTemplate.ContainerSpec.Env = []string{"BIG=" + strings.Repeat("x", 1<<20)}
+	})
+	ct.Put(t, st, svc)
+	before := st.Index()
+	var changes []controller.Change
+	for i := range 40 {
+		task := ct.Task(taskID(i), svc, i+1, "")
+		task.Spec = svc.Spec.TaskTemplate
+		changes = append(changes, controller.Change{Tasks: []*store.Task{task}})
+	}
+	if applied, _, err := controller.Apply(t.Context(), st, changes); err != nil || applied != len(changes) {
+		t.Fatalf("got applied %d, err %v; want %d", applied, err, len(changes))
+	}
+	// An update ends with the task that crosses the bound: the eighth
+	// of a little over 1 MiB each.
+	const perUpdate = controller.MaxBatchBytes >> 20
+	if got, want := st.Index()-before, uint64(len(changes)/perUpdate); got != want {
+		t.Errorf("got %d store updates, want %d of %d tasks", got, want, perUpdate)
 	}
 }
 

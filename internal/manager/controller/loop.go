@@ -139,8 +139,9 @@ type Decision func(s Snapshot, now time.Time) (changes []Change, next time.Time)
 // the events wakes accepts (all when nil), with the loop's defaults.
 func NewLoop(name string, st *store.Store, logger *slog.Logger, wakes func(store.Event) bool, decide Decision) *Loop {
 	l := &Loop{Name: name, Store: st, Logger: logger, Wakes: wakes}
+	var verdicts Verdicts
 	l.Pass = func(ctx context.Context, now time.Time) (time.Time, error) {
-		changes, next := decide(Read(st), now)
+		changes, next := decide(verdicts.Read(st), now)
 		if len(changes) == 0 {
 			return next, nil
 		}

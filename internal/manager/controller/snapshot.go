@@ -21,6 +21,9 @@ type Snapshot struct {
 	Services []*store.Service
 	Tasks    []*store.Task
 	Networks []*store.Network
+	// verdicts, when set, answers Unservable from what the loop's
+	// earlier passes found.
+	verdicts *Verdicts
 }
 
 // Read takes a snapshot of st.

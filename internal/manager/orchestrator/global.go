@@ -46,13 +46,27 @@ func (d *decider) global(svc *store.Service, tasks []*store.Task) {
 			d.tend(svc, s, false, false, false)
 		}
 	}
+	d.startOnNodes(svc, have, fits)
+}
+
+// startOnNodes starts a task of a global service (or job) on every node
+// that takes one and has none, as many as the pass's budget gives the
+// service.
+func (d *decider) startOnNodes(svc *store.Service, have map[string]Slot, fits eligibility) {
+	var missing []*store.Node
 	for _, n := range d.in.Nodes {
 		s, ok := have[n.ID]
 		if _, start := fits(n); start && (!ok || !occupied(s)) {
+			missing = append(missing, n)
+		}
+	}
+	d.want(len(missing), func(k int) {
+		for _, n := range missing[:k] {
+			s, ok := have[n.ID]
 			if !ok {
 				s = Slot{NodeID: n.ID}
 			}
 			d.inSlot(svc, s, d.newTask(svc, 0, n.ID, swarm.TaskStateRunning))
 		}
-	}
+	})
 }

@@ -75,13 +75,16 @@ func (d *decider) replicatedJob(svc *store.Service, tasks []*store.Task) {
 		}
 		d.tend(svc, s, true, true, true)
 	}
-	for n := 1; n <= total && active < maxConcurrent; n++ {
-		if taken[n] {
-			continue
+	// Slots 1..total not taken are free: those beyond were removed above.
+	d.want(min(maxConcurrent-active, total-len(taken)), func(k int) {
+		for n := 1; k > 0 && n <= total; n++ {
+			if taken[n] {
+				continue
+			}
+			d.inSlot(svc, Slot{Number: n}, d.newTask(svc, n, "", swarm.TaskStateRunning))
+			k--
 		}
-		d.inSlot(svc, Slot{Number: n}, d.newTask(svc, n, "", swarm.TaskStateRunning))
-		active++
-	}
+	})
 }
 
 // running reports whether a job slot still has a task at work.
@@ -119,13 +122,5 @@ func (d *decider) globalJob(svc *store.Service, tasks []*store.Task) {
 			d.tend(svc, s, true, false, false)
 		}
 	}
-	for _, n := range d.in.Nodes {
-		s, ok := have[n.ID]
-		if _, start := fits(n); start && (!ok || !occupied(s)) {
-			if !ok {
-				s = Slot{NodeID: n.ID}
-			}
-			d.inSlot(svc, s, d.newTask(svc, 0, n.ID, swarm.TaskStateRunning))
-		}
-	}
+	d.startOnNodes(svc, have, fits)
 }

@@ -9,6 +9,8 @@
 package orchestrator
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -20,18 +22,30 @@ import (
 	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
+// DefaultBudget is the most tasks one pass creates, and the most it marks
+// for removal when scaling down or removing services: a count of many
+// tasks converges over several passes, each a bounded batch, instead of
+// one pass whose memory grows with a number in a spec. It is one store
+// update's worth (controller.MaxBatch).
+const DefaultBudget = controller.MaxBatch
+
 // Input is what the orchestrator decides from.
 type Input struct {
 	controller.Snapshot
 	Now   time.Time
 	NewID func() string // identity.NewID when nil
+	// Budget bounds the tasks a pass creates, and separately those it
+	// marks for removal (DefaultBudget when zero). Restarts of tasks
+	// that exist are not counted: they are bounded by the state.
+	Budget int
 }
 
 // Result is what the orchestrator decided.
 type Result struct {
 	Changes []controller.Change
 	// Next is when a decision will be due without any event (a restart
-	// delay ending), or zero.
+	// delay ending, or Now when the budget left work for the next
+	// pass), or zero.
 	Next time.Time
 }
 
@@ -41,7 +55,10 @@ func Decide(in Input) Result {
 	if in.NewID == nil {
 		in.NewID = identity.NewID
 	}
-	d := &decider{in: in, nodes: IndexNodes(in.Nodes)}
+	if in.Budget <= 0 {
+		in.Budget = DefaultBudget
+	}
+	d := &decider{in: in, nodes: IndexNodes(in.Nodes), removals: in.Budget}
 	byService := map[string][]*store.Task{}
 	for _, t := range in.Tasks {
 		byService[t.ServiceID] = append(byService[t.ServiceID], t)
@@ -50,6 +67,11 @@ func Decide(in Input) Result {
 		tasks := byService[svc.ID]
 		delete(byService, svc.ID)
 		d.whole = nil
+		if err := in.Unservable(svc); err != nil {
+			d.unservable(svc, tasks, err)
+			continue
+		}
+		tasks = d.served(svc, tasks)
 		switch m := svc.Spec.Mode; {
 		case m.Global != nil:
 			d.global(svc, tasks)
@@ -63,10 +85,11 @@ func Decide(in Input) Result {
 	}
 	// What is left belongs to services that were removed.
 	for _, t := range in.Tasks {
-		if _, orphan := byService[t.ServiceID]; orphan && t.DesiredState != swarm.TaskStateRemove {
+		if _, orphan := byService[t.ServiceID]; orphan && t.DesiredState != swarm.TaskStateRemove && d.mayRemove(1) {
 			d.put(withDesired(t, swarm.TaskStateRemove))
 		}
 	}
+	d.startAll()
 	return d.res
 }
 
@@ -78,6 +101,81 @@ type decider struct {
 	// decided, older runs included: slot guards must name them all,
 	// while the decisions look at the current run only. Nil otherwise.
 	whole map[slotKey][]*store.Task
+	// starts are the services' wants of new tasks, met once every
+	// service has said its own, within the budget.
+	starts []start
+	// removals is how many more tasks this pass may mark for removal.
+	removals int
+}
+
+// start is one service's want of new tasks: it wants n, and create
+// creates the first k of them, guarded as whole says (decider.whole when
+// the want was made).
+type start struct {
+	n      int
+	create func(k int)
+	whole  map[slotKey][]*store.Task
+}
+
+// want records that the service being decided wants n new tasks, made by
+// mk.
+func (d *decider) want(n int, mk func(k int)) {
+	if n > 0 {
+		d.starts = append(d.starts, start{n: n, create: mk, whole: d.whole})
+	}
+}
+
+// startAll shares the budget among the services that want new tasks and
+// creates their share. A pass that could not create them all is followed
+// by another at once.
+func (d *decider) startAll() {
+	wants := make([]int, len(d.starts))
+	for i, s := range d.starts {
+		wants[i] = s.n
+	}
+	for i, k := range Share(wants, d.in.Budget) {
+		if k > 0 {
+			d.whole = d.starts[i].whole
+			d.starts[i].create(k)
+		}
+		if k < wants[i] {
+			d.wakeAt(d.in.Now)
+		}
+	}
+}
+
+// Share divides budget among wants so that no want gets more than it
+// asks, and a want that gets less than it asks gets at least as much as
+// any other (max-min fairness): many small services are served whole in
+// one pass beside a huge one, which gets what is left.
+func Share(wants []int, budget int) []int {
+	order := make([]int, len(wants))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(wants[a], wants[b]) })
+	out := make([]int, len(wants))
+	left := max(budget, 0)
+	for i, w := range order {
+		out[w] = min(max(wants[w], 0), left/(len(order)-i))
+		left -= out[w]
+	}
+	return out
+}
+
+// mayRemove reports whether n more tasks may be marked for removal in
+// this pass, and counts them when so; when not, the next pass comes at
+// once.
+// A slot goes whole, so the first of a pass goes whatever its size: a
+// slot larger than the budget is still removed.
+func (d *decider) mayRemove(n int) bool {
+	if n > d.removals && d.removals < d.in.Budget {
+		d.removals = 0
+		d.wakeAt(d.in.Now)
+		return false
+	}
+	d.removals = max(d.removals-n, 0)
+	return true
 }
 
 type slotKey struct {
@@ -114,17 +212,25 @@ func (d *decider) newTask(svc *store.Service, slot int, nodeID string, desired s
 	return NewTask(d.in.NewID(), svc, d.in.Cluster, slot, nodeID, desired, d.in.Now)
 }
 
-// removeSlot gives every task of a slot DesiredState remove.
+// removeSlot gives every task of a slot DesiredState remove, if the
+// removal budget allows.
 func (d *decider) removeSlot(svc *store.Service, s Slot) {
-	var out []*store.Task
+	n := 0
+	for _, t := range s.Tasks {
+		if t.DesiredState != swarm.TaskStateRemove {
+			n++
+		}
+	}
+	if n == 0 || !d.mayRemove(n) {
+		return
+	}
+	out := make([]*store.Task, 0, n)
 	for _, t := range s.Tasks {
 		if t.DesiredState != swarm.TaskStateRemove {
 			out = append(out, withDesired(t, swarm.TaskStateRemove))
 		}
 	}
-	if len(out) > 0 {
-		d.inSlot(svc, s, out...)
-	}
+	d.inSlot(svc, s, out...)
 }
 
 // occupied reports whether a slot is taken: it holds a task that is not

@@ -51,17 +51,21 @@ func (d *decider) replicated(svc *store.Service, tasks []*store.Task) {
 		used[s.Number] = true
 		d.tend(svc, s, false, true, true)
 	}
-	for n, missing := 1, want-len(taken); missing > 0; n++ {
-		if used[n] {
-			continue
+	// Missing slots start in the lowest free numbers, as many as the
+	// pass's budget gives this service.
+	d.want(want-len(taken), func(k int) {
+		for n := 1; k > 0; n++ {
+			if used[n] {
+				continue
+			}
+			s := Slot{Number: n}
+			if i, ok := byNumber[n]; ok {
+				s = slots[i]
+			}
+			d.inSlot(svc, s, d.newTask(svc, n, "", swarm.TaskStateRunning))
+			k--
 		}
-		s := Slot{Number: n}
-		if i, ok := byNumber[n]; ok {
-			s = slots[i]
-		}
-		d.inSlot(svc, s, d.newTask(svc, n, "", swarm.TaskStateRunning))
-		missing--
-	}
+	})
 }
 
 // runs is 1 when a slot has a task running as wanted, so that slots

@@ -37,6 +37,11 @@ type Move struct {
 	From, To string // node IDs
 }
 
+// MaxMoves bounds the moves of a service in one batch, whatever its
+// parallelism (0 is all at once): each move asks the scheduler about the
+// whole cluster, so a batch costs that many scheduler passes.
+const MaxMoves = 100
+
 // MessageMoved is the status message of a task replaced by a move.
 const MessageMoved = "rebalanced to another node"
 
@@ -49,7 +54,7 @@ func Decide(in Input) Result {
 	}
 	byService := map[string][]*store.Task{}
 	for _, svc := range in.Services {
-		if Wanted(svc) {
+		if Wanted(svc) && in.Unservable(svc) == nil {
 			byService[svc.ID] = nil
 		}
 	}
@@ -57,13 +62,13 @@ func Decide(in Input) Result {
 		return Result{} // the common case: a pass costs one look at the services
 	}
 	for _, t := range in.Tasks {
-		if ts, ok := byService[t.ServiceID]; ok {
+		if ts, ok := byService[t.ServiceID]; ok && !orchestrator.IsMark(t) {
 			byService[t.ServiceID] = append(ts, t)
 		}
 	}
 	var res Result
 	for _, svc := range in.Services {
-		if !Wanted(svc) {
+		if _, ok := byService[svc.ID]; !ok {
 			continue
 		}
 		changes, next := decideService(in, svc, byService[svc.ID])
@@ -96,7 +101,11 @@ func decideService(in Input, svc *store.Service, tasks []*store.Task) ([]control
 	if due := lastRun.Add(cfg.Delay); cfg.Delay > 0 && in.Now.Before(due) {
 		return nil, due
 	}
-	moves := Plan(in.Snapshot, svc, in.Now, cfg.Parallelism)
+	limit := MaxMoves
+	if cfg.Parallelism > 0 {
+		limit = min(cfg.Parallelism, MaxMoves)
+	}
+	moves := Plan(in.Snapshot, svc, in.Now, limit)
 	if len(moves) == 0 {
 		if svc.Rebalance != nil && svc.Rebalance.State == store.RebalanceActive {
 			c := *svc

@@ -229,3 +229,19 @@ func TestPlanSpreadsOverZones(t *testing.T) {
 		t.Errorf("tasks per node after %d moves (-want +got):\n%s", len(moves), diff)
 	}
 }
+
+// Parallelism 0 moves all it can, but at most MaxMoves in one batch.
+func TestDecideMovesAtMostABatch(t *testing.T) {
+	var ns []*store.Node
+	for i := range 3 * MaxMoves {
+		ns = append(ns, ct.Node(fmt.Sprintf("n%03d", i)))
+	}
+	svc := ct.Service("svc", "web", 3*MaxMoves, auto, update(swarm.UpdateConfig{Parallelism: 0}))
+	res := Decide(Input{
+		Snapshot: controller.Snapshot{Nodes: ns, Services: []*store.Service{svc}, Tasks: spread(svc, fmt.Sprintf("n000:%d", 3*MaxMoves))},
+		Now:      now,
+	})
+	if got := len(res.Changes); got != MaxMoves {
+		t.Errorf("got %d moves, want %d", got, MaxMoves)
+	}
+}

@@ -98,7 +98,7 @@ func (u *update) canary(slots []*slotState, cfg Config, m *monitor, started time
 		slices.SortStableFunc(waiting, func(a, b *slotState) int {
 			return cmp.Or(cmp.Compare(runningOld(a), runningOld(b)), cmp.Compare(a.slot.Number, b.slot.Number))
 		})
-		for _, s := range waiting[:min(missing, len(waiting))] {
+		for _, s := range waiting[:u.take(min(missing, len(waiting)))] {
 			u.start(s, Config{Order: swarm.UpdateOrderStartFirst})
 		}
 	}

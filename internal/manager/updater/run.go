@@ -20,15 +20,16 @@ import (
 // a new leader's updater starts with an empty memory.
 func New(st *store.Store, logger *slog.Logger, startTimeout time.Duration) *controller.Loop {
 	var (
-		seen  = map[string]time.Time{}
-		since time.Time
+		seen     = map[string]time.Time{}
+		since    time.Time
+		verdicts controller.Verdicts
 	)
 	l := &controller.Loop{Name: "updater", Store: st, Logger: logger, Wakes: wakes}
 	l.Pass = func(ctx context.Context, now time.Time) (time.Time, error) {
 		if since.IsZero() {
 			since = now
 		}
-		snap := controller.Read(st)
+		snap := verdicts.Read(st)
 		remember(seen, snap.Tasks)
 		r := Decide(Input{Snapshot: snap, Now: now, Seen: seen, Since: since, StartTimeout: startTimeout})
 		if len(r.Changes) == 0 {

@@ -46,14 +46,21 @@ type Input struct {
 	// StartTimeout is how long after Monitor a new task may take to reach
 	// running (DefaultStartTimeout when zero).
 	StartTimeout time.Duration
+	// Budget bounds the slots a pass starts to update, over all services
+	// (orchestrator.DefaultBudget when zero): an update of every slot at
+	// once (parallelism 0) of a large service goes in batches.
+	Budget int
 }
 
 // Result is what the updater decided.
 type Result struct {
 	Changes []controller.Change
 	// Next is when a decision will be due without any event (a delay or
-	// a monitor window ending), or zero.
+	// a monitor window ending, or Now when the budget left slots to
+	// start), or zero.
 	Next time.Time
+	// budget is how many more slots this pass may start.
+	budget int
 }
 
 // Decide returns the next steps of every update and rollback in progress.
@@ -64,15 +71,23 @@ func Decide(in Input) Result {
 	if in.StartTimeout <= 0 {
 		in.StartTimeout = DefaultStartTimeout
 	}
-	var res Result
+	if in.Budget <= 0 {
+		in.Budget = orchestrator.DefaultBudget
+	}
+	res := Result{budget: in.Budget}
 	nodes := orchestrator.IndexNodes(in.Nodes)
 	byService := map[string][]*store.Task{}
 	for _, t := range in.Tasks {
-		byService[t.ServiceID] = append(byService[t.ServiceID], t)
+		if !orchestrator.IsMark(t) {
+			byService[t.ServiceID] = append(byService[t.ServiceID], t)
+		}
 	}
 	for _, svc := range in.Services {
 		if orchestrator.IsJob(svc) {
 			continue // a job runs again on a spec change instead
+		}
+		if in.Unservable(svc) != nil {
+			continue // the orchestrator marks it; nothing of it moves
 		}
 		u := &update{in: in, res: &res, svc: svc, nodes: nodes, check: orchestrator.NewSpecCheck(svc, in.Cluster)}
 		u.decide(byService[svc.ID])
@@ -192,9 +207,21 @@ func (u *update) decide(tasks []*store.Task) {
 		free = min(free, cfg.Parallelism-inFlight)
 	}
 	slices.SortStableFunc(waiting, func(a, b *slotState) int { return cmp.Compare(runningOld(a), runningOld(b)) })
-	for _, s := range waiting[:max(free, 0)] {
+	for _, s := range waiting[:u.take(free)] {
 		u.start(s, cfg)
 	}
+}
+
+// take returns how many of n slots this pass may start, and counts them
+// against its budget; slots it leaves wait for the next pass, at once.
+func (u *update) take(n int) int {
+	n = max(n, 0)
+	if n > u.res.budget {
+		n = u.res.budget
+		u.wake(u.in.Now)
+	}
+	u.res.budget -= n
+	return n
 }
 
 // slots sorts the service's tasks into slots and says which are out of
@@ -389,9 +416,10 @@ func (u *update) rollBack(msg string, tasks []*store.Task, edit func(*store.Serv
 	// What this pass decided for the spec being abandoned no longer
 	// holds: the slots are judged again against the previous spec.
 	u.res.Changes = u.res.Changes[:u.mark]
-	var steps Result
+	steps := Result{budget: u.res.budget}
 	back := &update{in: u.in, res: &steps, svc: &c, nodes: u.nodes, check: orchestrator.NewSpecCheck(&c, u.in.Cluster)}
 	back.decide(tasks)
+	u.res.budget = steps.budget
 	all := controller.Change{Services: []*store.Service{&c}}
 	for _, ch := range steps.Changes {
 		all.Tasks = append(all.Tasks, ch.Tasks...)

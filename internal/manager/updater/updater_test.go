@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	ct "github.com/shoal-project/shoal/internal/manager/controller/controllertest"
+	"github.com/shoal-project/shoal/internal/manager/orchestrator"
 	"github.com/shoal-project/shoal/internal/manager/updater"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -361,5 +362,77 @@ func TestConfigOfDefaults(t *testing.T) {
 	want = updater.Config{Parallelism: 0, FailureAction: "pause", Monitor: time.Minute, Order: "start-first"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ConfigOf (-want +got):\n%s", diff)
+	}
+}
+
+// An update of every slot at once (parallelism 0) starts a batch per
+// pass, shared by the services that update, and asks for the next pass
+// at once.
+func TestDecideWithinBudget(t *testing.T) {
+	const budget = 10
+	a := service(config(swarm.UpdateConfig{Parallelism: 0}))
+	b := service(config(swarm.UpdateConfig{Parallelism: 0}), func(s *store.Service) { s.ID = "svc2" })
+	var tasks []*store.Task
+	for i := range 3 * budget {
+		tasks = append(tasks, old(fmt.Sprintf("a%d", i), a, i+1), old(fmt.Sprintf("b%d", i), b, i+1))
+	}
+	n := 0
+	r := updater.Decide(updater.Input{
+		Snapshot: controller.Snapshot{Nodes: []*store.Node{ct.Node("n1")}, Services: []*store.Service{a, b}, Tasks: tasks},
+		Now:      now,
+		NewID:    func() string { n++; return fmt.Sprintf("new%d", n) },
+		Since:    started,
+		Budget:   budget,
+	})
+	if n != budget {
+		t.Errorf("got %d slots started, want %d", n, budget)
+	}
+	if !r.Next.Equal(now) {
+		t.Errorf("got next %v, want a pass at once (%v)", r.Next, now)
+	}
+}
+
+// A service the cluster cannot serve is not updated, and the mark of one
+// (orchestrator.IsMark) is no slot to update.
+func TestDecideLeavesUnservableServicesAndMarks(t *testing.T) {
+	mark := func(svc *store.Service) *store.Task {
+		return old("m1", svc, 0, func(t *store.Task) {
+			t.NodeID = ""
+			t.Labels[orchestrator.MarkLabel] = "true"
+			t.DesiredState = swarm.TaskStateShutdown
+			t.Status = swarm.TaskStatus{State: swarm.TaskStateRejected, Err: orchestrator.MessageUnservable + "too many"}
+		})
+	}
+	tests := []struct {
+		name string
+		svc  *store.Service
+		want []string
+	}{
+		{
+			name: "unservable: nothing moves",
+			svc: service(config(swarm.UpdateConfig{Parallelism: 0}), func(s *store.Service) {
+				n := uint64(1e18)
+				s.Spec.Mode.Replicated.Replicas = &n
+			}),
+		},
+		{
+			name: "served again: the slots update, the mark is none of them",
+			svc:  service(config(swarm.UpdateConfig{Parallelism: 0})),
+			want: []string{"o1→shutdown, +new1 slot=1 ready", "o2→shutdown, +new2 slot=2 ready", "o3→shutdown, +new3 slot=3 ready"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := 0
+			r := updater.Decide(updater.Input{
+				Snapshot: controller.Snapshot{Nodes: []*store.Node{ct.Node("n1")}, Services: []*store.Service{tt.svc}, Tasks: append(olds(tt.svc, 1, 2, 3), mark(tt.svc))},
+				Now:      now,
+				NewID:    func() string { n++; return fmt.Sprintf("new%d", n) },
+				Since:    started,
+			})
+			if diff := cmp.Diff(tt.want, summary(r)); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

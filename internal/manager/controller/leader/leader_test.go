@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,8 +15,10 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/consensus/consensustest"
+	"github.com/shoal-project/shoal/internal/limits"
 	ct "github.com/shoal-project/shoal/internal/manager/controller/controllertest"
 	"github.com/shoal-project/shoal/internal/manager/controller/leader"
+	"github.com/shoal-project/shoal/internal/manager/orchestrator"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -157,4 +161,122 @@ func TestControllersOverRaft(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// errorCount is a logger that counts the errors logged, such as a pass
+// that failed.
+type errorCount struct {
+	slog.Handler
+	n *atomic.Int32
+}
+
+func (h errorCount) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+func (h errorCount) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h errorCount) WithGroup(string) slog.Handler      { return h }
+
+// A service the cluster cannot serve, found in the store, is marked and
+// left alone; the others are served beside it, no pass fails, and once
+// fixed it is served too.
+func TestControllersServeBesideAnUnservableService(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := ct.NewStore(t)
+		var errs atomic.Int32
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- leader.New(st, slog.New(errorCount{slog.DiscardHandler, &errs}), leader.Config{}).Run(ctx)
+		}()
+		defer func() { cancel(); <-done }()
+
+		// Past the default limit of 10,000, and bounded, so that a
+		// regression makes 20,000 tasks rather than take the machine.
+		bad := ct.Service("bad", "bad", 2*limits.DefaultMaxReplicas)
+		big := ct.Service("big", "big", 1, func(s *store.Service) {
+			s.Spec.TaskTemplate.ContainerSpec.Env = []string{"BIG=" + strings.Repeat("x", limits.MaxObjectSize)}
+		})
+		ran := ct.Task("old", bad, 1, "n1")
+		ct.Put(t, st, ct.Node("n1"), ct.Node("n2"), ct.Service("web", "web", 3), bad, big, ran)
+		time.Sleep(time.Second)
+
+		byService := map[string][]*store.Task{}
+		for _, task := range allTasks(st) {
+			byService[task.ServiceID] = append(byService[task.ServiceID], task)
+		}
+		if n := len(byService["web"]); n != 3 {
+			t.Errorf("web got %d tasks, want 3 beside the unservable services", n)
+		}
+		for _, id := range []string{"bad", "big"} {
+			var svc *store.Service
+			st.View(func(tx store.ReadTx) { svc = store.Get[*store.Service](tx, id) })
+			if u := svc.UpdateStatus; u == nil || u.State != swarm.UpdateStatePaused || !strings.HasPrefix(u.Message, orchestrator.MessageUnservable) {
+				t.Errorf("service %s got update status %+v, want paused, saying it cannot be served", id, u)
+			}
+			marks := 0
+			for _, task := range byService[id] {
+				if orchestrator.IsMark(task) {
+					marks++
+					if task.Status.Err != svc.UpdateStatus.Message {
+						t.Errorf("service %s's mark says %q, want %q", id, task.Status.Err, svc.UpdateStatus.Message)
+					}
+				}
+			}
+			if marks != 1 {
+				t.Errorf("service %s got %d marks, want 1", id, marks)
+			}
+		}
+		if got := len(byService["bad"]); got != 2 {
+			t.Errorf("bad got %d tasks, want its old one and its mark", got)
+		}
+
+		// Fixed as `docker service update --replicas 2` does: the mark
+		// goes, the service runs.
+		var cur *store.Service
+		st.View(func(tx store.ReadTx) { cur = store.Clone(store.Get[*store.Service](tx, "bad")) })
+		two := uint64(2)
+		cur.Spec.Mode.Replicated.Replicas = &two
+		cur.SpecVersion++
+		cur.UpdateStatus = nil
+		ct.Put(t, st, cur)
+		time.Sleep(time.Second)
+		live, marks := 0, 0
+		for _, task := range allTasks(st) {
+			switch {
+			case task.ServiceID != "bad":
+			case orchestrator.IsMark(task):
+				marks++
+			case task.DesiredState == swarm.TaskStateRunning:
+				live++
+			}
+		}
+		if live != 2 || marks != 0 {
+			t.Errorf("fixed service got %d tasks meant to run and %d marks, want 2 and none", live, marks)
+		}
+		if n := errs.Load(); n != 0 {
+			t.Errorf("got %d errors logged, want none: no pass fails for an unservable service", n)
+		}
+	})
+}
+
+// A valid count of several batches converges without waiting for the
+// loops' resync: a pass that left work asks for the next at once.
+func TestControllersConvergeLargeCountsInBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := ct.NewStore(t)
+		start(t, st)
+		replicas := 2*orchestrator.DefaultBudget + 10
+		cluster := &store.Cluster{Swarm: swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: "c", Spec: swarm.Spec{
+			Annotations: swarm.Annotations{Labels: map[string]string{limits.MaxReplicasLabel: "100000"}},
+		}}}}
+		ct.Put(t, st, cluster, ct.Node("n1"), ct.Service("svc", "web", uint64(replicas)))
+		time.Sleep(time.Second) // well short of the 10 s resync
+		if got := len(allTasks(st)); got != replicas {
+			t.Errorf("got %d tasks after a second, want %d", got, replicas)
+		}
+	})
 }

@@ -38,12 +38,21 @@ type sim struct {
 	failRate, rejectRate float64
 	// badImage is the image the agents cannot start.
 	badImage string
+	// budget is the orchestrator's per pass (its default when zero);
+	// a simulation that sets it checks that no pass creates more, and
+	// lets replicated services hold fewer slots than they ask for
+	// meanwhile, as long as they move towards it (gaps).
+	budget int
+	gaps   map[string]gap // by service ID
 }
+
+// gap is how far a service's slots were from its count.
+type gap struct{ want, n int }
 
 const tick = time.Second
 
 func newSim(t *testing.T, seed uint64) *sim {
-	return &sim{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), st: ct.NewStore(t), seen: map[string]time.Time{}, since: time.Now(), badImage: "busybox:bad"}
+	return &sim{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), st: ct.NewStore(t), seen: map[string]time.Time{}, gaps: map[string]gap{}, since: time.Now(), badImage: "busybox:bad"}
 }
 
 func (s *sim) newID() string {
@@ -72,7 +81,21 @@ func (s *sim) controllers() {
 		}
 	}
 	s.apply(updater.Decide(updater.Input{Snapshot: snap, Now: now, NewID: s.newID, Seen: s.seen, Since: s.since}).Changes)
-	s.apply(orchestrator.Decide(orchestrator.Input{Snapshot: s.snapshot(), Now: now, NewID: s.newID}).Changes)
+	orch := orchestrator.Decide(orchestrator.Input{Snapshot: s.snapshot(), Now: now, NewID: s.newID, Budget: s.budget})
+	if s.budget > 0 {
+		created := 0
+		for _, c := range orch.Changes {
+			for _, t := range c.Tasks {
+				if t.Version.Index == 0 {
+					created++
+				}
+			}
+		}
+		if created > s.budget {
+			s.t.Fatalf("the orchestrator created %d tasks in one pass, past its budget of %d", created, s.budget)
+		}
+	}
+	s.apply(orch.Changes)
 	if _, err := allocator.Allocate(s.t.Context(), s.st, now); err != nil {
 		s.t.Fatalf("allocate: %v", err)
 	}
@@ -227,6 +250,14 @@ func (s *sim) checkInvariants(step int) {
 			}
 		}
 		switch {
+		case svc.Spec.Mode.Replicated != nil && s.budget > 0:
+			// Batches only ever narrow the gap to the count asked.
+			want := orchestrator.Replicas(svc)
+			g := gap{want: want, n: max(len(taken)-want, want-len(taken))}
+			if prev, ok := s.gaps[svc.ID]; ok && prev.want == want && g.n > prev.n {
+				fail("service %s holds %d slots of %d, further than the %d apart it was", svc.Spec.Name, len(taken), want, prev.n)
+			}
+			s.gaps[svc.ID] = g
 		case svc.Spec.Mode.Replicated != nil:
 			if len(taken) != orchestrator.Replicas(svc) {
 				fail("service %s holds %d slots, want %d", svc.Spec.Name, len(taken), orchestrator.Replicas(svc))
@@ -235,7 +266,7 @@ func (s *sim) checkInvariants(step int) {
 			for _, n := range snap.Nodes {
 				eligible := n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive &&
 					scheduler.NodeMatches(svc.Spec.TaskTemplate, &n.Node)
-				if eligible && !taken[n.ID] {
+				if eligible && !taken[n.ID] && s.budget == 0 {
 					fail("global service %s has no task on eligible node %s", svc.Spec.Name, n.ID)
 				}
 				gone := n.Status.State == swarm.NodeStateDown || n.Spec.Availability == swarm.NodeAvailabilityDrain ||
@@ -259,10 +290,37 @@ func (s *sim) settled() bool {
 		}
 		services[svc.ID] = svc
 	}
+	taken := map[string]map[int]bool{}
+	global := map[string]map[string]bool{}
 	for _, t := range snap.Tasks {
 		svc := services[t.ServiceID]
 		if svc != nil && controller.Live(t) && (orchestrator.IsJob(svc) || !orchestrator.UpToDate(t, svc, snap.Cluster)) {
 			return false
+		}
+		if t.DesiredState != swarm.TaskStateRemove {
+			if taken[t.ServiceID] == nil {
+				taken[t.ServiceID] = map[int]bool{}
+			}
+			taken[t.ServiceID][t.Slot] = true
+			if global[t.ServiceID] == nil {
+				global[t.ServiceID] = map[string]bool{}
+			}
+			global[t.ServiceID][t.NodeID] = true
+		}
+	}
+	for _, svc := range snap.Services {
+		if svc.Spec.Mode.Replicated != nil && len(taken[svc.ID]) != orchestrator.Replicas(svc) {
+			return false // slots still to start, or to remove
+		}
+		if svc.Spec.Mode.Global == nil {
+			continue
+		}
+		for _, n := range snap.Nodes {
+			eligible := n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive &&
+				scheduler.NodeMatches(svc.Spec.TaskTemplate, &n.Node)
+			if eligible && !global[svc.ID][n.ID] {
+				return false // nodes still to start on
+			}
 		}
 	}
 	return true
@@ -496,4 +554,46 @@ func (s *sim) dump(id string) string {
 		}
 	})
 	return b.String()
+}
+
+// Counts many times the orchestrator's budget converge pass by pass, with
+// the other services served beside them: a replicated service scaled up
+// and down, a job of many completions and a global service over more
+// nodes than one pass starts.
+func TestSimulationLargeCounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t, 7)
+		s.budget = 40
+		s.cluster(100, 6)
+		big := ct.Service("big", "big", 600)
+		total, concurrent := uint64(300), uint64(120)
+		job := ct.Service("bigjob", "bigjob", 0, func(sv *store.Service) {
+			sv.Spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &concurrent, TotalCompletions: &total}}
+		})
+		all := ct.Service("everywhere", "everywhere", 0, ct.Global)
+		ct.Put(t, s.st, big, job, all)
+		settle := func(what string, from int) int {
+			t.Helper()
+			i := from
+			for ; !s.settled(); i++ {
+				if i > from+500 {
+					t.Fatalf("%s: not settled after %d steps", what, i-from)
+				}
+				s.step()
+				s.checkInvariants(i)
+			}
+			for range 20 {
+				s.step()
+				s.checkInvariants(i)
+				i++
+			}
+			s.checkConverged()
+			return i
+		}
+		i := settle("scale up", 0)
+		s.update("big", func(spec *swarm.ServiceSpec) { spec.Mode.Replicated.Replicas = ptr(uint64(40)) })
+		i = settle("scale down", i)
+		s.update("big", func(spec *swarm.ServiceSpec) { spec.Mode.Replicated.Replicas = ptr(uint64(1000)) })
+		settle("scale up again", i)
+	})
 }

@@ -1,0 +1,42 @@
+//go:build shoaltesthooks
+
+package daemon
+
+import (
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/node"
+)
+
+// withTestHooks serves, beside the API, the end-to-end tests' way past
+// it: POST /shoal-test/store/{kind}/{id} with a JSON patch writes an
+// object straight into the replicated store (node.PatchStored), answering
+// 204, or 400 with the reason. It exists only in binaries built with the
+// shoaltesthooks tag, which the e2e tests build; testhooks_off.go is
+// every other build's.
+func withTestHooks(api http.Handler, nd *node.Node) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, "/shoal-test/store/")
+		if !ok || r.Method != http.MethodPost {
+			api.ServeHTTP(w, r)
+			return
+		}
+		kind, id, _ := strings.Cut(rest, "/")
+		patch, err := io.ReadAll(r.Body)
+		if err == nil {
+			err = nd.PatchStored(r.Context(), kind, id, patch)
+		}
+		if err != nil {
+			code := http.StatusBadRequest
+			if errdefs.Is(err, errdefs.KindUnavailable) {
+				code = http.StatusServiceUnavailable
+			}
+			http.Error(w, err.Error(), code)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
