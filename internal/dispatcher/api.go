@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/network/view"
 	"github.com/shoal-project/shoal/internal/rpc"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -47,6 +48,9 @@ func Policy() ca.Policy {
 // certificate, never from the request.
 type SessionRequest struct {
 	Description *swarm.NodeDescription
+	// TunnelKey is the node's WireGuard public key, for encrypted
+	// overlays; empty when the node has none.
+	TunnelKey string `json:",omitempty"`
 }
 
 // SessionMessage is what a session streams: the first one as soon as the
@@ -64,6 +68,9 @@ type SessionMessage struct {
 	// rotation that moves it to the new root.
 	RootCA      swarm.TLSInfo
 	Assignments AssignmentSet
+	// Networks is the node's network view, sent whenever it changed, in
+	// a message before the assignments that use it; nil means unchanged.
+	Networks *view.Node `json:",omitempty"`
 }
 
 // AssignmentSet is tasks assigned to a node, with the secrets and configs

@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/network/view"
 	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -23,6 +24,9 @@ type router struct {
 	// wide is the cluster-wide part of the session message, replaced
 	// (never changed in place) when it changes; never nil.
 	wide atomic.Pointer[clusterWide]
+	// networks is the swarm's network view, rebuilt when a change may
+	// have moved it; never nil. Each session cuts its node's part.
+	networks atomic.Pointer[view.Cluster]
 	// taskNode is the node each task was last seen on, so that a task
 	// leaving a node still wakes that node's session. Only the routing
 	// goroutine uses it once the router is made.
@@ -46,6 +50,7 @@ func newRouter(s *store.Store) *router {
 	s.View(func(tx store.ReadTx) {
 		r.wide.Store(readClusterWide(tx))
 		r.taskNode = readTaskNodes(tx)
+		r.networks.Store(view.Build(view.Read(tx)))
 	})
 	return r
 }
@@ -75,6 +80,12 @@ func (r *router) run(ctx context.Context, s *store.Store, wake func(nodes map[st
 				all = true
 			}
 		}
+		if rt.reset || rt.networks {
+			// Every node's view may have moved: the sessions cut theirs
+			// and send it only when it did.
+			s.View(func(tx store.ReadTx) { r.networks.Store(view.Build(view.Read(tx))) })
+			all = true
+		}
 		if !all && (len(rt.secrets) > 0 || len(rt.configs) > 0) {
 			// Secrets and configs change seldom (created, relabelled,
 			// removed): finding their nodes by reading every task costs
@@ -98,6 +109,9 @@ type routing struct {
 	nodes map[string]bool // the nodes whose own object or tasks changed
 	wide  bool            // the cluster-wide part may have changed
 	reset bool            // the store was replaced: everything may have
+	// networks says the network view may have changed: a network, a
+	// service, a node or a task on a network changed.
+	networks bool
 	// secrets and configs are the IDs of those that changed: the nodes
 	// with tasks using them are to be found.
 	secrets, configs map[string]bool
@@ -127,13 +141,20 @@ func route(evs []store.Event, managers map[string]bool, taskNode map[string]stri
 			rt.reset = true
 		case *store.Cluster:
 			rt.wide = true
+			rt.networks = true
+		case *store.Network, *store.Service:
+			rt.networks = true
 		case *store.Node:
 			rt.mark(o.ID)
+			rt.networks = true
 			if o.ManagerStatus != nil || managers[o.ID] {
 				rt.wide = true
 			}
 		case *store.Task:
 			rt.mark(o.NodeID)
+			if len(o.NetworksAttachments) > 0 {
+				rt.networks = true
+			}
 			if prev, ok := taskNode[o.ID]; ok && prev != o.NodeID {
 				rt.mark(prev)
 			}

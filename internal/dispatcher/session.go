@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/network/view"
 	"github.com/shoal-project/shoal/internal/store"
 	"github.com/shoal-project/shoal/internal/taskstate"
 )
@@ -29,7 +30,7 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 		return toStatus(err)
 	}
 	log := d.log.With("node.id", id.NodeID)
-	if err := d.markReady(ctx, id.NodeID, peerIP(ctx), req.Description); err != nil {
+	if err := d.markReady(ctx, id.NodeID, peerIP(ctx), req); err != nil {
 		return toStatus(err)
 	}
 	ctx, end := context.WithCancelCause(ctx)
@@ -61,10 +62,22 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 		if err := d.reject(ctx, tm, id.NodeID, left, rejected); err != nil {
 			return toStatus(err)
 		}
-		if set, ok := nextAssignments(told, cur); ok {
-			if err := d.send(stream, base, split(set, room, &sz)); err != nil {
-				return err
-			}
+		// The network view rides with the first message of the round
+		// that changed it: the agent sets up the networks before it
+		// starts the tasks on them.
+		var networks *view.Node
+		if told == nil || !reflect.DeepEqual(told.networks, cur.networks) {
+			networks = cur.networks
+		}
+		set, ok := nextAssignments(told, cur)
+		var parts []AssignmentSet
+		if ok {
+			parts = split(set, room, &sz)
+		} else if networks != nil {
+			parts = []AssignmentSet{{}}
+		}
+		if err := d.send(stream, base, networks, parts); err != nil {
+			return err
 		}
 		told = cur
 		sz.round()
@@ -80,13 +93,32 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 	}
 }
 
-// send sends the parts of an assignment set, each in base. A part is
-// encoded here, to check it is within the limit the agent accepts before
-// it goes: split packs to an upper bound, so it always is.
-func (d *Dispatcher) send(stream grpc.ServerStream, base SessionMessage, parts []AssignmentSet) error {
-	for _, p := range parts {
+// send sends the parts of an assignment set, each in base, the first
+// with the network view when it is not nil. A part is encoded here, to
+// check it is within the limit the agent accepts before it goes: split
+// packs to an upper bound, so it always is; a view that does not fit
+// beside the first part goes in a message of its own before it.
+func (d *Dispatcher) send(stream grpc.ServerStream, base SessionMessage, networks *view.Node, parts []AssignmentSet) error {
+	for i, p := range parts {
 		msg := base
 		msg.Assignments = p
+		if i == 0 && networks != nil {
+			msg.Networks = networks
+			b, err := json.Marshal(&msg)
+			if err != nil {
+				return toStatus(fmt.Errorf("encode session message: %w", err))
+			}
+			if len(b) <= d.maxMessage {
+				if err := stream.SendMsg(json.RawMessage(b)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := d.sendNetworks(stream, base, networks); err != nil {
+				return toStatus(err)
+			}
+			msg.Networks = nil
+		}
 		b, err := json.Marshal(&msg)
 		if err != nil {
 			return toStatus(fmt.Errorf("encode session message: %w", err))
@@ -99,6 +131,21 @@ func (d *Dispatcher) send(stream grpc.ServerStream, base SessionMessage, parts [
 		}
 	}
 	return nil
+}
+
+// sendNetworks sends the node's network view alone, with an empty
+// assignment set that changes nothing.
+func (d *Dispatcher) sendNetworks(stream grpc.ServerStream, base SessionMessage, v *view.Node) error {
+	msg := base
+	msg.Networks = v
+	b, err := json.Marshal(&msg)
+	if err != nil {
+		return fmt.Errorf("encode the network view: %w", err)
+	}
+	if len(b) > d.maxMessage {
+		return fmt.Errorf("the network view takes %d bytes, past the %d an agent accepts", len(b), d.maxMessage)
+	}
+	return stream.SendMsg(json.RawMessage(b))
 }
 
 // reject reports as rejected, on the node's behalf, the tasks left out of
@@ -144,8 +191,9 @@ func (d *Dispatcher) reject(ctx context.Context, tm *term, nodeID string, left [
 }
 
 // markReady records, in one update, that the node is up at addr with the
-// description its agent sent.
-func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, desc *swarm.NodeDescription) error {
+// description and tunnel key its agent sent.
+func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, req *SessionRequest) error {
+	desc := req.Description
 	err := d.store.Update(ctx, func(tx *store.WriteTx) error {
 		n := store.Get[*store.Node](tx.ReadTx, nodeID)
 		if n == nil {
@@ -159,6 +207,11 @@ func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, desc *s
 			if c.Description.TLSInfo.TrustRoot == "" {
 				c.Description.TLSInfo = tls
 			}
+		}
+		if req.TunnelKey != "" && (c.Tunnel == nil || c.Tunnel.PublicKey != req.TunnelKey) {
+			// A new key needs a new tunnel address too: the allocator
+			// gives one.
+			c.Tunnel = &store.Tunnel{PublicKey: req.TunnelKey}
 		}
 		return tx.Put(c)
 	})
@@ -219,9 +272,10 @@ func (d *Dispatcher) wakeSessions(nodes map[string]bool, all bool) {
 
 // nodeView is what a node's agent is to know at one moment.
 type nodeView struct {
-	node  *store.Node
-	wide  *clusterWide
-	tasks []*store.Task // its assignments, by ID
+	node     *store.Node
+	wide     *clusterWide
+	networks *view.Node    // the node's part of the network view
+	tasks    []*store.Task // its assignments, by ID
 	// secrets and configs are those its tasks use (dependencyIDs), by ID.
 	secrets []*store.Secret
 	configs []*store.Config
@@ -230,7 +284,7 @@ type nodeView struct {
 // readNodeView reads the node's object and assignments, with the
 // router's cluster-wide part.
 func (d *Dispatcher) readNodeView(r *router, nodeID string) (*nodeView, error) {
-	v := &nodeView{wide: r.wide.Load()}
+	v := &nodeView{wide: r.wide.Load(), networks: r.networks.Load().ForNode(nodeID)}
 	if v.wide.err != nil {
 		return nil, v.wide.err
 	}
