@@ -26,6 +26,7 @@ import (
 	"github.com/shoal-project/shoal/internal/dispatcher"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/network/view"
 	"github.com/shoal-project/shoal/internal/store"
 	"github.com/shoal-project/shoal/internal/taskstate"
 )
@@ -67,6 +68,16 @@ type Config struct {
 	// session and whenever they change. It runs on the session's goroutine
 	// and must return quickly.
 	RootCAChanged func(swarm.TLSInfo)
+	// NetworksChanged, when set, is called with the node's network view
+	// each time a session brings a new one, before the assignments that
+	// came with it are taken in. It runs on the session's goroutine.
+	NetworksChanged func(*view.Node)
+	// TunnelKey is the node's WireGuard public key, sent to the managers
+	// at each session; empty when the node has none.
+	TunnelKey string
+	// PortStatus, when set, says which host-mode ports a task publishes
+	// on this node; its reports carry them (docker service ps shows them).
+	PortStatus func(taskID string) []swarm.PortConfig
 	// Clock is nil for the wall clock.
 	Clock  Clock
 	Logger *slog.Logger
@@ -278,7 +289,7 @@ func (a *Agent) session(runCtx, ctx context.Context, c *dispatcher.Client, addr 
 		desc.TLSInfo = a.cfg.TLSInfo()
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	stream, err := c.Session(ctx, &dispatcher.SessionRequest{Description: desc})
+	stream, err := c.Session(ctx, &dispatcher.SessionRequest{Description: desc, TunnelKey: a.cfg.TunnelKey})
 	if err != nil {
 		return err
 	}
@@ -330,6 +341,9 @@ func recvWhole(stream interface {
 			return nil, err
 		}
 		next.Assignments = joinParts(m.Assignments, next.Assignments)
+		if next.Networks == nil {
+			next.Networks = m.Networks
+		}
 		m = next
 	}
 	return m, nil
@@ -394,7 +408,19 @@ func (a *Agent) apply(runCtx context.Context, m, prev *dispatcher.SessionMessage
 	if a.cfg.RootCAChanged != nil && m.RootCA.TrustRoot != "" && (prev == nil || !reflect.DeepEqual(prev.RootCA, m.RootCA)) {
 		a.cfg.RootCAChanged(m.RootCA)
 	}
+	if a.cfg.NetworksChanged != nil && m.Networks != nil {
+		a.cfg.NetworksChanged(m.Networks)
+	}
 	a.assign(runCtx, m.Assignments)
+}
+
+// report queues a task's status, with the host-mode ports it publishes
+// once it runs.
+func (a *Agent) report(taskID string, st swarm.TaskStatus) {
+	if a.cfg.PortStatus != nil && st.State == swarm.TaskStateRunning {
+		st.PortStatus = swarm.PortStatus{Ports: a.cfg.PortStatus(taskID)}
+	}
+	a.rep.report(taskID, st)
 }
 
 // assign takes in the set's secrets and configs, then starts a task
@@ -416,7 +442,7 @@ func (a *Agent) assign(runCtx context.Context, set dispatcher.AssignmentSet) {
 			continue
 		}
 		a.log.Debug("task assigned", "task.id", t.ID, "task.desired", t.DesiredState)
-		m := newTaskManager(runCtx, t, ctlr, a.rep.report, a.clock, a.log)
+		m := newTaskManager(runCtx, t, ctlr, a.report, a.clock, a.log)
 		a.tasks[t.ID] = m
 		a.wg.Add(1)
 		go func() {

@@ -18,6 +18,8 @@ import (
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
 	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/network/bridge"
+	"github.com/shoal-project/shoal/internal/network/dataplane"
+	"github.com/shoal-project/shoal/internal/network/resolver"
 	"github.com/shoal-project/shoal/internal/privatecontainerd"
 )
 
@@ -49,6 +51,8 @@ type Engine struct {
 	Images   *images.Store
 	Network  *bridge.Bridge
 	Executor *containerdexec.Executor
+	// Dataplane puts swarm tasks on their overlay networks.
+	Dataplane *dataplane.Dataplane
 
 	proc       *privatecontainerd.Process // nil when using an external containerd
 	predefined predefinedNetworks
@@ -100,11 +104,23 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := e.Network.Setup(ctx); err != nil {
 		return nil, fmt.Errorf("set up the default bridge: %w", err)
 	}
+	e.Dataplane, err = dataplane.New(dataplane.Config{
+		NetnsPath:   e.Network.NetnsPath,
+		ContainerID: containerdexec.ContainerID,
+		Resolver:    resolver.New(resolver.Config{Logger: cfg.Logger.With("component", "resolver")}),
+		KeyPath:     filepath.Join(cfg.DataRoot, "network", "tunnel.key"),
+		NodeBridge:  e.Network.Name(),
+		Logger:      cfg.Logger.With("component", "dataplane"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
 	e.Executor, err = containerdexec.New(containerdexec.Config{
 		Client:           c,
 		Namespace:        Namespace,
 		Images:           e.Images,
 		Network:          e.Network,
+		Attacher:         e.Dataplane,
 		Root:             filepath.Join(cfg.DataRoot, "executor"),
 		ExecRoot:         filepath.Join(cfg.ExecRoot, "executor"),
 		Hostname:         cfg.Hostname,
@@ -129,6 +145,7 @@ func (e *Engine) Run(ctx context.Context) {
 // Close disconnects from containerd and stops a private one. Task
 // containers keep running: their shims do not depend on containerd.
 func (e *Engine) Close(ctx context.Context) error {
+	e.Dataplane.Close()
 	e.Executor.Close()
 	e.Client.Close()
 	if e.proc != nil {

@@ -101,6 +101,19 @@ type Network interface {
 	Release(ctx context.Context, id string) error
 }
 
+// Attacher puts a task's namespace on the swarm networks the task is
+// attached to: an interface on each, its DNS server and its load
+// balancing (the node's dataplane).
+type Attacher interface {
+	// Attach gives the container's namespace at nsPath what t's network
+	// attachments ask for, before the container starts, and returns the
+	// endpoints made. It is called for every task, also one with no
+	// attachment (its host-mode ports need its namespace).
+	Attach(ctx context.Context, containerID, nsPath string, t *swarm.Task) ([]Endpoint, error)
+	// Detach removes what Attach made.
+	Detach(ctx context.Context, containerID string) error
+}
+
 // Endpoint is a container's interface on a network.
 type Endpoint struct {
 	NetworkID   string // empty on the node's own bridge

@@ -40,6 +40,8 @@ type record struct {
 	StopGrace  time.Duration
 	SandboxKey string             // the network namespace's path; empty without a network
 	Endpoint   *executor.Endpoint // nil without a network
+	// Networks are its interfaces on swarm networks (eth1, …).
+	Networks []executor.Endpoint `json:",omitempty"`
 }
 
 // resolveConfig decides a task's container config from its container spec

@@ -23,6 +23,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/network/resolver"
 )
 
 // controller drives the container of one task.
@@ -101,6 +102,10 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 		Mounts:     points,
 		StopGrace:  grace,
 	}
+	hostResolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read host resolv.conf: %w", err)
+	}
 	var addr netip.Addr
 	if c.e.cfg.Network != nil {
 		nsPath, ep, err := c.e.cfg.Network.Sandbox(ctx, c.id)
@@ -111,20 +116,26 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 		if ep != nil {
 			addr = ep.Addr.Addr()
 		}
+		if c.e.cfg.Attacher != nil {
+			if rec.Networks, err = c.e.cfg.Attacher.Attach(ctx, c.id, nsPath, c.task); err != nil {
+				return fmt.Errorf("attach %s to its networks: %w", c.id, err)
+			}
+		}
+	}
+	resolv := resolvConf(hostResolv, c.task.Spec.ContainerSpec.DNSConfig)
+	if len(rec.Networks) > 0 {
+		// On swarm networks the node's DNS server answers at 127.0.0.11.
+		resolv = resolver.ResolvConf(hostResolv, c.task.Spec.ContainerSpec.DNSConfig)
 	}
 
 	dir := c.e.dir(c.id)
 	if err := os.MkdirAll(dir, 0o710); err != nil {
 		return fmt.Errorf("create container directory: %w", err)
 	}
-	hostResolv, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read host resolv.conf: %w", err)
-	}
 	etc := map[string][]byte{
 		"hostname":    []byte(cfg.Hostname + "\n"),
 		"hosts":       hostsFile(cfg.Hostname, addr, host.ExtraHosts),
-		"resolv.conf": resolvConf(hostResolv, c.task.Spec.ContainerSpec.DNSConfig),
+		"resolv.conf": resolv,
 	}
 	for name, b := range etc {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
@@ -164,6 +175,11 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 // cleanup undoes what a failed Prepare may have made, so that a task the
 // agent rejects leaves no namespace or files behind.
 func (c *controller) cleanup(ctx context.Context) {
+	if c.e.cfg.Attacher != nil {
+		if err := c.e.cfg.Attacher.Detach(ctx, c.id); err != nil {
+			c.e.log.Warn("detach networks after failed prepare", "container.id", c.id, "err", err)
+		}
+	}
 	if c.e.cfg.Network != nil {
 		if err := c.e.cfg.Network.Release(ctx, c.id); err != nil {
 			c.e.log.Warn("release network sandbox after failed prepare", "container.id", c.id, "err", err)
@@ -478,6 +494,11 @@ func (e *Executor) remove(ctx context.Context, id string) error {
 		}
 	case !cerrdefs.IsNotFound(err):
 		return fmt.Errorf("load container %s: %w", id, err)
+	}
+	if e.cfg.Attacher != nil {
+		if err := e.cfg.Attacher.Detach(ctx, id); err != nil {
+			return fmt.Errorf("detach networks of %s: %w", id, err)
+		}
 	}
 	if e.cfg.Network != nil {
 		if err := e.cfg.Network.Release(ctx, id); err != nil {

@@ -64,6 +64,9 @@ type Config struct {
 	// Network gives containers their network namespace. When nil, every
 	// container gets a namespace of its own with only loopback.
 	Network executor.Network
+	// Attacher puts tasks on their swarm networks; nil runs them on the
+	// node bridge alone.
+	Attacher executor.Attacher
 	// Root holds per-container files (Root/containers/ID), volumes
 	// (Root/volumes) and exec FIFOs (Root/fifo). Absolute.
 	Root string

@@ -176,18 +176,25 @@ func statusText(obs observation, health *container.Health, now time.Time) string
 
 // endpoints is the container's network as docker inspect shows it.
 func endpoints(rec *record) map[string]*network.EndpointSettings {
-	ep := rec.Endpoint
-	if ep == nil {
-		return map[string]*network.EndpointSettings{}
-	}
-	return map[string]*network.EndpointSettings{
-		ep.NetworkName: {
+	out := map[string]*network.EndpointSettings{}
+	if ep := rec.Endpoint; ep != nil {
+		out[ep.NetworkName] = &network.EndpointSettings{
 			IPAddress:   ep.Addr.Addr(),
 			IPPrefixLen: ep.Addr.Bits(),
 			Gateway:     ep.Gateway,
 			MacAddress:  network.HardwareAddr(ep.MAC),
-		},
+		}
 	}
+	for _, ep := range rec.Networks {
+		out[ep.NetworkName] = &network.EndpointSettings{
+			NetworkID:   ep.NetworkID,
+			EndpointID:  ep.NetworkID,
+			IPAddress:   ep.Addr.Addr(),
+			IPPrefixLen: ep.Addr.Bits(),
+			MacAddress:  network.HardwareAddr(ep.MAC),
+		}
+	}
+	return out
 }
 
 // listFilters are docker ps filters, parsed.

@@ -439,6 +439,10 @@ func (b *Bridge) release(id string) error {
 
 func (b *Bridge) nsPath(id string) string { return filepath.Join(b.cfg.NetnsDir, id) }
 
+// NetnsPath returns where the namespace of container id is (or will be)
+// mounted.
+func (b *Bridge) NetnsPath(id string) string { return b.nsPath(id) }
+
 // endpoint describes the interface of a container at addr.
 func (b *Bridge) endpoint(addr netip.Addr) *executor.Endpoint {
 	return &executor.Endpoint{

@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/network/encrypt"
+	"github.com/shoal-project/shoal/internal/network/lb"
 	"github.com/shoal-project/shoal/internal/network/overlay"
 	"github.com/shoal-project/shoal/internal/network/resolver"
 	"github.com/shoal-project/shoal/internal/network/swarmnet"
@@ -47,6 +48,8 @@ type Config struct {
 	Resolver *resolver.Manager
 	// KeyPath is the file of the node's WireGuard key, made on first use.
 	KeyPath string
+	// NodeBridge is the bridge that holds the tasks' default route.
+	NodeBridge string
 	// MTU is the underlay's; default DefaultMTU.
 	MTU    int
 	Logger *slog.Logger
@@ -67,6 +70,13 @@ type Dataplane struct {
 	attached map[string]*attachment
 	// tunnel carries encrypted networks; nil while there are none.
 	tunnel *encrypt.Tunnel
+	// mesh is the routing mesh applied last (zero before the first).
+	mesh lb.Mesh
+	// hostPorts are the host-mode ports of this node's tasks as the node
+	// publishes them, by task ID.
+	hostPorts map[string][]swarm.PortConfig
+	// bridgeAddrs are local tasks' addresses on the node bridge, by task.
+	bridgeAddrs map[string]netip.Addr
 }
 
 // attachment is what a container was given.
@@ -77,6 +87,9 @@ type attachment struct {
 	// seq is the view current when it was attached: a later view
 	// without its task means the task ended.
 	seq uint64
+	// vips are the VIP rules applied in its namespace, once vipsApplied.
+	vips        []lb.VIP
+	vipsApplied bool
 }
 
 // New loads (or makes) the node's tunnel key. It changes nothing on the
@@ -92,7 +105,8 @@ func New(cfg Config) (*Dataplane, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dataplane{cfg: cfg, key: key, log: cfg.Logger, attached: map[string]*attachment{}}, nil
+	return &Dataplane{cfg: cfg, key: key, log: cfg.Logger, attached: map[string]*attachment{},
+		hostPorts: map[string][]swarm.PortConfig{}, bridgeAddrs: map[string]netip.Addr{}}, nil
 }
 
 // PublicKey is the node's WireGuard public key, which its agent sends to
@@ -124,6 +138,11 @@ func (d *Dataplane) attach(ctx context.Context, containerID, nsPath string, t *s
 		return nil, err
 	}
 	if len(eps) == 0 {
+		// Its host-mode ports, if any, can be published now that its
+		// namespace exists.
+		if d.view != nil {
+			return nil, d.applyMesh(ctx, d.view)
+		}
 		return nil, nil
 	}
 	for _, n := range nets {
@@ -141,6 +160,14 @@ func (d *Dataplane) attach(ctx context.Context, containerID, nsPath string, t *s
 	d.attached[containerID] = a
 	if err := d.startResolver(ctx, containerID, a, t.Spec.ContainerSpec); err != nil {
 		return nil, err
+	}
+	if d.view != nil {
+		if err := d.balanceContainer(ctx, containerID, a, d.view); err != nil {
+			return nil, err
+		}
+		if err := d.applyMesh(ctx, d.view); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -162,7 +189,11 @@ func (d *Dataplane) detach(ctx context.Context, containerID string) error {
 	if err := overlay.Detach(ctx, containerID, a.networks); err != nil {
 		return err
 	}
+	if err := lb.RemoveVIPs(ctx, a.nsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		d.log.Debug("remove VIP rules", "container.id", containerID, "err", err)
+	}
 	delete(d.attached, containerID)
+	delete(d.bridgeAddrs, a.taskID)
 	return nil
 }
 
@@ -275,6 +306,7 @@ func (d *Dataplane) reconcile(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, d.reconcileContainers(ctx, v)...)
+	errs = append(errs, d.balance(ctx, v)...)
 	// Networks the node no longer carries, once no container is on them.
 	present, err := overlay.Present()
 	if err != nil {

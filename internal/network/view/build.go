@@ -49,7 +49,8 @@ type Cluster struct {
 	ingressID    string                     // "" without an ingress network
 	members      map[string]map[string]bool // network ID → nodes with an endpoint on it
 	nodeAddrs    map[string]map[string]netip.Prefix
-	peers        map[string]Peer // node ID → the node as a peer (Addr, Tunnel)
+	peers        map[string]Peer                          // node ID → the node as a peer (Addr, Tunnel)
+	hostPorts    map[string]map[string][]swarm.PortConfig // node ID → task ID → host-mode ports
 }
 
 // Build computes the view of the whole swarm.
@@ -59,6 +60,7 @@ func Build(in Input) *Cluster {
 		members:      map[string]map[string]bool{},
 		nodeAddrs:    map[string]map[string]netip.Prefix{},
 		peers:        map[string]Peer{},
+		hostPorts:    map[string]map[string][]swarm.PortConfig{},
 	}
 	if in.Cluster != nil && in.Cluster.ClusterInfo.DataPathPort != 0 {
 		c.dataPathPort = uint16(in.Cluster.ClusterInfo.DataPathPort)
@@ -105,6 +107,12 @@ func Build(in Input) *Cluster {
 		if t.NodeID == "" || taskstate.Terminal(t.Status.State) {
 			continue
 		}
+		if ports := hostModePorts(t.Endpoint); len(ports) > 0 {
+			if c.hostPorts[t.NodeID] == nil {
+				c.hostPorts[t.NodeID] = map[string][]swarm.PortConfig{}
+			}
+			c.hostPorts[t.NodeID][t.ID] = ports
+		}
 		for _, a := range t.NetworksAttachments {
 			i, ok := byID[a.Network.ID]
 			if !ok || len(a.Addresses) == 0 {
@@ -134,6 +142,20 @@ func Build(in Input) *Cluster {
 	}
 	slices.SortFunc(c.networks, func(a, b Network) int { return cmp.Compare(a.ID, b.ID) })
 	return c
+}
+
+// hostModePorts returns the ports an endpoint publishes in host mode.
+func hostModePorts(ep *swarm.Endpoint) []swarm.PortConfig {
+	if ep == nil {
+		return nil
+	}
+	var out []swarm.PortConfig
+	for _, p := range ep.Ports {
+		if p.PublishMode == swarm.PortConfigPublishModeHost {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // addService adds svc to each network its tasks are attached to.
@@ -184,7 +206,7 @@ func (c *Cluster) addService(svc *store.Service, networks []*store.Network, byID
 // ForNode returns the view of node: the networks it has endpoints on, and
 // the ingress network, with their peers and the node's own addresses.
 func (c *Cluster) ForNode(nodeID string) *Node {
-	v := &Node{NodeID: nodeID, DataPathPort: c.dataPathPort}
+	v := &Node{NodeID: nodeID, DataPathPort: c.dataPathPort, HostPorts: c.hostPorts[nodeID]}
 	if self, ok := c.peers[nodeID]; ok && self.Tunnel != nil {
 		t := *self.Tunnel
 		v.Tunnel = &t

@@ -114,7 +114,10 @@ func TestForNode(t *testing.T) {
 	p2 := Peer{NodeID: "n2", Addr: netip.MustParseAddr("172.16.0.2")}
 	p3 := Peer{NodeID: "n3", Addr: netip.MustParseAddr("192.168.1.3")}
 	withAddr := func(p Peer, a string) Peer { p.NodeAddr = netip.MustParseAddr(a); return p }
-	withTunnel := func(p Peer, key, a string) Peer { p.Tunnel = &Tunnel{PublicKey: key, Addr: netip.MustParseAddr(a)}; return p }
+	withTunnel := func(p Peer, key, a string) Peer {
+		p.Tunnel = &Tunnel{PublicKey: key, Addr: netip.MustParseAddr(a)}
+		return p
+	}
 
 	tests := []struct {
 		node string

@@ -23,6 +23,9 @@ type Node struct {
 	Tunnel *Tunnel `json:",omitempty"`
 	// Networks are sorted by ID.
 	Networks []Network
+	// HostPorts are the ports this node's tasks publish in host mode, by
+	// task ID; those with no published port get one from the node.
+	HostPorts map[string][]swarm.PortConfig `json:",omitempty"`
 }
 
 // Network is one overlay network as a node sees it.
