@@ -39,6 +39,12 @@ func (a *API) CreateService(ctx context.Context, spec swarm.ServiceSpec) (string
 		if err := checkReferences(tx.ReadTx, norm); err != nil {
 			return err
 		}
+		if err := resolveNetworks(tx.ReadTx, &norm); err != nil {
+			return err
+		}
+		if err := checkLimits(tx.ReadTx, norm); err != nil {
+			return err
+		}
 		svc := &store.Service{Service: swarm.Service{ID: id, Spec: norm}, SpecVersion: 1}
 		if err := setEndpoint(tx.ReadTx, svc, nil); err != nil {
 			return err
@@ -177,6 +183,13 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 		if cur.Version.Index != version {
 			return errOutOfSequence
 		}
+		if rollback != RollbackPrevious {
+			// Before the comparison, so that a spec naming its networks is
+			// the same as the stored one that has their IDs.
+			if err := resolveNetworks(tx.ReadTx, &norm); err != nil {
+				return err
+			}
+		}
 		svc := store.Clone(cur)
 		if rollback == RollbackPrevious {
 			if svc.PreviousSpec == nil {
@@ -216,6 +229,12 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 			svc.UpdateStatus = nil
 		}
 		if err := checkReferences(tx.ReadTx, svc.Spec); err != nil {
+			return err
+		}
+		if err := resolveNetworks(tx.ReadTx, &svc.Spec); err != nil { // a rollback's networks may be gone
+			return err
+		}
+		if err := checkLimits(tx.ReadTx, svc.Spec); err != nil {
 			return err
 		}
 		if svc.JobStatus != nil {
