@@ -133,6 +133,11 @@ func FromSwarm(spec swarm.Spec) (Limits, error) {
 	return l, nil
 }
 
+// BodyTooLarge is the error for a request body past MaxRequestBody.
+func BodyTooLarge() error {
+	return errdefs.TooLarge("request body is too large: the limit is %d bytes (%s)", MaxRequestBody, human(MaxRequestBody))
+}
+
 // EncodedSize returns the size of v's JSON encoding, which is what the
 // store, raft and the dispatcher hold and send.
 func EncodedSize(v any) (int, error) {
