@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,14 +30,18 @@ import (
 // request that made it allocate without bound (2^63 replicas did) fails
 // the test with an OOM kill instead of taking the machine down.
 func TestHostile(t *testing.T) {
+	// Made before the daemon, so that it goes after the daemon is stopped:
+	// the daemon stays limited as long as it runs.
+	mem := newMemoryCgroup(t, 512<<20)
 	d := StartDaemon(t)
+	mem.add(d.cmd.Process.Pid)
 	initSwarm(t, d)
-	mem := limitMemory(t, d.cmd.Process.Pid, 512<<20)
 	h := &hostile{t: t, d: d, http: d.HTTPClient()}
 	h.setUp()
 
 	for _, tc := range refusedCases() {
 		t.Run(tc.name, func(t *testing.T) {
+			h := h.in(t)
 			before := h.state()
 			code, msg := h.send(tc.method, tc.path, tc.body)
 			if code != tc.code || !strings.Contains(msg, tc.msg) {
@@ -52,6 +55,7 @@ func TestHostile(t *testing.T) {
 	}
 	for _, tc := range acceptedCases() {
 		t.Run(tc.name, func(t *testing.T) {
+			h := h.in(t)
 			code, msg := h.send(tc.method, tc.path, tc.body)
 			if code/100 != 2 {
 				t.Fatalf("got %d %q, want it accepted", code, msg)
@@ -77,6 +81,7 @@ func TestHostile(t *testing.T) {
 			}
 		})
 	}
+	h.wantAlive()
 	if n := mem.oomKills(); n != 0 {
 		t.Fatalf("the daemon's cgroup saw %d OOM kills, want none", n)
 	}
@@ -308,6 +313,11 @@ type hostile struct {
 	http *http.Client
 }
 
+// in returns h for a subtest, whose failures are its own.
+func (h *hostile) in(t *testing.T) *hostile {
+	return &hostile{t: t, d: h.d, http: h.http}
+}
+
 // setUp makes the objects the cases refer to: a service no node can run,
 // a secret and a config.
 func (h *hostile) setUp() {
@@ -466,10 +476,11 @@ type memoryCgroup struct {
 	eventsFile, peakFile string
 }
 
-// limitMemory moves the process pid into a new memory cgroup under the
-// test's own, limited to max bytes. It uses cgroup v2 when the memory
-// controller is there, else v1's memory hierarchy.
-func limitMemory(t *testing.T, pid int, max int64) *memoryCgroup {
+// newMemoryCgroup makes a cgroup under the test's own whose processes may
+// use max bytes, and removes it when the test ends (its processes must be
+// gone by then). It uses cgroup v2 when the memory controller is there,
+// else v1's memory hierarchy.
+func newMemoryCgroup(t *testing.T, max int64) *memoryCgroup {
 	t.Helper()
 	own, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
@@ -488,36 +499,40 @@ func limitMemory(t *testing.T, pid int, max int64) *memoryCgroup {
 			v1 = parts[2]
 		}
 	}
-	var parent, limitFile, eventsFile, peakFile string
+	c := &memoryCgroup{t: t}
+	var parent, limitFile string
 	if ctl, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil && slices.Contains(strings.Fields(string(ctl)), "memory") {
 		parent = filepath.Join("/sys/fs/cgroup", v2)
-		limitFile, eventsFile, peakFile = "memory.max", "memory.events", "memory.peak"
+		limitFile, c.eventsFile, c.peakFile = "memory.max", "memory.events", "memory.peak"
 		if err := os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+memory"), 0); err != nil {
 			t.Fatalf("cgroup v2: cannot enable the memory controller under %s (the test needs a delegated cgroup): %v", parent, err)
 		}
 	} else {
 		parent = filepath.Join("/sys/fs/cgroup/memory", v1)
-		limitFile, eventsFile, peakFile = "memory.limit_in_bytes", "memory.oom_control", "memory.max_usage_in_bytes"
+		limitFile, c.eventsFile, c.peakFile = "memory.limit_in_bytes", "memory.oom_control", "memory.max_usage_in_bytes"
 	}
-	dir := filepath.Join(parent, fmt.Sprintf("shoal-hostile-%d", pid))
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	c.dir = filepath.Join(parent, fmt.Sprintf("shoal-hostile-%d", os.Getpid()))
+	if err := os.Mkdir(c.dir, 0o755); err != nil {
 		t.Fatalf("make a memory cgroup: %v", err)
 	}
 	t.Cleanup(func() {
-		// The daemon may still run (its own cleanup comes later): move it
-		// back so the cgroup can go.
-		os.WriteFile(filepath.Join(parent, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
-		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Logf("remove cgroup %s: %v", dir, err)
+		if err := os.Remove(c.dir); err != nil {
+			t.Errorf("remove cgroup %s (is a process left in it?): %v", c.dir, err)
 		}
 	})
-	if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(strconv.FormatInt(max, 10)), 0); err != nil {
+	if err := os.WriteFile(filepath.Join(c.dir, limitFile), []byte(strconv.FormatInt(max, 10)), 0); err != nil {
 		t.Fatalf("limit memory: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-		t.Fatalf("move the daemon into %s: %v", dir, err)
+	return c
+}
+
+// add moves the process pid, all its threads, into the cgroup. Memory it
+// allocates from then on counts against the limit.
+func (c *memoryCgroup) add(pid int) {
+	c.t.Helper()
+	if err := os.WriteFile(filepath.Join(c.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		c.t.Fatalf("move process %d into %s: %v", pid, c.dir, err)
 	}
-	return &memoryCgroup{t: t, dir: dir, eventsFile: eventsFile, peakFile: peakFile}
 }
 
 // oomKills counts the processes the kernel killed for want of memory in
