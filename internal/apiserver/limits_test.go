@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/limits"
-	"github.com/shoal-project/shoal/internal/store"
 )
 
 // TestRefusedRequests sends requests past a limit, with bad query
@@ -20,11 +20,7 @@ func TestRefusedRequests(t *testing.T) {
 	c := newClient(t, serve(t, Config{Cluster: tc}))
 	id := createService(t, c, serviceSpec("web"))
 	svc := decode[swarm.Service](t, c.do("GET", "/services/"+id, nil))
-	err := tc.store.Update(t.Context(), func(tx *store.WriteTx) error {
-		n := &store.Network{}
-		n.ID, n.Spec.Name = "backendid000000000000000a", "backend"
-		return tx.Put(n)
-	})
+	backend, err := tc.api.CreateNetwork(t.Context(), network.CreateRequest{Name: "backend", Driver: "overlay"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +87,7 @@ func TestRefusedRequests(t *testing.T) {
 			t.Fatalf("got %d %s, want 201", r.code, r.body)
 		}
 		got := decode[swarm.Service](t, c.do("GET", "/services/old", nil))
-		if nets := got.Spec.TaskTemplate.Networks; len(nets) != 1 || nets[0].Target != "backendid000000000000000a" {
+		if nets := got.Spec.TaskTemplate.Networks; len(nets) != 1 || nets[0].Target != backend {
 			t.Fatalf("got TaskTemplate.Networks %+v, want the backend network by ID", nets)
 		}
 	})

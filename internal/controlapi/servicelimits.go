@@ -1,8 +1,6 @@
 package controlapi
 
 import (
-	"strings"
-
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -43,36 +41,4 @@ func checkServicesWithin(tx store.ReadTx, cur, next swarm.Spec) error {
 		}
 	}
 	return nil
-}
-
-// resolveNetworks points each of spec's network attachments at the ID of
-// the network it names, found by ID, name or unique ID prefix as dockerd
-// resolves them, and refuses one that names no network, with dockerd's
-// message, or the ingress network, with SwarmKit's. (The deprecated
-// top-level Networks of old clients are moved here by the API server.)
-func resolveNetworks(tx store.ReadTx, spec *swarm.ServiceSpec) error {
-	nets := spec.TaskTemplate.Networks
-	for i := range nets {
-		n, err := lookup(tx, "network", nets[i].Target, networksNamed)
-		if err != nil {
-			return err
-		}
-		if n.Spec.Ingress {
-			return invalidArgument("Service cannot be explicitly attached to the ingress network %q", n.Spec.Name)
-		}
-		nets[i].Target = n.ID
-	}
-	return nil
-}
-
-// networksNamed finds networks by name, ignoring case as SwarmKit's name
-// index does.
-func networksNamed(tx store.ReadTx, name string) []*store.Network {
-	var out []*store.Network
-	for _, n := range store.All[*store.Network](tx) {
-		if strings.EqualFold(n.Spec.Name, name) {
-			out = append(out, n)
-		}
-	}
-	return out
 }

@@ -39,9 +39,6 @@ func (a *API) CreateService(ctx context.Context, spec swarm.ServiceSpec) (string
 		if err := checkReferences(tx.ReadTx, norm); err != nil {
 			return err
 		}
-		if err := resolveNetworks(tx.ReadTx, &norm); err != nil {
-			return err
-		}
 		if err := checkLimits(tx.ReadTx, norm); err != nil {
 			return err
 		}
@@ -183,13 +180,6 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 		if cur.Version.Index != version {
 			return errOutOfSequence
 		}
-		if rollback != RollbackPrevious {
-			// Before the comparison, so that a spec naming its networks is
-			// the same as the stored one that has their IDs.
-			if err := resolveNetworks(tx.ReadTx, &norm); err != nil {
-				return err
-			}
-		}
 		svc := store.Clone(cur)
 		if rollback == RollbackPrevious {
 			if svc.PreviousSpec == nil {
@@ -231,8 +221,11 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 		if err := checkReferences(tx.ReadTx, svc.Spec); err != nil {
 			return err
 		}
-		if err := resolveNetworks(tx.ReadTx, &svc.Spec); err != nil { // a rollback's networks may be gone
-			return err
+		if rollback == RollbackPrevious {
+			// The previous spec's networks may be gone since.
+			if err := resolveNetworks(tx.ReadTx, &svc.Spec); err != nil {
+				return err
+			}
 		}
 		if err := checkLimits(tx.ReadTx, svc.Spec); err != nil {
 			return err
