@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/filters"
+	"github.com/shoal-project/shoal/internal/limits"
 )
 
 func writeJSON(w http.ResponseWriter, code int, v any) error {
@@ -37,16 +38,22 @@ func decodeJSON(r *http.Request, v any) error {
 		return errdefs.Invalid("unsupported Content-Type header (%s): must be 'application/json'", ct)
 	}
 	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errdefs.Invalid("invalid JSON: got EOF while reading request body")
-		}
-		return errdefs.Invalid("invalid JSON: %s", err)
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errdefs.Invalid("unexpected content after JSON")
 	}
-	if dec.More() {
-		return errdefs.Invalid("unexpected content after JSON")
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooLarge):
+		return limits.BodyTooLarge()
+	case errors.Is(err, io.EOF):
+		return errdefs.Invalid("invalid JSON: got EOF while reading request body")
+	case errdefs.KindOf(err) != errdefs.KindUnknown:
+		return err
 	}
-	return nil
+	return errdefs.Invalid("invalid JSON: %s", err)
 }
 
 // boolValue reads a boolean query parameter as dockerd does: empty, 0,
@@ -57,6 +64,20 @@ func boolValue(r *http.Request, key string) bool {
 		return false
 	}
 	return true
+}
+
+// strictBool reads a boolean query parameter that dockerd parses with
+// strconv.ParseBool, with its message for anything else; absent is false.
+func strictBool(r *http.Request, key string) (bool, error) {
+	raw := r.URL.Query().Get(key)
+	if raw == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, errdefs.Invalid("invalid value for %s: %s: %v", key, raw, err)
+	}
+	return v, nil
 }
 
 // version reads the version parameter of an update of a kind of object.

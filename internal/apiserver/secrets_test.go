@@ -45,7 +45,7 @@ func TestSecretAndConfigErrors(t *testing.T) {
 		{"bad secret name", "POST", "/secrets/create", `{"Name":"a/b","Data":"eQ=="}`, 400,
 			"rpc error: code = InvalidArgument desc = invalid name, only 64 [a-zA-Z0-9-_.] characters allowed, and the start and end character must be [a-zA-Z0-9]"},
 		{"secret without data", "POST", "/secrets/create", `{"Name":"empty"}`, 400, "secret data must be larger than 0 and less than 512000 bytes"},
-		{"config without data", "POST", "/configs/create", `{"Name":"empty"}`, 400, "config data must be larger than 0 and less than 512000 bytes"},
+		{"config without data", "POST", "/configs/create", `{"Name":"empty"}`, 400, "config data must be larger than 0 and less than 1024000 bytes"},
 		{"secret driver", "POST", "/secrets/create", `{"Name":"v","Data":"eQ==","Driver":{"Name":"vault"}}`, 400, "Driver: secret drivers are not supported"},
 		{"config templating", "POST", "/configs/create", `{"Name":"t","Data":"eQ==","Templating":{"Name":"golang"}}`, 400, "Templating: config templates are not supported"},
 		{"data not base64", "POST", "/secrets/create", `{"Name":"b","Data":"not base64!"}`, 400, "invalid JSON"},

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/limits"
 )
 
 // The API versions served: the swagger's, and the oldest dockerd still
@@ -77,7 +78,25 @@ func (s *Server) handle(pattern string, h handler) {
 	})
 }
 
-var versionPrefix = regexp.MustCompile(`^/v([0-9]+(?:\.[0-9]+)*)(/.*)$`)
+// versionPrefix is dockerd's: any digits and dots, judged by checkVersion.
+var versionPrefix = regexp.MustCompile(`^/v([0-9.]+)(/.*)$`)
+
+// versionKey is the context key of the API version a request asked for.
+type versionKey struct{}
+
+// requestVersion is the API version of r: its path's prefix, or the
+// newest without one.
+func requestVersion(r *http.Request) string {
+	if v, ok := r.Context().Value(versionKey{}).(string); ok {
+		return v
+	}
+	return APIVersion
+}
+
+// streamedBodies are the routes whose bodies are archives streamed to
+// disk (images), not decoded in memory; they are exempt from
+// limits.MaxRequestBody, as dockerd bounds them by nothing but disk.
+var streamedBodies = map[string]bool{"POST /images/load": true, "POST /images/create": true}
 
 // ServeHTTP strips the version prefix, refuses versions out of range,
 // sets dockerd's headers and routes the request. A panic in an endpoint
@@ -107,23 +126,35 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		r.URL.Path = m[2]
 		r.URL.RawPath = ""
+		r = r.WithContext(context.WithValue(r.Context(), versionKey{}, m[1]))
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" {
 		s.writeError(w, r, errdefs.NotFound("page not found"))
 		return
+	}
+	if !streamedBodies[pattern] {
+		r.Body = http.MaxBytesReader(w, r.Body, limits.MaxRequestBody)
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
+// checkVersion refuses versions out of range with dockerd's messages, and
+// then, unlike dockerd, one that is not MAJOR.MINOR ("1.41.99.1"): every
+// API version is, and a client that sends another is broken.
 func checkVersion(v string) error {
 	switch {
 	case compareVersions(v, APIVersion) > 0:
 		return errdefs.Invalid("client version %s is too new. Maximum supported API version is %s", v, APIVersion)
 	case compareVersions(v, MinAPIVersion) < 0:
 		return errdefs.Invalid("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinAPIVersion)
+	case !majorMinor.MatchString(v):
+		return errdefs.Invalid("client version %s is not an API version: want MAJOR.MINOR, from %s to %s", v, MinAPIVersion, APIVersion)
 	}
 	return nil
 }
+
+var majorMinor = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
 
 // compareVersions compares dotted version numbers by component.
 func compareVersions(a, b string) int {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
 func (s *Server) serviceList(w http.ResponseWriter, r *http.Request) error {
@@ -15,7 +17,11 @@ func (s *Server) serviceList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	svcs, err := c.ListServices(r.Context(), f, boolValue(r, "status"))
+	status, err := strictBool(r, "status")
+	if err != nil {
+		return err
+	}
+	svcs, err := c.ListServices(r.Context(), f, status)
 	if err != nil {
 		return err
 	}
@@ -27,8 +33,8 @@ func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var spec swarm.ServiceSpec
-	if err := decodeJSON(r, &spec); err != nil {
+	spec, err := decodeServiceSpec(r)
+	if err != nil {
 		return err
 	}
 	id, err := c.CreateService(r.Context(), spec)
@@ -43,7 +49,11 @@ func (s *Server) serviceInspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	svc, err := c.GetService(r.Context(), r.PathValue("id"), boolValue(r, "insertDefaults"))
+	insertDefaults, err := strictBool(r, "insertDefaults")
+	if err != nil {
+		return err
+	}
+	svc, err := c.GetService(r.Context(), r.PathValue("id"), insertDefaults)
 	if err != nil {
 		return err
 	}
@@ -59,14 +69,41 @@ func (s *Server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var spec swarm.ServiceSpec
-	if err := decodeJSON(r, &spec); err != nil {
+	switch swarm.RegistryAuthSource(r.URL.Query().Get("registryAuthFrom")) {
+	case "", swarm.RegistryAuthFromSpec, swarm.RegistryAuthFromPreviousSpec:
+	default:
+		return errdefs.Invalid("unsupported registryAuthFrom value")
+	}
+	spec, err := decodeServiceSpec(r)
+	if err != nil {
 		return err
 	}
 	if err := c.UpdateService(r.Context(), r.PathValue("id"), v, spec, r.URL.Query().Get("rollback")); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, swarm.ServiceUpdateResponse{Warnings: []string{}})
+}
+
+// legacyServiceSpec is a service spec as clients before API 1.44 may send
+// it, with the top-level Networks deprecated since 1.25.
+type legacyServiceSpec struct {
+	swarm.ServiceSpec
+	Networks []swarm.NetworkAttachmentConfig `json:",omitempty"`
+}
+
+// decodeServiceSpec reads a service spec; as dockerd does, a client before
+// API 1.44 that gives only the top-level Networks has them taken as
+// TaskTemplate.Networks, so they are checked and attached like those.
+func decodeServiceSpec(r *http.Request) (swarm.ServiceSpec, error) {
+	var in legacyServiceSpec
+	if err := decodeJSON(r, &in); err != nil {
+		return swarm.ServiceSpec{}, err
+	}
+	spec := in.ServiceSpec
+	if compareVersions(requestVersion(r), "1.44") < 0 && len(spec.TaskTemplate.Networks) == 0 && len(in.Networks) > 0 {
+		spec.TaskTemplate.Networks = in.Networks
+	}
+	return spec, nil
 }
 
 func (s *Server) serviceRemove(w http.ResponseWriter, r *http.Request) error {

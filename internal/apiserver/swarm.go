@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/moby/moby/api/types/swarm"
 
@@ -94,10 +95,18 @@ func (s *Server) swarmUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &spec); err != nil {
 		return err
 	}
-	rot := controlapi.Rotation{
-		WorkerToken:      boolValue(r, "rotateWorkerToken"),
-		ManagerToken:     boolValue(r, "rotateManagerToken"),
-		ManagerUnlockKey: boolValue(r, "rotateManagerUnlockKey"),
+	var rot controlapi.Rotation
+	for _, p := range []struct {
+		key string
+		v   *bool
+	}{{"rotateWorkerToken", &rot.WorkerToken}, {"rotateManagerToken", &rot.ManagerToken}, {"rotateManagerUnlockKey", &rot.ManagerUnlockKey}} {
+		if raw := r.URL.Query().Get(p.key); raw != "" {
+			v, err := strconv.ParseBool(raw)
+			if err != nil {
+				return errdefs.Invalid("invalid value for %s: %s", p.key, raw)
+			}
+			*p.v = v
+		}
 	}
 	if err := c.UpdateSwarm(r.Context(), v, spec, rot); err != nil {
 		return err

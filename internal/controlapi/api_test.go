@@ -36,6 +36,8 @@ func put(t *testing.T, s *store.Store, objs ...any) {
 				err = tx.Put(v)
 			case *store.Cluster:
 				err = tx.Put(v)
+			case *store.Network:
+				err = tx.Put(v)
 			default:
 				t.Fatalf("put: %T is not a stored object", o)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"math"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/externalca"
+	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -48,8 +50,8 @@ func validateSwarmSpec(cur, s swarm.Spec) error {
 	if s.Dispatcher.HeartbeatPeriod < 0 {
 		return invalidArgument("heartbeat time period cannot be a negative duration")
 	}
-	if l := s.Orchestration.TaskHistoryRetentionLimit; l != nil && *l < 0 {
-		return errdefs.Invalid("Orchestration.TaskHistoryRetentionLimit cannot be negative, got %d", *l)
+	if err := ValidateSwarmNumbers(s); err != nil {
+		return err
 	}
 	if err := externalca.Validate(s.CAConfig.ExternalCAs); err != nil {
 		return err
@@ -61,6 +63,32 @@ func validateSwarmSpec(cur, s swarm.Spec) error {
 		return invalidArgument("CAConfig.SigningCACert: a root CA certificate was given without its key (SigningCAKey); the swarm must hold the key to sign node certificates")
 	}
 	return nil
+}
+
+// ValidateSwarmNumbers refuses numbers of a swarm spec that Shoal cannot
+// serve, and labels or a size past the limits (package limits): swarm init
+// and update both ask it.
+func ValidateSwarmNumbers(s swarm.Spec) error {
+	if err := limits.Duration("Dispatcher.HeartbeatPeriod", s.Dispatcher.HeartbeatPeriod); err != nil {
+		return err
+	}
+	if l := s.Orchestration.TaskHistoryRetentionLimit; l != nil {
+		if *l < 0 {
+			return errdefs.Invalid("Orchestration.TaskHistoryRetentionLimit cannot be negative, got %d", *l)
+		}
+		if uint64(*l) > limits.MaxTaskHistory {
+			return errdefs.Invalid("Orchestration.TaskHistoryRetentionLimit: %d is more than the limit of %d", *l, limits.MaxTaskHistory)
+		}
+	}
+	for _, tick := range []struct {
+		field string
+		v     int
+	}{{"Raft.ElectionTick", s.Raft.ElectionTick}, {"Raft.HeartbeatTick", s.Raft.HeartbeatTick}} {
+		if tick.v < 0 || tick.v > math.MaxUint32 {
+			return errdefs.Invalid("%s: %d is out of range (0 to %d)", tick.field, tick.v, uint32(math.MaxUint32))
+		}
+	}
+	return limits.Swarm(s)
 }
 
 // nextRoot returns the root a swarm update asks to rotate to — the given
@@ -94,6 +122,9 @@ func (a *API) UpdateSwarm(ctx context.Context, version uint64, spec swarm.Spec, 
 		}
 		merged := MergeSwarmSpec(cur.Spec, spec)
 		if err := validateSwarmSpec(cur.Spec, merged); err != nil {
+			return err
+		}
+		if err := checkServicesWithin(tx.ReadTx, cur.Spec, merged); err != nil {
 			return err
 		}
 		if len(cur.RootCAKey) == 0 && len(cur.Spec.CAConfig.ExternalCAs) > 0 && len(merged.CAConfig.ExternalCAs) == 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/filters"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -85,6 +86,9 @@ func (a *API) UpdateConfig(ctx context.Context, ref string, version uint64, spec
 		id = cur.ID
 		cfg := store.Clone(cur)
 		cfg.Spec.Labels = clone(spec.Labels)
+		if err := limits.Config(cfg.Spec); err != nil {
+			return err
+		}
 		return tx.Put(cfg)
 	})
 	if err == nil {

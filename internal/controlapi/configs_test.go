@@ -66,8 +66,8 @@ func TestCreateConfigRefusals(t *testing.T) {
 	}{
 		{"no name", configSpec("", "x"), errdefs.KindInvalid, "name must be provided"},
 		{"bad name", configSpec("a b", "x"), errdefs.KindInvalid, "invalid name, only 64 [a-zA-Z0-9-_.] characters allowed"},
-		{"no data", configSpec("c", ""), errdefs.KindInvalid, "rpc error: code = InvalidArgument desc = config data must be larger than 0 and less than 512000 bytes"},
-		{"too much data", configSpec("c", strings.Repeat("x", 500*1024)), errdefs.KindInvalid, "config data must be larger than 0"},
+		{"no data", configSpec("c", ""), errdefs.KindInvalid, "rpc error: code = InvalidArgument desc = config data must be larger than 0 and less than 1024000 bytes"},
+		{"too much data", configSpec("c", strings.Repeat("x", 1000*1024)), errdefs.KindInvalid, "config data must be larger than 0"},
 		{"templating", templated, errdefs.KindInvalid, `Templating: config templates are not supported (got "golang")`},
 		{"name taken", configSpec("Taken", "y"), errdefs.KindConflict, "rpc error: code = AlreadyExists desc = config Taken already exists"},
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/filters"
+	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -92,6 +93,9 @@ func normalizeNodeSpec(in swarm.NodeSpec) (swarm.NodeSpec, error) {
 func (a *API) UpdateNode(ctx context.Context, ref string, version uint64, spec swarm.NodeSpec) error {
 	norm, err := normalizeNodeSpec(spec)
 	if err != nil {
+		return err
+	}
+	if err := limits.Node(norm); err != nil {
 		return err
 	}
 	return a.store.Update(ctx, func(tx *store.WriteTx) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/filters"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -87,6 +88,9 @@ func (a *API) UpdateSecret(ctx context.Context, ref string, version uint64, spec
 		id = cur.ID
 		sec := store.Clone(cur)
 		sec.Spec.Labels = clone(spec.Labels)
+		if err := limits.Secret(sec.Spec); err != nil {
+			return err
+		}
 		return tx.Put(sec)
 	})
 	if err == nil {

@@ -39,6 +39,9 @@ func (a *API) CreateService(ctx context.Context, spec swarm.ServiceSpec) (string
 		if err := checkReferences(tx.ReadTx, norm); err != nil {
 			return err
 		}
+		if err := checkLimits(tx.ReadTx, norm); err != nil {
+			return err
+		}
 		svc := &store.Service{Service: swarm.Service{ID: id, Spec: norm}, SpecVersion: 1}
 		if err := setEndpoint(tx.ReadTx, svc, nil); err != nil {
 			return err
@@ -216,6 +219,15 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 			svc.UpdateStatus = nil
 		}
 		if err := checkReferences(tx.ReadTx, svc.Spec); err != nil {
+			return err
+		}
+		if rollback == RollbackPrevious {
+			// The previous spec's networks may be gone since.
+			if err := resolveNetworks(tx.ReadTx, &svc.Spec); err != nil {
+				return err
+			}
+		}
+		if err := checkLimits(tx.ReadTx, svc.Spec); err != nil {
 			return err
 		}
 		if svc.JobStatus != nil {

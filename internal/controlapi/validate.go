@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/manager/scheduler"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -49,6 +50,9 @@ func normalizeServiceSpec(in swarm.ServiceSpec) (swarm.ServiceSpec, error) {
 	}
 	if err := normalizeMode(&spec.Mode); err != nil {
 		return spec, err
+	}
+	if isJob(spec.Mode) && spec.UpdateConfig != nil {
+		return spec, invalidArgument("Jobs may not have an update config")
 	}
 	if err := normalizeTaskSpec(&spec.TaskTemplate); err != nil {
 		return spec, err
@@ -112,6 +116,22 @@ func normalizeMode(m *swarm.ServiceMode) error {
 			j.TotalCompletions = &total
 		}
 	}
+	return checkCounts(*m)
+}
+
+// checkCounts refuses counts SwarmKit reads as negative int64s, with its
+// messages; smaller ones past the cluster's limits are refused later,
+// against the limits in the store (checkLimits).
+func checkCounts(m swarm.ServiceMode) error {
+	negative := func(n *uint64) bool { return n != nil && int64(*n) < 0 }
+	switch {
+	case m.Replicated != nil && negative(m.Replicated.Replicas):
+		return invalidArgument("Number of replicas must be non-negative (Mode.Replicated.Replicas: %d is past the most any swarm allows, %d)", *m.Replicated.Replicas, limits.CeilingMaxReplicas)
+	case m.ReplicatedJob != nil && negative(m.ReplicatedJob.MaxConcurrent):
+		return invalidArgument("Maximum concurrent jobs must not be negative (Mode.ReplicatedJob.MaxConcurrent: %d is past the most any swarm allows, %d)", *m.ReplicatedJob.MaxConcurrent, limits.CeilingMaxReplicas)
+	case m.ReplicatedJob != nil && negative(m.ReplicatedJob.TotalCompletions):
+		return invalidArgument("Total completed jobs must not be negative (Mode.ReplicatedJob.TotalCompletions: %d is past the most any swarm allows, %d)", *m.ReplicatedJob.TotalCompletions, limits.CeilingMaxReplicas)
+	}
 	return nil
 }
 
@@ -160,8 +180,13 @@ func normalizeContainerSpec(c *swarm.ContainerSpec) error {
 	if err := validateHealthcheck(c.Healthcheck); err != nil {
 		return err
 	}
-	if c.StopGracePeriod != nil && *c.StopGracePeriod < 0 {
-		return invalidArgument("ContainerSpec: StopGracePeriod cannot be negative")
+	if c.StopGracePeriod != nil {
+		if *c.StopGracePeriod < 0 {
+			return invalidArgument("ContainerSpec: StopGracePeriod cannot be negative")
+		}
+		if err := limits.Duration("ContainerSpec.StopGracePeriod", *c.StopGracePeriod); err != nil {
+			return err
+		}
 	}
 	if err := validateReferences(c); err != nil {
 		return err
@@ -233,6 +258,9 @@ func validateHealthcheck(hc *container.HealthConfig) error {
 		if d.v != 0 && d.v < minHealthDuration {
 			return invalidArgument("ContainerSpec: %s in HealthConfig cannot be less than %s", d.name, minHealthDuration)
 		}
+		if err := limits.Duration("ContainerSpec.Healthcheck."+d.name, d.v); err != nil {
+			return err
+		}
 	}
 	if hc.Retries < 0 {
 		return invalidArgument("ContainerSpec: Retries in HealthConfig cannot be negative")
@@ -286,11 +314,21 @@ func normalizeRestartPolicy(rp *swarm.RestartPolicy) error {
 	default:
 		return errdefs.Invalid("invalid RestartCondition: %q (RestartPolicy.Condition must be none, on-failure or any)", rp.Condition)
 	}
-	if rp.Delay != nil && *rp.Delay < 0 {
-		return invalidArgument("TaskSpec: restart-delay cannot be negative")
+	if rp.Delay != nil {
+		if *rp.Delay < 0 {
+			return invalidArgument("TaskSpec: restart-delay cannot be negative")
+		}
+		if err := limits.Duration("RestartPolicy.Delay", *rp.Delay); err != nil {
+			return err
+		}
 	}
-	if rp.Window != nil && *rp.Window < 0 {
-		return invalidArgument("TaskSpec: restart-window cannot be negative")
+	if rp.Window != nil {
+		if *rp.Window < 0 {
+			return invalidArgument("TaskSpec: restart-window cannot be negative")
+		}
+		if err := limits.Duration("RestartPolicy.Window", *rp.Window); err != nil {
+			return err
+		}
 	}
 	if rp.MaxAttempts == nil {
 		zero := uint64(0)
@@ -322,6 +360,12 @@ func normalizeUpdateConfig(uc *swarm.UpdateConfig, field string) error {
 	}
 	if uc.Monitor < 0 {
 		return invalidArgument("TaskSpec: update-monitor cannot be negative (%s.Monitor)", field)
+	}
+	if err := limits.Duration(field+".Delay", uc.Delay); err != nil {
+		return err
+	}
+	if err := limits.Duration(field+".Monitor", uc.Monitor); err != nil {
+		return err
 	}
 	if uc.MaxFailureRatio < 0 || uc.MaxFailureRatio > 1 {
 		return invalidArgument("TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1 (%s.MaxFailureRatio)", field)
@@ -395,10 +439,6 @@ func checkModeChange(old, new swarm.ServiceMode) error {
 	return nil
 }
 
-// maxDataSize bounds the data of a secret or a config, as SwarmKit does
-// (500 KiB, less one byte).
-const maxDataSize = 500 * 1024
-
 // secretNameComponent is SwarmKit's rule for secret and config names,
 // looser than services' (dots allowed).
 var secretNameComponent = regexp.MustCompile(`^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`)
@@ -413,9 +453,11 @@ func validateObjectName(name string) error {
 	return nil
 }
 
-func validateData(kind string, data []byte) error {
-	if len(data) < 1 || len(data) >= maxDataSize {
-		return invalidArgument("%s data must be larger than 0 and less than %d bytes", kind, maxDataSize)
+// validateData checks the data of a secret or config with SwarmKit's rule
+// and message: less than 500 KiB for secrets, 1000 KiB for configs.
+func validateData(kind string, data []byte, max int) error {
+	if err := limits.Data(kind, data, max); err != nil {
+		return invalidArgument("%v", err)
 	}
 	return nil
 }
@@ -433,7 +475,10 @@ func validateSecretSpec(spec swarm.SecretSpec) error {
 	if spec.Templating != nil {
 		return errdefs.Invalid("Templating: secret templates are not supported (got %q)", spec.Templating.Name)
 	}
-	return validateData("secret", spec.Data)
+	if err := validateData("secret", spec.Data, limits.MaxSecretData); err != nil {
+		return err
+	}
+	return limits.Secret(spec)
 }
 
 func validateConfigSpec(spec swarm.ConfigSpec) error {
@@ -443,7 +488,10 @@ func validateConfigSpec(spec swarm.ConfigSpec) error {
 	if spec.Templating != nil {
 		return errdefs.Invalid("Templating: config templates are not supported (got %q)", spec.Templating.Name)
 	}
-	return validateData("config", spec.Data)
+	if err := validateData("config", spec.Data, limits.MaxConfigData); err != nil {
+		return err
+	}
+	return limits.Config(spec)
 }
 
 // Where the executor mounts secrets and configs whose target is relative.

@@ -21,6 +21,7 @@ const (
 	KindForbidden         // the caller may not do this
 	KindPrecondition      // the cluster is not in a state that allows this
 	KindUnauthorized      // the credentials given are wrong (a wrong unlock key)
+	KindTooLarge          // the request is larger than a documented limit
 )
 
 // Error is an error with a kind. Msg is shown to the user as is.
@@ -68,6 +69,9 @@ func Unauthorized(format string, args ...any) error {
 	return newf(KindUnauthorized, format, args...)
 }
 
+// TooLarge reports a request past a size limit; the message names it.
+func TooLarge(format string, args ...any) error { return newf(KindTooLarge, format, args...) }
+
 // KindOf returns the kind of the first classified error in err's chain.
 func KindOf(err error) Kind {
 	var e *Error
@@ -95,6 +99,8 @@ func HTTPStatus(err error) int {
 		return http.StatusForbidden
 	case KindUnauthorized:
 		return http.StatusUnauthorized
+	case KindTooLarge:
+		return http.StatusRequestEntityTooLarge
 	default:
 		return http.StatusInternalServerError
 	}

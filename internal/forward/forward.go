@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/rpc"
 )
 
@@ -120,7 +122,17 @@ func Middleware(next http.Handler, router func() Router) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "the swarm does not have a leader; writes are refused until a quorum of managers is back")
 			return
 		}
-		resp, err := send(req, rt, addr)
+		body, err := io.ReadAll(io.LimitReader(req.Body, limits.MaxRequestBody+1))
+		switch {
+		case err != nil:
+			writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+			return
+		case len(body) > limits.MaxRequestBody:
+			err := limits.BodyTooLarge()
+			writeError(w, errdefs.HTTPStatus(err), err.Error())
+			return
+		}
+		resp, err := send(req, body, rt, addr)
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "forward to the leader at "+addr+": "+err.Error())
 			return
@@ -141,11 +153,10 @@ func Middleware(next http.Handler, router func() Router) http.Handler {
 	})
 }
 
-func send(req *http.Request, rt Router, addr string) (*Response, error) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		return nil, err
-	}
+// send forwards req, whose body is read already, to the leader. A body
+// within limits.MaxRequestBody, base64 in the JSON codec, fits in
+// limits.MaxMessageSize, which managers accept (ServerOptions).
+func send(req *http.Request, body []byte, rt Router, addr string) (*Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), 60*time.Second)
 	defer cancel()
 	cc, err := rt.Dial(ctx, addr)
@@ -154,8 +165,15 @@ func send(req *http.Request, rt Router, addr string) (*Response, error) {
 	}
 	defer cc.Close()
 	out := new(Response)
-	err = cc.Invoke(ctx, MethodHTTP, &Request{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header, Body: body}, out)
+	err = cc.Invoke(ctx, MethodHTTP, &Request{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header, Body: body}, out,
+		grpc.MaxCallSendMsgSize(limits.MaxMessageSize), grpc.MaxCallRecvMsgSize(limits.MaxMessageSize))
 	return out, err
+}
+
+// ServerOptions let a manager's gRPC server take a forwarded request of
+// the largest body the API accepts.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(limits.MaxMessageSize)}
 }
 
 // clusterPaths are the objects raft holds; writes to them must commit on

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
+	"github.com/shoal-project/shoal/internal/limits"
 )
 
 func TestIsClusterWrite(t *testing.T) {
@@ -133,5 +134,50 @@ func TestServerTakesARequestWithoutHeader(t *testing.T) {
 	resp, err := s.HTTP(t.Context(), &Request{Method: "POST", URL: "/services/create"})
 	if err != nil || resp.Status != http.StatusTeapot {
 		t.Fatalf("got %+v, %v; want the handler's answer", resp, err)
+	}
+}
+
+// A body up to limits.MaxRequestBody reaches the leader whole, through a
+// server with ServerOptions; one byte more is refused on the follower,
+// naming the limit, and never sent.
+func TestForwardedBodyLimit(t *testing.T) {
+	root := clusterconntest.NewRoot(t)
+	leader := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	follower := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	mux := clusterconntest.Listen(t, root, leader)
+	var got int
+	leaderAPI := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got = len(body)
+		w.WriteHeader(http.StatusCreated)
+	})
+	clusterconntest.ServeGRPC(t, mux, Policy(), func(r grpc.ServiceRegistrar) {
+		r.RegisterService(&serviceDesc, NewServer(leaderAPI, func() uint64 { return 1 }))
+	}, ServerOptions()...)
+	rt := &testRouter{addr: mux.Addr().String(), forward: true, dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+		return clusterconntest.Dial(t, root, addr, &follower), nil
+	}}
+	h := Middleware(http.NotFoundHandler(), func() Router { return rt })
+
+	for _, tt := range []struct {
+		name string
+		size int
+		code int
+		got  int
+	}{
+		{"at the limit", limits.MaxRequestBody, http.StatusCreated, limits.MaxRequestBody},
+		{"past the limit", limits.MaxRequestBody + 1, http.StatusRequestEntityTooLarge, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got = 0
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.50/configs/create", strings.NewReader(strings.Repeat("x", tt.size))))
+			if rec.Code != tt.code || got != tt.got {
+				t.Fatalf("got %d %q with %d bytes at the leader, want %d with %d", rec.Code, rec.Body.String(), got, tt.code, tt.got)
+			}
+			if tt.code == http.StatusRequestEntityTooLarge && !strings.Contains(rec.Body.String(), "the limit is 4194304 bytes (4 MiB)") {
+				t.Fatalf("got %q, want a message naming the limit", rec.Body.String())
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/externalca"
 	"github.com/shoal-project/shoal/internal/store"
@@ -63,7 +64,7 @@ func initSpec(s swarm.Spec) (swarm.Spec, error) {
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
-	return s, nil
+	return s, controlapi.ValidateSwarmNumbers(s)
 }
 
 // rootFor makes the swarm's root CA: a new one, the one given, or — with

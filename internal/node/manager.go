@@ -129,7 +129,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	})
 	refuseUnary, refuseStream := caserver.RefuseRemoved(st)
 	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy()),
-		grpc.ChainUnaryInterceptor(refuseUnary), grpc.ChainStreamInterceptor(refuseStream))
+		append(forward.ServerOptions(), grpc.ChainUnaryInterceptor(refuseUnary), grpc.ChainStreamInterceptor(refuseStream))...)
 	disp.Register(srv)
 	caserver.New(st, cfg.log.With("component", "ca")).WithLeader(func() (string, bool) {
 		addr, id := rn.Leader()

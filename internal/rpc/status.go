@@ -36,6 +36,8 @@ func Code(k errdefs.Kind) codes.Code {
 		return codes.FailedPrecondition
 	case errdefs.KindUnauthorized:
 		return codes.Unauthenticated
+	case errdefs.KindTooLarge:
+		return codes.ResourceExhausted
 	}
 	return codes.Internal
 }

@@ -63,11 +63,11 @@ func Listen(t testing.TB, root *ca.RootCA, manager Node) *clusterconn.Mux {
 	return m
 }
 
-// ServeGRPC serves a gRPC server with policy on m's gRPC listener until the
-// test ends; register adds the services.
-func ServeGRPC(t testing.TB, m *clusterconn.Mux, policy ca.Policy, register func(grpc.ServiceRegistrar)) {
+// ServeGRPC serves a gRPC server with policy (and opts) on m's gRPC
+// listener until the test ends; register adds the services.
+func ServeGRPC(t testing.TB, m *clusterconn.Mux, policy ca.Policy, register func(grpc.ServiceRegistrar), opts ...grpc.ServerOption) {
 	t.Helper()
-	srv := clusterconn.NewGRPCServer(policy)
+	srv := clusterconn.NewGRPCServer(policy, opts...)
 	register(srv)
 	done := make(chan struct{})
 	go func() {
