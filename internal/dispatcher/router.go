@@ -152,7 +152,7 @@ func route(evs []store.Event, managers map[string]bool, taskNode map[string]stri
 			}
 		case *store.Task:
 			rt.mark(o.NodeID)
-			if len(o.NetworksAttachments) > 0 {
+			if view.Concerns(o) {
 				rt.networks = true
 			}
 			if prev, ok := taskNode[o.ID]; ok && prev != o.NodeID {

@@ -97,6 +97,10 @@ type Network interface {
 	// the container id, attaches it and returns the namespace's path and
 	// the endpoint in it.
 	Sandbox(ctx context.Context, id string) (nsPath string, ep *Endpoint, err error)
+	// Isolated creates (or finds) the namespace for container id with no
+	// interface on the bridge: a task whose networks are all internal
+	// has no way out.
+	Isolated(ctx context.Context, id string) (nsPath string, err error)
 	// Release detaches the container's namespace and removes it.
 	Release(ctx context.Context, id string) error
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/agent"
 	"github.com/shoal-project/shoal/internal/clusterconn"
+	"github.com/shoal-project/shoal/internal/network/view"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -30,7 +31,7 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	tlsConf := n.tlsFor(clusterconn.ProtoGRPC)
 	latestNode := newLatest[*store.Node]()
 	wantedRoots := newLatest[swarm.TLSInfo]()
-	a := agent.New(agent.Config{
+	cfg := agent.Config{
 		Executor: n.exec,
 		Managers: func() []string { return managers },
 		Dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
@@ -41,7 +42,18 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 		RootCAChanged: wantedRoots.set,
 		Logs:          n.taskLogs(),
 		Logger:        n.log.With("component", "agent"),
-	})
+	}
+	if e := n.cfg.Engine; e != nil && e.Dataplane != nil {
+		dp := e.Dataplane
+		cfg.TunnelKey = dp.PublicKey()
+		cfg.PortStatus = dp.PortStatus
+		cfg.NetworksChanged = func(v *view.Node) {
+			if err := dp.SetView(ctx, v); err != nil {
+				n.log.Warn("network view not fully applied", "err", err)
+			}
+		}
+	}
+	a := agent.New(cfg)
 	actx, cancel := context.WithCancel(ctx)
 	r := &runningAgent{agent: a, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup

@@ -108,7 +108,15 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 	}
 	var addr netip.Addr
 	if c.e.cfg.Network != nil {
-		nsPath, ep, err := c.e.cfg.Network.Sandbox(ctx, c.id)
+		var (
+			nsPath string
+			ep     *executor.Endpoint
+		)
+		if onlyInternal(c.task.NetworksAttachments) {
+			nsPath, err = c.e.cfg.Network.Isolated(ctx, c.id)
+		} else {
+			nsPath, ep, err = c.e.cfg.Network.Sandbox(ctx, c.id)
+		}
 		if err != nil {
 			return fmt.Errorf("network sandbox of %s: %w", c.id, err)
 		}
@@ -170,6 +178,18 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 	}
 	c.e.log.Debug("container created", "container.id", c.id)
 	return nil
+}
+
+// onlyInternal reports whether a task is on swarm networks and all of
+// them are --internal: it gets no interface on the node bridge, so no
+// way out, as Docker leaves such tasks off docker_gwbridge.
+func onlyInternal(as []swarm.NetworkAttachment) bool {
+	for _, a := range as {
+		if !a.Network.Spec.Internal {
+			return false
+		}
+	}
+	return len(as) > 0
 }
 
 // cleanup undoes what a failed Prepare may have made, so that a task the

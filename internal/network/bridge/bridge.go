@@ -256,6 +256,46 @@ func (b *Bridge) Sandbox(ctx context.Context, id string) (string, *executor.Endp
 	return path, ep, nil
 }
 
+// Isolated returns the network namespace of container id with nothing
+// but its loopback: for a task whose networks are all internal, which
+// gets no way out through the bridge. It makes the namespace if missing.
+func (b *Bridge) Isolated(ctx context.Context, id string) (string, error) {
+	if err := checkID(id); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	path := b.nsPath(id)
+	if ok, err := isNetns(path); err != nil {
+		return "", err
+	} else if !ok {
+		if err := createNetns(path); err != nil {
+			return "", err
+		}
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return "", fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return "", fmt.Errorf("netlink in namespace %s: %w", path, err)
+	}
+	defer nh.Close()
+	lo, err := nh.LinkByName("lo")
+	if err != nil {
+		return "", fmt.Errorf("find lo: %w", err)
+	}
+	if err := nh.LinkSetUp(lo); err != nil {
+		return "", fmt.Errorf("bring lo up: %w", err)
+	}
+	return path, nil
+}
+
 // attach brings the namespace at path to the state ep describes.
 func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 	br, err := netlink.LinkByName(b.cfg.Name)

@@ -144,6 +144,12 @@ func Build(in Input) *Cluster {
 	return c
 }
 
+// Concerns reports whether a change to t can change a view: it is on a
+// network or publishes host-mode ports.
+func Concerns(t *store.Task) bool {
+	return len(t.NetworksAttachments) > 0 || len(hostModePorts(t.Endpoint)) > 0
+}
+
 // hostModePorts returns the ports an endpoint publishes in host mode.
 func hostModePorts(ep *swarm.Endpoint) []swarm.PortConfig {
 	if ep == nil {
