@@ -22,7 +22,10 @@ func TestInitSpecLimits(t *testing.T) {
 		{"max-replicas label", func(s *swarm.Spec) { s.Labels = map[string]string{limits.MaxReplicasLabel: "50"} }, ""},
 		{"malformed max-replicas label", func(s *swarm.Spec) { s.Labels = map[string]string{limits.MaxReplicasLabel: "lots"} },
 			`Labels["com.shoal.limits.max-replicas"]: "lots" must be a whole number`},
-		{"task history past the limit", func(s *swarm.Spec) { h := int64(limits.MaxTaskHistory + 1); s.Orchestration.TaskHistoryRetentionLimit = &h },
+		{"task history past the limit", func(s *swarm.Spec) {
+			h := int64(limits.MaxTaskHistory + 1)
+			s.Orchestration.TaskHistoryRetentionLimit = &h
+		},
 			"Orchestration.TaskHistoryRetentionLimit: 1001 is more than the limit of 1000"},
 		{"heartbeat past the limit", func(s *swarm.Spec) { s.Dispatcher.HeartbeatPeriod = limits.MaxDuration + time.Second },
 			"Dispatcher.HeartbeatPeriod: 8760h0m1s is out of range"},

@@ -113,7 +113,7 @@ func allocateTask(t *store.Task, svc *store.Service, networks []*store.Network, 
 	}
 	c.NetworksAttachments = attachments
 	ep := svc.Endpoint
-	ep.Spec = endpointSpec(svc.Spec.EndpointSpec)
+	ep.Spec = swarmnet.EndpointSpec(svc.Spec.EndpointSpec)
 	c.Endpoint = &ep
 	c.Status = swarm.TaskStatus{Timestamp: now, State: swarm.TaskStatePending, Message: MessageAllocated}
 	return c
@@ -161,7 +161,7 @@ func TaskNetworks(spec swarm.TaskSpec, ep *swarm.EndpointSpec, networks []*store
 // one on each network its tasks are attached to, keeping those it has;
 // none in dnsrr mode.
 func ServiceVIPs(spec swarm.ServiceSpec, current []swarm.EndpointVirtualIP, networks []*store.Network, pools *Pools) ([]swarm.EndpointVirtualIP, error) {
-	if endpointSpec(spec.EndpointSpec).Mode == swarm.ResolutionModeDNSRR {
+	if swarmnet.EndpointSpec(spec.EndpointSpec).Mode == swarm.ResolutionModeDNSRR {
 		return nil, nil
 	}
 	nets, err := TaskNetworks(spec.TaskTemplate, spec.EndpointSpec, networks)
@@ -191,17 +191,6 @@ func ServiceVIPs(spec swarm.ServiceSpec, current []swarm.EndpointVirtualIP, netw
 		out = append(out, swarm.EndpointVirtualIP{NetworkID: n.ID, Addr: addr})
 	}
 	return out, nil
-}
-
-func endpointSpec(ep *swarm.EndpointSpec) swarm.EndpointSpec {
-	if ep == nil {
-		return swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}
-	}
-	out := *ep
-	if out.Mode == "" {
-		out.Mode = swarm.ResolutionModeVIP
-	}
-	return out
 }
 
 func sameVIPs(a, b []swarm.EndpointVirtualIP) bool {

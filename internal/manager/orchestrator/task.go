@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/network/swarmnet"
 	"github.com/shoal-project/shoal/internal/store"
 	"github.com/shoal-project/shoal/internal/taskstate"
 )
@@ -58,9 +59,17 @@ func TaskSpec(svc *store.Service, cluster *store.Cluster) swarm.TaskSpec {
 
 // UpToDate reports whether t runs what svc now asks for. A task made from
 // an older SpecVersion is still up to date when its spec is the same (a
-// scale or a rollback changes the version, not the task spec).
+// scale or a rollback changes the version, not the task spec) and so is
+// its endpoint, as SwarmKit judges it: published ports decide which
+// networks a task is on and which ports its node publishes.
 func UpToDate(t *store.Task, svc *store.Service, cluster *store.Cluster) bool {
-	return t.SpecVersion == svc.SpecVersion || reflect.DeepEqual(t.Spec, TaskSpec(svc, cluster))
+	return t.SpecVersion == svc.SpecVersion || reflect.DeepEqual(t.Spec, TaskSpec(svc, cluster)) && sameEndpoint(t, svc)
+}
+
+// sameEndpoint reports whether t was allocated for the endpoint svc asks
+// for now; a task not allocated yet will be, for the current one.
+func sameEndpoint(t *store.Task, svc *store.Service) bool {
+	return t.Endpoint == nil || swarmnet.SameEndpoint(t.Endpoint.Spec, swarmnet.EndpointSpec(svc.Spec.EndpointSpec))
 }
 
 // SpecCheck is UpToDate for many tasks of one service: it compares specs
@@ -88,7 +97,7 @@ func (c *SpecCheck) UpToDate(t *store.Task) bool {
 		eq = reflect.DeepEqual(t.Spec, c.spec)
 		c.equal[t.SpecVersion] = eq
 	}
-	return eq
+	return eq && sameEndpoint(t, c.svc)
 }
 
 // IsJob reports whether svc runs to completion.

@@ -103,8 +103,12 @@ func Mesh(v *view.Node, bridgeAddr func(taskID string) (netip.Addr, bool), hostP
 			m.HostPorts = append(m.HostPorts, lb.HostPort{Protocol: string(p.Protocol), Port: uint16(p.PublishedPort), Target: netip.AddrPortFrom(a, uint16(p.TargetPort))})
 		}
 	}
-	slices.SortFunc(m.Ports, func(a, b lb.PublishedPort) int { return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol)) })
-	slices.SortFunc(m.HostPorts, func(a, b lb.HostPort) int { return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol)) })
+	slices.SortFunc(m.Ports, func(a, b lb.PublishedPort) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol))
+	})
+	slices.SortFunc(m.HostPorts, func(a, b lb.HostPort) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol))
+	})
 	return m
 }
 

@@ -39,7 +39,7 @@ func CarveSubnet(pools []netip.Prefix, size int, taken []netip.Prefix) (netip.Pr
 					// times.
 					if t.Bits() < size {
 						end := u32(t.Masked().Addr()) + (uint32(1) << (32 - t.Bits())) - 1
-						i = uint64((end-start)/step)
+						i = uint64((end - start) / step)
 					}
 					continue candidates
 				}

@@ -7,6 +7,7 @@ package swarmnet
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -133,4 +134,23 @@ func PublishesIngress(ep *swarm.EndpointSpec) bool {
 		}
 	}
 	return false
+}
+
+// EndpointSpec returns a service's endpoint spec with Docker's default
+// (vip mode, no ports) where it has none.
+func EndpointSpec(ep *swarm.EndpointSpec) swarm.EndpointSpec {
+	if ep == nil {
+		return swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}
+	}
+	out := *ep
+	if out.Mode == "" {
+		out.Mode = swarm.ResolutionModeVIP
+	}
+	return out
+}
+
+// SameEndpoint reports whether two endpoint specs ask for the same
+// networking of their tasks: the same mode and published ports.
+func SameEndpoint(a, b swarm.EndpointSpec) bool {
+	return EndpointSpec(&a).Mode == EndpointSpec(&b).Mode && slices.Equal(a.Ports, b.Ports)
 }
