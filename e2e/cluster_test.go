@@ -44,6 +44,14 @@ func (h Host) TryDocker(args ...string) (string, error) {
 // afterwards; every host gets a busybox image.
 func startCluster(t *testing.T, managers, workers int) []Host {
 	t.Helper()
+	_, hosts := startLocalCluster(t, managers, workers)
+	return hosts
+}
+
+// startLocalCluster is startCluster, with the cluster (its bridge, its
+// gateway) for tests that reach the hosts from outside.
+func startLocalCluster(t *testing.T, managers, workers int) (*localcluster.Cluster, []Host) {
+	t.Helper()
 	name := fmt.Sprintf("e2e%d", os.Getpid()%100000)
 	c, err := localcluster.Up(t.Context(), localcluster.Options{
 		Name: name, Managers: managers, Workers: workers,
@@ -76,7 +84,7 @@ func startCluster(t *testing.T, managers, workers int) []Host {
 		host.Docker("import", tar, "busybox:latest")
 		hosts = append(hosts, host)
 	}
-	return hosts
+	return c, hosts
 }
 
 // nodeTable maps hostname to "STATUS AVAILABILITY MANAGER-STATUS".

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, what Shoal needs at run time and what its
 # tests drive: containerd and runc (containers), busybox-static (test
-# images), nftables and iproute2 (networking), tini (--init), socat, and a
+# images), nftables and iproute2 (networking), tini (--init), socat,
+# tcpdump and ping (the network tests look at the wire), and a
 # docker CLI when the machine has none (Debian's docker.io ships one).
 set -euo pipefail
 need=()
@@ -12,6 +13,8 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v socat >/dev/null || need+=(socat)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v ping >/dev/null || need+=(iputils-ping)
 command -v tini-static >/dev/null || need+=(tini)
 command -v docker >/dev/null || need+=(docker.io)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,0 +1,466 @@
+package e2e
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/internal/testutil/testimage"
+)
+
+// httpdHostname is a busybox web server that answers with its task's
+// hostname (the container's short ID).
+var httpdHostname = []string{"busybox", "sh", "-c", "mkdir -p /www; hostname > /www/index.html; exec httpd -f -p 80 -h /www"}
+
+// TestNetworking drives overlay networks, service discovery, VIPs and the
+// routing mesh on three hosts (a manager and two workers), each a network
+// namespace with its own daemon, with the docker CLI. Traffic goes only
+// between the namespaces the test made and its own on the cluster bridge.
+func TestNetworking(t *testing.T) {
+	c, hosts := startLocalCluster(t, 1, 2)
+	m1, w1, w2 := hosts[0], hosts[1], hosts[2]
+	udpecho := udpechoImage(t)
+	for _, h := range hosts {
+		h.Docker("import", udpecho, "udpecho:latest")
+	}
+	m1.Docker("network", "create", "-d", "overlay", "front")
+
+	create := func(args ...string) {
+		t.Helper()
+		m1.Docker(append([]string{"service", "create", "-d", "--no-resolve-image"}, args...)...)
+	}
+	// At most 2 per node, so that a scale to 5 needs no other spec; the
+	// spread puts the first 3 on the 3 hosts.
+	create(append([]string{"--name", "web", "--network", "front", "--replicas", "3", "--replicas-max-per-node", "2"}, httpdHostname...)...)
+	create("--name", "client", "--network", "front", "--constraint", "node.hostname==worker2", "busybox", "sleep", "3600")
+	waitRunning(t, m1, "web", 3)
+	waitRunning(t, m1, "client", 1)
+	client := taskContainer(t, hosts, "client")
+
+	t.Run("a client on another host reaches the service by name and hits tasks on every host", func(t *testing.T) {
+		want := map[string]bool{}
+		for _, h := range hosts {
+			for _, id := range strings.Fields(h.Docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web")) {
+				want[id] = true
+			}
+		}
+		if len(want) != 3 {
+			t.Fatalf("web runs %d containers across the hosts, want 3 (one per host)", len(want))
+		}
+		got := map[string]bool{}
+		Eventually(t, 30*time.Second, func() string {
+			out, err := client.exec("wget", "-qO-", "http://web/")
+			if err != nil {
+				return "wget http://web/: " + out
+			}
+			got[strings.TrimSpace(out)] = true
+			if len(got) < 3 {
+				return fmt.Sprintf("answers from %v, want every task of %v", got, want)
+			}
+			return ""
+		})
+		for id := range got {
+			if !want[id] {
+				t.Errorf("answer from %q, which is no task of web (%v)", id, want)
+			}
+		}
+	})
+
+	t.Run("the service name is its VIP and tasks.NAME its tasks", func(t *testing.T) {
+		vip := strings.TrimSpace(m1.Docker("service", "inspect", "web", "--format",
+			`{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}`))
+		addrs := lookup(t, client, "web")
+		if len(addrs) != 1 || !strings.Contains(vip, addrs[0]+"/") {
+			t.Errorf("web resolves to %v, want its VIP on front, one of %q", addrs, vip)
+		}
+		if tasks := lookup(t, client, "tasks.web"); len(tasks) != 3 {
+			t.Errorf("tasks.web resolves to %v, want the 3 tasks", tasks)
+		}
+	})
+
+	t.Run("tasks.NAME follows a scale", func(t *testing.T) {
+		m1.Docker("service", "scale", "-d", "web=5")
+		var running, resolved time.Time
+		Eventually(t, 60*time.Second, func() string {
+			n := len(lookup(t, client, "tasks.web"))
+			if running.IsZero() && countRunning(m1, "web") == 5 {
+				running = time.Now()
+			}
+			if n != 5 {
+				return fmt.Sprintf("tasks.web has %d addresses, want 5", n)
+			}
+			resolved = time.Now()
+			return ""
+		})
+		if !running.IsZero() {
+			t.Logf("tasks.web showed the 5th task %v after service ps showed it running (polled every 0.5 s)", resolved.Sub(running).Round(10*time.Millisecond))
+		}
+	})
+
+	t.Run("dnsrr resolves to the tasks", func(t *testing.T) {
+		create("--name", "rr", "--endpoint-mode", "dnsrr", "--network", "front", "--replicas", "2", "busybox", "sleep", "3600")
+		waitRunning(t, m1, "rr", 2)
+		Eventually(t, 20*time.Second, func() string {
+			if addrs := lookup(t, client, "rr"); len(addrs) != 2 {
+				return fmt.Sprintf("rr resolves to %v, want its 2 tasks", addrs)
+			}
+			return ""
+		})
+		if vips := strings.TrimSpace(m1.Docker("service", "inspect", "rr", "--format", "{{len .Endpoint.VirtualIPs}}")); vips != "0" {
+			t.Errorf("a dnsrr service has %s VIPs, want none", vips)
+		}
+	})
+
+	t.Run("a published port answers on every host, including those without a task", func(t *testing.T) {
+		create(append([]string{"--name", "pub", "-p", "8080:80", "--constraint", "node.hostname==worker1"}, httpdHostname...)...)
+		waitRunning(t, m1, "pub", 1)
+		task := strings.TrimSpace(w1.Docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=pub"))
+		for _, h := range hosts {
+			Eventually(t, 20*time.Second, func() string {
+				body, err := httpGet(fmt.Sprintf("http://%s:8080/", h.Addr))
+				if err != nil || strings.TrimSpace(body) != task {
+					return fmt.Sprintf("GET %s:8080 got %q, %v; want the answer of %s", h.Name, body, err, task)
+				}
+				return ""
+			})
+		}
+	})
+
+	t.Run("UDP through the mesh keeps the source when the task is local", func(t *testing.T) {
+		create("--name", "echo", "--publish", "published=5353,target=5353,protocol=udp", "--constraint", "node.hostname==worker1", "udpecho", "/bin/udpecho")
+		create("--name", "echolocal", "--label", "com.shoal.ingress.local=true", "--publish", "published=5354,target=5353,protocol=udp",
+			"--constraint", "node.hostname==worker1", "udpecho", "/bin/udpecho")
+		waitRunning(t, m1, "echo", 1)
+		waitRunning(t, m1, "echolocal", 1)
+		self := c.Gateway.String() // the test's own address on the cluster bridge
+		var local, remote string
+		Eventually(t, 20*time.Second, func() string {
+			var err error
+			if local, err = udpAsk(w1.Addr.String(), 5353); err != nil {
+				return "UDP to worker1 (the task's host): " + err.Error()
+			}
+			if remote, err = udpAsk(m1.Addr.String(), 5353); err != nil {
+				return "UDP to manager1 (no task): " + err.Error()
+			}
+			return ""
+		})
+		if !strings.Contains(local, " "+self+":") {
+			t.Errorf("through the task's own host the task saw %q, want the client's address %s", local, self)
+		}
+		if strings.Contains(remote, " "+self+":") {
+			t.Errorf("through another host the task saw %q: the source should be that host's mesh address", remote)
+		}
+		Eventually(t, 20*time.Second, func() string {
+			got, err := udpAsk(w1.Addr.String(), 5354)
+			if err != nil || !strings.Contains(got, " "+self+":") {
+				return fmt.Sprintf("local-only service through its own host: %q, %v", got, err)
+			}
+			return ""
+		})
+		if got, err := udpAsk(m1.Addr.String(), 5354); err == nil {
+			t.Errorf("a local-only service answered through a host with no task: %q", got)
+		}
+	})
+
+	t.Run("host-mode ports bind where tasks run and show in service ps", func(t *testing.T) {
+		create(append([]string{"--name", "hostp", "--publish", "mode=host,target=80,published=8081", "--constraint", "node.hostname==worker2"}, httpdHostname...)...)
+		waitRunning(t, m1, "hostp", 1)
+		Eventually(t, 20*time.Second, func() string {
+			if out := m1.Docker("service", "ps", "--format", "{{.Ports}}", "hostp"); !strings.Contains(out, "*:8081->80/tcp") {
+				return "service ps PORTS: " + out
+			}
+			if _, err := httpGet(fmt.Sprintf("http://%s:8081/", w2.Addr)); err != nil {
+				return "GET worker2:8081: " + err.Error()
+			}
+			return ""
+		})
+		if body, err := httpGet(fmt.Sprintf("http://%s:8081/", m1.Addr)); err == nil {
+			t.Errorf("a host-mode port answered on a host without its task: %q", body)
+		}
+	})
+
+	t.Run("an internal network has no way out", func(t *testing.T) {
+		ln, err := net.Listen("tcp", net.JoinHostPort(c.Gateway.String(), "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conn.Close()
+			}
+		}()
+		port := ln.Addr().(*net.TCPAddr).Port
+		m1.Docker("network", "create", "-d", "overlay", "--internal", "priv")
+		create("--name", "inside", "--network", "priv", "busybox", "sleep", "3600")
+		waitRunning(t, m1, "inside", 1)
+		inside := taskContainer(t, hosts, "inside")
+		dial := []string{"nc", "-w", "2", c.Gateway.String(), fmt.Sprint(port)}
+		if out, err := inside.exec(dial...); err == nil {
+			t.Errorf("a task on an internal network reached the outside: %s", out)
+		}
+		if out, err := client.exec(dial...); err != nil {
+			t.Errorf("a task on a normal overlay did not reach the outside: %s", out)
+		}
+	})
+
+	t.Run("an encrypted network's payload is not visible between hosts", func(t *testing.T) {
+		if _, err := exec.LookPath("tcpdump"); err != nil {
+			t.Skip("needs tcpdump")
+		}
+		m1.Docker("network", "create", "-d", "overlay", "--opt", "encrypted", "sec")
+		create("--name", "sweb", "--network", "sec", "--constraint", "node.hostname==worker1", "busybox", "sh", "-c",
+			"mkdir -p /www; echo MARKER-$((6*7))-PAYLOAD > /www/index.html; exec httpd -f -p 80 -h /www")
+		create("--name", "sclient", "--network", "sec", "--constraint", "node.hostname==worker2", "busybox", "sleep", "3600")
+		waitRunning(t, m1, "sweb", 1)
+		waitRunning(t, m1, "sclient", 1)
+		sclient := taskContainer(t, hosts, "sclient")
+		capture := filepath.Join(t.TempDir(), "underlay.pcap")
+		dump := exec.Command("tcpdump", "-i", c.Bridge, "-U", "-w", capture)
+		if err := dump.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		var body string
+		Eventually(t, 20*time.Second, func() string {
+			out, err := sclient.exec("wget", "-qO-", "http://sweb/")
+			if err != nil || !strings.Contains(out, "MARKER-42-PAYLOAD") {
+				return fmt.Sprintf("wget http://sweb/ over the encrypted network: %q, %v", out, err)
+			}
+			body = out
+			return ""
+		})
+		time.Sleep(time.Second)
+		dump.Process.Signal(os.Interrupt)
+		dump.Wait()
+		data, err := os.ReadFile(capture)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "MARKER-42-PAYLOAD") {
+			t.Fatalf("the payload (%q) is in the clear on the underlay", strings.TrimSpace(body))
+		}
+		out, _ := exec.Command("tcpdump", "-nr", capture, "udp port 4789").CombinedOutput()
+		if n := strings.Count(string(out), "\n"); n > 1 {
+			t.Errorf("plain VXLAN on the underlay during the transfer:\n%s", out)
+		}
+		out, _ = exec.Command("tcpdump", "-nr", capture, "udp port 4790").CombinedOutput()
+		if !strings.Contains(string(out), ".4790 > ") {
+			all, _ := exec.Command("tcpdump", "-nr", capture).CombinedOutput()
+			t.Errorf("no WireGuard traffic on the underlay: the transfer went another way:\n%s", all)
+		}
+	})
+
+	t.Run("a network in use cannot be removed", func(t *testing.T) {
+		out, err := m1.TryDocker("network", "rm", "front")
+		if err == nil || !strings.Contains(out, "network front is in use by service") {
+			t.Fatalf("network rm front: %v, %s", err, out)
+		}
+	})
+
+	t.Run("a full network leaves tasks pending with a message naming it", func(t *testing.T) {
+		m1.Docker("network", "create", "-d", "overlay", "--subnet", "10.99.9.0/29", "tiny")
+		create("--name", "crowd", "--network", "tiny", "--replicas", "6", "busybox", "sleep", "3600")
+		Eventually(t, 30*time.Second, func() string {
+			out := m1.Docker("service", "ps", "--no-trunc", "--format", "{{.CurrentState}} {{.Error}}", "crowd")
+			if !strings.Contains(out, "could not allocate an IP address on network tiny") {
+				return "service ps crowd:\n" + out
+			}
+			return ""
+		})
+	})
+
+	t.Run("a task moved off a drained node is reachable at once by name", func(t *testing.T) {
+		create(append([]string{"--name", "mover", "--network", "front", "--constraint", "node.role==worker"}, httpdHostname...)...)
+		waitRunning(t, m1, "mover", 1)
+		node := strings.TrimSpace(m1.Docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", "mover"))
+		first, _ := client.exec("wget", "-qO-", "http://mover/")
+		m1.Docker("node", "update", "--availability", "drain", node)
+		defer m1.Docker("node", "update", "--availability", "active", node)
+		start := time.Now()
+		var moved, reached time.Time
+		Eventually(t, 60*time.Second, func() string {
+			if moved.IsZero() && countRunning(m1, "mover") == 1 {
+				if now := strings.TrimSpace(m1.Docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", "mover")); now != node {
+					moved = time.Now()
+				}
+			}
+			if moved.IsZero() {
+				return "mover still on " + node
+			}
+			for _, name := range []string{"mover", "tasks.mover"} {
+				out, err := client.exec("wget", "-qO-", "http://"+name+"/")
+				if err != nil || strings.TrimSpace(out) == strings.TrimSpace(first) {
+					return fmt.Sprintf("http://%s/ got %q (%v), want the new task", name, out, err)
+				}
+			}
+			reached = time.Now()
+			return ""
+		})
+		t.Logf("drain → new task running %v; → reached by name and VIP %v later", moved.Sub(start).Round(10*time.Millisecond), reached.Sub(moved).Round(10*time.Millisecond))
+	})
+}
+
+// taskExec runs commands in one task's container on the host it runs on.
+type taskExec struct {
+	host Host
+	id   string
+}
+
+func (c taskExec) exec(args ...string) (string, error) {
+	return c.host.TryDocker(append([]string{"exec", c.id}, args...)...)
+}
+
+// taskContainer finds the container of a service's one running task.
+func taskContainer(t *testing.T, hosts []Host, service string) taskExec {
+	t.Helper()
+	var found taskExec
+	Eventually(t, 30*time.Second, func() string {
+		for _, h := range hosts {
+			if ids := strings.Fields(h.Docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service)); len(ids) == 1 {
+				found = taskExec{host: h, id: ids[0]}
+				return ""
+			}
+		}
+		return "no container of " + service
+	})
+	return found
+}
+
+func countRunning(h Host, service string) int {
+	n := 0
+	for _, c := range tasksByNode(h, service) {
+		n += c
+	}
+	return n
+}
+
+func waitRunning(t *testing.T, h Host, service string, n int) {
+	t.Helper()
+	Eventually(t, 90*time.Second, func() string {
+		if got := countRunning(h, service); got != n {
+			out, _ := h.TryDocker("service", "ps", "--no-trunc", service)
+			return fmt.Sprintf("%s runs %d tasks, want %d:\n%s", service, got, n, out)
+		}
+		return ""
+	})
+}
+
+// lookup resolves a name with the embedded DNS server from inside a task.
+func lookup(t *testing.T, c taskExec, name string) []string {
+	t.Helper()
+	out, _ := c.exec("nslookup", name, "127.0.0.11")
+	var addrs []string
+	seenName := false
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "Name:") {
+			seenName = true
+		}
+		if seenName && strings.HasPrefix(line, "Address:") {
+			addrs = append(addrs, strings.TrimSpace(strings.TrimPrefix(line, "Address:")))
+		}
+	}
+	slices.Sort(addrs)
+	return slices.Compact(addrs)
+}
+
+func httpGet(url string) (string, error) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// udpAsk sends a datagram to host:port and returns the answer.
+func udpAsk(host string, port int) (string, error) {
+	conn, err := net.Dial("udp", net.JoinHostPort(host, fmt.Sprint(port)))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	return string(buf[:n]), err
+}
+
+// udpechoImage returns a tarball of the busybox root filesystem with the
+// udpecho server (e2e/testdata/udpecho) at /bin/udpecho.
+func udpechoImage(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "udpecho")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/udpecho")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build udpecho: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "udpecho.tar")
+	if err := appendFile(testimage.RootfsTar(t), out, bin, "bin/udpecho"); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// appendFile copies the tar at src to dst with file added at name.
+func appendFile(src, dst, file, name string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	tr := tar.NewReader(in)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return err
+	}
+	return tw.Close()
+}
