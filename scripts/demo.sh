@@ -1,57 +1,59 @@
 #!/usr/bin/env bash
-# Brings up a one-node Shoal swarm on this machine and runs a service on
-# it, then shows it with the docker CLI and the shoal CLI.
+# Brings up a Shoal swarm of three hosts on this machine (a manager and two
+# workers, each a network namespace with its own daemon and containerd),
+# puts a web service on an overlay network with a port published through
+# the routing mesh, and shows it answering on every host, by name from
+# another service, and to the docker CLI and the shoal CLI.
 # `demo.sh down` stops it and removes what it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=/var/lib/shoal-demo
-run=/run/shoal-demo
-sock=$run/shoal.sock
-export DOCKER_HOST=unix://$sock
+name=demo
+subnet=10.249.99.0/24
+run=/run/shc/$name
 
 down() {
-	if [ -f "$run/shoal.pid" ]; then
-		DOCKER_HOST=unix://$sock bin/shoal swarm leave --force >/dev/null 2>&1 || true
-		kill "$(cat "$run/shoal.pid")" 2>/dev/null || true
-		sleep 2
-	fi
-	pkill -f "containerd --config $run/" 2>/dev/null || true
-	grep -o " $run[^ ]*\| $data[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-	ip link del shoal0 2>/dev/null || true
-	nft delete table ip shoal 2>/dev/null || true
-	rm -rf "$data" "$run"
+	bin/shoal cluster down "$name" >/dev/null 2>&1 || true
 }
 if [ "${1:-}" = down ]; then down; echo "demo removed"; exit 0; fi
 
 down
-mkdir -p "$run"
-echo "== starting shoal daemon (log: $run/daemon.log)"
-setsid bin/shoal daemon --data-root "$data" --exec-root "$run" --host "unix://$sock" --pidfile "$run/shoal.pid" >"$run/daemon.log" 2>&1 &
-for _ in $(seq 1 100); do bin/shoal version >/dev/null 2>&1 && break; sleep 0.2; done
+echo "== shoal cluster up: 1 manager and 2 workers, each its own network namespace"
+bin/shoal cluster up --name "$name" --managers 1 --workers 2 --subnet "$subnet"
+bin/shoal cluster ls
 
-echo "== importing a busybox image built from busybox-static"
-./scripts/mkrootfs.sh "$run/rootfs.tar"
-bin/shoal image import "$run/rootfs.tar" busybox:latest
-docker images
+echo "== importing a busybox image built from busybox-static on every host"
+tar=$(mktemp /tmp/shoal-demo-rootfs.XXXXXX.tar)
+trap 'rm -f "$tar"' EXIT
+./scripts/mkrootfs.sh "$tar"
+for h in manager1 worker1 worker2; do
+	DOCKER_HOST=unix://$run/$h/shoal.sock bin/shoal image import "$tar" busybox:latest >/dev/null
+done
+export DOCKER_HOST=unix://$run/manager1/shoal.sock
+docker node ls
 
-echo "== docker swarm init"
-docker swarm init --advertise-addr 127.0.0.1
-echo "== shoal service create --replicas 3"
-bin/shoal service create --name web --replicas 3 busybox \
-	sh -c 'echo "hello from task $(hostname)" >/tmp/index.html; exec httpd -f -p 8080 -h /tmp'
-echo "== docker service ls / ps"
+echo "== an overlay network, a web service published on port 8080, and a client"
+docker network create --driver overlay front
+bin/shoal service create --no-resolve-image --name web --network front --replicas 3 --publish 8080:80 busybox \
+	sh -c 'mkdir -p /www; echo "hello from task $(hostname)" >/www/index.html; exec httpd -f -p 80 -h /www'
+bin/shoal service create --no-resolve-image --name client --network front --constraint node.hostname==worker2 busybox sleep 3600
 docker service ls
 docker service ps web
-echo "== docker ps"
-docker ps
-echo "== each task answers on its own address on the node's bridge"
-for c in $(docker ps -q --filter label=com.docker.swarm.service.name=web); do
-	ip=$(docker inspect "$c" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
-	printf '%s: ' "$ip"; busybox wget -q -O - "http://$ip:8080/"
+docker network ls
+
+echo "== the routing mesh: port 8080 answers on every host's address"
+for i in 2 3 4; do
+	addr=${subnet%.0/24}.$i
+	printf '%s:8080 → ' "$addr"
+	busybox wget -q -O - "http://$addr:8080/"
 done
-echo "== scale to 5"
-docker service scale -d web=5
-docker node ls
+
+echo "== service discovery: the client on worker2 reaches web by name (its VIP) and tasks.web"
+client=$(DOCKER_HOST=unix://$run/worker2/shoal.sock docker ps -q --filter label=com.docker.swarm.service.name=client)
+DOCKER_HOST=unix://$run/worker2/shoal.sock docker exec "$client" nslookup tasks.web 127.0.0.11 | grep -A1 Name || true
+for _ in 1 2 3 4; do
+	DOCKER_HOST=unix://$run/worker2/shoal.sock docker exec "$client" wget -q -O - http://web/
+done
+
 echo
-echo "The node keeps running. Try: export DOCKER_HOST=$DOCKER_HOST; docker service ps web"
+echo "The cluster keeps running. Try: export DOCKER_HOST=$DOCKER_HOST; docker service ps web"
 echo "Remove everything with: make demo-down"
