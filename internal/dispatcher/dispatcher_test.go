@@ -388,6 +388,26 @@ func TestNewSessionReplacesOld(t *testing.T) {
 	}
 }
 
+func TestReconnectLeavesTheNodeVersion(t *testing.T) {
+	m := newTestManager(t, Config{}, true)
+	worker := m.addNode(t, ca.WorkerRole)
+	c := m.client(t, &worker)
+	desc := &swarm.NodeDescription{Hostname: "worker-1"}
+	msgs1, _ := openSession(t, t.Context(), c, desc)
+	recv(t, msgs1)
+	before := m.node(worker.ID).Version.Index
+	msgs2, _ := openSession(t, t.Context(), c, desc)
+	recv(t, msgs2)
+	if after := m.node(worker.ID).Version.Index; after != before {
+		t.Errorf("a second session with nothing new moved the node from version %d to %d: a client updating the node from what it read would be refused", before, after)
+	}
+	msgs3, _ := openSession(t, t.Context(), c, &swarm.NodeDescription{Hostname: "worker-1-renamed"})
+	recv(t, msgs3)
+	if n := m.node(worker.ID); n.Version.Index == before || n.Description.Hostname != "worker-1-renamed" {
+		t.Errorf("a session with a new description left the node at version %d, hostname %q", n.Version.Index, n.Description.Hostname)
+	}
+}
+
 func TestUpdateTaskStatus(t *testing.T) {
 	m := newTestManager(t, Config{}, true)
 	worker := m.addNode(t, ca.WorkerRole)

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -213,6 +214,12 @@ func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, req *Se
 			// gives one.
 			c.Tunnel = &store.Tunnel{PublicKey: req.TunnelKey}
 		}
+		if sameNode(n, c) {
+			// A session that changes nothing (a reconnect to a new
+			// leader) leaves the node's version alone, so that a client
+			// updating the node from what it just read is not refused.
+			return nil
+		}
 		return tx.Put(c)
 	})
 	if errdefs.Is(err, errdefs.KindNotFound) {
@@ -222,6 +229,13 @@ func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, req *Se
 		return d.storeError(err)
 	}
 	return nil
+}
+
+// sameNode reports whether two versions of a node encode the same.
+func sameNode(a, b *store.Node) bool {
+	da, errA := json.Marshal(a)
+	db, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(da, db)
 }
 
 // startSession makes a new session the node's current one, ending the
