@@ -32,9 +32,16 @@ func (h Host) Docker(args ...string) string {
 }
 
 func (h Host) TryDocker(args ...string) (string, error) {
+	return h.TryDockerInput("", args...)
+}
+
+// TryDockerInput is TryDocker with stdin, for commands that ask before
+// they act (network rm ingress).
+func (h Host) TryDockerInput(stdin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+h.DockerHost(), "DOCKER_CONFIG="+filepath.Join(h.DataRoot, "docker-config"))
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -312,6 +312,42 @@ func TestNetworking(t *testing.T) {
 		})
 		t.Logf("drain → new task running %v; → reached by name and VIP %v later", moved.Sub(start).Round(10*time.Millisecond), reached.Sub(moved).Round(10*time.Millisecond))
 	})
+
+	t.Run("the ingress network can be recreated with another subnet", func(t *testing.T) {
+		out, err := m1.TryDockerInput("y\n", "network", "rm", "ingress")
+		if err == nil || !strings.Contains(out, "ingress network cannot be removed because service") {
+			t.Fatalf("network rm ingress while services publish: %v, %s", err, out)
+		}
+		m1.Docker("service", "rm", "pub", "echo", "echolocal")
+		Eventually(t, 30*time.Second, func() string {
+			out, err := m1.TryDockerInput("y\n", "network", "rm", "ingress")
+			if err != nil {
+				return "network rm ingress: " + out
+			}
+			return ""
+		})
+		if out, err := m1.TryDocker("service", "create", "-d", "--no-resolve-image", "--name", "nomesh", "-p", "8093:80", "busybox", "true"); err == nil ||
+			!strings.Contains(out, "no ingress network is present") {
+			t.Fatalf("publish without an ingress network: %v, %s", err, out)
+		}
+		m1.Docker("network", "create", "-d", "overlay", "--ingress", "--subnet", "10.55.0.0/24", "mesh")
+		create(append([]string{"--name", "pub2", "-p", "8082:80", "--constraint", "node.hostname==worker2"}, httpdHostname...)...)
+		waitRunning(t, m1, "pub2", 1)
+		vips := m1.Docker("service", "inspect", "--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}", "pub2")
+		if !strings.HasPrefix(vips, "10.55.0.") {
+			t.Errorf("pub2's VIP %q is not on the new ingress subnet", vips)
+		}
+		task := strings.TrimSpace(w2.Docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=pub2"))
+		for _, h := range hosts {
+			Eventually(t, 20*time.Second, func() string {
+				body, err := httpGet(fmt.Sprintf("http://%s:8082/", h.Addr))
+				if err != nil || strings.TrimSpace(body) != task {
+					return fmt.Sprintf("GET %s:8082 got %q, %v; want the answer of %s", h.Name, body, err, task)
+				}
+				return ""
+			})
+		}
+	})
 }
 
 // taskExec runs commands in one task's container on the host it runs on.
