@@ -3,6 +3,7 @@
 //
 //	shoal-bench scheduler --nodes 1000 --tasks 100000
 //	shoal-bench floor --containers 20 --rootfs rootfs.tar --root DIR --state DIR (bench/floor.sh runs it)
+//	shoal-bench http-serve --addr :80 / http-load --url URL --conns 16 --duration 10s (bench/mesh.sh runs them)
 package main
 
 import (
@@ -13,9 +14,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/shoal-project/shoal/bench/floorbench"
+	"github.com/shoal-project/shoal/bench/httpload"
 	"github.com/shoal-project/shoal/bench/schedbench"
 )
 
@@ -33,9 +36,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return scheduler(args[1:], stdout, stderr)
 		case "floor":
 			return floor(args[1:], stdout, stderr)
+		case "http-serve":
+			return httpServe(args[1:], stderr)
+		case "http-load":
+			return httpLoad(args[1:], stdout, stderr)
 		}
 	}
-	return fmt.Errorf("usage: shoal-bench scheduler|floor [flags]")
+	return fmt.Errorf("usage: shoal-bench scheduler|floor|http-serve|http-load [flags]")
 }
 
 func scheduler(args []string, stdout, stderr io.Writer) error {
@@ -112,3 +119,35 @@ func floor(args []string, stdout, stderr io.Writer) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func httpServe(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("http-serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", ":80", "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return httpload.Serve(ctx, *addr)
+}
+
+func httpLoad(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("http-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg httpload.Config
+	fs.StringVar(&cfg.URL, "url", "", "URL to GET")
+	fs.IntVar(&cfg.Conns, "conns", 16, "concurrent clients")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send")
+	fs.BoolVar(&cfg.NewConns, "new-conns", false, "open a new connection for every request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := httpload.Run(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "requests=%d errors=%d rps=%.0f p50_ms=%.2f p99_ms=%.2f\n",
+		res.Requests, res.Errors, res.PerSecond(), ms(res.P50), ms(res.P99))
+	return nil
+}
