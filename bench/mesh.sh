@@ -3,12 +3,14 @@
 # one run, on a local cluster of two hosts (manager1 and worker1, network
 # namespaces with a daemon each). One server task (bench/httpload's
 # server, Go net/http) runs on worker1 on an overlay network and publishes
-# port 8080; a client task runs on manager1 on the same network.
-#   direct      client task → the server task's overlay address
-#   vip         client task → the service's VIP on the overlay (nftables DNAT)
-#   mesh-remote this machine → manager1:8080, no task there: the mesh
-#               carries it over the ingress overlay to worker1
-#   mesh-local  this machine → worker1:8080, the task is local (source kept)
+# port 8080; a client task runs on manager1 on the same network. Every
+# path is measured from that client task, so that client and server are
+# the same and only the path differs:
+#   direct      → the server task's overlay address
+#   vip         → the service's VIP on the overlay (nftables DNAT)
+#   mesh-remote → manager1:8080 (the client's own host, where no server
+#                 task runs): the mesh carries it over the ingress overlay
+#   mesh-local  → worker1:8080 over the underlay; the task is local there
 # Each path is measured ROUNDS times for SECONDS with CONNS clients,
 # interleaved, with connections kept alive and with a new connection per
 # request. Prints one line per measurement, then per mode and path the
@@ -53,24 +55,22 @@ addr=$(dk manager1 inspect -f "{{range .NetworksAttachments}}{{if eq .Network.ID
 client=$(dk manager1 ps -q --filter label=com.docker.swarm.service.name=client)
 echo "server task $task at ${addr%/*}, VIP ${vip%/*}, client container $client; $rounds rounds of ${seconds}s, $conns connections"
 
-in_client() { dk manager1 exec "$client" shoal-bench http-load "$@"; }
-from_host() { "$work/bin/shoal-bench" http-load "$@"; }
+load() { dk manager1 exec "$client" shoal-bench http-load "$@"; }
 declare -A url=(
 	[direct]="http://${addr%/*}/"
 	[vip]="http://${vip%/*}/"
 	[mesh-remote]="http://$manager:8080/"
 	[mesh-local]="http://$worker:8080/"
 )
-declare -A where=([direct]=in_client [vip]=in_client [mesh-remote]=from_host [mesh-local]=from_host)
 paths=(direct vip mesh-remote mesh-local)
 
 # Every path must answer before anything is measured.
 for p in "${paths[@]}"; do
 	for _ in $(seq 1 60); do
-		"${where[$p]}" --url "${url[$p]}" --conns 1 --duration 200ms >/dev/null 2>&1 && break
+		load --url "${url[$p]}" --conns 1 --duration 200ms >/dev/null 2>&1 && break
 		sleep 0.5
 	done
-	"${where[$p]}" --url "${url[$p]}" --conns 1 --duration 200ms >/dev/null
+	load --url "${url[$p]}" --conns 1 --duration 200ms >/dev/null
 done
 
 declare -A rps p99
@@ -79,7 +79,7 @@ for mode in keepalive newconn; do
 	[ "$mode" = newconn ] && flag=(--new-conns)
 	for r in $(seq 1 "$rounds"); do
 		for p in "${paths[@]}"; do
-			line=$("${where[$p]}" --url "${url[$p]}" --conns "$conns" --duration "${seconds}s" "${flag[@]}")
+			line=$(load --url "${url[$p]}" --conns "$conns" --duration "${seconds}s" "${flag[@]}")
 			echo "round $r mode=$mode path=$p $line"
 			[[ $line =~ rps=([0-9.]+).*p99_ms=([0-9.]+) ]]
 			rps[$mode.$p]+="${BASH_REMATCH[1]} "
