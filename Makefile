@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/shoal
 
-.PHONY: build deps test unit e2e demo demo-down bench mutate clean
+.PHONY: build deps test unit e2e demo demo-down bench mutate clean ui-vendor
 
 build:
 	$(GO) build -o $(BIN) ./cmd/shoal
@@ -55,6 +55,26 @@ mutate:
 	$(GREMLINS) unleash $(MUTATE_FLAGS) $(call mutate_only,internal/controlapi,secrets.go) ./internal/controlapi
 	flock /tmp/shoal-e2e.lock env GOFLAGS='-run=$(CDEXEC_SECRET_TESTS)' \
 		$(GREMLINS) unleash $(MUTATE_FLAGS) $(call mutate_only,internal/executor/containerdexec,secrets.go) -E '^jsonlog/' ./internal/executor/containerdexec
+
+# The web UI's libraries, vendored as ES modules (internal/ui/assets/vendor,
+# VERSIONS there): `make ui-vendor` fetches them again with npm. Change a
+# version here and in VERSIONS together.
+PREACT_VERSION := 11.2.0
+HTM_VERSION := 3.1.1
+UI_VENDOR := internal/ui/assets/vendor
+
+ui-vendor:
+	rm -rf bin/ui-vendor && mkdir -p bin/ui-vendor/preact bin/ui-vendor/htm
+	cd bin/ui-vendor && npm pack --silent preact@$(PREACT_VERSION) htm@$(HTM_VERSION) >/dev/null
+	tar xzf bin/ui-vendor/preact-$(PREACT_VERSION).tgz -C bin/ui-vendor/preact --strip-components=1
+	tar xzf bin/ui-vendor/htm-$(HTM_VERSION).tgz -C bin/ui-vendor/htm --strip-components=1
+	cp bin/ui-vendor/preact/dist/preact.mjs $(UI_VENDOR)/preact.mjs
+	cp bin/ui-vendor/preact/hooks/dist/hooks.mjs $(UI_VENDOR)/hooks.mjs
+	cp bin/ui-vendor/htm/dist/htm.mjs $(UI_VENDOR)/htm.mjs
+	cp bin/ui-vendor/preact/LICENSE $(UI_VENDOR)/LICENSE.preact
+	cp bin/ui-vendor/htm/LICENSE $(UI_VENDOR)/LICENSE.htm
+	sed -i '/sourceMappingURL/d' $(UI_VENDOR)/*.mjs
+	rm -rf bin/ui-vendor
 
 clean:
 	rm -rf bin

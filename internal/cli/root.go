@@ -107,6 +107,7 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		newConfigCommand(e),
 		newVersionCommand(e),
 		newInfoCommand(e),
+		newUICommand(e),
 	)
 	// Usage lines name their options as docker's do ("[OPTIONS]").
 	var noFlagsInUse func(*cobra.Command)

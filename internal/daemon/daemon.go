@@ -28,6 +28,7 @@ import (
 	"github.com/shoal-project/shoal/internal/network/bridge"
 	"github.com/shoal-project/shoal/internal/node"
 	"github.com/shoal-project/shoal/internal/sysinfo"
+	"github.com/shoal-project/shoal/internal/ui"
 )
 
 // Version is Shoal's version, shown by /version and node inspect.
@@ -47,6 +48,7 @@ type Options struct {
 	BridgeName         string
 	BridgeCIDR         string
 	Hostname           string
+	UIAddr             string // serve the web UI here when set
 }
 
 // NewCommand returns the `daemon` command.
@@ -75,6 +77,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.Hostname, "hostname", "", "the node's hostname as the cluster shows it (default: the system's)")
 	f.StringVar(&o.BridgeName, "bridge-name", bridge.DefaultName, "name of the default bridge tasks attach to")
 	f.StringVar(&o.BridgeCIDR, "bridge-cidr", bridge.DefaultSubnet.String(), "subnet of the default bridge")
+	f.StringVar(&o.UIAddr, "ui-addr", "", "address to serve the web UI on (127.0.0.1:8080, unix:///path); on TCP it asks for a token logged at start; off when empty")
 	return cmd
 }
 
@@ -95,6 +98,12 @@ func Run(ctx context.Context, o Options) error {
 	subnet, err := netip.ParsePrefix(o.BridgeCIDR)
 	if err != nil {
 		return fmt.Errorf("--bridge-cidr %q: %w", o.BridgeCIDR, err)
+	}
+	var uiAddr ui.Addr
+	if o.UIAddr != "" {
+		if uiAddr, err = ui.ParseAddr(o.UIAddr); err != nil {
+			return err
+		}
 	}
 	if len(o.Hosts) == 0 {
 		o.Hosts = []string{"unix://" + filepath.Join(o.ExecRoot, "shoal.sock")}
@@ -160,6 +169,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
+	if o.UIAddr != "" {
+		uiCtx, stopUI := context.WithCancel(context.Background())
+		defer stopUI()
+		if err := serveUI(uiCtx, uiAddr, handler, log.With("component", "ui")); err != nil {
+			return err
+		}
+	}
 	servers, err := serve(o.Hosts, handler, log)
 	if err != nil {
 		return err
