@@ -57,7 +57,9 @@ mutate:
 		$(GREMLINS) unleash $(MUTATE_FLAGS) $(call mutate_only,internal/executor/containerdexec,secrets.go) -E '^jsonlog/' ./internal/executor/containerdexec
 
 # The web UI's libraries, vendored as ES modules (internal/ui/assets/vendor,
-# VERSIONS there): `make ui-vendor` fetches them again with npm. Change a
+# VERSIONS there): `make ui-vendor` fetches them again with npm. hooks.mjs
+# imports preact by a relative path, so that the page needs no import map
+# (an inline script its Content-Security-Policy would refuse). Change a
 # version here and in VERSIONS together.
 PREACT_VERSION := 11.2.0
 HTM_VERSION := 3.1.1
@@ -74,6 +76,7 @@ ui-vendor:
 	cp bin/ui-vendor/preact/LICENSE $(UI_VENDOR)/LICENSE.preact
 	cp bin/ui-vendor/htm/LICENSE $(UI_VENDOR)/LICENSE.htm
 	sed -i '/sourceMappingURL/d' $(UI_VENDOR)/*.mjs
+	sed -i 's|from"preact"|from"./preact.mjs"|g' $(UI_VENDOR)/hooks.mjs
 	rm -rf bin/ui-vendor
 
 clean:

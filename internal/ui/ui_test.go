@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -191,7 +192,7 @@ func TestAssets(t *testing.T) {
 	for _, m := range mods {
 		src, _ := fs.ReadFile(files, m)
 		for _, im := range rel.FindAllStringSubmatch(string(src), -1) {
-			want = append(want, im[1])
+			want = append(want, path.Join(path.Dir(m), im[1]))
 		}
 	}
 	for _, f := range want {

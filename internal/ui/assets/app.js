@@ -4,9 +4,9 @@
 // memoised: an unchanged task keeps its object (cluster.js merge), so a
 // read of 5,000 tasks re-renders only the cards that changed.
 
-import { h, render } from 'preact';
-import { useState, useEffect, useMemo } from 'preact/hooks';
-import htm from 'htm';
+import { h, render } from './vendor/preact.mjs';
+import { useState, useEffect, useMemo } from './vendor/hooks.mjs';
+import htm from './vendor/htm.mjs';
 import { Cluster } from './cluster.js';
 import { memo, shortImage, taskName, byName, nodeName, portsOf, stackOf } from './util.js';
 import { TaskCard } from './card.js';

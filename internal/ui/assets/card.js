@@ -1,7 +1,7 @@
 // A task as a card, on the board and on a node's page.
 
-import { h } from 'preact';
-import htm from 'htm';
+import { h } from './vendor/preact.mjs';
+import htm from './vendor/htm.mjs';
 import { memo, shortImage, taskName, healthOf } from './util.js';
 
 const html = htm.bind(h);

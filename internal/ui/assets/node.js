@@ -1,9 +1,9 @@
 // A node: what it is, what it offers, its labels, its tasks, and its
 // availability with the buttons that change it.
 
-import { h } from 'preact';
-import { useState } from 'preact/hooks';
-import htm from 'htm';
+import { h } from './vendor/preact.mjs';
+import { useState } from './vendor/hooks.mjs';
+import htm from './vendor/htm.mjs';
 import { post } from './api.js';
 import { nodeName, formatBytes, formatCPU, taskName } from './util.js';
 import { TaskCard } from './card.js';

@@ -1,8 +1,8 @@
 // A service: its spec in brief, its whole task history, its logs.
 
-import { h } from 'preact';
-import { useState, useEffect, useRef } from 'preact/hooks';
-import htm from 'htm';
+import { h } from './vendor/preact.mjs';
+import { useState, useEffect, useRef } from './vendor/hooks.mjs';
+import htm from './vendor/htm.mjs';
 import { get, filters, logChunks } from './api.js';
 import { shortImage, taskName, portsOf, stackOf, ago } from './util.js';
 

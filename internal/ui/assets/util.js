@@ -1,6 +1,6 @@
 // Small helpers shared by the views.
 
-import { h, Component } from 'preact';
+import { h, Component } from './vendor/preact.mjs';
 
 const shallowEqual = (a, b) => {
   for (const k in a) if (a[k] !== b[k]) return false;
