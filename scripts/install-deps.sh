@@ -2,8 +2,9 @@
 # Installs, from Debian packages, what Shoal needs at run time and what its
 # tests drive: containerd and runc (containers), busybox-static (test
 # images), nftables and iproute2 (networking), tini (--init), socat,
-# tcpdump and ping (the network tests look at the wire), and a
-# docker CLI when the machine has none (Debian's docker.io ships one).
+# tcpdump and ping (the network tests look at the wire), a docker CLI
+# when the machine has none (Debian's docker.io ships one), and chromium
+# (the web UI's browser tests).
 set -euo pipefail
 need=()
 command -v containerd >/dev/null || need+=(containerd)
@@ -17,6 +18,7 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v tini-static >/dev/null || need+=(tini)
 command -v docker >/dev/null || need+=(docker.io)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
