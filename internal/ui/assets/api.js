@@ -27,9 +27,10 @@ export async function post(path, body) {
 export const filters = (f) => 'filters=' + encodeURIComponent(JSON.stringify(f));
 
 // lines yields the lines of a streamed response (the event stream is
-// newline-delimited JSON).
-export async function* lines(path, signal) {
+// newline-delimited JSON); onOpen is called once the stream is answered.
+export async function* lines(path, onOpen, signal) {
   const r = await check(await fetch('/api' + path, { signal }));
+  onOpen();
   const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {

@@ -127,8 +127,7 @@ export class Cluster {
     // break, resume from the last event seen.
     const since = this.lastNano ? Math.floor(this.lastNano / 1e9) : Math.floor(Date.now() / 1000) - 900;
     try {
-      for await (const line of lines('/events?since=' + since)) {
-        if (!this.state.live) this.set({ live: true, liveError: '' });
+      for await (const line of lines('/events?since=' + since, () => this.set({ live: true, liveError: '' }))) {
         let ev;
         try { ev = JSON.parse(line); } catch { continue; }
         if (ev.timeNano && ev.timeNano <= this.lastNano) continue;
