@@ -22,6 +22,7 @@ import (
 	"github.com/moby/term"
 	"github.com/shoal-project/shoal/internal/cli/converge"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // DefaultHost is the daemon the CLI talks to when neither -H nor DOCKER_HOST
@@ -41,6 +42,8 @@ type env struct {
 	interrupt func() (<-chan struct{}, func())
 
 	host     string
+	tls      tlsFlags
+	flags    *pflag.FlagSet // the global flags, to tell which were given
 	logLevel string
 	log      *slog.Logger
 	api      *client.Client // nil until first use
@@ -90,6 +93,8 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 	flags := root.PersistentFlags()
 	flags.StringVarP(&e.host, "host", "H", "", "Daemon socket to connect to (default $DOCKER_HOST or "+DefaultHost+")")
 	flags.StringVar(&e.logLevel, "log-level", "warn", `Set the client's logging level ("debug", "info", "warn", "error")`)
+	e.tls.add(flags, e.getenv)
+	e.flags = flags
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(e.logLevel)); err != nil {
@@ -108,6 +113,7 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		newVersionCommand(e),
 		newInfoCommand(e),
 		newUICommand(e),
+		newTLSCommand(e),
 	)
 	// Usage lines name their options as docker's do ("[OPTIONS]").
 	var noFlagsInUse func(*cobra.Command)
@@ -136,8 +142,9 @@ func (e *env) daemonHost() string {
 	return DefaultHost
 }
 
-// client returns the API client, built on first use. DOCKER_CERT_PATH,
-// DOCKER_TLS_VERIFY and DOCKER_API_VERSION are honoured as docker does.
+// client returns the API client, built on first use. The TLS flags,
+// DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and DOCKER_API_VERSION are honoured
+// as docker does.
 func (e *env) client() (*client.Client, error) {
 	if e.api != nil {
 		return e.api, nil
@@ -146,8 +153,12 @@ func (e *env) client() (*client.Client, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	httpClient, err := e.tls.httpClient(e.flags)
+	if err != nil {
+		return nil, err
+	}
 	c, err := client.New(
-		client.WithTLSClientConfigFromEnv(),
+		client.WithHTTPClient(httpClient),
 		client.WithAPIVersionFromEnv(),
 		client.WithHost(e.daemonHost()),
 		client.WithUserAgent("shoal-cli/"+clientVersion()),
@@ -179,6 +190,8 @@ func (e *env) explain(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case client.IsErrConnectionFailed(err) && isTLSError(err):
+		return fmt.Errorf("TLS with the Shoal daemon at %s failed: %w; check the certificates (--tlscacert, --tlscert, --tlskey or DOCKER_CERT_PATH)", e.daemonHost(), errors.Unwrap(err))
 	case client.IsErrConnectionFailed(err):
 		return fmt.Errorf("cannot connect to the Shoal daemon at %s: is `shoal daemon` running?", e.daemonHost())
 	}

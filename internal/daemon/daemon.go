@@ -23,6 +23,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-project/shoal/internal/apitls"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/engineid"
 	"github.com/shoal-project/shoal/internal/network/bridge"
@@ -49,6 +50,7 @@ type Options struct {
 	BridgeCIDR         string
 	Hostname           string
 	UIAddr             string // serve the web UI here when set
+	TLS                apitls.Options
 }
 
 // NewCommand returns the `daemon` command.
@@ -67,7 +69,7 @@ func NewCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.DataRoot, "data-root", "/var/lib/shoal", "directory of persistent state (raft log, certificates, images, containers)")
 	f.StringVar(&o.ExecRoot, "exec-root", "/run/shoal", "directory of runtime state (sockets, network namespaces); keep it short")
-	f.StringArrayVarP(&o.Hosts, "host", "H", nil, "address to serve the Docker API on (unix:///path or tcp://host:port); default unix://EXEC-ROOT/shoal.sock")
+	f.StringArrayVarP(&o.Hosts, "host", "H", nil, "address to serve the Docker API on (unix:///path or tcp://host:port; tcp needs --tlsverify or --insecure-tcp); default unix://EXEC-ROOT/shoal.sock")
 	f.StringVar(&o.Containerd, "containerd", "", "address of a containerd to use; a private one is started when empty")
 	f.StringVar(&o.Pidfile, "pidfile", "", "file to write the daemon's PID to")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -78,6 +80,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.BridgeName, "bridge-name", bridge.DefaultName, "name of the default bridge tasks attach to")
 	f.StringVar(&o.BridgeCIDR, "bridge-cidr", bridge.DefaultSubnet.String(), "subnet of the default bridge")
 	f.StringVar(&o.UIAddr, "ui-addr", "", "address to serve the web UI on (127.0.0.1:8080, unix:///path); on TCP it asks for a token logged at start; off when empty")
+	o.TLS.AddFlags(f)
 	return cmd
 }
 
@@ -107,6 +110,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if len(o.Hosts) == 0 {
 		o.Hosts = []string{"unix://" + filepath.Join(o.ExecRoot, "shoal.sock")}
+	}
+	// The hosts and their TLS are checked before anything starts: a
+	// refused -H tcp:// stops the daemon at once.
+	tcp, err := apitls.NewListeners(o.TLS, log.With("component", "api"))
+	if err != nil {
+		return err
+	}
+	hosts, err := parseHosts(o.Hosts, tcp, o.TLS.TLS || o.TLS.Verify)
+	if err != nil {
+		return err
 	}
 	for _, d := range []string{o.DataRoot, o.ExecRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
@@ -176,7 +189,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	servers, err := serve(o.Hosts, handler, log)
+	servers, err := serve(hosts, tcp, handler, log)
 	if err != nil {
 		return err
 	}
@@ -206,52 +219,97 @@ func logHost(log *slog.Logger) {
 	}
 }
 
-// serve listens on every host address and serves the API on each.
-func serve(hosts []string, h http.Handler, log *slog.Logger) ([]*http.Server, error) {
+// host is one address the API is served on.
+type host struct {
+	network string // "unix" or "tcp"
+	addr    string // a path or host:port
+}
+
+func (h host) String() string { return h.network + "://" + h.addr }
+
+// parseHosts reads -H values as dockerd does: unix:///path or
+// tcp://host[:port], the port 2376 with TLS and 2375 without when left
+// out. A TCP host that the TLS options do not allow is refused.
+func parseHosts(values []string, tcp *apitls.Listeners, withTLS bool) ([]host, error) {
+	var hosts []host
+	for _, v := range values {
+		u, err := url.Parse(v)
+		if err != nil {
+			return nil, fmt.Errorf("--host %q: %w", v, err)
+		}
+		switch u.Scheme {
+		case "unix":
+			if u.Path == "" {
+				return nil, fmt.Errorf("--host %q: want unix:///path/to/socket", v)
+			}
+			hosts = append(hosts, host{network: "unix", addr: u.Path})
+		case "tcp":
+			if u.Path != "" && u.Path != "/" || u.Host == "" {
+				return nil, fmt.Errorf("--host %q: want tcp://host:port", v)
+			}
+			addr := u.Host
+			if u.Port() == "" {
+				port := "2375"
+				if withTLS {
+					port = "2376"
+				}
+				addr = net.JoinHostPort(u.Hostname(), port)
+			}
+			if err := tcp.Allowed(addr, "the Docker API"); err != nil {
+				return nil, err
+			}
+			hosts = append(hosts, host{network: "tcp", addr: addr})
+		default:
+			return nil, fmt.Errorf("--host %q: scheme must be unix:// or tcp://", v)
+		}
+	}
+	return hosts, nil
+}
+
+// serve listens on every host and serves the API on each.
+func serve(hosts []host, tcp *apitls.Listeners, h http.Handler, log *slog.Logger) ([]*http.Server, error) {
 	var servers []*http.Server
 	for _, host := range hosts {
-		l, err := listen(host)
+		l, err := listen(host, tcp)
 		if err != nil {
 			for _, s := range servers {
 				s.Close()
 			}
-			return nil, err
+			return nil, fmt.Errorf("--host %s: %w", host, err)
 		}
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		s := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			// Refused TLS handshakes (no or a wrong client certificate)
+			// are the client's to explain; the daemon notes them at debug.
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
 		servers = append(servers, s)
 		go func() {
 			if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("API server", "host", host, "err", err)
+				log.Error("API server", "host", host.String(), "err", err)
 			}
 		}()
 	}
 	return servers, nil
 }
 
-func listen(host string) (net.Listener, error) {
-	u, err := url.Parse(host)
+func listen(h host, tcp *apitls.Listeners) (net.Listener, error) {
+	if h.network == "tcp" {
+		return tcp.Listen(h.addr, "the Docker API")
+	}
+	if err := os.MkdirAll(filepath.Dir(h.addr), 0o755); err != nil {
+		return nil, err
+	}
+	// A socket left by a daemon that was killed would refuse the bind.
+	if err := os.Remove(h.addr); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	l, err := net.Listen("unix", h.addr)
 	if err != nil {
-		return nil, fmt.Errorf("--host %q: %w", host, err)
+		return nil, err
 	}
-	switch u.Scheme {
-	case "unix":
-		path := u.Path
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, err
-		}
-		// A socket left by a daemon that was killed would refuse the bind.
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		l, err := net.Listen("unix", path)
-		if err != nil {
-			return nil, err
-		}
-		return l, os.Chmod(path, 0o660)
-	case "tcp":
-		return net.Listen("tcp", u.Host)
-	}
-	return nil, fmt.Errorf("--host %q: scheme must be unix:// or tcp://", host)
+	return l, os.Chmod(h.addr, 0o660)
 }
 
 func newLogger(level string) (*slog.Logger, error) {
