@@ -17,6 +17,8 @@ func (s *Server) routes() {
 	s.handle("POST /swarm/update", s.swarmUpdate)
 	s.handle("GET /swarm/unlockkey", s.swarmUnlockKey)
 	s.handle("POST /swarm/unlock", s.swarmUnlock)
+	s.handle("GET /shoal/swarm/backup", s.swarmBackup)
+	s.handle("POST /shoal/swarm/restore", s.swarmRestore)
 
 	s.handle("GET /nodes", listOf(s, (*controlapi.API).ListNodes))
 	s.handle("GET /nodes/{id}", inspectOf(s, (*controlapi.API).GetNode))

@@ -39,6 +39,7 @@ type Config struct {
 	Networks    LocalNetworks
 	ServiceLogs ServiceLogs
 	System      System
+	Backups     Backups // nil: no swarm backups
 
 	Version   string // the daemon's version, shown as Docker/<Version>
 	GitCommit string
@@ -94,9 +95,10 @@ func requestVersion(r *http.Request) string {
 }
 
 // streamedBodies are the routes whose bodies are archives streamed to
-// disk (images), not decoded in memory; they are exempt from
-// limits.MaxRequestBody, as dockerd bounds them by nothing but disk.
-var streamedBodies = map[string]bool{"POST /images/load": true, "POST /images/create": true}
+// disk (images), not decoded in memory, or bounded by their own reader
+// (a swarm backup: backup.MaxState); they are exempt from
+// limits.MaxRequestBody, as dockerd bounds images by nothing but disk.
+var streamedBodies = map[string]bool{"POST /images/load": true, "POST /images/create": true, "POST /shoal/swarm/restore": true}
 
 // ServeHTTP strips the version prefix, refuses versions out of range,
 // sets dockerd's headers and routes the request. A panic in an endpoint

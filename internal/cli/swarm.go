@@ -28,6 +28,8 @@ func newSwarmCommand(e *env) *cobra.Command {
 		newSwarmUnlockCommand(e),
 		newSwarmUnlockKeyCommand(e),
 		newSwarmCACommand(e),
+		newSwarmBackupCommand(e),
+		newSwarmRestoreCommand(e),
 	)
 	return cmd
 }

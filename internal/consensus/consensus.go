@@ -51,6 +51,7 @@ type Node struct {
 	addr  raft.ServerAddress
 	raft  *raft.Raft
 	logs  *raftboltdb.BoltStore
+	snaps raft.SnapshotStore // decrypts with the DEK, as raft reads them
 	store *store.Store
 	log   *slog.Logger
 }
@@ -72,7 +73,7 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 		ds.bolt.Close()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
-	n := &Node{id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: ds.bolt, store: st, log: cfg.Logger}
+	n := &Node{id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: ds.bolt, snaps: ds.snaps, store: st, log: cfg.Logger}
 	st.SetProposer(n)
 	return n, nil
 }

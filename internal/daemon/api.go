@@ -30,6 +30,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, label
 		Images:      eng.Images,
 		Networks:    eng,
 		ServiceLogs: nd,
+		Backups:     nd,
 		System: &hostInfo{
 			id:         engineID,
 			dataRoot:   o.DataRoot,
