@@ -288,7 +288,7 @@ func (d *decider) tend(svc *store.Service, s Slot, job, lostIsEnded, drainMoves 
 			case len(ended) > 0:
 				if e := Newest(ended); policy.Allows(e, s.Tasks, job, d.in.Now) {
 					desired := swarm.TaskStateRunning
-					if policy.Delay > 0 {
+					if policy.DelayAfter(d.nodes.StopCause(e)) > 0 {
 						desired = swarm.TaskStateReady
 					}
 					changed = append(changed, d.newTask(svc, s.Number, s.NodeID, desired))
@@ -322,10 +322,8 @@ func (d *decider) promote(svc *store.Service, s Slot, policy restart.Policy) {
 		// From its creation, not its status: a replacement may move
 		// on (be placed, prepared) while it waits.
 		at := t.CreatedAt
-		if prev := Newest(others); prev != nil && prev.Status.State != swarm.TaskStateShutdown {
-			// The task it replaces was not stopped by us: this is a
-			// restart, which waits out the delay.
-			at = at.Add(policy.Delay)
+		if prev := Newest(others); prev != nil {
+			at = at.Add(policy.DelayAfter(d.nodes.StopCause(prev)))
 		}
 		if d.in.Now.Before(at) {
 			d.wakeAt(at)

@@ -13,6 +13,7 @@ import (
 	"github.com/shoal-project/shoal/internal/manager/controller"
 	ct "github.com/shoal-project/shoal/internal/manager/controller/controllertest"
 	"github.com/shoal-project/shoal/internal/manager/orchestrator"
+	"github.com/shoal-project/shoal/internal/manager/restart"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -164,16 +165,49 @@ func TestDecideReplicated(t *testing.T) {
 			want: []string{"t2→shutdown"},
 		},
 		{
-			name:     "task on a down node is replaced as a restart",
+			name:     "task on a down node is replaced at once: its node failed, not the task",
 			services: []*store.Service{one},
 			tasks:    []*store.Task{at("t1", one, 1, "n2", time.Hour)},
+			want:     []string{"t1→shutdown, +new1 slot=1 running"},
+		},
+		{
+			name:     "task on a removed node is replaced at once",
+			services: []*store.Service{one},
+			tasks:    []*store.Task{at("t1", one, 1, "gone", time.Hour)},
+			want:     []string{"t1→shutdown, +new1 slot=1 running"},
+		},
+		{
+			name:     "task that failed before its node went down is replaced after the delay",
+			services: []*store.Service{one},
+			tasks:    []*store.Task{at("t1", one, 1, "n2", time.Hour, failed)},
 			want:     []string{"t1→shutdown, +new1 slot=1 ready"},
 		},
 		{
-			name:     "task on a removed node is replaced as a restart",
+			name:     "task on a down node that exhausted max attempts is not replaced",
+			services: []*store.Service{policy(swarm.RestartPolicy{MaxAttempts: ptr(uint64(1))})},
+			tasks: []*store.Task{
+				at("t1", one, 1, "n1", time.Hour, failed, shutdown),
+				at("t2", one, 1, "n2", time.Minute),
+			},
+			want: []string{"t2→shutdown"},
+		},
+		{
+			name:     "held replacement of a task lost with its node starts without delay",
 			services: []*store.Service{one},
-			tasks:    []*store.Task{at("t1", one, 1, "gone", time.Hour)},
-			want:     []string{"t1→shutdown, +new1 slot=1 ready"},
+			tasks: []*store.Task{
+				at("t1", one, 1, "n2", time.Hour, shutdown),
+				at("t2", one, 1, "", 0, ready, ct.State(swarm.TaskStateNew, now)),
+			},
+			want: []string{"t2→running"},
+		},
+		{
+			name:     "held replacement of a task that failed before its node went down waits out the delay",
+			services: []*store.Service{one},
+			tasks: []*store.Task{
+				at("t1", one, 1, "n2", time.Hour, failed, shutdown),
+				at("t2", one, 1, "", 2*time.Second, ready, ct.State(swarm.TaskStateNew, now.Add(-2*time.Second))),
+			},
+			wantNext: now.Add(3 * time.Second),
 		},
 		{
 			name:     "task on a drained node moves at once",
@@ -433,5 +467,34 @@ func TestNewTaskCarriesServiceNameAndSpec(t *testing.T) {
 	}
 	if !orchestrator.UpToDate(got, svc, cluster) {
 		t.Errorf("a new task is not up to date with its service")
+	}
+}
+
+func TestStopCause(t *testing.T) {
+	svc := ct.Service("svc", "web", 1)
+	nodes := orchestrator.IndexNodes([]*store.Node{
+		ct.Node("up"),
+		ct.Node("down", func(n *store.Node) { n.Status.State = swarm.NodeStateDown }),
+	})
+	tests := []struct {
+		name string
+		task *store.Task
+		want restart.Cause
+	}{
+		{"failed on a node that is up", at("t", svc, 1, "up", time.Hour, failed), restart.Ended},
+		{"completed", at("t", svc, 1, "up", time.Hour, complete), restart.Ended},
+		{"reported shutdown", at("t", svc, 1, "up", time.Hour, ct.State(swarm.TaskStateShutdown, now)), restart.Stopped},
+		{"running on a down node", at("t", svc, 1, "down", time.Hour), restart.NodeLost},
+		{"running on a removed node", at("t", svc, 1, "gone", time.Hour), restart.NodeLost},
+		{"failed, then its node went down", at("t", svc, 1, "down", time.Hour, failed), restart.Ended},
+		{"shut down, then its node went down", at("t", svc, 1, "down", time.Hour, ct.State(swarm.TaskStateShutdown, now)), restart.Stopped},
+		{"never placed", at("t", svc, 1, "", time.Hour, ct.State(swarm.TaskStatePending, now)), restart.Ended},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := nodes.StopCause(tt.task); got != tt.want {
+				t.Errorf("got cause %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

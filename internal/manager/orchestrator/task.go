@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/manager/restart"
 	"github.com/shoal-project/shoal/internal/network/swarmnet"
 	"github.com/shoal-project/shoal/internal/store"
 	"github.com/shoal-project/shoal/internal/taskstate"
@@ -45,6 +46,20 @@ func (ns Nodes) Lost(t *store.Task) bool {
 // a node, or its node is lost.
 func (ns Nodes) Stopped(t *store.Task) bool {
 	return taskstate.Terminal(t.Status.State) || taskstate.Before(t.Status.State, swarm.TaskStateAssigned) || ns.Lost(t)
+}
+
+// StopCause says why t, a task that holds nothing anymore (Stopped),
+// stopped, for the restart delay of its replacement: it reported shutdown
+// (the cluster stopped it), it ended by itself, or its node was lost
+// while it still ran.
+func (ns Nodes) StopCause(t *store.Task) restart.Cause {
+	switch {
+	case t.Status.State == swarm.TaskStateShutdown:
+		return restart.Stopped
+	case !taskstate.Terminal(t.Status.State) && ns.Lost(t):
+		return restart.NodeLost
+	}
+	return restart.Ended
 }
 
 // TaskSpec is the spec a new task of svc gets: the service's task template

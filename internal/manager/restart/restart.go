@@ -48,6 +48,40 @@ func PolicyOf(spec swarm.TaskSpec) Policy {
 	return p
 }
 
+// Cause is why the task a replacement takes the place of stopped; it
+// decides whether the replacement waits out the restart delay.
+type Cause int
+
+const (
+	// Ended: the task ended by itself — it failed, completed or was
+	// rejected. Replacing it is a restart, and the task may be in a crash
+	// loop: the delay is there to slow one down.
+	Ended Cause = iota
+	// Stopped: the cluster stopped it (an update, a drain, a rebalance)
+	// and it reported so.
+	Stopped
+	// NodeLost: its node went down or was removed while the task was
+	// meant to run and had not ended. The task did not fail, its node
+	// did: running it again elsewhere is no step of a crash loop.
+	NodeLost
+)
+
+// DelayAfter is how long a replacement waits from its creation before it
+// starts, given why the task it replaces stopped: the policy's delay after
+// a task that ended by itself, none otherwise. Docker (SwarmKit) waits
+// the delay also for a task lost with its node; Shoal does not, so that a
+// lost node's tasks run elsewhere as soon as the node is known to be down
+// (docs/BENCHMARKS.md, node failure). Crash loops are still slowed: a
+// replacement that then fails on its new node ended by itself, and its
+// own replacement waits; and every replacement, whatever the cause,
+// counts towards MaxAttempts.
+func (p Policy) DelayAfter(c Cause) time.Duration {
+	if c == Ended {
+		return p.Delay
+	}
+	return 0
+}
+
 // Allows reports whether ended, a task that stopped running by itself
 // (it completed, failed, was rejected, or was lost with its node), gets a
 // replacement in its slot. slot holds every task of that slot, ended

@@ -93,3 +93,23 @@ func TestAllows(t *testing.T) {
 		})
 	}
 }
+
+func TestDelayAfter(t *testing.T) {
+	p := restart.Policy{Condition: "any", Delay: 5 * time.Second}
+	tests := []struct {
+		name  string
+		cause restart.Cause
+		want  time.Duration
+	}{
+		{"a task that ended by itself waits: it may be a crash loop", restart.Ended, 5 * time.Second},
+		{"a task the cluster stopped does not", restart.Stopped, 0},
+		{"a task lost with its node does not: the node failed, not the task", restart.NodeLost, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := p.DelayAfter(tt.cause); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
