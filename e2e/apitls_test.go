@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +28,8 @@ func TestRemoteAPITLS(t *testing.T) {
 		}
 	}
 	host := "tcp://127.0.0.1:" + strconv.Itoa(freePort(t))
-	d := StartDaemon(t, "--host", host, "--tlsverify",
+	uiAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	d := StartDaemon(t, "--host", host, "--ui-addr", uiAddr, "--tlsverify",
 		"--tlscacert", filepath.Join(dir, "ca.pem"),
 		"--tlscert", filepath.Join(dir, "server-cert.pem"),
 		"--tlskey", filepath.Join(dir, "server-key.pem"))
@@ -103,6 +107,40 @@ func TestRemoteAPITLS(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("the web UI follows the API's TLS: a client certificate is the trust, no token", func(t *testing.T) {
+		get := func(certDir string) (int, error) {
+			pool := x509.NewCertPool()
+			ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool.AppendCertsFromPEM(ca)
+			cfg := &tls.Config{RootCAs: pool}
+			if certDir != "" {
+				cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.Certificates = []tls.Certificate{cert}
+			}
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+			resp, err := client.Get("https://" + uiAddr + "/api/_ping")
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		if code, err := get(dir); err != nil || code != http.StatusOK {
+			t.Fatalf("UI with the client certificate: %d, %v; want 200", code, err)
+		}
+		for _, certDir := range []string{"", other} {
+			if code, err := get(certDir); err == nil {
+				t.Errorf("UI with client certificate from %q: %d; want the handshake refused", certDir, code)
+			}
+		}
+	})
 
 	t.Run("TCP without TLS stops the daemon at start", func(t *testing.T) {
 		execRoot, err := os.MkdirTemp("/run", "se-")
