@@ -111,8 +111,30 @@ func (p *Project) stackLabels(labels map[string]string) map[string]string {
 	return out
 }
 
-// errAt places a conversion error at its key path in the files.
+// fieldError is a conversion error below the key its converter was given.
+type fieldError struct {
+	path []string
+	err  error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+
+func errField(err error, path ...string) error { return &fieldError{path: path, err: err} }
+
+// errAt places a conversion error at its key path in the files; each of
+// joined errors goes to its own place.
 func (p *Project) errAt(err error, path ...string) error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var errs []error
+		for _, e := range joined.Unwrap() {
+			errs = append(errs, p.errAt(e, path...))
+		}
+		return errors.Join(errs...)
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		path, err = append(slices.Clone(path), fe.path...), fe.err
+	}
 	if p.ix == nil {
 		return &Error{Path: strings.Join(path, "."), Err: err}
 	}
@@ -179,7 +201,9 @@ func (p *Project) secrets() ([]swarm.SecretSpec, []string, error) {
 		sec := p.Secrets[key]
 		name := p.objectName(key, sec.Name)
 		if sec.External {
-			external = append(external, name)
+			if p.usesSecret(key) {
+				external = append(external, name)
+			}
 			continue
 		}
 		spec := swarm.SecretSpec{
@@ -209,7 +233,9 @@ func (p *Project) configs() ([]swarm.ConfigSpec, []string) {
 		cfg := p.Configs[key]
 		name := p.objectName(key, cfg.Name)
 		if cfg.External {
-			external = append(external, name)
+			if p.usesConfig(key) {
+				external = append(external, name)
+			}
 			continue
 		}
 		spec := swarm.ConfigSpec{
@@ -224,6 +250,30 @@ func (p *Project) configs() ([]swarm.ConfigSpec, []string) {
 	slices.SortFunc(out, func(a, b swarm.ConfigSpec) int { return strings.Compare(a.Name, b.Name) })
 	slices.Sort(external)
 	return out, external
+}
+
+// usesSecret and usesConfig say whether a service refers to the object:
+// only the external objects in use must exist, as with the docker CLI.
+func (p *Project) usesSecret(key string) bool {
+	for _, svc := range p.Services {
+		for _, r := range svc.Secrets {
+			if r.Source == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *Project) usesConfig(key string) bool {
+	for _, svc := range p.Services {
+		for _, r := range svc.Configs {
+			if r.Source == key {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // dependencies lists what a service waits for, sorted by service.

@@ -70,15 +70,17 @@ func indexFiles(files []string) (*fileIndex, error) {
 	return ix, errors.Join(errs...)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: (?:[^:]*? )?line (\d+)(?:, column \d+)?: `)
+var yamlLine = regexp.MustCompile(`line (\d+)`)
 
+// yamlError places a YAML syntax error at the last line its message names:
+// the parser names where a construct began, then where it broke.
 func yamlError(file string, err error) *Error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	e := &Error{File: file, Err: fmt.Errorf("invalid YAML: %s", msg)}
+	if m := yamlLine.FindAllStringSubmatch(msg, -1); m != nil {
+		e.Line, _ = strconv.Atoi(m[len(m)-1][1])
 	}
-	return &Error{File: file, Err: fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))}
+	return e
 }
 
 // at returns err placed at path in the last file that writes it (the one
@@ -158,11 +160,19 @@ func (ix *fileIndex) explain(err error) error {
 	}
 	if m := reValidating.FindStringSubmatch(msg); m != nil {
 		path, what := split(m[2]), m[3]
-		if what == "false schema" {
-			what = "unknown key: the compose file format has no " + strconv.Quote(path[len(path)-1])
-		} else if strings.HasPrefix(what, "additional properties ") {
-			keys := strings.TrimSuffix(strings.TrimPrefix(what, "additional properties "), " not allowed")
-			what = "unknown key " + keys + ": the compose file format has no such key here"
+		if keys, ok := strings.CutPrefix(what, "additional properties "); ok {
+			keys = strings.TrimSuffix(keys, " not allowed")
+			if key := strings.Trim(keys, "'"); !strings.Contains(keys, ",") {
+				path, what = append(path, key), "false schema"
+			} else {
+				what = "unknown keys " + keys + ": the compose file format has no such keys here"
+			}
+		}
+		switch {
+		case what == "false schema":
+			what = "unknown key: the compose file format has no " + strconv.Quote(path[len(path)-1]) + " here"
+		case what == "must be a array":
+			what = "must be a list"
 		}
 		e := ix.at(path, errors.New(what))
 		if e.File == "" {
@@ -171,10 +181,10 @@ func (ix *fileIndex) explain(err error) error {
 		return e
 	}
 	if m := reInterpolate.FindStringSubmatch(msg); m != nil {
-		return ix.at(split(m[1]), errors.New(strings.TrimPrefix(m[2], "failed to cast to expected type: ")))
+		return ix.at(split(m[1]), errors.New(castError(m[2])))
 	}
 	if m := reDecoding.FindStringSubmatch(msg); m != nil {
-		return ix.at(split(m[1]), errors.New(strings.TrimSpace(m[2])))
+		return ix.at(split(m[1]), errors.New(strings.TrimPrefix(strings.TrimSpace(m[2]), "time: ")))
 	}
 	if m := reUndefined.FindStringSubmatch(msg); m != nil {
 		return ix.at([]string{"services", m[1], m[2] + "s"}, fmt.Errorf("undefined %s %q", m[2], m[3]))
@@ -192,6 +202,23 @@ func (ix *fileIndex) explain(err error) error {
 		return &Error{File: ix.files[0], Err: err}
 	}
 	return err
+}
+
+var reCast = regexp.MustCompile(`^failed to cast to expected type: strconv.(Atoi|ParseInt|ParseUint|ParseFloat|ParseBool): parsing ("[^"]*"): .*$`)
+
+// castError says what a value interpolated into a typed key should be.
+func castError(msg string) string {
+	m := reCast.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	switch m[1] {
+	case "ParseFloat":
+		return "must be a number, got " + m[2]
+	case "ParseBool":
+		return "must be true or false, got " + m[2]
+	}
+	return "must be a whole number, got " + m[2]
 }
 
 // diagnosePorts finds the short-syntax port that the loader could not

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/mount"
@@ -18,7 +19,7 @@ func (p *Project) mounts(svc types.ServiceConfig) ([]mount.Mount, error) {
 	for i, v := range svc.Volumes {
 		m, err := p.mount(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%d: %w", i, err))
+			errs = append(errs, errField(err, strconv.Itoa(i)))
 			continue
 		}
 		out = append(out, m)

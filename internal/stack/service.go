@@ -152,7 +152,7 @@ func endpointPorts(ports []types.ServicePortConfig) ([]swarm.PortConfig, error) 
 		if port.Published != "" {
 			var err error
 			if published, err = strconv.ParseUint(port.Published, 10, 16); err != nil {
-				return nil, fmt.Errorf("%d.published: invalid published port %q: a swarm publishes one port (1-65535) per entry", i, port.Published)
+				return nil, errField(fmt.Errorf("invalid published port %q: a swarm publishes one port (1-65535) per entry", port.Published), strconv.Itoa(i), "published")
 			}
 		}
 		out = append(out, swarm.PortConfig{
@@ -290,14 +290,14 @@ func resources(r types.Resources) (*swarm.ResourceRequirements, error) {
 	if l := r.Limits; l != nil {
 		cpus, err := nanoCPUs(l.NanoCPUs)
 		if err != nil {
-			return nil, fmt.Errorf("limits.cpus: %w", err)
+			return nil, errField(err, "limits", "cpus")
 		}
 		out.Limits = &swarm.Limit{NanoCPUs: cpus, MemoryBytes: int64(l.MemoryBytes), Pids: l.Pids}
 	}
 	if rv := r.Reservations; rv != nil {
 		cpus, err := nanoCPUs(rv.NanoCPUs)
 		if err != nil {
-			return nil, fmt.Errorf("reservations.cpus: %w", err)
+			return nil, errField(err, "reservations", "cpus")
 		}
 		var generic []swarm.GenericResource
 		for _, g := range rv.GenericResources {

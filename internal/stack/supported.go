@@ -45,6 +45,12 @@ var serviceKeys = []string{
 	"deploy.resources.reservations.generic_resources.[].discrete_resource_spec.value",
 	"deploy.restart_policy", "deploy.restart_policy.condition", "deploy.restart_policy.delay",
 	"deploy.restart_policy.max_attempts", "deploy.restart_policy.window",
+	"deploy.update_config", "deploy.update_config.parallelism", "deploy.update_config.delay",
+	"deploy.update_config.failure_action", "deploy.update_config.monitor",
+	"deploy.update_config.max_failure_ratio", "deploy.update_config.order",
+	"deploy.rollback_config", "deploy.rollback_config.parallelism", "deploy.rollback_config.delay",
+	"deploy.rollback_config.failure_action", "deploy.rollback_config.monitor",
+	"deploy.rollback_config.max_failure_ratio", "deploy.rollback_config.order",
 }
 
 // topKeys are the attributes of the file's other sections a stack converts.
