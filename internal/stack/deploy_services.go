@@ -34,6 +34,10 @@ func (d *Deployer) deployServices(ctx context.Context, s *Stack, cur *state, r r
 		return nil, err
 	}
 	d.showOrder(s.Namespace, ordered)
+	networkIDs, err := d.networkIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ids := map[string]string{}
 	var changed []deployed
 	for _, svc := range ordered {
@@ -54,7 +58,7 @@ func (d *Deployer) deployServices(ctx context.Context, s *Stack, cur *state, r r
 		if existing, ok := cur.services[spec.Name]; ok {
 			ids[svc.Name] = existing.ID
 			final, query := updatedSpec(spec, existing, o.ResolveImage)
-			if existing.Spec.Labels[LabelSpec] == digest && covers(existing.Spec, final) {
+			if existing.Spec.Labels[LabelSpec] == digest && covers(existing.Spec, withNetworkIDs(final, networkIDs)) {
 				continue
 			}
 			fmt.Fprintf(d.Out, "Updating service %s (id: %s)\n", spec.Name, existing.ID)
@@ -193,6 +197,32 @@ func resolveRefs(spec swarm.ServiceSpec, r refs) (swarm.ServiceSpec, error) {
 	return spec, nil
 }
 
+// networkIDs maps the names of swarm networks to their IDs.
+func (d *Deployer) networkIDs(ctx context.Context) (map[string]string, error) {
+	res, err := d.API.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("scope", "swarm")})
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]string{}
+	for _, n := range res.Items {
+		ids[n.Name] = n.ID
+	}
+	return ids, nil
+}
+
+// withNetworkIDs is spec with its networks named by ID, as the daemon
+// stores them.
+func withNetworkIDs(spec swarm.ServiceSpec, ids map[string]string) swarm.ServiceSpec {
+	nets := slices.Clone(spec.TaskTemplate.Networks)
+	for i, n := range nets {
+		if id, ok := ids[n.Target]; ok {
+			nets[i].Target = id
+		}
+	}
+	spec.TaskTemplate.Networks = nets
+	return spec
+}
+
 // specDigest identifies a spec the files give a service.
 func specDigest(spec swarm.ServiceSpec) string {
 	data, err := json.Marshal(spec)
@@ -301,7 +331,11 @@ func (d *Deployer) waitFor(ctx context.Context, depName, id, condition, dependan
 	if condition != types.ServiceConditionHealthy && condition != types.ServiceConditionCompletedSuccessfully {
 		return nil
 	}
-	fmt.Fprintf(d.Out, "Waiting for %s to be %s before creating %s\n", depName, strings.TrimPrefix(condition, "service_"), dependant)
+	what := "to be healthy"
+	if condition == types.ServiceConditionCompletedSuccessfully {
+		what = "to complete successfully"
+	}
+	fmt.Fprintf(d.Out, "Waiting for %s %s before creating %s\n", depName, what, dependant)
 	last := ""
 	for {
 		svc, err := d.API.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
