@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-project/shoal/internal/network/ipam"
 	"github.com/shoal-project/shoal/internal/network/swarmnet"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // Swarm-scoped networks, as SwarmKit's control API keeps them behind
@@ -345,7 +346,11 @@ func checkUnused(tx store.ReadTx, n *store.Network) error {
 		return rpcError(errdefs.KindForbidden, "FailedPrecondition", "network %s is in use by service %s", n.Spec.Name, strings.Join(users, ", "))
 	}
 	for _, t := range store.All[*store.Task](tx) {
-		if !allocator.Holds(t) {
+		// As in SwarmKit, a task on its way out (its service removed, as
+		// `docker stack rm` removes services right before their networks)
+		// does not keep the network: its node drops the interfaces with the
+		// network, and the addresses go with it.
+		if !allocator.Holds(t) || taskstate.Terminal(t.DesiredState) {
 			continue
 		}
 		for _, at := range t.NetworksAttachments {

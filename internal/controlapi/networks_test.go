@@ -204,3 +204,22 @@ func TestPublishingNeedsIngress(t *testing.T) {
 		t.Fatal("a refused create changed the store")
 	}
 }
+
+// A network is refused while a live task holds it, and not once its tasks
+// are on their way out: `docker stack rm` removes a stack's networks right
+// after its services, while their tasks still stop.
+func TestRemoveNetworkHeldByEndingTasks(t *testing.T) {
+	a, s := newAPI(t)
+	front := mustNetwork(t, a, overlay("front"))
+	held := task("t1", "gone", "n1", 1, swarm.TaskStateRunning, swarm.TaskStateRunning, 1)
+	held.NetworksAttachments = []swarm.NetworkAttachment{{Network: front.Network, Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.1.5/24")}}}
+	put(t, s, held)
+	if err := a.RemoveNetwork(t.Context(), "front"); !errdefs.Is(err, errdefs.KindForbidden) || !strings.Contains(err.Error(), "in use by task t1") {
+		t.Fatalf("remove while a running task holds it: got %v, want it refused", err)
+	}
+	held.DesiredState = swarm.TaskStateRemove
+	put(t, s, held)
+	if err := a.RemoveNetwork(t.Context(), "front"); err != nil {
+		t.Fatalf("remove while the task holding it is being removed: %v", err)
+	}
+}

@@ -72,14 +72,33 @@ func indexFiles(files []string) (*fileIndex, error) {
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// yamlError places a YAML syntax error at the last line its message names:
-// the parser names where a construct began, then where it broke.
+// yamlError places a YAML syntax error at the last line its message names
+// (the parser names where a construct began, then where it broke), and
+// keeps the message without its line numbers, which the parser counts from
+// 0 ("while parsing a block mapping at line 1") where the scanner counts
+// from 1 ("while scanning a quoted scalar at line 2").
 func yamlError(file string, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	e := &Error{File: file, Err: fmt.Errorf("invalid YAML: %s", msg)}
-	if m := yamlLine.FindAllStringSubmatch(msg, -1); m != nil {
-		e.Line, _ = strconv.Atoi(m[len(m)-1][1])
+	m := yamlLine.FindAllStringSubmatch(msg, -1)
+	if m == nil {
+		return e
 	}
+	problem := msg
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		problem = msg[i+2:]
+	}
+	// What never ends (a quote, a bracket) is best shown where it begins.
+	at := m[len(m)-1][1]
+	if problem == "found unexpected end of stream" {
+		at = m[0][1]
+		problem = strings.TrimPrefix(strings.SplitN(msg, " at line", 2)[0], "while scanning ") + " that is never closed"
+	}
+	e.Line, _ = strconv.Atoi(at)
+	if strings.HasPrefix(msg, "while parsing") {
+		e.Line++
+	}
+	e.Err = fmt.Errorf("invalid YAML: %s", problem)
 	return e
 }
 
