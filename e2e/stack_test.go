@@ -409,7 +409,7 @@ func TestStacks(t *testing.T) {
 
 	t.Run("the docker CLI and shoal store the same specs", func(t *testing.T) {
 		docker(t, []string{"PORT=9001"}, "stack", "deploy", "-c", "compare.yml", "--resolve-image", "never", "dk")
-		shoal(t, []string{"PORT=9001"}, "stack", "deploy", "-c", "compare.yml", "--resolve-image", "never", "sh")
+		shoal(t, []string{"PORT=9002"}, "stack", "deploy", "-c", "compare.yml", "--resolve-image", "never", "sh")
 		ids := objectNames(t, func(args ...string) string { return docker(t, nil, args...) })
 		for _, svc := range []string{"api", "worker"} {
 			dk := storedSpec(t, func(args ...string) string { return docker(t, nil, args...) }, "dk_"+svc, "dk", ids)
@@ -531,7 +531,8 @@ func objectNames(t *testing.T, docker func(...string) string) map[string]string 
 }
 
 // storedSpec is a service's spec as the daemon stores it, with the stack's
-// name replaced by X, object IDs by names, and Shoal's own label removed.
+// name replaced by X, object IDs by names, published ports and Shoal's own
+// label removed.
 func storedSpec(t *testing.T, docker func(...string) string, service, ns string, names map[string]string) swarm.ServiceSpec {
 	t.Helper()
 	var out []swarm.Service
@@ -540,6 +541,12 @@ func storedSpec(t *testing.T, docker func(...string) string, service, ns string,
 	}
 	spec := out[0].Spec
 	delete(spec.Labels, "com.shoal.stack.spec")
+	// The two stacks publish different ports, to run side by side.
+	if spec.EndpointSpec != nil {
+		for i := range spec.EndpointSpec.Ports {
+			spec.EndpointSpec.Ports[i].PublishedPort = 0
+		}
+	}
 	c := spec.TaskTemplate.ContainerSpec
 	for i := range spec.TaskTemplate.Networks {
 		spec.TaskTemplate.Networks[i].Target = names[spec.TaskTemplate.Networks[i].Target]
