@@ -395,43 +395,50 @@ func TestStacks(t *testing.T) {
 		if out, err := run("docker", nil, "stack", "deploy", "-c", "app.yml", "--resolve-image", "never", "d"); err != nil {
 			t.Errorf("docker stack deploy again: %v\n%s", err, out)
 		}
-		out = docker(t, nil, "stack", "rm", "d")
-		if !strings.Contains(out, "Removing network d_front") {
-			t.Errorf("docker stack rm:\n%s", out)
-		}
-		Eventually(t, 30*time.Second, func() string {
-			if out := docker(t, nil, "network", "ls", "--filter", "label=com.docker.stack.namespace=d", "-q"); strings.TrimSpace(out) != "" {
-				return "networks of d after docker stack rm: " + out
+		// docker stack rm removes the networks right after the services,
+		// while their tasks still stop: the daemon waits for them, so that
+		// a deploy right after finds the names, subnets and VXLAN IDs free.
+		for range 2 {
+			out = docker(t, nil, "stack", "rm", "d")
+			if !strings.Contains(out, "Removing network d_front") {
+				t.Errorf("docker stack rm:\n%s", out)
 			}
-			return ""
-		})
+			if out := docker(t, nil, "network", "ls", "--filter", "label=com.docker.stack.namespace=d", "-q"); strings.TrimSpace(out) != "" {
+				t.Errorf("networks of d after docker stack rm: %q", out)
+			}
+			docker(t, nil, "stack", "deploy", "-c", "app.yml", "--resolve-image", "never", "--detach=false", "d")
+			get(t, m, 8080, "s3cret-stack-token-2")
+		}
+		docker(t, nil, "stack", "rm", "d")
 	})
 
 	t.Run("the docker CLI and shoal store the same specs", func(t *testing.T) {
-		docker(t, []string{"PORT=9001"}, "stack", "deploy", "-c", "compare.yml", "--resolve-image", "never", "dk")
-		shoal(t, []string{"PORT=9002"}, "stack", "deploy", "-c", "compare.yml", "--resolve-image", "never", "sh")
+		docker(t, []string{"PORT=9001"}, "stack", "deploy", "-c", "compare.yml", "--resolve-image", "never", "dkr")
+		shoal(t, []string{"PORT=9002"}, "stack", "deploy", "-c", "compare.yml", "--resolve-image", "never", "shl")
 		ids := objectNames(t, func(args ...string) string { return docker(t, nil, args...) })
 		for _, svc := range []string{"api", "worker"} {
-			dk := storedSpec(t, func(args ...string) string { return docker(t, nil, args...) }, "dk_"+svc, "dk", ids)
-			sh := storedSpec(t, func(args ...string) string { return docker(t, nil, args...) }, "sh_"+svc, "sh", ids)
-			if diff := cmp.Diff(dk, sh); diff != "" {
+			dk := storedSpec(t, func(args ...string) string { return docker(t, nil, args...) }, "dkr_"+svc, "dkr", ids)
+			sh := storedSpec(t, func(args ...string) string { return docker(t, nil, args...) }, "shl_"+svc, "shl", ids)
+			if diff := cmp.Diff(indentJSON(t, dk), indentJSON(t, sh)); diff != "" {
 				t.Errorf("%s: stored spec from docker stack deploy (-) and shoal stack deploy (+):\n%s", svc, diff)
 			}
 		}
 		for _, kind := range []string{"network", "secret", "config"} {
-			format := "{{json .Labels}} {{.Driver}} {{json .Options}} {{.Attachable}}"
+			// Both networks are the same but for their VXLAN IDs.
+			format := `{{json .Labels}} {{.Driver}} {{.Attachable}} {{.Internal}} {{range $k, $v := .Options}}` +
+				`{{if ne $k "com.docker.network.driver.overlay.vxlanid_list"}}{{$k}}={{$v}} {{end}}{{end}}`
 			if kind != "network" {
 				format = "{{json .Spec.Labels}} {{json .Spec.Templating}}"
 			}
 			name := map[string]string{"network": "back", "secret": "pw", "config": "conf"}[kind]
-			dk := strings.ReplaceAll(docker(t, nil, kind, "inspect", "--format", format, "dk_"+name), `"dk"`, `"X"`)
-			sh := strings.ReplaceAll(docker(t, nil, kind, "inspect", "--format", format, "sh_"+name), `"sh"`, `"X"`)
+			dk := strings.ReplaceAll(docker(t, nil, kind, "inspect", "--format", format, "dkr_"+name), `"dkr"`, `"X"`)
+			sh := strings.ReplaceAll(docker(t, nil, kind, "inspect", "--format", format, "shl_"+name), `"shl"`, `"X"`)
 			if dk != sh {
 				t.Errorf("%s from docker stack deploy: %s\nfrom shoal stack deploy: %s", kind, dk, sh)
 			}
 		}
-		docker(t, nil, "stack", "rm", "dk")
-		shoal(t, nil, "stack", "rm", "sh")
+		docker(t, nil, "stack", "rm", "dkr")
+		shoal(t, nil, "stack", "rm", "shl")
 	})
 
 	t.Run("depends_on: created after the dependency is healthy, or its job done", func(t *testing.T) {
@@ -516,12 +523,25 @@ func TestStacks(t *testing.T) {
 	})
 }
 
+func indentJSON(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
 // objectNames maps the IDs of networks, secrets and configs to their names.
 func objectNames(t *testing.T, docker func(...string) string) map[string]string {
 	t.Helper()
 	names := map[string]string{}
 	for _, kind := range []string{"network", "secret", "config"} {
-		for _, line := range strings.Split(strings.TrimSpace(docker(kind, "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}")), "\n") {
+		args := []string{kind, "ls", "--format", "{{.ID}} {{.Name}}"}
+		if kind == "network" {
+			args = append(args, "--no-trunc")
+		}
+		for _, line := range strings.Split(strings.TrimSpace(docker(args...)), "\n") {
 			if id, name, ok := strings.Cut(line, " "); ok {
 				names[id] = name
 			}

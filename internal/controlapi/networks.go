@@ -361,8 +361,9 @@ func (a *API) RemoveNetwork(ctx context.Context, ref string) error {
 }
 
 // networkRemoveWait bounds how long a network removal waits for the tasks
-// on their way out to end.
-const networkRemoveWait = time.Minute
+// on their way out to end: less than a follower waits for the leader to
+// answer a forwarded request.
+const networkRemoveWait = 30 * time.Second
 
 // checkUnused refuses a network a service or a live task uses; it returns
 // ending, the error to give if waiting fails, when only tasks on their way
@@ -379,9 +380,7 @@ func checkUnused(tx store.ReadTx, n *store.Network) (ending, err error) {
 			continue
 		}
 		inUse := rpcError(errdefs.KindForbidden, "FailedPrecondition", "network %s is in use by task %s", n.Spec.Name, t.ID)
-		// A task whose service is gone is on its way out even before the
-		// orchestrator has marked it so.
-		if !taskstate.Terminal(t.DesiredState) && store.Get[*store.Service](tx, t.ServiceID) != nil {
+		if !taskstate.Terminal(t.DesiredState) {
 			return nil, inUse
 		}
 		ending = inUse
