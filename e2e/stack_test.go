@@ -185,6 +185,25 @@ const stackDepends = `services:
         condition: service_healthy
 `
 
+// stackConverge has a job, and a service whose command comes from the
+// environment, for --detach=false to follow.
+const stackConverge = `services:
+  once:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 1"]
+    deploy:
+      mode: replicated-job
+      replicas: 2
+  svc:
+    image: busybox:latest
+    command: ["sh", "-c", "${CMD:-exec sleep 3600}"]
+    stop_grace_period: 1s
+    deploy:
+      update_config:
+        monitor: 2s
+        failure_action: pause
+`
+
 // TestStacks deploys stacks from compose files on a manager and a worker,
 // with shoal stack deploy and with the docker CLI's docker stack deploy:
 // a secret read inside the task, a service reached by its short name on the
@@ -205,6 +224,7 @@ func TestStacks(t *testing.T) {
 	write("app.yml", stackApp)
 	write("compare.yml", stackCompare)
 	write("depends.yml", stackDepends)
+	write("converge.yml", stackConverge)
 	write("app.conf", "listen 8080\n")
 	const token = "s3cret-stack-token-1"
 	write("token.txt", token)
@@ -476,6 +496,18 @@ func TestStacks(t *testing.T) {
 			t.Errorf("dep_app was created %v after dep_migrate, whose job takes a second", app[0].CreatedAt.Sub(migrate[0].CreatedAt))
 		}
 		shoal(t, nil, "stack", "rm", "dep")
+	})
+
+	t.Run("--detach=false returns once a job completes, and fails when an update does not converge", func(t *testing.T) {
+		out := shoal(t, nil, "stack", "deploy", "-c", "converge.yml", "--resolve-image", "never", "--detach=false", "cv")
+		if !strings.Contains(out, "job complete") || !strings.Contains(out, "Service converged") {
+			t.Errorf("deploy --detach=false:\n%s\nwant the job complete and the service converged", out)
+		}
+		out, err := run(shoalBin, []string{"CMD=exit 3"}, "stack", "deploy", "-c", "converge.yml", "--resolve-image", "never", "--detach=false", "cv")
+		if err == nil || !strings.Contains(out, "cv_svc: service update paused") || strings.Contains(out, "Updating service cv_once") {
+			t.Errorf("deploy --detach=false of a command that fails: %v\n%s\nwant cv_svc's update paused, an error, cv_once untouched", err, out)
+		}
+		shoal(t, nil, "stack", "rm", "cv")
 	})
 
 	t.Run("bad input is refused before anything is created", func(t *testing.T) {
