@@ -72,7 +72,9 @@ func TestCovers(t *testing.T) {
 			s.EndpointSpec.Ports[0].PublishMode = "ingress"
 		}, true},
 		{"the image was changed by hand", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Image = "nginx" }, false},
-		{"an env var was added by hand", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Env = append(s.TaskTemplate.ContainerSpec.Env, "B=2") }, false},
+		{"an env var was added by hand", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Env = append(s.TaskTemplate.ContainerSpec.Env, "B=2")
+		}, false},
 		{"a port was removed by hand", func(s *swarm.ServiceSpec) { s.EndpointSpec.Ports = nil }, false},
 		{"a label was changed by hand", func(s *swarm.ServiceSpec) { s.Labels["a"] = "2" }, false},
 	}
