@@ -110,6 +110,7 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		newImageCommand(e),
 		newSecretCommand(e),
 		newConfigCommand(e),
+		newStackCommand(e),
 		newVersionCommand(e),
 		newInfoCommand(e),
 		newUICommand(e),

@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-project/shoal/internal/network/ipam"
 	"github.com/shoal-project/shoal/internal/network/swarmnet"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/taskstate"
 )
 
 // Swarm-scoped networks, as SwarmKit's control API keeps them behind
@@ -316,45 +317,75 @@ func usesNetwork(spec swarm.ServiceSpec, n *store.Network, networks []*store.Net
 }
 
 // RemoveNetwork deletes the swarm network ref, refused while a service is
-// attached to it or a task that has not ended still holds an address on
-// it, as SwarmKit does.
+// attached to it or a live task holds an address on it, as SwarmKit does.
+// Tasks on their way out (their service removed, as `docker stack rm`
+// removes services right before their networks) do not refuse it: the
+// removal waits, up to networkRemoveWait, until they have ended and their
+// nodes have let the network go, so that its subnet and VXLAN ID are free
+// for a network created right after.
 func (a *API) RemoveNetwork(ctx context.Context, ref string) error {
-	var id string
-	err := a.store.Update(ctx, func(tx *store.WriteTx) error {
-		n, err := findNetwork(tx.ReadTx, ref)
+	ctx, cancel := context.WithTimeout(ctx, networkRemoveWait)
+	defer cancel()
+	sub := a.store.Subscribe()
+	defer sub.Close()
+	for {
+		var (
+			id     string
+			ending error
+		)
+		err := a.store.Update(ctx, func(tx *store.WriteTx) error {
+			n, err := findNetwork(tx.ReadTx, ref)
+			if err != nil {
+				return err
+			}
+			if ending, err = checkUnused(tx.ReadTx, n); err != nil || ending != nil {
+				return err
+			}
+			id = n.ID
+			return tx.Delete(n)
+		})
 		if err != nil {
 			return err
 		}
-		if err := checkUnused(tx.ReadTx, n); err != nil {
-			return err
+		if ending == nil {
+			a.log.Info("network removed", "network.id", id)
+			return nil
 		}
-		id = n.ID
-		return tx.Delete(n)
-	})
-	if err == nil {
-		a.log.Info("network removed", "network.id", id)
+		select {
+		case <-ctx.Done():
+			return ending
+		case <-sub.Wake():
+			sub.Drain()
+		}
 	}
-	return err
 }
 
-func checkUnused(tx store.ReadTx, n *store.Network) error {
+// networkRemoveWait bounds how long a network removal waits for the tasks
+// on their way out to end: less than a follower waits for the leader to
+// answer a forwarded request.
+const networkRemoveWait = 30 * time.Second
+
+// checkUnused refuses a network a service or a live task uses; it returns
+// ending, the error to give if waiting fails, when only tasks on their way
+// out still hold it.
+func checkUnused(tx store.ReadTx, n *store.Network) (ending, err error) {
 	if users := NetworkUsers(tx, n); len(users) > 0 {
 		if n.Spec.Ingress {
-			return rpcError(errdefs.KindForbidden, "FailedPrecondition", "ingress network cannot be removed because service %s depends on it", strings.Join(users, ", "))
+			return nil, rpcError(errdefs.KindForbidden, "FailedPrecondition", "ingress network cannot be removed because service %s depends on it", strings.Join(users, ", "))
 		}
-		return rpcError(errdefs.KindForbidden, "FailedPrecondition", "network %s is in use by service %s", n.Spec.Name, strings.Join(users, ", "))
+		return nil, rpcError(errdefs.KindForbidden, "FailedPrecondition", "network %s is in use by service %s", n.Spec.Name, strings.Join(users, ", "))
 	}
 	for _, t := range store.All[*store.Task](tx) {
-		if !allocator.Holds(t) {
+		if !allocator.Holds(t) || !slices.ContainsFunc(t.NetworksAttachments, func(at swarm.NetworkAttachment) bool { return at.Network.ID == n.ID }) {
 			continue
 		}
-		for _, at := range t.NetworksAttachments {
-			if at.Network.ID == n.ID {
-				return rpcError(errdefs.KindForbidden, "FailedPrecondition", "network %s is in use by task %s", n.Spec.Name, t.ID)
-			}
+		inUse := rpcError(errdefs.KindForbidden, "FailedPrecondition", "network %s is in use by task %s", n.Spec.Name, t.ID)
+		if !taskstate.Terminal(t.DesiredState) {
+			return nil, inUse
 		}
+		ending = inUse
 	}
-	return nil
+	return ending, nil
 }
 
 // PruneNetworks removes the swarm networks no service or task uses, but
@@ -372,7 +403,10 @@ func (a *API) PruneNetworks(ctx context.Context, f filters.Args) ([]string, erro
 	err = a.store.Update(ctx, func(tx *store.WriteTx) error {
 		for _, n := range store.All[*store.Network](tx.ReadTx) {
 			if n.Spec.Ingress || !f.Labels("label", n.Spec.Labels) || !notLabels(f, n.Spec.Labels) ||
-				(!until.IsZero() && !n.CreatedAt.Before(until)) || checkUnused(tx.ReadTx, n) != nil {
+				(!until.IsZero() && !n.CreatedAt.Before(until)) {
+				continue
+			}
+			if ending, err := checkUnused(tx.ReadTx, n); ending != nil || err != nil {
 				continue
 			}
 			if err := tx.Delete(n); err != nil {

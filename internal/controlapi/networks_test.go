@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
@@ -202,5 +203,50 @@ func TestPublishingNeedsIngress(t *testing.T) {
 	}
 	if snapshot(t, s) != before {
 		t.Fatal("a refused create changed the store")
+	}
+}
+
+// A network is refused while a live task holds it. Held only by tasks on
+// their way out (`docker stack rm` removes a stack's networks right after
+// its services, while their tasks still stop), its removal waits until
+// they have ended, and then succeeds.
+func TestRemoveNetworkHeldByEndingTasks(t *testing.T) {
+	a, s := newAPI(t)
+	front := mustNetwork(t, a, overlay("front"))
+	web := mustCreate(t, a, swarm.ServiceSpec{
+		Annotations:  swarm.Annotations{Name: "web"},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "busybox"}},
+	})
+	held := task("t1", web, "n1", 1, swarm.TaskStateRunning, swarm.TaskStateRunning, 1)
+	held.NetworksAttachments = []swarm.NetworkAttachment{{Network: front.Network, Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.1.5/24")}}}
+	put(t, s, held)
+	if err := a.RemoveNetwork(t.Context(), "front"); !errdefs.Is(err, errdefs.KindForbidden) || !strings.Contains(err.Error(), "in use by task t1") {
+		t.Fatalf("remove while a running task holds it: got %v, want it refused", err)
+	}
+
+	// Removing the service marks its task for removal.
+	if err := a.RemoveService(t.Context(), web); err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan error, 1)
+	go func() { removed <- a.RemoveNetwork(t.Context(), "front") }()
+	select {
+	case err := <-removed:
+		t.Fatalf("remove returned (%v) while the task being removed still holds the network", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	held.DesiredState = swarm.TaskStateRemove
+	held.Status.State = swarm.TaskStateShutdown
+	put(t, s, held)
+	select {
+	case err := <-removed:
+		if err != nil {
+			t.Fatalf("remove once the task ended: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("remove did not return once the task holding the network ended")
+	}
+	if _, err := a.GetNetwork(t.Context(), front.ID); !errdefs.Is(err, errdefs.KindNotFound) {
+		t.Fatalf("the network is still there: %v", err)
 	}
 }

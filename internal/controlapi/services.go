@@ -47,7 +47,10 @@ func (a *API) CreateService(ctx context.Context, spec swarm.ServiceSpec) (string
 			return err
 		}
 		if isJob(norm.Mode) {
-			svc.JobStatus = &swarm.JobStatus{LastExecution: now}
+			// The iteration is the spec version, as the orchestrator marks
+			// the run's tasks: a client following the job from the service
+			// it reads back must find them.
+			svc.JobStatus = &swarm.JobStatus{JobIteration: swarm.Version{Index: svc.SpecVersion}, LastExecution: now}
 		}
 		return tx.Put(svc)
 	})
@@ -231,7 +234,7 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 			return err
 		}
 		if svc.JobStatus != nil {
-			svc.JobStatus.JobIteration.Index++
+			svc.JobStatus.JobIteration.Index = svc.SpecVersion
 			svc.JobStatus.LastExecution = now
 		}
 		if err := setEndpoint(tx.ReadTx, svc, cur.Endpoint.Ports); err != nil {

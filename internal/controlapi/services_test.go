@@ -261,16 +261,19 @@ func TestUpdateJobAdvancesIteration(t *testing.T) {
 	spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}
 	id := mustCreate(t, a, spec)
 	svc := stored(t, s, id)
-	if svc.JobStatus == nil || !svc.JobStatus.LastExecution.Equal(testNow) {
-		t.Fatalf("job status got %+v, want set at creation", svc.JobStatus)
+	// The iteration is the spec version the orchestrator gives the run's
+	// tasks, from the start: docker's CLI follows the tasks of the
+	// iteration it reads right after the create or update.
+	if svc.JobStatus == nil || !svc.JobStatus.LastExecution.Equal(testNow) || svc.JobStatus.JobIteration.Index != svc.SpecVersion {
+		t.Fatalf("job status got %+v, want set at creation with iteration %d", svc.JobStatus, svc.SpecVersion)
 	}
 	next := clone(svc.Spec)
 	next.TaskTemplate.ForceUpdate = 1
 	if err := a.UpdateService(t.Context(), id, svc.Version.Index, next, RollbackNone); err != nil {
 		t.Fatal(err)
 	}
-	if got := stored(t, s, id).JobStatus.JobIteration.Index; got != 1 {
-		t.Fatalf("job iteration got %d, want 1", got)
+	if got := stored(t, s, id); got.JobStatus.JobIteration.Index != got.SpecVersion || got.SpecVersion != 2 {
+		t.Fatalf("job iteration got %d, want the spec version 2", got.JobStatus.JobIteration.Index)
 	}
 }
 
