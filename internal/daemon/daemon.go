@@ -185,7 +185,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.UIAddr != "" {
 		uiCtx, stopUI := context.WithCancel(context.Background())
 		defer stopUI()
-		if err := serveUI(uiCtx, uiAddr, handler, log.With("component", "ui")); err != nil {
+		if err := serveUI(uiCtx, uiAddr, handler, o.TLS, log.With("component", "ui")); err != nil {
 			return err
 		}
 	}
