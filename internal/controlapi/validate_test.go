@@ -94,6 +94,16 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 		{"mount type", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: "npipe", Target: "/a"}}
 		}, errdefs.KindInvalid, "mount type unknown"},
+		{"hostname template that does not parse", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Hostname = "{{.Service.Name}-{{.Task.Slot}}" }, errdefs.KindInvalid,
+			`InvalidArgument desc = template: ContainerSpec.Hostname:1: bad character U+007D '}'`},
+		{"env template with an unknown field", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Env = []string{"A={{.Task.Number}}"} }, errdefs.KindInvalid,
+			`template: ContainerSpec.Env[A]:1:7: executing "ContainerSpec.Env[A]" at <.Task.Number>: can't evaluate field Number`},
+		{"mount template with a label the service lacks", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "{{.Service.Labels.vol}}", Target: "/a"}}
+		}, errdefs.KindInvalid, `template: ContainerSpec.Mounts[0].Source:1:10: executing "ContainerSpec.Mounts[0].Source" at <.Service.Labels.vol>: map has no entry for key "vol"`},
+		{"bind source relative once expanded", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "{{.Service.Name}}/data", Target: "/a"}}
+		}, errdefs.KindInvalid, "invalid mount path: 'web/data' mount path must be absolute"},
 		{"health interval", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Interval: -time.Second}
 		}, errdefs.KindInvalid, "Interval in HealthConfig cannot be less than 1ms"},
@@ -159,6 +169,23 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 				t.Fatalf("got %v (kind %v), want kind %v and a message containing %q", err, errdefs.KindOf(err), tt.kind, tt.msg)
 			}
 		})
+	}
+}
+
+func TestNormalizeServiceSpecKeepsTemplates(t *testing.T) {
+	spec := validSpec("web")
+	spec.Labels = map[string]string{"root": "/srv"}
+	cs := spec.TaskTemplate.ContainerSpec
+	cs.Hostname = "{{.Service.Name}}-{{.Task.Slot}}"
+	cs.Env = []string{"NODE={{.Node.Hostname}}"}
+	cs.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "{{.Service.Labels.root}}/{{.Task.Slot}}", Target: "/data"}}
+	got, err := normalizeServiceSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := got.TaskTemplate.ContainerSpec
+	if gc.Hostname != cs.Hostname || gc.Env[0] != cs.Env[0] || gc.Mounts[0].Source != cs.Mounts[0].Source {
+		t.Errorf("stored %+v, want the templates as given: they are expanded on the node", gc)
 	}
 }
 
