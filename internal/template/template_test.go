@@ -27,7 +27,7 @@ var node = &swarm.NodeDescription{Hostname: "host1", Platform: swarm.Platform{Ar
 func TestExpand(t *testing.T) {
 	for _, tt := range []struct {
 		name, in, want, err string
-		task            *swarm.Task
+		task                *swarm.Task
 	}{
 		{name: "plain text", in: "web-1", want: "web-1"},
 		{name: "service", in: "{{.Service.ID}} {{.Service.Name}} {{.Service.Labels.tier}}", want: "svcid1 web front"},
