@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/network/resolver"
+	"github.com/shoal-project/shoal/internal/template"
 )
 
 // controller drives the container of one task.
@@ -33,6 +34,9 @@ type controller struct {
 	deps executor.Dependencies // the task's secrets and configs; may be nil
 	id   string                // the container's ID
 	name string                // the container's name, without Docker's leading "/"
+	// tmpl is what the task's templates read; the task's container spec
+	// is expanded in it already.
+	tmpl template.Context
 }
 
 var _ executor.Controller = (*controller)(nil)
@@ -50,7 +54,7 @@ func (c *controller) Prepare(ctx context.Context) error {
 	}
 	cs := c.task.Spec.ContainerSpec
 	// Before the image: a task this node cannot run is rejected at once.
-	files, err := resolveFiles(cs, c.deps)
+	files, err := resolveFiles(cs, c.deps, c.tmpl)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/template"
 )
 
 // ImageStore gives the images containers are made from (images.Store).
@@ -105,6 +106,9 @@ type Executor struct {
 	execMu sync.Mutex
 	execs  map[string]*execRecord // guarded by execMu; by exec ID
 
+	// node is this node's hostname and platform, which templates read.
+	node *swarm.NodeDescription
+
 	healthCtx  context.Context // the health monitors' parent; ends with Close
 	healthStop context.CancelFunc
 	healthWG   sync.WaitGroup // the health monitors' goroutines
@@ -157,10 +161,15 @@ func New(cfg Config) (*Executor, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.ExecRoot, "secrets"), 0o700); err != nil {
 		return nil, fmt.Errorf("create executor exec root: %w", err)
 	}
+	node, err := describeHost(cfg.Hostname)
+	if err != nil {
+		return nil, err
+	}
 	healthCtx, healthStop := context.WithCancel(context.Background())
 	return &Executor{
 		cfg:        cfg,
 		log:        cfg.Logger,
+		node:       node,
 		execs:      make(map[string]*execRecord),
 		healthCtx:  healthCtx,
 		healthStop: healthStop,
@@ -168,9 +177,9 @@ func New(cfg Config) (*Executor, error) {
 	}, nil
 }
 
-// Describe reports the node as docker node inspect shows it.
-func (e *Executor) Describe(ctx context.Context) (*swarm.NodeDescription, error) {
-	hostname := e.cfg.Hostname
+// describeHost returns the host's hostname (hostname, unless empty) and
+// platform.
+func describeHost(hostname string) (*swarm.NodeDescription, error) {
 	if hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -182,13 +191,25 @@ func (e *Executor) Describe(ctx context.Context) (*swarm.NodeDescription, error)
 	if err := unix.Uname(&uts); err != nil {
 		return nil, fmt.Errorf("uname: %w", err)
 	}
+	return &swarm.NodeDescription{
+		Hostname: hostname,
+		Platform: swarm.Platform{Architecture: unix.ByteSliceToString(uts.Machine[:]), OS: runtime.GOOS},
+	}, nil
+}
+
+// Describe reports the node as docker node inspect shows it.
+func (e *Executor) Describe(ctx context.Context) (*swarm.NodeDescription, error) {
+	host, err := describeHost(e.cfg.Hostname)
+	if err != nil {
+		return nil, err
+	}
 	mem, err := memTotal("/proc/meminfo")
 	if err != nil {
 		return nil, err
 	}
 	return &swarm.NodeDescription{
-		Hostname: hostname,
-		Platform: swarm.Platform{Architecture: unix.ByteSliceToString(uts.Machine[:]), OS: runtime.GOOS},
+		Hostname: host.Hostname,
+		Platform: host.Platform,
 		Resources: swarm.Resources{
 			NanoCPUs:         int64(runtime.NumCPU()) * 1e9,
 			MemoryBytes:      mem,
@@ -227,13 +248,21 @@ func memTotal(path string) (int64, error) {
 	return 0, fmt.Errorf("no MemTotal in %s", path)
 }
 
-// Controller returns the controller of t's container.
+// Controller returns the controller of t's container, with the templates
+// of its container spec expanded for t on this node; one that fails is an
+// errdefs.Invalid error naming the field.
 func (e *Executor) Controller(t *swarm.Task, deps executor.Dependencies) (executor.Controller, error) {
 	if t.Spec.ContainerSpec == nil {
 		return nil, errdefs.Invalid("task %s has no container spec", t.ID)
 	}
+	tc := template.NewContext(t, e.node)
+	cs, err := template.ExpandContainerSpec(tc, t.Spec.ContainerSpec)
+	if err != nil {
+		return nil, errdefs.Invalid("%v", err)
+	}
 	task := *t
-	return &controller{e: e, task: &task, deps: deps, id: ContainerID(t.ID), name: containerName(t)}, nil
+	task.Spec.ContainerSpec = cs
+	return &controller{e: e, task: &task, deps: deps, id: ContainerID(t.ID), name: containerName(t), tmpl: tc}, nil
 }
 
 // ns returns ctx in the executor's containerd namespace.
