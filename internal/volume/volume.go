@@ -174,6 +174,10 @@ func (s *Store) save(m meta) error {
 
 func (s *Store) dataPath(name string) string { return filepath.Join(s.root, name, dataDir) }
 
+// Root is where the volumes are kept: volume NAME's data directory is
+// ROOT/NAME/_data.
+func (s *Store) Root() string { return s.root }
+
 // apiVolume is v as the Engine API shows it. Called with s.mu held.
 func (s *Store) apiVolume(v *vol) volume.Volume {
 	return volume.Volume{

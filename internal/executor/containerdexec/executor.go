@@ -42,6 +42,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/template"
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 // ImageStore gives the images containers are made from (images.Store).
@@ -68,8 +69,11 @@ type Config struct {
 	// Attacher puts tasks on their swarm networks; nil runs them on the
 	// node bridge alone.
 	Attacher executor.Attacher
-	// Root holds per-container files (Root/containers/ID), volumes
-	// (Root/volumes) and exec FIFOs (Root/fifo). Absolute.
+	// Volumes are the node's volumes, which task mounts of type volume
+	// use.
+	Volumes *volume.Store
+	// Root holds per-container files (Root/containers/ID) and exec FIFOs
+	// (Root/fifo). Absolute.
 	Root string
 	// ExecRoot holds what must not outlive a reboot: each container's
 	// secrets and configs, on a tmpfs at ExecRoot/secrets/ID. Absolute;
@@ -120,8 +124,8 @@ var _ executor.Executor = (*Executor)(nil)
 
 // New returns an Executor over cfg.
 func New(cfg Config) (*Executor, error) {
-	if cfg.Client == nil || cfg.Images == nil || cfg.Namespace == "" {
-		return nil, errdefs.Invalid("containerd executor needs a client, an image store and a namespace")
+	if cfg.Client == nil || cfg.Images == nil || cfg.Volumes == nil || cfg.Namespace == "" {
+		return nil, errdefs.Invalid("containerd executor needs a client, an image store, a volume store and a namespace")
 	}
 	if !filepath.IsAbs(cfg.Root) {
 		return nil, errdefs.Invalid("containerd executor root %q is not an absolute path", cfg.Root)
@@ -153,7 +157,7 @@ func New(cfg Config) (*Executor, error) {
 			}
 		}
 	}
-	for _, d := range []string{"containers", "volumes", "fifo"} {
+	for _, d := range []string{"containers", "fifo"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Root, d), 0o711); err != nil {
 			return nil, fmt.Errorf("create executor root: %w", err)
 		}
@@ -166,7 +170,7 @@ func New(cfg Config) (*Executor, error) {
 		return nil, err
 	}
 	healthCtx, healthStop := context.WithCancel(context.Background())
-	return &Executor{
+	e := &Executor{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		node:       node,
@@ -174,7 +178,12 @@ func New(cfg Config) (*Executor, error) {
 		healthCtx:  healthCtx,
 		healthStop: healthStop,
 		health:     make(map[string]*healthMonitor),
-	}, nil
+	}
+	if err := e.restoreVolumeReferences(); err != nil {
+		healthStop()
+		return nil, err
+	}
+	return e, nil
 }
 
 // describeHost returns the host's hostname (hostname, unless empty) and
