@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-project/shoal/internal/manager/scheduler"
 	"github.com/shoal-project/shoal/internal/store"
 	"github.com/shoal-project/shoal/internal/template"
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 // The checks below are SwarmKit's (controlapi) and dockerd's (the
@@ -236,6 +237,9 @@ func validateMounts(ms []mount.Mount) error {
 			if m.BindOptions != nil || m.TmpfsOptions != nil {
 				return errdefs.Invalid("invalid mount config for type %q: only VolumeOptions may be set", m.Type)
 			}
+			if err := validateVolumeMount(m); err != nil {
+				return err
+			}
 		case mount.TypeTmpfs:
 			if m.Source != "" {
 				return errdefs.Invalid("invalid mount config for type %q: field Source must not be specified", m.Type)
@@ -249,6 +253,28 @@ func validateMounts(ms []mount.Mount) error {
 		default:
 			return errdefs.Invalid("invalid mount config for type %q: mount type unknown (want bind, volume or tmpfs)", m.Type)
 		}
+	}
+	return nil
+}
+
+// validateVolumeMount checks what a volume mount asks of the node's local
+// volume driver, the only one there is: a valid name, the local driver,
+// options it knows. Each node would refuse the task otherwise.
+func validateVolumeMount(m mount.Mount) error {
+	if m.Source != "" {
+		if err := volume.ValidateName(m.Source); err != nil {
+			return errdefs.Invalid("invalid mount config for type %q: Source: %v", m.Type, err)
+		}
+	}
+	o := m.VolumeOptions
+	if o == nil || o.DriverConfig == nil {
+		return nil
+	}
+	if err := volume.ValidateDriver(o.DriverConfig.Name); err != nil {
+		return errdefs.Invalid("invalid mount config for type %q: VolumeOptions.DriverConfig.Name: %v", m.Type, err)
+	}
+	if err := volume.ValidateOptions(o.DriverConfig.Options); err != nil {
+		return errdefs.Invalid("invalid mount config for type %q: VolumeOptions.DriverConfig.Options: %v", m.Type, err)
 	}
 	return nil
 }

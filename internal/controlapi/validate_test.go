@@ -91,6 +91,20 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 		{"relative target", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: "data"}}
 		}, errdefs.KindInvalid, "mount path must be absolute"},
+		{"volume name", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "a b", Target: "/a"}}
+		}, errdefs.KindInvalid, `invalid mount config for type "volume": Source: "a b" includes invalid characters for a local volume name`},
+		{"volume driver", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "data", Target: "/a",
+				VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Name: "flocker"}}}}
+		}, errdefs.KindInvalid, `VolumeOptions.DriverConfig.Name: error looking up volume plugin flocker: plugin "flocker" not found`},
+		{"volume option", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "data", Target: "/a",
+				VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Options: map[string]string{"type": "nfs"}}}}}
+		}, errdefs.KindInvalid, `VolumeOptions.DriverConfig.Options: missing required option: "device"`},
+		{"volume name from a template", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "{{.Service.Name}}/x", Target: "/a"}}
+		}, errdefs.KindInvalid, `Source: "web/x" includes invalid characters`},
 		{"mount type", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: "npipe", Target: "/a"}}
 		}, errdefs.KindInvalid, "mount type unknown"},
