@@ -92,9 +92,11 @@ func TestVolumesAndTemplates(t *testing.T) {
 	d := StartDaemon(t, "--insecure-registry", registry)
 	initSwarm(t, d)
 	volumes := filepath.Join(d.DataRoot, "volumes")
+	// busybox's sleep, as PID 1, ignores SIGTERM: a short grace period
+	// keeps restarts and removals quick.
 	service := func(args ...string) {
 		t.Helper()
-		d.Docker(append([]string{"service", "create", "-d", "--no-resolve-image"}, args...)...)
+		d.Docker(append([]string{"service", "create", "-d", "--no-resolve-image", "--stop-grace-period", "1s"}, args...)...)
 	}
 
 	t.Run("templated hostname and environment", func(t *testing.T) {
@@ -190,10 +192,13 @@ func TestVolumesAndTemplates(t *testing.T) {
 			}
 			return ""
 		})
-		data, err := os.ReadFile(filepath.Join(volumes, "appdata", "_data", "runs"))
-		if err != nil || strings.Count(string(data), "\n") != 2 {
-			t.Errorf("the volume after a restart of its task holds %q, %v; want a line from each task", data, err)
-		}
+		Eventually(t, 10*time.Second, func() string {
+			data, err := os.ReadFile(filepath.Join(volumes, "appdata", "_data", "runs"))
+			if err != nil || strings.Count(string(data), "\n") != 2 {
+				return fmt.Sprintf("the volume after a restart of its task holds %q, %v; want a line from each task", data, err)
+			}
+			return ""
+		})
 		out, err := d.TryDocker("volume", "rm", "appdata")
 		if err == nil || !strings.Contains(out, "Error response from daemon: remove appdata: volume is in use - [") {
 			t.Errorf("volume rm of a volume in use: %v, %q", err, out)
@@ -201,6 +206,19 @@ func TestVolumesAndTemplates(t *testing.T) {
 		if out, err := d.TryDocker("volume", "rm", "-f", "appdata"); err == nil || !strings.Contains(out, "volume is in use") {
 			t.Errorf("volume rm -f of a volume in use: %v, %q", err, out)
 		}
+		// A restarted daemon learns again from its containers which
+		// volumes they use.
+		d.Stop()
+		d.Start()
+		if out, err := d.TryDocker("volume", "rm", "appdata"); err == nil || !strings.Contains(out, "volume is in use") {
+			t.Errorf("volume rm of a volume in use, after a restart of the daemon: %v, %q", err, out)
+		}
+		Eventually(t, 30*time.Second, func() string {
+			if out, _ := d.TryDocker("node", "ls", "--format", "{{.ManagerStatus}}"); strings.TrimSpace(out) != "Leader" {
+				return "the swarm after the restart has no leader: " + out
+			}
+			return ""
+		})
 	})
 
 	t.Run("image content copied unless nocopy", func(t *testing.T) {
