@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 
@@ -59,6 +60,29 @@ func (k kernelMounter) unmount(target string) error {
 			return fmt.Errorf("unmount %s: %w", target, err)
 		}
 	}
+}
+
+// mountData returns the mount options o of a filesystem of type fstype as
+// the kernel needs them: the kernel's NFS and CIFS clients take the
+// server's address, not its name, so a name in addr= is resolved, as
+// Docker's local driver does.
+func mountData(fstype, o string, resolve func(network, host string) (*net.IPAddr, error)) (string, error) {
+	if fstype != "nfs" && fstype != "nfs4" && fstype != "cifs" {
+		return o, nil
+	}
+	opts := strings.Split(o, ",")
+	for i, opt := range opts {
+		host, ok := strings.CutPrefix(opt, "addr=")
+		if !ok || net.ParseIP(host) != nil {
+			continue
+		}
+		ip, err := resolve("ip", host)
+		if err != nil {
+			return "", fmt.Errorf("error resolving passed in network volume address: %w", err)
+		}
+		opts[i] = "addr=" + ip.String()
+	}
+	return strings.Join(opts, ","), nil
 }
 
 // Acquire returns the data directory of volume name for container ref,
@@ -132,7 +156,11 @@ func (s *Store) Mount(ctx context.Context, name, ref string) (string, error) {
 	}
 	if !on {
 		o := m.Options
-		if err := s.mount.mount(o["device"], o["type"], o["o"], path); err != nil {
+		data, err := mountData(o["type"], o["o"], net.ResolveIPAddr)
+		if err != nil {
+			return "", fmt.Errorf("error while mounting volume '%s': %w", path, err)
+		}
+		if err := s.mount.mount(o["device"], o["type"], data, path); err != nil {
 			return "", fmt.Errorf("error while mounting volume '%s': failed to mount local volume: %w", path, err)
 		}
 		s.log.Info("volume mounted", "volume", name, "type", o["type"], "device", o["device"])

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -403,5 +404,28 @@ func TestPrune(t *testing.T) {
 	}
 	if _, err := s.List(ctx, filters.New([2]string{"dangling", "maybe"})); err == nil || err.Error() != "invalid filter 'dangling=maybe'" {
 		t.Errorf("ls dangling=maybe: got %v", err)
+	}
+}
+
+func TestMountData(t *testing.T) {
+	resolve := func(network, host string) (*net.IPAddr, error) {
+		if host == "nas.example" {
+			return &net.IPAddr{IP: net.ParseIP("10.1.2.3")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	for _, tt := range []struct{ fstype, o, want, err string }{
+		{"tmpfs", "size=64m,mode=1777", "size=64m,mode=1777", ""},
+		{"none", "bind", "bind", ""},
+		{"nfs", "addr=10.0.0.1,rw,nfsvers=4", "addr=10.0.0.1,rw,nfsvers=4", ""},
+		{"nfs", "addr=nas.example,rw", "addr=10.1.2.3,rw", ""},
+		{"nfs4", "rw,addr=nas.example", "rw,addr=10.1.2.3", ""},
+		{"cifs", "addr=fd00::1,username=u", "addr=fd00::1,username=u", ""},
+		{"nfs", "addr=nowhere.example", "", "error resolving passed in network volume address: no such host"},
+	} {
+		got, err := mountData(tt.fstype, tt.o, resolve)
+		if got != tt.want || (err == nil) != (tt.err == "") || err != nil && err.Error() != tt.err {
+			t.Errorf("mountData(%q, %q) = %q, %v; want %q, %q", tt.fstype, tt.o, got, err, tt.want, tt.err)
+		}
 	}
 }
