@@ -330,7 +330,30 @@ func TestVolumesAndTemplates(t *testing.T) {
 			t.Errorf("refused creates left %v", err)
 		}
 
-		out := d.Docker("volume", "prune", "-f")
+		// The shoal CLI prints what docker's does.
+		if got := strings.TrimSpace(d.Shoal("volume", "create", "--label", "by=shoal", "-o", "type=tmpfs", "-o", "device=tmpfs", "fromshoal")); got != "fromshoal" {
+			t.Errorf("shoal volume create printed %q", got)
+		}
+		for _, args := range [][]string{
+			{"volume", "ls"},
+			{"volume", "ls", "-q", "--filter", "dangling=true"},
+			{"volume", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}}", "--filter", "label=by"},
+			{"volume", "inspect", "fromshoal", "labelled"},
+			{"volume", "inspect", "--format", "{{.Mountpoint}} {{.Options}}", "fromshoal"},
+		} {
+			if docker, shoal := d.Docker(args...), d.Shoal(args...); docker != shoal {
+				t.Errorf("%s: docker printed\n%s\nshoal printed\n%s", strings.Join(args, " "), docker, shoal)
+			}
+		}
+		out, err := d.TryShoal("volume", "rm", "appdata")
+		if err == nil || !strings.Contains(out, "remove appdata: volume is in use - [") {
+			t.Errorf("shoal volume rm of a volume in use: %v, %q", err, out)
+		}
+		if out := d.Shoal("volume", "rm", "fromshoal"); out != "fromshoal\n" {
+			t.Errorf("shoal volume rm printed %q", out)
+		}
+
+		out = d.Docker("volume", "prune", "-f")
 		if !strings.Contains(out, "Deleted Volumes:\n"+anon+"\n") || strings.Contains(out, "labelled") {
 			t.Errorf("volume prune printed\n%s\nwant only the anonymous volume", out)
 		}
