@@ -121,6 +121,11 @@ func TestUpdateConfig(t *testing.T) {
 		{"stale version", cur.Version.Index + 1, labelled("app", "x=1"), errdefs.KindConflict, "update out of sequence"},
 		{"new data", cur.Version.Index, labelled("app", "x=2"), errdefs.KindInvalid, "only updates to Labels are allowed"},
 		{"rename", cur.Version.Index, labelled("app2", ""), errdefs.KindInvalid, "only updates to Labels are allowed"},
+		{"templating added", cur.Version.Index, func() swarm.ConfigSpec {
+			spec := labelled("app", "x=1")
+			spec.Templating = &swarm.Driver{Name: "golang"}
+			return spec
+		}(), errdefs.KindInvalid, "only updates to Labels are allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +141,27 @@ func TestUpdateConfig(t *testing.T) {
 	}
 	if got := storedConfig(t, s, id); got.Spec.Labels["env"] != "prod" || string(got.Spec.Data) != "x=1" {
 		t.Fatalf("after update got %+v, want the label and the data kept", got.Spec)
+	}
+}
+
+// TestUpdateTemplatedConfig updates the labels of a templated config with
+// the spec read back whole, templating included, as SDKs do.
+func TestUpdateTemplatedConfig(t *testing.T) {
+	a, s := newAPI(t)
+	spec := configSpec("tmpl", "{{.Service.Name}}")
+	spec.Templating = &swarm.Driver{Name: "golang"}
+	id, err := a.CreateConfig(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := storedConfig(t, s, id)
+	next := cur.Spec
+	next.Labels = map[string]string{"v": "2"}
+	if err := a.UpdateConfig(t.Context(), id, cur.Version.Index, next); err != nil {
+		t.Fatalf("label update carrying the same templating: %v", err)
+	}
+	if got := storedConfig(t, s, id); got.Spec.Labels["v"] != "2" || got.Spec.Templating == nil {
+		t.Fatalf("after update got %+v", got.Spec)
 	}
 }
 

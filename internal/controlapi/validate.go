@@ -1,6 +1,7 @@
 package controlapi
 
 import (
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -542,6 +543,13 @@ func validateTemplating(kind, name string, t *swarm.Driver, data []byte) error {
 		return errdefs.Invalid("Templating: the %s's data is not a valid template: %v", kind, err)
 	}
 	return nil
+}
+
+// sameTemplating reports whether an update's templating (nil: not given)
+// leaves the object's as it is: an update may change labels only, but
+// may carry the spec it read back whole.
+func sameTemplating(update, cur *swarm.Driver) bool {
+	return update == nil || cur != nil && update.Name == cur.Name && maps.Equal(update.Options, cur.Options)
 }
 
 // Where the executor mounts secrets and configs whose target is relative.
