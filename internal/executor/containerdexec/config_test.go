@@ -1,6 +1,8 @@
 package containerdexec
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -243,5 +245,26 @@ func TestSpecOptsInitNeedsABinary(t *testing.T) {
 	}
 	if _, err := specOpts(rec, "/dir", nil, "/usr/bin/tini"); err != nil {
 		t.Errorf("with an init binary: got %v", err)
+	}
+}
+
+func TestCheckSubpath(t *testing.T) {
+	data := t.TempDir()
+	os.MkdirAll(filepath.Join(data, "sub", "dir"), 0o755)
+	os.Symlink("/etc", filepath.Join(data, "escape"))
+	os.Symlink("sub", filepath.Join(data, "inside"))
+	for _, tt := range []struct {
+		subpath, err string
+	}{
+		{"", ""},
+		{"/sub/dir", ""},
+		{"/inside/dir", ""},
+		{"/missing", "cannot access path"},
+		{"/escape", "volume subpath /escape leaves the volume (it resolves to /etc)"},
+	} {
+		err := checkSubpath(data, tt.subpath)
+		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("checkSubpath(%q) = %v, want %q", tt.subpath, err, tt.err)
+		}
 	}
 }

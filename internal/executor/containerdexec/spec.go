@@ -223,6 +223,7 @@ type volumeUse struct {
 	name      string
 	opts      volume.CreateOptions
 	target    string
+	subpath   string // the directory of the volume the container sees; "" for all of it
 	anonymous bool
 	copyImage bool
 }
@@ -284,7 +285,8 @@ func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, 
 				}
 				use.copyImage = !o.NoCopy && o.Subpath == ""
 				if o.Subpath != "" {
-					source = filepath.Join(source, filepath.Clean("/"+o.Subpath))
+					use.subpath = filepath.Clean("/" + o.Subpath)
+					source = filepath.Join(source, use.subpath)
 				}
 			}
 			out = append(out, specs.Mount{Destination: m.Target, Type: "bind", Source: source, Options: []string{"rbind", "rprivate", rw}})

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
 	cerrdefs "github.com/containerd/errdefs"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
 // acquireVolumes makes the volumes container id uses ready before it is
@@ -31,7 +34,11 @@ func (e *Executor) acquireVolumes(ctx context.Context, id string, img client.Ima
 		if _, err := e.cfg.Volumes.Acquire(ctx, u.name, id, u.opts); err != nil {
 			return err
 		}
-		if _, err := e.cfg.Volumes.Mount(ctx, u.name, id); err != nil {
+		data, err := e.cfg.Volumes.Mount(ctx, u.name, id)
+		if err != nil {
+			return err
+		}
+		if err := checkSubpath(data, u.subpath); err != nil {
 			return err
 		}
 		if u.copyImage {
@@ -49,6 +56,25 @@ func (e *Executor) acquireVolumes(ctx context.Context, id string, img client.Ima
 		}
 		return nil
 	})
+}
+
+// checkSubpath checks that the directory subpath of a volume whose data
+// directory is data exists and is inside it: what a container wrote into
+// the volume (a symbolic link to /) must not make another container's
+// mount reach the host.
+func checkSubpath(data, subpath string) error {
+	if subpath == "" {
+		return nil
+	}
+	p := filepath.Join(data, subpath)
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return fmt.Errorf("cannot access path %s: %w", p, err)
+	}
+	if realData, err := filepath.EvalSymlinks(data); err != nil || !strings.HasPrefix(real, realData+string(filepath.Separator)) {
+		return errdefs.Invalid("volume subpath %s leaves the volume (it resolves to %s)", subpath, real)
+	}
+	return nil
 }
 
 // withImageView calls fn with img's root filesystem mounted read-only at
