@@ -271,6 +271,34 @@ func TestVolumesAndTemplates(t *testing.T) {
 		}
 	})
 
+	t.Run("the other --mount options", func(t *testing.T) {
+		host := t.TempDir()
+		service("--name", "opts",
+			"--mount", "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770",
+			"--mount", "type=bind,source="+host+",target=/b,readonly,bind-propagation=rslave",
+			"--mount", "type=volume,source=labelled-vol,target=/v,volume-driver=local,volume-label=team=db,volume-opt=type=tmpfs,volume-opt=device=tmpfs,readonly",
+			ref, "sleep", "3600")
+		id := waitContainers(t, d, "opts", 1)[0]
+		for cmd, want := range map[string]string{
+			"grep ' /t tmpfs ' /proc/mounts | grep -o 'size=[^,]*,mode=[0-7]*'": "size=1024k,mode=1770",
+			"touch /b/x 2>&1 | grep -c 'Read-only'":                            "1",
+			"touch /v/x 2>&1 | grep -c 'Read-only'":                            "1",
+			"grep -c ' /v tmpfs ro' /proc/mounts":                              "1",
+		} {
+			if got := execIn(t, d, id, cmd); got != want {
+				t.Errorf("in the task, %s: %q, want %q", cmd, got, want)
+			}
+		}
+		if got := strings.TrimSpace(d.Docker("inspect", id, "--format", `{{range .Mounts}}{{if eq .Destination "/b"}}{{.Propagation}} {{.RW}}{{end}}{{end}}`)); got != "rslave false" {
+			t.Errorf("docker inspect shows the bind as %q, want rslave false", got)
+		}
+		if got := strings.TrimSpace(d.Docker("volume", "inspect", "--format", "{{.Labels.team}} {{.Options.type}}", "labelled-vol")); got != "db tmpfs" {
+			t.Errorf("the volume the task made: %q, want its label and options from the mount", got)
+		}
+		d.Docker("service", "rm", "opts")
+		removeVolumes(t, d, "labelled-vol")
+	})
+
 	t.Run("a mount that fails rejects the task with its error", func(t *testing.T) {
 		service("--name", "badmount", "--mount", "source=broken,target=/b,volume-opt=type=ext4,volume-opt=device=/dev/shoal-no-such-disk", ref, "sleep", "3600")
 		Eventually(t, 30*time.Second, func() string {
