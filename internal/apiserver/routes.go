@@ -60,6 +60,12 @@ func (s *Server) routes() {
 	s.handle("POST /networks/{id}/connect", s.networkConnect)
 	s.handle("POST /networks/{id}/disconnect", s.networkConnect)
 
+	s.handle("GET /volumes", s.volumeList)
+	s.handle("POST /volumes/create", s.volumeCreate)
+	s.handle("POST /volumes/prune", s.volumePrune)
+	s.handle("GET /volumes/{name}", s.volumeInspect)
+	s.handle("DELETE /volumes/{name}", s.volumeRemove)
+
 	s.handle("GET /distribution/{name...}", s.distributionInspect)
 
 	s.handle("GET /containers/json", s.containerList)

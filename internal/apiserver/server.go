@@ -37,6 +37,7 @@ type Config struct {
 	Containers  Containers
 	Images      Images
 	Networks    LocalNetworks
+	Volumes     Volumes
 	ServiceLogs ServiceLogs
 	System      System
 	Backups     Backups // nil: no swarm backups

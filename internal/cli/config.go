@@ -31,21 +31,27 @@ func newConfigCommand(e *env) *cobra.Command {
 
 func newConfigCreateCommand(e *env) *cobra.Command {
 	labels := opts.NewList(opts.LabelValidator)
+	var templateDriver string
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] CONFIG file|-",
 		Short: "Create a config from a file or STDIN",
 		Args:  cobra.ExactArgs(2),
 	}
 	cmd.Flags().VarP(labels, "label", "l", "Config labels")
+	cmd.Flags().StringVar(&templateDriver, "template-driver", "", "Template driver")
 	cmd.RunE = e.run(func(ctx context.Context, api *client.Client, _ *cobra.Command, args []string) error {
 		data, err := readObjectData(e.in, args[1], maxConfigSize)
 		if err != nil {
 			return fmt.Errorf("error reading content from %q: %w", args[1], err)
 		}
-		res, err := api.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: swarm.ConfigSpec{
+		spec := swarm.ConfigSpec{
 			Annotations: swarm.Annotations{Name: args[0], Labels: opts.KVMap(labels.Values)},
 			Data:        data,
-		}})
+		}
+		if templateDriver != "" {
+			spec.Templating = &swarm.Driver{Name: templateDriver}
+		}
+		res, err := api.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: spec})
 		if err != nil {
 			return err
 		}

@@ -50,6 +50,10 @@ func TestConfigCreate(t *testing.T) {
 			name: "from stdin with labels", stdin: "A=1", args: []string{"config", "create", "--label", "app=api", "api.env", "-"},
 			want: &swarm.ConfigSpec{Annotations: swarm.Annotations{Name: "api.env", Labels: map[string]string{"app": "api"}}, Data: []byte("A=1")},
 		},
+		{
+			name: "templated", stdin: "{{.Service.Name}}", args: []string{"config", "create", "--template-driver", "golang", "tmpl.conf", "-"},
+			want: &swarm.ConfigSpec{Annotations: swarm.Annotations{Name: "tmpl.conf"}, Data: []byte("{{.Service.Name}}"), Templating: &swarm.Driver{Name: "golang"}},
+		},
 		{name: "no file", args: []string{"config", "create", "api.env"}},
 		{name: "empty stdin", args: []string{"config", "create", "api.env", "-"}},
 		{name: "missing file", args: []string{"config", "create", "api.env", "nosuch.txt"}},

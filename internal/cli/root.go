@@ -1,8 +1,8 @@
 // Package cli is the shoal command-line client: what a person new to Shoal
 // uses instead of (or beside) docker. It speaks the Docker Engine API to the
 // daemon named by -H, DOCKER_HOST or the default socket, and prints what
-// docker's CLI prints for the same swarm, node, service, image, secret and
-// config commands.
+// docker's CLI prints for the same swarm, node, service, image, secret,
+// config and volume commands.
 package cli
 
 import (
@@ -111,6 +111,7 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		newSecretCommand(e),
 		newConfigCommand(e),
 		newStackCommand(e),
+		newVolumeCommand(e),
 		newVersionCommand(e),
 		newInfoCommand(e),
 		newUICommand(e),

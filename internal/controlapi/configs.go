@@ -79,7 +79,7 @@ func (a *API) UpdateConfig(ctx context.Context, ref string, version uint64, spec
 		if cur.Version.Index != version {
 			return errOutOfSequence
 		}
-		if spec.Name != cur.Spec.Name || spec.Templating != nil ||
+		if spec.Name != cur.Spec.Name || !sameTemplating(spec.Templating, cur.Spec.Templating) ||
 			len(spec.Data) > 0 && !bytes.Equal(spec.Data, cur.Spec.Data) {
 			return invalidArgument("only updates to Labels are allowed")
 		}

@@ -56,8 +56,11 @@ func TestCreateConfigReturnsData(t *testing.T) {
 func TestCreateConfigRefusals(t *testing.T) {
 	a, s := newAPI(t)
 	mustCreateConfig(t, a, "taken", "x")
-	templated := configSpec("tmpl", "{{.Service.Name}}")
-	templated.Templating = &swarm.Driver{Name: "golang"}
+	templated := func(driver, data string) swarm.ConfigSpec {
+		spec := configSpec("tmpl", data)
+		spec.Templating = &swarm.Driver{Name: driver}
+		return spec
+	}
 	tests := []struct {
 		name string
 		spec swarm.ConfigSpec
@@ -68,7 +71,10 @@ func TestCreateConfigRefusals(t *testing.T) {
 		{"bad name", configSpec("a b", "x"), errdefs.KindInvalid, "invalid name, only 64 [a-zA-Z0-9-_.] characters allowed"},
 		{"no data", configSpec("c", ""), errdefs.KindInvalid, "rpc error: code = InvalidArgument desc = config data must be larger than 0 and less than 1024000 bytes"},
 		{"too much data", configSpec("c", strings.Repeat("x", 1000*1024)), errdefs.KindInvalid, "config data must be larger than 0"},
-		{"templating", templated, errdefs.KindInvalid, `Templating: config templates are not supported (got "golang")`},
+		{"template driver", templated("mustache", "x"), errdefs.KindInvalid, `Templating: unknown template driver "mustache": only "golang" is supported`},
+		{"template that does not parse", templated("golang", `{{secret "pw"`), errdefs.KindInvalid,
+			"Templating: the config's data is not a valid template: template: config tmpl:1: unclosed action"},
+		{"template function unknown", templated("golang", `{{ secrets "pw" }}`), errdefs.KindInvalid, `function "secrets" not defined`},
 		{"name taken", configSpec("Taken", "y"), errdefs.KindConflict, "rpc error: code = AlreadyExists desc = config Taken already exists"},
 	}
 	for _, tt := range tests {
@@ -80,6 +86,19 @@ func TestCreateConfigRefusals(t *testing.T) {
 				t.Fatal("a refused create changed the store")
 			}
 		})
+	}
+}
+
+func TestCreateTemplatedConfig(t *testing.T) {
+	a, s := newAPI(t)
+	spec := configSpec("tmpl", `{{.Service.Name}} {{ secret "pw" }} {{ config "c" }} {{ env "X" }}`)
+	spec.Templating = &swarm.Driver{Name: "golang"}
+	id, err := a.CreateConfig(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := storedConfig(t, s, id); got.Spec.Templating == nil || got.Spec.Templating.Name != "golang" || string(got.Spec.Data) != string(spec.Data) {
+		t.Fatalf("stored %+v, want the template and its driver as given", got.Spec)
 	}
 }
 
@@ -102,6 +121,11 @@ func TestUpdateConfig(t *testing.T) {
 		{"stale version", cur.Version.Index + 1, labelled("app", "x=1"), errdefs.KindConflict, "update out of sequence"},
 		{"new data", cur.Version.Index, labelled("app", "x=2"), errdefs.KindInvalid, "only updates to Labels are allowed"},
 		{"rename", cur.Version.Index, labelled("app2", ""), errdefs.KindInvalid, "only updates to Labels are allowed"},
+		{"templating added", cur.Version.Index, func() swarm.ConfigSpec {
+			spec := labelled("app", "x=1")
+			spec.Templating = &swarm.Driver{Name: "golang"}
+			return spec
+		}(), errdefs.KindInvalid, "only updates to Labels are allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +141,27 @@ func TestUpdateConfig(t *testing.T) {
 	}
 	if got := storedConfig(t, s, id); got.Spec.Labels["env"] != "prod" || string(got.Spec.Data) != "x=1" {
 		t.Fatalf("after update got %+v, want the label and the data kept", got.Spec)
+	}
+}
+
+// TestUpdateTemplatedConfig updates the labels of a templated config with
+// the spec read back whole, templating included, as SDKs do.
+func TestUpdateTemplatedConfig(t *testing.T) {
+	a, s := newAPI(t)
+	spec := configSpec("tmpl", "{{.Service.Name}}")
+	spec.Templating = &swarm.Driver{Name: "golang"}
+	id, err := a.CreateConfig(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := storedConfig(t, s, id)
+	next := cur.Spec
+	next.Labels = map[string]string{"v": "2"}
+	if err := a.UpdateConfig(t.Context(), id, cur.Version.Index, next); err != nil {
+		t.Fatalf("label update carrying the same templating: %v", err)
+	}
+	if got := storedConfig(t, s, id); got.Spec.Labels["v"] != "2" || got.Spec.Templating == nil {
+		t.Fatalf("after update got %+v", got.Spec)
 	}
 }
 

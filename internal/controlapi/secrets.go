@@ -81,7 +81,7 @@ func (a *API) UpdateSecret(ctx context.Context, ref string, version uint64, spec
 		if cur.Version.Index != version {
 			return errOutOfSequence
 		}
-		if spec.Name != cur.Spec.Name || spec.Driver != nil || spec.Templating != nil ||
+		if spec.Name != cur.Spec.Name || spec.Driver != nil || !sameTemplating(spec.Templating, cur.Spec.Templating) ||
 			len(spec.Data) > 0 && subtle.ConstantTimeCompare(spec.Data, cur.Spec.Data) == 0 {
 			return invalidArgument("only updates to Labels are allowed")
 		}

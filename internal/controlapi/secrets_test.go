@@ -75,7 +75,7 @@ func TestCreateSecretRefusals(t *testing.T) {
 	mustCreateSecret(t, a, "taken", "x")
 	withDriver := secretSpec("vault", "x")
 	withDriver.Driver = &swarm.Driver{Name: "vault-plugin"}
-	withTemplate := secretSpec("tmpl", "x")
+	withTemplate := secretSpec("tmpl", "{{ .Nope")
 	withTemplate.Templating = &swarm.Driver{Name: "golang"}
 	tests := []struct {
 		name string
@@ -91,7 +91,7 @@ func TestCreateSecretRefusals(t *testing.T) {
 		{"no data", secretSpec("pw", ""), errdefs.KindInvalid, "secret data must be larger than 0 and less than 512000 bytes"},
 		{"too much data", secretSpec("pw", strings.Repeat("x", 500*1024)), errdefs.KindInvalid, "secret data must be larger than 0 and less than 512000 bytes"},
 		{"driver", withDriver, errdefs.KindInvalid, `Driver: secret drivers are not supported (got "vault-plugin")`},
-		{"templating", withTemplate, errdefs.KindInvalid, `Templating: secret templates are not supported (got "golang")`},
+		{"templating", withTemplate, errdefs.KindInvalid, "Templating: the secret's data is not a valid template: template: secret tmpl:1: unclosed action"},
 		{"name taken", secretSpec("taken", "y"), errdefs.KindConflict, "rpc error: code = AlreadyExists desc = secret taken already exists"},
 		{"name taken in another case", secretSpec("TAKEN", "y"), errdefs.KindConflict, "secret TAKEN already exists"},
 	}

@@ -1,6 +1,7 @@
 package controlapi
 
 import (
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -18,6 +19,8 @@ import (
 	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/manager/scheduler"
 	"github.com/shoal-project/shoal/internal/store"
+	"github.com/shoal-project/shoal/internal/template"
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 // The checks below are SwarmKit's (controlapi) and dockerd's (the
@@ -55,6 +58,16 @@ func normalizeServiceSpec(in swarm.ServiceSpec) (swarm.ServiceSpec, error) {
 		return spec, invalidArgument("Jobs may not have an update config")
 	}
 	if err := normalizeTaskSpec(&spec.TaskTemplate); err != nil {
+		return spec, err
+	}
+	// Templates are expanded on the node for each task; expanding them for
+	// a sample task shows whether they parse and run, and gives the values
+	// a task's mounts are checked with.
+	expanded, err := template.CheckService(&spec)
+	if err != nil {
+		return spec, invalidArgument("%v", err)
+	}
+	if err := validateMounts(expanded.Mounts); err != nil {
 		return spec, err
 	}
 	if err := normalizeUpdateConfig(spec.UpdateConfig, "UpdateConfig"); err != nil {
@@ -174,9 +187,6 @@ func normalizeContainerSpec(c *swarm.ContainerSpec) error {
 	if _, err := reference.ParseNormalizedNamed(c.Image); err != nil {
 		return invalidArgument("ContainerSpec: %q is not a valid repository/tag", c.Image)
 	}
-	if err := validateMounts(c.Mounts); err != nil {
-		return err
-	}
 	if err := validateHealthcheck(c.Healthcheck); err != nil {
 		return err
 	}
@@ -228,6 +238,9 @@ func validateMounts(ms []mount.Mount) error {
 			if m.BindOptions != nil || m.TmpfsOptions != nil {
 				return errdefs.Invalid("invalid mount config for type %q: only VolumeOptions may be set", m.Type)
 			}
+			if err := validateVolumeMount(m); err != nil {
+				return err
+			}
 		case mount.TypeTmpfs:
 			if m.Source != "" {
 				return errdefs.Invalid("invalid mount config for type %q: field Source must not be specified", m.Type)
@@ -241,6 +254,28 @@ func validateMounts(ms []mount.Mount) error {
 		default:
 			return errdefs.Invalid("invalid mount config for type %q: mount type unknown (want bind, volume or tmpfs)", m.Type)
 		}
+	}
+	return nil
+}
+
+// validateVolumeMount checks what a volume mount asks of the node's local
+// volume driver, the only one there is: a valid name, the local driver,
+// options it knows. Each node would refuse the task otherwise.
+func validateVolumeMount(m mount.Mount) error {
+	if m.Source != "" {
+		if err := volume.ValidateName(m.Source); err != nil {
+			return errdefs.Invalid("invalid mount config for type %q: Source: %v", m.Type, err)
+		}
+	}
+	o := m.VolumeOptions
+	if o == nil || o.DriverConfig == nil {
+		return nil
+	}
+	if err := volume.ValidateDriver(o.DriverConfig.Name); err != nil {
+		return errdefs.Invalid("invalid mount config for type %q: VolumeOptions.DriverConfig.Name: %v", m.Type, err)
+	}
+	if err := volume.ValidateOptions(o.DriverConfig.Options); err != nil {
+		return errdefs.Invalid("invalid mount config for type %q: VolumeOptions.DriverConfig.Options: %v", m.Type, err)
 	}
 	return nil
 }
@@ -466,14 +501,13 @@ func validateSecretSpec(spec swarm.SecretSpec) error {
 	if err := validateObjectName(spec.Name); err != nil {
 		return err
 	}
-	// Drivers are plugins and templates need the task's context on the
-	// worker; neither exists here, and ignoring them would store a secret
-	// that is not what the user asked for.
+	// Drivers are plugins, which do not exist here, and ignoring one would
+	// store a secret that is not what the user asked for.
 	if spec.Driver != nil {
 		return errdefs.Invalid("Driver: secret drivers are not supported (got %q); give the secret's Data instead", spec.Driver.Name)
 	}
-	if spec.Templating != nil {
-		return errdefs.Invalid("Templating: secret templates are not supported (got %q)", spec.Templating.Name)
+	if err := validateTemplating("secret", spec.Name, spec.Templating, spec.Data); err != nil {
+		return err
 	}
 	if err := validateData("secret", spec.Data, limits.MaxSecretData); err != nil {
 		return err
@@ -485,13 +519,37 @@ func validateConfigSpec(spec swarm.ConfigSpec) error {
 	if err := validateObjectName(spec.Name); err != nil {
 		return err
 	}
-	if spec.Templating != nil {
-		return errdefs.Invalid("Templating: config templates are not supported (got %q)", spec.Templating.Name)
+	if err := validateTemplating("config", spec.Name, spec.Templating, spec.Data); err != nil {
+		return err
 	}
 	if err := validateData("config", spec.Data, limits.MaxConfigData); err != nil {
 		return err
 	}
 	return limits.Config(spec)
+}
+
+// validateTemplating checks the templating of a secret or config: the
+// golang driver only, and data that parses as its template. It runs on
+// the node, for each task.
+func validateTemplating(kind, name string, t *swarm.Driver, data []byte) error {
+	templated, err := template.Templated(t)
+	if err != nil {
+		return errdefs.Invalid("Templating: %v", err)
+	}
+	if !templated {
+		return nil
+	}
+	if err := template.CheckPayload(kind+" "+name, data); err != nil {
+		return errdefs.Invalid("Templating: the %s's data is not a valid template: %v", kind, err)
+	}
+	return nil
+}
+
+// sameTemplating reports whether an update's templating (nil: not given)
+// leaves the object's as it is: an update may change labels only, but
+// may carry the spec it read back whole.
+func sameTemplating(update, cur *swarm.Driver) bool {
+	return update == nil || cur != nil && update.Name == cur.Name && maps.Equal(update.Options, cur.Options)
 }
 
 // Where the executor mounts secrets and configs whose target is relative.

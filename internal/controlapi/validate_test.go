@@ -91,9 +91,33 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 		{"relative target", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: "data"}}
 		}, errdefs.KindInvalid, "mount path must be absolute"},
+		{"volume name", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "a b", Target: "/a"}}
+		}, errdefs.KindInvalid, `invalid mount config for type "volume": Source: "a b" includes invalid characters for a local volume name`},
+		{"volume driver", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "data", Target: "/a",
+				VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Name: "flocker"}}}}
+		}, errdefs.KindInvalid, `VolumeOptions.DriverConfig.Name: error looking up volume plugin flocker: plugin "flocker" not found`},
+		{"volume option", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "data", Target: "/a",
+				VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Options: map[string]string{"type": "nfs"}}}}}
+		}, errdefs.KindInvalid, `VolumeOptions.DriverConfig.Options: missing required option: "device"`},
+		{"volume name from a template", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "{{.Service.Name}}/x", Target: "/a"}}
+		}, errdefs.KindInvalid, `Source: "web/x" includes invalid characters`},
 		{"mount type", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: "npipe", Target: "/a"}}
 		}, errdefs.KindInvalid, "mount type unknown"},
+		{"hostname template that does not parse", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Hostname = "{{.Service.Name}-{{.Task.Slot}}" }, errdefs.KindInvalid,
+			`InvalidArgument desc = template: ContainerSpec.Hostname:1: bad character U+007D '}'`},
+		{"env template with an unknown field", func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Env = []string{"A={{.Task.Number}}"} }, errdefs.KindInvalid,
+			`template: ContainerSpec.Env[A]:1:7: executing "ContainerSpec.Env[A]" at <.Task.Number>: can't evaluate field Number`},
+		{"mount template with a label the service lacks", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "{{.Service.Labels.vol}}", Target: "/a"}}
+		}, errdefs.KindInvalid, `template: ContainerSpec.Mounts[0].Source:1:10: executing "ContainerSpec.Mounts[0].Source" at <.Service.Labels.vol>: map has no entry for key "vol"`},
+		{"bind source relative once expanded", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "{{.Service.Name}}/data", Target: "/a"}}
+		}, errdefs.KindInvalid, "invalid mount path: 'web/data' mount path must be absolute"},
 		{"health interval", func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Interval: -time.Second}
 		}, errdefs.KindInvalid, "Interval in HealthConfig cannot be less than 1ms"},
@@ -159,6 +183,23 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 				t.Fatalf("got %v (kind %v), want kind %v and a message containing %q", err, errdefs.KindOf(err), tt.kind, tt.msg)
 			}
 		})
+	}
+}
+
+func TestNormalizeServiceSpecKeepsTemplates(t *testing.T) {
+	spec := validSpec("web")
+	spec.Labels = map[string]string{"root": "/srv"}
+	cs := spec.TaskTemplate.ContainerSpec
+	cs.Hostname = "{{.Service.Name}}-{{.Task.Slot}}"
+	cs.Env = []string{"NODE={{.Node.Hostname}}"}
+	cs.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "{{.Service.Labels.root}}/{{.Task.Slot}}", Target: "/data"}}
+	got, err := normalizeServiceSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := got.TaskTemplate.ContainerSpec
+	if gc.Hostname != cs.Hostname || gc.Env[0] != cs.Env[0] || gc.Mounts[0].Source != cs.Mounts[0].Source {
+		t.Errorf("stored %+v, want the templates as given: they are expanded on the node", gc)
 	}
 }
 

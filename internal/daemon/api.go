@@ -29,6 +29,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, label
 		Containers:  eng.Executor,
 		Images:      eng.Images,
 		Networks:    eng,
+		Volumes:     eng.Volumes,
 		ServiceLogs: nd,
 		Backups:     nd,
 		System: &hostInfo{

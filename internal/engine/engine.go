@@ -1,7 +1,7 @@
 // Package engine is a node's local container engine: containerd (a private
-// one unless an address is given), the image store, the default bridge
-// network and the executor that runs task containers on them. It is what a
-// node has whether or not it is in a swarm.
+// one unless an address is given), the image store, the volumes, the
+// default bridge network and the executor that runs task containers on
+// them. It is what a node has whether or not it is in a swarm.
 package engine
 
 import (
@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-project/shoal/internal/network/dataplane"
 	"github.com/shoal-project/shoal/internal/network/resolver"
 	"github.com/shoal-project/shoal/internal/privatecontainerd"
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 // Namespace is the containerd namespace of everything Shoal makes.
@@ -28,7 +29,7 @@ const Namespace = "shoal"
 
 // Config configures a node's engine.
 type Config struct {
-	DataRoot string // persistent state: DataRoot/containerd, /images, /executor, /network
+	DataRoot string // persistent state: DataRoot/containerd, /images, /volumes, /executor, /network
 	ExecRoot string // runtime state: sockets, namespaces (a short path: unix sockets are < 108 bytes)
 	// Containerd is the address of a containerd to use; empty starts a
 	// private one under DataRoot.
@@ -49,6 +50,7 @@ type Config struct {
 type Engine struct {
 	Client   *client.Client
 	Images   *images.Store
+	Volumes  *volume.Store
 	Network  *bridge.Bridge
 	Executor *containerdexec.Executor
 	// Dataplane puts swarm tasks on their overlay networks.
@@ -88,6 +90,10 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		InsecureRegistries: cfg.InsecureRegistries,
 		Logger:             cfg.Logger.With("component", "images"),
 	})
+	e.Volumes, err = volume.Open(volume.Config{Root: filepath.Join(cfg.DataRoot, "volumes"), Logger: cfg.Logger.With("component", "volumes")})
+	if err != nil {
+		return nil, err
+	}
 	e.Network, err = bridge.New(bridge.Config{
 		Name:     cfg.BridgeName,
 		Subnet:   cfg.BridgeSubnet,
@@ -119,6 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		Client:           c,
 		Namespace:        Namespace,
 		Images:           e.Images,
+		Volumes:          e.Volumes,
 		Network:          e.Network,
 		Attacher:         e.Dataplane,
 		Root:             filepath.Join(cfg.DataRoot, "executor"),

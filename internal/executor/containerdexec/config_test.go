@@ -1,6 +1,8 @@
 package containerdexec
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 var testID = strings.Repeat("ab", 32)
@@ -139,8 +142,12 @@ func TestResolveMounts(t *testing.T) {
 		{Type: mount.TypeBind, Source: "/src", Target: "/dst", ReadOnly: true},
 		{Type: mount.TypeVolume, Source: "data", Target: "/data"},
 		{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20, Mode: 0o1777}},
+		{Type: mount.TypeVolume, Source: "scratch", Target: "/scratch", VolumeOptions: &mount.VolumeOptions{
+			NoCopy: true, Labels: map[string]string{"l": "v"},
+			DriverConfig: &mount.Driver{Name: "local", Options: map[string]string{"type": "tmpfs", "device": "tmpfs"}},
+		}},
 	}
-	got, points, err := resolveMounts(testID, ms, "/vols")
+	got, points, uses, err := resolveMounts(testID, ms, "/vols")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,29 +155,45 @@ func TestResolveMounts(t *testing.T) {
 		{Destination: "/dst", Type: "bind", Source: "/src", Options: []string{"rbind", "rprivate", "ro"}},
 		{Destination: "/data", Type: "bind", Source: "/vols/data/_data", Options: []string{"rbind", "rprivate", "rw"}},
 		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "rw", "size=1048576", "mode=1777"}},
+		{Destination: "/scratch", Type: "bind", Source: "/vols/scratch/_data", Options: []string{"rbind", "rprivate", "rw"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("mounts (-want +got):\n%s", diff)
+	}
+	wantUses := []volumeUse{
+		{name: "data", target: "/data", copyImage: true},
+		{name: "scratch", target: "/scratch", opts: volume.CreateOptions{
+			Driver: "local", Options: map[string]string{"type": "tmpfs", "device": "tmpfs"}, Labels: map[string]string{"l": "v"},
+		}},
+	}
+	if diff := cmp.Diff(wantUses, uses, cmp.AllowUnexported(volumeUse{})); diff != "" {
+		t.Errorf("volumes (-want +got):\n%s", diff)
 	}
 	if points[1].Name != "data" || points[1].Driver != "local" || !points[1].RW || points[0].RW {
 		t.Errorf("got mount points %+v", points)
 	}
 
-	anon, _, err := resolveMounts(testID, []mount.Mount{{Type: mount.TypeVolume, Target: "/a"}}, "/vols")
-	again, _, _ := resolveMounts(testID, []mount.Mount{{Type: mount.TypeVolume, Target: "/a"}}, "/vols")
+	anon, _, anonUses, err := resolveMounts(testID, []mount.Mount{{Type: mount.TypeVolume, Target: "/a"}}, "/vols")
+	again, _, _, _ := resolveMounts(testID, []mount.Mount{{Type: mount.TypeVolume, Target: "/a"}}, "/vols")
 	if err != nil || anon[0].Source != again[0].Source || !strings.HasPrefix(anon[0].Source, "/vols/") {
 		t.Errorf("anonymous volume: got %v and %v, %v; want one stable directory under /vols", anon, again, err)
 	}
+	if u := anonUses[0]; !u.anonymous || u.opts.Labels[volume.AnonymousLabel] != "" || len(u.opts.Labels) != 1 {
+		t.Errorf("anonymous volume: got %+v, want it marked anonymous", u)
+	}
 
-	for _, bad := range []mount.Mount{
-		{Type: mount.TypeBind, Source: "relative", Target: "/x"},
-		{Type: mount.TypeBind, Source: "/x", Target: "relative"},
-		{Type: mount.TypeVolume, Source: "../escape", Target: "/x"},
-		{Type: mount.TypeVolume, Source: "v", Target: "/x", VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Name: "nfs"}}},
-		{Type: mount.TypeNamedPipe, Source: "p", Target: "/x"},
+	for _, bad := range []struct {
+		m    mount.Mount
+		kind errdefs.Kind
+	}{
+		{mount.Mount{Type: mount.TypeBind, Source: "relative", Target: "/x"}, errdefs.KindInvalid},
+		{mount.Mount{Type: mount.TypeBind, Source: "/x", Target: "relative"}, errdefs.KindInvalid},
+		{mount.Mount{Type: mount.TypeVolume, Source: "../escape", Target: "/x"}, errdefs.KindInvalid},
+		{mount.Mount{Type: mount.TypeVolume, Source: "vv", Target: "/x", VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Name: "nfs"}}}, errdefs.KindNotFound},
+		{mount.Mount{Type: mount.TypeNamedPipe, Source: "p", Target: "/x"}, errdefs.KindInvalid},
 	} {
-		if _, _, err := resolveMounts(testID, []mount.Mount{bad}, "/vols"); !errdefs.Is(err, errdefs.KindInvalid) {
-			t.Errorf("mount %+v: got %v, want Invalid", bad, err)
+		if _, _, _, err := resolveMounts(testID, []mount.Mount{bad.m}, "/vols"); !errdefs.Is(err, bad.kind) {
+			t.Errorf("mount %+v: got %v, want kind %v", bad.m, err, bad.kind)
 		}
 	}
 }
@@ -222,5 +245,26 @@ func TestSpecOptsInitNeedsABinary(t *testing.T) {
 	}
 	if _, err := specOpts(rec, "/dir", nil, "/usr/bin/tini"); err != nil {
 		t.Errorf("with an init binary: got %v", err)
+	}
+}
+
+func TestCheckSubpath(t *testing.T) {
+	data := t.TempDir()
+	os.MkdirAll(filepath.Join(data, "sub", "dir"), 0o755)
+	os.Symlink("/etc", filepath.Join(data, "escape"))
+	os.Symlink("sub", filepath.Join(data, "inside"))
+	for _, tt := range []struct {
+		subpath, err string
+	}{
+		{"", ""},
+		{"/sub/dir", ""},
+		{"/inside/dir", ""},
+		{"/missing", "cannot access path"},
+		{"/escape", "volume subpath /escape leaves the volume (it resolves to /etc)"},
+	} {
+		err := checkSubpath(data, tt.subpath)
+		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("checkSubpath(%q) = %v, want %q", tt.subpath, err, tt.err)
+		}
 	}
 }

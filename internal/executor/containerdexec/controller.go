@@ -16,7 +16,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/sys/signal"
 	"google.golang.org/grpc/status"
@@ -24,6 +23,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/network/resolver"
+	"github.com/shoal-project/shoal/internal/template"
 )
 
 // controller drives the container of one task.
@@ -33,6 +33,9 @@ type controller struct {
 	deps executor.Dependencies // the task's secrets and configs; may be nil
 	id   string                // the container's ID
 	name string                // the container's name, without Docker's leading "/"
+	// tmpl is what the task's templates read; the task's container spec
+	// is expanded in it already.
+	tmpl template.Context
 }
 
 var _ executor.Controller = (*controller)(nil)
@@ -50,7 +53,7 @@ func (c *controller) Prepare(ctx context.Context) error {
 	}
 	cs := c.task.Spec.ContainerSpec
 	// Before the image: a task this node cannot run is rejected at once.
-	files, err := resolveFiles(cs, c.deps)
+	files, err := resolveFiles(cs, c.deps, c.tmpl)
 	if err != nil {
 		return err
 	}
@@ -72,9 +75,9 @@ func (c *controller) Prepare(ctx context.Context) error {
 	return err
 }
 
-// create makes the container's files (files are its secrets and configs),
-// network sandbox and container.
-func (c *controller) create(ctx context.Context, img client.Image, files []containerFile) error {
+// create makes the container's volumes, files (files are its secrets and
+// configs), network sandbox and container.
+func (c *controller) create(ctx context.Context, img client.Image, files []containerFile) (err error) {
 	icfg, err := c.e.cfg.Images.Config(ctx, img)
 	if err != nil {
 		return err
@@ -87,13 +90,25 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 	if err != nil {
 		return err
 	}
-	mounts, points, err := resolveMounts(c.id, host.Mounts, filepath.Join(c.e.cfg.Root, "volumes"))
+	mounts, points, uses, err := resolveMounts(c.id, host.Mounts, c.e.cfg.Volumes.Root())
 	if err != nil {
 		return err
 	}
-	if err := makeMountSources(points); err != nil {
+	if err := checkBindSources(host.Mounts); err != nil {
 		return err
 	}
+	if err := c.e.acquireVolumes(ctx, c.id, img, uses); err != nil {
+		return err
+	}
+	defer func() {
+		// A container a Prepare running at the same time made holds the
+		// same references, under the same ID.
+		if err != nil && !cerrdefs.IsAlreadyExists(err) {
+			if rerr := c.e.releaseVolumes(context.WithoutCancel(ctx), c.id, uses); rerr != nil {
+				c.e.log.Warn("release volumes after failed prepare", "container.id", c.id, "err", rerr)
+			}
+		}
+	}()
 	rec := &record{
 		Name:       c.name,
 		ImageID:    configDesc.Digest.String(),
@@ -261,6 +276,9 @@ func (c *controller) start(ctx context.Context, ctr client.Container, rec *recor
 		return nil
 	}
 	if err := c.ensureFiles(); err != nil {
+		return err
+	}
+	if err := c.e.mountVolumes(ctx, c.id, rec); err != nil {
 		return err
 	}
 	logURI, err := c.e.logURI(c.id)
@@ -527,12 +545,8 @@ func (e *Executor) remove(ctx context.Context, id string) error {
 	}
 	e.forgetExecs(id)
 	if rec, err := e.readRecord(id); err == nil {
-		for _, p := range rec.Mounts {
-			if p.Type == mount.TypeVolume && p.Name == anonymousVolume(id, p.Destination) {
-				if err := os.RemoveAll(filepath.Join(e.cfg.Root, "volumes", p.Name)); err != nil {
-					return fmt.Errorf("remove anonymous volume of %s: %w", id, err)
-				}
-			}
+		if err := e.releaseVolumes(ctx, id, recordedVolumes(id, rec)); err != nil {
+			return fmt.Errorf("release volumes of %s: %w", id, err)
 		}
 	}
 	if err := unmountFiles(e.filesDir(id)); err != nil {

@@ -3,12 +3,16 @@ package containerdexec
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/moby/moby/api/types/swarm"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
 // TestNative checks that errors keep their class whether the client has
@@ -40,5 +44,38 @@ func TestNative(t *testing.T) {
 				t.Errorf("unavailable(%v): got %v, want %v", tt.err, !tt.wantUnavail, tt.wantUnavail)
 			}
 		})
+	}
+}
+
+// TestControllerExpandsTemplates checks that a task's controller runs the
+// task's container spec with its templates expanded for it on this node,
+// and refuses one whose template fails, naming the field.
+func TestControllerExpandsTemplates(t *testing.T) {
+	e := &Executor{node: &swarm.NodeDescription{Hostname: "host1", Platform: swarm.Platform{OS: "linux", Architecture: "x86_64"}}}
+	task := &swarm.Task{
+		ID: "t1", ServiceID: "s1", NodeID: "n1", Slot: 3,
+		Annotations: swarm.Annotations{Labels: map[string]string{LabelServiceName: "web"}},
+		Spec: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{
+			Image:    "busybox",
+			Hostname: "{{.Service.Name}}-{{.Task.Slot}}",
+			Env:      []string{"WHERE={{.Node.Hostname}}/{{.Node.Platform.OS}}"},
+		}},
+	}
+	ctl, err := e.Controller(task, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := ctl.(*controller).task.Spec.ContainerSpec
+	if cs.Hostname != "web-3" || cs.Env[0] != "WHERE=host1/linux" {
+		t.Errorf("controller's spec has hostname %q, env %q; want web-3, WHERE=host1/linux", cs.Hostname, cs.Env)
+	}
+	if task.Spec.ContainerSpec.Hostname != "{{.Service.Name}}-{{.Task.Slot}}" {
+		t.Errorf("the task given was changed: hostname %q", task.Spec.ContainerSpec.Hostname)
+	}
+
+	task.Spec.ContainerSpec.Hostname = "{{.Service.Nope}}"
+	_, err = e.Controller(task, nil)
+	if !errdefs.Is(err, errdefs.KindInvalid) || !strings.Contains(err.Error(), "template: ContainerSpec.Hostname:1:10") {
+		t.Fatalf("got %v, want an Invalid error naming ContainerSpec.Hostname", err)
 	}
 }

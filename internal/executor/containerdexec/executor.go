@@ -41,6 +41,8 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/template"
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 // ImageStore gives the images containers are made from (images.Store).
@@ -67,8 +69,11 @@ type Config struct {
 	// Attacher puts tasks on their swarm networks; nil runs them on the
 	// node bridge alone.
 	Attacher executor.Attacher
-	// Root holds per-container files (Root/containers/ID), volumes
-	// (Root/volumes) and exec FIFOs (Root/fifo). Absolute.
+	// Volumes are the node's volumes, which task mounts of type volume
+	// use.
+	Volumes *volume.Store
+	// Root holds per-container files (Root/containers/ID) and exec FIFOs
+	// (Root/fifo). Absolute.
 	Root string
 	// ExecRoot holds what must not outlive a reboot: each container's
 	// secrets and configs, on a tmpfs at ExecRoot/secrets/ID. Absolute;
@@ -105,6 +110,9 @@ type Executor struct {
 	execMu sync.Mutex
 	execs  map[string]*execRecord // guarded by execMu; by exec ID
 
+	// node is this node's hostname and platform, which templates read.
+	node *swarm.NodeDescription
+
 	healthCtx  context.Context // the health monitors' parent; ends with Close
 	healthStop context.CancelFunc
 	healthWG   sync.WaitGroup // the health monitors' goroutines
@@ -116,8 +124,8 @@ var _ executor.Executor = (*Executor)(nil)
 
 // New returns an Executor over cfg.
 func New(cfg Config) (*Executor, error) {
-	if cfg.Client == nil || cfg.Images == nil || cfg.Namespace == "" {
-		return nil, errdefs.Invalid("containerd executor needs a client, an image store and a namespace")
+	if cfg.Client == nil || cfg.Images == nil || cfg.Volumes == nil || cfg.Namespace == "" {
+		return nil, errdefs.Invalid("containerd executor needs a client, an image store, a volume store and a namespace")
 	}
 	if !filepath.IsAbs(cfg.Root) {
 		return nil, errdefs.Invalid("containerd executor root %q is not an absolute path", cfg.Root)
@@ -149,7 +157,7 @@ func New(cfg Config) (*Executor, error) {
 			}
 		}
 	}
-	for _, d := range []string{"containers", "volumes", "fifo"} {
+	for _, d := range []string{"containers", "fifo"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Root, d), 0o711); err != nil {
 			return nil, fmt.Errorf("create executor root: %w", err)
 		}
@@ -157,20 +165,30 @@ func New(cfg Config) (*Executor, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.ExecRoot, "secrets"), 0o700); err != nil {
 		return nil, fmt.Errorf("create executor exec root: %w", err)
 	}
+	node, err := describeHost(cfg.Hostname)
+	if err != nil {
+		return nil, err
+	}
 	healthCtx, healthStop := context.WithCancel(context.Background())
-	return &Executor{
+	e := &Executor{
 		cfg:        cfg,
 		log:        cfg.Logger,
+		node:       node,
 		execs:      make(map[string]*execRecord),
 		healthCtx:  healthCtx,
 		healthStop: healthStop,
 		health:     make(map[string]*healthMonitor),
-	}, nil
+	}
+	if err := e.restoreVolumeReferences(); err != nil {
+		healthStop()
+		return nil, err
+	}
+	return e, nil
 }
 
-// Describe reports the node as docker node inspect shows it.
-func (e *Executor) Describe(ctx context.Context) (*swarm.NodeDescription, error) {
-	hostname := e.cfg.Hostname
+// describeHost returns the host's hostname (hostname, unless empty) and
+// platform.
+func describeHost(hostname string) (*swarm.NodeDescription, error) {
 	if hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -182,13 +200,25 @@ func (e *Executor) Describe(ctx context.Context) (*swarm.NodeDescription, error)
 	if err := unix.Uname(&uts); err != nil {
 		return nil, fmt.Errorf("uname: %w", err)
 	}
+	return &swarm.NodeDescription{
+		Hostname: hostname,
+		Platform: swarm.Platform{Architecture: unix.ByteSliceToString(uts.Machine[:]), OS: runtime.GOOS},
+	}, nil
+}
+
+// Describe reports the node as docker node inspect shows it.
+func (e *Executor) Describe(ctx context.Context) (*swarm.NodeDescription, error) {
+	host, err := describeHost(e.cfg.Hostname)
+	if err != nil {
+		return nil, err
+	}
 	mem, err := memTotal("/proc/meminfo")
 	if err != nil {
 		return nil, err
 	}
 	return &swarm.NodeDescription{
-		Hostname: hostname,
-		Platform: swarm.Platform{Architecture: unix.ByteSliceToString(uts.Machine[:]), OS: runtime.GOOS},
+		Hostname: host.Hostname,
+		Platform: host.Platform,
 		Resources: swarm.Resources{
 			NanoCPUs:         int64(runtime.NumCPU()) * 1e9,
 			MemoryBytes:      mem,
@@ -227,13 +257,21 @@ func memTotal(path string) (int64, error) {
 	return 0, fmt.Errorf("no MemTotal in %s", path)
 }
 
-// Controller returns the controller of t's container.
+// Controller returns the controller of t's container, with the templates
+// of its container spec expanded for t on this node; one that fails is an
+// errdefs.Invalid error naming the field.
 func (e *Executor) Controller(t *swarm.Task, deps executor.Dependencies) (executor.Controller, error) {
 	if t.Spec.ContainerSpec == nil {
 		return nil, errdefs.Invalid("task %s has no container spec", t.ID)
 	}
+	tc := template.NewContext(t, e.node)
+	cs, err := template.ExpandContainerSpec(tc, t.Spec.ContainerSpec)
+	if err != nil {
+		return nil, errdefs.Invalid("%v", err)
+	}
 	task := *t
-	return &controller{e: e, task: &task, deps: deps, id: ContainerID(t.ID), name: containerName(t)}, nil
+	task.Spec.ContainerSpec = cs
+	return &controller{e: e, task: &task, deps: deps, id: ContainerID(t.ID), name: containerName(t), tmpl: tc}, nil
 }
 
 // ns returns ctx in the executor's containerd namespace.

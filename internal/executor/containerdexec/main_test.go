@@ -28,6 +28,7 @@ import (
 	"github.com/shoal-project/shoal/internal/network/bridge"
 	"github.com/shoal-project/shoal/internal/privatecontainerd"
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 var _ ImageStore = (*images.Store)(nil)
@@ -331,10 +332,15 @@ func newExecutor(t testing.TB, root string) *Executor {
 	if root == "" {
 		root = t.TempDir()
 	}
+	vols, err := volume.Open(volume.Config{Root: filepath.Join(root, "volumes")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e, err := New(Config{
 		Client:        env.client,
 		Namespace:     env.namespace,
 		Images:        env.images,
+		Volumes:       vols,
 		Network:       env.network,
 		Root:          root,
 		Hostname:      "testhost",

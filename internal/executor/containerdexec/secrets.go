@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/template"
 )
 
 const (
@@ -36,11 +37,12 @@ type containerFile struct {
 }
 
 // resolveFiles decides the files of cs's secrets and configs, with their
-// data from deps (which may be nil). A secret or config deps lacks is an
-// errdefs.NotFound error: the node was not sent it, and the task cannot
-// run here. Config references with a runtime target are not files and are
-// skipped, as Docker does.
-func resolveFiles(cs *swarm.ContainerSpec, deps executor.Dependencies) ([]containerFile, error) {
+// data from deps (which may be nil); the data of a templated one is
+// rendered for the task whose template context tc is. A secret or config
+// deps lacks is an errdefs.NotFound error: the node was not sent it, and
+// the task cannot run here. Config references with a runtime target are
+// not files and are skipped, as Docker does.
+func resolveFiles(cs *swarm.ContainerSpec, deps executor.Dependencies, tc template.Context) ([]containerFile, error) {
 	var files []containerFile
 	for i, ref := range cs.Secrets {
 		if ref == nil {
@@ -64,7 +66,9 @@ func resolveFiles(cs *swarm.ContainerSpec, deps executor.Dependencies) ([]contai
 		if err != nil {
 			return nil, err
 		}
-		f.data = s.Spec.Data
+		if f.data, err = render("secret "+name, s.Spec.Templating, s.Spec.Data, tc, cs, deps); err != nil {
+			return nil, err
+		}
 		files = append(files, f)
 	}
 	for i, ref := range cs.Configs {
@@ -85,10 +89,35 @@ func resolveFiles(cs *swarm.ContainerSpec, deps executor.Dependencies) ([]contai
 		if err != nil {
 			return nil, err
 		}
-		f.data = c.Spec.Data
+		if f.data, err = render("config "+name, c.Spec.Templating, c.Spec.Data, tc, cs, deps); err != nil {
+			return nil, err
+		}
 		files = append(files, f)
 	}
 	return files, nil
+}
+
+// render returns the data of what (a secret or config) as the task sees
+// it: data itself, or, when templating says it is a template, rendered in
+// the task's context. A template that fails is an errdefs.Invalid error:
+// the task cannot run with it, here or anywhere.
+func render(what string, templating *swarm.Driver, data []byte, tc template.Context, cs *swarm.ContainerSpec, deps executor.Dependencies) ([]byte, error) {
+	templated, err := template.Templated(templating)
+	if err != nil {
+		return nil, errdefs.Invalid("%s: %v", what, err)
+	}
+	if !templated {
+		return data, nil
+	}
+	var d template.Dependencies
+	if deps != nil {
+		d = deps
+	}
+	out, err := template.ExpandPayload(what, data, tc, cs, d)
+	if err != nil {
+		return nil, errdefs.Invalid("expand templated %s: %v", what, err)
+	}
+	return out, nil
 }
 
 // newContainerFile checks and completes what a reference says of its
@@ -221,7 +250,7 @@ func (c *controller) ensureFiles() error {
 	if mounted, err := isMountPoint(dir); err != nil || mounted {
 		return err
 	}
-	files, err := resolveFiles(cs, c.deps)
+	files, err := resolveFiles(cs, c.deps, c.tmpl)
 	if err != nil || len(files) == 0 {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/template"
 )
 
 // testDeps are the secrets and configs a node was sent, by ID.
@@ -31,10 +32,20 @@ func testConfig(id, data string) *swarm.Config {
 	return &swarm.Config{ID: id, Spec: swarm.ConfigSpec{Data: []byte(data)}}
 }
 
+func templated(c *swarm.Config) *swarm.Config {
+	c.Spec.Templating = &swarm.Driver{Name: "golang"}
+	return c
+}
+
 func TestResolveFiles(t *testing.T) {
 	deps := testDeps{
 		secrets: map[string]*swarm.Secret{"s1": testSecret("s1", "pw")},
-		configs: map[string]*swarm.Config{"c1": testConfig("c1", "conf")},
+		configs: map[string]*swarm.Config{
+			"c1":  testConfig("c1", "conf"),
+			"tpl": templated(testConfig("tpl", `{{.Service.Name}}.{{.Task.Slot}} pass={{secret "db"}} mode={{env "MODE"}}`)),
+			"bad": templated(testConfig("bad", `{{secret "nope"}}`)),
+			"drv": {ID: "drv", Spec: swarm.ConfigSpec{Data: []byte("x"), Templating: &swarm.Driver{Name: "jinja"}}},
+		},
 	}
 	tests := []struct {
 		name    string
@@ -106,6 +117,33 @@ func TestResolveFiles(t *testing.T) {
 			errText: "config web not found on this node",
 		},
 		{
+			name: "templated config rendered for the task, with the task's secret",
+			spec: swarm.ContainerSpec{
+				Env:     []string{"MODE=fast"},
+				Secrets: []*swarm.SecretReference{{SecretID: "s1", SecretName: "db", File: &swarm.SecretReferenceFileTarget{Name: "db"}}},
+				Configs: []*swarm.ConfigReference{{ConfigID: "tpl", ConfigName: "app", File: &swarm.ConfigReferenceFileTarget{Name: "/app.conf"}}},
+			},
+			deps: deps,
+			want: []containerFile{
+				{name: "secret-0", target: "/run/secrets/db", mode: 0o444, data: []byte("pw")},
+				{name: "config-0", target: "/app.conf", mode: 0o444, data: []byte("web.2 pass=pw mode=fast")},
+			},
+		},
+		{
+			name:    "templated config reading a secret the task does not use",
+			spec:    swarm.ContainerSpec{Configs: []*swarm.ConfigReference{{ConfigID: "bad", ConfigName: "bad", File: &swarm.ConfigReferenceFileTarget{Name: "/bad"}}}},
+			deps:    deps,
+			wantErr: errdefs.KindInvalid,
+			errText: `expand templated config bad: template: config bad:1:2: executing "config bad" at <secret "nope">: error calling secret: secret target nope not found: the service must use the secret`,
+		},
+		{
+			name:    "template driver the node does not know",
+			spec:    swarm.ContainerSpec{Configs: []*swarm.ConfigReference{{ConfigID: "drv", ConfigName: "drv", File: &swarm.ConfigReferenceFileTarget{Name: "/drv"}}}},
+			deps:    deps,
+			wantErr: errdefs.KindInvalid,
+			errText: `config drv: unknown template driver "jinja": only "golang" is supported`,
+		},
+		{
 			name:    "uid that is no number",
 			spec:    swarm.ContainerSpec{Secrets: []*swarm.SecretReference{{SecretID: "s1", SecretName: "db", File: &swarm.SecretReferenceFileTarget{Name: "db", UID: "www-data"}}}},
 			deps:    deps,
@@ -115,7 +153,8 @@ func TestResolveFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := resolveFiles(&tt.spec, tt.deps)
+			tk := &swarm.Task{ID: "t1", Slot: 2, Annotations: swarm.Annotations{Labels: map[string]string{LabelServiceName: "web"}}}
+			got, err := resolveFiles(&tt.spec, tt.deps, template.NewContext(tk, nil))
 			if tt.errText != "" {
 				if !errdefs.Is(err, tt.wantErr) || err.Error() != tt.errText {
 					t.Fatalf("got error %v, want %v %q", err, tt.wantErr, tt.errText)

@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 // initInContainer is where the init binary is mounted when a spec asks for
@@ -215,18 +216,32 @@ func withMemoryReservation(bytes int64) oci.SpecOpts {
 	}
 }
 
-// resolveMounts turns a task's mounts into OCI mounts and the mount points
-// docker inspect shows. Volumes are directories VOLUMES/NAME/_data, as in
-// Docker's local driver; an anonymous volume is named after the container
-// and its target, so that preparing the same container again finds it.
-func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, []container.MountPoint, error) {
+// volumeUse is a volume a container mounts: its name, what it is made
+// with when it does not exist, and whether it is filled with the image's
+// content at its target.
+type volumeUse struct {
+	name      string
+	opts      volume.CreateOptions
+	target    string
+	subpath   string // the directory of the volume the container sees; "" for all of it
+	anonymous bool
+	copyImage bool
+}
+
+// resolveMounts turns a task's mounts into OCI mounts, the mount points
+// docker inspect shows, and the volumes the container uses. A volume is
+// its directory VOLUMES/NAME/_data, as in Docker's local driver; an
+// anonymous volume is named after the container and its target, so that
+// preparing the same container again finds it.
+func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, []container.MountPoint, []volumeUse, error) {
 	var (
 		out    []specs.Mount
 		points []container.MountPoint
+		uses   []volumeUse
 	)
 	for _, m := range ms {
 		if !path.IsAbs(m.Target) {
-			return nil, nil, errdefs.Invalid("invalid mount config: target %q is not an absolute path", m.Target)
+			return nil, nil, nil, errdefs.Invalid("invalid mount config: target %q is not an absolute path", m.Target)
 		}
 		rw := "rw"
 		if m.ReadOnly {
@@ -235,7 +250,7 @@ func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, 
 		switch m.Type {
 		case mount.TypeBind:
 			if !filepath.IsAbs(m.Source) {
-				return nil, nil, errdefs.Invalid("invalid mount config for type \"bind\": invalid mount path: %q must be an absolute path", m.Source)
+				return nil, nil, nil, errdefs.Invalid("invalid mount config for type \"bind\": invalid mount path: %q must be an absolute path", m.Source)
 			}
 			propagation, bind := mount.PropagationRPrivate, "rbind"
 			if o := m.BindOptions; o != nil {
@@ -249,23 +264,34 @@ func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, 
 			out = append(out, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: []string{bind, string(propagation), rw}})
 			points = append(points, container.MountPoint{Type: mount.TypeBind, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly, Propagation: propagation})
 		case mount.TypeVolume:
-			name := m.Source
-			if name == "" {
-				name = anonymousVolume(id, m.Target)
+			use := volumeUse{name: m.Source, target: m.Target, copyImage: true}
+			if use.name == "" {
+				use.name, use.anonymous = anonymousVolume(id, m.Target), true
+				use.opts.Labels = map[string]string{volume.AnonymousLabel: ""}
 			}
-			if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
-				return nil, nil, errdefs.Invalid("invalid volume name %q", name)
+			if err := volume.ValidateName(use.name); err != nil {
+				return nil, nil, nil, errdefs.Invalid("invalid mount config for type \"volume\": %v", err)
 			}
-			if o := m.VolumeOptions; o != nil && o.DriverConfig != nil && o.DriverConfig.Name != "" && o.DriverConfig.Name != "local" {
-				return nil, nil, errdefs.Invalid("volume driver %q is not available on this node", o.DriverConfig.Name)
-			}
-			source := filepath.Join(volumes, name, "_data")
-			if o := m.VolumeOptions; o != nil && o.Subpath != "" {
-				sub := filepath.Clean("/" + o.Subpath)
-				source = filepath.Join(source, sub)
+			source := filepath.Join(volumes, use.name, "_data")
+			if o := m.VolumeOptions; o != nil {
+				if d := o.DriverConfig; d != nil {
+					if err := volume.ValidateDriver(d.Name); err != nil {
+						return nil, nil, nil, err
+					}
+					use.opts.Driver, use.opts.Options = d.Name, d.Options
+				}
+				if len(o.Labels) > 0 {
+					use.opts.Labels = o.Labels
+				}
+				use.copyImage = !o.NoCopy && o.Subpath == ""
+				if o.Subpath != "" {
+					use.subpath = filepath.Clean("/" + o.Subpath)
+					source = filepath.Join(source, use.subpath)
+				}
 			}
 			out = append(out, specs.Mount{Destination: m.Target, Type: "bind", Source: source, Options: []string{"rbind", "rprivate", rw}})
-			points = append(points, container.MountPoint{Type: mount.TypeVolume, Name: name, Source: source, Destination: m.Target, Driver: "local", RW: !m.ReadOnly})
+			points = append(points, container.MountPoint{Type: mount.TypeVolume, Name: use.name, Source: source, Destination: m.Target, Driver: volume.DriverLocal, RW: !m.ReadOnly})
+			uses = append(uses, use)
 		case mount.TypeTmpfs:
 			opts := []string{"nosuid", "nodev", "noexec", rw}
 			if o := m.TmpfsOptions; o != nil {
@@ -280,10 +306,10 @@ func resolveMounts(id string, ms []mount.Mount, volumes string) ([]specs.Mount, 
 			out = append(out, specs.Mount{Destination: m.Target, Type: "tmpfs", Source: "tmpfs", Options: opts})
 			points = append(points, container.MountPoint{Type: mount.TypeTmpfs, Destination: m.Target, RW: !m.ReadOnly})
 		default:
-			return nil, nil, errdefs.Invalid("mount type %q is not supported", m.Type)
+			return nil, nil, nil, errdefs.Invalid("mount type %q is not supported", m.Type)
 		}
 	}
-	return out, points, nil
+	return out, points, uses, nil
 }
 
 // anonymousVolume names the volume of container id at target that the
@@ -295,19 +321,20 @@ func anonymousVolume(id, target string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// makeMountSources checks that bind sources exist and creates volume
-// directories, as Docker's local volume driver does on first use.
-func makeMountSources(points []container.MountPoint) error {
-	for _, p := range points {
-		switch p.Type {
-		case mount.TypeBind:
-			if _, err := os.Stat(p.Source); err != nil {
-				return errdefs.Invalid("invalid mount config for type \"bind\": bind source path does not exist: %s", p.Source)
+// checkBindSources checks that the sources of a container's bind mounts
+// exist, and creates those the spec asks to create.
+func checkBindSources(ms []mount.Mount) error {
+	for _, m := range ms {
+		if m.Type != mount.TypeBind {
+			continue
+		}
+		if o := m.BindOptions; o != nil && o.CreateMountpoint {
+			if err := os.MkdirAll(m.Source, 0o755); err != nil {
+				return errdefs.Invalid("invalid mount config for type \"bind\": create bind source %s: %v", m.Source, err)
 			}
-		case mount.TypeVolume:
-			if err := os.MkdirAll(p.Source, 0o755); err != nil {
-				return fmt.Errorf("create volume %s: %w", p.Name, err)
-			}
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return errdefs.Invalid("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source)
 		}
 	}
 	return nil

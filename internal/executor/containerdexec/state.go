@@ -126,6 +126,7 @@ func (e *Executor) reap(ctx context.Context, c client.Container) error {
 	if _, err := task.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("delete task of %s: %w", id, err)
 	}
+	e.unmountVolumes(ctx, id)
 	return nil
 }
 
