@@ -204,6 +204,35 @@ const stackConverge = `services:
         failure_action: pause
 `
 
+// stackVolumes has what a stack keeps on its node: a named volume whose
+// data outlives the task, a tmpfs, and a config rendered per task from a
+// golang template.
+const stackVolumes = `version: "3.8"
+services:
+  kv:
+    image: busybox:latest
+    hostname: "{{.Service.Name}}-{{.Task.Slot}}"
+    command: ["sh", "-c", "echo x >> /data/count; mkdir -p /www; { hostname; cat /etc/app.conf; wc -l < /data/count; } > /www/index.html; exec httpd -f -p 80 -h /www"]
+    ports: ["8085:80"]
+    volumes:
+      - kvdata:/data
+      - type: tmpfs
+        target: /scratch
+    configs:
+      - source: appconf
+        target: /etc/app.conf
+    stop_grace_period: 1s
+    deploy:
+      placement:
+        constraints: [node.role == manager]
+configs:
+  appconf:
+    file: ./app.tmpl
+    template_driver: golang
+volumes:
+  kvdata:
+`
+
 // TestStacks deploys stacks from compose files on a manager and a worker,
 // with shoal stack deploy and with the docker CLI's docker stack deploy:
 // a secret read inside the task, a service reached by its short name on the
@@ -225,6 +254,8 @@ func TestStacks(t *testing.T) {
 	write("compare.yml", stackCompare)
 	write("depends.yml", stackDepends)
 	write("converge.yml", stackConverge)
+	write("volumes.yml", stackVolumes)
+	write("app.tmpl", "service {{ .Service.Name }} slot {{ .Task.Slot }}\n")
 	write("app.conf", "listen 8080\n")
 	const token = "s3cret-stack-token-1"
 	write("token.txt", token)
@@ -537,6 +568,24 @@ func TestStacks(t *testing.T) {
 			if out := docker(t, nil, kind, "ls", "-q", "--filter", "label=com.docker.stack.namespace=bad"); strings.TrimSpace(out) != "" {
 				t.Errorf("%s ls after refused deploys: %q, want nothing", kind, out)
 			}
+		}
+	})
+
+	t.Run("docker stack deploy: a named volume outlives its task, a tmpfs, a templated config", func(t *testing.T) {
+		docker(t, nil, "stack", "deploy", "-c", "volumes.yml", "--resolve-image", "never", "v")
+		get(t, m, 8085, "v_kv-1\nservice v_kv slot 1\n1\n")
+		kv := taskContainer(t, hosts, "v_kv")
+		if mounts, err := kv.exec("cat", "/proc/mounts"); err != nil || !regexp.MustCompile(`(?m)^tmpfs /scratch tmpfs`).MatchString(mounts) {
+			t.Errorf("no tmpfs at /scratch in the task: %v\n%s", err, mounts)
+		}
+		docker(t, nil, "service", "update", "--force", "--detach=false", "v_kv")
+		get(t, m, 8085, "v_kv-1\nservice v_kv slot 1\n2\n")
+		if out := docker(t, nil, "volume", "ls", "-q"); !strings.Contains(out, "v_kvdata") {
+			t.Errorf("docker volume ls on the manager:\n%s\nwant v_kvdata", out)
+		}
+		docker(t, nil, "stack", "rm", "v")
+		if out := docker(t, nil, "volume", "ls", "-q"); !strings.Contains(out, "v_kvdata") {
+			t.Errorf("stack rm removed the volume: volume ls:\n%s", out)
 		}
 	})
 
