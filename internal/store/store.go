@@ -164,7 +164,7 @@ func (s *Store) ApplyBatch(idx uint64, data []byte) error {
 		default:
 			return fmt.Errorf("store: batch %d: unknown op %q", idx, a.Op)
 		}
-		events = append(events, Event{Op: a.Op, Object: o})
+		events = append(events, Event{Op: a.Op, Object: o, Index: idx, Time: b.Time})
 	}
 	txn.Commit()
 	s.index.Store(idx)
@@ -245,6 +245,6 @@ func (s *Store) Restore(r io.Reader) error {
 	txn.Commit()
 	s.db.Store(db)
 	s.index.Store(snap.Index)
-	s.publish([]Event{{Op: OpReset}})
+	s.publish([]Event{{Op: OpReset, Index: snap.Index}})
 	return nil
 }
