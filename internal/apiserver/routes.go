@@ -9,6 +9,7 @@ func (s *Server) routes() {
 	s.handle("GET /_ping", s.ping)
 	s.handle("GET /version", s.version)
 	s.handle("GET /info", s.info)
+	s.handle("GET /events", s.events)
 
 	s.handle("GET /swarm", s.swarmInspect)
 	s.handle("POST /swarm/init", s.swarmInit)

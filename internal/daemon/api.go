@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/apiserver"
 	"github.com/shoal-project/shoal/internal/engine"
+	"github.com/shoal-project/shoal/internal/events"
 	"github.com/shoal-project/shoal/internal/forward"
 	"github.com/shoal-project/shoal/internal/node"
 	"github.com/shoal-project/shoal/internal/sysinfo"
@@ -23,7 +24,7 @@ import (
 
 // newAPI assembles the Docker Engine API over the engine and the node:
 // followers send cluster writes to the leader, the rest is served here.
-func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, labels map[string]string, log *slog.Logger) http.Handler {
+func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engineID string, labels map[string]string, log *slog.Logger) http.Handler {
 	api := apiserver.New(apiserver.Config{
 		Cluster:     nd,
 		Containers:  eng.Executor,
@@ -32,6 +33,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, label
 		Volumes:     eng.Volumes,
 		ServiceLogs: nd,
 		Backups:     nd,
+		Events:      bus,
 		System: &hostInfo{
 			id:         engineID,
 			dataRoot:   o.DataRoot,
@@ -126,16 +128,26 @@ func (h *hostInfo) Info(ctx context.Context) (system.Info, error) {
 }
 
 func osName() string {
+	if v := osRelease("PRETTY_NAME"); v != "" {
+		return v
+	}
+	return runtime.GOOS
+}
+
+// osVersion is the host's VERSION_ID, as dockerd shows OSVersion.
+func osVersion() string { return osRelease("VERSION_ID") }
+
+func osRelease(key string) string {
 	data, err := os.ReadFile("/etc/os-release")
 	if err != nil {
-		return runtime.GOOS
+		return ""
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
 			return strings.Trim(v, `"`)
 		}
 	}
-	return runtime.GOOS
+	return ""
 }
 
 func memTotal() int64 {

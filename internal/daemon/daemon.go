@@ -26,6 +26,8 @@ import (
 	"github.com/shoal-project/shoal/internal/apitls"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/engineid"
+	"github.com/shoal-project/shoal/internal/events"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/network/bridge"
 	"github.com/shoal-project/shoal/internal/node"
 	"github.com/shoal-project/shoal/internal/sysinfo"
@@ -51,6 +53,10 @@ type Options struct {
 	Hostname           string
 	UIAddr             string // serve the web UI here when set
 	TLS                apitls.Options
+	// MetricsAddr serves Prometheus metrics at /metrics when set;
+	// MetricsInsecure lets it be an address reachable from the network.
+	MetricsAddr     string
+	MetricsInsecure bool
 }
 
 // NewCommand returns the `daemon` command.
@@ -81,6 +87,8 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.BridgeCIDR, "bridge-cidr", bridge.DefaultSubnet.String(), "subnet of the default bridge")
 	f.StringVar(&o.UIAddr, "ui-addr", "", "address to serve the web UI on (127.0.0.1:8080, unix:///path); on TCP it asks for a token logged at start; off when empty")
 	o.TLS.AddFlags(f)
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (127.0.0.1:9323, unix:///path); off when empty")
+	f.BoolVar(&o.MetricsInsecure, "metrics-insecure", false, "allow --metrics-addr to be reachable from the network, in the clear and without authentication")
 	return cmd
 }
 
@@ -105,6 +113,12 @@ func Run(ctx context.Context, o Options) error {
 	var uiAddr ui.Addr
 	if o.UIAddr != "" {
 		if uiAddr, err = ui.ParseAddr(o.UIAddr); err != nil {
+			return err
+		}
+	}
+	var metricsAddr metrics.Addr
+	if o.MetricsAddr != "" {
+		if metricsAddr, err = metrics.ParseAddr(o.MetricsAddr, o.MetricsInsecure); err != nil {
 			return err
 		}
 	}
@@ -137,6 +151,15 @@ func Run(ctx context.Context, o Options) error {
 		defer os.Remove(o.Pidfile)
 	}
 
+	bus, err := events.New(events.Config{
+		Path:      filepath.Join(o.DataRoot, "events", "history.jsonl"),
+		Logger:    log.With("component", "events"),
+		Published: metrics.EventsTotal.Inc,
+	})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
 	eng, err := engine.Start(ctx, engine.Config{
 		DataRoot:           o.DataRoot,
 		ExecRoot:           o.ExecRoot,
@@ -149,6 +172,7 @@ func Run(ctx context.Context, o Options) error {
 		Labels:             labels,
 		GenericResources:   generic,
 		Logger:             log,
+		Events:             bus,
 	})
 	if err != nil {
 		return err
@@ -167,11 +191,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	nd := node.New(node.Config{DataRoot: o.DataRoot, Engine: eng, Logger: log})
+	nd := node.New(node.Config{DataRoot: o.DataRoot, Engine: eng, Logger: log, Events: bus})
 	// The API handler is given to the node before it resumes its
 	// membership: a restarted manager answers writes its followers forward
 	// with it as soon as its cluster port is up.
-	handler := newAPI(eng, nd, o, engineID, labels, log)
+	handler := newAPI(eng, nd, bus, o, engineID, labels, log)
 	nodeCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- nd.Run(nodeCtx) }()
@@ -192,6 +216,16 @@ func Run(ctx context.Context, o Options) error {
 	servers, err := serve(hosts, tcp, handler, log)
 	if err != nil {
 		return err
+	}
+	if o.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(metricsAddr, o.MetricsAddr, nd, eng, bus, engineID, log)
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return err
+		}
+		defer stopMetrics()
 	}
 	log.Info("shoal daemon ready", "version", Version, "hosts", strings.Join(o.Hosts, ","), "data-root", o.DataRoot)
 	select {
