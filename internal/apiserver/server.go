@@ -43,6 +43,8 @@ type Config struct {
 	System      System
 	Backups     Backups // nil: no swarm backups
 	Events      Events
+	DiskUsage   DiskUsage
+	Stats       ContainerStats
 
 	Version   string // the daemon's version, shown as Docker/<Version>
 	GitCommit string

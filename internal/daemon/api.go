@@ -11,12 +11,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
 	"github.com/shoal-project/shoal/internal/apiserver"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/events"
+	"github.com/shoal-project/shoal/internal/executor/containerdexec"
+	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/forward"
 	"github.com/shoal-project/shoal/internal/node"
 	"github.com/shoal-project/shoal/internal/sysinfo"
@@ -34,6 +37,8 @@ func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engin
 		ServiceLogs: nd,
 		Backups:     nd,
 		Events:      bus,
+		DiskUsage:   diskUsage{eng.Images, eng.Executor},
+		Stats:       eng.Executor,
 		System: &hostInfo{
 			id:         engineID,
 			dataRoot:   o.DataRoot,
@@ -47,6 +52,17 @@ func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engin
 	})
 	nd.SetAPI(api)
 	return withTestHooks(forward.Middleware(api, func() forward.Router { return nd.Forwarder() }), nd)
+}
+
+// diskUsage measures the node's disk: images from the image store,
+// containers and volumes from the executor.
+type diskUsage struct {
+	images *images.Store
+	*containerdexec.Executor
+}
+
+func (d diskUsage) ImageDiskUsage(ctx context.Context) (int64, []image.Summary, error) {
+	return d.images.DiskUsage(ctx)
 }
 
 // containerHost is what the executor says about how containers are kept
