@@ -190,10 +190,13 @@ func TestSubscribeReplaysSinceUntil(t *testing.T) {
 // TestSlowReaderDropped: a reader that does not read is dropped once its
 // buffer is full, and publishing never waits for it.
 func TestSlowReaderDropped(t *testing.T) {
-	b := newBus(t, Config{Buffer: 2})
+	// Not closed at the end: a bus that blocks would hang its Close.
+	b, err := New(Config{Buffer: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, slow := b.Subscribe(time.Time{}, time.Time{}, Filter{})
-	_, other := b.Subscribe(time.Time{}, time.Time{}, mustFilter(t, [2]string{"type", "image"}))
-	defer other.Close()
+	b.Subscribe(time.Time{}, time.Time{}, mustFilter(t, [2]string{"type", "image"}))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
