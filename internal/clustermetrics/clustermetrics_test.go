@@ -1,6 +1,9 @@
 package clustermetrics
 
 import (
+	"encoding/json"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +190,59 @@ func TestWatchCountsTransitions(t *testing.T) {
 	}
 	if got := counterValue(t, "none", "new", "progress") - beforeNew; got != 1 {
 		t.Errorf("new tasks counted %v, want 1 (the replayed one not)", got)
+	}
+}
+
+// TestDashboardNamesExist: every metric the Grafana dashboard queries is
+// one the daemon serves, so a rename cannot leave a panel empty.
+func TestDashboardNamesExist(t *testing.T) {
+	data, err := os.ReadFile("../../docs/grafana/shoal.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]bool{
+		// Registered by the daemon, over its executor and event bus.
+		"engine_daemon_container_states_containers": true,
+		"engine_daemon_events_subscribers_total":    true,
+	}
+	// Served once the first request is.
+	metrics.APIRequestLatency.WithLabelValues("GET /_ping", "200")
+	fams, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		served[f.GetName()] = true
+	}
+	descs := make(chan *prometheus.Desc, 100)
+	NewCollector(nil).Describe(descs)
+	close(descs)
+	for d := range descs {
+		served[regexp.MustCompile(`fqName: "([^"]+)"`).FindStringSubmatch(d.String())[1]] = true
+	}
+	name := regexp.MustCompile(`\b(?:swarm|engine_daemon|shoal|process|go)_[a-z_]+\b`)
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			queries++
+			for _, n := range name.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_count"), "_sum")
+				if !served[n] && !served[base] {
+					t.Errorf("panel %q queries %s, which the daemon does not serve", p.Title, n)
+				}
+			}
+		}
+	}
+	if queries < 20 {
+		t.Errorf("the dashboard has %d queries, want its panels", queries)
 	}
 }

@@ -107,4 +107,12 @@ var (
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The actions there are, shown before they first happen, as dockerd
+	// does.
+	for _, a := range []string{"create", "start", "delete"} {
+		ContainerActions.WithLabelValues(a)
+	}
+	for _, a := range []string{"pull", "tag", "delete", "import", "load"} {
+		ImageActions.WithLabelValues(a)
+	}
 }
