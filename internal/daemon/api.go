@@ -19,8 +19,8 @@ import (
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/events"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
-	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/forward"
+	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/node"
 	"github.com/shoal-project/shoal/internal/sysinfo"
 )

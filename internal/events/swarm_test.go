@@ -198,7 +198,9 @@ func TestWatchStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	update(func(tx *store.WriteTx) error { return tx.Put(&store.Cluster{Swarm: swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: "cl1"}}}) })
+	update(func(tx *store.WriteTx) error {
+		return tx.Put(&store.Cluster{Swarm: swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: "cl1"}}})
+	})
 	update(func(tx *store.WriteTx) error { return tx.Put(svc("s1", "web", "busybox:1", 1, "")) })
 	update(func(tx *store.WriteTx) error {
 		c := store.Clone(store.Get[*store.Service](tx.ReadTx, "s1"))

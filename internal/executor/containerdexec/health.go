@@ -15,9 +15,9 @@ import (
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
-	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/metrics"
 )
 
 // This file runs containers' health checks as dockerd does: a probe
