@@ -55,7 +55,10 @@ func TestEvents(t *testing.T) {
 
 	a.Docker("service", "update", "-d", "--no-resolve-image", "--image", "busybox:v2", "evweb")
 	Eventually(t, 40*time.Second, func() string {
-		if st := strings.TrimSpace(a.Docker("service", "inspect", "--format", "{{.UpdateStatus.State}}", "evweb")); st != "completed" {
+		// Without an UpdateStatus yet (the updater has not begun), the
+		// template fails.
+		out, _ := a.TryDocker("service", "inspect", "--format", "{{.UpdateStatus.State}}", "evweb")
+		if st := strings.TrimSpace(out); st != "completed" {
 			return "update state " + st
 		}
 		return ""
