@@ -234,6 +234,9 @@ func Run(ctx context.Context, o Options) error {
 		nodeDone <- err
 	}
 	log.Info("shoal daemon stopping")
+	// Event streams never end by themselves: end them, so that the
+	// servers' shutdown does not wait for them.
+	bus.Disconnect()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, s := range servers {

@@ -79,12 +79,21 @@ func New(cfg Config) (*Bus, error) {
 
 // Close closes the history file and ends every subscription.
 func (b *Bus) Close() error {
+	b.Disconnect()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.hist.close()
+}
+
+// Disconnect ends every subscription, so that the streams reading them
+// end (a stopping daemon's API server then has no stream to wait for);
+// events published afterwards still go to the history.
+func (b *Bus) Disconnect() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
 		b.drop(s, nil)
 	}
-	return b.hist.close()
 }
 
 // Log publishes a local event that happens now, as dockerd's daemon does:

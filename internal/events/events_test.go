@@ -295,3 +295,18 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestDisconnectEndsStreamsNotHistory(t *testing.T) {
+	b := newBus(t, Config{})
+	_, sub := b.Subscribe(time.Time{}, time.Time{}, Filter{})
+	b.Disconnect()
+	if _, ok := <-sub.C(); ok || sub.Err() != nil {
+		t.Errorf("after Disconnect the subscription is open or failed (%v): want it ended", sub.Err())
+	}
+	b.Log(events.ActionStart, events.ContainerEventType, events.Actor{ID: "late"})
+	past, s2 := b.Subscribe(at(1), time.Time{}, Filter{})
+	s2.Close()
+	if len(past) != 1 || past[0].Actor.ID != "late" {
+		t.Errorf("history after Disconnect = %+v, want the event published after it", past)
+	}
+}
