@@ -53,10 +53,9 @@ type Options struct {
 	Hostname           string
 	UIAddr             string // serve the web UI here when set
 	TLS                apitls.Options
-	// MetricsAddr serves Prometheus metrics at /metrics when set;
-	// MetricsInsecure lets it be an address reachable from the network.
-	MetricsAddr     string
-	MetricsInsecure bool
+	// MetricsAddr serves Prometheus metrics at /metrics when set; an
+	// address reachable from the network takes the API's TLS flags.
+	MetricsAddr string
 }
 
 // NewCommand returns the `daemon` command.
@@ -87,8 +86,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.BridgeCIDR, "bridge-cidr", bridge.DefaultSubnet.String(), "subnet of the default bridge")
 	f.StringVar(&o.UIAddr, "ui-addr", "", "address to serve the web UI on (127.0.0.1:8080, unix:///path); on TCP it asks for a token logged at start; off when empty")
 	o.TLS.AddFlags(f)
-	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (127.0.0.1:9323, unix:///path); off when empty")
-	f.BoolVar(&o.MetricsInsecure, "metrics-insecure", false, "allow --metrics-addr to be reachable from the network, in the clear and without authentication")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (127.0.0.1:9323, unix:///path; another TCP address needs --tlsverify or --insecure-tcp, as -H does); off when empty")
 	return cmd
 }
 
@@ -118,7 +116,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	var metricsAddr metrics.Addr
 	if o.MetricsAddr != "" {
-		if metricsAddr, err = metrics.ParseAddr(o.MetricsAddr, o.MetricsInsecure); err != nil {
+		if metricsAddr, err = metrics.ParseAddr(o.MetricsAddr); err != nil {
 			return err
 		}
 	}
@@ -134,6 +132,11 @@ func Run(ctx context.Context, o Options) error {
 	hosts, err := parseHosts(o.Hosts, tcp, o.TLS.TLS || o.TLS.Verify)
 	if err != nil {
 		return err
+	}
+	if metricsAddr.Open {
+		if err := tcp.Allowed(metricsAddr.Address, metrics.What); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
 	}
 	for _, d := range []string{o.DataRoot, o.ExecRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
@@ -218,7 +221,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if o.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(metricsAddr, o.MetricsAddr, nd, eng, bus, engineID, log)
+		stopMetrics, err := serveMetrics(metricsAddr, tcp, o.MetricsAddr, nd, eng, bus, engineID, log)
 		if err != nil {
 			for _, s := range servers {
 				s.Close()

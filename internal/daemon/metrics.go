@@ -17,18 +17,16 @@ import (
 	"github.com/shoal-project/shoal/internal/node"
 )
 
-// serveMetrics serves /metrics on addr (as the user wrote it: flag) until
+// serveMetrics serves /metrics on addr (as the user wrote it: flag; tcp
+// opens it when it is reachable from the network) until
 // the returned function is called, with what only the running daemon
 // knows registered beside the package's metrics: the swarm's figures from
 // this node's manager, the events' subscribers, the containers' states
 // and the engine's description.
-func serveMetrics(addr metrics.Addr, flag string, nd *node.Node, eng *engine.Engine, bus *events.Bus, engineID string, log *slog.Logger) (func(), error) {
-	ln, err := metrics.Listen(addr)
+func serveMetrics(addr metrics.Addr, tcp metrics.TCPListeners, flag string, nd *node.Node, eng *engine.Engine, bus *events.Bus, engineID string, log *slog.Logger) (func(), error) {
+	ln, err := metrics.Listen(addr, tcp)
 	if err != nil {
 		return nil, err
-	}
-	if addr.Open {
-		log.Warn("serving metrics to the network in the clear, without authentication (--metrics-insecure)", "metrics-addr", flag)
 	}
 	collectors := []prometheus.Collector{
 		clustermetrics.NewCollector(nd.Manager),

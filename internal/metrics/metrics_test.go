@@ -1,12 +1,24 @@
 package metrics
 
 import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/docker/go-connections/tlsconfig"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/shoal-project/shoal/internal/apitls"
 )
 
 // TestNamesTypesLabels checks every metric Shoal defines against the name,
@@ -84,27 +96,24 @@ func TestHandlerServesText(t *testing.T) {
 
 func TestParseAddr(t *testing.T) {
 	tests := []struct {
-		in       string
-		insecure bool
-		want     Addr
-		err      string
+		in   string
+		want Addr
+		err  string
 	}{
 		{in: "127.0.0.1:9323", want: Addr{Network: "tcp", Address: "127.0.0.1:9323"}},
 		{in: "tcp://[::1]:9323", want: Addr{Network: "tcp", Address: "[::1]:9323"}},
 		{in: "localhost:9323", want: Addr{Network: "tcp", Address: "localhost:9323"}},
 		{in: "unix:///run/shoal/metrics.sock", want: Addr{Network: "unix", Address: "/run/shoal/metrics.sock"}},
-		{in: "0.0.0.0:9323", err: "reachable from the network"},
-		{in: ":9323", err: "reachable from the network"},
-		{in: "10.0.0.5:9323", err: "add --metrics-insecure"},
-		{in: "10.0.0.5:9323", insecure: true, want: Addr{Network: "tcp", Address: "10.0.0.5:9323", Open: true}},
-		{in: ":9323", insecure: true, want: Addr{Network: "tcp", Address: ":9323", Open: true}},
+		{in: "0.0.0.0:9323", want: Addr{Network: "tcp", Address: "0.0.0.0:9323", Open: true}},
+		{in: ":9323", want: Addr{Network: "tcp", Address: ":9323", Open: true}},
+		{in: "10.0.0.5:9323", want: Addr{Network: "tcp", Address: "10.0.0.5:9323", Open: true}},
 		{in: "unix://relative.sock", err: "absolute path"},
 		{in: "http://127.0.0.1:9323", err: "want unix:///path, tcp://host:port or host:port"},
 		{in: "127.0.0.1", err: "want unix:///path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseAddr(tt.in, tt.insecure)
+			got, err := ParseAddr(tt.in)
 			switch {
 			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
 				t.Errorf("ParseAddr(%q) = %+v, %v; want an error containing %q", tt.in, got, err, tt.err)
@@ -112,5 +121,79 @@ func TestParseAddr(t *testing.T) {
 				t.Errorf("ParseAddr(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestListenFollowsTheAPIsTLSRule: loopback is served plain; an address
+// reachable from the network is refused without TLS, served plain only
+// under --insecure-tcp, and with --tlsverify answers only a client with a
+// certificate of the CA.
+func TestListenFollowsTheAPIsTLSRule(t *testing.T) {
+	open := Addr{Network: "tcp", Address: "0.0.0.0:0", Open: true}
+	noTLS, err := apitls.NewListeners(apitls.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen(Addr{Network: "tcp", Address: "127.0.0.1:0"}, noTLS)
+	if err != nil {
+		t.Fatalf("loopback without TLS: %v", err)
+	}
+	ln.Close()
+	if _, err := Listen(open, noTLS); err == nil || !strings.Contains(err.Error(), "without TLS") {
+		t.Errorf("an open address without TLS: got %v, want it refused", err)
+	}
+	insecure, err := apitls.NewListeners(apitls.Options{InsecureTCP: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln, err = Listen(open, insecure); err != nil {
+		t.Errorf("an open address under --insecure-tcp: %v", err)
+	} else {
+		ln.Close()
+	}
+
+	dir := t.TempDir()
+	if err := apitls.Init(dir, []string{"127.0.0.1"}, "prometheus", time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	verify, err := apitls.NewListeners(apitls.Options{Verify: true, CAFile: filepath.Join(dir, apitls.CAFile),
+		CertFile: filepath.Join(dir, apitls.ServerCertFile), KeyFile: filepath.Join(dir, apitls.ServerKeyFile)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err = Listen(open, verify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); <-done }()
+	url := "https://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "/metrics"
+	client := func(withCert bool) *http.Client {
+		cfg, err := tlsconfig.Client(tlsconfig.Options{CAFile: filepath.Join(dir, apitls.CAFile)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withCert {
+			c, err := tls.LoadX509KeyPair(filepath.Join(dir, apitls.ClientCertFile), filepath.Join(dir, apitls.ClientKeyFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Certificates = []tls.Certificate{c}
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+	}
+	resp, err := client(true).Get(url)
+	if err != nil {
+		t.Fatalf("scrape with a client certificate: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("scrape with a client certificate: %s", resp.Status)
+	}
+	if resp, err := client(false).Get(url); err == nil {
+		resp.Body.Close()
+		t.Errorf("scrape without a client certificate answered %s, want the handshake refused", resp.Status)
 	}
 }

@@ -33,11 +33,8 @@ type Addr struct {
 }
 
 // ParseAddr reads --metrics-addr: unix:///path, tcp://host:port or
-// host:port. Metrics follow the API's trust rule: a unix socket or a
-// loopback address is for this host's users, anything else is open to
-// the network and is refused unless insecure says it may be (it has no
-// TLS yet). A host left out (":9323") is every address, so it is open.
-func ParseAddr(s string, insecure bool) (Addr, error) {
+// host:port. A host left out (":9323") is every address, so it is open.
+func ParseAddr(s string) (Addr, error) {
 	if rest, ok := strings.CutPrefix(s, "unix://"); ok {
 		if !filepath.IsAbs(rest) {
 			return Addr{}, errdefs.Invalid("--metrics-addr %q: a unix socket needs an absolute path", s)
@@ -56,12 +53,7 @@ func ParseAddr(s string, insecure bool) (Addr, error) {
 	if err != nil || port == "" {
 		return Addr{}, errdefs.Invalid("--metrics-addr %q: want unix:///path, tcp://host:port or host:port", s)
 	}
-	a := Addr{Network: "tcp", Address: hostport, Open: !loopback(host)}
-	if a.Open && !insecure {
-		return Addr{}, errdefs.Invalid("--metrics-addr %q is reachable from the network and the metrics endpoint has no TLS: "+
-			"listen on a loopback address (127.0.0.1:9323) or a unix socket, or add --metrics-insecure to serve it in the clear anyway", s)
-	}
-	return a, nil
+	return Addr{Network: "tcp", Address: hostport, Open: !loopback(host)}, nil
 }
 
 func loopback(host string) bool {
@@ -72,9 +64,24 @@ func loopback(host string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// Listen listens on a.
-func Listen(a Addr) (net.Listener, error) {
-	if a.Network == "unix" {
+// TCPListeners open the daemon's TCP listeners under its TLS flags
+// (apitls.Listeners): TLS with --tls/--tlsverify, plain TCP only under
+// --insecure-tcp, refused otherwise.
+type TCPListeners interface {
+	Listen(addr, what string) (net.Listener, error)
+}
+
+// What names the metrics endpoint in the TLS rule's messages.
+const What = "Prometheus metrics"
+
+// Listen listens on a, by the API's trust rule: a unix socket (mode
+// 0660, as the API's) or a loopback address is for this host's users and
+// served plain; any other address is reachable from the network and is
+// opened through tcp, so that it gets the API's TLS and client
+// certificates, or is refused.
+func Listen(a Addr, tcp TCPListeners) (net.Listener, error) {
+	switch {
+	case a.Network == "unix":
 		if err := os.MkdirAll(filepath.Dir(a.Address), 0o755); err != nil {
 			return nil, err
 		}
@@ -90,6 +97,8 @@ func Listen(a Addr) (net.Listener, error) {
 			return nil, err
 		}
 		return ln, nil
+	case a.Open:
+		return tcp.Listen(a.Address, What)
 	}
 	return net.Listen("tcp", a.Address)
 }
