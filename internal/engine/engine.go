@@ -98,7 +98,11 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		imgOpts.Events = cfg.Events
 	}
 	e.Images = images.New(c, imgOpts)
-	e.Volumes, err = volume.Open(volume.Config{Root: filepath.Join(cfg.DataRoot, "volumes"), Logger: cfg.Logger.With("component", "volumes")})
+	volCfg := volume.Config{Root: filepath.Join(cfg.DataRoot, "volumes"), Logger: cfg.Logger.With("component", "volumes")}
+	if cfg.Events != nil {
+		volCfg.Events = cfg.Events
+	}
+	e.Volumes, err = volume.Open(volCfg)
 	if err != nil {
 		return nil, err
 	}

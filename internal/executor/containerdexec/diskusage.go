@@ -3,16 +3,13 @@ package containerdexec
 import (
 	"context"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"slices"
-	"strings"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/volume"
+
+	"github.com/shoal-project/shoal/internal/filters"
 )
 
 // ContainerDiskUsage lists every container with SizeRw, the bytes its
@@ -38,51 +35,18 @@ func (e *Executor) ContainerDiskUsage(ctx context.Context) ([]container.Summary,
 	return list, nil
 }
 
-// VolumeDiskUsage lists the node's volumes (the local driver's, under
-// Root/volumes) with their size on disk and how many containers mount
-// them.
+// VolumeDiskUsage lists the node's volumes (the volume store's) with
+// the bytes their data takes and how many containers reference them, as
+// docker system df shows them.
 func (e *Executor) VolumeDiskUsage(ctx context.Context) ([]volume.Volume, error) {
-	ctx = e.ns(ctx)
-	root := filepath.Join(e.cfg.Root, "volumes")
-	dirs, err := os.ReadDir(root)
+	list, err := e.cfg.Volumes.List(ctx, filters.Args{})
 	if err != nil {
 		return nil, err
 	}
-	entries, err := e.entries(ctx)
-	if err != nil {
-		return nil, err
+	for i, v := range list {
+		list[i].UsageData = &volume.UsageData{Size: dirSize(v.Mountpoint), RefCount: int64(len(e.cfg.Volumes.References(v.Name)))}
 	}
-	refs := map[string]int64{}
-	for _, en := range entries {
-		for _, p := range en.rec.Mounts {
-			if p.Type == mount.TypeVolume {
-				refs[p.Name]++
-			}
-		}
-	}
-	var out []volume.Volume
-	for _, d := range dirs {
-		if !d.IsDir() {
-			continue
-		}
-		dir := filepath.Join(root, d.Name())
-		created := ""
-		if info, err := d.Info(); err == nil {
-			created = info.ModTime().UTC().Format(time.RFC3339)
-		}
-		out = append(out, volume.Volume{
-			Name:       d.Name(),
-			Driver:     "local",
-			Mountpoint: filepath.Join(dir, "_data"),
-			Scope:      "local",
-			CreatedAt:  created,
-			Labels:     map[string]string{},
-			Options:    map[string]string{},
-			UsageData:  &volume.UsageData{Size: dirSize(dir), RefCount: refs[d.Name()]},
-		})
-	}
-	slices.SortFunc(out, func(a, b volume.Volume) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+	return list, nil
 }
 
 // dirSize is the bytes the regular files under dir take, -1 when it

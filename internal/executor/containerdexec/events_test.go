@@ -2,6 +2,7 @@ package containerdexec
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
+
+	"github.com/shoal-project/shoal/internal/volume"
 )
 
 // eventLog records events as the bus would get them.
@@ -57,6 +60,13 @@ func TestContainerEvents(t *testing.T) {
 	e := newExecutor(t, "")
 	log := &eventLog{}
 	e.cfg.Events = log
+	// The volume store says when it creates and destroys a volume; the
+	// executor when a container mounts and unmounts it.
+	vols, err := volume.Open(volume.Config{Root: filepath.Join(t.TempDir(), "volumes"), Events: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Volumes = vols
 	task := newTask("sh", "-c", "sleep 0.2; exit 3")
 	task.Spec.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: "/data"}}
 	ctl := start(t, e, task)
