@@ -56,15 +56,16 @@ func startCluster(t *testing.T, managers, workers int) []Host {
 }
 
 // startLocalCluster is startCluster, with the cluster (its bridge, its
-// gateway) for tests that reach the hosts from outside.
-func startLocalCluster(t *testing.T, managers, workers int) (*localcluster.Cluster, []Host) {
+// gateway) for tests that reach the hosts from outside; daemonArgs are
+// extra flags for every daemon.
+func startLocalCluster(t *testing.T, managers, workers int, daemonArgs ...string) (*localcluster.Cluster, []Host) {
 	t.Helper()
 	name := fmt.Sprintf("e2e%d", os.Getpid()%100000)
 	c, err := localcluster.Up(t.Context(), localcluster.Options{
 		Name: name, Managers: managers, Workers: workers,
 		Subnet:     netip.MustParsePrefix("10.249.77.0/24"),
 		Binary:     shoalBin,
-		DaemonArgs: []string{"--log-level", "debug"},
+		DaemonArgs: append([]string{"--log-level", "debug"}, daemonArgs...),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ func (s *Server) routes() {
 	s.handle("GET /_ping", s.ping)
 	s.handle("GET /version", s.version)
 	s.handle("GET /info", s.info)
+	s.handle("GET /events", s.events)
+	s.handle("GET /system/df", s.systemDF)
 
 	s.handle("GET /swarm", s.swarmInspect)
 	s.handle("POST /swarm/init", s.swarmInit)
@@ -71,6 +73,7 @@ func (s *Server) routes() {
 	s.handle("GET /containers/json", s.containerList)
 	s.handle("GET /containers/{id}/json", s.containerInspect)
 	s.handle("GET /containers/{id}/logs", s.containerLogs)
+	s.handle("GET /containers/{id}/stats", s.containerStats)
 	s.handle("POST /containers/{id}/exec", s.execCreate)
 	s.handle("DELETE /containers/{id}", s.containerRemove)
 	s.handle("POST /exec/{id}/start", s.execStart)

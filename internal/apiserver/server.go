@@ -21,6 +21,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/limits"
+	"github.com/shoal-project/shoal/internal/metrics"
 )
 
 // The API versions served: the swagger's, and the oldest dockerd still
@@ -41,6 +42,9 @@ type Config struct {
 	ServiceLogs ServiceLogs
 	System      System
 	Backups     Backups // nil: no swarm backups
+	Events      Events
+	DiskUsage   DiskUsage
+	Stats       ContainerStats
 
 	Version   string // the daemon's version, shown as Docker/<Version>
 	GitCommit string
@@ -133,9 +137,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	_, pattern := s.mux.Handler(r)
 	if pattern == "" {
+		defer observeRequest("unknown", w, time.Now())
 		s.writeError(w, r, errdefs.NotFound("page not found"))
 		return
 	}
+	defer observeRequest(pattern, w, time.Now())
 	if !streamedBodies[pattern] {
 		r.Body = http.MaxBytesReader(w, r.Body, limits.MaxRequestBody)
 	}
@@ -185,17 +191,34 @@ func compareVersions(a, b string) int {
 // http.ResponseController reach the connection (flush, hijack).
 type trackingWriter struct {
 	http.ResponseWriter
-	wrote bool
+	wrote  bool
+	status int // the status sent, 0 until then
 }
 
 func (w *trackingWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status = code
+	}
 	w.wrote = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *trackingWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status = http.StatusOK
+	}
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
+}
+
+// observeRequest records a request's latency by route (the pattern it
+// matched, so that IDs in paths do not make a series each) and status.
+func observeRequest(route string, w *trackingWriter, start time.Time) {
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	metrics.APIRequestLatency.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 }
 
 func (w *trackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,6 +25,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -54,6 +56,7 @@ type Node struct {
 	snaps raft.SnapshotStore // decrypts with the DEK, as raft reads them
 	store *store.Store
 	log   *slog.Logger
+	fsm   *fsm
 }
 
 // Open opens (or creates) the raft state in cfg.Dir and connects it to st:
@@ -68,12 +71,13 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 		return nil, err
 	}
 	rc := raftConfig(cfg)
-	r, err := raft.NewRaft(rc, &fsm{store: st}, ds.logs, ds.bolt, ds.snaps, cfg.Transport)
+	f := &fsm{store: st}
+	r, err := raft.NewRaft(rc, f, ds.logs, ds.bolt, ds.snaps, cfg.Transport)
 	if err != nil {
 		ds.bolt.Close()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
-	n := &Node{id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: ds.bolt, snaps: ds.snaps, store: st, log: cfg.Logger}
+	n := &Node{id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: ds.bolt, snaps: ds.snaps, store: st, log: cfg.Logger, fsm: f}
 	st.SetProposer(n)
 	return n, nil
 }
@@ -153,10 +157,14 @@ func (n *Node) Propose(ctx context.Context, data []byte) error {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	start := time.Now()
+	n.fsm.proposing.Store(&proposal{data: data, start: start})
+	defer n.fsm.proposing.Store(nil)
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		return classify(err)
 	}
+	metrics.RaftTransactionLatency.Observe(time.Since(start).Seconds())
 	if err, ok := f.Response().(error); ok && err != nil {
 		return err
 	}
@@ -294,13 +302,29 @@ func (n *Node) Shutdown() error {
 // fsm applies committed entries to the store.
 type fsm struct {
 	store *store.Store
+	// proposing is the entry this node is proposing, nil when none (the
+	// store proposes one at a time), to time its commit.
+	proposing atomic.Pointer[proposal]
+}
+
+// proposal is an entry being proposed and when it was.
+type proposal struct {
+	data  []byte
+	start time.Time
 }
 
 func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	return f.store.ApplyBatch(l.Index, l.Data)
+	start := time.Now()
+	// Raft hands the leader's own entry back as the same slice.
+	if p := f.proposing.Load(); p != nil && len(p.data) > 0 && len(l.Data) == len(p.data) && &l.Data[0] == &p.data[0] {
+		metrics.RaftCommitLatency.Observe(start.Sub(p.start).Seconds())
+	}
+	err := f.store.ApplyBatch(l.Index, l.Data)
+	metrics.RaftApplyLatency.Observe(time.Since(start).Seconds())
+	return err
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {

@@ -11,19 +11,23 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
 	"github.com/shoal-project/shoal/internal/apiserver"
 	"github.com/shoal-project/shoal/internal/engine"
+	"github.com/shoal-project/shoal/internal/events"
+	"github.com/shoal-project/shoal/internal/executor/containerdexec"
 	"github.com/shoal-project/shoal/internal/forward"
+	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/node"
 	"github.com/shoal-project/shoal/internal/sysinfo"
 )
 
 // newAPI assembles the Docker Engine API over the engine and the node:
 // followers send cluster writes to the leader, the rest is served here.
-func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, labels map[string]string, log *slog.Logger) http.Handler {
+func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engineID string, labels map[string]string, log *slog.Logger) http.Handler {
 	api := apiserver.New(apiserver.Config{
 		Cluster:     nd,
 		Containers:  eng.Executor,
@@ -32,6 +36,9 @@ func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, label
 		Volumes:     eng.Volumes,
 		ServiceLogs: nd,
 		Backups:     nd,
+		Events:      bus,
+		DiskUsage:   diskUsage{eng.Images, eng.Executor},
+		Stats:       eng.Executor,
 		System: &hostInfo{
 			id:         engineID,
 			dataRoot:   o.DataRoot,
@@ -45,6 +52,17 @@ func newAPI(eng *engine.Engine, nd *node.Node, o Options, engineID string, label
 	})
 	nd.SetAPI(api)
 	return withTestHooks(forward.Middleware(api, func() forward.Router { return nd.Forwarder() }), nd)
+}
+
+// diskUsage measures the node's disk: images from the image store,
+// containers and volumes from the executor.
+type diskUsage struct {
+	images *images.Store
+	*containerdexec.Executor
+}
+
+func (d diskUsage) ImageDiskUsage(ctx context.Context) (int64, []image.Summary, error) {
+	return d.images.DiskUsage(ctx)
 }
 
 // containerHost is what the executor says about how containers are kept
@@ -126,16 +144,26 @@ func (h *hostInfo) Info(ctx context.Context) (system.Info, error) {
 }
 
 func osName() string {
+	if v := osRelease("PRETTY_NAME"); v != "" {
+		return v
+	}
+	return runtime.GOOS
+}
+
+// osVersion is the host's VERSION_ID, as dockerd shows OSVersion.
+func osVersion() string { return osRelease("VERSION_ID") }
+
+func osRelease(key string) string {
 	data, err := os.ReadFile("/etc/os-release")
 	if err != nil {
-		return runtime.GOOS
+		return ""
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
 			return strings.Trim(v, `"`)
 		}
 	}
-	return runtime.GOOS
+	return ""
 }
 
 func memTotal() int64 {

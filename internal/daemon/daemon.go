@@ -26,6 +26,8 @@ import (
 	"github.com/shoal-project/shoal/internal/apitls"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/engineid"
+	"github.com/shoal-project/shoal/internal/events"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/network/bridge"
 	"github.com/shoal-project/shoal/internal/node"
 	"github.com/shoal-project/shoal/internal/sysinfo"
@@ -51,6 +53,9 @@ type Options struct {
 	Hostname           string
 	UIAddr             string // serve the web UI here when set
 	TLS                apitls.Options
+	// MetricsAddr serves Prometheus metrics at /metrics when set; an
+	// address reachable from the network takes the API's TLS flags.
+	MetricsAddr string
 }
 
 // NewCommand returns the `daemon` command.
@@ -81,6 +86,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.BridgeCIDR, "bridge-cidr", bridge.DefaultSubnet.String(), "subnet of the default bridge")
 	f.StringVar(&o.UIAddr, "ui-addr", "", "address to serve the web UI on (127.0.0.1:8080, unix:///path); on TCP it asks for a token logged at start; off when empty")
 	o.TLS.AddFlags(f)
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (127.0.0.1:9323, unix:///path; another TCP address needs --tlsverify or --insecure-tcp, as -H does); off when empty")
 	return cmd
 }
 
@@ -108,6 +114,12 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	var metricsAddr metrics.Addr
+	if o.MetricsAddr != "" {
+		if metricsAddr, err = metrics.ParseAddr(o.MetricsAddr); err != nil {
+			return err
+		}
+	}
 	if len(o.Hosts) == 0 {
 		o.Hosts = []string{"unix://" + filepath.Join(o.ExecRoot, "shoal.sock")}
 	}
@@ -120,6 +132,11 @@ func Run(ctx context.Context, o Options) error {
 	hosts, err := parseHosts(o.Hosts, tcp, o.TLS.TLS || o.TLS.Verify)
 	if err != nil {
 		return err
+	}
+	if metricsAddr.Open {
+		if err := tcp.Allowed(metricsAddr.Address, metrics.What); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
 	}
 	for _, d := range []string{o.DataRoot, o.ExecRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
@@ -137,6 +154,15 @@ func Run(ctx context.Context, o Options) error {
 		defer os.Remove(o.Pidfile)
 	}
 
+	bus, err := events.New(events.Config{
+		Path:      filepath.Join(o.DataRoot, "events", "history.jsonl"),
+		Logger:    log.With("component", "events"),
+		Published: metrics.EventsTotal.Inc,
+	})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
 	eng, err := engine.Start(ctx, engine.Config{
 		DataRoot:           o.DataRoot,
 		ExecRoot:           o.ExecRoot,
@@ -149,6 +175,7 @@ func Run(ctx context.Context, o Options) error {
 		Labels:             labels,
 		GenericResources:   generic,
 		Logger:             log,
+		Events:             bus,
 	})
 	if err != nil {
 		return err
@@ -167,11 +194,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	nd := node.New(node.Config{DataRoot: o.DataRoot, Engine: eng, Logger: log})
+	nd := node.New(node.Config{DataRoot: o.DataRoot, Engine: eng, Logger: log, Events: bus})
 	// The API handler is given to the node before it resumes its
 	// membership: a restarted manager answers writes its followers forward
 	// with it as soon as its cluster port is up.
-	handler := newAPI(eng, nd, o, engineID, labels, log)
+	handler := newAPI(eng, nd, bus, o, engineID, labels, log)
 	nodeCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- nd.Run(nodeCtx) }()
@@ -193,6 +220,16 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if o.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(metricsAddr, tcp, o.MetricsAddr, nd, eng, bus, engineID, log)
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return err
+		}
+		defer stopMetrics()
+	}
 	log.Info("shoal daemon ready", "version", Version, "hosts", strings.Join(o.Hosts, ","), "data-root", o.DataRoot)
 	select {
 	case <-ctx.Done():
@@ -200,6 +237,9 @@ func Run(ctx context.Context, o Options) error {
 		nodeDone <- err
 	}
 	log.Info("shoal daemon stopping")
+	// Event streams never end by themselves: end them, so that the
+	// servers' shutdown does not wait for them.
+	bus.Disconnect()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, s := range servers {

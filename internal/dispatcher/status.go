@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -75,9 +78,17 @@ func (d *Dispatcher) commitStatuses(ctx context.Context) {
 				break gather
 			}
 		}
+		var running []time.Duration
 		err := d.store.Update(ctx, func(tx *store.WriteTx) error {
-			return applyStatuses(tx, batch, d.clock.Now(), d.log)
+			var err error
+			running, err = applyStatuses(tx, batch, d.clock.Now(), d.log)
+			return err
 		})
+		if err == nil {
+			for _, delay := range running {
+				metrics.SchedulingDelay.Observe(delay.Seconds())
+			}
+		}
 		d.log.Debug("task statuses committed", "updates", n, "err", err)
 		if err != nil {
 			err = d.storeError(err)
@@ -88,8 +99,11 @@ func (d *Dispatcher) commitStatuses(ctx context.Context) {
 	}
 }
 
-// applyStatuses writes the reports of batch that move their tasks forward.
-func applyStatuses(tx *store.WriteTx, batch []*statusRequest, now time.Time, log *slog.Logger) error {
+// applyStatuses writes the reports of batch that move their tasks forward,
+// and returns, for each task it moves to running, the time since the task
+// was created (SwarmKit's scheduling delay, measured on the leader).
+func applyStatuses(tx *store.WriteTx, batch []*statusRequest, now time.Time, log *slog.Logger) ([]time.Duration, error) {
+	var running []time.Duration
 	for _, r := range batch {
 		for _, u := range r.updates {
 			t := store.Get[*store.Task](tx.ReadTx, u.TaskID)
@@ -107,9 +121,12 @@ func applyStatuses(tx *store.WriteTx, batch []*statusRequest, now time.Time, log
 			c := *t
 			c.Status = st
 			if err := tx.Put(&c); err != nil {
-				return err
+				return nil, err
+			}
+			if st.State == swarm.TaskStateRunning && t.Status.State != swarm.TaskStateRunning {
+				running = append(running, now.Sub(t.CreatedAt))
 			}
 		}
 	}
-	return nil
+	return running, nil
 }

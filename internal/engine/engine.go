@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/events"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
 	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/network/bridge"
@@ -44,6 +45,9 @@ type Config struct {
 	// (--node-generic-resource), reserved by services' --generic-resource.
 	GenericResources []swarm.GenericResource
 	Logger           *slog.Logger
+	// Events, when set, records what happens to containers, images,
+	// volumes and networks (docker events).
+	Events *events.Bus
 }
 
 // Engine is the running local engine.
@@ -85,12 +89,20 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("connect to containerd at %s: %w", addr, err)
 	}
 	e.Client = c
-	e.Images = images.New(c, images.Options{
+	imgOpts := images.Options{
 		Namespace:          Namespace,
 		InsecureRegistries: cfg.InsecureRegistries,
 		Logger:             cfg.Logger.With("component", "images"),
-	})
-	e.Volumes, err = volume.Open(volume.Config{Root: filepath.Join(cfg.DataRoot, "volumes"), Logger: cfg.Logger.With("component", "volumes")})
+	}
+	if cfg.Events != nil {
+		imgOpts.Events = cfg.Events
+	}
+	e.Images = images.New(c, imgOpts)
+	volCfg := volume.Config{Root: filepath.Join(cfg.DataRoot, "volumes"), Logger: cfg.Logger.With("component", "volumes")}
+	if cfg.Events != nil {
+		volCfg.Events = cfg.Events
+	}
+	e.Volumes, err = volume.Open(volCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
-	e.Executor, err = containerdexec.New(containerdexec.Config{
+	execCfg := containerdexec.Config{
 		Client:           c,
 		Namespace:        Namespace,
 		Images:           e.Images,
@@ -135,7 +147,12 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		EngineLabels:     cfg.Labels,
 		GenericResources: cfg.GenericResources,
 		Logger:           cfg.Logger.With("component", "executor"),
-	})
+		BridgeID:         e.predefined.IDs["bridge"],
+	}
+	if cfg.Events != nil {
+		execCfg.Events = cfg.Events
+	}
+	e.Executor, err = containerdexec.New(execCfg)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
@@ -20,11 +21,13 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/metrics"
 )
 
 // Options configure a Store.
@@ -35,6 +38,14 @@ type Options struct {
 	// e.g. 127.0.0.1:5000. Loopback registries always are, as in Docker.
 	InsecureRegistries []string
 	Logger             *slog.Logger
+	// Events, when set, records pulls, tags, untags, deletes, imports and
+	// loads (docker events).
+	Events EventLogger
+}
+
+// EventLogger records what happens to images (events.Bus).
+type EventLogger interface {
+	Log(action events.Action, typ events.Type, actor events.Actor)
 }
 
 // Store is the node's image store, in containerd.
@@ -46,6 +57,7 @@ type Store struct {
 	log         *slog.Logger
 	platform    platforms.MatchComparer
 	pulls       singleflight.Group // Ensure's pulls, by reference
+	events      EventLogger        // nil for none
 }
 
 // New returns a Store over c.
@@ -66,7 +78,23 @@ func New(c *client.Client, opts Options) *Store {
 		insecure:    slices.Clone(opts.InsecureRegistries),
 		log:         opts.Logger,
 		platform:    platforms.Default(),
+		events:      opts.Events,
 	}
+}
+
+// event logs an image event as dockerd does: the actor is the image (its
+// ID, or the reference pulled), name the reference it concerns.
+func (s *Store) event(action events.Action, id, name string) {
+	if s.events == nil {
+		return
+	}
+	s.events.Log(action, events.ImageEventType, events.Actor{ID: id, Attributes: map[string]string{"name": name}})
+}
+
+// timeAction records how long an image action took (dockerd's
+// engine_daemon_image_actions_seconds).
+func timeAction(action string, start time.Time) {
+	metrics.ImageActions.WithLabelValues(action).Observe(time.Since(start).Seconds())
 }
 
 // noSuchImage is the error Docker gives for an image that is not there; the

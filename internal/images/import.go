@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -44,6 +45,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, changes []s
 	if err := applyChanges(&cfg, changes); err != nil {
 		return "", err
 	}
+	start := time.Now()
 
 	ctx = s.ctx(ctx)
 	ctx, done, err := s.c.WithLease(ctx)
@@ -102,6 +104,12 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, changes []s
 		return "", err
 	}
 	s.log.Info("imported image", "image.name", name, "image.id", configDesc.Digest)
+	evName := configDesc.Digest.String()
+	if fam, ok := familiar(name); ok {
+		evName = fam
+	}
+	s.event(events.ActionImport, configDesc.Digest.String(), evName)
+	timeAction("import", start)
 	return configDesc.Digest.String(), nil
 }
 
@@ -142,6 +150,7 @@ func writeJSON(ctx context.Context, cs content.Ingester, mediaType string, v any
 // image ID ("sha256:…") of an image the archive does not name.
 func (s *Store) Load(ctx context.Context, r io.Reader) ([]string, error) {
 	ctx = s.ctx(ctx)
+	start := time.Now()
 	before := map[string]ctrimages.Image{}
 	recs, err := s.c.ImageService().List(ctx)
 	if err != nil {
@@ -173,16 +182,18 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]string, error) {
 		if err := s.unpack(ctx, s.image(rec)); err != nil {
 			return loaded, err
 		}
-		if name, ok := familiar(rec.Name); ok {
-			loaded = append(loaded, name)
-			continue
-		}
 		inf, err := s.describe(ctx, rec)
 		if err != nil {
 			return loaded, classify(err)
 		}
-		loaded = append(loaded, inf.id.String())
+		name, ok := familiar(rec.Name)
+		if !ok {
+			name = inf.id.String()
+		}
+		loaded = append(loaded, name)
+		s.event(events.ActionLoad, inf.id.String(), name)
 	}
+	timeAction("load", start)
 	return loaded, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	ctrimages "github.com/containerd/containerd/v2/core/images"
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
@@ -111,11 +112,16 @@ func (s *Store) Tag(ctx context.Context, src, dst string) error {
 	if _, ok := named.(reference.Digested); ok {
 		return errdefs.Invalid("refusing to create a tag with a digest reference: %s", dst)
 	}
+	defer timeAction("tag", time.Now())
 	recs, _, err := s.lookup(ctx, src)
 	if err != nil {
 		return err
 	}
-	return s.setName(ctx, named.String(), recs[0].rec.Target)
+	if err := s.setName(ctx, named.String(), recs[0].rec.Target); err != nil {
+		return err
+	}
+	s.event(events.ActionTag, recs[0].info.id.String(), reference.FamiliarString(named))
+	return nil
 }
 
 // Remove removes the image ref names, as DELETE /images/{name}: by a name it
@@ -154,6 +160,7 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]image.Del
 			return nil, errdefs.Conflict("conflict: unable to delete %s (must be forced) - image is being used by container %s", shortID(id), shortHex(user))
 		}
 	}
+	defer timeAction("delete", time.Now())
 	var resp []image.DeleteResponse
 	for i, r := range doomed {
 		last := len(doomed) == len(group) && i == len(doomed)-1
@@ -162,10 +169,12 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]image.Del
 		}
 		if name, ok := familiar(r.rec.Name); ok {
 			resp = append(resp, image.DeleteResponse{Untagged: name})
+			s.event(events.ActionUnTag, id.String(), name)
 		}
 	}
 	if len(doomed) == len(group) {
 		resp = append(resp, image.DeleteResponse{Deleted: id.String()})
+		s.event(events.ActionDelete, id.String(), id.String())
 	}
 	return resp, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	ctrimages "github.com/containerd/containerd/v2/core/images"
@@ -17,6 +18,7 @@ import (
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -65,6 +67,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(status strin
 	if err != nil {
 		return nil, err
 	}
+	defer timeAction("pull", time.Now())
 	ctx = s.ctx(ctx)
 	name := named.String()
 	old, oldErr := s.c.ImageService().Get(ctx, name)
@@ -98,6 +101,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(status strin
 		report("Status: Downloaded newer image for " + fam)
 	}
 	s.log.Info("pulled image", "image", fam, "image.digest", img.Target().Digest)
+	s.event(events.ActionPull, fam, fam)
 	return img, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/caserver"
 	"github.com/shoal-project/shoal/internal/clusterconn"
+	"github.com/shoal-project/shoal/internal/clustermetrics"
 	"github.com/shoal-project/shoal/internal/consensus"
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/dispatcher"
@@ -66,6 +67,11 @@ func (n *Node) startManager(ctx context.Context, cfg managerConfig) (*manager, e
 		return nil, err
 	}
 	m.goRun(func(ctx context.Context) { n.followUnlockKey(ctx, m.store, cfg.dek) })
+	if n.cfg.Events != nil {
+		m.goRun(func(ctx context.Context) { n.cfg.Events.WatchStore(ctx, m.store) })
+	}
+	m.goRun(func(ctx context.Context) { clustermetrics.Watch(ctx, m.store) })
+	m.goRun(func(ctx context.Context) { clustermetrics.WatchLeader(ctx, m.raft.Raft()) })
 	return m, nil
 }
 

@@ -39,6 +39,7 @@ import (
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/events"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/identity"
 	"github.com/shoal-project/shoal/internal/store"
@@ -49,6 +50,9 @@ type Config struct {
 	DataRoot string // the node keeps its swarm state in DataRoot/swarm
 	Engine   *engine.Engine
 	Logger   *slog.Logger
+	// Events, when set, gets the swarm events of the store while this
+	// node is a manager.
+	Events *events.Bus
 }
 
 // Node is this daemon's membership in a swarm, or the lack of one.
@@ -424,6 +428,16 @@ func (n *Node) Control() (*controlapi.API, error) {
 		return nil, errdefs.Unavailable(`This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.`)
 	}
 	return mgr.control, nil
+}
+
+// Manager returns this node's manager store and whether it leads the
+// raft group; a nil store when it is not a manager (for metrics).
+func (n *Node) Manager() (*store.Store, bool) {
+	_, mgr, _, locked := n.snapshot()
+	if mgr == nil || locked {
+		return nil, false
+	}
+	return mgr.store, mgr.raft.IsLeader()
 }
 
 var errNotManager = errdefs.Unavailable(`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`)

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoal-project/shoal/internal/metrics"
 )
 
 // Proposer replicates a batch. Propose returns once data is committed and
@@ -70,13 +73,17 @@ func (s *Store) Index() uint64 { return s.index.Load() }
 // View runs fn over a consistent snapshot of the store. Objects read are
 // shared: never modify one, copy it first.
 func (s *Store) View(fn func(tx ReadTx)) {
+	defer observeSince(metrics.StoreReadTxLatency, time.Now())
 	fn(ReadTx{txn: s.db.Load().Txn(false)})
 }
+
+func observeSince(h prometheus.Observer, start time.Time) { h.Observe(time.Since(start).Seconds()) }
 
 // Update runs fn in a write transaction that sees its own changes, then
 // proposes what fn wrote as one batch and returns when it is applied. If fn
 // fails or writes nothing, nothing is proposed.
 func (s *Store) Update(ctx context.Context, fn func(tx *WriteTx) error) error {
+	defer observeSince(metrics.StoreWriteTxLatency, time.Now())
 	s.updateMu.Lock()
 	defer s.updateMu.Unlock()
 	if s.proposer == nil {
@@ -123,6 +130,7 @@ func (p *proposal) objectsFor(data []byte) []object {
 // here, identically on every replica: Version.Index = idx, UpdatedAt = the
 // batch's time, CreatedAt kept from the stored object.
 func (s *Store) ApplyBatch(idx uint64, data []byte) error {
+	defer observeSince(metrics.StoreBatchLatency, time.Now())
 	b, err := decodeBatch(data)
 	if err != nil {
 		return fmt.Errorf("store: decode batch %d: %w", idx, err)
@@ -164,7 +172,7 @@ func (s *Store) ApplyBatch(idx uint64, data []byte) error {
 		default:
 			return fmt.Errorf("store: batch %d: unknown op %q", idx, a.Op)
 		}
-		events = append(events, Event{Op: a.Op, Object: o})
+		events = append(events, Event{Op: a.Op, Object: o, Index: idx, Time: b.Time})
 	}
 	txn.Commit()
 	s.index.Store(idx)
@@ -245,6 +253,6 @@ func (s *Store) Restore(r io.Reader) error {
 	txn.Commit()
 	s.db.Store(db)
 	s.index.Store(snap.Index)
-	s.publish([]Event{{Op: OpReset}})
+	s.publish([]Event{{Op: OpReset, Index: snap.Index}})
 	return nil
 }

@@ -3,13 +3,19 @@ package store
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Event is one applied change. Object is a *Cluster, *Node, *Service,
-// *Task, *Secret, *Config or *Network; it is nil for OpReset.
+// *Task, *Secret, *Config or *Network; it is nil for OpReset. Index and
+// Time are those of the batch that made the change (for OpReset, the
+// snapshot's index and no time): the same on every manager, so what is
+// derived from events, such as Docker's swarm events, is too.
 type Event struct {
 	Op     Op
 	Object any
+	Index  uint64
+	Time   time.Time
 }
 
 // Subscription receives the events applied after it was made. Events are

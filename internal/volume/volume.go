@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -68,11 +69,17 @@ type vol struct {
 	gone bool            // guarded by Store.mu; removed from the store
 }
 
+// EventLogger records what happens to volumes (events.Bus).
+type EventLogger interface {
+	Log(action events.Action, typ events.Type, actor events.Actor)
+}
+
 // Store is a node's local volumes.
 type Store struct {
-	root  string
-	log   *slog.Logger
-	mount mounter
+	root   string
+	log    *slog.Logger
+	mount  mounter
+	events EventLogger // nil for none
 
 	mu   sync.Mutex
 	vols map[string]*vol // guarded by mu; by name
@@ -84,6 +91,9 @@ type Store struct {
 type Config struct {
 	Root   string // where volumes are kept, e.g. DATAROOT/volumes; absolute
 	Logger *slog.Logger
+	// Events, when set, records volumes created and destroyed (docker
+	// events).
+	Events EventLogger
 	// mount mounts and unmounts volumes' filesystems; the kernel's when
 	// nil. Tests give a fake.
 	mount mounter
@@ -105,7 +115,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.Root, 0o701); err != nil {
 		return nil, fmt.Errorf("create volume root: %w", err)
 	}
-	s := &Store{root: cfg.Root, log: cfg.Logger, mount: cfg.mount, vols: map[string]*vol{}}
+	s := &Store{root: cfg.Root, log: cfg.Logger, mount: cfg.mount, events: cfg.Events, vols: map[string]*vol{}}
 	entries, err := os.ReadDir(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("read volume root: %w", err)
@@ -251,6 +261,7 @@ func (s *Store) create(name string, opts CreateOptions) (*vol, error) {
 	v := &vol{name: name, meta: m, refs: map[string]bool{}}
 	s.vols[name] = v
 	s.log.Info("volume created", "volume", name, "driver", m.Driver, "options", len(m.Options))
+	s.event(events.ActionCreate, name, m.Driver)
 	return v, nil
 }
 
@@ -321,7 +332,7 @@ func (s *Store) remove(v *vol, force bool) error {
 		s.mu.Unlock()
 		return errdefs.Conflict("remove %s: volume is in use - [%s]", name, strings.Join(refs, ", "))
 	}
-	opts := v.meta.Options
+	opts, driver := v.meta.Options, v.meta.Driver
 	s.mu.Unlock()
 
 	// Nothing references it and so nothing can use it while v.mu is held.
@@ -346,5 +357,15 @@ func (s *Store) remove(v *vol, force bool) error {
 		s.log.Warn("volume removed, but not all its content", "volume", name, "err", err)
 	}
 	s.log.Info("volume removed", "volume", name)
+	s.event(events.ActionDestroy, name, driver)
 	return nil
+}
+
+// event logs a volume event as dockerd does: the volume's name as the
+// actor, its driver as an attribute.
+func (s *Store) event(action events.Action, name, driver string) {
+	if s.events == nil {
+		return
+	}
+	s.events.Log(action, events.VolumeEventType, events.Actor{ID: name, Attributes: map[string]string{"driver": driver}})
 }

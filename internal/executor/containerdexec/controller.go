@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/sys/signal"
 	"google.golang.org/grpc/status"
@@ -62,7 +65,9 @@ func (c *controller) Prepare(ctx context.Context) error {
 		return err
 	}
 	c.e.log.Debug("image ready", "container.id", c.id)
+	start := time.Now()
 	err = c.create(ctx, img, files)
+	timeAction("create", start)
 	if err == nil {
 		return nil
 	}
@@ -192,6 +197,8 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 		return fmt.Errorf("create container %s: %w", c.id, err)
 	}
 	c.e.log.Debug("container created", "container.id", c.id)
+	c.e.containerEvent(c.id, rec, events.ActionCreate, nil)
+	c.e.networkEvents(c.id, rec, events.ActionConnect)
 	return nil
 }
 
@@ -305,7 +312,8 @@ func (c *controller) start(ctx context.Context, ctr client.Container, rec *recor
 // comes first so that it can never overwrite the exit of a process that
 // ended at once and was reaped by someone looking.
 func (e *Executor) startTask(ctx context.Context, id string, task client.Task) error {
-	if err := e.writeJSON(id, "state.json", runState{StartedAt: time.Now().UTC()}); err != nil {
+	start := time.Now()
+	if err := e.writeJSON(id, "state.json", runState{StartedAt: start.UTC()}); err != nil {
 		return err
 	}
 	if err := task.Start(ctx); err != nil {
@@ -314,6 +322,11 @@ func (e *Executor) startTask(ctx context.Context, id string, task client.Task) e
 		}
 		os.Remove(filepath.Join(e.dir(id), "state.json"))
 		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	timeAction("start", start)
+	if rec, err := e.readRecord(id); err == nil {
+		e.mountEvents(id, rec)
+		e.containerEvent(id, rec, events.ActionStart, nil)
 	}
 	return nil
 }
@@ -447,62 +460,73 @@ func (c *controller) Shutdown(ctx context.Context) error {
 	if rec.Config.StopSignal == "" || err != nil {
 		sig = syscall.SIGTERM
 	}
-	return c.e.stop(ctx, c.id, sig, rec.StopGrace)
+	stopped, err := c.e.stop(ctx, c.id, sig, rec.StopGrace)
+	if stopped {
+		c.e.containerEvent(c.id, rec, events.ActionStop, nil)
+	}
+	return err
 }
 
 // Terminate kills the process at once.
 func (c *controller) Terminate(ctx context.Context) error {
-	return c.e.stop(c.e.ns(ctx), c.id, syscall.SIGKILL, 0)
+	_, err := c.e.stop(c.e.ns(ctx), c.id, syscall.SIGKILL, 0)
+	return err
 }
 
 // stop sends sig to container id's process, and SIGKILL after grace when
 // it still runs, and returns once it has exited. A container without a
-// running process is stopped already.
-func (e *Executor) stop(ctx context.Context, id string, sig syscall.Signal, grace time.Duration) error {
+// running process is stopped already; signalled says whether there was
+// one to signal.
+func (e *Executor) stop(ctx context.Context, id string, sig syscall.Signal, grace time.Duration) (signalled bool, err error) {
 	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
 	if cerrdefs.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("load container %s: %w", id, err)
+		return false, fmt.Errorf("load container %s: %w", id, err)
 	}
 	task, err := ctr.Task(ctx, nil)
 	if cerrdefs.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("load task of %s: %w", id, err)
+		return false, fmt.Errorf("load task of %s: %w", id, err)
 	}
 	exited, err := task.Wait(ctx)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("wait for %s: %w", id, err)
+		return false, fmt.Errorf("wait for %s: %w", id, err)
 	}
-	if err := task.Kill(ctx, sig); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("signal %s: %w", id, err)
+	if err := task.Kill(ctx, sig); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("signal %s: %w", id, err)
 	}
+	e.containerEvent(id, nil, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	if sig != syscall.SIGKILL {
 		timer := time.NewTimer(grace)
 		defer timer.Stop()
 		select {
 		case <-exited:
-			return nil
+			return true, nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return true, ctx.Err()
 		case <-timer.C:
 		}
 		e.log.Info("container did not stop in its grace period; killing it", "container.id", id, "grace", grace)
 		if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("kill %s: %w", id, err)
+			return true, fmt.Errorf("kill %s: %w", id, err)
 		}
+		e.containerEvent(id, nil, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
 	}
 	select {
 	case <-exited:
-		return nil
+		return true, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return true, ctx.Err()
 	}
 }
 
@@ -516,6 +540,9 @@ func (e *Executor) remove(ctx context.Context, id string) error {
 	e.forgetHealth(id)
 	unlock := e.locks.lock(id)
 	defer unlock()
+	defer timeAction("delete", time.Now())
+	// Read before the files go, for the events' attributes.
+	rec, _ := e.readRecord(id)
 
 	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
 	switch {
@@ -543,8 +570,14 @@ func (e *Executor) remove(ctx context.Context, id string) error {
 			return fmt.Errorf("release network of %s: %w", id, err)
 		}
 	}
+	e.networkEvents(id, rec, events.ActionDisconnect)
 	e.forgetExecs(id)
-	if rec, err := e.readRecord(id); err == nil {
+	if rec != nil {
+		for _, p := range rec.Mounts {
+			if p.Type == mount.TypeVolume {
+				e.volumeEvent(p.Name, events.ActionUnmount, map[string]string{"container": id})
+			}
+		}
 		if err := e.releaseVolumes(ctx, id, recordedVolumes(id, rec)); err != nil {
 			return fmt.Errorf("release volumes of %s: %w", id, err)
 		}
@@ -554,6 +587,9 @@ func (e *Executor) remove(ctx context.Context, id string) error {
 	}
 	if err := os.RemoveAll(e.dir(id)); err != nil {
 		return fmt.Errorf("remove files of %s: %w", id, err)
+	}
+	if rec != nil {
+		e.containerEvent(id, rec, events.ActionDestroy, nil)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -74,7 +76,14 @@ func (e *Executor) ExecCreate(ctx context.Context, idOrName string, cfg containe
 		}
 	}
 	e.execs[r.id] = r
+	e.containerEvent(r.containerID, nil, execAction(events.ActionExecCreate, cfg.Cmd), map[string]string{"execID": r.id})
 	return r.id, nil
+}
+
+// execAction is an exec event's action with the command, as dockerd
+// shows it: "exec_start: sh -c date".
+func execAction(a events.Action, cmd []string) events.Action {
+	return events.Action(string(a) + ": " + strings.Join(cmd, " "))
 }
 
 // checkRunning returns errdefs.Conflict unless ctr's process runs.
@@ -141,6 +150,7 @@ func (e *Executor) ExecStart(ctx context.Context, execID string, stdin io.Reader
 	r.mu.Lock()
 	r.running, r.pid = true, int(x.proc.Pid())
 	r.mu.Unlock()
+	e.containerEvent(r.containerID, nil, execAction(events.ActionExecStart, r.cfg.Cmd), map[string]string{"execID": execID})
 
 	done := make(chan struct{})
 	go func() {
@@ -149,6 +159,7 @@ func (e *Executor) ExecStart(ctx context.Context, execID string, stdin io.Reader
 		r.mu.Lock()
 		r.running, r.exitCode, r.ended = false, &code, time.Now()
 		r.mu.Unlock()
+		e.containerEvent(r.containerID, nil, events.ActionExecDie, map[string]string{"execID": execID, "exitCode": strconv.Itoa(code)})
 	}()
 	select {
 	case <-done:

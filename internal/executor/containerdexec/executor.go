@@ -97,6 +97,13 @@ type Config struct {
 	InitPath string
 
 	Logger *slog.Logger // may be nil
+
+	// Events, when set, records what happens to containers, their volumes
+	// and their networks (docker events).
+	Events EventLogger
+	// BridgeID is the ID the node's bridge is shown with as Docker's
+	// "bridge" network, for network events.
+	BridgeID string
 }
 
 // Executor runs tasks as containerd containers. It implements

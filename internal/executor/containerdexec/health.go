@@ -12,10 +12,12 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/metrics"
 )
 
 // This file runs containers' health checks as dockerd does: a probe
@@ -258,7 +260,15 @@ func (e *Executor) probeLoop(ctx context.Context, ctr client.Container, cmd []st
 			return // the probe failed because the process ended: no verdict
 		default:
 		}
+		before := h.Status
 		h = m.apply(r, hc, startedAt)
+		metrics.HealthChecks.Inc()
+		if r.ExitCode != 0 {
+			metrics.HealthChecksFailed.Inc()
+		}
+		if h.Status != before {
+			e.containerEvent(ctr.ID(), nil, events.Action("health_status: "+string(h.Status)), nil)
+		}
 		if err := e.writeJSON(ctr.ID(), "health.json", healthRecord{StartedAt: startedAt, Health: h}); err != nil {
 			e.log.Warn("record container health", "container.id", ctr.ID(), "err", err)
 		}

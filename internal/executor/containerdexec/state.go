@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
@@ -123,6 +124,11 @@ func (e *Executor) reap(ctx context.Context, c client.Container) error {
 	if err := e.writeJSON(id, "state.json", rs); err != nil {
 		return err
 	}
+	// Once per container: the exit is recorded here and nowhere else.
+	if oom {
+		e.containerEvent(id, nil, events.ActionOOM, nil)
+	}
+	e.containerEvent(id, nil, events.ActionDie, dieAttributes(rs))
 	if _, err := task.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("delete task of %s: %w", id, err)
 	}
