@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/shoal-project/shoal/internal/controlapi"
+	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
 )
 
@@ -30,7 +31,8 @@ type Cluster interface {
 	Control() (*controlapi.API, error)
 }
 
-// Containers are this node's containers (containerdexec.Executor).
+// Containers are this node's containers, plain and tasks'
+// (engine.Containers).
 type Containers interface {
 	List(ctx context.Context, all bool, filters map[string][]string) ([]container.Summary, error)
 	Inspect(ctx context.Context, idOrName string) (container.InspectResponse, error)
@@ -38,7 +40,36 @@ type Containers interface {
 	ExecCreate(ctx context.Context, idOrName string, cfg container.ExecCreateRequest) (string, error)
 	ExecStart(ctx context.Context, execID string, stdin io.Reader, stdout, stderr io.Writer) error
 	ExecInspect(ctx context.Context, execID string) (container.ExecInspectResponse, error)
-	Remove(ctx context.Context, idOrName string, force bool) error
+	// Remove removes a container; a running one only with force; a plain
+	// container's anonymous volumes only with removeVolumes.
+	Remove(ctx context.Context, idOrName string, force, removeVolumes bool) error
+}
+
+// Lifecycle makes and drives this node's plain containers
+// (engine.Containers): those made through the API, not by the swarm.
+type Lifecycle interface {
+	Create(ctx context.Context, name string, req container.CreateRequest) (container.CreateResponse, error)
+	// Start reports false when the container runs already.
+	Start(ctx context.Context, idOrName string) (bool, error)
+	// Stop reports false when the container did not run.
+	Stop(ctx context.Context, idOrName, signal string, timeout *int) (bool, error)
+	Restart(ctx context.Context, idOrName, signal string, timeout *int) error
+	Kill(ctx context.Context, idOrName, signal string) error
+	Pause(ctx context.Context, idOrName string) error
+	Unpause(ctx context.Context, idOrName string) error
+	// Wait resolves the container, then returns what blocks until the
+	// condition is met and gives the exit code.
+	Wait(ctx context.Context, idOrName string, cond container.WaitCondition) (func(ctx context.Context) (int, error), error)
+	// Attach calls ready with whether the container has a TTY, for the
+	// client's streams, then carries them until the container's run ends,
+	// the client detaches or ctx ends.
+	Attach(ctx context.Context, idOrName string, ready func(tty bool) (engine.AttachOptions, error)) error
+	Resize(ctx context.Context, idOrName string, height, width uint) error
+	ExecResize(ctx context.Context, execID string, height, width uint) error
+	Top(ctx context.Context, idOrName, psArgs string) (container.TopResponse, error)
+	Rename(ctx context.Context, idOrName, name string) error
+	Update(ctx context.Context, idOrName string, cfg container.UpdateConfig) (container.UpdateResponse, error)
+	Prune(ctx context.Context, filters map[string][]string) (container.PruneReport, error)
 }
 
 // Images is this node's image store (images.Store).

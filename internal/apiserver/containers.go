@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/moby/moby/api/types"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -30,18 +29,19 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, err := c.List(r.Context(), boolValue(r, "all"), f.Map())
+	limit := 0
+	if raw := r.URL.Query().Get("limit"); raw != "" {
+		if limit, err = strconv.Atoi(raw); err != nil {
+			return errdefs.Invalid("invalid limit %q: %v", raw, err)
+		}
+	}
+	// A limit shows the last containers created, running or not.
+	list, err := c.List(r.Context(), boolValue(r, "all") || limit > 0, f.Map())
 	if err != nil {
 		return err
 	}
-	if raw := r.URL.Query().Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil {
-			return errdefs.Invalid("invalid limit %q: %v", raw, err)
-		}
-		if n > 0 && n < len(list) {
-			list = list[:n]
-		}
+	if limit > 0 && limit < len(list) {
+		list = list[:limit]
 	}
 	if list == nil {
 		list = []container.Summary{}
@@ -58,7 +58,47 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	if compareVersions(requestVersion(r), legacyNetworkFieldsUntil) < 0 && resp.NetworkSettings != nil {
+		return writeJSON(w, http.StatusOK, withLegacyNetworkFields(resp))
+	}
 	return writeJSON(w, http.StatusOK, resp)
+}
+
+// legacyNetworkFieldsUntil is the API version that dropped the default
+// bridge's fields from the top of NetworkSettings; older clients
+// (docker-py's container.attrs['NetworkSettings']['IPAddress']) read
+// them.
+const legacyNetworkFieldsUntil = "1.52"
+
+// legacyInspect is an inspect answer with NetworkSettings as API versions
+// before legacyNetworkFieldsUntil show it.
+type legacyInspect struct {
+	container.InspectResponse
+	NetworkSettings legacyNetworkSettings
+}
+
+type legacyNetworkSettings struct {
+	*container.NetworkSettings
+	EndpointID  string
+	Gateway     string
+	IPAddress   string
+	IPPrefixLen int
+	MacAddress  string
+}
+
+func withLegacyNetworkFields(resp container.InspectResponse) legacyInspect {
+	out := legacyInspect{InspectResponse: resp, NetworkSettings: legacyNetworkSettings{NetworkSettings: resp.NetworkSettings}}
+	if ep := resp.NetworkSettings.Networks["bridge"]; ep != nil {
+		ns := &out.NetworkSettings
+		ns.EndpointID, ns.IPPrefixLen, ns.MacAddress = ep.EndpointID, ep.IPPrefixLen, ep.MacAddress.String()
+		if ep.IPAddress.IsValid() {
+			ns.IPAddress = ep.IPAddress.String()
+		}
+		if ep.Gateway.IsValid() {
+			ns.Gateway = ep.Gateway.String()
+		}
+	}
+	return out
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
@@ -66,7 +106,10 @@ func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Remove(r.Context(), r.PathValue("id"), boolValue(r, "force")); err != nil {
+	if boolValue(r, "link") {
+		return errdefs.Invalid("link: legacy links are not supported by this node")
+	}
+	if err := c.Remove(r.Context(), r.PathValue("id"), boolValue(r, "force"), boolValue(r, "v")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -135,33 +178,11 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	tty := req.Tty || (ex.ProcessConfig != nil && ex.ProcessConfig.Tty)
 
-	conn, brw, err := http.NewResponseController(w).Hijack()
+	conn, brw, err := hijack(w, r, tty)
 	if err != nil {
-		return fmt.Errorf("exec %s: take over the connection: %w", id, err)
+		return fmt.Errorf("exec %s: %w", id, err)
 	}
 	defer conn.Close()
-	contentType := types.MediaTypeMultiplexedStream
-	if tty {
-		contentType = types.MediaTypeRawStream
-	}
-	status := "HTTP/1.1 200 OK\r\n"
-	if r.Header.Get("Upgrade") != "" {
-		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-	}
-	hdr := w.Header().Clone()
-	hdr.Set("Content-Type", contentType)
-	if _, err := io.WriteString(brw, status); err != nil {
-		return nil
-	}
-	if err := hdr.Write(brw); err != nil {
-		return nil
-	}
-	if _, err := io.WriteString(brw, "\r\n"); err != nil {
-		return nil
-	}
-	if err := brw.Flush(); err != nil {
-		return nil
-	}
 
 	var stdin io.Reader
 	if ex.OpenStdin {

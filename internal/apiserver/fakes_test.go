@@ -106,7 +106,7 @@ func (f *fakeContainers) ExecInspect(ctx context.Context, id string) (container.
 	return container.ExecInspectResponse{ID: id, ContainerID: "c1", OpenStdin: true, ExitCode: &zero, ProcessConfig: &container.ExecProcessConfig{Entrypoint: "cat"}}, nil
 }
 
-func (f *fakeContainers) Remove(ctx context.Context, id string, force bool) error {
+func (f *fakeContainers) Remove(ctx context.Context, id string, force, _ bool) error {
 	if id == "c1" && !force {
 		return errdefs.Conflict("You cannot remove a running container c1. Stop the container before attempting removal or force remove")
 	}

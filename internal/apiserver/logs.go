@@ -51,6 +51,13 @@ func parseLogQuery(r *http.Request) (logQuery, error) {
 		}
 		q.opts.Since = t
 	}
+	if until := r.URL.Query().Get("until"); until != "" {
+		t, err := parseTimestamp(until)
+		if err != nil {
+			return q, err
+		}
+		q.opts.Until = t
+	}
 	return q, nil
 }
 

@@ -36,6 +36,7 @@ const (
 type Config struct {
 	Cluster     Cluster
 	Containers  Containers
+	Lifecycle   Lifecycle
 	Images      Images
 	Networks    LocalNetworks
 	Volumes     Volumes

@@ -30,7 +30,8 @@ import (
 func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engineID string, labels map[string]string, log *slog.Logger) http.Handler {
 	api := apiserver.New(apiserver.Config{
 		Cluster:     nd,
-		Containers:  eng.Executor,
+		Containers:  eng.Containers,
+		Lifecycle:   eng.Containers,
 		Images:      eng.Images,
 		Networks:    eng,
 		Volumes:     eng.Volumes,

@@ -1,7 +1,8 @@
 // Package engine is a node's local container engine: containerd (a private
 // one unless an address is given), the image store, the volumes, the
-// default bridge network and the executor that runs task containers on
-// them. It is what a node has whether or not it is in a swarm.
+// default bridge network, the executor that runs task containers on them,
+// and the plain containers the Docker API makes (Containers). It is what
+// a node has whether or not it is in a swarm.
 package engine
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/container"
 	"github.com/shoal-project/shoal/internal/events"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
 	"github.com/shoal-project/shoal/internal/images"
@@ -30,7 +32,7 @@ const Namespace = "shoal"
 
 // Config configures a node's engine.
 type Config struct {
-	DataRoot string // persistent state: DataRoot/containerd, /images, /volumes, /executor, /network
+	DataRoot string // persistent state: DataRoot/containerd, /images, /volumes, /executor, /network, /containers
 	ExecRoot string // runtime state: sockets, namespaces (a short path: unix sockets are < 108 bytes)
 	// Containerd is the address of a containerd to use; empty starts a
 	// private one under DataRoot.
@@ -59,6 +61,9 @@ type Engine struct {
 	Executor *containerdexec.Executor
 	// Dataplane puts swarm tasks on their overlay networks.
 	Dataplane *dataplane.Dataplane
+	// Containers are the node's containers as the Docker API serves them,
+	// plain and tasks'.
+	Containers *Containers
 
 	proc       *privatecontainerd.Process // nil when using an external containerd
 	predefined predefinedNetworks
@@ -156,6 +161,14 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	store, err := container.Open(filepath.Join(cfg.DataRoot, "containers"))
+	if err != nil {
+		return nil, err
+	}
+	e.Containers = newContainers(e.Executor, e.Images, store, e.Dataplane, cfg.Logger.With("component", "containers"))
+	if err := e.Containers.restore(ctx); err != nil {
+		return nil, fmt.Errorf("restore containers: %w", err)
+	}
 	return e, nil
 }
 
@@ -166,9 +179,10 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-// Close disconnects from containerd and stops a private one. Task
-// containers keep running: their shims do not depend on containerd.
+// Close disconnects from containerd and stops a private one. Containers
+// keep running: their shims do not depend on containerd.
 func (e *Engine) Close(ctx context.Context) error {
+	e.Containers.Close()
 	e.Dataplane.Close()
 	e.Executor.Close()
 	e.Client.Close()

@@ -138,19 +138,14 @@ func registryError(named reference.Named, err error) error {
 // image that cannot be had is an errdefs.NotFound error whose message is
 // "No such image: <ref>", with the reason kept as its cause.
 func (s *Store) Ensure(ctx context.Context, ref string) (client.Image, error) {
-	cctx := s.ctx(ctx)
-	recs, _, err := s.lookup(cctx, ref)
+	img, err := s.Local(ctx, ref)
 	switch {
 	case err == nil:
-		img := s.image(recs[0].rec)
-		if err := s.unpack(cctx, img); err != nil {
-			return nil, err
-		}
 		return img, nil
 	case !errdefs.Is(err, errdefs.KindNotFound):
 		return nil, err
 	}
-	img, err := s.sharedPull(ctx, ref)
+	img, err = s.sharedPull(ctx, ref)
 	if err == nil {
 		return img, nil
 	}
@@ -159,6 +154,22 @@ func (s *Store) Ensure(ctx context.Context, ref string) (client.Image, error) {
 	}
 	s.log.Warn("image cannot be had", "image", ref, "err", err)
 	return nil, noSuchImage(ref, err)
+}
+
+// Local returns the image ref names, unpacked for a container, when this
+// node has it; errdefs.NotFound "No such image: <ref>" when not, which is
+// what docker run takes as its cue to pull it.
+func (s *Store) Local(ctx context.Context, ref string) (client.Image, error) {
+	cctx := s.ctx(ctx)
+	recs, _, err := s.lookup(cctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	img := s.image(recs[0].rec)
+	if err := s.unpack(cctx, img); err != nil {
+		return nil, err
+	}
+	return img, nil
 }
 
 // sharedPull pulls ref once for all who want it at the same time: tasks of

@@ -533,10 +533,13 @@ func (e *Executor) stop(ctx context.Context, id string, sig syscall.Signal, grac
 // Remove deletes the container, its task, snapshot, network sandbox and
 // files, killing its process if it still runs.
 func (c *controller) Remove(ctx context.Context) error {
-	return c.e.remove(c.e.ns(ctx), c.id)
+	return c.e.remove(c.e.ns(ctx), c.id, true)
 }
 
-func (e *Executor) remove(ctx context.Context, id string) error {
+// remove deletes container id with what was made for it; its anonymous
+// volumes only with removeVolumes (a plain container's are kept unless
+// docker rm -v asks).
+func (e *Executor) remove(ctx context.Context, id string, removeVolumes bool) error {
 	e.forgetHealth(id)
 	unlock := e.locks.lock(id)
 	defer unlock()
@@ -578,7 +581,13 @@ func (e *Executor) remove(ctx context.Context, id string) error {
 				e.volumeEvent(p.Name, events.ActionUnmount, map[string]string{"container": id})
 			}
 		}
-		if err := e.releaseVolumes(ctx, id, recordedVolumes(id, rec)); err != nil {
+		uses := recordedVolumes(id, rec)
+		if !removeVolumes {
+			for i := range uses {
+				uses[i].anonymous = false
+			}
+		}
+		if err := e.releaseVolumes(ctx, id, uses); err != nil {
 			return fmt.Errorf("release volumes of %s: %w", id, err)
 		}
 	}

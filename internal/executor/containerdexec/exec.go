@@ -41,8 +41,9 @@ type execRecord struct {
 
 	mu       sync.Mutex
 	started  bool      // guarded by mu
-	running  bool      // guarded by mu
-	pid      int       // guarded by mu
+	running  bool           // guarded by mu
+	pid      int            // guarded by mu
+	proc     client.Process // guarded by mu; nil unless running
 	exitCode *int      // guarded by mu; nil until the process exited
 	ended    time.Time // guarded by mu
 }
@@ -148,7 +149,7 @@ func (e *Executor) ExecStart(ctx context.Context, execID string, stdin io.Reader
 		return e.execFailed(r, err)
 	}
 	r.mu.Lock()
-	r.running, r.pid = true, int(x.proc.Pid())
+	r.running, r.pid, r.proc = true, int(x.proc.Pid()), x.proc
 	r.mu.Unlock()
 	e.containerEvent(r.containerID, nil, execAction(events.ActionExecStart, r.cfg.Cmd), map[string]string{"execID": execID})
 
@@ -157,7 +158,7 @@ func (e *Executor) ExecStart(ctx context.Context, execID string, stdin io.Reader
 		defer close(done)
 		code := e.finishExec(bg, x, <-x.exited)
 		r.mu.Lock()
-		r.running, r.exitCode, r.ended = false, &code, time.Now()
+		r.running, r.exitCode, r.ended, r.proc = false, &code, time.Now(), nil
 		r.mu.Unlock()
 		e.containerEvent(r.containerID, nil, events.ActionExecDie, map[string]string{"execID": execID, "exitCode": strconv.Itoa(code)})
 	}()
@@ -347,4 +348,22 @@ func (e *eofReader) Read(p []byte) (int, error) {
 		e.once.Do(func() { close(e.eof) })
 	}
 	return n, err
+}
+
+// ExecResize sets the size of a running exec instance's terminal.
+func (e *Executor) ExecResize(ctx context.Context, execID string, height, width uint32) error {
+	r, err := e.execRecord(execID)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	proc := r.proc
+	r.mu.Unlock()
+	if proc == nil {
+		return errdefs.Conflict("exec %s is not running", execID)
+	}
+	if err := proc.Resize(e.ns(ctx), width, height); err != nil {
+		return fmt.Errorf("resize the terminal of exec %s: %w", execID, err)
+	}
+	return nil
 }

@@ -93,18 +93,52 @@ func (e *Executor) lookup(ctx context.Context, idOrName string) (client.Containe
 // match), status (one must match; implies all), health (starting,
 // healthy, unhealthy or none; one must match).
 func (e *Executor) List(ctx context.Context, all bool, filters map[string][]string) ([]container.Summary, error) {
-	ctx = e.ns(ctx)
 	f, err := parseFilters(filters)
 	if err != nil {
 		return nil, err
 	}
+	ovs, err := e.Overviews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []container.Summary
+	for _, ov := range ovs {
+		s := ov.Summary
+		if !all && len(f.status) == 0 && s.State != container.StateRunning {
+			continue
+		}
+		health := container.NoHealthcheck
+		if s.Health != nil {
+			health = s.Health.Status
+		}
+		if !f.match(s.ID, ov.Name, s.Labels, s.State, health) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Overview is a container as a listing sees it: the summary docker ps
+// shows, and what its filters look at besides.
+type Overview struct {
+	Summary  container.Summary
+	Name     string // without the leading "/"
+	Created  time.Time
+	ExitCode int
+	Started  bool // it has run at least once
+}
+
+// Overviews returns every container the executor shows, newest first.
+func (e *Executor) Overviews(ctx context.Context) ([]Overview, error) {
+	ctx = e.ns(ctx)
 	entries, err := e.entries(ctx)
 	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return b.created.Compare(a.created) })
 	now := time.Now()
-	var out []container.Summary
+	out := make([]Overview, 0, len(entries))
 	for _, en := range entries {
 		obs, err := e.observe(ctx, en.ctr)
 		if errdefs.Is(err, errdefs.KindNotFound) {
@@ -113,17 +147,13 @@ func (e *Executor) List(ctx context.Context, all bool, filters map[string][]stri
 		if err != nil {
 			return nil, err
 		}
-		if !all && len(f.status) == 0 && obs.State != container.StateRunning {
-			continue
-		}
-		health := container.NoHealthcheck
-		if h := e.healthOf(en.ctr.ID(), en.rec, obs); h != nil {
-			health = h.Status
-		}
-		if !f.match(en.ctr.ID(), en.rec.Name, en.rec.Config.Labels, obs.State, health) {
-			continue
-		}
-		out = append(out, e.summary(en, obs, now))
+		out = append(out, Overview{
+			Summary:  e.summary(en, obs, now),
+			Name:     en.rec.Name,
+			Created:  en.created,
+			ExitCode: obs.Run.ExitCode,
+			Started:  !obs.Run.StartedAt.IsZero(),
+		})
 	}
 	return out, nil
 }
@@ -352,6 +382,7 @@ type LogOptions struct {
 	Follow         bool      // wait for more output until the container exits or ctx ends
 	Tail           int       // the last Tail lines only; negative for all
 	Since          time.Time // lines written at or after Since only; zero for all
+	Until          time.Time // lines written before Until only; zero for all
 }
 
 // Logs calls out with the container's output lines, as docker logs shows
@@ -376,8 +407,15 @@ func (e *Executor) Logs(ctx context.Context, idOrName string, opts LogOptions, o
 	} else {
 		close(done)
 	}
-	ro := jsonlog.ReadOptions{Tail: opts.Tail, Since: opts.Since, Follow: opts.Follow}
-	return jsonlog.Read(ctx, e.logPath(ctr.ID()), ro, done, func(en jsonlog.Entry) error {
+	return ReadLog(ctx, e.logPath(ctr.ID()), opts, done, out)
+}
+
+// ReadLog calls out with the lines of the json-file log at path that opts
+// selects; when following, until done closes (and what was written
+// before has been read) or ctx ends.
+func ReadLog(ctx context.Context, path string, opts LogOptions, done <-chan struct{}, out func(stream int, ts time.Time, line []byte) error) error {
+	ro := jsonlog.ReadOptions{Tail: opts.Tail, Since: opts.Since, Until: opts.Until, Follow: opts.Follow}
+	return jsonlog.Read(ctx, path, ro, done, func(en jsonlog.Entry) error {
 		switch {
 		case en.Stream == jsonlog.Stdout && opts.Stdout:
 			return out(StreamStdout, en.Time, en.Line)
@@ -405,5 +443,5 @@ func (e *Executor) Remove(ctx context.Context, idOrName string, force bool) erro
 			return errdefs.Conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", ctr.ID())
 		}
 	}
-	return e.remove(ctx, ctr.ID())
+	return e.remove(ctx, ctr.ID(), true)
 }

@@ -175,14 +175,18 @@ func (d *Dataplane) balance(ctx context.Context, v *view.Node) []error {
 // applyMesh applies the node's routing mesh and host-mode ports when they
 // changed.
 func (d *Dataplane) applyMesh(ctx context.Context, v *view.Node) error {
-	d.assignHostPorts(v)
-	local := LocalTasks(v)
-	for taskID := range d.bridgeAddrs {
-		if _, ok := local[taskID]; !ok && d.hostPorts[taskID] == nil {
-			delete(d.bridgeAddrs, taskID)
+	m := lb.Mesh{NodeBridge: d.cfg.NodeBridge}
+	if v != nil {
+		d.assignHostPorts(v)
+		local := LocalTasks(v)
+		for taskID := range d.bridgeAddrs {
+			if _, ok := local[taskID]; !ok && d.hostPorts[taskID] == nil {
+				delete(d.bridgeAddrs, taskID)
+			}
 		}
+		m = Mesh(v, d.bridgeAddr, d.hostPorts, d.cfg.NodeBridge)
 	}
-	m := Mesh(v, d.bridgeAddr, d.hostPorts, d.cfg.NodeBridge)
+	m.HostPorts = d.withContainerPorts(m)
 	if reflect.DeepEqual(m, d.mesh) {
 		return nil
 	}

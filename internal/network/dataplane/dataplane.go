@@ -77,6 +77,9 @@ type Dataplane struct {
 	hostPorts map[string][]swarm.PortConfig
 	// bridgeAddrs are local tasks' addresses on the node bridge, by task.
 	bridgeAddrs map[string]netip.Addr
+	// containerPorts are the host ports plain containers publish, by
+	// container ID (ports.go).
+	containerPorts map[string][]lb.HostPort
 }
 
 // attachment is what a container was given.
@@ -106,7 +109,8 @@ func New(cfg Config) (*Dataplane, error) {
 		return nil, err
 	}
 	return &Dataplane{cfg: cfg, key: key, log: cfg.Logger, attached: map[string]*attachment{},
-		hostPorts: map[string][]swarm.PortConfig{}, bridgeAddrs: map[string]netip.Addr{}}, nil
+		hostPorts: map[string][]swarm.PortConfig{}, bridgeAddrs: map[string]netip.Addr{},
+		containerPorts: map[string][]lb.HostPort{}}, nil
 }
 
 // PublicKey is the node's WireGuard public key, which its agent sends to

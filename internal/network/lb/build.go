@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -117,13 +118,31 @@ func buildMesh(m Mesh) (*table, error) {
 			rule{matchProto{p.Protocol}, dnat{to: sortedAddrs(to), port: p.TargetPort}})})
 	}
 
+	// The host ports of one protocol and number share a chain: a rule per
+	// address they answer on, those of every address last.
 	hostPorts := slices.Clone(m.HostPorts)
-	slices.SortFunc(hostPorts, func(a, b HostPort) int { return comparePorts(a.Protocol, a.Port, b.Protocol, b.Port) })
-	for _, h := range hostPorts {
+	slices.SortFunc(hostPorts, func(a, b HostPort) int {
+		if c := comparePorts(a.Protocol, a.Port, b.Protocol, b.Port); c != 0 {
+			return c
+		}
+		if a.HostIP.IsValid() != b.HostIP.IsValid() {
+			return cmp.Compare(boolInt(!a.HostIP.IsValid()), boolInt(!b.HostIP.IsValid()))
+		}
+		return a.HostIP.Compare(b.HostIP)
+	})
+	for i, h := range hostPorts {
 		name := fmt.Sprintf("host-%s-%d", h.Protocol, h.Port)
+		r := rule{matchProto{h.Protocol}, dnat{to: []netip.Addr{h.Target.Addr()}, port: h.Target.Port()}}
+		if h.HostIP.IsValid() {
+			r = append(rule{matchAddr{daddr, netip.PrefixFrom(h.HostIP, 32)}}, r...)
+		}
+		if i > 0 && hostPorts[i-1].Protocol == h.Protocol && hostPorts[i-1].Port == h.Port {
+			last := &portChains[len(portChains)-1]
+			last.rules = append(last.rules, r)
+			continue
+		}
 		ports.elems = append(ports.elems, elem{protoPort{h.Protocol, h.Port}, ptr(goTo(name))})
-		portChains = append(portChains, chain{name: name, rules: append(slices.Clone(hairpinRule),
-			rule{matchProto{h.Protocol}, dnat{to: []netip.Addr{h.Target.Addr()}, port: h.Target.Port()}})})
+		portChains = append(portChains, chain{name: name, rules: append(slices.Clone(hairpinRule), r)})
 	}
 	slices.SortFunc(ports.elems, func(a, b elem) int {
 		pa, pb := a.key.(protoPort), b.key.(protoPort)
@@ -273,10 +292,23 @@ func checkMesh(m Mesh) error {
 			local[b.Addr] = b.Local
 		}
 	}
+	hostIPs := map[protoPort][]netip.Addr{} // the addresses each host port answers on
 	for _, h := range m.HostPorts {
 		field := fmt.Sprintf("host port %d/%s", h.Port, h.Protocol)
-		if err := take(field, h.Protocol, h.Port); err != nil {
-			return err
+		if h.HostIP.IsValid() {
+			field = fmt.Sprintf("host port %s:%d/%s", h.HostIP, h.Port, h.Protocol)
+		}
+		key := protoPort{h.Protocol, h.Port}
+		if ips, ok := hostIPs[key]; !ok {
+			if err := take(field, h.Protocol, h.Port); err != nil {
+				return err
+			}
+		} else if slices.ContainsFunc(ips, func(ip netip.Addr) bool { return !ip.IsValid() || !h.HostIP.IsValid() || ip == h.HostIP }) {
+			return errdefs.Invalid("mesh: %s: %d/%s is already published on that address", field, h.Port, h.Protocol)
+		}
+		hostIPs[key] = append(hostIPs[key], h.HostIP)
+		if h.HostIP.IsValid() && !h.HostIP.Is4() {
+			return errdefs.Invalid("mesh: %s: host address %q is not an IPv4 address", field, h.HostIP)
 		}
 		if !h.Target.Addr().Is4() || h.Target.Port() == 0 {
 			return errdefs.Invalid("mesh: %s: target %q is not an IPv4 address and port", field, h.Target)
@@ -332,3 +364,10 @@ func mapKeys[K comparable, V any](m map[K]V) []K {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -55,6 +55,21 @@ func TestBuildMeshRejectsBadInput(t *testing.T) {
 			m.Ports = []PublishedPort{port("udp", 53)}
 			m.HostPorts = []HostPort{{Protocol: "udp", Port: 53, Target: netip.MustParseAddrPort("172.29.0.5:53")}}
 		}), "host port 53/udp: 53/udp is already published"},
+		{"host port on every address and on one", with(func(m *Mesh) {
+			m.HostPorts = []HostPort{
+				{Protocol: "tcp", Port: 8080, Target: netip.MustParseAddrPort("172.29.0.5:80")},
+				{Protocol: "tcp", Port: 8080, HostIP: netip.MustParseAddr("127.0.0.1"), Target: netip.MustParseAddrPort("172.29.0.6:80")},
+			}
+		}), "host port 127.0.0.1:8080/tcp: 8080/tcp is already published on that address"},
+		{"host port twice on one address", with(func(m *Mesh) {
+			m.HostPorts = []HostPort{
+				{Protocol: "tcp", Port: 8080, HostIP: netip.MustParseAddr("10.0.0.2"), Target: netip.MustParseAddrPort("172.29.0.5:80")},
+				{Protocol: "tcp", Port: 8080, HostIP: netip.MustParseAddr("10.0.0.2"), Target: netip.MustParseAddrPort("172.29.0.6:80")},
+			}
+		}), "already published on that address"},
+		{"host port on an IPv6 address", with(func(m *Mesh) {
+			m.HostPorts = []HostPort{{Protocol: "tcp", Port: 8080, HostIP: netip.MustParseAddr("::1"), Target: netip.MustParseAddrPort("172.29.0.5:80")}}
+		}), `host address "::1" is not an IPv4 address`},
 		{"host port without target", with(func(m *Mesh) {
 			m.HostPorts = []HostPort{{Protocol: "tcp", Port: 8081}}
 		}), "host port 8081/tcp: target"},

@@ -74,10 +74,15 @@ type Backend struct {
 	Local bool
 }
 
-// HostPort is a port published in host mode by a task on this node.
+// HostPort is a port published in host mode by a task on this node, or
+// by a plain container (docker run -p).
 type HostPort struct {
 	Protocol string // tcp, udp or sctp
 	Port     uint16
+	// HostIP is the one address of the node the port answers on; the
+	// zero Addr for every address. Ports of one protocol and number may
+	// be published on different addresses.
+	HostIP netip.Addr `json:",omitzero"`
 	// Target is the task's address on the node bridge and its port.
 	Target netip.AddrPort
 }

@@ -138,6 +138,9 @@ func TestRead(t *testing.T) {
 		{"tail more than there is", ReadOptions{Tail: 9}, []line{{Stdout, "0\n"}, {Stderr, "1\n"}, {Stdout, "2\n"}, {Stderr, "3\n"}, {Stdout, "4\n"}}},
 		{"since", ReadOptions{Tail: -1, Since: t0.Add(3 * time.Second)}, []line{{Stderr, "3\n"}, {Stdout, "4\n"}}},
 		{"tail then since", ReadOptions{Tail: 3, Since: t0.Add(3 * time.Second)}, []line{{Stderr, "3\n"}, {Stdout, "4\n"}}},
+		{"until", ReadOptions{Tail: -1, Until: t0.Add(2 * time.Second)}, []line{{Stdout, "0\n"}, {Stderr, "1\n"}}},
+		{"since and until", ReadOptions{Tail: -1, Since: t0.Add(time.Second), Until: t0.Add(3 * time.Second)}, []line{{Stderr, "1\n"}, {Stdout, "2\n"}}},
+		{"until ends following", ReadOptions{Tail: -1, Until: t0.Add(time.Second), Follow: true}, []line{{Stdout, "0\n"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

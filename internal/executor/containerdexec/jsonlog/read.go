@@ -17,10 +17,16 @@ const pollInterval = 100 * time.Millisecond
 
 // ReadOptions selects the entries Read delivers.
 type ReadOptions struct {
-	Tail   int       // only the last Tail entries of the log; negative for all
-	Since  time.Time // only entries stamped at or after Since; zero for all
-	Follow bool      // at the end, wait for new entries until done closes or ctx ends
+	Tail  int       // only the last Tail entries of the log; negative for all
+	Since time.Time // only entries stamped at or after Since; zero for all
+	// Until: only entries stamped before Until; zero for all. Following
+	// ends at the first entry at or after it.
+	Until  time.Time
+	Follow bool // at the end, wait for new entries until done closes or ctx ends
 }
+
+// errPastUntil stops reading at the first entry past ReadOptions.Until.
+var errPastUntil = errors.New("past the end of the time range")
 
 // Read calls fn with the entries of the log at path that opts selects, in
 // order. A log that does not exist yet is empty. When following, Read
@@ -43,9 +49,20 @@ func Read(ctx context.Context, path string, opts ReadOptions, done <-chan struct
 		if !opts.Since.IsZero() && e.Time.Before(opts.Since) {
 			return nil
 		}
+		if !opts.Until.IsZero() && !e.Time.Before(opts.Until) {
+			return errPastUntil
+		}
 		return fn(e)
 	}
+	err = read(ctx, lr, opts, done, emit)
+	if errors.Is(err, errPastUntil) {
+		return nil
+	}
+	return err
+}
 
+// read delivers the selected entries of the log lr reads through emit.
+func read(ctx context.Context, lr *lineReader, opts ReadOptions, done <-chan struct{}, emit func([]byte) error) error {
 	if opts.Tail >= 0 {
 		last, err := lastLines(lr, opts.Tail)
 		if err != nil {
