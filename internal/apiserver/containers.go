@@ -189,7 +189,9 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		stdin = brw.Reader
 	}
 	stdout, stderr := outputStreams(conn, tty)
-	if err := c.ExecStart(r.Context(), id, stdin, stdout, stderr); err != nil && !errors.Is(err, context.Canceled) {
+	// Not the request's context: it ends when the client closes its half
+	// of the connection, once it has sent its input.
+	if err := c.ExecStart(context.WithoutCancel(r.Context()), id, stdin, stdout, stderr); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stdout, "%s\r\n", err)
 	}
 	return nil

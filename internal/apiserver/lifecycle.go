@@ -202,13 +202,16 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	stream, logs := boolValue(r, "stream"), boolValue(r, "logs")
 	id := r.PathValue("id")
 
-	ctx, cancel := context.WithCancel(r.Context())
+	// A hijacked request's context ends when the client closes its half
+	// of the connection, which the docker CLI does once it has sent its
+	// input: the attachment must outlive that.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	var conn net.Conn
 	ready := func(tty bool) (engine.AttachOptions, error) {
-		c, brw, err := hijack(w, r, tty)
+		c, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
-			return engine.AttachOptions{}, err
+			return engine.AttachOptions{}, errdefs.Invalid("take over the connection: %v", err)
 		}
 		conn = c
 		opts := engine.AttachOptions{DetachKeys: detachKeys}
@@ -219,22 +222,27 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		if boolValue(r, "stderr") {
 			opts.Stderr = stderr
 		}
-		if logs {
-			if err := s.replayLogs(ctx, id, opts.Stdout, opts.Stderr); err != nil {
-				return engine.AttachOptions{}, err
+		// The answer goes once the client is attached: a client that has
+		// it starts the container, whose output it must not miss.
+		opts.Attached = func() error {
+			if err := answerHijacked(w, r, brw, tty); err != nil {
+				return err
 			}
+			if logs {
+				if err := s.replayLogs(ctx, id, opts.Stdout, opts.Stderr); err != nil {
+					return err
+				}
+			}
+			if !stream {
+				return errAttachDone
+			}
+			return nil
 		}
-		if !stream {
-			return engine.AttachOptions{}, errAttachDone
-		}
+		// The end of the client's input is not its going away: the docker
+		// CLI closes its half of the connection when it sends none. A
+		// client that goes away is noticed when writing to it fails.
 		if boolValue(r, "stdin") {
 			opts.Stdin = brw.Reader
-		} else {
-			// Nothing is read from the client but its going away.
-			go func() {
-				io.Copy(io.Discard, brw.Reader)
-				cancel()
-			}()
 		}
 		return opts, nil
 	}
@@ -279,6 +287,15 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.
 	if err != nil {
 		return nil, nil, errdefs.Invalid("take over the connection: %v", err)
 	}
+	if err := answerHijacked(w, r, brw, tty); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, brw, nil
+}
+
+// answerHijacked writes the answer to a hijacked request.
+func answerHijacked(w http.ResponseWriter, r *http.Request, brw *bufio.ReadWriter, tty bool) error {
 	contentType := types.MediaTypeMultiplexedStream
 	if tty {
 		contentType = types.MediaTypeRawStream
@@ -289,12 +306,7 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.
 	}
 	hdr := w.Header().Clone()
 	hdr.Set("Content-Type", contentType)
-	err = errors.Join(writeString(brw, status), hdr.Write(brw), writeString(brw, "\r\n"), brw.Flush())
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return conn, brw, nil
+	return errors.Join(writeString(brw, status), hdr.Write(brw), writeString(brw, "\r\n"), brw.Flush())
 }
 
 func writeString(w io.Writer, s string) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -334,8 +335,12 @@ func (c *Containers) decorate(ov containerdexec.Overview, now time.Time) contain
 	}
 	if ctr, ok := c.store.Get(s.ID); ok {
 		for _, b := range ctr.Ports {
+			ip := b.HostIP
+			if !ip.IsValid() {
+				ip = netip.IPv4Unspecified()
+			}
 			s.Ports = append(s.Ports, containertypes.PortSummary{
-				IP: b.HostIP, PrivatePort: b.Port.Num(), PublicPort: b.HostPort, Type: string(b.Port.Proto()),
+				IP: ip, PrivatePort: b.Port.Num(), PublicPort: b.HostPort, Type: string(b.Port.Proto()),
 			})
 		}
 		for p := range ctr.Config.ExposedPorts {

@@ -190,6 +190,10 @@ type AttachOptions struct {
 	// CloseStdin closes the process's stdin when the client's input ends
 	// (Config.StdinOnce).
 	CloseStdin bool
+	// Attached is called once the client is attached, before anything is
+	// written to it: a client told it is attached may start the container
+	// at once, and must miss none of its output. Nil for none.
+	Attached func() error
 }
 
 // errDetached is how an attachment ends when the client typed the detach
@@ -211,6 +215,11 @@ func (s *stdio) attach(ctx context.Context, opts AttachOptions, closeStdin func(
 	}
 	s.mu.Unlock()
 	defer s.detach(a)
+	if opts.Attached != nil {
+		if err := opts.Attached(); err != nil {
+			return err
+		}
+	}
 
 	detached := make(chan struct{})
 	if opts.Stdin != nil && s.openStdin {

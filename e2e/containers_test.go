@@ -1,0 +1,353 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/internal/testutil/testimage"
+)
+
+// httpdHello is a busybox web server on port 80 that answers "hello from
+// web".
+var httpdHello = []string{"sh", "-c", "mkdir -p /www; echo hello from web > /www/index.html; exec httpd -f -p 80 -h /www"}
+
+// dockerIn runs the docker CLI against d with stdin, and returns its
+// stdout, stderr and exit code (-1 when it could not run).
+func dockerIn(t *testing.T, d *Daemon, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = d.Env()
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return stdout.String(), stderr.String(), 0
+	case errors.As(err, &exit):
+		return stdout.String(), stderr.String(), exit.ExitCode()
+	}
+	t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
+	return "", "", -1
+}
+
+// inspect is docker inspect -f FORMAT, trimmed.
+func inspect(d *Daemon, id, format string) string {
+	out, _ := d.TryDocker("inspect", "-f", format, id)
+	return strings.TrimSpace(out)
+}
+
+// get fetches a URL and returns its body, or why it could not.
+func get(url string) (string, error) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// TestContainers drives plain containers on one node with the docker CLI
+// as a user of a single Docker engine would: run in the foreground and
+// detached, stdin, exit codes, a published port, logs, exec, the
+// lifecycle, filters, bad input, restart policies across a SIGKILL of the
+// daemon, and task containers beside them.
+func TestContainers(t *testing.T) {
+	d := StartDaemon(t)
+	d.Docker("import", testimage.RootfsTar(t), "busybox:latest")
+	t.Cleanup(func() {
+		if ids, _ := d.TryDocker("ps", "-aq", "--filter", "is-task=false"); strings.TrimSpace(ids) != "" {
+			d.TryDocker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+	})
+
+	t.Run("run --rm prints and leaves nothing", func(t *testing.T) {
+		out, errOut, code := dockerIn(t, d, "", "run", "--rm", "busybox", "echo", "hi")
+		if out != "hi\n" || code != 0 {
+			t.Fatalf("docker run --rm busybox echo hi: %q (stderr %q), exit %d; want hi, 0", out, errOut, code)
+		}
+		if ps := d.Docker("ps", "-aq"); strings.TrimSpace(ps) != "" {
+			t.Fatalf("containers left after run --rm: %q", ps)
+		}
+	})
+
+	t.Run("the exit code and stderr come through", func(t *testing.T) {
+		out, errOut, code := dockerIn(t, d, "", "run", "--name", "three", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+		if code != 3 || out != "out\n" || errOut != "err\n" {
+			t.Fatalf("docker run exit 3: stdout %q stderr %q exit %d; want out, err, 3", out, errOut, code)
+		}
+		if got := inspect(d, "three", "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 3" {
+			t.Fatalf("inspect three = %q, want exited 3", got)
+		}
+	})
+
+	t.Run("run -i carries stdin", func(t *testing.T) {
+		out, errOut, code := dockerIn(t, d, "hello\nworld\n", "run", "-i", "--rm", "busybox", "cat")
+		if out != "hello\nworld\n" || code != 0 {
+			t.Fatalf("echo hello | docker run -i --rm busybox cat: %q (stderr %q) exit %d", out, errOut, code)
+		}
+	})
+
+	t.Run("run -it with a terminal", func(t *testing.T) {
+		// script gives the CLI the terminal -t needs.
+		cmd := exec.Command("script", "-qec", "docker run -it --rm busybox sh -c 'tty; echo tty-ok'", "/dev/null")
+		cmd.Env = d.Env()
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "/dev/pts/") || !strings.Contains(string(out), "tty-ok") {
+			t.Fatalf("docker run -it: %v\n%s", err, out)
+		}
+	})
+
+	port := freePort(t)
+	t.Run("a published port answers on the node", func(t *testing.T) {
+		d.Docker(append([]string{"run", "-d", "--name", "web", "-p", fmt.Sprintf("%d:80", port), "--label", "tier=front", "busybox"}, httpdHello...)...)
+		for _, host := range []string{"127.0.0.1", inspect(d, "web", "{{.NetworkSettings.Networks.bridge.Gateway}}")} {
+			url := fmt.Sprintf("http://%s:%d/", host, port)
+			Eventually(t, 20*time.Second, func() string {
+				body, err := get(url)
+				if err != nil || body != "hello from web\n" {
+					return fmt.Sprintf("GET %s: %q %v", url, body, err)
+				}
+				return ""
+			})
+		}
+		if got := inspect(d, "web", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}} {{.State.Running}} {{.HostConfig.RestartPolicy.Name}}`); got != fmt.Sprintf("%d true no", port) {
+			t.Fatalf("inspect web = %q", got)
+		}
+		if ip := inspect(d, "web", "{{.NetworkSettings.Networks.bridge.IPAddress}}"); !strings.HasPrefix(ip, "172.27.") {
+			t.Fatalf("web's address %q is not on the node bridge", ip)
+		}
+		if ps := d.Docker("ps", "--format", "{{.Names}} {{.Ports}}"); !strings.Contains(ps, fmt.Sprintf("web 0.0.0.0:%d->80/tcp", port)) {
+			t.Fatalf("docker ps:\n%s\nwant web with its port", ps)
+		}
+	})
+
+	t.Run("logs and exec", func(t *testing.T) {
+		d.Docker("run", "-d", "--name", "talker", "busybox", "sh", "-c", "echo line1; echo line2 >&2; echo line3; exec sleep 3600")
+		// Each stream in order; the order between the two is the order
+		// the daemon read them in, as with dockerd.
+		Eventually(t, 10*time.Second, func() string {
+			if out, errOut, _ := dockerIn(t, d, "", "logs", "talker"); out != "line1\nline3\n" || errOut != "line2\n" {
+				return fmt.Sprintf("docker logs talker: stdout %q, stderr %q", out, errOut)
+			}
+			return ""
+		})
+		if out, _, _ := dockerIn(t, d, "", "logs", "--tail", "1", "talker"); out != "line3\n" {
+			t.Fatalf("docker logs --tail 1: %q", out)
+		}
+		if out := d.Docker("logs", "-t", "talker"); !strings.Contains(out, "Z line1") {
+			t.Fatalf("docker logs -t: %q", out)
+		}
+		if out := d.Docker("exec", "web", "cat", "/www/index.html"); out != "hello from web\n" {
+			t.Fatalf("docker exec web cat: %q", out)
+		}
+		if out, _, _ := dockerIn(t, d, "typed\n", "exec", "-i", "talker", "cat"); out != "typed\n" {
+			t.Fatalf("docker exec -i talker cat: %q", out)
+		}
+		if out := d.Docker("top", "talker"); !strings.Contains(out, "sleep 3600") {
+			t.Fatalf("docker top talker:\n%s", out)
+		}
+	})
+
+	t.Run("stop, start, restart, pause, rename, update, wait", func(t *testing.T) {
+		d.Docker("stop", "-t", "1", "talker")
+		if got := inspect(d, "talker", "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+			t.Fatalf("after stop: %q, want exited 137 (sleep ignores SIGTERM)", got)
+		}
+		d.Docker("start", "talker")
+		started := inspect(d, "talker", "{{.State.StartedAt}}")
+		if got := inspect(d, "talker", "{{.State.Running}}"); got != "true" {
+			t.Fatalf("after start: running %q", got)
+		}
+		d.Docker("restart", "-t", "1", "talker")
+		if got := inspect(d, "talker", "{{.State.Running}} {{.State.StartedAt}}"); got == "true "+started || !strings.HasPrefix(got, "true ") {
+			t.Fatalf("after restart: %q (was started %s)", got, started)
+		}
+		if out := d.Docker("logs", "talker"); strings.Count(out, "line1") != 3 {
+			t.Fatalf("logs after 3 runs:\n%s\nwant line1 three times", out)
+		}
+		d.Docker("pause", "talker")
+		if got := inspect(d, "talker", "{{.State.Status}}"); got != "paused" {
+			t.Fatalf("after pause: %q", got)
+		}
+		d.Docker("unpause", "talker")
+		d.Docker("rename", "talker", "chatter")
+		if got := inspect(d, "chatter", "{{.Name}}"); got != "/chatter" {
+			t.Fatalf("after rename: %q", got)
+		}
+		d.Docker("update", "--memory", "64m", "--restart", "on-failure:2", "chatter")
+		if got := inspect(d, "chatter", "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"); got != "67108864 on-failure:2" {
+			t.Fatalf("after update: %q", got)
+		}
+
+		d.Docker("run", "-d", "--name", "quick", "busybox", "sh", "-c", "sleep 1; exit 5")
+		if out := strings.TrimSpace(d.Docker("wait", "quick")); out != "5" {
+			t.Fatalf("docker wait quick = %q, want 5", out)
+		}
+	})
+
+	t.Run("ps filters", func(t *testing.T) {
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--filter", "status=exited"}, "quick three"},
+			{[]string{"--filter", "exited=3"}, "three"},
+			{[]string{"--filter", "name=^web$"}, "web"},
+			{[]string{"--filter", "label=tier=front"}, "web"},
+			{[]string{"--filter", "ancestor=busybox", "--filter", "status=running"}, "chatter web"},
+			{[]string{"--filter", "publish=80"}, "web"},
+			{[]string{"--filter", "since=three", "--filter", "status=exited"}, "quick"},
+		} {
+			out := d.Docker(append([]string{"ps", "-a", "--format", "{{.Names}}"}, tt.args...)...)
+			if got := strings.Join(strings.Fields(out), " "); got != tt.want {
+				t.Errorf("docker ps -a %s = %q, want %q", strings.Join(tt.args, " "), got, tt.want)
+			}
+		}
+	})
+
+	t.Run("bad input is refused and creates nothing", func(t *testing.T) {
+		before := d.Docker("ps", "-a", "--format", "{{.ID}} {{.Names}}")
+		for _, tt := range []struct {
+			path, body string
+			code       int
+			want       string
+		}{
+			{"/containers/create", `{"Image":"nothing-here:1"}`, 404, "No such image: nothing-here:1"},
+			{"/containers/create?name=web", `{"Image":"busybox","Cmd":["true"]}`, 409,
+				`Conflict. The container name "/web" is already in use by container "`},
+			{"/containers/create", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"eighty"}]}}}`, 400,
+				`invalid host port "eighty" for port 80/tcp`},
+			{"/containers/create", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}`, 400,
+				"invalid restart policy: unknown policy 'sometimes'"},
+			{"/containers/create?name=a!", `{"Image":"busybox","Cmd":["true"]}`, 400, "Invalid container name (a!)"},
+			{"/containers/create", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"Memory":1024}}`, 400, "Minimum memory limit allowed is 6MB"},
+			{"/containers/create", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"nonet"}}`, 404, "network nonet not found"},
+			{"/containers/create", `{"Image":"busybox"}`, 400, "no command specified"},
+		} {
+			resp, err := d.HTTPClient().Post("http://shoal/v1.50"+tt.path, "application/json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var msg struct{ Message string }
+			json.NewDecoder(resp.Body).Decode(&msg)
+			resp.Body.Close()
+			if resp.StatusCode != tt.code || !strings.Contains(msg.Message, tt.want) {
+				t.Errorf("POST %s %s: %d %q; want %d mentioning %q", tt.path, tt.body, resp.StatusCode, msg.Message, tt.code, tt.want)
+			}
+		}
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"run", "--name", "web", "busybox", "true"}, `The container name "/web" is already in use`},
+			{[]string{"run", "--restart", "sometimes", "busybox", "true"}, "invalid restart policy"},
+			{[]string{"run", "-p", "99999:80", "busybox", "true"}, "99999"},
+			{[]string{"run", "-p", fmt.Sprintf("%d:80", port), "busybox", "true"}, "port is already allocated"},
+		} {
+			out, err := d.TryDocker(tt.args...)
+			if err == nil || !strings.Contains(out, tt.want) {
+				t.Errorf("docker %s: %v %q; want a failure saying %q", strings.Join(tt.args, " "), err, out, tt.want)
+			}
+		}
+		// The run refused at start (its port taken) was created: docker run
+		// creates, then starts. Remove it, as its user would.
+		if ids := strings.Fields(d.Docker("ps", "-aq", "--filter", "status=created")); len(ids) > 0 {
+			d.Docker(append([]string{"rm"}, ids...)...)
+		}
+		if after := d.Docker("ps", "-a", "--format", "{{.ID}} {{.Names}}"); after != before {
+			t.Fatalf("containers changed by refused requests:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+
+	t.Run("on-failure restarts with backoff, then gives up", func(t *testing.T) {
+		d.Docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 1")
+		Eventually(t, 20*time.Second, func() string {
+			if got := inspect(d, "flaky", "{{.State.Status}} {{.RestartCount}}"); got != "exited 2" {
+				return "flaky: " + got
+			}
+			return ""
+		})
+		if out := d.Docker("logs", "flaky"); strings.Count(out, "try") != 3 {
+			t.Fatalf("logs of flaky: %q, want three tries", out)
+		}
+	})
+
+	t.Run("rm -f removes a running container and its port", func(t *testing.T) {
+		d.Docker("rm", "-f", "web")
+		if _, err := d.TryDocker("inspect", "web"); err == nil {
+			t.Fatal("web still there after rm -f")
+		}
+		if _, err := get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+			t.Fatal("the port still answers after its container was removed")
+		}
+	})
+
+	t.Run("restart policies and running containers survive a SIGKILL of the daemon", func(t *testing.T) {
+		d.Docker("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "3600")
+		d.Docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done")
+		alwaysPid := inspect(d, "always", "{{.State.Pid}}")
+		tickerStarted := inspect(d, "ticker", "{{.State.StartedAt}}")
+		d.Kill()
+		if out, err := exec.Command("kill", "-9", alwaysPid).CombinedOutput(); err != nil {
+			t.Fatalf("kill %s: %v %s", alwaysPid, err, out)
+		}
+		d.Start()
+		Eventually(t, 20*time.Second, func() string {
+			got := inspect(d, "always", "{{.State.Running}} {{.State.Pid}}")
+			if !strings.HasPrefix(got, "true ") || got == "true "+alwaysPid {
+				return fmt.Sprintf("always after the daemon's restart: %q (pid was %s)", got, alwaysPid)
+			}
+			return ""
+		})
+		if got := inspect(d, "ticker", "{{.State.Running}} {{.State.StartedAt}}"); got != "true "+tickerStarted {
+			t.Fatalf("ticker after the daemon's restart: %q, want running since %s (adopted)", got, tickerStarted)
+		}
+		// Its output reaches the log again.
+		n := func() int { return strings.Count(d.Docker("logs", "ticker"), "tick") }
+		before := n()
+		Eventually(t, 10*time.Second, func() string {
+			if after := n(); after < before+3 {
+				return fmt.Sprintf("ticker logged %d lines, then %d after the restart", before, after)
+			}
+			return ""
+		})
+	})
+
+	t.Run("task containers live beside plain ones, and one removed by hand is replaced", func(t *testing.T) {
+		initSwarm(t, d)
+		d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "svc", "busybox", "sleep", "3600")
+		task := waitContainers(t, d, "svc", 1)[0]
+		if out := d.Docker("ps", "--filter", "is-task=true", "--format", "{{.Names}}"); !strings.HasPrefix(out, "svc.1.") {
+			t.Fatalf("docker ps --filter is-task=true: %q", out)
+		}
+		if _, err := d.TryDocker("restart", task); err == nil {
+			t.Fatal("docker restart of a task container succeeded; the swarm manages it")
+		}
+		d.Docker("rm", "-f", task)
+		Eventually(t, 30*time.Second, func() string {
+			ids := containers(d, "svc")
+			if len(ids) != 1 || ids[0] == task {
+				return fmt.Sprintf("svc's containers: %v (the removed one was %s)", ids, task)
+			}
+			return ""
+		})
+		if got := inspect(d, "always", "{{.State.Running}}"); got != "true" {
+			t.Fatalf("a plain container beside the swarm: running %q", got)
+		}
+		d.Docker("service", "rm", "svc")
+	})
+}
