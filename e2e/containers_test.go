@@ -94,6 +94,16 @@ func TestContainers(t *testing.T) {
 		}
 	})
 
+	t.Run("a command that is not there exits 127 and run --rm leaves nothing", func(t *testing.T) {
+		_, errOut, code := dockerIn(t, d, "", "run", "--rm", "busybox", "no-such-command")
+		if code != 127 || !strings.Contains(errOut, `exec: "no-such-command": executable file not found in $PATH`) {
+			t.Fatalf("docker run of a missing command: exit %d, stderr %q; want 127 and runc's reason", code, errOut)
+		}
+		if ps := strings.TrimSpace(d.Docker("ps", "-a", "--format", "{{.Names}}")); ps != "three" {
+			t.Fatalf("containers after a failed run --rm: %q, want three's alone", ps)
+		}
+	})
+
 	t.Run("run -i carries stdin", func(t *testing.T) {
 		out, errOut, code := dockerIn(t, d, "hello\nworld\n", "run", "-i", "--rm", "busybox", "cat")
 		if out != "hello\nworld\n" || code != 0 {

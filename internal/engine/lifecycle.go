@@ -42,13 +42,22 @@ func (c *Containers) Start(ctx context.Context, idOrName string) (bool, error) {
 	}
 	c.cancelRestart(l)
 	l.lastDelay = 0
-	if _, err := c.store.Update(ref.ID, func(ctr *container.Container) error {
+	ctr, err := c.store.Update(ref.ID, func(ctr *container.Container) error {
 		ctr.ManuallyStopped, ctr.RestartCount = false, 0
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return false, err
 	}
-	return true, c.startLocked(context.WithoutCancel(ctx), ref.ID, l)
+	ctx = context.WithoutCancel(ctx)
+	err = c.startLocked(ctx, ref.ID, l)
+	if err != nil && ctr.HostConfig.AutoRemove {
+		// docker run --rm of a container that cannot start leaves nothing.
+		if rerr := c.removeLocked(ctx, ref.ID, l, true); rerr != nil {
+			c.log.Warn("remove a container that did not start (AutoRemove)", "container.id", ref.ID, "err", rerr)
+		}
+	}
+	return true, err
 }
 
 // startLocked starts plain container id's process, whose lock is held:

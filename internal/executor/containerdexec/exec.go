@@ -40,12 +40,12 @@ type execRecord struct {
 	cfg         container.ExecCreateRequest
 
 	mu       sync.Mutex
-	started  bool      // guarded by mu
+	started  bool           // guarded by mu
 	running  bool           // guarded by mu
 	pid      int            // guarded by mu
 	proc     client.Process // guarded by mu; nil unless running
-	exitCode *int      // guarded by mu; nil until the process exited
-	ended    time.Time // guarded by mu
+	exitCode *int           // guarded by mu; nil until the process exited
+	ended    time.Time      // guarded by mu
 }
 
 // ExecCreate makes an exec instance that runs cfg.Cmd in the running

@@ -373,7 +373,7 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 	}
 	task, err := ctr.NewTask(ctx, cio.NewCreator(opts...))
 	if err != nil {
-		return nil, fmt.Errorf("create task of %s: %w", id, err)
+		return nil, startError(fmt.Errorf("create task of %s: %w", id, err))
 	}
 	exited, err := task.Wait(ctx)
 	if err != nil {
@@ -390,7 +390,7 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 	if err := task.Start(ctx); err != nil {
 		task.Delete(ctx, client.WithProcessKill)
 		e.writeJSON(id, "state.json", prev)
-		return nil, fmt.Errorf("start container %s: %w", id, startError(err))
+		return nil, startError(fmt.Errorf("start container %s: %w", id, err))
 	}
 	if _, _, err := e.monitor(ctx, ctr, rec); err != nil {
 		e.log.Warn("cannot start health checks", "container.id", id, "err", err)
@@ -399,12 +399,12 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 }
 
 // startError makes runc's complaint about the command the part a user
-// sees first, as dockerd does ("exec: "nope": executable file not found
-// in $PATH").
+// sees, as dockerd does ("exec: "nope": executable file not found in
+// $PATH"), a 400: the docker CLI reads it to exit 127 or 126.
 func startError(err error) error {
 	msg := err.Error()
 	if i := strings.Index(msg, "exec: "); i >= 0 {
-		return errdefs.Invalid("failed to create task for container: %s", strings.TrimSpace(msg[i:]))
+		return errdefs.Invalid("failed to create task for container: %s", strings.TrimSuffix(strings.TrimSpace(msg[i:]), ": unknown"))
 	}
 	return err
 }
