@@ -141,9 +141,18 @@ func TestStdioStdinOnce(t *testing.T) {
 	done := attachAsync(t, s, AttachOptions{Stdin: strings.NewReader("hello\n"), CloseStdin: true},
 		func(context.Context) error { close(closed); return nil })
 	sio, r, _ := s.begin()
-	in, err := io.ReadAll(sio.Stdin)
-	if err != nil || string(in) != "hello\n" {
-		t.Fatalf("the process read %q, %v", in, err)
+	read := make(chan string, 1)
+	go func() {
+		in, _ := io.ReadAll(sio.Stdin)
+		read <- string(in)
+	}()
+	select {
+	case in := <-read:
+		if in != "hello\n" {
+			t.Fatalf("the process read %q", in)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the process's stdin did not end with the client's input")
 	}
 	select {
 	case <-closed:
