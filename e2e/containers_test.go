@@ -146,7 +146,8 @@ func TestContainers(t *testing.T) {
 	})
 
 	t.Run("logs and exec", func(t *testing.T) {
-		d.Docker("run", "-d", "--name", "talker", "busybox", "sh", "-c", "echo line1; echo line2 >&2; echo line3; exec sleep 3600")
+		// line3 comes well after the others, so that it is the log's last.
+		d.Docker("run", "-d", "--name", "talker", "busybox", "sh", "-c", "echo line1; echo line2 >&2; sleep 0.3; echo line3; exec sleep 3600")
 		// Each stream in order; the order between the two is the order
 		// the daemon read them in, as with dockerd.
 		Eventually(t, 10*time.Second, func() string {
@@ -335,6 +336,31 @@ func TestContainers(t *testing.T) {
 			}
 			return ""
 		})
+	})
+
+	t.Run("docker-py runs them too", func(t *testing.T) {
+		if err := exec.Command("python3", "-c", "import docker").Run(); err != nil {
+			t.Skip("docker-py is not installed (pip install docker)")
+		}
+		cmd := exec.Command("python3", "testdata/dockerpy/containers.py", fmt.Sprint(freePort(t)))
+		cmd.Env = d.Env()
+		out, err := cmd.CombinedOutput()
+		want := []string{
+			"run: hello py",
+			"error: 4 bad",
+			"detached: running",
+			"started",
+			"exec: inside",
+			"list: ['pyweb']",
+			"wait: 137",
+			"removed: yes",
+			"unknown image: ImageNotFound",
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Fatalf("docker-py: %v\n%s\nwant %q", err, out, w)
+			}
+		}
 	})
 
 	t.Run("task containers live beside plain ones, and one removed by hand is replaced", func(t *testing.T) {
