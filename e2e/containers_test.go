@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +172,32 @@ func TestContainers(t *testing.T) {
 		}
 		if out := d.Docker("top", "talker"); !strings.Contains(out, "sleep 3600") {
 			t.Fatalf("docker top talker:\n%s", out)
+		}
+	})
+
+	t.Run("docker cp both ways, running and stopped", func(t *testing.T) {
+		d.Docker("exec", "talker", "sh", "-c", "mkdir -p /data/sub; echo a > /data/a.txt; echo b > /data/sub/b.txt; ln -s /data /lnk")
+		dir := t.TempDir()
+		d.Docker("cp", "talker:/data", dir)
+		d.Docker("cp", "-L", "talker:/lnk", dir+"/followed")
+		for _, f := range []string{"data/a.txt", "data/sub/b.txt", "followed/sub/b.txt"} {
+			if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || len(b) != 2 {
+				t.Fatalf("docker cp out: %s = %q, %v", f, b, err)
+			}
+		}
+		os.WriteFile(filepath.Join(dir, "local.txt"), []byte("from the host\n"), 0o644)
+		d.Docker("cp", filepath.Join(dir, "local.txt"), "talker:/data/")
+		if out := d.Docker("exec", "talker", "cat", "/data/local.txt"); out != "from the host\n" {
+			t.Fatalf("docker cp in: %q", out)
+		}
+		if out, err := d.TryDocker("cp", "talker:/nothing", dir); err == nil || !strings.Contains(out, "Could not find the file /nothing in container") {
+			t.Fatalf("docker cp of a missing path: %v %q", err, out)
+		}
+		// A container that does not run has its root filesystem still.
+		d.Docker("cp", filepath.Join(dir, "local.txt"), "three:/copied.txt")
+		d.Docker("cp", "three:/copied.txt", filepath.Join(dir, "back.txt"))
+		if b, _ := os.ReadFile(filepath.Join(dir, "back.txt")); string(b) != "from the host\n" {
+			t.Fatalf("docker cp through a stopped container: %q", b)
 		}
 	})
 

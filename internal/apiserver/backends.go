@@ -70,6 +70,11 @@ type Lifecycle interface {
 	Rename(ctx context.Context, idOrName, name string) error
 	Update(ctx context.Context, idOrName string, cfg container.UpdateConfig) (container.UpdateResponse, error)
 	Prune(ctx context.Context, filters map[string][]string) (container.PruneReport, error)
+	// StatPath, CopyFrom and CopyTo serve docker cp; CopyFrom gives ready
+	// the path's stat, for the header, and writes the tar where it says.
+	StatPath(ctx context.Context, idOrName, path string) (container.PathStat, error)
+	CopyFrom(ctx context.Context, idOrName, path string, ready func(container.PathStat) (io.Writer, error)) error
+	CopyTo(ctx context.Context, idOrName, path string, r io.Reader, noOverwriteDirNonDir bool) error
 }
 
 // Images is this node's image store (images.Store).

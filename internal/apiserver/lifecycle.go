@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -415,4 +416,85 @@ func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, report)
+}
+
+// pathStatHeader carries a path's stat in docker cp's answers.
+const pathStatHeader = "X-Docker-Container-Path-Stat"
+
+func setPathStat(w http.ResponseWriter, st container.PathStat) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	w.Header().Set(pathStatHeader, base64.StdEncoding.EncodeToString(b))
+	return nil
+}
+
+func archivePath(r *http.Request) (string, error) {
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		return "", errdefs.Invalid("path: a path in the container is required")
+	}
+	return p, nil
+}
+
+// containerArchive answers docker cp from a container: HEAD the path's
+// stat, GET also its tar.
+func (s *Server) containerArchive(w http.ResponseWriter, r *http.Request) error {
+	lc, err := s.lifecycle()
+	if err != nil {
+		return err
+	}
+	p, err := archivePath(r)
+	if err != nil {
+		return err
+	}
+	if r.Method == http.MethodHead {
+		st, err := lc.StatPath(r.Context(), r.PathValue("id"), p)
+		if err != nil {
+			return err
+		}
+		if err := setPathStat(w, st); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	started := false
+	err = lc.CopyFrom(r.Context(), r.PathValue("id"), p, func(st container.PathStat) (io.Writer, error) {
+		if err := setPathStat(w, st); err != nil {
+			return nil, err
+		}
+		w.Header().Set("Content-Type", "application/x-tar")
+		w.WriteHeader(http.StatusOK)
+		started = true
+		return w, nil
+	})
+	if err != nil && started {
+		s.log.Warn("docker cp from a container cut short", "container", r.PathValue("id"), "path", p, "err", err)
+		return nil
+	}
+	return err
+}
+
+// containerExtract answers docker cp to a container: the body is a tar
+// extracted into the directory path.
+func (s *Server) containerExtract(w http.ResponseWriter, r *http.Request) error {
+	lc, err := s.lifecycle()
+	if err != nil {
+		return err
+	}
+	p, err := archivePath(r)
+	if err != nil {
+		return err
+	}
+	noOverwrite, err := strictBool(r, "noOverwriteDirNonDir")
+	if err != nil {
+		return err
+	}
+	if err := lc.CopyTo(r.Context(), r.PathValue("id"), p, r.Body, noOverwrite); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }

@@ -88,6 +88,8 @@ func (s *Server) routes() {
 	s.handle("POST /containers/{id}/resize", s.containerResize)
 	s.handle("POST /containers/{id}/rename", s.containerRename)
 	s.handle("POST /containers/{id}/update", s.containerUpdate)
+	s.handle("GET /containers/{id}/archive", s.containerArchive)
+	s.handle("PUT /containers/{id}/archive", s.containerExtract)
 	s.handle("POST /containers/{id}/exec", s.execCreate)
 	s.handle("DELETE /containers/{id}", s.containerRemove)
 	s.handle("POST /exec/{id}/start", s.execStart)

@@ -101,10 +101,12 @@ func requestVersion(r *http.Request) string {
 }
 
 // streamedBodies are the routes whose bodies are archives streamed to
-// disk (images), not decoded in memory, or bounded by their own reader
-// (a swarm backup: backup.MaxState); they are exempt from
-// limits.MaxRequestBody, as dockerd bounds images by nothing but disk.
-var streamedBodies = map[string]bool{"POST /images/load": true, "POST /images/create": true, "POST /shoal/swarm/restore": true}
+// disk (images, docker cp into a container), not decoded in memory, or
+// bounded by their own reader (a swarm backup: backup.MaxState); they are
+// exempt from limits.MaxRequestBody, as dockerd bounds images and copies
+// by nothing but disk.
+var streamedBodies = map[string]bool{"POST /images/load": true, "POST /images/create": true, "POST /shoal/swarm/restore": true,
+	"PUT /containers/{id}/archive": true}
 
 // ServeHTTP strips the version prefix, refuses versions out of range,
 // sets dockerd's headers and routes the request. A panic in an endpoint

@@ -8,17 +8,19 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
+	mounttypes "github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -53,7 +55,7 @@ type Spec struct {
 	HostConfig container.HostConfig
 	// Mounts are every mount, checked; a volume's Source is its name,
 	// empty for an anonymous one.
-	Mounts []mount.Mount
+	Mounts []mounttypes.Mount
 }
 
 // CreateContainer makes a plain container: its files, network sandbox and
@@ -719,4 +721,37 @@ func (e *Executor) WaitExit(ctx context.Context, id string) (int, error) {
 		return 0, err
 	}
 	return obs.Run.ExitCode, nil
+}
+
+// WithRootFS calls fn with container id's root filesystem: the process's
+// own view while it runs (its mounts included), else its snapshot mounted
+// for the call (without its mounts).
+func (e *Executor) WithRootFS(ctx context.Context, id string, fn func(root *os.Root) error) error {
+	ctx = e.ns(ctx)
+	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
+	if err != nil {
+		return errdefs.NotFound("No such container: %s", id)
+	}
+	if task, err := ctr.Task(ctx, nil); err == nil {
+		if st, err := task.Status(ctx); err == nil && (st.Status == client.Running || st.Status == client.Paused) {
+			root, err := os.OpenRoot(filepath.Join("/proc", strconv.Itoa(int(task.Pid())), "root"))
+			if err != nil {
+				return fmt.Errorf("open the root filesystem of %s: %w", id, err)
+			}
+			defer root.Close()
+			return fn(root)
+		}
+	}
+	mounts, err := e.cfg.Client.SnapshotService(e.cfg.Snapshotter).Mounts(ctx, id)
+	if err != nil {
+		return fmt.Errorf("mounts of the root filesystem of %s: %w", id, err)
+	}
+	return mount.WithTempMount(ctx, mounts, func(dir string) error {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return fmt.Errorf("open the root filesystem of %s: %w", id, err)
+		}
+		defer root.Close()
+		return fn(root)
+	})
 }
