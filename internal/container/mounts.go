@@ -95,7 +95,9 @@ func parseBind(spec string) (mount.Mount, error) {
 	}
 	m := mount.Mount{Type: mount.TypeVolume, Source: src, Target: dst}
 	if path.IsAbs(src) {
+		// A -v bind makes its host directory when missing, unlike --mount.
 		m.Type, m.Source = mount.TypeBind, path.Clean(src)
+		m.BindOptions = &mount.BindOptions{CreateMountpoint: true}
 	} else if !validVolumeName(src) {
 		return mount.Mount{}, errdefs.Invalid("invalid volume specification: '%s': %q is neither an absolute host path nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)", spec, src)
 	}
@@ -114,7 +116,7 @@ func parseBind(spec string) (mount.Mount, error) {
 				if m.Type != mount.TypeBind {
 					return mount.Mount{}, errdefs.Invalid("invalid volume specification: '%s': propagation %s is for bind mounts only", spec, o)
 				}
-				m.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(o)}
+				m.BindOptions.Propagation = mount.Propagation(o)
 			default:
 				return mount.Mount{}, errdefs.Invalid("invalid volume specification: '%s': unknown option %q", spec, o)
 			}

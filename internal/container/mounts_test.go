@@ -26,7 +26,7 @@ func TestMounts(t *testing.T) {
 				Tmpfs:  map[string]string{"/run": "size=1m,mode=1777", "/tmp": ""},
 			},
 			want: []mount.Mount{
-				{Type: mount.TypeBind, Source: "/srv", Target: "/data", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: "rshared"}},
+				{Type: mount.TypeBind, Source: "/srv", Target: "/data", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: "rshared", CreateMountpoint: true}},
 				{Type: mount.TypeVolume, Source: "cache", Target: "/cache", VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
 				{Type: mount.TypeVolume, Source: "logs", Target: "/logs"},
 				{Type: mount.TypeTmpfs, Target: "/run", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20, Mode: 0o1777}},

@@ -2,22 +2,18 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	units "github.com/docker/go-units"
 	containertypes "github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/shoal-project/shoal/internal/container"
@@ -200,10 +196,6 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	if err := c.store.Add(ctr); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
-	if err := makeBindSources(host.Binds, mounts); err != nil {
-		c.store.Delete(ctr.ID)
-		return containertypes.CreateResponse{}, err
-	}
 	err = c.exec.CreateContainer(ctx, containerdexec.Spec{
 		ID: ctr.ID, Name: name, Image: img, ImageID: ctr.ImageID,
 		Config: cfg, HostConfig: host, Mounts: mounts,
@@ -249,28 +241,6 @@ func (c *Containers) resolveNetworkMode(ctx context.Context, host *containertype
 		return nil
 	}
 	return errdefs.NotFound("network %s not found", mode)
-}
-
-// makeBindSources creates the missing host directories of -v binds, as
-// dockerd does for the legacy form (a --mount bind must exist).
-func makeBindSources(binds []string, mounts []mount.Mount) error {
-	for _, b := range binds {
-		src, _, _ := strings.Cut(b, ":")
-		if !strings.HasPrefix(src, "/") {
-			continue
-		}
-		for _, m := range mounts {
-			if m.Type != mount.TypeBind || m.Source != strings.TrimSuffix(src, "/") && m.Source != src {
-				continue
-			}
-			if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
-				if err := os.MkdirAll(m.Source, 0o755); err != nil {
-					return fmt.Errorf("create bind source %s: %w", m.Source, err)
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // List returns the containers as GET /containers/json shows them, newest

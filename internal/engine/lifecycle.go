@@ -268,14 +268,18 @@ func (c *Containers) Stop(ctx context.Context, idOrName, sig string, timeout *in
 // Restart stops a plain container and starts it again, as docker
 // restart.
 func (c *Containers) Restart(ctx context.Context, idOrName, sig string, timeout *int) error {
-	if _, _, err := c.plain(ctx, idOrName, "restart"); err != nil {
+	ref, _, err := c.plain(ctx, idOrName, "restart")
+	if err != nil {
 		return err
 	}
-	if _, err := c.Stop(ctx, idOrName, sig, timeout); err != nil {
+	if _, err := c.Stop(ctx, ref.ID, sig, timeout); err != nil {
 		return err
 	}
-	_, err := c.Start(ctx, idOrName)
-	return err
+	if _, err := c.Start(ctx, ref.ID); err != nil {
+		return err
+	}
+	c.exec.RestartEvent(ref.ID)
+	return nil
 }
 
 // Kill sends a signal (SIGKILL by default) to a container's process, as

@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -127,6 +128,8 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", s.ID, err)
 	}
+	e.containerEvent(s.ID, rec, events.ActionCreate, nil)
+	e.networkEvents(s.ID, rec, events.ActionConnect)
 	return nil
 }
 
@@ -382,6 +385,10 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 		task.Delete(ctx, client.WithProcessKill)
 		return nil, fmt.Errorf("wait for %s: %w", id, err)
 	}
+	if err := e.mountVolumes(ctx, id, rec); err != nil {
+		task.Delete(ctx, client.WithProcessKill)
+		return nil, err
+	}
 	started := time.Now().UTC()
 	// The start is recorded before it happens, as for tasks; the previous
 	// run's end stays shown until this one ends.
@@ -394,6 +401,9 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 		e.writeJSON(id, "state.json", prev)
 		return nil, startError(fmt.Errorf("start container %s: %w", id, err))
 	}
+	timeAction("start", started)
+	e.mountEvents(id, rec)
+	e.containerEvent(id, rec, events.ActionStart, nil)
 	if _, _, err := e.monitor(ctx, ctr, rec); err != nil {
 		e.log.Warn("cannot start health checks", "container.id", id, "err", err)
 	}
@@ -545,7 +555,10 @@ func (e *Executor) Stop(ctx context.Context, id string, sig syscall.Signal, grac
 			}
 		}
 	}
-	_, err := e.stop(ctx, id, sig, grace)
+	stopped, err := e.stop(ctx, id, sig, grace)
+	if stopped && err == nil {
+		e.containerEvent(id, nil, events.ActionStop, nil)
+	}
 	return err
 }
 
@@ -560,6 +573,7 @@ func (e *Executor) Signal(ctx context.Context, id string, sig syscall.Signal) er
 	if err := task.Kill(ctx, sig); err != nil {
 		return fmt.Errorf("signal %s: %w", id, err)
 	}
+	e.containerEvent(id, nil, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	return nil
 }
 
@@ -576,6 +590,7 @@ func (e *Executor) Pause(ctx context.Context, id string) error {
 	if err := task.Pause(ctx); err != nil {
 		return fmt.Errorf("pause %s: %w", id, err)
 	}
+	e.containerEvent(id, nil, events.ActionPause, nil)
 	return nil
 }
 
@@ -592,6 +607,7 @@ func (e *Executor) Resume(ctx context.Context, id string) error {
 	if err := task.Resume(ctx); err != nil {
 		return fmt.Errorf("unpause %s: %w", id, err)
 	}
+	e.containerEvent(id, nil, events.ActionUnPause, nil)
 	return nil
 }
 
@@ -632,8 +648,13 @@ func (e *Executor) Rename(id, name string) error {
 	if err != nil {
 		return fmt.Errorf("read config of %s: %w", id, err)
 	}
+	old := rec.Name
 	rec.Name = name
-	return e.writeJSON(id, "config.json", rec)
+	if err := e.writeJSON(id, "config.json", rec); err != nil {
+		return err
+	}
+	e.containerEvent(id, rec, events.ActionRename, map[string]string{"oldName": "/" + old})
+	return nil
 }
 
 // UpdateResources changes the resource limits of plain container id to
@@ -669,7 +690,17 @@ func (e *Executor) UpdateResources(ctx context.Context, id string, host containe
 			return fmt.Errorf("update the limits of running %s: %w", id, err)
 		}
 	}
-	return e.writeJSON(id, "config.json", rec)
+	if err := e.writeJSON(id, "config.json", rec); err != nil {
+		return err
+	}
+	e.containerEvent(id, rec, events.ActionUpdate, nil)
+	return nil
+}
+
+// RestartEvent records that container id was restarted (docker restart),
+// after the stop and start events of the restart itself.
+func (e *Executor) RestartEvent(id string) {
+	e.containerEvent(id, nil, events.ActionRestart, nil)
 }
 
 // RemoveContainer deletes plain container id like a task's, killing its
