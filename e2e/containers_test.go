@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,12 +78,18 @@ func TestContainers(t *testing.T) {
 	})
 
 	t.Run("run --rm prints and leaves nothing", func(t *testing.T) {
-		out, errOut, code := dockerIn(t, d, "", "run", "--rm", "busybox", "echo", "hi")
+		since := strconv.FormatInt(time.Now().Unix(), 10)
+		out, errOut, code := dockerIn(t, d, "", "run", "--rm", "--name", "hi", "busybox", "echo", "hi")
 		if out != "hi\n" || code != 0 {
 			t.Fatalf("docker run --rm busybox echo hi: %q (stderr %q), exit %d; want hi, 0", out, errOut, code)
 		}
 		if ps := d.Docker("ps", "-aq"); strings.TrimSpace(ps) != "" {
 			t.Fatalf("containers left after run --rm: %q", ps)
+		}
+		until := strconv.FormatInt(time.Now().Unix()+1, 10)
+		events := d.Docker("events", "--since", since, "--until", until, "--filter", "container=hi", "--format", "{{.Action}}")
+		if got := strings.Join(strings.Fields(events), " "); got != "create start die destroy" {
+			t.Fatalf("docker events of the run: %q, want create start die destroy", got)
 		}
 	})
 
