@@ -281,9 +281,9 @@ func TestVolumesAndTemplates(t *testing.T) {
 		id := waitContainers(t, d, "opts", 1)[0]
 		for cmd, want := range map[string]string{
 			"grep ' /t tmpfs ' /proc/mounts | grep -o 'size=[^,]*,mode=[0-7]*'": "size=1024k,mode=1770",
-			"touch /b/x 2>&1 | grep -c 'Read-only'":                            "1",
-			"touch /v/x 2>&1 | grep -c 'Read-only'":                            "1",
-			"grep -c ' /v tmpfs ro' /proc/mounts":                              "1",
+			"touch /b/x 2>&1 | grep -c 'Read-only'":                             "1",
+			"touch /v/x 2>&1 | grep -c 'Read-only'":                             "1",
+			"grep -c ' /v tmpfs ro' /proc/mounts":                               "1",
 		} {
 			if got := execIn(t, d, id, cmd); got != want {
 				t.Errorf("in the task, %s: %q, want %q", cmd, got, want)

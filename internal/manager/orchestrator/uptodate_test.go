@@ -14,10 +14,10 @@ func TestUpToDateFollowsTheEndpoint(t *testing.T) {
 		return swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP, Ports: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: published, PublishMode: mode}}}
 	}
 	tests := []struct {
-		name     string
+		name      string
 		allocated *swarm.EndpointSpec // the endpoint the task was allocated for; nil: not yet
-		now      *swarm.EndpointSpec
-		want     bool
+		now       *swarm.EndpointSpec
+		want      bool
 	}{
 		{"not allocated yet", nil, &swarm.EndpointSpec{Ports: port(8080, "ingress").Ports}, true},
 		{"nothing published, before and now", &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}, nil, true},
