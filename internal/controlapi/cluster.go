@@ -41,8 +41,8 @@ const minCertExpiry = time.Hour
 // validateSwarmSpec checks a merged cluster spec as SwarmKit does, and
 // refuses what Shoal does not do rather than ignore it.
 func validateSwarmSpec(cur, s swarm.Spec) error {
-	if s.Name != cur.Name {
-		return invalidArgument("modification of cluster name is not allowed")
+	if err := ValidateSwarmName(s.Name); err != nil {
+		return err
 	}
 	if s.CAConfig.NodeCertExpiry != 0 && s.CAConfig.NodeCertExpiry < minCertExpiry {
 		return invalidArgument("minimum certificate expiry time is: %s", minCertExpiry)
@@ -61,6 +61,15 @@ func validateSwarmSpec(cur, s swarm.Spec) error {
 	}
 	if s.CAConfig.SigningCACert != "" && s.CAConfig.SigningCAKey == "" {
 		return invalidArgument("CAConfig.SigningCACert: a root CA certificate was given without its key (SigningCAKey); the swarm must hold the key to sign node certificates")
+	}
+	return nil
+}
+
+// ValidateSwarmName refuses a swarm spec named other than "default", with
+// dockerd's message: a swarm is always named so, at init and ever after.
+func ValidateSwarmName(name string) error {
+	if name != "default" {
+		return errdefs.Invalid(`swarm spec must be named "default"`)
 	}
 	return nil
 }

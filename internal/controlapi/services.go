@@ -195,7 +195,7 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 			svc.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &now, Message: "manually requested rollback"}
 		} else {
 			if norm.Name != svc.Spec.Name {
-				return rpcError(errdefs.KindInvalid, "Unimplemented", "renaming services is not supported")
+				return rpcError(errdefs.KindNotImplemented, "Unimplemented", "renaming services is not supported")
 			}
 			if err := checkModeChange(svc.Spec.Mode, norm.Mode); err != nil {
 				return err

@@ -190,10 +190,10 @@ func TestUpdateService(t *testing.T) {
 	// Refusals change nothing.
 	renamed := svc.Spec
 	renamed.Name = "web2"
-	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, renamed, RollbackNone), errdefs.KindInvalid, "renaming services is not supported")
+	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, renamed, RollbackNone), errdefs.KindNotImplemented, "renaming services is not supported")
 	global := clone(svc.Spec)
 	global.Mode = swarm.ServiceMode{Global: &swarm.GlobalService{}}
-	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, global, RollbackNone), errdefs.KindInvalid, "service mode change is not allowed")
+	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, global, RollbackNone), errdefs.KindNotImplemented, "service mode change is not allowed")
 	bad := clone(svc.Spec)
 	bad.TaskTemplate.ContainerSpec.Image = "BAD:Image::ref"
 	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, bad, RollbackNone), errdefs.KindInvalid, "is not a valid repository/tag")
@@ -346,7 +346,7 @@ func TestListServicesFilters(t *testing.T) {
 		})
 	}
 	_, err := a.ListServices(t.Context(), filters.New([2]string{"color", "red"}), false)
-	wantErr(t, err, errdefs.KindInvalid, "invalid filter 'color'")
+	wantErr(t, err, errdefs.KindInvalid, "Invalid filter 'color'")
 	_ = agentID
 }
 

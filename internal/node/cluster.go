@@ -33,6 +33,9 @@ func initSpec(s swarm.Spec) (swarm.Spec, error) {
 	if s.Name == "" {
 		s.Name = "default"
 	}
+	if err := controlapi.ValidateSwarmName(s.Name); err != nil {
+		return s, err
+	}
 	if s.Orchestration.TaskHistoryRetentionLimit == nil {
 		v := int64(defaultTaskHistory)
 		s.Orchestration.TaskHistoryRetentionLimit = &v
