@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -12,5 +14,26 @@ import (
 func TestCompat(t *testing.T) {
 	d := StartDaemon(t)
 	initSwarm(t, d)
+	// First, before anything else writes: what a client reads right
+	// after init, it can update with the version it read.
+	t.Run("node read then updated right after init", func(t *testing.T) { readThenUpdateNode(t, newAPIClient(d.Socket), "self") })
 	t.Run("errors", func(t *testing.T) { compatErrors(t, d) })
+}
+
+// readThenUpdateNode reads a node and at once sends its spec back with
+// the version it read, with a label added, as docker-py's users do.
+func readThenUpdateNode(t *testing.T, c *apiClient, ref string) {
+	t.Helper()
+	var n struct {
+		ID      string
+		Version struct{ Index uint64 }
+		Spec    map[string]any
+	}
+	c.must(t, "GET", "/nodes/"+ref, "", &n)
+	n.Spec["Labels"] = map[string]string{"compat": "read-then-update"}
+	body, _ := json.Marshal(n.Spec)
+	code, b, err := c.do("POST", fmt.Sprintf("/nodes/%s/update?version=%d", n.ID, n.Version.Index), string(body))
+	if err != nil || code != 200 {
+		t.Fatalf("update of node %s at the version just read (%d): %d %s %v", n.ID, n.Version.Index, code, b, err)
+	}
 }
