@@ -21,8 +21,6 @@ const (
 	defaultCertExpiry      = 90 * 24 * time.Hour
 	defaultSnapshotEvery   = 10000
 	defaultSlowFollowers   = 500
-	defaultElectionTick    = 10
-	defaultHeartbeatTick   = 1
 	defaultDataPathPort    = 4789
 	defaultSubnetSize      = 24
 )
@@ -59,10 +57,10 @@ func initSpec(s swarm.Spec) (swarm.Spec, error) {
 		s.Raft.LogEntriesForSlowFollowers = defaultSlowFollowers
 	}
 	if s.Raft.ElectionTick == 0 {
-		s.Raft.ElectionTick = defaultElectionTick
+		s.Raft.ElectionTick = controlapi.RaftElectionTick
 	}
 	if s.Raft.HeartbeatTick == 0 {
-		s.Raft.HeartbeatTick = defaultHeartbeatTick
+		s.Raft.HeartbeatTick = controlapi.RaftHeartbeatTick
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
