@@ -16,8 +16,14 @@ func TestCompat(t *testing.T) {
 	initSwarm(t, d)
 	// First, before anything else writes: what a client reads right
 	// after init, it can update with the version it read.
-	t.Run("node read then updated right after init", func(t *testing.T) { readThenUpdateNode(t, newAPIClient(d.Socket), "self") })
+	t.Run("node read then updated right after init", func(t *testing.T) {
+		c := newAPIClient(d.Socket)
+		var info struct{ Swarm struct{ NodeID string } }
+		c.must(t, "GET", "/info", "", &info)
+		readThenUpdateNode(t, c, info.Swarm.NodeID)
+	})
 	t.Run("errors", func(t *testing.T) { compatErrors(t, d) })
+	t.Run("every spec field read back", func(t *testing.T) { compatRoundTrip(t, d) })
 }
 
 // readThenUpdateNode reads a node and at once sends its spec back with
