@@ -24,6 +24,8 @@ func TestCompat(t *testing.T) {
 	})
 	t.Run("errors", func(t *testing.T) { compatErrors(t, d) })
 	t.Run("every spec field read back", func(t *testing.T) { compatRoundTrip(t, d) })
+	// Last: docker-py starts a swarm of its own.
+	t.Run("docker-py", func(t *testing.T) { compatDockerPy(t, d) })
 }
 
 // readThenUpdateNode reads a node and at once sends its spec back with
