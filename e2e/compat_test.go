@@ -3,7 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
 
 // TestCompat runs existing clients' expectations against one single-node
@@ -24,6 +28,18 @@ func TestCompat(t *testing.T) {
 	})
 	t.Run("errors", func(t *testing.T) { compatErrors(t, d) })
 	t.Run("every spec field read back", func(t *testing.T) { compatRoundTrip(t, d) })
+	t.Run("a finished job in service ls", func(t *testing.T) {
+		d.Docker("import", testimage.RootfsTar(t), "compat-job:latest")
+		d.Docker("service", "create", "--detach", "--name", "compat-job", "--mode", "replicated-job", "--replicas", "2", "compat-job:latest", "true")
+		Eventually(t, 60*time.Second, func() string {
+			out, _ := d.TryDocker("service", "ls", "--filter", "name=compat-job", "--format", "{{.Replicas}}")
+			if got := strings.TrimSpace(out); got != "0/2 (2/2 completed)" {
+				return fmt.Sprintf("docker service ls shows %q for the job, want 0/2 (2/2 completed)", got)
+			}
+			return ""
+		})
+		d.Docker("service", "rm", "compat-job")
+	})
 	// Last: docker-py starts a swarm of its own.
 	t.Run("docker-py", func(t *testing.T) { compatDockerPy(t, d) })
 }
