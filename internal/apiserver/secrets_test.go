@@ -59,7 +59,7 @@ func TestSecretAndConfigErrors(t *testing.T) {
 		{"update stale version", "POST", fmt.Sprintf("/secrets/taken/update?version=%d", pw.Version.Index+1), `{"Name":"taken"}`, 409, "update out of sequence"},
 		{"update data", "POST", fmt.Sprintf("/configs/taken/update?version=%d", app.Version.Index), `{"Name":"taken","Data":"eg=="}`, 400,
 			"rpc error: code = InvalidArgument desc = only updates to Labels are allowed"},
-		{"list bad filter", "GET", "/secrets?filters=" + `{"driver":{"x":true}}`, nil, 400, "Invalid filter 'driver'"},
+		{"list bad filter", "GET", "/secrets?filters=" + `{"driver":{"x":true}}`, nil, 400, "invalid filter 'driver'"},
 		{"service with unknown target form", "POST", "/services/create",
 			`{"Name":"api","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Secrets":[{"SecretID":"` + pw.ID + `","SecretName":"taken"}]}}}`, 400,
 			"malformed secret reference, no target provided"},

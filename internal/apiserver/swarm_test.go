@@ -123,7 +123,7 @@ func TestServiceErrors(t *testing.T) {
 		{"no previous spec", "POST", fmt.Sprintf("/services/web/update?version=%d&rollback=previous", serviceVersion(t, tc, webID)), serviceSpec("web"), 400,
 			"rpc error: code = FailedPrecondition desc = service " + webID + " does not have a previous spec"},
 		{"bad filters", "GET", "/services?filters=" + url.QueryEscape("{bad"), nil, 400, "invalid filter"},
-		{"unknown filter", "GET", "/services?filters=" + url.QueryEscape(`{"colour":{"red":true}}`), nil, 400, "Invalid filter 'colour'"},
+		{"unknown filter", "GET", "/services?filters=" + url.QueryEscape(`{"colour":{"red":true}}`), nil, 400, "invalid filter 'colour'"},
 		{"task filter service unknown", "GET", "/tasks?filters=" + url.QueryEscape(`{"service":{"nope":true}}`), nil, 404, "service nope not found"},
 		{"demote last manager", "POST", fmt.Sprintf("/nodes/mgr1/update?version=%d", nodeVersion(t, tc, "mgr1")), swarm.NodeSpec{Role: "worker", Availability: "active"}, 400,
 			"rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm"},

@@ -155,7 +155,7 @@ func TestListSecretsFilters(t *testing.T) {
 		})
 	}
 	_, err := a.ListSecrets(t.Context(), filters.New([2]string{"driver", "x"}))
-	wantErr(t, err, errdefs.KindInvalid, "Invalid filter 'driver'")
+	wantErr(t, err, errdefs.KindInvalid, "invalid filter 'driver'")
 }
 
 // sameNames compares name lists as sets: list order is by ID.

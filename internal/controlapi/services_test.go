@@ -346,7 +346,7 @@ func TestListServicesFilters(t *testing.T) {
 		})
 	}
 	_, err := a.ListServices(t.Context(), filters.New([2]string{"color", "red"}), false)
-	wantErr(t, err, errdefs.KindInvalid, "Invalid filter 'color'")
+	wantErr(t, err, errdefs.KindInvalid, "invalid filter 'color'")
 	_ = agentID
 }
 

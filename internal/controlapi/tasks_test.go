@@ -75,7 +75,7 @@ func TestListTasksFilters(t *testing.T) {
 	_, err = a.ListTasks(t.Context(), filters.New([2]string{"desired-state", "sleeping"}))
 	wantErr(t, err, errdefs.KindInvalid, "Invalid desired-state filter: 'sleeping'")
 	_, err = a.ListTasks(t.Context(), filters.New([2]string{"colour", "x"}))
-	wantErr(t, err, errdefs.KindInvalid, "Invalid filter 'colour'")
+	wantErr(t, err, errdefs.KindInvalid, "invalid filter 'colour'")
 }
 
 func TestGetTask(t *testing.T) {

@@ -112,7 +112,7 @@ func (a Args) Validate(accepted ...string) error {
 	sort.Strings(names)
 	for _, k := range names {
 		if !slices.Contains(accepted, k) {
-			return errdefs.Invalid("Invalid filter '%s'", k)
+			return errdefs.Invalid("invalid filter '%s'", k)
 		}
 	}
 	return nil

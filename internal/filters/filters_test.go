@@ -75,8 +75,8 @@ func TestMatch(t *testing.T) {
 func TestValidate(t *testing.T) {
 	a := New([2]string{"name", "x"}, [2]string{"bogus", "y"})
 	err := a.Validate("name", "id")
-	if err == nil || err.Error() != "Invalid filter 'bogus'" || !errdefs.Is(err, errdefs.KindInvalid) {
-		t.Fatalf("got %v, want Invalid filter 'bogus'", err)
+	if err == nil || err.Error() != "invalid filter 'bogus'" || !errdefs.Is(err, errdefs.KindInvalid) {
+		t.Fatalf("got %v, want invalid filter 'bogus'", err)
 	}
 	if err := New([2]string{"id", "x"}).Validate("name", "id"); err != nil {
 		t.Fatalf("got %v, want nil", err)
