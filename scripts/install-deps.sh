@@ -3,8 +3,9 @@
 # tests drive: containerd and runc (containers), busybox-static (test
 # images), nftables and iproute2 (networking), tini (--init), socat,
 # tcpdump and ping (the network tests look at the wire), a docker CLI
-# when the machine has none (Debian's docker.io ships one), and chromium
-# (the web UI's browser tests).
+# when the machine has none (Debian's docker.io ships one), chromium (the
+# web UI's browser tests) and Debian's docker-py (python3-docker, for e2e
+# TestCompat/docker-py).
 set -euo pipefail
 need=()
 command -v containerd >/dev/null || need+=(containerd)
@@ -19,6 +20,7 @@ command -v ping >/dev/null || need+=(iputils-ping)
 command -v tini-static >/dev/null || need+=(tini)
 command -v docker >/dev/null || need+=(docker.io)
 command -v chromium >/dev/null || need+=(chromium)
+/usr/bin/python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

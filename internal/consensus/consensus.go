@@ -25,6 +25,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -49,6 +50,7 @@ type Config struct {
 
 // Node is this manager's member of the raft group.
 type Node struct {
+	keep  *atomic.Uint64 // old snapshots kept beyond the newest (SetLogRetention)
 	id    string
 	addr  raft.ServerAddress
 	raft  *raft.Raft
@@ -77,7 +79,7 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 		ds.bolt.Close()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
-	n := &Node{id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: ds.bolt, snaps: ds.snaps, store: st, log: cfg.Logger, fsm: f}
+	n := &Node{keep: ds.keep, id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: ds.bolt, snaps: ds.snaps, store: st, log: cfg.Logger, fsm: f}
 	st.SetProposer(n)
 	return n, nil
 }
@@ -88,6 +90,7 @@ type disk struct {
 	bolt  *raftboltdb.BoltStore
 	logs  raft.LogStore
 	snaps raft.SnapshotStore
+	keep  *atomic.Uint64
 }
 
 func openDisk(cfg Config) (*disk, error) {
@@ -98,12 +101,13 @@ func openDisk(cfg Config) (*disk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open log: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hclogFor(cfg.Logger))
+	files, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, int(limits.MaxKeepOldSnapshots)+1, hclogFor(cfg.Logger))
 	if err != nil {
 		bolt.Close()
 		return nil, fmt.Errorf("consensus: open snapshots: %w", err)
 	}
-	d := &disk{bolt: bolt, logs: bolt, snaps: snaps}
+	snaps := newKeptSnapshots(files, filepath.Join(cfg.Dir, "snapshots"))
+	d := &disk{bolt: bolt, logs: bolt, snaps: snaps, keep: snaps.keep}
 	if cfg.DEK != nil {
 		s, err := newSealer(cfg.DEK)
 		if err != nil {
@@ -134,6 +138,24 @@ func or(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// SetLogRetention applies a swarm spec's Raft settings to this member
+// while it runs, as SwarmKit does: a snapshot every snapshotInterval
+// entries (SnapshotInterval), trailing entries kept after a snapshot for
+// slow followers (LogEntriesForSlowFollowers), and old snapshots kept
+// beyond the newest (KeepOldSnapshots, at most limits.MaxKeepOldSnapshots).
+// Zero intervals leave the current ones.
+func (n *Node) SetLogRetention(snapshotInterval, trailing, keepOld uint64) error {
+	n.keep.Store(min(keepOld, limits.MaxKeepOldSnapshots))
+	rc := n.raft.ReloadableConfig()
+	if snapshotInterval > 0 {
+		rc.SnapshotThreshold = snapshotInterval
+	}
+	if trailing > 0 {
+		rc.TrailingLogs = trailing
+	}
+	return n.raft.ReloadConfig(rc)
 }
 
 // Bootstrap makes this node the single member of a new raft group. It is

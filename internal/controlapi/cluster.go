@@ -41,8 +41,8 @@ const minCertExpiry = time.Hour
 // validateSwarmSpec checks a merged cluster spec as SwarmKit does, and
 // refuses what Shoal does not do rather than ignore it.
 func validateSwarmSpec(cur, s swarm.Spec) error {
-	if s.Name != cur.Name {
-		return invalidArgument("modification of cluster name is not allowed")
+	if err := ValidateSwarmName(s.Name); err != nil {
+		return err
 	}
 	if s.CAConfig.NodeCertExpiry != 0 && s.CAConfig.NodeCertExpiry < minCertExpiry {
 		return invalidArgument("minimum certificate expiry time is: %s", minCertExpiry)
@@ -61,6 +61,15 @@ func validateSwarmSpec(cur, s swarm.Spec) error {
 	}
 	if s.CAConfig.SigningCACert != "" && s.CAConfig.SigningCAKey == "" {
 		return invalidArgument("CAConfig.SigningCACert: a root CA certificate was given without its key (SigningCAKey); the swarm must hold the key to sign node certificates")
+	}
+	return nil
+}
+
+// ValidateSwarmName refuses a swarm spec named other than "default", with
+// dockerd's message: a swarm is always named so, at init and ever after.
+func ValidateSwarmName(name string) error {
+	if name != "default" {
+		return errdefs.Invalid(`swarm spec must be named "default"`)
 	}
 	return nil
 }
@@ -88,8 +97,28 @@ func ValidateSwarmNumbers(s swarm.Spec) error {
 			return errdefs.Invalid("%s: %d is out of range (0 to %d)", tick.field, tick.v, uint32(math.MaxUint32))
 		}
 	}
+	// Shoal's raft runs on fixed timing: SwarmKit's default ticks
+	// describe it (a tick is 50 ms), and others are refused rather than
+	// stored and ignored.
+	if t := s.Raft.ElectionTick; t != 0 && t != RaftElectionTick {
+		return errdefs.Invalid("Raft.ElectionTick: Shoal's raft starts an election after %d ticks (500ms) without a leader, which cannot be changed; got %d", RaftElectionTick, t)
+	}
+	if t := s.Raft.HeartbeatTick; t != 0 && t != RaftHeartbeatTick {
+		return errdefs.Invalid("Raft.HeartbeatTick: Shoal's raft leader sends a heartbeat every tick (50ms), which cannot be changed; got %d", t)
+	}
+	if k := s.Raft.KeepOldSnapshots; k != nil && *k > limits.MaxKeepOldSnapshots {
+		return errdefs.Invalid("Raft.KeepOldSnapshots: %d is more than the limit of %d", *k, limits.MaxKeepOldSnapshots)
+	}
 	return limits.Swarm(s)
 }
+
+// The raft ticks a swarm spec may give, SwarmKit's defaults: Shoal's raft
+// (hashicorp/raft) has a 500 ms election timeout and heartbeats every
+// tenth of it.
+const (
+	RaftElectionTick  = 10
+	RaftHeartbeatTick = 1
+)
 
 // nextRoot returns the root a swarm update asks to rotate to — the given
 // certificate and key, or a new root when only ForceRotate moved — or nil

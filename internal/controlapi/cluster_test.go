@@ -69,7 +69,7 @@ func TestUpdateSwarmValidatesAndMerges(t *testing.T) {
 		msg    string
 	}{
 		{"history", func(sp *swarm.Spec) { sp.Orchestration.TaskHistoryRetentionLimit = &neg }, "TaskHistoryRetentionLimit cannot be negative"},
-		{"rename", func(sp *swarm.Spec) { sp.Name = "other" }, "modification of cluster name is not allowed"},
+		{"rename", func(sp *swarm.Spec) { sp.Name = "other" }, `swarm spec must be named "default"`},
 		{"cert expiry", func(sp *swarm.Spec) { sp.CAConfig.NodeCertExpiry = time.Minute }, "minimum certificate expiry time is: 1h0m0s"},
 		{"heartbeat", func(sp *swarm.Spec) { sp.Dispatcher.HeartbeatPeriod = -time.Second }, "heartbeat time period cannot be a negative duration"},
 		{"external CA", func(sp *swarm.Spec) { sp.CAConfig.ExternalCAs = []*swarm.ExternalCA{{URL: "https://ca"}} }, "ExternalCAs"},

@@ -76,12 +76,14 @@ func (a *API) UpdateConfig(ctx context.Context, ref string, version uint64, spec
 		if err != nil {
 			return err
 		}
-		if cur.Version.Index != version {
-			return errOutOfSequence
-		}
+		// What may not change is refused before the version, as in
+		// SwarmKit.
 		if spec.Name != cur.Spec.Name || !sameTemplating(spec.Templating, cur.Spec.Templating) ||
 			len(spec.Data) > 0 && !bytes.Equal(spec.Data, cur.Spec.Data) {
 			return invalidArgument("only updates to Labels are allowed")
+		}
+		if cur.Version.Index != version {
+			return errOutOfSequence
 		}
 		id = cur.ID
 		cfg := store.Clone(cur)

@@ -78,12 +78,14 @@ func (a *API) UpdateSecret(ctx context.Context, ref string, version uint64, spec
 		if err != nil {
 			return err
 		}
-		if cur.Version.Index != version {
-			return errOutOfSequence
-		}
+		// What may not change is refused before the version, as in
+		// SwarmKit.
 		if spec.Name != cur.Spec.Name || spec.Driver != nil || !sameTemplating(spec.Templating, cur.Spec.Templating) ||
 			len(spec.Data) > 0 && subtle.ConstantTimeCompare(spec.Data, cur.Spec.Data) == 0 {
 			return invalidArgument("only updates to Labels are allowed")
+		}
+		if cur.Version.Index != version {
+			return errOutOfSequence
 		}
 		id = cur.ID
 		sec := store.Clone(cur)

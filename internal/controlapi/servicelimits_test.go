@@ -162,6 +162,12 @@ func TestServiceLimitsFromTheSwarm(t *testing.T) {
 			"Dispatcher.HeartbeatPeriod: 8760h0m0.000000001s is out of range"},
 		{"negative election tick", func(sp *swarm.Spec) { sp.Raft.ElectionTick = -1 },
 			"Raft.ElectionTick: -1 is out of range (0 to 4294967295)"},
+		{"another election tick", func(sp *swarm.Spec) { sp.Raft.ElectionTick = 20 },
+			"Raft.ElectionTick: Shoal's raft starts an election after 10 ticks (500ms) without a leader, which cannot be changed; got 20"},
+		{"another heartbeat tick", func(sp *swarm.Spec) { sp.Raft.HeartbeatTick = 3 },
+			"Raft.HeartbeatTick: Shoal's raft leader sends a heartbeat every tick (50ms), which cannot be changed; got 3"},
+		{"old snapshots past the limit", func(sp *swarm.Spec) { k := limits.MaxKeepOldSnapshots + 1; sp.Raft.KeepOldSnapshots = &k },
+			"Raft.KeepOldSnapshots: 17 is more than the limit of 16"},
 		{"labels past the limit", func(sp *swarm.Spec) { sp.Labels = manyLabels(limits.MaxLabels + 1) },
 			"Labels: 1001 labels, the limit is 1000"},
 	} {

@@ -154,7 +154,8 @@ const (
 
 // UpdateService replaces the spec of the service ref, which must still be
 // at version; rollback "previous" swaps back the previous spec instead
-// and ignores spec. The spec version grows only when the spec changes.
+// and ignores spec. The service's version grows with every accepted
+// update; its spec version only when the spec changes.
 func (a *API) UpdateService(ctx context.Context, ref string, version uint64, spec swarm.ServiceSpec, rollback string) error {
 	return a.updateService(ctx, ref, version, spec, rollback, nil)
 }
@@ -194,7 +195,7 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 			svc.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &now, Message: "manually requested rollback"}
 		} else {
 			if norm.Name != svc.Spec.Name {
-				return rpcError(errdefs.KindInvalid, "Unimplemented", "renaming services is not supported")
+				return rpcError(errdefs.KindNotImplemented, "Unimplemented", "renaming services is not supported")
 			}
 			if err := checkModeChange(svc.Spec.Mode, norm.Mode); err != nil {
 				return err
@@ -208,11 +209,11 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 						return err
 					}
 				}
-				if svc.UpdateStatus == nil {
-					return nil
-				}
-				// Sending the same spec again resumes a paused update,
-				// as in SwarmKit.
+				// Written all the same, as SwarmKit does: every accepted
+				// update gives a new Version.Index and UpdatedAt, which
+				// clients read back to see that it took. The spec version
+				// stays, so no task is replaced. Sending the same spec
+				// again also resumes a paused update.
 				svc.UpdateStatus = nil
 				return tx.Put(svc)
 			}
@@ -278,26 +279,33 @@ func (a *API) RemoveService(ctx context.Context, ref string) error {
 }
 
 // serviceStatus counts a service's tasks as `docker service ls` shows
-// them. up says whether a node is up; tasks elsewhere count for nothing.
+// them, as SwarmKit's ListServiceStatuses does: DesiredTasks is the
+// replica count of a replicated service and the MaxConcurrent of a
+// replicated job, whatever has run; for global services and jobs it is the
+// tasks of the current run still meant to run (a job's completed ones are
+// counted in CompletedTasks instead, so that the CLI's "desired+completed"
+// is the job's size). Unlike SwarmKit, tasks on nodes that are not up, and
+// tasks being shut down, count for nothing: `docker service ls` would
+// otherwise show 4/3 during an update or with a node down.
 func serviceStatus(svc *store.Service, tasks []*store.Task, up func(nodeID string) bool) swarm.ServiceStatus {
 	var st swarm.ServiceStatus
-	current := func(t *store.Task) bool {
-		return svc.JobStatus == nil || t.JobIteration == nil || t.JobIteration.Index == svc.JobStatus.JobIteration.Index
-	}
 	m := svc.Spec.Mode
+	job := isJob(m)
+	global := m.Global != nil || m.GlobalJob != nil
 	for _, t := range tasks {
-		if !current(t) {
+		if svc.JobStatus != nil && (t.JobIteration == nil || t.JobIteration.Index != svc.JobStatus.JobIteration.Index) {
 			continue
 		}
 		onUpNode := t.NodeID != "" && up(t.NodeID)
+		completed := t.Status.State == swarm.TaskStateComplete
+		if job && completed {
+			st.CompletedTasks++
+		}
 		if t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning && onUpNode {
 			st.RunningTasks++
 		}
-		if isJob(m) && t.Status.State == swarm.TaskStateComplete {
-			st.CompletedTasks++
-		}
-		if (m.Global != nil || m.GlobalJob != nil) && onUpNode &&
-			(t.DesiredState == swarm.TaskStateRunning || (m.GlobalJob != nil && t.DesiredState == swarm.TaskStateComplete)) {
+		if global && onUpNode && !completed &&
+			(t.DesiredState == swarm.TaskStateRunning || (job && t.DesiredState == swarm.TaskStateComplete)) {
 			st.DesiredTasks++
 		}
 	}
@@ -305,18 +313,10 @@ func serviceStatus(svc *store.Service, tasks []*store.Task, up func(nodeID strin
 	case m.Replicated != nil && m.Replicated.Replicas != nil:
 		st.DesiredTasks = *m.Replicated.Replicas
 	case m.ReplicatedJob != nil:
-		var limit, total uint64 = 1, 0
+		st.DesiredTasks = 1
 		if m.ReplicatedJob.MaxConcurrent != nil {
-			limit = *m.ReplicatedJob.MaxConcurrent
+			st.DesiredTasks = *m.ReplicatedJob.MaxConcurrent
 		}
-		if m.ReplicatedJob.TotalCompletions != nil {
-			total = *m.ReplicatedJob.TotalCompletions
-		}
-		remaining := uint64(0)
-		if total > st.CompletedTasks {
-			remaining = total - st.CompletedTasks
-		}
-		st.DesiredTasks = min(limit, remaining)
 	}
 	return st
 }

@@ -190,10 +190,10 @@ func TestUpdateService(t *testing.T) {
 	// Refusals change nothing.
 	renamed := svc.Spec
 	renamed.Name = "web2"
-	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, renamed, RollbackNone), errdefs.KindInvalid, "renaming services is not supported")
+	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, renamed, RollbackNone), errdefs.KindNotImplemented, "renaming services is not supported")
 	global := clone(svc.Spec)
 	global.Mode = swarm.ServiceMode{Global: &swarm.GlobalService{}}
-	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, global, RollbackNone), errdefs.KindInvalid, "service mode change is not allowed")
+	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, global, RollbackNone), errdefs.KindNotImplemented, "service mode change is not allowed")
 	bad := clone(svc.Spec)
 	bad.TaskTemplate.ContainerSpec.Image = "BAD:Image::ref"
 	wantErr(t, a.UpdateService(t.Context(), id, svc.Version.Index, bad, RollbackNone), errdefs.KindInvalid, "is not a valid repository/tag")
@@ -203,13 +203,16 @@ func TestUpdateService(t *testing.T) {
 		t.Fatal("a refused update changed the store")
 	}
 
-	// The same spec again: no new spec version.
+	// The same spec again: a new version, as Docker's (clients read it
+	// back to see the update took), but no new spec version, so no task
+	// is replaced.
 	if err := a.UpdateService(t.Context(), id, svc.Version.Index, svc.Spec, RollbackNone); err != nil {
 		t.Fatal(err)
 	}
-	if got := stored(t, s, id); got.SpecVersion != 1 || got.PreviousSpec != nil {
-		t.Fatalf("after a no-change update got spec version %d previous %v, want 1 and none", got.SpecVersion, got.PreviousSpec)
+	if got := stored(t, s, id); got.SpecVersion != 1 || got.PreviousSpec != nil || got.Version.Index <= svc.Version.Index {
+		t.Fatalf("after a no-change update got version %d spec version %d previous %v, want past %d, 1 and none", got.Version.Index, got.SpecVersion, got.PreviousSpec, svc.Version.Index)
 	}
+	svc = stored(t, s, id)
 
 	// A real change.
 	scaled := clone(svc.Spec)
@@ -370,10 +373,10 @@ func TestListServicesStatus(t *testing.T) {
 		task("g1", agentID, "n1", 0, running, running, 1),
 		task("g2", agentID, "n2", 0, running, running, 1),
 		task("g3", agentID, "n3", 0, running, running, 1),
-		task("j1", jobID, "n1", 1, swarm.TaskStateComplete, swarm.TaskStateComplete, 1),
-		task("j2", jobID, "n2", 2, swarm.TaskStateComplete, swarm.TaskStateComplete, 1),
-		task("j3", jobID, "n2", 3, swarm.TaskStateComplete, swarm.TaskStateComplete, 1),
-		task("j4", jobID, "n1", 4, running, running, 1),
+		jobTask("j1", jobID, "n1", 1, swarm.TaskStateComplete, swarm.TaskStateComplete, 1),
+		jobTask("j2", jobID, "n2", 2, swarm.TaskStateComplete, swarm.TaskStateComplete, 1),
+		jobTask("j3", jobID, "n2", 3, swarm.TaskStateComplete, swarm.TaskStateComplete, 1),
+		jobTask("j4", jobID, "n1", 4, running, running, 1),
 	)
 	got, err := a.ListServices(t.Context(), noFilters(), true)
 	if err != nil {
@@ -392,5 +395,74 @@ func TestListServicesStatus(t *testing.T) {
 	plain, _ := a.ListServices(t.Context(), noFilters(), false)
 	if plain[0].ServiceStatus != nil {
 		t.Error("status given without status=true")
+	}
+}
+
+func jobTask(id, serviceID, nodeID string, slot int, state, desired swarm.TaskState, iteration uint64) *store.Task {
+	t := task(id, serviceID, nodeID, slot, state, desired, iteration)
+	t.JobIteration = &swarm.Version{Index: iteration}
+	return t
+}
+
+// TestJobServiceStatus follows the counts `docker service ls` shows for
+// jobs through a run, as SwarmKit's ListServiceStatuses gives them: a
+// replicated job of 2 completions shows 0/2 (2/2 completed) once done, a
+// global job's desired tasks are those of the run not yet completed, and a
+// new run (a spec change) counts its own tasks only.
+func TestJobServiceStatus(t *testing.T) {
+	one, two := uint64(1), uint64(2)
+	rjob := &store.Service{Service: swarm.Service{ID: "r", Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{
+		ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &two, TotalCompletions: &two}}},
+		JobStatus: &swarm.JobStatus{JobIteration: swarm.Version{Index: 1}}}, SpecVersion: 1}
+	rjob2 := store.Clone(rjob)
+	rjob2.SpecVersion, rjob2.JobStatus = 2, &swarm.JobStatus{JobIteration: swarm.Version{Index: 2}}
+	serial := store.Clone(rjob)
+	serial.Spec.Mode.ReplicatedJob = &swarm.ReplicatedJob{MaxConcurrent: &one, TotalCompletions: &two}
+	gjob := &store.Service{Service: swarm.Service{ID: "g", Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{GlobalJob: &swarm.GlobalJob{}}},
+		JobStatus: &swarm.JobStatus{JobIteration: swarm.Version{Index: 1}}}, SpecVersion: 1}
+	const (
+		run, done, shut = swarm.TaskStateRunning, swarm.TaskStateComplete, swarm.TaskStateShutdown
+		pend, failed    = swarm.TaskStatePending, swarm.TaskStateFailed
+	)
+	tests := []struct {
+		name  string
+		svc   *store.Service
+		tasks []*store.Task
+		want  swarm.ServiceStatus
+	}{
+		{"replicated job, no task yet", rjob, nil, swarm.ServiceStatus{DesiredTasks: 2}},
+		{"replicated job, pending", rjob, []*store.Task{jobTask("a", "r", "", 1, pend, run, 1), jobTask("b", "r", "", 2, pend, run, 1)},
+			swarm.ServiceStatus{DesiredTasks: 2}},
+		{"replicated job, running", rjob, []*store.Task{jobTask("a", "r", "n1", 1, run, run, 1), jobTask("b", "r", "n1", 2, run, run, 1)},
+			swarm.ServiceStatus{RunningTasks: 2, DesiredTasks: 2}},
+		{"replicated job, one done", rjob, []*store.Task{jobTask("a", "r", "n1", 1, done, done, 1), jobTask("b", "r", "n1", 2, run, run, 1)},
+			swarm.ServiceStatus{RunningTasks: 1, DesiredTasks: 2, CompletedTasks: 1}},
+		{"replicated job, done: 0/2 (2/2 completed)", rjob, []*store.Task{jobTask("a", "r", "n1", 1, done, done, 1), jobTask("b", "r", "n1", 2, done, done, 1)},
+			swarm.ServiceStatus{DesiredTasks: 2, CompletedTasks: 2}},
+		{"replicated job, completed before the orchestrator saw it", rjob, []*store.Task{jobTask("a", "r", "n1", 1, done, run, 1)},
+			swarm.ServiceStatus{DesiredTasks: 2, CompletedTasks: 1}},
+		{"replicated job, a failure and its restart", rjob, []*store.Task{jobTask("a", "r", "n1", 1, failed, shut, 1), jobTask("a2", "r", "n1", 1, run, run, 1)},
+			swarm.ServiceStatus{RunningTasks: 1, DesiredTasks: 2}},
+		{"replicated job one at a time, done", serial, []*store.Task{jobTask("a", "r", "n1", 1, done, done, 1), jobTask("b", "r", "n1", 2, done, done, 1)},
+			swarm.ServiceStatus{DesiredTasks: 1, CompletedTasks: 2}},
+		{"replicated job, a new run counts its own tasks", rjob2, []*store.Task{jobTask("a", "r", "n1", 1, done, done, 1), jobTask("b", "r", "n1", 2, done, done, 1), jobTask("c", "r", "n1", 1, run, run, 2)},
+			swarm.ServiceStatus{RunningTasks: 1, DesiredTasks: 2}},
+		{"global job, no task yet", gjob, nil, swarm.ServiceStatus{}},
+		{"global job, running on both nodes", gjob, []*store.Task{jobTask("a", "g", "n1", 0, run, run, 1), jobTask("b", "g", "n2", 0, pend, run, 1)},
+			swarm.ServiceStatus{RunningTasks: 1, DesiredTasks: 2}},
+		{"global job, one done", gjob, []*store.Task{jobTask("a", "g", "n1", 0, done, done, 1), jobTask("b", "g", "n2", 0, run, run, 1)},
+			swarm.ServiceStatus{RunningTasks: 1, DesiredTasks: 1, CompletedTasks: 1}},
+		{"global job, done: 0/0 (2/2 completed)", gjob, []*store.Task{jobTask("a", "g", "n1", 0, done, done, 1), jobTask("b", "g", "n2", 0, done, done, 1)},
+			swarm.ServiceStatus{CompletedTasks: 2}},
+		{"global job, a task on a down node", gjob, []*store.Task{jobTask("a", "g", "n1", 0, done, done, 1), jobTask("b", "g", "n3", 0, run, run, 1)},
+			swarm.ServiceStatus{CompletedTasks: 1}},
+	}
+	up := func(id string) bool { return id == "n1" || id == "n2" }
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := serviceStatus(tt.svc, tt.tasks, up); got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

@@ -469,7 +469,7 @@ func normalizeEndpointSpec(ep *swarm.EndpointSpec) error {
 // which SwarmKit does not support: the orchestrators do not convert.
 func checkModeChange(old, new swarm.ServiceMode) error {
 	if modeName(old) != modeName(new) {
-		return rpcError(errdefs.KindInvalid, "Unimplemented", "service mode change is not allowed")
+		return rpcError(errdefs.KindNotImplemented, "Unimplemented", "service mode change is not allowed")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/manager/allocator"
 	"github.com/shoal-project/shoal/internal/network/view"
 	"github.com/shoal-project/shoal/internal/store"
 	"github.com/shoal-project/shoal/internal/taskstate"
@@ -192,7 +193,10 @@ func (d *Dispatcher) reject(ctx context.Context, tm *term, nodeID string, left [
 }
 
 // markReady records, in one update, that the node is up at addr with the
-// description and tunnel key its agent sent.
+// description and tunnel key its agent sent, and the addresses the
+// allocator would give it next: a node just joined (or just initialised)
+// is written once, so that a client reading it once its agent's session
+// began can update it with the version it read.
 func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, req *SessionRequest) error {
 	desc := req.Description
 	err := d.store.Update(ctx, func(tx *store.WriteTx) error {
@@ -214,6 +218,7 @@ func (d *Dispatcher) markReady(ctx context.Context, nodeID, addr string, req *Se
 			// gives one.
 			c.Tunnel = &store.Tunnel{PublicKey: req.TunnelKey}
 		}
+		c = allocator.NodeAddresses(tx.ReadTx, c)
 		if sameNode(n, c) {
 			// A session that changes nothing (a reconnect to a new
 			// leader) leaves the node's version alone, so that a client

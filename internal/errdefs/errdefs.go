@@ -22,6 +22,7 @@ const (
 	KindPrecondition      // the cluster is not in a state that allows this
 	KindUnauthorized      // the credentials given are wrong (a wrong unlock key)
 	KindTooLarge          // the request is larger than a documented limit
+	KindNotImplemented    // a change the swarm does not make (renaming a service), as SwarmKit's Unimplemented
 )
 
 // Error is an error with a kind. Msg is shown to the user as is.
@@ -101,6 +102,8 @@ func HTTPStatus(err error) int {
 		return http.StatusUnauthorized
 	case KindTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case KindNotImplemented:
+		return http.StatusNotImplemented
 	default:
 		return http.StatusInternalServerError
 	}

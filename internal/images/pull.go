@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -37,6 +39,44 @@ func (s *Store) resolver() remotes.Resolver {
 			docker.WithAuthorizer(docker.NewDockerAuthorizer()),
 		),
 	})
+}
+
+// lookupReachTimeout bounds how long Distribution tries to reach a
+// registry (name lookup, connect, TLS handshake): the docker CLI asks it
+// before every service create and stack deploy, and falls back at once
+// on an error, but waits as long as the lookup takes. A registry that
+// answers is looked up whatever it then takes.
+const lookupReachTimeout = time.Second
+
+// lookupResolver is resolver with lookupReachTimeout on reaching each
+// registry host.
+func (s *Store) lookupResolver() remotes.Resolver {
+	dialer := &net.Dialer{Timeout: lookupReachTimeout, KeepAlive: 30 * time.Second}
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: lookupReachTimeout,
+		ForceAttemptHTTP2:   true,
+	}}
+	authorizer := docker.NewDockerAuthorizer(docker.WithAuthClient(client))
+	return docker.NewResolver(docker.ResolverOptions{
+		Hosts: docker.ConfigureDefaultRegistries(
+			docker.WithPlainHTTP(s.plainHTTP),
+			docker.WithAuthorizer(authorizer),
+			docker.WithClient(client),
+		),
+	})
+}
+
+// unreachable returns, for a registry that could not be reached, the
+// failed request's own error as dockerd answers it (`Get "https://…/v2/":
+// dial tcp: …`, status 500); nil for other errors.
+func unreachable(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return errors.New(ue.Error())
+	}
+	return nil
 }
 
 // plainHTTP reports whether host is reached over HTTP: it is one of the
@@ -210,9 +250,12 @@ func (s *Store) Distribution(ctx context.Context, ref string) (registry.Distribu
 	if err != nil {
 		return registry.DistributionInspect{}, err
 	}
-	r := s.resolver()
+	r := s.lookupResolver()
 	name, desc, err := r.Resolve(ctx, named.String())
 	if err != nil {
+		if u := unreachable(err); u != nil && ctx.Err() == nil {
+			return registry.DistributionInspect{}, u
+		}
 		return registry.DistributionInspect{}, registryError(named, err)
 	}
 	fetcher, err := r.Fetcher(ctx, name)

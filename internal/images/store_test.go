@@ -5,10 +5,13 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -492,4 +495,53 @@ func mustRecord(t *testing.T, s *Store, ref string) ctrimages.Image {
 		t.Fatal(err)
 	}
 	return recs[0].rec
+}
+
+// TestDistributionUnreachable: a registry that cannot be reached (its
+// host drops the connection attempts) is answered with the failed
+// request's error, as dockerd does, once the lookup's reach timeout
+// passes, not when the kernel gives up connecting minutes later: the
+// docker CLI waits for this answer before every service create.
+func TestDistributionUnreachable(t *testing.T) {
+	s := newStore(t)
+	host := unreachableHost(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err := s.Distribution(ctx, host+"/app:v1")
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Distribution of an unreachable registry: got %v (context: %v), want the connection's error before the request's deadline", err, ctx.Err())
+	}
+	if !strings.Contains(err.Error(), host) || !strings.Contains(err.Error(), "dial tcp") {
+		t.Errorf("got %q, want the failed request's error (method, URL, dial tcp …)", err)
+	}
+}
+
+// unreachableHost listens on a loopback port whose accept queue is full
+// and never accepted from: the kernel drops further connection attempts
+// (SYNs), as a host behind a black hole does.
+func unreachableHost(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the queue: these complete and are never accepted.
+	for range 2 {
+		if c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return addr
 }

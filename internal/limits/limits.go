@@ -88,6 +88,9 @@ const (
 	// MaxTaskHistory the most a swarm spec may set.
 	DefaultTaskHistory uint64 = 5
 	MaxTaskHistory     uint64 = 1000
+	// MaxKeepOldSnapshots is the most old raft snapshots a swarm spec
+	// may keep (Raft.KeepOldSnapshots): each is a copy of the whole store.
+	MaxKeepOldSnapshots uint64 = 16
 	// TaskOverhead is what a task holds besides its TaskSpec: IDs,
 	// status, versions, timestamps, encoded.
 	TaskOverhead uint64 = 1024

@@ -21,6 +21,9 @@ type runningAgent struct {
 	agent  *agent.Agent
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the agent and the role loop ended
+	// session is closed once the agent's first session began: the
+	// managers have written what the node's agent reports (markReady).
+	session chan struct{}
 }
 
 // startAgent runs the agent until stop. The agent reaches the managers
@@ -31,13 +34,18 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	tlsConf := n.tlsFor(clusterconn.ProtoGRPC)
 	latestNode := newLatest[*store.Node]()
 	wantedRoots := newLatest[swarm.TLSInfo]()
+	session := make(chan struct{})
+	var began sync.Once
 	cfg := agent.Config{
 		Executor: n.exec,
 		Managers: func() []string { return managers },
 		Dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 			return clusterconn.DialGRPC(ctx, addr, tlsConf)
 		},
-		NodeChanged:   latestNode.set,
+		NodeChanged: func(nd *store.Node) {
+			latestNode.set(nd)
+			began.Do(func() { close(session) })
+		},
 		TLSInfo:       n.tlsInfo,
 		RootCAChanged: wantedRoots.set,
 		Logs:          n.taskLogs(),
@@ -55,7 +63,7 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	}
 	a := agent.New(cfg)
 	actx, cancel := context.WithCancel(ctx)
-	r := &runningAgent{agent: a, cancel: cancel, done: make(chan struct{})}
+	r := &runningAgent{agent: a, cancel: cancel, done: make(chan struct{}), session: session}
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() {
@@ -83,6 +91,18 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 		close(r.done)
 	}()
 	return r
+}
+
+// waitSession waits until the agent's first session began, ctx ends or
+// the agent stops, and reports whether the session began.
+func (r *runningAgent) waitSession(ctx context.Context) bool {
+	select {
+	case <-r.session:
+		return true
+	case <-ctx.Done():
+	case <-r.done:
+	}
+	return false
 }
 
 // stop ends the agent's session and the role loop. Task containers keep

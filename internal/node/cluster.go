@@ -21,8 +21,6 @@ const (
 	defaultCertExpiry      = 90 * 24 * time.Hour
 	defaultSnapshotEvery   = 10000
 	defaultSlowFollowers   = 500
-	defaultElectionTick    = 10
-	defaultHeartbeatTick   = 1
 	defaultDataPathPort    = 4789
 	defaultSubnetSize      = 24
 )
@@ -32,6 +30,9 @@ const (
 func initSpec(s swarm.Spec) (swarm.Spec, error) {
 	if s.Name == "" {
 		s.Name = "default"
+	}
+	if err := controlapi.ValidateSwarmName(s.Name); err != nil {
+		return s, err
 	}
 	if s.Orchestration.TaskHistoryRetentionLimit == nil {
 		v := int64(defaultTaskHistory)
@@ -56,10 +57,10 @@ func initSpec(s swarm.Spec) (swarm.Spec, error) {
 		s.Raft.LogEntriesForSlowFollowers = defaultSlowFollowers
 	}
 	if s.Raft.ElectionTick == 0 {
-		s.Raft.ElectionTick = defaultElectionTick
+		s.Raft.ElectionTick = controlapi.RaftElectionTick
 	}
 	if s.Raft.HeartbeatTick == 0 {
-		s.Raft.HeartbeatTick = defaultHeartbeatTick
+		s.Raft.HeartbeatTick = controlapi.RaftHeartbeatTick
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}

@@ -125,7 +125,9 @@ func (n *Node) Join(ctx context.Context, req swarm.JoinRequest) error {
 		}
 		return fail(err)
 	}
-	n.setState(mem, mgr, n.startAgent(dctx, mem), false)
+	a := n.startAgent(dctx, mem)
+	n.setState(mem, mgr, a, false)
+	n.settle(ctx, mem, mgr, a)
 	n.log.Info("joined swarm", "node.id", mem.NodeID, "role", mem.Role, "manager", remote)
 	return nil
 }

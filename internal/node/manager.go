@@ -172,6 +172,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 
 	mctx, cancel := context.WithCancel(ctx)
 	m = &manager{store: st, raft: rn, mux: mux, grpc: srv, control: controlapi.New(st), ctx: mctx, cancel: cancel}
+	m.goRun(func(mctx context.Context) { followRaftSpec(mctx, rn, st, cfg.log) })
 	m.goRun(func(mctx context.Context) {
 		rn.RunWhileLeader(mctx, func(lctx context.Context) {
 			var wg sync.WaitGroup

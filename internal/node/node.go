@@ -343,7 +343,9 @@ func (n *Node) Init(ctx context.Context, req swarm.InitRequest) (string, error) 
 		mgr.stop()
 		return fail(err)
 	}
-	n.setState(mem, mgr, n.startAgent(dctx, mem), false)
+	a := n.startAgent(dctx, mem)
+	n.setState(mem, mgr, a, false)
+	n.settle(ctx, mem, mgr, a)
 	n.log.Info("swarm initialised", "node.id", mem.NodeID, "cluster.id", mem.ClusterID, "advertise", advertise)
 	return mem.NodeID, nil
 }

@@ -38,6 +38,8 @@ func Code(k errdefs.Kind) codes.Code {
 		return codes.Unauthenticated
 	case errdefs.KindTooLarge:
 		return codes.ResourceExhausted
+	case errdefs.KindNotImplemented:
+		return codes.Unimplemented
 	}
 	return codes.Internal
 }

@@ -230,6 +230,28 @@ func AllocateNode(n *store.Node, ingress *store.Network, pools *Pools) (c *store
 	return c, true
 }
 
+// NodeAddresses returns n with the ingress and tunnel addresses it lacks
+// (AllocateNode), as a transaction about to write it sees the store: the
+// dispatcher gives them in the write that makes a node ready, so that the
+// allocator has no second write of the node to make. The store's pools
+// are read only when n lacks one.
+func NodeAddresses(tx store.ReadTx, n *store.Node) *store.Node {
+	ingress := swarmnet.Ingress(store.All[*store.Network](tx))
+	lacksIngress := ingress != nil && isAllocated(ingress) &&
+		!slices.ContainsFunc(n.NetworkAttachments, func(a swarm.NetworkAttachment) bool { return a.Network.ID == ingress.ID })
+	lacksTunnel := n.Tunnel != nil && n.Tunnel.PublicKey != "" && !n.Tunnel.Addr.IsValid()
+	if !lacksIngress && !lacksTunnel {
+		return n
+	}
+	c, _ := AllocateNode(n, ingress, NewPools(ReadState(tx)))
+	return c
+}
+
+func isAllocated(n *store.Network) bool {
+	_, ok := swarmnet.Allocated(n)
+	return ok
+}
+
 // New returns the allocator's loop over st.
 func New(st *store.Store, logger *slog.Logger) *controller.Loop {
 	l := &controller.Loop{Name: "allocator", Store: st, Logger: logger, Wakes: wakes}
