@@ -13,16 +13,16 @@ import (
 type Kind int
 
 const (
-	KindUnknown      Kind = iota
-	KindInvalid           // the request is malformed or names a bad value
-	KindNotFound          // the object does not exist
-	KindConflict          // the object exists already, or its version is stale
-	KindUnavailable       // the node cannot serve this now (not a manager, no quorum, locked)
-	KindForbidden         // the caller may not do this
-	KindPrecondition      // the cluster is not in a state that allows this
-	KindUnauthorized      // the credentials given are wrong (a wrong unlock key)
-	KindTooLarge          // the request is larger than a documented limit
-	KindNotImplemented    // a change the swarm does not make (renaming a service), as SwarmKit's Unimplemented
+	KindUnknown        Kind = iota
+	KindInvalid             // the request is malformed or names a bad value
+	KindNotFound            // the object does not exist
+	KindConflict            // the object exists already, or its version is stale
+	KindUnavailable         // the node cannot serve this now (not a manager, no quorum, locked)
+	KindForbidden           // the caller may not do this
+	KindPrecondition        // the cluster is not in a state that allows this
+	KindUnauthorized        // the credentials given are wrong (a wrong unlock key)
+	KindTooLarge            // the request is larger than a documented limit
+	KindNotImplemented      // a change the swarm does not make (renaming a service), as SwarmKit's Unimplemented
 )
 
 // Error is an error with a kind. Msg is shown to the user as is.
