@@ -253,3 +253,42 @@ func excerpt(h []porcupine.Operation, key string, from, to int64) string {
 	}
 	return b.String()
 }
+
+// staleReads returns the reads that certainly returned an overwritten
+// value: the write of the value they saw was acknowledged, then another
+// write of the service was, all before the read began.
+func staleReads(h []porcupine.Operation) []string {
+	writes := map[int]porcupine.Operation{}
+	var acked []porcupine.Operation
+	for _, op := range h {
+		in, out := op.Input.(Input), op.Output.(Output)
+		if in.Op == OpRead {
+			continue
+		}
+		if in.Op != OpRemove {
+			writes[in.Value] = op
+		}
+		if out.Outcome == OK {
+			acked = append(acked, op)
+		}
+	}
+	var out []string
+	for _, r := range h {
+		in, res := r.Input.(Input), r.Output.(Output)
+		if in.Op != OpRead || res.Outcome != OK {
+			continue
+		}
+		w, ok := writes[res.Value]
+		if !ok {
+			continue
+		}
+		for _, later := range acked {
+			if later.Input.(Input).Key == in.Key && later.Input != w.Input && later.Call > w.Return && later.Return < r.Call {
+				out = append(out, fmt.Sprintf("%s: read at %s via %s saw value %d, overwritten by %s acknowledged at %s",
+					in.Key, at(r.Call), res.Manager, res.Value, describe(later.Input.(Input), later.Output.(Output)), at(later.Return)))
+				break
+			}
+		}
+	}
+	return out
+}

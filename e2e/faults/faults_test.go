@@ -100,6 +100,13 @@ func TestFaults(t *testing.T) {
 			sum.add(res)
 			t.Logf("seed %d: %d calls (writes %v), %d faults, linearizable %s (strict reads %s), converged in %.1fs, %d writes answered 5xx applied, %.0fs in all",
 				seed, res.Ops, res.Outcomes, len(res.Faults), res.Linearizable, res.Strict, res.Converge.Seconds(), res.Applied5xx, time.Since(start).Seconds())
+			for i, r := range res.StaleReads {
+				if i == 5 {
+					t.Logf("... %d stale reads in all", len(res.StaleReads))
+					break
+				}
+				t.Logf("stale read: %s", r)
+			}
 			if res.History != "" {
 				t.Logf("history: %s", res.History)
 			}

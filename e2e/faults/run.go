@@ -87,6 +87,9 @@ type Result struct {
 	// Converge is how long after the last heal every service ran at its
 	// replica count; 0 when it did not within ConvergeWithin.
 	Converge time.Duration
+	// StaleReads are the reads during faults that certainly returned an
+	// overwritten value.
+	StaleReads []string
 	// Applied5xx counts writes answered with a 5xx that did apply.
 	Applied5xx int
 	Anomalies  []string
@@ -147,6 +150,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	nem := &nemesis{c: c, top: top, binary: cfg.Binary, clients: clients, log: cfg.Log}
 	defer func() {
 		nem.healAll(context.Background())
+		downStart := time.Now()
+		nem.clear(context.Background())
+		defer func() { fmt.Fprintf(cfg.Log, "cluster down in %.1fs\n", time.Since(downStart).Seconds()) }()
 		if derr := localcluster.Down(context.Background(), c); derr != nil {
 			err = errors.Join(err, fmt.Errorf("cluster down: %w", derr))
 		}
@@ -229,12 +235,15 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			res.Outcomes[op.Output.(Output).Outcome]++
 		}
 	}
+	checkStart := time.Now()
 	lin := checkLinearizable(h, true, finalFrom)
 	strict := checkLinearizable(h, false, finalFrom)
+	fmt.Fprintf(cfg.Log, "checked %d calls in %.1fs\n", len(h), time.Since(checkStart).Seconds())
 	res.Linearizable, res.Strict = lin.Result, strict.Result
 	if lin.Result != porcupine.Ok {
 		res.Anomalies = append(res.Anomalies, fmt.Sprintf("history not linearizable (%s), even with reads during faults allowed to lag", lin.Result))
 	}
+	res.StaleReads = staleReads(h)
 	res.Anomalies = append(res.Anomalies, lostWrites(h, final)...)
 	refused, applied := refusedApplied(h)
 	res.Anomalies = append(res.Anomalies, refused...)
@@ -378,4 +387,47 @@ func place(ctx context.Context, n *nemesis) (Placement, error) {
 		p.Containers[h.Name] = cs
 	}
 	return p, nil
+}
+
+// clear removes every service and, once no task container is left on any
+// host, kills the daemons: the cluster can then be taken down without a
+// swarm leave on each host, which takes long after faults. When the
+// containers do not go, the daemons are left for cluster down.
+func (n *nemesis) clear(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	l := n.leader(ctx)
+	if l == "" {
+		return
+	}
+	svcs, err := n.clients[l].services(ctx)
+	if err != nil {
+		return
+	}
+	for _, s := range svcs {
+		if err := n.clients[l].remove(ctx, s.ID); err != nil {
+			return
+		}
+	}
+	for {
+		left := 0
+		for _, h := range n.c.Hosts {
+			cs, err := n.clients[h.Name].containers(ctx)
+			if err != nil {
+				return
+			}
+			left += len(cs)
+		}
+		if left == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	for _, h := range n.c.Hosts {
+		killAndReap(h.Pid)
+	}
 }
