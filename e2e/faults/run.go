@@ -79,7 +79,7 @@ func (c *Config) defaults() {
 type Result struct {
 	Seed     uint64
 	Faults   []Fault
-	Ops      int            // calls recorded
+	Ops      int             // calls recorded
 	Outcomes map[Outcome]int // of the writes
 	// Linearizable is porcupine's verdict with reads during faults
 	// allowed to be stale; Strict, with every read linearizable.
