@@ -237,23 +237,6 @@ func describeRead(o Output) string {
 	return fmt.Sprintf("%s (%d %s)", o.Outcome, o.Status, o.Message)
 }
 
-// excerpt prints the calls on key around [from, to], for a report.
-func excerpt(h []porcupine.Operation, key string, from, to int64) string {
-	var b strings.Builder
-	for _, op := range h {
-		in := op.Input.(Input)
-		if in.Key != key || op.Return < from || op.Call > to {
-			continue
-		}
-		ret := at(op.Return)
-		if op.Output.(Output).Outcome == Unknown {
-			ret = "?"
-		}
-		fmt.Fprintf(&b, "  [%s, %s] client %d: %s\n", at(op.Call), ret, op.ClientId, describe(in, op.Output.(Output)))
-	}
-	return b.String()
-}
-
 // staleReads returns the reads that certainly returned an overwritten
 // value: the write of the value they saw was acknowledged, then another
 // write of the service was, all before the read began.
@@ -289,6 +272,40 @@ func staleReads(h []porcupine.Operation) []string {
 				break
 			}
 		}
+	}
+	return out
+}
+
+// explain finds, for each service whose calls alone are not
+// linearizable, the shortest prefix of them (by invocation) that is not,
+// and prints its last calls: the last one is where the history went
+// wrong, or close to it.
+func explain(h []porcupine.Operation, lenient bool, finalFrom int64) []string {
+	byKey := map[string][]porcupine.Operation{}
+	for _, op := range h {
+		k := op.Input.(Input).Key
+		byKey[k] = append(byKey[k], op)
+	}
+	var out []string
+	for _, key := range sortedKeys(byKey) {
+		ops := byKey[key]
+		if checkLinearizable(ops, lenient, finalFrom).Result != porcupine.Illegal {
+			continue
+		}
+		n := sort.Search(len(ops), func(n int) bool {
+			return checkLinearizable(ops[:n+1], lenient, finalFrom).Result == porcupine.Illegal
+		}) + 1
+		first := max(0, n-12)
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: not linearizable from call %d of %d on; its last calls:\n", key, n, len(ops))
+		for _, op := range ops[first:n] {
+			ret := at(op.Return)
+			if op.Output.(Output).Outcome == Unknown {
+				ret = "?"
+			}
+			fmt.Fprintf(&b, "  [%s, %s] client %d: %s\n", at(op.Call), ret, op.ClientId, describe(op.Input.(Input), op.Output.(Output)))
+		}
+		out = append(out, b.String())
 	}
 	return out
 }

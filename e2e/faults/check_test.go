@@ -127,3 +127,18 @@ func TestConvergence(t *testing.T) {
 		})
 	}
 }
+
+func TestExplain(t *testing.T) {
+	h := history(
+		call{0, 0, 10, create("a", 1), ok},
+		call{0, 11, 20, read("a"), found(1, 10)},
+		call{1, 0, 10, create("b", 3), ok},
+		call{1, 21, 30, update("a", 5, 10), ok},
+		call{0, 31, 40, update("a", 7, 10), ok},
+		call{1, 41, 50, read("a"), found(7, 14)},
+	)
+	got := explain(h, false, 0)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "a: not linearizable from call 4 of 5 on") || !strings.HasSuffix(got[0], "update(a, 7, from v10) → ok\n") {
+		t.Fatalf("got %q, want service a explained up to the second update from v10", got)
+	}
+}

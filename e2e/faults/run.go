@@ -242,6 +242,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	res.Linearizable, res.Strict = lin.Result, strict.Result
 	if lin.Result != porcupine.Ok {
 		res.Anomalies = append(res.Anomalies, fmt.Sprintf("history not linearizable (%s), even with reads during faults allowed to lag", lin.Result))
+		res.Anomalies = append(res.Anomalies, explain(h, true, finalFrom)...)
 	}
 	res.StaleReads = staleReads(h)
 	res.Anomalies = append(res.Anomalies, lostWrites(h, final)...)
