@@ -20,6 +20,7 @@ var (
 	flagManagers = flag.Int("faults.managers", envInt("MANAGERS", 3), "managers of each cluster (3 or 5); env MANAGERS")
 	flagDisk     = flag.Bool("faults.disk", os.Getenv("DISK") == "1", "also fill a manager's disk; env DISK=1")
 	flagOut      = flag.String("faults.out", os.Getenv("FAULTS_OUT"), "directory for the HTML history of a run with anomalies; env FAULTS_OUT")
+	flagRecord   = flag.String("faults.record", os.Getenv("FAULTS_RECORD"), "append a line per schedule run to this file (bench/faults.sh adds them up); env FAULTS_RECORD")
 )
 
 func envInt(name string, def int) int {
@@ -40,6 +41,9 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	if testing.Short() || os.Getuid() != 0 {
 		return m.Run()
+	}
+	if shoalBin = os.Getenv("SHOAL_BIN"); shoalBin != "" {
+		return m.Run() // built already, by bench/faults.sh
 	}
 	dir, err := os.MkdirTemp("", "faults-bin")
 	if err != nil {
@@ -98,6 +102,11 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("seed %d: %v", seed, err)
 			}
 			sum.add(res)
+			if *flagRecord != "" {
+				if err := record(*flagRecord, res); err != nil {
+					t.Error(err)
+				}
+			}
 			t.Logf("seed %d: %d calls (writes %v), %d faults, linearizable %s (strict reads %s), converged in %.1fs, %d writes answered 5xx applied, %.0fs in all",
 				seed, res.Ops, res.Outcomes, len(res.Faults), res.Linearizable, res.Strict, res.Converge.Seconds(), res.Applied5xx, time.Since(start).Seconds())
 			for i, r := range res.StaleReads {
@@ -160,4 +169,21 @@ type testLog struct{ t *testing.T }
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// record appends one line about a run to path.
+func record(path string, r Result) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	kinds := make([]string, len(r.Faults))
+	for i, f := range r.Faults {
+		kinds[i] = string(f.Kind)
+	}
+	_, err = fmt.Fprintf(f, "seed=%d faults=%d calls=%d writes_ok=%d writes_refused=%d writes_unknown=%d anomalies=%d stale_reads=%d applied_5xx=%d linearizable=%s strict=%s converge_s=%.1f kinds=%s\n",
+		r.Seed, len(r.Faults), r.Ops, r.Outcomes[OK], r.Outcomes[Exists]+r.Outcomes[Stale]+r.Outcomes[NotFound]+r.Outcomes[Refused], r.Outcomes[Unknown],
+		len(r.Anomalies), len(r.StaleReads), r.Applied5xx, r.Linearizable, r.Strict, r.Converge.Seconds(), strings.Join(kinds, ","))
+	return err
 }
