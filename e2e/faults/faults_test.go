@@ -61,9 +61,11 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// ciSeeds are the schedules CI runs, a few short ones: together they
-// take partitions of every kind, kills, pauses and a containerd restart.
-var ciSeeds = []uint64{1, 2, 3}
+// ciSeeds are the schedules CI runs, two short ones that together hold
+// every kind of fault but a full disk: seed 1 a minority cut off, a
+// containerd restart, a line of managers and a paused leader; seed 23 a
+// line, a one-way partition and a cut-off leader, and a killed daemon.
+var ciSeeds = []uint64{1, 23}
 
 // TestFaults runs fault schedules on local clusters of real daemons and
 // checks what clients saw through the API for linearizability, and the
