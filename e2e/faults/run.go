@@ -185,30 +185,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		lastHeal = time.Now()
 	}
 
-	// Healed: every service at its replica count, with one task per slot.
-	var placement Placement
-	var waiting string
-	var dups []string
-	deadline := lastHeal.Add(cfg.ConvergeWithin)
-	for {
-		placement, err = place(ctx, nem)
-		if err == nil {
-			if waiting, dups = convergence(placement); waiting == "" {
-				res.Converge = time.Since(lastHeal)
-				break
-			}
-		} else {
-			waiting = err.Error()
-		}
-		if time.Now().After(deadline) {
-			res.Anomalies = append(res.Anomalies, fmt.Sprintf("not converged %s after the last fault healed: %s", cfg.ConvergeWithin, waiting))
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	for _, d := range dups {
-		res.Anomalies = append(res.Anomalies, "after healing, "+d)
-	}
+	var found []string
+	res.Converge, found = awaitConvergence(ctx, nem, lastHeal, cfg.ConvergeWithin)
+	res.Anomalies = append(res.Anomalies, found...)
 	fmt.Fprintf(cfg.Log, "converged %.1fs after the last heal\n", res.Converge.Seconds())
 
 	// Final reads, on every manager: all caught up by now, so each must
@@ -430,5 +409,38 @@ func (n *nemesis) clear(ctx context.Context) {
 	}
 	for _, h := range n.c.Hosts {
 		killAndReap(h.Pid)
+	}
+}
+
+// awaitConvergence waits until every service runs at its replica count,
+// for up to within after healed, and returns how long that took (0 when
+// it did not) and what was wrong: not converged in time, or two tasks or
+// containers running for one slot once it had.
+func awaitConvergence(ctx context.Context, n *nemesis, healed time.Time, within time.Duration) (time.Duration, []string) {
+	deadline := healed.Add(within)
+	for {
+		p, err := place(ctx, n)
+		waiting := ""
+		var dups []string
+		if err != nil {
+			waiting = err.Error()
+		} else {
+			waiting, dups = convergence(p)
+		}
+		var anomalies []string
+		for _, d := range dups {
+			anomalies = append(anomalies, "after healing, "+d)
+		}
+		if waiting == "" {
+			return time.Since(healed), anomalies
+		}
+		if time.Now().After(deadline) {
+			return 0, append(anomalies, fmt.Sprintf("not converged %s after the last fault healed: %s", within, waiting))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, append(anomalies, ctx.Err().Error())
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 }
