@@ -121,6 +121,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	for _, f := range res.Faults {
 		fmt.Fprintf(cfg.Log, "  %s\n", f)
 	}
+	if old, err := localcluster.Load(cfg.Name); err == nil {
+		// Left by a run that was killed before it could clean up.
+		if err := localcluster.Down(ctx, old); err != nil {
+			return res, fmt.Errorf("remove the cluster an earlier run left: %w", err)
+		}
+	}
 	if cfg.Schedule.Disk {
 		// The last manager's data root is a small tmpfs for the nemesis
 		// to fill. cluster down unmounts it with the rest.
