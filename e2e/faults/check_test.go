@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -140,5 +141,28 @@ func TestExplain(t *testing.T) {
 	got := explain(h, false, 0)
 	if len(got) != 1 || !strings.HasPrefix(got[0], "a: not linearizable from call 4 of 5 on") || !strings.HasSuffix(got[0], "update(a, 7, from v10) → ok\n") {
 		t.Fatalf("got %q, want service a explained up to the second update from v10", got)
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	tests := []struct {
+		op   Op
+		err  error
+		want Outcome
+	}{
+		{OpCreate, nil, OK},
+		{OpCreate, &apiError{Status: 409, Message: "name conflicts"}, Exists},
+		{OpUpdate, &apiError{Status: 409, Message: "update out of sequence"}, Stale},
+		{OpUpdate, &apiError{Status: 404}, NotFound},
+		{OpRemove, &apiError{Status: 404}, NotFound},
+		{OpUpdate, &apiError{Status: 400, Message: "renaming services is not supported"}, Refused},
+		{OpCreate, &apiError{Status: 503, Message: "this manager is not the leader of the swarm; try again"}, Unknown},
+		{OpCreate, &apiError{Status: 500}, Unknown},
+		{OpRemove, context.DeadlineExceeded, Unknown},
+	}
+	for _, tt := range tests {
+		if got := outcome(tt.op, tt.err); got.Outcome != tt.want {
+			t.Errorf("%s with %v: got %s, want %s", tt.op, tt.err, got.Outcome, tt.want)
+		}
 	}
 }
