@@ -134,8 +134,11 @@ type Placement struct {
 }
 
 // convergence says why the services are not all at their replica count
-// yet ("" when they are), and what is wrong beyond waiting: two tasks or
-// containers running for one slot.
+// yet ("" when they are), and what is wrong beyond waiting: two tasks
+// running for one slot in the store. Two containers running for one slot
+// are only waiting: a node cut off from the managers runs its tasks on
+// while their replacements start elsewhere, as in Swarm, and stops them
+// once it hears from a manager again.
 func convergence(p Placement) (waiting string, duplicates []string) {
 	up := map[string]bool{}
 	for _, n := range p.Nodes {
@@ -189,6 +192,11 @@ func convergence(p Placement) (waiting string, duplicates []string) {
 		}
 	}
 	for k, cs := range containers {
+		if len(cs) > 1 {
+			reasons = append(reasons, fmt.Sprintf("%s slot %d: %d running containers (%s)", names[k.service], k.slot, len(cs), strings.Join(cs, ", ")))
+		}
+	}
+	for k, cs := range containers {
 		if _, ok := names[k.service]; !ok {
 			reasons = append(reasons, fmt.Sprintf("containers of removed service %s still run: %s", k.service, strings.Join(cs, ", ")))
 		}
@@ -198,11 +206,6 @@ func convergence(p Placement) (waiting string, duplicates []string) {
 	for k, n := range running {
 		if n > 1 {
 			duplicates = append(duplicates, fmt.Sprintf("%s slot %d: %d running tasks", names[k.service], k.slot, n))
-		}
-	}
-	for k, cs := range containers {
-		if len(cs) > 1 {
-			duplicates = append(duplicates, fmt.Sprintf("%s slot %d: %d running containers (%s)", names[k.service], k.slot, len(cs), strings.Join(cs, ", ")))
 		}
 	}
 	sort.Strings(duplicates)

@@ -108,7 +108,7 @@ func TestConvergence(t *testing.T) {
 			Services: []swarm.Service{svc}, Nodes: nodes,
 			Tasks:      []swarm.Task{task("t1", "n1", 1, swarm.TaskStateRunning), task("t2", "n1", 2, swarm.TaskStateRunning)},
 			Containers: map[string][]container.Summary{"worker1": {ctr("s1", "web.1.t1"), ctr("s1", "web.2.t2")}, "manager1": {ctr("s1", "web.2.t0")}},
-		}, "", "web slot 2: 2 running containers (manager1:web.2.t0, worker1:web.2.t2)"},
+		}, "web slot 2: 2 running containers (manager1:web.2.t0, worker1:web.2.t2)", ""},
 		{"two tasks for one slot", Placement{
 			Services: []swarm.Service{svc}, Nodes: nodes,
 			Tasks:      []swarm.Task{task("t1", "n1", 1, swarm.TaskStateRunning), task("t2", "n1", 2, swarm.TaskStateRunning), task("t3", "n1", 2, swarm.TaskStateRunning)},

@@ -118,6 +118,11 @@ func outcome(op Op, err error) Output {
 	return out
 }
 
+// taskCommand runs until stopped and stops at once on SIGTERM (a plain
+// sleep as PID 1 ignores it and waits out the stop grace period), so that
+// the time to converge is the cluster's, not the image's.
+var taskCommand = []string{"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"}
+
 // serviceSpec is the spec a write of value gives service name: only the
 // label and the replica count change, so that no write starts a rolling
 // update of the tasks.
@@ -126,7 +131,7 @@ func serviceSpec(name string, value int) swarm.ServiceSpec {
 	return swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: name, Labels: map[string]string{valueLabel: strconv.Itoa(value)}},
 		TaskTemplate: swarm.TaskSpec{
-			ContainerSpec: &swarm.ContainerSpec{Image: "busybox:latest", Command: []string{"sleep", "3600"}},
+			ContainerSpec: &swarm.ContainerSpec{Image: "busybox:latest", Command: taskCommand},
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 	}
