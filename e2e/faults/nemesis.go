@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,12 +17,10 @@ import (
 
 // nemesis injects faults into a running local cluster and heals them.
 type nemesis struct {
-	c          *localcluster.Cluster
-	top        Topology
-	binary     string
-	daemonArgs []string
-	clients    map[string]*apiClient // by host name
-	log        io.Writer
+	c       *localcluster.Cluster
+	top     Topology
+	binary  string
+	clients map[string]*apiClient // by host name
 }
 
 func (n *nemesis) host(name string) *localcluster.Host {
@@ -94,7 +91,7 @@ func (n *nemesis) inject(ctx context.Context, f Fault) (heal, []string, error) {
 			return nil, targets, err
 		}
 		return func(ctx context.Context) error {
-			if err := localcluster.StartDaemon(h, n.binary, n.daemonArgs); err != nil {
+			if err := localcluster.StartDaemon(h, n.binary, nil); err != nil {
 				return err
 			}
 			return localcluster.WaitReady(ctx, *h)

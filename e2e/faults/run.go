@@ -153,7 +153,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	for _, h := range c.Hosts {
 		clients[h.Name] = newAPIClient(h.Name, h.Socket, cfg.CallTimeout)
 	}
-	nem := &nemesis{c: c, top: top, binary: cfg.Binary, clients: clients, log: cfg.Log}
+	nem := &nemesis{c: c, top: top, binary: cfg.Binary, clients: clients}
 	defer func() {
 		nem.healAll(context.Background())
 		downStart := time.Now()
