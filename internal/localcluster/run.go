@@ -60,11 +60,12 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if _, err := os.Stat(filepath.Join(c.Dir, stateFile)); err == nil {
 		return nil, fmt.Errorf("cluster %q exists already; remove it with `shoal cluster down %s`", o.Name, o.Name)
 	}
-	defer func() {
+	// The failing returns below set c to nil: take down the planned one.
+	defer func(planned *Cluster) {
 		if err != nil {
-			Down(context.Background(), c)
+			Down(context.Background(), planned)
 		}
-	}()
+	}(c)
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, err
 	}
