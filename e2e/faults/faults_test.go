@@ -111,8 +111,8 @@ func TestFaults(t *testing.T) {
 					t.Error(err)
 				}
 			}
-			t.Logf("seed %d: %d calls (writes %v), %d faults, linearizable %s (strict reads %s), converged in %.1fs, %d writes answered 5xx applied, %.0fs in all",
-				seed, res.Ops, res.Outcomes, len(res.Faults), res.Linearizable, res.Strict, res.Converge.Seconds(), res.Applied5xx, time.Since(start).Seconds())
+			t.Logf("seed %d: %d calls (writes %v), %d faults, linearizable %s (strict reads %s), converged in %.1fs, managers caught up %.1fs later, %d writes answered 5xx applied, %.0fs in all",
+				seed, res.Ops, res.Outcomes, len(res.Faults), res.Linearizable, res.Strict, res.Converge.Seconds(), res.CatchUp.Seconds(), res.Applied5xx, time.Since(start).Seconds())
 			for i, r := range res.StaleReads {
 				if i == 5 {
 					t.Logf("... %d stale reads in all", len(res.StaleReads))
@@ -186,8 +186,8 @@ func record(path string, r Result) error {
 	for i, f := range r.Faults {
 		kinds[i] = string(f.Kind)
 	}
-	_, err = fmt.Fprintf(f, "seed=%d faults=%d calls=%d writes_ok=%d writes_refused=%d writes_unknown=%d anomalies=%d stale_reads=%d applied_5xx=%d linearizable=%s strict=%s converge_s=%.1f kinds=%s\n",
+	_, err = fmt.Fprintf(f, "seed=%d faults=%d calls=%d writes_ok=%d writes_refused=%d writes_unknown=%d anomalies=%d stale_reads=%d applied_5xx=%d linearizable=%s strict=%s converge_s=%.1f catchup_s=%.1f kinds=%s\n",
 		r.Seed, len(r.Faults), r.Ops, r.Outcomes[OK], r.Outcomes[Exists]+r.Outcomes[Stale]+r.Outcomes[NotFound]+r.Outcomes[Refused], r.Outcomes[Unknown],
-		len(r.Anomalies), len(r.StaleReads), r.Applied5xx, r.Linearizable, r.Strict, r.Converge.Seconds(), strings.Join(kinds, ","))
+		len(r.Anomalies), len(r.StaleReads), r.Applied5xx, r.Linearizable, r.Strict, r.Converge.Seconds(), r.CatchUp.Seconds(), strings.Join(kinds, ","))
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
 	"os"
@@ -39,6 +40,9 @@ type Config struct {
 	// ConvergeWithin is how long after the last fault healed every
 	// service must run at its replica count.
 	ConvergeWithin time.Duration
+	// CatchUpWithin is how long after that every manager must serve the
+	// leader's state.
+	CatchUpWithin time.Duration
 	// Artifacts is where a run with anomalies leaves its history (HTML),
 	// "" for nowhere.
 	Artifacts string
@@ -70,6 +74,9 @@ func (c *Config) defaults() {
 	if c.ConvergeWithin == 0 {
 		c.ConvergeWithin = 30 * time.Second
 	}
+	if c.CatchUpWithin == 0 {
+		c.CatchUpWithin = 30 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -87,6 +94,9 @@ type Result struct {
 	// Converge is how long after the last heal every service ran at its
 	// replica count; 0 when it did not within ConvergeWithin.
 	Converge time.Duration
+	// CatchUp is how long after converging every manager served the
+	// services the leader did.
+	CatchUp time.Duration
 	// StaleReads are the reads during faults that certainly returned an
 	// overwritten value.
 	StaleReads []string
@@ -196,8 +206,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	res.Anomalies = append(res.Anomalies, found...)
 	fmt.Fprintf(cfg.Log, "converged %.1fs after the last heal\n", res.Converge.Seconds())
 
-	// Final reads, on every manager: all caught up by now, so each must
-	// be linearizable.
+	// Final reads, on every manager once all have caught up with the
+	// leader: each must be linearizable.
+	res.CatchUp, found = awaitCaughtUp(ctx, nem, cfg.CatchUpWithin)
+	res.Anomalies = append(res.Anomalies, found...)
+	fmt.Fprintf(cfg.Log, "every manager caught up %.1fs later\n", res.CatchUp.Seconds())
 	finalFrom := rec.now()
 	final := map[string]Output{}
 	for _, k := range keys {
@@ -446,6 +459,49 @@ func awaitConvergence(ctx context.Context, n *nemesis, healed time.Time, within 
 		select {
 		case <-ctx.Done():
 			return 0, append(anomalies, ctx.Err().Error())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// awaitCaughtUp waits until every manager serves the services, at the
+// versions, that the leader does, for up to within, and returns how long
+// that took. A manager the leader's replication gave up on for a while
+// lags for seconds after a partition heals; past within it is an anomaly.
+func awaitCaughtUp(ctx context.Context, n *nemesis, within time.Duration) (time.Duration, []string) {
+	start := time.Now()
+	versions := func(c *apiClient) (map[string]uint64, error) {
+		svcs, err := c.services(ctx)
+		m := map[string]uint64{}
+		for _, s := range svcs {
+			m[s.ID] = s.Version.Index
+		}
+		return m, err
+	}
+	for {
+		var behind []string
+		l := n.leader(ctx)
+		if l == "" {
+			behind = append(behind, "no leader")
+		} else if want, err := versions(n.clients[l]); err != nil {
+			behind = append(behind, fmt.Sprintf("%s (the leader): %v", l, err))
+		} else {
+			for _, m := range n.top.Managers {
+				got, err := versions(n.clients[m])
+				if err != nil || !maps.Equal(got, want) {
+					behind = append(behind, fmt.Sprintf("%s serves %v, the leader %s %v (%v)", m, got, l, want, err))
+				}
+			}
+		}
+		if len(behind) == 0 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > within {
+			return 0, []string{fmt.Sprintf("managers not caught up with the leader %s after converging: %s", within, strings.Join(behind, "; "))}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, []string{ctx.Err().Error()}
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
