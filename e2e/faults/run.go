@@ -134,7 +134,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if old, err := localcluster.Load(cfg.Name); err == nil {
 		// Left by a run that was killed before it could clean up.
 		if err := localcluster.Down(ctx, old); err != nil {
-			return res, fmt.Errorf("remove the cluster an earlier run left: %w", err)
+			// Pieces a killed run removed already are errors here; what
+			// counts is that the cluster is gone.
+			if _, lerr := localcluster.Load(cfg.Name); lerr == nil {
+				return res, fmt.Errorf("remove the cluster an earlier run left: %w", err)
+			}
+			fmt.Fprintf(cfg.Log, "removed the cluster an earlier run left (%v)\n", err)
 		}
 	}
 	if cfg.Schedule.Disk {
