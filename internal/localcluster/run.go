@@ -60,11 +60,12 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if _, err := os.Stat(filepath.Join(c.Dir, stateFile)); err == nil {
 		return nil, fmt.Errorf("cluster %q exists already; remove it with `shoal cluster down %s`", o.Name, o.Name)
 	}
-	defer func() {
+	// The failing returns below set c to nil: take down the planned one.
+	defer func(planned *Cluster) {
 		if err != nil {
-			Down(context.Background(), c)
+			Down(context.Background(), planned)
 		}
-	}()
+	}(c)
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	for i := range c.Hosts {
-		if err := startDaemon(&c.Hosts[i], o.Binary, o.DaemonArgs); err != nil {
+		if err := StartDaemon(&c.Hosts[i], o.Binary, o.DaemonArgs); err != nil {
 			return nil, err
 		}
 		if err := c.save(); err != nil {
@@ -84,7 +85,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 	}
 	for _, h := range c.Hosts {
-		if err := waitReady(ctx, h); err != nil {
+		if err := WaitReady(ctx, h); err != nil {
 			return nil, err
 		}
 	}
@@ -94,7 +95,10 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	return c, nil
 }
 
-func startDaemon(h *Host, binary string, extra []string) error {
+// StartDaemon starts a host's daemon in its namespace over its state, in
+// a session of its own, and sets h.Pid; extra are more daemon flags. A
+// caller that kills the daemon later reaps it (it is this process's child).
+func StartDaemon(h *Host, binary string, extra []string) error {
 	for _, d := range []string{h.DataRoot, h.ExecRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return err
@@ -122,7 +126,8 @@ func startDaemon(h *Host, binary string, extra []string) error {
 	return cmd.Process.Release()
 }
 
-func waitReady(ctx context.Context, h Host) error {
+// WaitReady waits until a host's daemon answers /_ping, for up to 90 s.
+func WaitReady(ctx context.Context, h Host) error {
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", h.Socket)

@@ -16,6 +16,9 @@ import (
 type Batch struct {
 	Time    time.Time // the leader's clock, so every replica stamps the same times
 	Actions []Action
+	// Base is the store index the writer read when it decided the batch;
+	// the batch applies only over that state (ApplyBatch). 0: unchecked.
+	Base uint64
 }
 
 // Op is what an action does to an object.
@@ -42,6 +45,7 @@ type Action struct {
 // can never start a JSON document, so batches written as JSON by earlier
 // versions still decode from old logs.
 //
+//	[0x00 | 0x10 | uvarint base]  when the batch has a Base
 //	0x00 | version | body, S2-compressed when version is 2
 //	body: unix nanos (8 bytes, big endian) | uvarint count |
 //	      count × (op byte | table byte | uvarint length | object JSON)
@@ -53,6 +57,8 @@ const (
 	batchMagic      = 0x00
 	batchPlain      = 0x01
 	batchCompressed = 0x02
+	// batchBased prefixes a batch with its Base.
+	batchBased = 0x10
 	// compressFrom is the body size from which compressing pays.
 	compressFrom = 16 << 10
 )
@@ -66,11 +72,16 @@ var (
 
 // encodeBatch frames b; its objects are already JSON.
 func encodeBatch(b Batch) ([]byte, error) {
-	size := 2 + 8 + binary.MaxVarintLen64
+	var head []byte
+	if b.Base != 0 {
+		head = binary.AppendUvarint([]byte{batchMagic, batchBased}, b.Base)
+	}
+	size := len(head) + 2 + 8 + binary.MaxVarintLen64
 	for _, a := range b.Actions {
 		size += 2 + binary.MaxVarintLen64 + len(a.Object)
 	}
-	out := make([]byte, 0, size)
+	out := append(make([]byte, 0, size), head...)
+	start := len(out)
 	out = append(out, batchMagic, batchPlain)
 	out = binary.BigEndian.AppendUint64(out, uint64(b.Time.UnixNano()))
 	out = binary.AppendUvarint(out, uint64(len(b.Actions)))
@@ -87,12 +98,13 @@ func encodeBatch(b Batch) ([]byte, error) {
 		out = binary.AppendUvarint(out, uint64(len(a.Object)))
 		out = append(out, a.Object...)
 	}
-	if body := out[2:]; len(body) >= compressFrom {
-		z := make([]byte, 2+s2.MaxEncodedLen(len(body)))
-		z[0], z[1] = batchMagic, batchCompressed
-		n := len(s2.Encode(z[2:], body))
+	if body := out[start+2:]; len(body) >= compressFrom {
+		z := make([]byte, start+2+s2.MaxEncodedLen(len(body)))
+		copy(z, head)
+		z[start], z[start+1] = batchMagic, batchCompressed
+		n := len(s2.Encode(z[start+2:], body))
 		// A right-sized copy: raft holds the entry until it is applied.
-		return slices.Clip(bytes.Clone(z[:2+n])), nil
+		return slices.Clip(bytes.Clone(z[:start+2+n])), nil
 	}
 	return out, nil
 }
@@ -109,6 +121,15 @@ func decodeBatch(data []byte) (Batch, error) {
 	}
 	if len(data) < 2 {
 		return Batch{}, errShortBatch
+	}
+	if data[1] == batchBased {
+		base, n := binary.Uvarint(data[2:])
+		if n <= 0 || base == 0 || len(data) < 2+n+2 || data[2+n+1] == batchBased {
+			return Batch{}, errShortBatch
+		}
+		b, err := decodeBatch(data[2+n:])
+		b.Base = base
+		return b, err
 	}
 	body := data[2:]
 	switch data[1] {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -29,6 +30,10 @@ func TestBatchRoundTrip(t *testing.T) {
 		{"large enough to compress", Batch{Time: at, Actions: slices.Repeat([]Action{
 			{Op: OpPut, Table: tableTask, Object: json.RawMessage(`{"ID":"t1","Spec":{"ContainerSpec":{"Image":"busybox"}}}`)},
 		}, 1000)}, batchCompressed},
+		{"with the index it was decided at", Batch{Time: at, Base: 300, Actions: []Action{{Op: OpPut, Table: tableTask, Object: json.RawMessage(`{"ID":"t1"}`)}}}, batchPlain},
+		{"compressed, with the index it was decided at", Batch{Time: at, Base: 1 << 40, Actions: slices.Repeat([]Action{
+			{Op: OpPut, Table: tableTask, Object: json.RawMessage(`{"ID":"t1","Spec":{"ContainerSpec":{"Image":"busybox"}}}`)},
+		}, 1000)}, batchCompressed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,8 +41,16 @@ func TestBatchRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if data[1] != tt.wantVersion {
-				t.Errorf("got version %d, want %d", data[1], tt.wantVersion)
+			version := data[1]
+			if tt.b.Base != 0 {
+				_, n := binary.Uvarint(data[2:])
+				if data[1] != batchBased || n <= 0 {
+					t.Fatalf("a batch with a base starts %x", data[:4])
+				}
+				version = data[2+n+1]
+			}
+			if version != tt.wantVersion {
+				t.Errorf("got version %d, want %d", version, tt.wantVersion)
 			}
 			got, err := decodeBatch(data)
 			if err != nil {
@@ -66,6 +79,9 @@ func TestDecodeBatchRefusesDamage(t *testing.T) {
 		{"unknown version", append([]byte{batchMagic, 9}, good[2:]...)},
 		{"compressed garbage", append([]byte{batchMagic, batchCompressed}, good[2:]...)},
 		{"unknown table", func() []byte { d := append([]byte{}, good...); d[12] = 99; return d }()},
+		{"a base and nothing more", []byte{batchMagic, batchBased, 7}},
+		{"a base of 0", append([]byte{batchMagic, batchBased, 0}, good...)},
+		{"two bases", append([]byte{batchMagic, batchBased, 7, batchMagic, batchBased, 8}, good...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

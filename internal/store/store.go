@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/metrics"
 )
 
@@ -79,9 +81,20 @@ func (s *Store) View(fn func(tx ReadTx)) {
 
 func observeSince(h prometheus.Observer, start time.Time) { h.Observe(time.Since(start).Seconds()) }
 
+// ErrStaleBatch refuses a batch decided over a state that other batches
+// changed before it was applied: on a leader, those of an earlier leader
+// that it had not applied yet when it decided.
+var ErrStaleBatch = errors.New("store: the batch was decided over a state that changed before it applied")
+
+// staleRetries bounds how often Update decides again over a newer state.
+const staleRetries = 5
+
 // Update runs fn in a write transaction that sees its own changes, then
 // proposes what fn wrote as one batch and returns when it is applied. If fn
-// fails or writes nothing, nothing is proposed.
+// fails or writes nothing, nothing is proposed. A batch that another one
+// overtook is refused where it would apply (ErrStaleBatch), and fn runs
+// again over the newer state, so what fn checked always holds when its
+// changes apply.
 func (s *Store) Update(ctx context.Context, fn func(tx *WriteTx) error) error {
 	defer observeSince(metrics.StoreWriteTxLatency, time.Now())
 	s.updateMu.Lock()
@@ -89,6 +102,19 @@ func (s *Store) Update(ctx context.Context, fn func(tx *WriteTx) error) error {
 	if s.proposer == nil {
 		return fmt.Errorf("store: no proposer: this node does not write the cluster state")
 	}
+	for range staleRetries {
+		if err := s.update(ctx, fn); !errors.Is(err, ErrStaleBatch) {
+			return err
+		}
+	}
+	return &errdefs.Error{Kind: errdefs.KindUnavailable, Msg: "the swarm's state kept changing under this write; try again", Err: ErrStaleBatch}
+}
+
+func (s *Store) update(ctx context.Context, fn func(tx *WriteTx) error) error {
+	// The index first, then the snapshot: the snapshot holds at least
+	// what the index says, so a batch the snapshot already held is
+	// refused (and decided again), never missed.
+	base := s.index.Load()
 	// fn reads a snapshot with its own writes laid over it (overlay); the
 	// tables themselves change only when the batch comes back through
 	// ApplyBatch.
@@ -99,7 +125,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *WriteTx) error) error {
 	if len(tx.actions) == 0 {
 		return nil
 	}
-	data, err := encodeBatch(Batch{Time: s.now().UTC(), Actions: tx.actions})
+	data, err := encodeBatch(Batch{Time: s.now().UTC(), Actions: tx.actions, Base: base})
 	if err != nil {
 		return err
 	}
@@ -134,6 +160,11 @@ func (s *Store) ApplyBatch(idx uint64, data []byte) error {
 	b, err := decodeBatch(data)
 	if err != nil {
 		return fmt.Errorf("store: decode batch %d: %w", idx, err)
+	}
+	// Every replica applies the same log, so every one refuses the same
+	// batches. Entries that are not batches (raft's own) leave the index.
+	if b.Base != 0 && b.Base != s.index.Load() {
+		return ErrStaleBatch
 	}
 	mine := s.proposed.Load().objectsFor(data)
 	txn := s.db.Load().Txn(true)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -232,4 +233,66 @@ func TestCloneIsDeep(t *testing.T) {
 	if orig.Spec.Labels["k"] != "v" {
 		t.Fatal("changing the clone changed the original")
 	}
+}
+
+// overtaker is a raft log in which, once, a batch of an earlier leader
+// that this store had not applied yet comes before the one proposed: what
+// a new leader sees when it decides before applying all its predecessor
+// committed.
+type overtaker struct {
+	sequencer
+	earlier []byte // applied before the next proposal, then cleared
+}
+
+func (o *overtaker) Propose(ctx context.Context, data []byte) error {
+	if o.earlier != nil {
+		o.index++
+		if err := o.s.ApplyBatch(o.index, o.earlier); err != nil {
+			return err
+		}
+		o.earlier = nil
+	}
+	return o.sequencer.Propose(ctx, data)
+}
+
+func TestUpdateDecidedOverAnOvertakenStateDecidesAgain(t *testing.T) {
+	s, _ := newTestStore(t)
+	o := &overtaker{sequencer: sequencer{s: s}}
+	s.SetProposer(o)
+	if err := s.Update(t.Context(), func(tx *WriteTx) error { return tx.Put(service("svc1", "web")) }); err != nil {
+		t.Fatal(err)
+	}
+	// The earlier leader's write: a label, from version 1.
+	earlier := service("svc1", "web")
+	earlier.Spec.Labels = map[string]string{"by": "earlier leader"}
+	data, err := json.Marshal(earlier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.earlier, err = encodeBatch(Batch{Time: time.Unix(1, 0), Actions: []Action{{Op: OpPut, Table: tableService, Object: data}}, Base: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This store's write, also from version 1: it must be decided again
+	// over the earlier write, and refused as the API refuses a stale one.
+	stale := errors.New("update out of sequence")
+	runs := 0
+	err = s.Update(t.Context(), func(tx *WriteTx) error {
+		runs++
+		cur := Get[*Service](tx.ReadTx, "svc1")
+		if cur.Version.Index != 1 {
+			return stale
+		}
+		c := Clone(cur)
+		c.Spec.Labels = map[string]string{"by": "this leader"}
+		return tx.Put(c)
+	})
+	if !errors.Is(err, stale) || runs != 2 {
+		t.Fatalf("got %v after %d runs, want the update decided again and refused", err, runs)
+	}
+	s.View(func(tx ReadTx) {
+		if got := Get[*Service](tx, "svc1"); got.Spec.Labels["by"] != "earlier leader" || got.Version.Index != 2 {
+			t.Fatalf("got labels %v at version %d, want the earlier leader's write at 2", got.Spec.Labels, got.Version.Index)
+		}
+	})
 }
