@@ -32,7 +32,7 @@ awk '
 	{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
 	{ runs++; faults += v["faults"]; calls += v["calls"]; ok += v["writes_ok"]; unknown += v["writes_unknown"]
 	  if (v["anomalies"] > 0) bad++; if (v["strict"] != "Ok") stale++; applied += v["applied_5xx"]
-	  if (v["converge_s"] > 0) { conv++; sum += v["converge_s"]; if (v["converge_s"] > worst) worst = v["converge_s"] }
+	  if (v["converge_s"] >= 0) { conv++; sum += v["converge_s"]; if (v["converge_s"] > worst) worst = v["converge_s"] }
 	  if (v["catchup_s"] != "") { caught++; csum += v["catchup_s"]; if (v["catchup_s"] > cworst) cworst = v["catchup_s"] } }
 	END { printf "schedules=%d faults=%d calls=%d writes_ok=%d writes_unknown=%d schedules_with_anomalies=%d schedules_with_stale_reads=%d writes_5xx_applied=%d converged=%d converge_mean_s=%.1f converge_worst_s=%.1f catchup_mean_s=%.1f catchup_worst_s=%.1f\n",
 		runs, faults, calls, ok, unknown, bad + 0, stale + 0, applied, conv, conv ? sum / conv : 0, worst, caught ? csum / caught : 0, cworst }

@@ -148,7 +148,7 @@ func (s *summary) add(r Result) {
 	if r.Strict != porcupine.Ok {
 		s.stale++
 	}
-	if r.Converge > 0 {
+	if r.Converge >= 0 {
 		s.converge = append(s.converge, r.Converge)
 	}
 }
@@ -186,7 +186,7 @@ func record(path string, r Result) error {
 	for i, f := range r.Faults {
 		kinds[i] = string(f.Kind)
 	}
-	_, err = fmt.Fprintf(f, "seed=%d faults=%d calls=%d writes_ok=%d writes_refused=%d writes_unknown=%d anomalies=%d stale_reads=%d applied_5xx=%d linearizable=%s strict=%s converge_s=%.1f catchup_s=%.1f kinds=%s\n",
+	_, err = fmt.Fprintf(f, "seed=%d faults=%d calls=%d writes_ok=%d writes_refused=%d writes_unknown=%d anomalies=%d stale_reads=%d applied_5xx=%d linearizable=%s strict=%s converge_s=%.2f catchup_s=%.2f kinds=%s\n",
 		r.Seed, len(r.Faults), r.Ops, r.Outcomes[OK], r.Outcomes[Exists]+r.Outcomes[Stale]+r.Outcomes[NotFound]+r.Outcomes[Refused], r.Outcomes[Unknown],
 		len(r.Anomalies), len(r.StaleReads), r.Applied5xx, r.Linearizable, r.Strict, r.Converge.Seconds(), r.CatchUp.Seconds(), strings.Join(kinds, ","))
 	return err

@@ -92,7 +92,7 @@ type Result struct {
 	// allowed to be stale; Strict, with every read linearizable.
 	Linearizable, Strict porcupine.CheckResult
 	// Converge is how long after the last heal every service ran at its
-	// replica count; 0 when it did not within ConvergeWithin.
+	// replica count; -1 when it did not within ConvergeWithin.
 	Converge time.Duration
 	// CatchUp is how long after converging every manager served the
 	// services the leader did.
@@ -437,9 +437,9 @@ func (n *nemesis) clear(ctx context.Context) {
 }
 
 // awaitConvergence waits until every service runs at its replica count,
-// for up to within after healed, and returns how long that took (0 when
-// it did not) and what was wrong: not converged in time, or two tasks or
-// containers running for one slot once it had.
+// for up to within after healed, and returns how long that took (-1 when
+// it did not) and what was wrong: not converged in time, or two tasks
+// running for one slot once it had.
 func awaitConvergence(ctx context.Context, n *nemesis, healed time.Time, within time.Duration) (time.Duration, []string) {
 	deadline := healed.Add(within)
 	for {
@@ -459,11 +459,11 @@ func awaitConvergence(ctx context.Context, n *nemesis, healed time.Time, within 
 			return time.Since(healed), anomalies
 		}
 		if time.Now().After(deadline) {
-			return 0, append(anomalies, fmt.Sprintf("not converged %s after the last fault healed: %s", within, waiting))
+			return -1, append(anomalies, fmt.Sprintf("not converged %s after the last fault healed: %s", within, waiting))
 		}
 		select {
 		case <-ctx.Done():
-			return 0, append(anomalies, ctx.Err().Error())
+			return -1, append(anomalies, ctx.Err().Error())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
