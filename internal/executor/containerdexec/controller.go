@@ -536,6 +536,22 @@ func (c *controller) Remove(ctx context.Context) error {
 	return c.e.remove(c.e.ns(ctx), c.id, true)
 }
 
+// deleteTask kills and deletes a container's task. An exec still in
+// flight (a health probe started just before) makes containerd refuse the
+// delete while it runs ("cannot delete a running process"): every process
+// of the container is then killed and the delete tried again.
+func deleteTask(ctx context.Context, task client.Task) error {
+	var err error
+	for range 5 {
+		if _, err = task.Delete(ctx, client.WithProcessKill); err == nil || cerrdefs.IsNotFound(err) {
+			return err
+		}
+		_ = task.Kill(ctx, syscall.SIGKILL, client.WithKillAll)
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
 // remove deletes container id with what was made for it; its anonymous
 // volumes only with removeVolumes (a plain container's are kept unless
 // docker rm -v asks).
@@ -552,7 +568,7 @@ func (e *Executor) remove(ctx context.Context, id string, removeVolumes bool) er
 	case err == nil:
 		task, err := ctr.Task(ctx, nil)
 		if err == nil {
-			_, err = task.Delete(ctx, client.WithProcessKill)
+			err = deleteTask(ctx, task)
 		}
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("delete task of %s: %w", id, err)
