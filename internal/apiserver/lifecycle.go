@@ -327,22 +327,15 @@ func terminalSize(r *http.Request) (height, width uint, err error) {
 }
 
 func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) error {
-	lc, err := s.lifecycle()
-	if err != nil {
-		return err
-	}
-	h, wd, err := terminalSize(r)
-	if err != nil {
-		return err
-	}
-	if err := lc.Resize(r.Context(), r.PathValue("id"), h, wd); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return s.resize(w, r, Lifecycle.Resize)
 }
 
 func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
+	return s.resize(w, r, Lifecycle.ExecResize)
+}
+
+// resize sets the terminal size of the container or exec in the path.
+func (s *Server) resize(w http.ResponseWriter, r *http.Request, set func(Lifecycle, context.Context, string, uint, uint) error) error {
 	lc, err := s.lifecycle()
 	if err != nil {
 		return err
@@ -351,7 +344,7 @@ func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := lc.ExecResize(r.Context(), r.PathValue("id"), h, wd); err != nil {
+	if err := set(lc, r.Context(), r.PathValue("id"), h, wd); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

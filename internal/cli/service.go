@@ -277,13 +277,7 @@ func newServiceListCommand(e *env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if quiet {
-			for _, id := range format.ServiceIDs(res.Items) {
-				e.println(id)
-			}
-			return nil
-		}
-		return format.Table(e.out, format.ServiceHeader, format.ServiceRows(res.Items))
+		return e.printServices(res.Items, quiet)
 	})
 	return cmd
 }
@@ -414,4 +408,16 @@ func newServiceRemoveCommand(e *env) *cobra.Command {
 		})
 	})
 	return cmd
+}
+
+// printServices prints services as docker service ls does: their IDs
+// alone when quiet, otherwise the table.
+func (e *env) printServices(services []swarm.Service, quiet bool) error {
+	if quiet {
+		for _, id := range format.ServiceIDs(services) {
+			e.println(id)
+		}
+		return nil
+	}
+	return format.Table(e.out, format.ServiceHeader, format.ServiceRows(services))
 }

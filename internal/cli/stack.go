@@ -194,13 +194,7 @@ func newStackServicesCommand(e *env) *cobra.Command {
 			fmt.Fprintln(e.errOut, "Nothing found in stack:", args[0])
 			return nil
 		}
-		if quiet {
-			for _, id := range format.ServiceIDs(res.Items) {
-				e.println(id)
-			}
-			return nil
-		}
-		return format.Table(e.out, format.ServiceHeader, format.ServiceRows(res.Items))
+		return e.printServices(res.Items, quiet)
 	})
 	return cmd
 }
