@@ -87,11 +87,11 @@ func notFound(p string, err error) error {
 // Resolve returns the path name resolves to in root, every symlink
 // followed within root, as an absolute path of the container.
 func Resolve(root *os.Root, name string) (string, error) {
-	todo := strings.Split(rel(name), "/")
+	rest := strings.Split(rel(name), "/")
 	var done []string
-	for hops := 0; len(todo) > 0; {
-		c := todo[0]
-		todo = todo[1:]
+	for hops := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
 		switch c {
 		case ".", "":
 			continue
@@ -117,7 +117,7 @@ func Resolve(root *os.Root, name string) (string, error) {
 		if path.IsAbs(target) {
 			done = nil
 		}
-		todo = append(strings.Split(target, "/"), todo...)
+		rest = append(strings.Split(target, "/"), rest...)
 	}
 	return "/" + path.Join(done...), nil
 }
