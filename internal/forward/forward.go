@@ -3,6 +3,12 @@
 // did. Only the leader can commit, and a write decided on a follower's
 // store could be decided on stale state; forwarding the whole request
 // keeps one code path for every write endpoint.
+//
+// Reads of cluster objects are served by the manager that gets them, once
+// its store has applied the leader's read index (etcd's ReadIndex): a read
+// sees every write acknowledged before it began, on any manager, and a
+// manager that cannot reach a leader refuses reads as SwarmKit does
+// rather than answer from a state of unknown age.
 package forward
 
 import (
@@ -28,12 +34,22 @@ import (
 // MethodHTTP is the full name of the forwarding call.
 const MethodHTTP = "/shoal.Forward/HTTP"
 
+// MethodReadIndex is the full name of the call that asks the leader for
+// the index a linearizable read must see.
+const MethodReadIndex = "/shoal.Forward/ReadIndex"
+
+// NoLeader is dockerd's answer to a swarm read or write on a manager that
+// has no leader to reach.
+const NoLeader = "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online."
+
 // headerForwarded marks a request that was forwarded once, so that a
 // leader that lost leadership meanwhile does not forward it again.
 const headerForwarded = "X-Shoal-Forwarded"
 
 // Policy: only managers forward.
-func Policy() ca.Policy { return ca.Policy{MethodHTTP: {ca.ManagerRole}} }
+func Policy() ca.Policy {
+	return ca.Policy{MethodHTTP: {ca.ManagerRole}, MethodReadIndex: {ca.ManagerRole}}
+}
 
 // Request is an HTTP request, whole.
 type Request struct {
@@ -52,16 +68,25 @@ type Response struct {
 	Index  uint64
 }
 
+// ReadIndexRequest asks the leader for its read index.
+type ReadIndexRequest struct{}
+
+// ReadIndexResponse is the store index a read must wait for.
+type ReadIndexResponse struct {
+	Index uint64
+}
+
 // Server answers forwarded requests with the local API handler.
 type Server struct {
-	api   http.Handler
-	index func() uint64
+	api       http.Handler
+	index     func() uint64
+	readIndex func(context.Context) (uint64, error)
 }
 
 // NewServer serves forwarded requests through api; index reports the
-// store's applied raft index.
-func NewServer(api http.Handler, index func() uint64) *Server {
-	return &Server{api: api, index: index}
+// store's applied raft index, readIndex the leader's read index.
+func NewServer(api http.Handler, index func() uint64, readIndex func(context.Context) (uint64, error)) *Server {
+	return &Server{api: api, index: index, readIndex: readIndex}
 }
 
 // Register adds the service to a gRPC server.
@@ -70,7 +95,20 @@ func (s *Server) Register(g *grpc.Server) { g.RegisterService(&serviceDesc, s) }
 var serviceDesc = grpc.ServiceDesc{
 	ServiceName: "shoal.Forward",
 	HandlerType: (*any)(nil),
-	Methods:     []grpc.MethodDesc{{MethodName: "HTTP", Handler: rpc.Unary(MethodHTTP, (*Server).HTTP)}},
+	Methods: []grpc.MethodDesc{
+		{MethodName: "HTTP", Handler: rpc.Unary(MethodHTTP, (*Server).HTTP)},
+		{MethodName: "ReadIndex", Handler: rpc.Unary(MethodReadIndex, (*Server).ReadIndex)},
+	},
+}
+
+// ReadIndex answers with this leader's read index; a manager that is not
+// the leader, or cannot confirm it still is, refuses.
+func (s *Server) ReadIndex(ctx context.Context, _ *ReadIndexRequest) (*ReadIndexResponse, error) {
+	idx, err := s.readIndex(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &ReadIndexResponse{Index: idx}, nil
 }
 
 // HTTP runs a forwarded request.
@@ -97,19 +135,44 @@ func (s *Server) HTTP(ctx context.Context, req *Request) (*Response, error) {
 // (serve locally); leaderAddr is the leader's cluster address.
 type Router interface {
 	Route() (leaderAddr string, forward bool)
+	// Dial returns a connection to addr that the router owns: callers do
+	// not close it.
 	Dial(ctx context.Context, addr string) (*grpc.ClientConn, error)
 	// WaitIndex waits until the local store has applied idx, so that a
 	// read after a forwarded write sees it.
 	WaitIndex(ctx context.Context, idx uint64) error
+	// ReadIndex returns the index a linearizable read must see: on the
+	// leader its own, on a follower the leader's (MethodReadIndex).
+	ReadIndex(ctx context.Context) (uint64, error)
 }
 
+// readTimeout bounds the wait for a read index: past it, the manager has
+// no leader that answers.
+const readTimeout = 10 * time.Second
+
 // Middleware forwards cluster writes (every method but GET and HEAD on
-// the cluster's objects) to the leader when this manager is a follower.
-// r is asked per request; a nil Route result means serve locally.
+// the cluster's objects) to the leader when this manager is a follower,
+// and holds cluster reads until the local store has applied the leader's
+// read index. router is asked per request; nil means this node is not a
+// manager in a swarm and serves everything itself.
 func Middleware(next http.Handler, router func() Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		rt := router()
-		if rt == nil || !isClusterWrite(req) || req.Header.Get(headerForwarded) != "" {
+		if rt == nil || req.Header.Get(headerForwarded) != "" {
+			next.ServeHTTP(w, req)
+			return
+		}
+		if isClusterRead(req) {
+			ctx, cancel := context.WithTimeout(req.Context(), readTimeout)
+			defer cancel()
+			if err := readBarrier(ctx, rt); err != nil {
+				writeError(w, http.StatusServiceUnavailable, NoLeader+" ("+err.Error()+")")
+				return
+			}
+			next.ServeHTTP(w, req)
+			return
+		}
+		if !isClusterWrite(req) {
 			next.ServeHTTP(w, req)
 			return
 		}
@@ -119,7 +182,7 @@ func Middleware(next http.Handler, router func() Router) http.Handler {
 			return
 		}
 		if addr == "" {
-			writeError(w, http.StatusServiceUnavailable, "the swarm does not have a leader; writes are refused until a quorum of managers is back")
+			writeError(w, http.StatusServiceUnavailable, NoLeader)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(req.Body, limits.MaxRequestBody+1))
@@ -153,6 +216,24 @@ func Middleware(next http.Handler, router func() Router) http.Handler {
 	})
 }
 
+// readBarrier waits until the local store has applied the read index.
+func readBarrier(ctx context.Context, rt Router) error {
+	idx, err := rt.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return rt.WaitIndex(ctx, idx)
+}
+
+// AskReadIndex asks the leader behind cc for its read index.
+func AskReadIndex(ctx context.Context, cc *grpc.ClientConn) (uint64, error) {
+	out := new(ReadIndexResponse)
+	if err := cc.Invoke(ctx, MethodReadIndex, &ReadIndexRequest{}, out); err != nil {
+		return 0, err
+	}
+	return out.Index, nil
+}
+
 // send forwards req, whose body is read already, to the leader. A body
 // within limits.MaxRequestBody, base64 in the JSON codec, fits in
 // limits.MaxMessageSize, which managers accept (ServerOptions).
@@ -163,7 +244,6 @@ func send(req *http.Request, body []byte, rt Router, addr string) (*Response, er
 	if err != nil {
 		return nil, err
 	}
-	defer cc.Close()
 	out := new(Response)
 	err = cc.Invoke(ctx, MethodHTTP, &Request{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header, Body: body}, out,
 		grpc.MaxCallSendMsgSize(limits.MaxMessageSize), grpc.MaxCallRecvMsgSize(limits.MaxMessageSize))
@@ -184,12 +264,7 @@ func isClusterWrite(r *http.Request) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return false
 	}
-	p := r.URL.Path
-	if strings.HasPrefix(p, "/v1.") {
-		if i := strings.Index(p[1:], "/"); i >= 0 {
-			p = p[i+1:]
-		}
-	}
+	p := unversioned(r.URL.Path)
 	if strings.HasPrefix(p, "/swarm/unlockkey") || p == "/swarm/join" || p == "/swarm/leave" || p == "/swarm/init" || p == "/swarm/unlock" {
 		return false
 	}
@@ -204,6 +279,36 @@ func isClusterWrite(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// isClusterRead says whether r reads the objects raft holds: the swarm,
+// services, nodes, secrets, configs, networks and tasks. /info and
+// /events answer from the manager's own state, as dockerd's do without a
+// leader.
+func isClusterRead(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := unversioned(r.URL.Path)
+	if p == "/swarm" {
+		return true
+	}
+	for _, c := range clusterPaths {
+		if c != "/swarm/update" && (p == c || strings.HasPrefix(p, c+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// unversioned strips a /v1.NN prefix from p.
+func unversioned(p string) string {
+	if strings.HasPrefix(p, "/v1.") {
+		if i := strings.Index(p[1:], "/"); i >= 0 {
+			return p[i+1:]
+		}
+	}
+	return p
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

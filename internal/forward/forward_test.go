@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,6 +56,46 @@ func (r *testRouter) Dial(ctx context.Context, addr string) (*grpc.ClientConn, e
 }
 func (r *testRouter) WaitIndex(_ context.Context, idx uint64) error { r.waited = idx; return nil }
 
+// ReadIndex asks the leader over gRPC, as a follower does.
+func (r *testRouter) ReadIndex(ctx context.Context) (uint64, error) {
+	if r.addr == "" {
+		return 0, errors.New("no leader is known")
+	}
+	cc, err := r.dial(ctx, r.addr)
+	if err != nil {
+		return 0, err
+	}
+	return AskReadIndex(ctx, cc)
+}
+
+func TestIsClusterRead(t *testing.T) {
+	tests := []struct {
+		method, path string
+		want         bool
+	}{
+		{"GET", "/v1.41/services", true},
+		{"GET", "/services/abc", true},
+		{"GET", "/v1.50/tasks?filters=x", true},
+		{"HEAD", "/nodes/x", true},
+		{"GET", "/v1.41/swarm", true},
+		{"GET", "/networks", true},
+		{"GET", "/v1.41/services/abc/logs", true},
+		{"GET", "/v1.41/swarm/unlockkey", false},
+		{"GET", "/v1.41/swarm/update", false},
+		{"GET", "/info", false},
+		{"GET", "/events", false},
+		{"GET", "/containers/json", false},
+		{"POST", "/services/create", false},
+		{"GET", "/servicesX", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, tt.path, nil)
+		if got := isClusterRead(r); got != tt.want {
+			t.Errorf("isClusterRead(%s %s) = %v, want %v", tt.method, tt.path, got, tt.want)
+		}
+	}
+}
+
 func TestFollowerWritesAreAnsweredByTheLeader(t *testing.T) {
 	root := clusterconntest.NewRoot(t)
 	leader := clusterconntest.NewNode(t, root, ca.ManagerRole)
@@ -69,7 +110,7 @@ func TestFollowerWritesAreAnsweredByTheLeader(t *testing.T) {
 		io.WriteString(w, `{"ID":"new"}`)
 	})
 	clusterconntest.ServeGRPC(t, mux, Policy(), func(r grpc.ServiceRegistrar) {
-		r.RegisterService(&serviceDesc, NewServer(leaderAPI, func() uint64 { return 42 }))
+		r.RegisterService(&serviceDesc, NewServer(leaderAPI, func() uint64 { return 42 }, func(context.Context) (uint64, error) { return 43, nil }))
 	})
 	rt := &testRouter{addr: mux.Addr().String(), forward: true, dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 		return clusterconntest.Dial(t, root, addr, &follower), nil
@@ -96,12 +137,49 @@ func TestFollowerWritesAreAnsweredByTheLeader(t *testing.T) {
 	if rec.Code != http.StatusTeapot {
 		t.Fatalf("a read got %d, want it served locally", rec.Code)
 	}
+	if rt.waited != 43 {
+		t.Fatalf("a read waited for index %d, want the leader's read index 43", rt.waited)
+	}
 
 	rt.addr = ""
+	for _, req := range []*http.Request{
+		httptest.NewRequest("POST", "/v1.50/services/create", strings.NewReader(`{}`)),
+		httptest.NewRequest("GET", "/v1.50/services", nil),
+	} {
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "The swarm does not have a leader") {
+			t.Fatalf("%s without a leader got %d %q, want 503 saying there is no leader", req.Method, rec.Code, rec.Body.String())
+		}
+	}
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.50/services/create", strings.NewReader(`{}`)))
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "does not have a leader") {
-		t.Fatalf("without a leader got %d %q, want 503 saying there is no leader", rec.Code, rec.Body.String())
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1.50/containers/json", nil))
+	if rec.Code != http.StatusTeapot {
+		t.Fatalf("a local read without a leader got %d, want it served", rec.Code)
+	}
+}
+
+// A leader that cannot confirm its leadership refuses the read index,
+// and the follower refuses the read rather than answer from its state.
+func TestReadRefusedWhenTheLeaderCannotConfirm(t *testing.T) {
+	root := clusterconntest.NewRoot(t)
+	leader := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	follower := clusterconntest.NewNode(t, root, ca.ManagerRole)
+	mux := clusterconntest.Listen(t, root, leader)
+	clusterconntest.ServeGRPC(t, mux, Policy(), func(r grpc.ServiceRegistrar) {
+		r.RegisterService(&serviceDesc, NewServer(http.NotFoundHandler(), func() uint64 { return 0 }, func(context.Context) (uint64, error) {
+			return 0, errors.New("quorum lost")
+		}))
+	})
+	rt := &testRouter{addr: mux.Addr().String(), forward: true, dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+		return clusterconntest.Dial(t, root, addr, &follower), nil
+	}}
+	served := false
+	h := Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served = true }), func() Router { return rt })
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1.41/nodes", nil))
+	if served || rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "quorum lost") {
+		t.Fatalf("got %d %q (served locally: %v), want 503 with the leader's reason", rec.Code, rec.Body.String(), served)
 	}
 }
 
@@ -109,19 +187,22 @@ func TestWorkerCannotForward(t *testing.T) {
 	root := clusterconntest.NewRoot(t)
 	mux := clusterconntest.Listen(t, root, clusterconntest.NewNode(t, root, ca.ManagerRole))
 	clusterconntest.ServeGRPC(t, mux, Policy(), func(r grpc.ServiceRegistrar) {
-		r.RegisterService(&serviceDesc, NewServer(http.NotFoundHandler(), func() uint64 { return 0 }))
+		r.RegisterService(&serviceDesc, NewServer(http.NotFoundHandler(), func() uint64 { return 0 }, func(context.Context) (uint64, error) { return 1, nil }))
 	})
 	worker := clusterconntest.NewNode(t, root, ca.WorkerRole)
 	cc := clusterconntest.Dial(t, root, mux.Addr().String(), &worker)
 	if err := cc.Invoke(t.Context(), MethodHTTP, &Request{Method: "POST", URL: "/services/create"}, new(Response)); err == nil {
 		t.Fatal("a worker forwarded a write")
 	}
+	if _, err := AskReadIndex(t.Context(), cc); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("a worker asked for the read index: got %v, want PermissionDenied", err)
+	}
 }
 
 // A manager whose API handler is not set yet refuses forwarded writes
 // with Unavailable (the follower retries) instead of crashing.
 func TestServerWithoutAPI(t *testing.T) {
-	s := NewServer(nil, func() uint64 { return 0 })
+	s := NewServer(nil, func() uint64 { return 0 }, nil)
 	_, err := s.HTTP(t.Context(), &Request{Method: "POST", URL: "/services/create"})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("got %v, want Unavailable", err)
@@ -130,7 +211,7 @@ func TestServerWithoutAPI(t *testing.T) {
 
 func TestServerTakesARequestWithoutHeader(t *testing.T) {
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	s := NewServer(api, func() uint64 { return 7 })
+	s := NewServer(api, func() uint64 { return 7 }, nil)
 	resp, err := s.HTTP(t.Context(), &Request{Method: "POST", URL: "/services/create"})
 	if err != nil || resp.Status != http.StatusTeapot {
 		t.Fatalf("got %+v, %v; want the handler's answer", resp, err)
@@ -152,7 +233,7 @@ func TestForwardedBodyLimit(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 	})
 	clusterconntest.ServeGRPC(t, mux, Policy(), func(r grpc.ServiceRegistrar) {
-		r.RegisterService(&serviceDesc, NewServer(leaderAPI, func() uint64 { return 1 }))
+		r.RegisterService(&serviceDesc, NewServer(leaderAPI, func() uint64 { return 1 }, nil))
 	}, ServerOptions()...)
 	rt := &testRouter{addr: mux.Addr().String(), forward: true, dial: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 		return clusterconntest.Dial(t, root, addr, &follower), nil

@@ -83,6 +83,9 @@ type manager struct {
 	mux     *clusterconn.Mux
 	grpc    *grpc.Server
 	control *controlapi.API
+	// leaderConn is the connection to the leader that reads and forwarded
+	// writes share.
+	leaderConn connCache
 
 	ctx    context.Context // ends when the manager stops
 	cancel context.CancelFunc
@@ -142,7 +145,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 		return addr, id == cfg.mem.NodeID
 	}).WithClientCert(cfg.cert).Register(srv)
 	raftmembers.New(rn, st).Register(srv)
-	forward.NewServer(cfg.api, st.Index).Register(srv)
+	forward.NewServer(cfg.api, st.Index, rn.ReadIndex).Register(srv)
 	go srv.Serve(mux.GRPC())
 	fail := func(err error) (*manager, error) {
 		srv.Stop()
@@ -240,6 +243,7 @@ func (m *manager) stop() {
 	m.grpc.Stop()
 	m.mux.Close()
 	m.wg.Wait()
+	m.leaderConn.close()
 	m.raft.Shutdown()
 }
 
