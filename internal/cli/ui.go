@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-project/shoal/internal/apitls"
 	"github.com/shoal-project/shoal/internal/ui"
 )
 
@@ -28,7 +29,7 @@ func newUICommand(e *env) *cobra.Command {
 		Short: "Serve the web UI for the daemon on this machine and print its URL",
 		Args:  cobra.NoArgs,
 		RunE: e.run(func(ctx context.Context, api *client.Client, cmd *cobra.Command, _ []string) error {
-			a, err := ui.ParseAddr(addr)
+			a, err := apitls.ParseAddr("--addr", addr)
 			if err != nil {
 				return err
 			}
@@ -40,7 +41,7 @@ func newUICommand(e *env) *cobra.Command {
 				return err
 			}
 			var token string
-			if a.NeedsToken() {
+			if ui.NeedsToken(a) {
 				token = ui.NewToken()
 			}
 			link := ui.URL(ln, "http", token)

@@ -31,7 +31,6 @@ import (
 	"github.com/shoal-project/shoal/internal/network/bridge"
 	"github.com/shoal-project/shoal/internal/node"
 	"github.com/shoal-project/shoal/internal/sysinfo"
-	"github.com/shoal-project/shoal/internal/ui"
 )
 
 // Version is Shoal's version, shown by /version and node inspect.
@@ -108,15 +107,15 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("--bridge-cidr %q: %w", o.BridgeCIDR, err)
 	}
-	var uiAddr ui.Addr
+	var uiAddr apitls.Addr
 	if o.UIAddr != "" {
-		if uiAddr, err = ui.ParseAddr(o.UIAddr); err != nil {
+		if uiAddr, err = apitls.ParseAddr("--ui-addr", o.UIAddr); err != nil {
 			return err
 		}
 	}
-	var metricsAddr metrics.Addr
+	var metricsAddr apitls.Addr
 	if o.MetricsAddr != "" {
-		if metricsAddr, err = metrics.ParseAddr(o.MetricsAddr); err != nil {
+		if metricsAddr, err = apitls.ParseAddr("--metrics-addr", o.MetricsAddr); err != nil {
 			return err
 		}
 	}
@@ -133,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if metricsAddr.Open {
+	if metricsAddr.Open() {
 		if err := tcp.Allowed(metricsAddr.Address, metrics.What); err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}

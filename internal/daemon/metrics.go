@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoal-project/shoal/internal/apitls"
 	"github.com/shoal-project/shoal/internal/clustermetrics"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/events"
@@ -23,7 +24,7 @@ import (
 // knows registered beside the package's metrics: the swarm's figures from
 // this node's manager, the events' subscribers, the containers' states
 // and the engine's description.
-func serveMetrics(addr metrics.Addr, tcp metrics.TCPListeners, flag string, nd *node.Node, eng *engine.Engine, bus *events.Bus, engineID string, log *slog.Logger) (func(), error) {
+func serveMetrics(addr apitls.Addr, tcp metrics.TCPListeners, flag string, nd *node.Node, eng *engine.Engine, bus *events.Bus, engineID string, log *slog.Logger) (func(), error) {
 	ln, err := metrics.Listen(addr, tcp)
 	if err != nil {
 		return nil, err

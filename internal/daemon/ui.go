@@ -15,13 +15,13 @@ import (
 // flags: with --tls or --tlsverify the UI is served over TLS too, and a
 // client certificate (--tlsverify) is trust enough; otherwise it asks
 // for a token made now and logged with the URL to open.
-func serveUI(ctx context.Context, addr ui.Addr, api http.Handler, tlsOpts apitls.Options, log *slog.Logger) error {
+func serveUI(ctx context.Context, addr apitls.Addr, api http.Handler, tlsOpts apitls.Options, log *slog.Logger) error {
 	ln, err := ui.Listen(addr)
 	if err != nil {
 		return err
 	}
 	scheme, token := "http", ""
-	if addr.NeedsToken() {
+	if ui.NeedsToken(addr) {
 		cfg, err := apitls.ServerConfig(tlsOpts)
 		if err != nil {
 			ln.Close()

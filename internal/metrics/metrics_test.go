@@ -94,47 +94,17 @@ func TestHandlerServesText(t *testing.T) {
 	}
 }
 
-func TestParseAddr(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Addr
-		err  string
-	}{
-		{in: "127.0.0.1:9323", want: Addr{Network: "tcp", Address: "127.0.0.1:9323"}},
-		{in: "tcp://[::1]:9323", want: Addr{Network: "tcp", Address: "[::1]:9323"}},
-		{in: "localhost:9323", want: Addr{Network: "tcp", Address: "localhost:9323"}},
-		{in: "unix:///run/shoal/metrics.sock", want: Addr{Network: "unix", Address: "/run/shoal/metrics.sock"}},
-		{in: "0.0.0.0:9323", want: Addr{Network: "tcp", Address: "0.0.0.0:9323", Open: true}},
-		{in: ":9323", want: Addr{Network: "tcp", Address: ":9323", Open: true}},
-		{in: "10.0.0.5:9323", want: Addr{Network: "tcp", Address: "10.0.0.5:9323", Open: true}},
-		{in: "unix://relative.sock", err: "absolute path"},
-		{in: "http://127.0.0.1:9323", err: "want unix:///path, tcp://host:port or host:port"},
-		{in: "127.0.0.1", err: "want unix:///path"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseAddr(tt.in)
-			switch {
-			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-				t.Errorf("ParseAddr(%q) = %+v, %v; want an error containing %q", tt.in, got, err, tt.err)
-			case tt.err == "" && (err != nil || got != tt.want):
-				t.Errorf("ParseAddr(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
-
 // TestListenFollowsTheAPIsTLSRule: loopback is served plain; an address
 // reachable from the network is refused without TLS, served plain only
 // under --insecure-tcp, and with --tlsverify answers only a client with a
 // certificate of the CA.
 func TestListenFollowsTheAPIsTLSRule(t *testing.T) {
-	open := Addr{Network: "tcp", Address: "0.0.0.0:0", Open: true}
+	open := apitls.Addr{Network: "tcp", Address: "0.0.0.0:0"}
 	noTLS, err := apitls.NewListeners(apitls.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := Listen(Addr{Network: "tcp", Address: "127.0.0.1:0"}, noTLS)
+	ln, err := Listen(apitls.Addr{Network: "tcp", Address: "127.0.0.1:0"}, noTLS)
 	if err != nil {
 		t.Fatalf("loopback without TLS: %v", err)
 	}

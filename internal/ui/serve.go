@@ -3,71 +3,27 @@ package ui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/shoal-project/shoal/internal/apitls"
 )
-
-// Addr is where to serve the UI, as --ui-addr gives it.
-type Addr struct {
-	Network string // "tcp" or "unix"
-	Address string
-}
-
-// ParseAddr reads unix:///path, tcp://host:port or host:port.
-func ParseAddr(s string) (Addr, error) {
-	if rest, ok := strings.CutPrefix(s, "unix://"); ok {
-		if !filepath.IsAbs(rest) {
-			return Addr{}, fmt.Errorf("--ui-addr %q: a unix socket needs an absolute path", s)
-		}
-		return Addr{Network: "unix", Address: rest}, nil
-	}
-	hostport := s
-	if strings.Contains(s, "://") {
-		u, err := url.Parse(s)
-		if err != nil || u.Scheme != "tcp" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return Addr{}, fmt.Errorf("--ui-addr %q: want host:port, tcp://host:port or unix:///path", s)
-		}
-		hostport = u.Host
-	}
-	if _, port, err := net.SplitHostPort(hostport); err != nil || port == "" {
-		return Addr{}, fmt.Errorf("--ui-addr %q: want host:port, tcp://host:port or unix:///path", s)
-	}
-	return Addr{Network: "tcp", Address: hostport}, nil
-}
 
 // NeedsToken says whether a listener on a must ask for a token. Every
 // TCP address does, loopback too: a loopback port is open to every user
 // of the host, while the API's socket is for root and its group.
-func (a Addr) NeedsToken() bool { return a.Network == "tcp" }
+func NeedsToken(a apitls.Addr) bool { return a.Network == "tcp" }
 
 // Listen listens on a; a unix socket is for root and its group, as the
 // API's.
-func Listen(a Addr) (net.Listener, error) {
+func Listen(a apitls.Addr) (net.Listener, error) {
 	if a.Network == "tcp" {
 		return net.Listen("tcp", a.Address)
 	}
-	if err := os.MkdirAll(filepath.Dir(a.Address), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.Remove(a.Address); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	ln, err := net.Listen("unix", a.Address)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(a.Address, 0o660); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
+	return apitls.ListenUnix(a.Address)
 }
 
 // URL is what a person opens: the listener's address with the token.
