@@ -14,6 +14,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/apitls"
 	"github.com/shoal-project/shoal/internal/consensus/consensustest"
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -72,7 +73,7 @@ func newTestCluster(t *testing.T) *testCluster {
 func serve(t *testing.T, cfg Config) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	ln, err := ListenUnix(sock)
+	ln, err := apitls.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}

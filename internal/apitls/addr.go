@@ -57,7 +57,8 @@ func (a Addr) Open() bool {
 }
 
 // ListenUnix listens on a unix socket for root and its group (mode 0660,
-// as the API's), replacing a socket a previous daemon left.
+// as dockerd's), replacing a socket left by a daemon that was killed,
+// which would refuse the bind.
 func ListenUnix(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err

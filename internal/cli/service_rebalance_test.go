@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/apiserver"
+	"github.com/shoal-project/shoal/internal/apitls"
 	"github.com/shoal-project/shoal/internal/consensus/consensustest"
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -42,7 +43,7 @@ func (m manager) Control() (*controlapi.API, error) { return m.api, nil }
 func realDaemon(t *testing.T, st *store.Store) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	ln, err := apiserver.ListenUnix(sock)
+	ln, err := apitls.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}

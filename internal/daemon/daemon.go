@@ -337,18 +337,7 @@ func listen(h host, tcp *apitls.Listeners) (net.Listener, error) {
 	if h.network == "tcp" {
 		return tcp.Listen(h.addr, "the Docker API")
 	}
-	if err := os.MkdirAll(filepath.Dir(h.addr), 0o755); err != nil {
-		return nil, err
-	}
-	// A socket left by a daemon that was killed would refuse the bind.
-	if err := os.Remove(h.addr); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	l, err := net.Listen("unix", h.addr)
-	if err != nil {
-		return nil, err
-	}
-	return l, os.Chmod(h.addr, 0o660)
+	return apitls.ListenUnix(h.addr)
 }
 
 func newLogger(level string) (*slog.Logger, error) {

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/backup"
-	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/consensus"
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -125,31 +123,11 @@ func (n *Node) Restore(ctx context.Context, req backup.RestoreRequest, r io.Read
 		DataPathAddr:  dataPath,
 		Managers:      []string{advertise},
 	}
-	keys, err := issueKeys(ctx, c, mem.NodeID, ca.ManagerRole, n.log)
+	keys, desc, dek, err := n.prepareManager(ctx, c, mem.NodeID)
 	if err != nil {
 		return "", err
 	}
-	desc, err := n.exec.Describe(ctx)
-	if err != nil {
-		return "", err
-	}
-	desc.TLSInfo = keys.tlsInfo()
-
-	if err := os.RemoveAll(n.dir); err != nil {
-		return "", err
-	}
-	fail := func(err error) (string, error) {
-		os.RemoveAll(n.dir)
-		n.keys.Store(nil)
-		return "", err
-	}
-	if err := keys.save(n.keyStore(nil)); err != nil {
-		return fail(err)
-	}
-	dek, err := newDEK(n.dir)
-	if err != nil {
-		return fail(err)
-	}
+	fail := n.discardManager
 	if err := consensus.Seed(consensus.Config{Dir: raftDir(n.dir), LocalID: mem.NodeID, DEK: dek, Logger: n.log}, advertise, state); err != nil {
 		return fail(err)
 	}

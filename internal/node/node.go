@@ -289,30 +289,11 @@ func (n *Node) Init(ctx context.Context, req swarm.InitRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	keys, err := issueKeys(ctx, cluster, mem.NodeID, ca.ManagerRole, n.log)
+	keys, desc, dek, err := n.prepareManager(ctx, cluster, mem.NodeID)
 	if err != nil {
 		return "", err
 	}
-	desc, err := n.exec.Describe(ctx)
-	if err != nil {
-		return "", err
-	}
-	desc.TLSInfo = keys.tlsInfo()
-	if err := os.RemoveAll(n.dir); err != nil {
-		return "", err
-	}
-	fail := func(err error) (string, error) {
-		os.RemoveAll(n.dir)
-		n.keys.Store(nil)
-		return "", err
-	}
-	if err := keys.save(n.keyStore(nil)); err != nil {
-		return fail(err)
-	}
-	dek, err := newDEK(n.dir)
-	if err != nil {
-		return fail(err)
-	}
+	fail := n.discardManager
 	n.keys.Store(keys)
 	cfg := n.managerConfig(mem, dek)
 	cfg.bootstrap = true
@@ -348,6 +329,43 @@ func (n *Node) Init(ctx context.Context, req swarm.InitRequest) (string, error) 
 	n.settle(ctx, mem, mgr, a)
 	n.log.Info("swarm initialised", "node.id", mem.NodeID, "cluster.id", mem.ClusterID, "advertise", advertise)
 	return mem.NodeID, nil
+}
+
+// prepareManager makes a fresh data directory for a new manager of c:
+// its keys, issued by c's CA and saved, and a new raft data key; and the
+// node's description with its TLS information. Nothing of it is left on
+// an error.
+func (n *Node) prepareManager(ctx context.Context, c *store.Cluster, nodeID string) (*nodeKeys, *swarm.NodeDescription, []byte, error) {
+	keys, err := issueKeys(ctx, c, nodeID, ca.ManagerRole, n.log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	desc, err := n.exec.Describe(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	desc.TLSInfo = keys.tlsInfo()
+	if err := os.RemoveAll(n.dir); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := keys.save(n.keyStore(nil)); err != nil {
+		os.RemoveAll(n.dir)
+		return nil, nil, nil, err
+	}
+	dek, err := newDEK(n.dir)
+	if err != nil {
+		os.RemoveAll(n.dir)
+		return nil, nil, nil, err
+	}
+	return keys, desc, dek, nil
+}
+
+// discardManager forgets what prepareManager made, for a start of a new
+// manager that failed after it.
+func (n *Node) discardManager(err error) (string, error) {
+	os.RemoveAll(n.dir)
+	n.keys.Store(nil)
+	return "", err
 }
 
 // Leave takes this node out of its swarm: a manager first asks the leader
