@@ -4,7 +4,7 @@
 # other runs get their turn between. Prints each schedule's line, the
 # anomalies of any that had some, and the totals docs/RELIABILITY.md
 # records.
-# Usage: N=100 [SEED=1] [MANAGERS=3] [DISK=1] bench/faults.sh
+# Usage: N=100 [SEED=1] [MANAGERS=3] [DISK=1] [CLOCK=1] bench/faults.sh
 # Histories of schedules with anomalies are left in $FAULTS_OUT
 # (default /var/tmp/shoal-faults).
 set -euo pipefail
@@ -16,13 +16,13 @@ mkdir -p "$FAULTS_OUT"
 record=$FAULTS_OUT/record-$$.txt
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-go build -o "$tmp/shoal" ./cmd/shoal
+go build -tags shoaltesthooks -o "$tmp/shoal" ./cmd/shoal
 go test -c -o "$tmp/faults.test" ./e2e/faults
 export SHOAL_BIN=$tmp/shoal
 for seed in $(seq "$first" $((first + n - 1))); do
 	log=$FAULTS_OUT/seed-$seed.log
 	if ! (cd e2e/faults && flock /tmp/shoal-e2e.lock "$tmp/faults.test" -test.run TestFaults -test.v -test.timeout 10m \
-		-faults.n 1 -faults.seed "$seed" -faults.managers "${MANAGERS:-3}" -faults.record "$record" ${DISK:+-faults.disk}) >"$log" 2>&1; then
+		-faults.n 1 -faults.seed "$seed" -faults.managers "${MANAGERS:-3}" -faults.record "$record" ${DISK:+-faults.disk} ${CLOCK:+-faults.clock}) >"$log" 2>&1; then
 		echo "seed $seed: FAILED, see $log"
 		grep -E "seed $seed: |not linearizable|^\s+\[" "$log" | grep -v "calls (writes" | head -40 || true
 	fi

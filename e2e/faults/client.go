@@ -137,6 +137,27 @@ func serviceSpec(name string, value int) swarm.ServiceSpec {
 	}
 }
 
+// jumpClock sets the offset of the daemon's wall clock (its test hook;
+// the binary is built with the shoaltesthooks tag).
+func (c *apiClient) jumpClock(ctx context.Context, offset time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://shoal/shoal-test/clock?offset="+offset.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("clock jump by %v: %s %s", offset, resp.Status, msg)
+	}
+	return nil
+}
+
 func (c *apiClient) create(ctx context.Context, name string, value int) error {
 	return c.do(ctx, http.MethodPost, "/services/create", serviceSpec(name, value), nil)
 }

@@ -19,6 +19,7 @@ var (
 	flagSeed     = flag.Uint64("faults.seed", uint64(envInt("SEED", 1)), "first seed of a -faults.n run, or the one seed to replay with -faults.n=1; env SEED")
 	flagManagers = flag.Int("faults.managers", envInt("MANAGERS", 3), "managers of each cluster (3 or 5); env MANAGERS")
 	flagDisk     = flag.Bool("faults.disk", os.Getenv("DISK") == "1", "also fill a manager's disk; env DISK=1")
+	flagClock    = flag.Bool("faults.clock", os.Getenv("CLOCK") == "1", "also jump hosts' wall clocks; env CLOCK=1")
 	flagOut      = flag.String("faults.out", os.Getenv("FAULTS_OUT"), "directory for the HTML history of a run with anomalies; env FAULTS_OUT")
 	flagRecord   = flag.String("faults.record", os.Getenv("FAULTS_RECORD"), "append a line per schedule run to this file (bench/faults.sh adds them up); env FAULTS_RECORD")
 )
@@ -52,7 +53,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	shoalBin = filepath.Join(dir, "shoal")
-	build := exec.Command("go", "build", "-o", shoalBin, "../../cmd/shoal")
+	build := exec.Command("go", "build", "-tags", "shoaltesthooks", "-o", shoalBin, "../../cmd/shoal")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "faults: build shoal:", err)
@@ -97,6 +98,7 @@ func TestFaults(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			sched := DefaultScheduleConfig
 			sched.Disk = *flagDisk
+			sched.Clock = *flagClock
 			start := time.Now()
 			res, err := Run(t.Context(), Config{
 				Seed: seed, Managers: *flagManagers, Workers: 1, Schedule: sched,

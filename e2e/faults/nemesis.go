@@ -130,6 +130,12 @@ func (n *nemesis) inject(ctx context.Context, f Fault) (heal, []string, error) {
 			return nil, targets, err
 		}
 		return func(context.Context) error { return os.Remove(filler) }, targets, nil
+	case ClockJump:
+		c := n.clients[targets[0]]
+		if err := c.jumpClock(ctx, f.Offset); err != nil {
+			return nil, targets, err
+		}
+		return func(ctx context.Context) error { return c.jumpClock(ctx, 0) }, targets, nil
 	}
 	return nil, targets, fmt.Errorf("unknown fault %q", f.Kind)
 }

@@ -36,7 +36,15 @@ const (
 	// DiskFull fills the small tmpfs that holds a manager's data root,
 	// and frees it when the fault heals.
 	DiskFull Kind = "disk-full"
+	// ClockJump moves a host's wall clock (internal/clock, through the
+	// daemon's test hook) by Offset, and back when the fault heals.
+	ClockJump Kind = "clock-jump"
 )
+
+// clockJumps are the offsets a ClockJump draws from: seconds to minutes,
+// both ways, all within the hour certificates are backdated by.
+var clockJumps = []time.Duration{-10 * time.Minute, -2 * time.Minute, -30 * time.Second, -5 * time.Second,
+	5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
 
 // Fault is one fault of a schedule: what, on which hosts, from when, for
 // how long.
@@ -50,12 +58,17 @@ type Fault struct {
 	// managers of a ring in ring order, the sender of a one-way
 	// partition, or the one host of any other fault.
 	Hosts []string
+	// Offset is a ClockJump's jump.
+	Offset time.Duration
 }
 
 func (f Fault) String() string {
 	who := strings.Join(f.Hosts, ",")
 	if f.Leader {
 		who = "leader"
+	}
+	if f.Kind == ClockJump {
+		who += fmt.Sprintf(" by %v", f.Offset)
 	}
 	return fmt.Sprintf("at %5.1fs for %4.1fs %-18s %s", f.At.Seconds(), f.For.Seconds(), f.Kind, who)
 }
@@ -76,6 +89,7 @@ type ScheduleConfig struct {
 	MaxFault time.Duration // longest fault
 	MaxGap   time.Duration // longest calm between two faults (the shortest is a second)
 	Disk     bool          // include DiskFull
+	Clock    bool          // include ClockJump
 }
 
 // DefaultScheduleConfig is what CI runs: faults of 2–6 s over 24 s.
@@ -86,6 +100,9 @@ func (c ScheduleConfig) kinds() []Kind {
 	k := []Kind{PartitionMinority, PartitionLeader, PartitionRing, PartitionOneWay, Kill, Pause, ContainerdRestart}
 	if c.Disk {
 		k = append(k, DiskFull)
+	}
+	if c.Clock {
+		k = append(k, ClockJump)
 	}
 	return k
 }
@@ -127,6 +144,11 @@ func Schedule(seed uint64, c ScheduleConfig, top Topology) []Fault {
 			f.Hosts = pick(r, top.Hosts(), 1)
 		case DiskFull:
 			f.Hosts = []string{top.Managers[len(top.Managers)-1]}
+		case ClockJump:
+			if f.Leader = r.IntN(2) == 0; !f.Leader {
+				f.Hosts = pick(r, top.Hosts(), 1)
+			}
+			f.Offset = clockJumps[r.IntN(len(clockJumps))]
 		}
 		out = append(out, f)
 		at += f.For + between(time.Second, c.MaxGap)

@@ -134,3 +134,31 @@ table inet shoalfaults {
 		t.Errorf("the middle of a line has no cut link, got rules:\n%s", got)
 	}
 }
+
+// Clock jumps come only when asked for, so that the schedules of the
+// seeds CI runs stay as they were; when asked for, each has a jump.
+func TestScheduleClockJumps(t *testing.T) {
+	top := Topology{Managers: []string{"manager1", "manager2", "manager3"}, Workers: []string{"worker1"}}
+	jumps := 0
+	for seed := range uint64(50) {
+		for _, f := range Schedule(seed, DefaultScheduleConfig, top) {
+			if f.Kind == ClockJump {
+				t.Fatalf("seed %d: a clock jump without Clock: %v", seed, f)
+			}
+		}
+		c := DefaultScheduleConfig
+		c.Clock = true
+		for _, f := range Schedule(seed, c, top) {
+			if f.Kind != ClockJump {
+				continue
+			}
+			jumps++
+			if f.Offset == 0 || (!f.Leader && len(f.Hosts) != 1) {
+				t.Fatalf("seed %d: %v: want one target and a non-zero jump", seed, f)
+			}
+		}
+	}
+	if jumps == 0 {
+		t.Fatal("50 schedules with Clock drew no clock jump")
+	}
+}

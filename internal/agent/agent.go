@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/dispatcher"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
@@ -39,7 +40,7 @@ type Clock interface {
 
 type wallClock struct{}
 
-func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) Now() time.Time                         { return clock.Now() }
 func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Config sets up an Agent.

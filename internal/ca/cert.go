@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
@@ -91,7 +92,7 @@ func (r *RootCA) IssueNodeCert(csrPEM []byte, nodeID string, role Role, clusterI
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := clock.Now()
 	notAfter := now.Add(expiry)
 	if notAfter.After(r.cert.NotAfter) {
 		notAfter = r.cert.NotAfter

@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
@@ -54,7 +55,7 @@ func NewRootCA() (*RootCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := clock.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: rootCN},

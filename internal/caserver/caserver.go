@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/identity"
 	"github.com/shoal-project/shoal/internal/rootca"
 	"github.com/shoal-project/shoal/internal/rpc"
@@ -87,7 +88,7 @@ type Server struct {
 
 // New returns a server.
 func New(st *store.Store, log *slog.Logger) *Server {
-	return &Server{store: st, log: log, now: time.Now}
+	return &Server{store: st, log: log, now: clock.Now}
 }
 
 // WithLeader makes the server send joining nodes to the leader when this

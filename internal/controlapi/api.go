@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -37,7 +38,7 @@ func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
 
 // New returns the control API over s.
 func New(s *store.Store, opts ...Option) *API {
-	a := &API{store: s, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	a := &API{store: s, now: clock.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(a)
 	}

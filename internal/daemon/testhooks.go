@@ -6,19 +6,32 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/node"
 )
 
-// withTestHooks serves, beside the API, the end-to-end tests' way past
+// withTestHooks serves, beside the API, the end-to-end tests' ways past
 // it: POST /shoal-test/store/{kind}/{id} with a JSON patch writes an
-// object straight into the replicated store (node.PatchStored), answering
-// 204, or 400 with the reason. It exists only in binaries built with the
-// shoaltesthooks tag, which the e2e tests build; testhooks_off.go is
-// every other build's.
+// object straight into the replicated store (node.PatchStored), and POST
+// /shoal-test/clock?offset=DURATION jumps this node's wall clock (package
+// clock) for the fault suite; each answers 204, or 400 with the reason.
+// They exist only in binaries built with the shoaltesthooks tag, which
+// the e2e tests build; testhooks_off.go is every other build's.
 func withTestHooks(api http.Handler, nd *node.Node) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/shoal-test/clock" && r.Method == http.MethodPost {
+			d, err := time.ParseDuration(r.URL.Query().Get("offset"))
+			if err != nil {
+				http.Error(w, "offset: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			clock.SetOffset(d)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		rest, ok := strings.CutPrefix(r.URL.Path, "/shoal-test/store/")
 		if !ok || r.Method != http.MethodPost {
 			api.ServeHTTP(w, r)

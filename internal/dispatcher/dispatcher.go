@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/rpc"
 	"github.com/shoal-project/shoal/internal/store"
@@ -37,7 +38,7 @@ type Clock interface {
 
 type wallClock struct{}
 
-func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) Now() time.Time                         { return clock.Now() }
 func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Config sets up a Dispatcher.

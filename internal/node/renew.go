@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/clusterconn"
 )
 
@@ -70,7 +71,7 @@ func (n *Node) followRoots(ctx context.Context, want swarm.TLSInfo) (changed boo
 		}
 		changed = true
 	}
-	if !ca.NeedsRenewal(k.cert.Leaf, time.Now()) && !otherIssuer(k.tlsInfo(), want) {
+	if !ca.NeedsRenewal(k.cert.Leaf, clock.Now()) && !otherIssuer(k.tlsInfo(), want) {
 		return changed, nil
 	}
 	if err := n.renewCertificate(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/metrics"
 )
@@ -49,7 +50,7 @@ type Store struct {
 
 // New returns an empty store.
 func New() *Store {
-	s := &Store{now: time.Now, subs: map[*Subscription]struct{}{}}
+	s := &Store{now: clock.Now, subs: map[*Subscription]struct{}{}}
 	s.db.Store(newDB())
 	return s
 }

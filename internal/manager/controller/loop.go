@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -33,7 +34,7 @@ type Loop struct {
 	// the events that follow closely are handled by the same pass
 	// (default 10 ms).
 	Coalesce time.Duration
-	// Now is the clock (default time.Now). Timers are the time package's,
+	// Now is the clock (default clock.Now). Timers are the time package's,
 	// so tests run loops inside testing/synctest.
 	Now func() time.Time
 }
@@ -57,7 +58,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		coalesce = defaultCoalesce
 	}
 	if now == nil {
-		now = time.Now
+		now = clock.Now
 	}
 	log := l.Logger.With("controller", l.Name)
 	// Subscribe before the first read, so that nothing falls between.
