@@ -50,9 +50,10 @@ func loadPredefined(path string) (predefinedNetworks, error) {
 	return p, os.WriteFile(path, data, 0o600)
 }
 
-// LocalNetworks returns the node's predefined networks as GET /networks
+// LocalNetworks returns the node's local networks as GET /networks
 // shows them: the default bridge (the node's bridge, which also gives
-// swarm tasks their way out, as docker_gwbridge does), host and none.
+// swarm tasks their way out, as docker_gwbridge does), host, none and
+// the user-defined bridges.
 func (e *Engine) LocalNetworks(ctx context.Context) ([]network.Inspect, error) {
 	b := e.Network
 	mk := func(name, driver string) network.Inspect {
@@ -70,5 +71,6 @@ func (e *Engine) LocalNetworks(ctx context.Context) ([]network.Inspect, error) {
 		"com.docker.network.bridge.default_bridge":       "true",
 		"com.docker.network.bridge.enable_ip_masquerade": "true",
 	}
-	return []network.Inspect{bridge, mk(network.NetworkHost, "host"), mk(network.NetworkNone, "null")}, nil
+	out := []network.Inspect{bridge, mk(network.NetworkHost, "host"), mk(network.NetworkNone, "null")}
+	return append(out, e.Containers.nets.inspect()...), nil
 }
