@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
@@ -183,11 +184,11 @@ func TestLocalNetworks(t *testing.T) {
 	})
 
 	t.Run("bad input is refused with nothing made", func(t *testing.T) {
-		before := bridges()
+		before, nets := bridges(), d.Docker("network", "ls", "-q")
 		for _, c := range []struct{ args, want string }{
 			{"--subnet 10.253.7.0/25 overlap", "overlaps"},
 			{"--subnet 10.253.300.0/24 badcidr", "invalid"},
-			{"--subnet 10.254.1.0/24 --gateway 10.254.2.1 badgw", "Gateway"},
+			{"--subnet 10.254.1.0/24 --gateway 10.254.2.1 badgw", "gateway"},
 			{"-d nosuch strange", "nosuch"},
 			{"front", "already exists"},
 			{"-o com.docker.network.bridge.name=" + d.Bridge + " clash", "exists"},
@@ -196,6 +197,33 @@ func TestLocalNetworks(t *testing.T) {
 			if code == 0 || !strings.Contains(stderr, c.want) {
 				t.Errorf("network create %s: exit %d, %q; want an error with %q", c.args, code, stderr, c.want)
 			}
+		}
+		// The CLI checks some itself: the daemon must too.
+		for _, tt := range []struct {
+			body string
+			code int
+			want string
+		}{
+			{`{"Name":"badgw","IPAM":{"Config":[{"Subnet":"10.254.1.0/24","Gateway":"10.254.2.1"}]}}`, 400, "IPAM.Config.Gateway: 10.254.2.1 is not a host address of subnet 10.254.1.0/24"},
+			{`{"Name":"badrange","IPAM":{"Config":[{"Subnet":"10.254.1.0/24","IPRange":"10.254.0.0/16"}]}}`, 400, "IPAM.Config.IPRange"},
+			{`{"Name":"notnet","IPAM":{"Config":[{"Subnet":"10.254.1.7/24"}]}}`, 400, "IPAM.Config.Subnet: 10.254.1.7/24 is not a network address"},
+			{`{"Name":"overlap","IPAM":{"Config":[{"Subnet":"10.253.0.0/16"}]}}`, 403, "overlaps"},
+			{`{"Name":"opt","Options":{"com.docker.network.bridge.mystery":"1"}}`, 400, "Options: unknown bridge option"},
+			{`{"Name":"bad name!"}`, 400, "Name: invalid network name"},
+		} {
+			resp, err := d.HTTPClient().Post("http://shoal/v1.50/networks/create", "application/json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var msg struct{ Message string }
+			json.NewDecoder(resp.Body).Decode(&msg)
+			resp.Body.Close()
+			if resp.StatusCode != tt.code || !strings.Contains(msg.Message, tt.want) {
+				t.Errorf("POST /networks/create %s: %d %q; want %d mentioning %q", tt.body, resp.StatusCode, msg.Message, tt.code, tt.want)
+			}
+		}
+		if got := d.Docker("network", "ls", "-q"); got != nets {
+			t.Errorf("networks after refused creates:\n%s\nbefore:\n%s", got, nets)
 		}
 		if _, stderr, code := dockerIn(t, d, "", "network", "rm", "back"); code == 0 || !strings.Contains(stderr, "active endpoints") {
 			t.Errorf("rm of a network in use: exit %d, %q", code, stderr)
