@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -93,9 +94,18 @@ func TestLocalNetworks(t *testing.T) {
 		if !ok("locked", "ping -c1 -W2 peer") {
 			t.Fatal("containers on an internal network cannot reach each other")
 		}
+		// A host outside the node's bridges, which a container on a
+		// network that is not internal reaches through the node.
+		outside := outsideHost(t)
+		if !ok("client", "ping -c1 -W2 "+outside) {
+			t.Fatalf("client (on front) cannot reach %s outside", outside)
+		}
 		// Even with a route of its own, nothing is forwarded out.
 		gw := inspect(d, "vault", "{{(index .IPAM.Config 0).Gateway}}")
 		d.Docker("exec", "locked", "ip", "route", "add", "default", "via", gw)
+		if ok("locked", "ping -c1 -W1 "+outside) {
+			t.Fatalf("a container on an internal network reached %s outside", outside)
+		}
 		if ok("locked", "ping -c1 -W1 "+webIP) {
 			t.Fatalf("a container on an internal network reached web at %s through its bridge", webIP)
 		}
@@ -300,4 +310,26 @@ func nodeAddr(t *testing.T) string {
 	}
 	t.Skip("no non-loopback address on this node")
 	return ""
+}
+
+// outsideHost makes a network namespace joined to the node by a veth,
+// standing for a host outside: 10.252.9.2, routed back through the
+// node. It is removed when the test ends.
+func outsideHost(t *testing.T) string {
+	t.Helper()
+	ns := fmt.Sprintf("shoal-out-%d", os.Getpid())
+	script := fmt.Sprintf(`set -e
+ip netns add %[1]s
+ip link add shoalout0 type veth peer name eth0 netns %[1]s
+ip addr add 10.252.9.1/30 dev shoalout0
+ip link set shoalout0 up
+ip -n %[1]s addr add 10.252.9.2/30 dev eth0
+ip -n %[1]s link set eth0 up
+ip -n %[1]s link set lo up
+ip -n %[1]s route add default via 10.252.9.1`, ns)
+	t.Cleanup(func() { exec.Command("sh", "-c", "ip link del shoalout0; ip netns del "+ns).Run() })
+	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("make the outside host: %v\n%s", err, out)
+	}
+	return "10.252.9.2"
 }

@@ -125,6 +125,13 @@ type LocalNetworkAdmin interface {
 	DisconnectContainer(ctx context.Context, netRef, ctrRef string) error
 }
 
+// WorkerNetworks are the swarm networks a node carries, which a worker
+// lists beside its own as dockerd does (a manager lists all the swarm's);
+// the LocalNetworks backend may have them.
+type WorkerNetworks interface {
+	NodeSwarmNetworks() []network.Inspect
+}
+
 // System describes the daemon and its host for GET /info and /version.
 type System interface {
 	// Info returns the host's and the daemon's fields of GET /info (ID,

@@ -37,6 +37,8 @@ func (s *Server) allNetworks(ctx context.Context, verbose bool) ([]network.Inspe
 	}
 	if c, err := s.control(); err == nil {
 		out = append(out, c.InspectNetworks(ctx, verbose)...)
+	} else if w, ok := s.cfg.Networks.(WorkerNetworks); ok {
+		out = append(out, w.NodeSwarmNetworks()...)
 	}
 	s.addContainers(ctx, out)
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
@@ -73,4 +74,23 @@ func (e *Engine) LocalNetworks(ctx context.Context) ([]network.Inspect, error) {
 	}
 	out := []network.Inspect{bridge, mk(network.NetworkHost, "host"), mk(network.NetworkNone, "null")}
 	return append(out, e.Containers.nets.inspect()...), nil
+}
+
+// NodeSwarmNetworks are the swarm networks this node carries (those its
+// tasks are on, and the ingress network) as a worker's GET /networks
+// shows them: a worker has no copy of the swarm's, and dockerd lists
+// these.
+func (e *Engine) NodeSwarmNetworks() []network.Inspect {
+	var out []network.Inspect
+	for _, n := range e.Dataplane.Networks() {
+		cfg := network.IPAMConfig{Subnet: n.Subnet, Gateway: n.Gateway}
+		out = append(out, network.Inspect{Network: network.Network{
+			Name: n.Name, ID: n.ID, Scope: "swarm", Driver: "overlay", EnableIPv4: true,
+			Internal: n.Internal, Attachable: n.Attachable, Ingress: n.Ingress,
+			IPAM:    network.IPAM{Driver: "default", Config: []network.IPAMConfig{cfg}},
+			Options: map[string]string{"com.docker.network.driver.overlay.vxlanid_list": strconv.FormatUint(uint64(n.VNI), 10)},
+			Labels:  map[string]string{},
+		}, Containers: map[string]network.EndpointResource{}})
+	}
+	return out
 }
