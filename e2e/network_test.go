@@ -75,6 +75,18 @@ func TestNetworking(t *testing.T) {
 		}
 	})
 
+	t.Run("a worker lists the swarm networks it carries beside its own", func(t *testing.T) {
+		got := w1.Docker("network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")
+		for _, want := range []string{"front overlay swarm\n", "ingress overlay swarm\n", "bridge bridge local\n"} {
+			if !strings.Contains(got, want) {
+				t.Fatalf("worker1's network ls:\n%s\nwant %q in it", got, want)
+			}
+		}
+		if got := w1.Docker("network", "inspect", "-f", "{{.Scope}} {{.Driver}}", "front"); strings.TrimSpace(got) != "swarm overlay" {
+			t.Fatalf("worker1's network inspect front: %q", got)
+		}
+	})
+
 	t.Run("the service name is its VIP and tasks.NAME its tasks", func(t *testing.T) {
 		vip := strings.TrimSpace(m1.Docker("service", "inspect", "web", "--format",
 			`{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}`))

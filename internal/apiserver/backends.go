@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
+	"github.com/shoal-project/shoal/internal/filters"
 )
 
 // Cluster is this node's swarm membership (internal/node).
@@ -109,6 +110,26 @@ type ServiceLogs interface {
 // host and none (internal/engine).
 type LocalNetworks interface {
 	LocalNetworks(ctx context.Context) ([]network.Inspect, error)
+}
+
+// LocalNetworkAdmin makes, removes and connects containers to the node's
+// user-defined local networks (internal/engine); the LocalNetworks
+// backend may be one.
+type LocalNetworkAdmin interface {
+	// CreateNetwork makes a bridge network; names are the networks of
+	// the swarm the node shows, whose names it must not take.
+	CreateNetwork(ctx context.Context, req network.CreateRequest, names []string) (string, error)
+	RemoveNetwork(ctx context.Context, ref string) error
+	PruneNetworks(ctx context.Context, args filters.Args) ([]string, error)
+	ConnectContainer(ctx context.Context, netRef, ctrRef string, s *network.EndpointSettings) error
+	DisconnectContainer(ctx context.Context, netRef, ctrRef string) error
+}
+
+// WorkerNetworks are the swarm networks a node carries, which a worker
+// lists beside its own as dockerd does (a manager lists all the swarm's);
+// the LocalNetworks backend may have them.
+type WorkerNetworks interface {
+	NodeSwarmNetworks() []network.Inspect
 }
 
 // System describes the daemon and its host for GET /info and /version.

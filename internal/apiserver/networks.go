@@ -15,9 +15,10 @@ import (
 	"github.com/shoal-project/shoal/internal/filters"
 )
 
-// Networks: this node's own (the predefined bridge, host and none, from
-// the LocalNetworks backend) and, on a manager, the swarm's overlay
-// networks, listed and inspected together as dockerd does.
+// Networks: this node's own (the predefined bridge, host and none, and
+// the user-defined bridges, from the LocalNetworks backend) and, on a
+// manager, the swarm's overlay networks, listed and inspected together as
+// dockerd does.
 
 // predefined are the networks every node has and nobody may create,
 // remove or prune.
@@ -36,6 +37,8 @@ func (s *Server) allNetworks(ctx context.Context, verbose bool) ([]network.Inspe
 	}
 	if c, err := s.control(); err == nil {
 		out = append(out, c.InspectNetworks(ctx, verbose)...)
+	} else if w, ok := s.cfg.Networks.(WorkerNetworks); ok {
+		out = append(out, w.NodeSwarmNetworks()...)
 	}
 	s.addContainers(ctx, out)
 	return out, nil
@@ -226,7 +229,7 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 	switch req.Driver {
 	case "overlay":
 	case "", "bridge":
-		return errdefs.Invalid("driver bridge: user-defined local networks are not supported on this node yet; create a swarm network with --driver overlay (--attachable for containers)")
+		return s.localNetworkCreate(w, r, req)
 	case "host", "null":
 		return errdefs.Forbidden("only one instance of %q network is allowed", req.Driver)
 	default:
@@ -262,8 +265,19 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if n.Scope == "local" {
+	if predefined[n.Name] && n.Scope == "local" {
 		return errdefs.Forbidden("%s is a pre-defined network and cannot be removed", n.Name)
+	}
+	if n.Scope == "local" {
+		admin, err := s.localAdmin()
+		if err != nil {
+			return err
+		}
+		if err := admin.RemoveNetwork(r.Context(), n.ID); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 	c, err := s.control()
 	if err != nil {
@@ -281,11 +295,20 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := f.Validate("until", "label", "label!"); err != nil {
+		return err
+	}
 	report := network.PruneReport{NetworksDeleted: []string{}}
+	if admin, err := s.localAdmin(); err == nil {
+		removed, err := admin.PruneNetworks(r.Context(), f)
+		report.NetworksDeleted = append(report.NetworksDeleted, removed...)
+		if err != nil {
+			return err
+		}
+	}
 	c, err := s.control()
 	if err != nil {
-		// A node outside the swarm has only predefined networks, which
-		// are never pruned.
+		// A node outside the swarm has no swarm networks to prune.
 		return writeJSON(w, http.StatusOK, report)
 	}
 	removed, err := c.PruneNetworks(r.Context(), f)
@@ -296,8 +319,87 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, report)
 }
 
-// networkConnect answers connect and disconnect, which need plain
-// containers (docker run) that this node does not serve yet.
+// localAdmin is the backend of the node's user-defined local networks.
+func (s *Server) localAdmin() (LocalNetworkAdmin, error) {
+	admin, ok := s.cfg.Networks.(LocalNetworkAdmin)
+	if !ok {
+		return nil, errdefs.Invalid("user-defined local networks are not supported on this node")
+	}
+	return admin, nil
+}
+
+// localNetworkCreate makes a user-defined bridge network on this node.
+func (s *Server) localNetworkCreate(w http.ResponseWriter, r *http.Request, req network.CreateRequest) error {
+	admin, err := s.localAdmin()
+	if err != nil {
+		return err
+	}
+	var names []string
+	if c, err := s.control(); err == nil {
+		for _, n := range c.InspectNetworks(r.Context(), false) {
+			names = append(names, n.Name)
+		}
+	}
+	id, err := admin.CreateNetwork(r.Context(), req, names)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, network.CreateResponse{ID: id, Warning: ""})
+}
+
+// networkConnect connects a plain container to a local network.
 func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
-	return errdefs.Invalid("connecting containers to networks by hand is not supported on this node yet: only swarm tasks join networks")
+	var req network.ConnectRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Container == "" {
+		return errdefs.Invalid("Container: the container to connect is required")
+	}
+	admin, err := s.localNetworkOf(r)
+	if err != nil {
+		return err
+	}
+	if err := admin.ConnectContainer(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// networkDisconnect takes a plain container off a local network.
+func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) error {
+	var req network.DisconnectRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Container == "" {
+		return errdefs.Invalid("Container: the container to disconnect is required")
+	}
+	admin, err := s.localNetworkOf(r)
+	if err != nil {
+		return err
+	}
+	if err := admin.DisconnectContainer(r.Context(), r.PathValue("id"), req.Container); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// localNetworkOf checks that the request's network is a user-defined
+// local one, the only kind containers are connected to by hand here.
+func (s *Server) localNetworkOf(r *http.Request) (LocalNetworkAdmin, error) {
+	nets, err := s.allNetworks(r.Context(), false)
+	if err != nil {
+		return nil, err
+	}
+	n, err := findNetwork(nets, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if n.Scope != "local" || predefined[n.Name] {
+		return nil, errdefs.Invalid("network %s: only user-defined local networks take containers by hand on this node (swarm networks, attachable ones included, are not supported yet; the predefined ones are chosen at create)", n.Name)
+	}
+	return s.localAdmin()
 }

@@ -84,7 +84,7 @@ func TestNetworks(t *testing.T) {
 	}{
 		{"create a predefined name", "POST", "/networks/create", map[string]any{"Name": "bridge", "Driver": "overlay"}, http.StatusForbidden, "bridge is a pre-defined network and cannot be created"},
 		{"create a duplicate", "POST", "/networks/create", map[string]any{"Name": "front", "Driver": "overlay"}, http.StatusConflict, "network with name front already exists"},
-		{"create a local bridge", "POST", "/networks/create", map[string]any{"Name": "b2"}, http.StatusBadRequest, "driver bridge"},
+		{"create a local bridge without a local network backend", "POST", "/networks/create", map[string]any{"Name": "b2"}, http.StatusBadRequest, "user-defined local networks are not supported"},
 		{"create with an unknown driver", "POST", "/networks/create", map[string]any{"Name": "x", "Driver": "weave"}, http.StatusNotFound, `plugin "weave" not found`},
 		{"create with a bad subnet", "POST", "/networks/create", `{"Name":"x","Driver":"overlay","IPAM":{"Config":[{"Subnet":"10.0.0.0/33"}]}}`, http.StatusBadRequest, ""},
 		{"remove a predefined network", "DELETE", "/networks/host", nil, http.StatusForbidden, "host is a pre-defined network and cannot be removed"},

@@ -60,7 +60,7 @@ func (s *Server) routes() {
 	s.handle("GET /networks/{id}", s.networkInspect)
 	s.handle("DELETE /networks/{id}", s.networkRemove)
 	s.handle("POST /networks/{id}/connect", s.networkConnect)
-	s.handle("POST /networks/{id}/disconnect", s.networkConnect)
+	s.handle("POST /networks/{id}/disconnect", s.networkDisconnect)
 
 	s.handle("GET /volumes", s.volumeList)
 	s.handle("POST /volumes/create", s.volumeCreate)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -35,8 +36,10 @@ type Containers struct {
 	images *images.Store
 	store  *container.Store
 	ports  ports
-	ncpu   int
-	log    *slog.Logger
+	// nets are the node's user-defined local networks (localnets.go).
+	nets *localNets
+	ncpu int
+	log  *slog.Logger
 
 	// ctx is the monitors' and the restart timers'; it ends with Close.
 	ctx    context.Context
@@ -154,6 +157,10 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	if err := c.resolveNetworkMode(ctx, &host, names); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
+	netReqs, err := c.nets.wanted(host.NetworkMode, req.NetworkingConfig)
+	if err != nil {
+		return containertypes.CreateResponse{}, err
+	}
 	img, err := c.images.Local(ctx, req.Config.Image)
 	if err != nil {
 		return containertypes.CreateResponse{}, err
@@ -196,10 +203,25 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	if err := c.store.Add(ctr); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
-	err = c.exec.CreateContainer(ctx, containerdexec.Spec{
-		ID: ctr.ID, Name: name, Image: img, ImageID: ctr.ImageID,
-		Config: cfg, HostConfig: host, Mounts: mounts,
-	})
+	localAddr, err := c.nets.reserve(ctr.ID, netReqs)
+	if err == nil {
+		err = c.exec.CreateContainer(ctx, containerdexec.Spec{
+			ID: ctr.ID, Name: name, Image: img, ImageID: ctr.ImageID,
+			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr,
+		})
+		if err == nil {
+			if err = c.nets.plug(ctx, ctr.ID, &host); err != nil {
+				if rerr := c.exec.RemoveContainer(context.WithoutCancel(ctx), ctr.ID, true); rerr != nil {
+					c.log.Warn("remove a container whose networks could not be plugged", "container.id", ctr.ID, "err", rerr)
+				}
+			}
+		}
+		if err != nil {
+			if uerr := c.nets.unplug(context.WithoutCancel(ctx), ctr.ID); uerr != nil {
+				c.log.Warn("take back the endpoints of a container that could not be made", "container.id", ctr.ID, "err", uerr)
+			}
+		}
+	}
 	if err != nil {
 		if derr := c.store.Delete(ctr.ID); derr != nil {
 			c.log.Warn("forget a container that could not be made", "container.id", ctr.ID, "err", derr)
@@ -220,13 +242,19 @@ func mapValues(m map[string]string) []string {
 }
 
 // resolveNetworkMode checks that the network a container asks for is one
-// this node has, and names the container of container:NAME by its full
-// ID. Named networks (user-defined bridges, attachable overlays) plug in
-// here.
+// this node has (a user-defined one named as the network is named), and
+// names the container of container:NAME by its full ID.
 func (c *Containers) resolveNetworkMode(ctx context.Context, host *containertypes.HostConfig, names map[string]string) error {
 	mode := host.NetworkMode
 	switch {
 	case mode.IsBridge(), mode.IsHost(), mode.IsNone():
+		return nil
+	case mode.IsUserDefined() && c.nets.has(string(mode)):
+		n, err := c.nets.find(string(mode))
+		if err != nil {
+			return err
+		}
+		host.NetworkMode = containertypes.NetworkMode(n.Name)
 		return nil
 	case mode.IsContainer():
 		refs := make([]container.Ref, 0, len(names))
@@ -302,6 +330,15 @@ func (c *Containers) decorate(ov containerdexec.Overview, now time.Time) contain
 	l := c.liveOf(s.ID)
 	if l == nil {
 		return s
+	}
+	if eps := c.nets.settings(s.ID); len(eps) > 0 {
+		if s.NetworkSettings == nil {
+			s.NetworkSettings = &containertypes.NetworkSettingsSummary{}
+		}
+		if s.NetworkSettings.Networks == nil {
+			s.NetworkSettings.Networks = map[string]*network.EndpointSettings{}
+		}
+		maps.Copy(s.NetworkSettings.Networks, eps)
 	}
 	if ctr, ok := c.store.Get(s.ID); ok {
 		for _, b := range ctr.Ports {
@@ -385,6 +422,12 @@ func (c *Containers) Inspect(ctx context.Context, idOrName string) (containertyp
 	resp.HostConfig.AutoRemove = ctr.HostConfig.AutoRemove
 	if resp.NetworkSettings != nil {
 		resp.NetworkSettings.Ports = container.PortMap(ctr.Ports, ctr.Config.ExposedPorts)
+		if eps := c.nets.settings(ref.ID); len(eps) > 0 {
+			if resp.NetworkSettings.Networks == nil {
+				resp.NetworkSettings.Networks = map[string]*network.EndpointSettings{}
+			}
+			maps.Copy(resp.NetworkSettings.Networks, eps)
+		}
 	}
 	l.mu.Lock()
 	restarting := l.restart != nil
@@ -470,6 +513,7 @@ func (c *Containers) Rename(ctx context.Context, idOrName, newName string) error
 		c.store.Update(ref.ID, func(ctr *container.Container) error { ctr.Name = ref.Name; return nil })
 		return err
 	}
+	c.nets.renamed()
 	return nil
 }
 
@@ -575,6 +619,9 @@ func (c *Containers) removeLocked(ctx context.Context, id string, l *live, remov
 	if l.restart != nil {
 		l.restart.Stop()
 		l.restart = nil
+	}
+	if err := c.nets.unplug(ctx, id); err != nil {
+		c.log.Warn("unplug the local networks of a removed container", "container.id", id, "err", err)
 	}
 	if err := c.exec.RemoveContainer(ctx, id, removeVolumes); err != nil {
 		return err

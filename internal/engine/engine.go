@@ -127,10 +127,11 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := e.Network.Setup(ctx); err != nil {
 		return nil, fmt.Errorf("set up the default bridge: %w", err)
 	}
+	dns := resolver.New(resolver.Config{Logger: cfg.Logger.With("component", "resolver")})
 	e.Dataplane, err = dataplane.New(dataplane.Config{
 		NetnsPath:   e.Network.NetnsPath,
 		ContainerID: containerdexec.ContainerID,
-		Resolver:    resolver.New(resolver.Config{Logger: cfg.Logger.With("component", "resolver")}),
+		Resolver:    dns,
 		KeyPath:     filepath.Join(cfg.DataRoot, "network", "tunnel.key"),
 		NodeBridge:  e.Network.Name(),
 		Logger:      cfg.Logger.With("component", "dataplane"),
@@ -166,6 +167,9 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.Containers = newContainers(e.Executor, e.Images, store, e.Dataplane, cfg.Logger.With("component", "containers"))
+	if e.Containers.nets, err = openLocalNets(ctx, filepath.Join(cfg.DataRoot, "network", "local"), e.Network, dns, e.Dataplane, store, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("local networks: %w", err)
+	}
 	if err := e.Containers.restore(ctx); err != nil {
 		return nil, fmt.Errorf("restore containers: %w", err)
 	}

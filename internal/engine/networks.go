@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
@@ -50,9 +51,10 @@ func loadPredefined(path string) (predefinedNetworks, error) {
 	return p, os.WriteFile(path, data, 0o600)
 }
 
-// LocalNetworks returns the node's predefined networks as GET /networks
+// LocalNetworks returns the node's local networks as GET /networks
 // shows them: the default bridge (the node's bridge, which also gives
-// swarm tasks their way out, as docker_gwbridge does), host and none.
+// swarm tasks their way out, as docker_gwbridge does), host, none and
+// the user-defined bridges.
 func (e *Engine) LocalNetworks(ctx context.Context) ([]network.Inspect, error) {
 	b := e.Network
 	mk := func(name, driver string) network.Inspect {
@@ -70,5 +72,25 @@ func (e *Engine) LocalNetworks(ctx context.Context) ([]network.Inspect, error) {
 		"com.docker.network.bridge.default_bridge":       "true",
 		"com.docker.network.bridge.enable_ip_masquerade": "true",
 	}
-	return []network.Inspect{bridge, mk(network.NetworkHost, "host"), mk(network.NetworkNone, "null")}, nil
+	out := []network.Inspect{bridge, mk(network.NetworkHost, "host"), mk(network.NetworkNone, "null")}
+	return append(out, e.Containers.nets.inspect()...), nil
+}
+
+// NodeSwarmNetworks are the swarm networks this node carries (those its
+// tasks are on, and the ingress network) as a worker's GET /networks
+// shows them: a worker has no copy of the swarm's, and dockerd lists
+// these.
+func (e *Engine) NodeSwarmNetworks() []network.Inspect {
+	var out []network.Inspect
+	for _, n := range e.Dataplane.Networks() {
+		cfg := network.IPAMConfig{Subnet: n.Subnet, Gateway: n.Gateway}
+		out = append(out, network.Inspect{Network: network.Network{
+			Name: n.Name, ID: n.ID, Scope: "swarm", Driver: "overlay", EnableIPv4: true,
+			Internal: n.Internal, Attachable: n.Attachable, Ingress: n.Ingress,
+			IPAM:    network.IPAM{Driver: "default", Config: []network.IPAMConfig{cfg}},
+			Options: map[string]string{"com.docker.network.driver.overlay.vxlanid_list": strconv.FormatUint(uint64(n.VNI), 10)},
+			Labels:  map[string]string{},
+		}, Containers: map[string]network.EndpointResource{}})
+	}
+	return out
 }

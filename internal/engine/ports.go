@@ -36,9 +36,10 @@ const (
 // allocatePorts gives a container's port bindings their host ports. A
 // port is taken when the node publishes it already, or a process of the
 // node listens on it (a connection there would never reach the
-// container). Only containers on the node bridge publish ports.
+// container). Only containers on the node bridge or a local network
+// publish ports.
 func (c *Containers) allocatePorts(ctr *container.Container) ([]container.Binding, error) {
-	if !ctr.HostConfig.NetworkMode.IsBridge() {
+	if mode := ctr.HostConfig.NetworkMode; !mode.IsBridge() && !(mode.IsUserDefined() && c.nets.has(string(mode))) {
 		return nil, nil
 	}
 	reqs, err := container.PortRequests(&ctr.HostConfig, ctr.Config.ExposedPorts)
@@ -58,12 +59,15 @@ func (c *Containers) allocatePorts(ctr *container.Container) ([]container.Bindin
 }
 
 // publish publishes a running container's bindings to its address on the
-// node bridge.
+// node bridge, or on its first local network.
 func (c *Containers) publish(ctx context.Context, id string, bindings []container.Binding) error {
 	if len(bindings) == 0 {
 		return nil
 	}
 	addr, ok := c.exec.BridgeAddr(id)
+	if !ok {
+		addr, ok = c.nets.primaryAddr(id)
+	}
 	if !ok {
 		return fmt.Errorf("container %s has no address on the node bridge to publish ports to", id)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/network/resolver"
 )
 
 // This file runs plain containers: those made through the API rather than
@@ -51,9 +52,14 @@ type Spec struct {
 	ImageID  string
 	// Config is the container's config, filled in from the image's.
 	Config container.Config
-	// HostConfig is as asked; its NetworkMode is bridge, host, none or
-	// container:ID (a full ID).
+	// HostConfig is as asked; its NetworkMode is bridge, host, none,
+	// container:ID (a full ID) or a local network's name.
 	HostConfig container.HostConfig
+	// LocalAddr is the container's address on the local network its
+	// NetworkMode names, for its hosts file. Its namespace gets only its
+	// loopback here: the engine plugs its interfaces, and it resolves
+	// names through the embedded DNS server at 127.0.0.11.
+	LocalAddr netip.Addr
 	// Mounts are every mount, checked; a volume's Source is its name,
 	// empty for an anonymous one.
 	Mounts []mounttypes.Mount
@@ -97,7 +103,7 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 		}
 	}()
 	rec := &record{Name: s.Name, ImageID: s.ImageID, Config: cfg, HostConfig: host, Mounts: points, StopGrace: grace}
-	files, err := e.plainNetwork(ctx, s.ID, rec)
+	files, err := e.plainNetwork(ctx, s.ID, rec, s.LocalAddr)
 	if err != nil {
 		return err
 	}
@@ -136,7 +142,7 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 // plainNetwork gives the container its network as its mode asks, records
 // it in rec, and returns the contents of its hostname, hosts and
 // resolv.conf files.
-func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record) (map[string][]byte, error) {
+func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, localAddr netip.Addr) (map[string][]byte, error) {
 	host := &rec.HostConfig
 	mode := host.NetworkMode
 	if mode.IsContainer() {
@@ -167,8 +173,9 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record) (ma
 		return nil, fmt.Errorf("read host resolv.conf: %w", err)
 	}
 	var (
-		addr    netip.Addr
-		gateway netip.Addr
+		addr        netip.Addr
+		gateway     netip.Addr
+		embeddedDNS bool
 	)
 	switch {
 	case mode.IsHost():
@@ -190,6 +197,11 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record) (ma
 		if rec.SandboxKey, err = e.cfg.Network.Isolated(ctx, id); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
+	case !mode.IsBridge():
+		if rec.SandboxKey, err = e.cfg.Network.Isolated(ctx, id); err != nil {
+			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
+		}
+		addr, embeddedDNS = localAddr, true
 	default:
 		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
@@ -199,10 +211,14 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record) (ma
 	dns := &swarm.DNSConfig{Nameservers: host.DNS, Search: host.DNSSearch, Options: host.DNSOptions}
 	hosts := hostsFile(rec.Config.Hostname, addr, nil)
 	hosts = append(hosts, extraHosts(host.ExtraHosts, gateway)...)
+	resolv := resolvConf(hostResolv, dns)
+	if embeddedDNS {
+		resolv = resolver.ResolvConf(hostResolv, dns)
+	}
 	return map[string][]byte{
 		"hostname":    []byte(rec.Config.Hostname + "\n"),
 		"hosts":       hosts,
-		"resolv.conf": resolvConf(hostResolv, dns),
+		"resolv.conf": resolv,
 	}, nil
 }
 

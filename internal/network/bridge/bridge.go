@@ -102,6 +102,9 @@ type Bridge struct {
 	// mu serializes changes, so that no sandbox is made and removed at
 	// the same time.
 	mu sync.Mutex
+	// locals are the node's local networks whose rules the shoal table
+	// holds beside the node bridge's; guarded by mu.
+	locals []Local
 }
 
 var _ executor.Network = (*Bridge)(nil)
@@ -160,7 +163,7 @@ func (b *Bridge) Setup(ctx context.Context) error {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("enable IPv4 forwarding: %w", err)
 	}
-	if err := applyRules(b.cfg.Subnet, b.cfg.Name); err != nil {
+	if err := applyRules(b.cfg.Subnet, b.cfg.Name, b.locals); err != nil {
 		return err
 	}
 	b.log.DebugContext(ctx, "bridge ready", "subnet", b.cfg.Subnet, "gateway", b.gw)
@@ -331,11 +334,11 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
 
-	host, peer, err := ensureVeth(nh, ns, vethName(id), br, ep.MAC)
+	host, peer, err := ensureVeth(nh, ns, vethName(id), containerIfname, br, ep.MAC, 0)
 	if err != nil {
 		return err
 	}
-	if err := configurePeer(nh, peer, ep); err != nil {
+	if err := configurePeer(nh, peer, ep, true); err != nil {
 		return err
 	}
 	if host.Attrs().MasterIndex != br.Attrs().Index {
@@ -350,11 +353,11 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 }
 
 // ensureVeth returns the host end (named hostName) and the container end
-// (eth0 in the namespace) of the sandbox's veth pair, making the pair if
-// the two are not already each other's peer.
-func ensureVeth(nh *netlink.Handle, ns netns.NsHandle, hostName string, br netlink.Link, mac net.HardwareAddr) (netlink.Link, netlink.Link, error) {
+// (peerName in the namespace) of a veth pair, making the pair if the two
+// are not already each other's peer. mtu 0 keeps the kernel's default.
+func ensureVeth(nh *netlink.Handle, ns netns.NsHandle, hostName, peerName string, br netlink.Link, mac net.HardwareAddr, mtu int) (netlink.Link, netlink.Link, error) {
 	host, herr := netlink.LinkByName(hostName)
-	peer, perr := nh.LinkByName(containerIfname)
+	peer, perr := nh.LinkByName(peerName)
 	for _, err := range []error{herr, perr} {
 		if err != nil && !isNotFound(err) {
 			return nil, nil, fmt.Errorf("find veth %s: %w", hostName, err)
@@ -371,12 +374,12 @@ func ensureVeth(nh *netlink.Handle, ns netns.NsHandle, hostName string, br netli
 	}
 	if perr == nil {
 		if err := nh.LinkDel(peer); err != nil && !isNotFound(err) {
-			return nil, nil, fmt.Errorf("delete stale %s: %w", containerIfname, err)
+			return nil, nil, fmt.Errorf("delete stale %s: %w", peerName, err)
 		}
 	}
 	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: hostName, MasterIndex: br.Attrs().Index},
-		PeerName:         containerIfname,
+		LinkAttrs:        netlink.LinkAttrs{Name: hostName, MasterIndex: br.Attrs().Index, MTU: mtu},
+		PeerName:         peerName,
 		PeerHardwareAddr: mac,
 		PeerNamespace:    netlink.NsFd(ns),
 	}
@@ -387,9 +390,9 @@ func ensureVeth(nh *netlink.Handle, ns netns.NsHandle, hostName string, br netli
 	if err != nil {
 		return nil, nil, fmt.Errorf("find new veth %s: %w", hostName, err)
 	}
-	peer, err = nh.LinkByName(containerIfname)
+	peer, err = nh.LinkByName(peerName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("find new %s in namespace: %w", containerIfname, err)
+		return nil, nil, fmt.Errorf("find new %s in namespace: %w", peerName, err)
 	}
 	return host, peer, nil
 }
@@ -403,16 +406,18 @@ func paired(host, peer netlink.Link) bool {
 }
 
 // configurePeer gives the container's interface ep's MAC and address (and
-// no other), brings it up and routes everything else via the gateway.
-func configurePeer(nh *netlink.Handle, peer netlink.Link, ep *executor.Endpoint) error {
+// no other), brings it up and, with route, routes everything else via
+// the gateway.
+func configurePeer(nh *netlink.Handle, peer netlink.Link, ep *executor.Endpoint, route bool) error {
+	ifname := peer.Attrs().Name
 	if !bytes.Equal(peer.Attrs().HardwareAddr, ep.MAC) {
 		if err := nh.LinkSetHardwareAddr(peer, ep.MAC); err != nil {
-			return fmt.Errorf("set MAC of %s: %w", containerIfname, err)
+			return fmt.Errorf("set MAC of %s: %w", ifname, err)
 		}
 	}
 	addrs, err := nh.AddrList(peer, netlink.FAMILY_V4)
 	if err != nil {
-		return fmt.Errorf("list addresses of %s: %w", containerIfname, err)
+		return fmt.Errorf("list addresses of %s: %w", ifname, err)
 	}
 	want := ipNet(ep.Addr)
 	for _, a := range addrs {
@@ -426,15 +431,24 @@ func configurePeer(nh *netlink.Handle, peer netlink.Link, ep *executor.Endpoint)
 		return fmt.Errorf("set address %s: %w", want, err)
 	}
 	if err := nh.LinkSetUp(peer); err != nil {
-		return fmt.Errorf("bring %s up: %w", containerIfname, err)
+		return fmt.Errorf("bring %s up: %w", ifname, err)
 	}
+	if !route {
+		return nil
+	}
+	return setDefaultRoute(nh, peer, ep.Gateway)
+}
+
+// setDefaultRoute routes everything the namespace has no better route
+// for through gw, out of link.
+func setDefaultRoute(nh *netlink.Handle, link netlink.Link, gw netip.Addr) error {
 	route := &netlink.Route{
-		LinkIndex: peer.Attrs().Index,
+		LinkIndex: link.Attrs().Index,
 		Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
-		Gw:        net.IP(ep.Gateway.AsSlice()),
+		Gw:        net.IP(gw.AsSlice()),
 	}
 	if err := nh.RouteReplace(route); err != nil {
-		return fmt.Errorf("set default route via %s: %w", ep.Gateway, err)
+		return fmt.Errorf("set default route via %s: %w", gw, err)
 	}
 	return nil
 }

@@ -51,8 +51,10 @@ func ifname(name string) []byte {
 
 // applyRules replaces the whole shoal table in one transaction: adding it
 // (a no-op when it exists), deleting it and adding it anew leaves exactly
-// the rules below, never duplicates and never a moment without them.
-func applyRules(subnet netip.Prefix, bridge string) error {
+// the rules below, never duplicates and never a moment without them. The
+// node bridge's rules come with those of the node's local networks
+// (localRules).
+func applyRules(subnet netip.Prefix, bridge string, locals []Local) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -69,6 +71,11 @@ func applyRules(subnet netip.Prefix, bridge string) error {
 		Priority: nftables.ChainPriorityNATSource,
 	})
 	c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: masqueradeRule(subnet, bridge)})
+	for _, l := range locals {
+		if l.Masquerade && !l.Internal {
+			c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: masqueradeRule(l.Subnet, l.Name)})
+		}
+	}
 	fwd := c.AddChain(&nftables.Chain{
 		Name:     "forward",
 		Table:    t,
@@ -76,8 +83,18 @@ func applyRules(subnet netip.Prefix, bridge string) error {
 		Hooknum:  nftables.ChainHookForward,
 		Priority: nftables.ChainPriorityFilter,
 	})
+	if err := addLocalRules(c, t, fwd, bridge, locals); err != nil {
+		return err
+	}
 	for _, exprs := range forwardRules(bridge) {
 		c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: exprs})
+	}
+	for _, l := range locals {
+		if !l.Internal {
+			for _, exprs := range forwardRules(l.Name) {
+				c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: exprs})
+			}
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("replace nftables table %s: %w", tableName, err)

@@ -53,10 +53,13 @@ type Manager struct {
 	mu sync.Mutex
 	// servers are the running servers by container ID; guarded by mu.
 	servers map[string]*managed
-	// tables are the names of each network of the last view, by network
-	// ID; guarded by mu.
+	// tables are the names of each network of the last view and of the
+	// node's local networks, by network ID; guarded by mu.
 	tables map[string]*table
-	closed bool // guarded by mu
+	// swarm are the networks of the last view, local the node's local
+	// networks (SetLocal); guarded by mu.
+	swarm, local []view.Network
+	closed       bool // guarded by mu
 }
 
 // managed is a server and what the manager knows of its container.
@@ -218,6 +221,26 @@ func (m *Manager) Update(v *view.Node) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.swarm = nets
+	m.rebuild()
+}
+
+// SetLocal gives every server the names of the node's local networks
+// (user-defined bridges), beside the swarm's, as Update does for a view:
+// a container on one of them resolves the names of the containers on it.
+// The manager keeps nets: the caller must not change it afterwards.
+func (m *Manager) SetLocal(nets []view.Network) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.local = nets
+	m.rebuild()
+}
+
+// rebuild makes the tables of the swarm's and the local networks and
+// swaps the records of every server whose tables changed. The caller
+// holds mu.
+func (m *Manager) rebuild() {
+	nets := append(slices.Clone(m.swarm), m.local...)
 	tables := make(map[string]*table, len(nets))
 	changed := len(nets) != len(m.tables)
 	for _, n := range nets {

@@ -1,0 +1,679 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	containertypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/vishvananda/netlink"
+
+	"github.com/shoal-project/shoal/internal/container"
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/filters"
+	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/network/bridge"
+	"github.com/shoal-project/shoal/internal/network/dataplane"
+	"github.com/shoal-project/shoal/internal/network/localnet"
+	"github.com/shoal-project/shoal/internal/network/resolver"
+)
+
+// localNets runs the node's user-defined bridge networks: their store
+// (decided by internal/network/localnet), their bridges and rules
+// (internal/network/bridge), the containers' interfaces on them and the
+// names the containers' DNS servers answer (internal/network/resolver,
+// the one that serves tasks).
+type localNets struct {
+	store    *localnet.Store
+	node     *bridge.Bridge
+	resolver *resolver.Manager
+	// names gives the plain containers' names by ID.
+	names func() map[string]string
+	// swarmSubnets are the subnets of the swarm networks the node
+	// carries, which a local network must not overlap.
+	swarmSubnets func() []netip.Prefix
+	log          *slog.Logger
+
+	// mu serializes every change to the networks and their endpoints.
+	mu sync.Mutex
+}
+
+// local is how the bridge package carries network n.
+func local(n *localnet.Network) bridge.Local {
+	l := bridge.Local{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Internal: n.Internal, Masquerade: n.Masquerade()}
+	if v, ok := n.Options[localnet.OptMTU]; ok {
+		l.MTU, _ = strconv.Atoi(v)
+	}
+	return l
+}
+
+// applyRules puts every network's rules in the shoal table. The caller
+// holds mu.
+func (ln *localNets) applyRules(ctx context.Context) error {
+	nets := ln.store.All()
+	locals := make([]bridge.Local, len(nets))
+	for i, n := range nets {
+		locals[i] = local(n)
+	}
+	return ln.node.SetLocals(ctx, locals)
+}
+
+// refreshDNS gives the resolver the names of every network. The caller
+// holds mu.
+func (ln *localNets) refreshDNS() {
+	ln.resolver.SetLocal(localnet.Names(ln.store.All(), ln.names()))
+}
+
+// find resolves a reference to a local network; a 404 when none.
+func (ln *localNets) find(ref string) (*localnet.Network, error) {
+	n, ok, err := ln.store.Find(ref)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errdefs.NotFound("network %s not found", ref)
+	}
+	return n, nil
+}
+
+// has reports whether ref names a local network.
+func (ln *localNets) has(ref string) bool {
+	_, ok, _ := ln.store.Find(ref)
+	return ok
+}
+
+// taken is what a new network must not collide with.
+func (ln *localNets) taken(names []string) (localnet.Taken, error) {
+	t := localnet.Taken{Names: slices.Clone(names), Subnets: []netip.Prefix{ln.node.Subnet()}}
+	t.Subnets = append(t.Subnets, ln.swarmSubnets()...)
+	for _, n := range ln.store.All() {
+		t.Names = append(t.Names, n.Name)
+		t.Subnets = append(t.Subnets, n.Subnet)
+	}
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return t, fmt.Errorf("list the node's routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if p, ok := prefixOf(r.Dst.IP, r.Dst.Mask); ok && p.Bits() > 0 {
+			t.Subnets = append(t.Subnets, p)
+		}
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return t, fmt.Errorf("list the node's interfaces: %w", err)
+	}
+	for _, l := range links {
+		t.Bridges = append(t.Bridges, l.Attrs().Name)
+	}
+	return t, nil
+}
+
+func prefixOf(ip []byte, mask []byte) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	ones := 0
+	for _, b := range mask {
+		for ; b&0x80 != 0; b <<= 1 {
+			ones++
+		}
+	}
+	return netip.PrefixFrom(a, ones).Masked(), true
+}
+
+// create makes a network from a create request: checked and decided
+// first, then its bridge and rules; on any failure nothing is left.
+// names are the other networks' names the node shows (the swarm's).
+func (ln *localNets) create(ctx context.Context, req network.CreateRequest, names []string) (string, error) {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	taken, err := ln.taken(names)
+	if err != nil {
+		return "", err
+	}
+	n, err := localnet.Plan(req, identity.NewContainerID(), localnet.DefaultPools, taken)
+	if err != nil {
+		return "", err
+	}
+	n.Created = time.Now().UTC()
+	if err := bridge.EnsureLocal(ctx, local(n)); err != nil {
+		ln.undoCreate(n)
+		return "", err
+	}
+	if err := ln.store.Put(n); err != nil {
+		ln.undoCreate(n)
+		return "", err
+	}
+	if err := ln.applyRules(ctx); err != nil {
+		ln.undoCreate(n)
+		return "", err
+	}
+	ln.log.Info("network created", "network.id", n.ID, "network.name", n.Name, "subnet", n.Subnet, "bridge", n.Bridge)
+	return n.ID, nil
+}
+
+// undoCreate takes back a network being made. The caller holds mu.
+func (ln *localNets) undoCreate(n *localnet.Network) {
+	ctx := context.Background()
+	if err := ln.store.Delete(n.ID); err != nil {
+		ln.log.Warn("forget a network that could not be made", "network.id", n.ID, "err", err)
+	}
+	if err := bridge.RemoveLocal(ctx, n.Bridge); err != nil {
+		ln.log.Warn("remove the bridge of a network that could not be made", "network.id", n.ID, "err", err)
+	}
+	if err := ln.applyRules(ctx); err != nil {
+		ln.log.Warn("rules after a network that could not be made", "network.id", n.ID, "err", err)
+	}
+}
+
+// remove deletes a network no container is on.
+func (ln *localNets) remove(ctx context.Context, ref string) error {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	n, err := ln.find(ref)
+	if err != nil {
+		return err
+	}
+	return ln.removeLocked(ctx, n)
+}
+
+func (ln *localNets) removeLocked(ctx context.Context, n *localnet.Network) error {
+	if len(n.Endpoints) > 0 {
+		names := ln.names()
+		var on []string
+		for id := range n.Endpoints {
+			on = append(on, cmpOr(names[id], id))
+		}
+		slices.Sort(on)
+		return errdefs.Forbidden("error while removing network: network %s id %s has active endpoints (%v)", n.Name, n.ID, on)
+	}
+	if err := ln.store.Delete(n.ID); err != nil {
+		return err
+	}
+	if err := ln.applyRules(ctx); err != nil {
+		return err
+	}
+	if err := bridge.RemoveLocal(ctx, n.Bridge); err != nil {
+		return err
+	}
+	ln.refreshDNS()
+	ln.log.Info("network removed", "network.id", n.ID, "network.name", n.Name)
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// prune removes the networks no container is on, as docker network
+// prune: filters until, label and label!.
+func (ln *localNets) prune(ctx context.Context, args filters.Args) ([]string, error) {
+	if err := args.Validate("until", "label", "label!"); err != nil {
+		return nil, err
+	}
+	var until time.Time
+	for _, v := range args.Get("until") {
+		t, err := parseUntil(v, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		until = t
+	}
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	var removed []string
+	for _, n := range ln.store.All() {
+		if len(n.Endpoints) > 0 || !until.IsZero() && !n.Created.Before(until) {
+			continue
+		}
+		if !args.Labels("label", n.Labels) || len(args.Get("label!")) > 0 && args.Labels("label!", n.Labels) {
+			continue
+		}
+		if err := ln.removeLocked(ctx, n); err != nil {
+			return removed, err
+		}
+		removed = append(removed, n.Name)
+	}
+	return removed, nil
+}
+
+// inspect is every local network as GET /networks shows it.
+func (ln *localNets) inspect() []network.Inspect {
+	var out []network.Inspect
+	for _, n := range ln.store.All() {
+		out = append(out, n.Inspect(nil))
+	}
+	return out
+}
+
+// request is one network a container asks to be on.
+type request struct {
+	network  *localnet.Network
+	settings *network.EndpointSettings // may be nil
+}
+
+// wanted are the local networks a create request puts the container on:
+// the one its mode names first, then those of its endpoints config. A
+// network mode that names no local network gives none.
+func (ln *localNets) wanted(mode containertypes.NetworkMode, cfg *network.NetworkingConfig) ([]request, error) {
+	if !mode.IsUserDefined() {
+		if cfg != nil {
+			for name := range cfg.EndpointsConfig {
+				if name != string(mode) && !(mode.IsBridge() && name == "default") {
+					return nil, errdefs.Invalid("NetworkingConfig: a container in network mode %s cannot also be on network %s", mode, name)
+				}
+			}
+		}
+		return nil, nil
+	}
+	primary, err := ln.find(string(mode))
+	if err != nil {
+		return nil, err
+	}
+	var eps map[string]*network.EndpointSettings
+	if cfg != nil {
+		eps = cfg.EndpointsConfig
+	}
+	out := []request{{network: primary, settings: settingsFor(eps, primary)}}
+	for _, ref := range slices.Sorted(maps.Keys(eps)) {
+		n, err := ln.find(ref)
+		if err != nil {
+			return nil, errdefs.NotFound("NetworkingConfig.EndpointsConfig: network %s not found", ref)
+		}
+		if !slices.ContainsFunc(out, func(r request) bool { return r.network.ID == n.ID }) {
+			out = append(out, request{network: n, settings: eps[ref]})
+		}
+	}
+	return out, nil
+}
+
+// settingsFor finds the endpoint settings given for network n, by its
+// name, ID or an ID prefix.
+func settingsFor(eps map[string]*network.EndpointSettings, n *localnet.Network) *network.EndpointSettings {
+	if s, ok := eps[n.Name]; ok {
+		return s
+	}
+	for ref, s := range eps {
+		if ref != "" && len(ref) <= len(n.ID) && n.ID[:len(ref)] == ref {
+			return s
+		}
+	}
+	return nil
+}
+
+// endpoint decides container id's endpoint on n from its settings:
+// address (static or the next free one) and aliases.
+func endpoint(n *localnet.Network, id string, s *network.EndpointSettings, seq uint64, ifname string) (*localnet.Endpoint, error) {
+	ep := &localnet.Endpoint{ContainerID: id, Seq: seq, Ifname: ifname}
+	var want netip.Addr
+	if s != nil {
+		if s.IPAMConfig != nil {
+			if s.IPAMConfig.IPv6Address.IsValid() {
+				return nil, errdefs.Invalid("IPAMConfig.IPv6Address: IPv6 is not supported on this node")
+			}
+			want = s.IPAMConfig.IPv4Address
+		}
+		if err := localnet.CheckAliases(s.Aliases); err != nil {
+			return nil, err
+		}
+		ep.Aliases = slices.Clone(s.Aliases)
+		if len(s.Links) > 0 {
+			return nil, errdefs.Invalid("Links: legacy links are not supported on this node; use the network's DNS (container names and aliases)")
+		}
+	}
+	a, err := localnet.Address(n, id, want)
+	if err != nil {
+		return nil, err
+	}
+	ep.Addr, ep.Static = a, want.IsValid()
+	return ep, nil
+}
+
+// nextSeq is one more than the highest endpoint sequence of any network.
+func (ln *localNets) nextSeq() uint64 {
+	var top uint64
+	for _, n := range ln.store.All() {
+		for _, ep := range n.Endpoints {
+			top = max(top, ep.Seq)
+		}
+	}
+	return top + 1
+}
+
+// reserve records container id's endpoints on the networks it asks for
+// at create, before anything is made, and returns its address on the
+// first (invalid when it is on none). On failure nothing is recorded.
+func (ln *localNets) reserve(id string, reqs []request) (netip.Addr, error) {
+	if len(reqs) == 0 {
+		return netip.Addr{}, nil
+	}
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	seq := ln.nextSeq()
+	var (
+		made  []*localnet.Network
+		first netip.Addr
+	)
+	for i, r := range reqs {
+		n, err := ln.find(r.network.ID)
+		if err == nil {
+			var ep *localnet.Endpoint
+			ep, err = endpoint(n, id, r.settings, seq+uint64(i), "eth"+strconv.Itoa(i))
+			if err == nil {
+				n.Endpoints[id] = ep
+				err = ln.store.Put(n)
+				if i == 0 {
+					first = ep.Addr
+				}
+			}
+		}
+		if err != nil {
+			for _, m := range made {
+				ln.forget(m.ID, id)
+			}
+			return netip.Addr{}, err
+		}
+		made = append(made, n)
+	}
+	return first, nil
+}
+
+// forget drops container id's endpoint on network nid from the store.
+// The caller holds mu.
+func (ln *localNets) forget(nid, id string) {
+	n, err := ln.find(nid)
+	if err != nil {
+		return
+	}
+	delete(n.Endpoints, id)
+	if err := ln.store.Put(n); err != nil {
+		ln.log.Warn("forget an endpoint", "network.id", nid, "container.id", id, "err", err)
+	}
+}
+
+// plug gives container id's namespace its interfaces on every local
+// network it is on, its default route and its DNS server. primary is
+// true when its network mode is a local network (its default route is
+// theirs); dns is its --dns settings. It keeps what exists.
+func (ln *localNets) plug(ctx context.Context, id string, host *containertypes.HostConfig) error {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return ln.plugLocked(ctx, id, host)
+}
+
+func (ln *localNets) plugLocked(ctx context.Context, id string, host *containertypes.HostConfig) error {
+	att := localnet.Of(ln.store.All(), id)
+	if len(att) == 0 {
+		ln.resolver.Stop(id)
+		return nil
+	}
+	nsPath := ln.node.NetnsPath(id)
+	primary := host.NetworkMode.IsUserDefined()
+	gw, hasGW := localnet.Gateway(att)
+	for _, a := range att {
+		route := primary && hasGW && a.Network.ID == gw.Network.ID
+		if err := bridge.Plug(ctx, nsPath, id, a.Network.ID, a.Endpoint.Ifname, local(a.Network), a.Endpoint.Addr, route); err != nil {
+			return fmt.Errorf("network %s: %w", a.Network.Name, err)
+		}
+	}
+	ln.refreshDNS()
+	if !primary {
+		// A container on the default bridge keeps the node's
+		// nameservers, as in dockerd.
+		return nil
+	}
+	dns := resolver.WithDNSConfig(dnsConfig(host))
+	return ln.resolver.Start(ctx, id, nsPath, localnet.ResolverNetworks(att), dns)
+}
+
+// unplug removes every interface and endpoint of container id, and its
+// DNS server: it is being removed.
+func (ln *localNets) unplug(ctx context.Context, id string) error {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	ln.resolver.Stop(id)
+	var errs []error
+	for _, a := range localnet.Of(ln.store.All(), id) {
+		if err := bridge.Unplug(ctx, id, a.Network.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ln.forget(a.Network.ID, id)
+	}
+	ln.refreshDNS()
+	return errors.Join(errs...)
+}
+
+// settings are container id's endpoints as inspect shows them.
+func (ln *localNets) settings(id string) map[string]*network.EndpointSettings {
+	return localnet.Settings(localnet.Of(ln.store.All(), id))
+}
+
+// primaryAddr is container id's address on its first local network.
+func (ln *localNets) primaryAddr(id string) (netip.Addr, bool) {
+	att := localnet.Of(ln.store.All(), id)
+	if len(att) == 0 {
+		return netip.Addr{}, false
+	}
+	return att[0].Endpoint.Addr, true
+}
+
+// restore brings every network's bridge and rules back, as a starting
+// daemon must after a reboot, and each existing container's interfaces
+// and DNS server; endpoints of containers that are gone are forgotten.
+func (ln *localNets) restore(ctx context.Context, hosts map[string]*containertypes.HostConfig) error {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	var errs []error
+	for _, n := range ln.store.All() {
+		if err := bridge.EnsureLocal(ctx, local(n)); err != nil {
+			errs = append(errs, err)
+		}
+		for id := range n.Endpoints {
+			if _, ok := hosts[id]; !ok {
+				ln.log.Warn("forgetting the endpoint of a container that is gone", "network.name", n.Name, "container.id", id)
+				ln.forget(n.ID, id)
+			}
+		}
+	}
+	if err := ln.applyRules(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	for id, host := range hosts {
+		if err := ln.plugLocked(ctx, id, host); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: %w", id, err))
+		}
+	}
+	ln.refreshDNS()
+	return errors.Join(errs...)
+}
+
+// dnsConfig is a container's --dns, --dns-search and --dns-option.
+func dnsConfig(host *containertypes.HostConfig) *swarm.DNSConfig {
+	return &swarm.DNSConfig{Nameservers: host.DNS, Search: host.DNSSearch, Options: host.DNSOptions}
+}
+
+// connect puts container id (plain, with its host config) on network
+// ref, as docker network connect: running or stopped.
+func (ln *localNets) connect(ctx context.Context, ref, id, name string, host *containertypes.HostConfig, s *network.EndpointSettings) error {
+	mode := host.NetworkMode
+	switch {
+	case mode.IsHost():
+		return errdefs.Forbidden("container cannot be disconnected from host network or connected to host network")
+	case mode.IsNone():
+		return errdefs.Forbidden("container %s is in network mode none: it cannot be connected to other networks", name)
+	case mode.IsContainer():
+		return errdefs.Forbidden("container %s shares the network namespace of another container: connect that one", name)
+	}
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	n, err := ln.find(ref)
+	if err != nil {
+		return err
+	}
+	if _, ok := n.Endpoints[id]; ok {
+		return errdefs.Forbidden("endpoint with name %s already exists in network %s", name, n.Name)
+	}
+	att := localnet.Of(ln.store.All(), id)
+	var used []string
+	if mode.IsBridge() {
+		used = append(used, "eth0")
+	}
+	for _, a := range att {
+		used = append(used, a.Endpoint.Ifname)
+	}
+	ep, err := endpoint(n, id, s, ln.nextSeq(), localnet.Ifname(used))
+	if err != nil {
+		return err
+	}
+	n.Endpoints[id] = ep
+	if err := ln.store.Put(n); err != nil {
+		return err
+	}
+	if err := ln.plugLocked(ctx, id, host); err != nil {
+		if uerr := bridge.Unplug(ctx, id, n.ID); uerr != nil {
+			ln.log.Warn("undo a failed connect", "container.id", id, "err", uerr)
+		}
+		ln.forget(n.ID, id)
+		ln.refreshDNS()
+		return err
+	}
+	return nil
+}
+
+// disconnect takes container id off network ref.
+func (ln *localNets) disconnect(ctx context.Context, ref, id, name string, host *containertypes.HostConfig) error {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	n, err := ln.find(ref)
+	if err != nil {
+		return err
+	}
+	if _, ok := n.Endpoints[id]; !ok {
+		return errdefs.Forbidden("container %s is not connected to network %s", name, n.Name)
+	}
+	if err := bridge.Unplug(ctx, id, n.ID); err != nil {
+		return err
+	}
+	ln.forget(n.ID, id)
+	return ln.plugLocked(ctx, id, host)
+}
+
+// plainHosts are the host configs of the plain containers in store.
+func plainHosts(store *container.Store) map[string]*containertypes.HostConfig {
+	out := map[string]*containertypes.HostConfig{}
+	for _, ctr := range store.All() {
+		h := ctr.HostConfig
+		out[ctr.ID] = &h
+	}
+	return out
+}
+
+// CreateNetwork makes a user-defined bridge network; names are the other
+// networks the node shows (the swarm's), whose names it must not take.
+func (e *Engine) CreateNetwork(ctx context.Context, req network.CreateRequest, names []string) (string, error) {
+	return e.Containers.nets.create(ctx, req, names)
+}
+
+// RemoveNetwork deletes a user-defined local network no container is on.
+func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
+	return e.Containers.nets.remove(ctx, ref)
+}
+
+// PruneNetworks removes the local networks no container is on, and
+// returns their names.
+func (e *Engine) PruneNetworks(ctx context.Context, args filters.Args) ([]string, error) {
+	return e.Containers.nets.prune(ctx, args)
+}
+
+// ConnectContainer puts a plain container on a local network, as docker
+// network connect.
+func (e *Engine) ConnectContainer(ctx context.Context, netRef, ctrRef string, s *network.EndpointSettings) error {
+	c := e.Containers
+	ref, l, err := c.plain(ctx, ctrRef, "connect")
+	if err != nil {
+		return err
+	}
+	if _, err := c.nets.find(netRef); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ctr, ok := c.store.Get(ref.ID)
+	if !ok || l.removed {
+		return errdefs.NotFound("No such container: %s", ctrRef)
+	}
+	return c.nets.connect(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig, s)
+}
+
+// DisconnectContainer takes a plain container off a local network.
+func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string) error {
+	c := e.Containers
+	ref, l, err := c.plain(ctx, ctrRef, "disconnect")
+	if err != nil {
+		return err
+	}
+	if _, err := c.nets.find(netRef); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ctr, ok := c.store.Get(ref.ID)
+	if !ok || l.removed {
+		return errdefs.NotFound("No such container: %s", ctrRef)
+	}
+	return c.nets.disconnect(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig)
+}
+
+// IsLocalNetwork reports whether ref names one of the node's
+// user-defined local networks.
+func (e *Engine) IsLocalNetwork(ref string) bool { return e.Containers.nets.has(ref) }
+
+// openLocalNets loads the node's local networks and brings them and the
+// containers' interfaces on them back.
+func openLocalNets(ctx context.Context, dir string, node *bridge.Bridge, dns *resolver.Manager, dp *dataplane.Dataplane, store *container.Store, log *slog.Logger) (*localNets, error) {
+	s, err := localnet.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	ln := &localNets{
+		store: s, node: node, resolver: dns, swarmSubnets: dp.Subnets,
+		log: log.With("component", "localnet"),
+		names: func() map[string]string {
+			out := map[string]string{}
+			for _, ctr := range store.All() {
+				out[ctr.ID] = ctr.Name
+			}
+			return out
+		},
+	}
+	if err := ln.restore(ctx, plainHosts(store)); err != nil {
+		ln.log.Warn("bring the local networks back", "err", err)
+	}
+	return ln, nil
+}
+
+// renamed refreshes the names the networks' DNS answers after a rename.
+func (ln *localNets) renamed() {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	ln.refreshDNS()
+}

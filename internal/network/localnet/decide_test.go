@@ -1,0 +1,261 @@
+package localnet
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+)
+
+const testID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func addr(s string) netip.Addr  { return netip.MustParseAddr(s) }
+
+func TestPlan(t *testing.T) {
+	sub := func(subnet, gw, rng string) *network.IPAM {
+		c := network.IPAMConfig{}
+		if subnet != "" {
+			c.Subnet = pfx(subnet)
+		}
+		if gw != "" {
+			c.Gateway = addr(gw)
+		}
+		if rng != "" {
+			c.IPRange = pfx(rng)
+		}
+		return &network.IPAM{Config: []network.IPAMConfig{c}}
+	}
+	taken := Taken{
+		Subnets: []netip.Prefix{pfx("172.17.0.0/16"), pfx("10.249.0.0/24")},
+		Names:   []string{"bridge", "host", "none", "used"},
+		Bridges: []string{"lo", "eth0", "mybr"},
+	}
+	tests := []struct {
+		name string
+		req  network.CreateRequest
+		// want: subnet gateway range bridge
+		want    [4]string
+		kind    errdefs.Kind
+		wantErr string
+	}{
+		{name: "defaults skip what is taken", req: network.CreateRequest{Name: "a"},
+			want: [4]string{"172.18.0.0/16", "172.18.0.1", "invalid Prefix", "br-0123456789ab"}},
+		{name: "given subnet, gateway and range", req: network.CreateRequest{Name: "a", Driver: "bridge", IPAM: sub("10.1.2.0/24", "10.1.2.254", "10.1.2.128/25")},
+			want: [4]string{"10.1.2.0/24", "10.1.2.254", "10.1.2.128/25", "br-0123456789ab"}},
+		{name: "bridge name option", req: network.CreateRequest{Name: "a", Options: map[string]string{OptBridgeName: "mine0"}},
+			want: [4]string{"172.18.0.0/16", "172.18.0.1", "invalid Prefix", "mine0"}},
+		{name: "no name", req: network.CreateRequest{}, kind: errdefs.KindInvalid, wantErr: "Name:"},
+		{name: "bad name", req: network.CreateRequest{Name: "a b"}, kind: errdefs.KindInvalid, wantErr: "invalid network name"},
+		{name: "name in use", req: network.CreateRequest{Name: "used"}, kind: errdefs.KindConflict, wantErr: "already exists"},
+		{name: "unknown driver", req: network.CreateRequest{Name: "a", Driver: "macvlan"}, kind: errdefs.KindInvalid, wantErr: "Driver:"},
+		{name: "ipv6", req: network.CreateRequest{Name: "a", EnableIPv6: new(true)}, kind: errdefs.KindInvalid, wantErr: "EnableIPv6"},
+		{name: "overlap", req: network.CreateRequest{Name: "a", IPAM: sub("10.249.0.128/25", "", "")}, kind: errdefs.KindForbidden, wantErr: "overlaps"},
+		{name: "not a network address", req: network.CreateRequest{Name: "a", IPAM: sub("10.1.2.3/24", "", "")}, kind: errdefs.KindInvalid, wantErr: "not a network address"},
+		{name: "too small", req: network.CreateRequest{Name: "a", IPAM: sub("10.1.2.0/31", "", "")}, kind: errdefs.KindInvalid, wantErr: "IPAM.Config.Subnet"},
+		{name: "gateway outside", req: network.CreateRequest{Name: "a", IPAM: sub("10.1.2.0/24", "10.1.3.1", "")}, kind: errdefs.KindInvalid, wantErr: "IPAM.Config.Gateway"},
+		{name: "gateway is the broadcast", req: network.CreateRequest{Name: "a", IPAM: sub("10.1.2.0/24", "10.1.2.255", "")}, kind: errdefs.KindInvalid, wantErr: "IPAM.Config.Gateway"},
+		{name: "gateway without subnet", req: network.CreateRequest{Name: "a", IPAM: sub("", "10.1.2.1", "")}, kind: errdefs.KindInvalid, wantErr: "needs a subnet"},
+		{name: "range outside", req: network.CreateRequest{Name: "a", IPAM: sub("10.1.2.0/24", "", "10.1.0.0/16")}, kind: errdefs.KindInvalid, wantErr: "IPAM.Config.IPRange"},
+		{name: "two subnets", req: network.CreateRequest{Name: "a", IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: pfx("10.1.0.0/24")}, {Subnet: pfx("10.2.0.0/24")}}}}, kind: errdefs.KindInvalid, wantErr: "at most one"},
+		{name: "other IPAM driver", req: network.CreateRequest{Name: "a", IPAM: &network.IPAM{Driver: "dhcp"}}, kind: errdefs.KindInvalid, wantErr: "IPAM.Driver"},
+		{name: "unknown option", req: network.CreateRequest{Name: "a", Options: map[string]string{"x": "1"}}, kind: errdefs.KindInvalid, wantErr: "unknown bridge option x"},
+		{name: "icc off", req: network.CreateRequest{Name: "a", Options: map[string]string{OptICC: "false"}}, kind: errdefs.KindInvalid, wantErr: "not supported"},
+		{name: "bad mtu", req: network.CreateRequest{Name: "a", Options: map[string]string{OptMTU: "9"}}, kind: errdefs.KindInvalid, wantErr: OptMTU},
+		{name: "bridge name in use", req: network.CreateRequest{Name: "a", Options: map[string]string{OptBridgeName: "mybr"}}, kind: errdefs.KindConflict, wantErr: "exists"},
+		{name: "bridge name too long", req: network.CreateRequest{Name: "a", Options: map[string]string{OptBridgeName: "abcdefghijklmnop"}}, kind: errdefs.KindInvalid, wantErr: "at most 15"},
+		{name: "swarm scope", req: network.CreateRequest{Name: "a", Scope: "swarm"}, kind: errdefs.KindInvalid, wantErr: "Scope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := Plan(tt.req, testID, DefaultPools, taken)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errdefs.Is(err, tt.kind) {
+					t.Fatalf("got %v, want a %v error with %q", err, tt.kind, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [4]string{n.Subnet.String(), n.Gateway.String(), n.IPRange.String(), n.Bridge}
+			if got != tt.want {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFreeSubnet(t *testing.T) {
+	var all []netip.Prefix
+	for i := 17; i < 32; i++ {
+		all = append(all, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(i), 0, 0}), 16))
+	}
+	tests := []struct {
+		name  string
+		taken []netip.Prefix
+		want  string
+	}{
+		{"first", nil, "172.17.0.0/16"},
+		{"a route inside a pool subnet", []netip.Prefix{pfx("172.17.5.0/24")}, "172.18.0.0/16"},
+		{"a wide route", []netip.Prefix{pfx("172.16.0.0/12")}, "192.168.0.0/20"},
+		{"172 all taken", all, "192.168.0.0/20"},
+		{"192.168 partly", append(all, pfx("192.168.0.0/19")), "192.168.32.0/20"},
+		{"none left", []netip.Prefix{pfx("172.16.0.0/12"), pfx("192.168.0.0/16")}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FreeSubnet(DefaultPools, tt.taken)
+			if tt.want == "" {
+				if err == nil || !errdefs.Is(err, errdefs.KindForbidden) {
+					t.Fatalf("got %v, %v; want the pools exhausted", got, err)
+				}
+				return
+			}
+			if err != nil || got.String() != tt.want {
+				t.Fatalf("got %v, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestAddress(t *testing.T) {
+	n := &Network{Name: "n", Subnet: pfx("10.1.2.0/29"), Gateway: addr("10.1.2.1"), UserSubnet: true, Endpoints: map[string]*Endpoint{
+		"a": {ContainerID: "a", Addr: addr("10.1.2.2")},
+		"b": {ContainerID: "b", Addr: addr("10.1.2.4")},
+	}}
+	auto := n.Clone()
+	auto.UserSubnet = false
+	ranged := n.Clone()
+	ranged.IPRange = pfx("10.1.2.4/30")
+	full := n.Clone()
+	for i, a := range []string{"10.1.2.3", "10.1.2.5", "10.1.2.6"} {
+		full.Endpoints[string(rune('c'+i))] = &Endpoint{Addr: addr(a)}
+	}
+	tests := []struct {
+		name string
+		n    *Network
+		ctr  string
+		want string
+		err  string
+	}{
+		{"lowest free", n, "new", "10.1.2.3", ""},
+		{"its own address counts as free", n, "a", "10.1.2.2", ""},
+		{"within the range", ranged, "new", "10.1.2.5", ""},
+		{"static", n, "new=10.1.2.6", "10.1.2.6", ""},
+		{"static in use", n, "new=10.1.2.4", "", "already in use"},
+		{"static is the gateway", n, "new=10.1.2.1", "", "already in use"},
+		{"static is the broadcast", n, "new=10.1.2.7", "", "not a host address"},
+		{"static outside", n, "new=10.1.3.3", "", "not a host address"},
+		{"static without a user subnet", auto, "new=10.1.2.6", "", "user configured subnets"},
+		{"full", full, "new", "", "no available"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctr, want, _ := strings.Cut(tt.ctr, "=")
+			var w netip.Addr
+			if want != "" {
+				w = addr(want)
+			}
+			got, err := Address(tt.n, ctr, w)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %v, %v; want an error with %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got.String() != tt.want {
+				t.Fatalf("got %v, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNames(t *testing.T) {
+	front := &Network{ID: "f", Name: "front", Subnet: pfx("10.1.0.0/24"), Endpoints: map[string]*Endpoint{
+		"web000000000001": {ContainerID: "web000000000001", Addr: addr("10.1.0.3"), Aliases: []string{"www"}, Seq: 2},
+		"cli000000000002": {ContainerID: "cli000000000002", Addr: addr("10.1.0.2"), Seq: 3, Links: map[string]string{"db": "web"}},
+		"gone00000000003": {ContainerID: "gone00000000003", Addr: addr("10.1.0.9")},
+	}}
+	back := &Network{ID: "b", Name: "back", Subnet: pfx("10.2.0.0/24"), Internal: true, Endpoints: map[string]*Endpoint{
+		"web000000000001": {ContainerID: "web000000000001", Addr: addr("10.2.0.2"), Seq: 1},
+	}}
+	names := map[string]string{"web000000000001": "web", "cli000000000002": "cli"}
+	got := Names([]*Network{front, back}, names)
+	var flat []string
+	for _, n := range got {
+		for _, e := range n.Endpoints {
+			flat = append(flat, n.ID+" "+e.Name+" "+strings.Join(e.Aliases, ",")+" "+e.Addr.String())
+		}
+	}
+	want := []string{
+		"b web web000000000 10.2.0.2/24",
+		"f cli cli000000000 10.1.0.2/24",
+		"f web www,web000000000 10.1.0.3/24",
+		"links/cli000000000002 db  10.1.0.3/24",
+	}
+	if d := cmp.Diff(want, flat); d != "" {
+		t.Fatalf("names (-want +got):\n%s", d)
+	}
+	att := Of([]*Network{front, back}, "web000000000001")
+	if len(att) != 2 || att[0].Network.Name != "back" {
+		t.Fatalf("Of: want back then front, by Seq: %+v", att)
+	}
+	if gw, ok := Gateway(att); !ok || gw.Network.Name != "front" {
+		t.Fatalf("Gateway: got %+v %v, want front (back is internal)", gw, ok)
+	}
+	if got := ResolverNetworks(Of([]*Network{front, back}, "cli000000000002")); !cmp.Equal(got, []string{"links/cli000000000002", "f"}) {
+		t.Fatalf("ResolverNetworks: %v", got)
+	}
+	s := Settings(att)
+	if s["back"].Gateway.IsValid() || s["front"].Gateway != front.Gateway || s["front"].IPPrefixLen != 24 || s["front"].Aliases[0] != "www" {
+		t.Fatalf("Settings: %+v %+v", s["back"], s["front"])
+	}
+}
+
+func TestIfname(t *testing.T) {
+	for _, tt := range []struct {
+		used []string
+		want string
+	}{{nil, "eth0"}, {[]string{"eth0"}, "eth1"}, {[]string{"eth0", "eth2"}, "eth1"}, {[]string{"eth1"}, "eth0"}} {
+		if got := Ifname(tt.used); got != tt.want {
+			t.Errorf("Ifname(%v) = %s, want %s", tt.used, got, tt.want)
+		}
+	}
+}
+
+func TestStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Network{ID: testID, Name: "a", Subnet: pfx("10.1.0.0/24"), Endpoints: map[string]*Endpoint{"c": {ContainerID: "c", Addr: addr("10.1.0.2")}}}
+	if err := s.Put(n); err != nil {
+		t.Fatal(err)
+	}
+	n.Endpoints["d"] = &Endpoint{}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{testID, "a", testID[:5]} {
+		got, ok, err := s2.Find(ref)
+		if err != nil || !ok || len(got.Endpoints) != 1 || got.Endpoints["c"].Addr != addr("10.1.0.2") {
+			t.Fatalf("Find(%s) after reopening: %+v %v %v", ref, got, ok, err)
+		}
+	}
+	if _, ok, _ := s2.Find("b"); ok {
+		t.Fatal("found a network that is not there")
+	}
+	if err := s2.Delete(testID); err != nil {
+		t.Fatal(err)
+	}
+	if s3, _ := Open(dir); len(s3.All()) != 0 {
+		t.Fatal("a deleted network came back")
+	}
+}

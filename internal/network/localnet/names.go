@@ -1,0 +1,130 @@
+package localnet
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/shoal-project/shoal/internal/network/view"
+)
+
+// LinksNetworkID is the ID under which the resolver keeps the legacy
+// links of one container: names only that container resolves.
+func LinksNetworkID(containerID string) string { return "links/" + containerID }
+
+// DNSNames are the names an endpoint is known by on its network, as
+// dockerd lists them: the container's name, its aliases, its short ID.
+func DNSNames(name string, ep *Endpoint) []string {
+	out := []string{name}
+	out = append(out, ep.Aliases...)
+	if len(ep.ContainerID) >= 12 {
+		out = append(out, ep.ContainerID[:12])
+	}
+	return out
+}
+
+// Names turns the networks into what the resolver answers from, the
+// way it takes the swarm's: per network, each container that exists
+// (names, by ID) under its name, short ID and aliases; and per container
+// with links, a network of its own holding them. Containers whose names
+// are unknown (being removed) are left out.
+func Names(nets []*Network, names map[string]string) []view.Network {
+	var out []view.Network
+	links := map[string]*view.Network{}
+	for _, n := range nets {
+		vn := view.Network{ID: n.ID, Name: n.Name, Subnet: n.Subnet, Gateway: n.Gateway, Internal: n.Internal}
+		addrOf := map[string]netip.Addr{}
+		for id, ep := range n.Endpoints {
+			if _, ok := names[id]; ok {
+				addrOf[names[id]] = ep.Addr
+			}
+		}
+		for id, ep := range n.Endpoints {
+			name, ok := names[id]
+			if !ok {
+				continue
+			}
+			all := DNSNames(name, ep)
+			vn.Endpoints = append(vn.Endpoints, view.Endpoint{
+				TaskID: id, Name: all[0], Aliases: all[1:], Addr: netip.PrefixFrom(ep.Addr, n.Subnet.Bits()), Running: true,
+			})
+			for alias, target := range ep.Links {
+				a, ok := addrOf[target]
+				if !ok {
+					continue
+				}
+				ln := links[id]
+				if ln == nil {
+					ln = &view.Network{ID: LinksNetworkID(id), Name: LinksNetworkID(id)}
+					links[id] = ln
+				}
+				ln.Endpoints = append(ln.Endpoints, view.Endpoint{Name: alias, Addr: netip.PrefixFrom(a, n.Subnet.Bits()), Running: true})
+			}
+		}
+		slices.SortFunc(vn.Endpoints, func(a, b view.Endpoint) int { return a.Addr.Addr().Compare(b.Addr.Addr()) })
+		out = append(out, vn)
+	}
+	for _, ln := range links {
+		slices.SortFunc(ln.Endpoints, func(a, b view.Endpoint) int { return cmp.Compare(a.Name, b.Name) })
+		out = append(out, *ln)
+	}
+	slices.SortFunc(out, func(a, b view.Network) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Of returns the container's endpoints on nets in the order it got
+// them (the first is its primary network), with their networks.
+func Of(nets []*Network, containerID string) []Attached {
+	var out []Attached
+	for _, n := range nets {
+		if ep, ok := n.Endpoints[containerID]; ok {
+			out = append(out, Attached{Network: n, Endpoint: ep})
+		}
+	}
+	slices.SortFunc(out, func(a, b Attached) int { return cmp.Compare(a.Endpoint.Seq, b.Endpoint.Seq) })
+	return out
+}
+
+// Attached is one of a container's endpoints with its network.
+type Attached struct {
+	Network  *Network
+	Endpoint *Endpoint
+}
+
+// ResolverNetworks are the IDs the container's DNS server answers from,
+// in its endpoints' order, then its links.
+func ResolverNetworks(att []Attached) []string {
+	var out []string
+	links := false
+	for _, a := range att {
+		out = append(out, a.Network.ID)
+		links = links || len(a.Endpoint.Links) > 0
+	}
+	if links && len(att) > 0 {
+		out = append([]string{LinksNetworkID(att[0].Endpoint.ContainerID)}, out...)
+	}
+	return out
+}
+
+// Gateway returns which of the container's endpoints holds its default
+// route: the first that is not internal; ok is false when all are.
+func Gateway(att []Attached) (Attached, bool) {
+	for _, a := range att {
+		if !a.Network.Internal {
+			return a, true
+		}
+	}
+	return Attached{}, false
+}
+
+// Settings are the container's endpoints as its inspect shows them,
+// by network name.
+func Settings(att []Attached) map[string]*network.EndpointSettings {
+	out := make(map[string]*network.EndpointSettings, len(att))
+	for _, a := range att {
+		out[a.Network.Name] = a.Network.EndpointSettings(a.Endpoint)
+	}
+	return out
+}
