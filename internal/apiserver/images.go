@@ -119,6 +119,7 @@ type progressMessage struct {
 	Status      string            `json:"status,omitempty"`
 	ID          string            `json:"id,omitempty"`
 	Stream      string            `json:"stream,omitempty"`
+	Aux         *json.RawMessage  `json:"aux,omitempty"`
 	ErrorDetail *jsonstream.Error `json:"errorDetail,omitempty"`
 	Error       string            `json:"error,omitempty"`
 }

@@ -102,4 +102,5 @@ func (s *Server) routes() {
 	s.handle("GET /images/{name...}", s.imageInspect)
 	s.handle("POST /images/{name...}", s.imageTag)
 	s.handle("DELETE /images/{name...}", s.imageRemove)
+	s.handle("POST /build", s.buildImage)
 }

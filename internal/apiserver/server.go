@@ -44,6 +44,7 @@ type Config struct {
 	Events      Events
 	DiskUsage   DiskUsage
 	Stats       ContainerStats
+	Builder     Builder // nil: no docker build
 
 	Version   string // the daemon's version, shown as Docker/<Version>
 	GitCommit string
@@ -100,10 +101,12 @@ func requestVersion(r *http.Request) string {
 
 // streamedBodies are the routes whose bodies are archives streamed to
 // disk (images, docker cp into a container), not decoded in memory, or
-// bounded by their own reader (a swarm backup: backup.MaxState); they are
+// bounded by their own reader (a swarm backup: backup.MaxState, a build
+// context: limits.MaxBuildContext); they are
 // exempt from limits.MaxRequestBody, as dockerd bounds images and copies
 // by nothing but disk.
 var streamedBodies = map[string]bool{"POST /images/load": true, "POST /images/create": true, "POST /shoal/swarm/restore": true,
+	"POST /build":                  true,
 	"PUT /containers/{id}/archive": true}
 
 // ServeHTTP strips the version prefix, refuses versions out of range,

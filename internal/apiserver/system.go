@@ -18,6 +18,9 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Swarm", s.swarmStatus(r))
+	// The classic builder (POST /build with the context as the body), which
+	// the docker CLI uses when it has no buildx; "2" would send it to buildx.
+	h.Set("Builder-Version", "1")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	if r.Method == http.MethodHead {
 		h.Set("Content-Length", "0")

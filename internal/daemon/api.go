@@ -40,6 +40,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engin
 		Events:      bus,
 		DiskUsage:   diskUsage{eng.Images, eng.Executor},
 		Stats:       eng.Executor,
+		Builder:     eng.Builder,
 		System: &hostInfo{
 			id:         engineID,
 			dataRoot:   o.DataRoot,

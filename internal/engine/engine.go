@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/build"
 	"github.com/shoal-project/shoal/internal/container"
 	"github.com/shoal-project/shoal/internal/events"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
@@ -64,6 +65,8 @@ type Engine struct {
 	// Containers are the node's containers as the Docker API serves them,
 	// plain and tasks'.
 	Containers *Containers
+	// Builder builds images from Dockerfiles (docker build).
+	Builder *build.Builder
 
 	proc       *privatecontainerd.Process // nil when using an external containerd
 	predefined predefinedNetworks
@@ -159,6 +162,17 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		execCfg.Events = cfg.Events
 	}
 	e.Executor, err = containerdexec.New(execCfg)
+	if err != nil {
+		return nil, err
+	}
+	e.Builder, err = build.New(build.Config{
+		Client:      c,
+		Namespace:   Namespace,
+		Snapshotter: "overlayfs",
+		Images:      e.Images,
+		Root:        filepath.Join(cfg.DataRoot, "build"),
+		Logger:      cfg.Logger.With("component", "build"),
+	})
 	if err != nil {
 		return nil, err
 	}

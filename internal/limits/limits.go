@@ -74,6 +74,10 @@ const (
 	MaxSecretData = 500 * 1024
 	MaxConfigData = 1000 * 1024
 
+	// MaxBuildContext bounds the files of a docker build context once
+	// unpacked on the node's disk (POST /build).
+	MaxBuildContext = 4 << 30
+
 	MaxLabels         = 1000
 	MaxLabelKeySize   = 1024
 	MaxLabelValueSize = 64 * 1024
