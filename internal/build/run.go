@@ -21,7 +21,7 @@ import (
 // snapshot, streaming its output. The container shares the host's
 // network, as BuildKit's default does, so a step can fetch what it needs.
 func (r *run) runStep(ctx context.Context, st *stageState, active string, argv []string) error {
-	id := "build-" + identity.NewID()[:12]
+	id := "build-" + identity.NewContainerID()[:12]
 	cfg := st.scope.Image.Config
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
