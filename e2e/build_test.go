@@ -95,6 +95,16 @@ func TestBuild(t *testing.T) {
 		}
 	})
 
+	t.Run("a service runs the built image", func(t *testing.T) {
+		d.Docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+		d.Docker("service", "create", "--name", "built", "--entrypoint", "sleep", "built:v1", "3600")
+		waitReplicas(t, d, "built", "1/1")
+		ids := waitContainers(t, d, "built", 1)
+		if got, _ := d.TryDocker("exec", ids[0], "cat", "/app/out.txt"); got != "hi from shoal\n" {
+			t.Fatalf("the service's task has /app/out.txt %q", got)
+		}
+	})
+
 	t.Run("an unchanged rebuild comes from the cache", func(t *testing.T) {
 		out, errOut, code := build(t, "-t", "built:v1", "--build-arg", "GREETING=hi", "--label", "via=cli")
 		if code != 0 {

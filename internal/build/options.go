@@ -24,6 +24,11 @@ import (
 const DefaultDockerfile = "Dockerfile"
 
 // Options are what a build request asks for (POST /build's query).
+// Parameters the docker CLI may send that change nothing here are ignored:
+// pull (a FROM image missing here is pulled anyway), rm and forcerm (no
+// step container is kept), cachefrom (the cache is this node's),
+// networkmode (RUN is on the host's network), and the resource limits of
+// step containers.
 type Options struct {
 	Tags       []string          // t, repeated: normalised references
 	Dockerfile string            // dockerfile: a path inside the context
@@ -32,7 +37,6 @@ type Options struct {
 	Target     string            // target: the stage to stop at
 	NoCache    bool              // nocache
 	Quiet      bool              // q: only the image ID is streamed
-	Pull       bool              // pull: accepted; a FROM image is looked up locally first and pulled when missing
 }
 
 // unsupported are query parameters that change what a build means and
@@ -88,7 +92,7 @@ func ParseOptions(q url.Values) (Options, error) {
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{"nocache", &o.NoCache}, {"q", &o.Quiet}, {"pull", &o.Pull}} {
+	}{{"nocache", &o.NoCache}, {"q", &o.Quiet}} {
 		if v := q.Get(b.name); v != "" {
 			if *b.dst, err = strconv.ParseBool(v); err != nil {
 				return Options{}, errdefs.Invalid("%s: %q is not a boolean", b.name, v)
