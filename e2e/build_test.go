@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"os"
@@ -151,6 +152,27 @@ func TestBuild(t *testing.T) {
 		}
 		if got, _, _ := dockerIn(t, d, "", "run", "--rm", "built:builder", "cat", "/out.txt"); got != "hello from shoal\n" {
 			t.Fatalf("the builder stage's /out.txt: %q", got)
+		}
+	})
+
+	t.Run("a child build runs ONBUILD triggers and ADD unpacks archives", func(t *testing.T) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(zw)
+		tw.WriteHeader(&tar.Header{Name: "inner.txt", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
+		tw.Write([]byte("in"))
+		tw.Close()
+		zw.Close()
+		os.WriteFile(filepath.Join(ctxDir, "files.tar.gz"), buf.Bytes(), 0o644)
+		os.WriteFile(filepath.Join(ctxDir, "Dockerfile.child"), []byte("FROM built:v1\nUSER root\nADD files.tar.gz /unpacked/\nRUN test -f /unpacked/inner.txt && echo add-unpacked\n"), 0o644)
+		out, errOut, code := build(t, "-f", filepath.Join(ctxDir, "Dockerfile.child"), "-t", "built:child")
+		if code != 0 {
+			t.Fatalf("docker build of the child: exit %d\n%s\n%s", code, out, errOut)
+		}
+		for _, want := range []string{"# Executing 1 build trigger", "triggered", "add-unpacked"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the child build's output lacks %q:\n%s", want, out)
+			}
 		}
 	})
 
