@@ -99,7 +99,11 @@ build_once() {
 	local host=$1 t0 t1
 	shift
 	t0=$(date +%s.%N)
-	DOCKER_HOST=$host DOCKER_BUILDKIT=0 docker build -q "$@" -t bench:latest "$ctx" >/dev/null
+	# stderr holds the CLI's "legacy builder is deprecated" notice; shown on failure only.
+	if ! DOCKER_HOST=$host DOCKER_BUILDKIT=0 docker build -q "$@" -t bench:latest "$ctx" >/dev/null 2>"$work/build.err"; then
+		cat "$work/build.err" >&2
+		exit 1
+	fi
 	t1=$(date +%s.%N)
 	echo "$t1 - $t0" | bc -l
 }
