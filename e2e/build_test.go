@@ -98,7 +98,7 @@ func TestBuild(t *testing.T) {
 
 	t.Run("a service runs the built image", func(t *testing.T) {
 		d.Docker("swarm", "init", "--advertise-addr", "127.0.0.1")
-		d.Docker("service", "create", "--name", "built", "--entrypoint", "sleep", "built:v1", "3600")
+		d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "built", "--entrypoint", "sleep", "built:v1", "3600")
 		waitReplicas(t, d, "built", "1/1")
 		ids := waitContainers(t, d, "built", 1)
 		if got, _ := d.TryDocker("exec", ids[0], "cat", "/app/out.txt"); got != "hi from shoal\n" {
