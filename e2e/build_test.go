@@ -192,6 +192,20 @@ func TestBuild(t *testing.T) {
 		}
 	})
 
+	t.Run("builder prune empties the cache and keeps the images", func(t *testing.T) {
+		out := d.Docker("builder", "prune", "-f")
+		if !strings.Contains(out, "Total reclaimed space") || strings.Contains(out, "Total reclaimed space: 0B") {
+			t.Fatalf("docker builder prune freed nothing:\n%s", out)
+		}
+		if got, _, _ := dockerIn(t, d, "", "run", "--rm", "built:v1"); got != "hi from shoal\n" {
+			t.Fatalf("docker run built:v1 after the prune: %q", got)
+		}
+		out, errOut, code := build(t, "-t", "built:v1", "--build-arg", "GREETING=hi", "--label", "via=cli")
+		if code != 0 || strings.Contains(out, "Using cache") || !strings.Contains(out, "ran-the-builder") {
+			t.Fatalf("the build after a prune used a cache, or failed: exit %d\n%s\n%s", code, out, errOut)
+		}
+	})
+
 	t.Run("bad requests are refused before anything is built", func(t *testing.T) {
 		if out, errOut, code := build(t, "--target", "nope", "-t", "built:nope"); code == 0 || !strings.Contains(errOut, `target: stage "nope" not found`) {
 			t.Fatalf("unknown --target: exit %d\n%s\n%s", code, out, errOut)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/shoal-project/shoal/internal/build"
@@ -15,6 +16,8 @@ import (
 // Builder builds images from a Dockerfile (build.Builder).
 type Builder interface {
 	Build(ctx context.Context, opts build.Options, body io.Reader, out build.Output) (string, error)
+	// Prune empties the build cache: the entries' keys and the bytes freed.
+	Prune(ctx context.Context) ([]string, uint64, error)
 }
 
 // buildImage serves POST /build, docker build's classic route: the
@@ -57,4 +60,21 @@ func (o *buildOutput) Aux(id string) {
 	b, _ := json.Marshal(struct{ ID string }{id})
 	raw := json.RawMessage(b)
 	o.ps.send(progressMessage{Aux: &raw})
+}
+
+// buildPrune serves POST /build/prune (docker builder prune). The cache is
+// emptied whole: its entries are steps, not BuildKit's records, so the
+// filters, keep-storage and all of BuildKit have nothing to choose by.
+func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Builder == nil {
+		return errNoBackend("builds")
+	}
+	deleted, reclaimed, err := s.cfg.Builder.Prune(r.Context())
+	if err != nil {
+		return err
+	}
+	if deleted == nil {
+		deleted = []string{}
+	}
+	return writeJSON(w, http.StatusOK, buildtypes.CachePruneReport{CachesDeleted: deleted, SpaceReclaimed: reclaimed})
 }

@@ -103,4 +103,5 @@ func (s *Server) routes() {
 	s.handle("POST /images/{name...}", s.imageTag)
 	s.handle("DELETE /images/{name...}", s.imageRemove)
 	s.handle("POST /build", s.buildImage)
+	s.handle("POST /build/prune", s.buildPrune)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -62,6 +63,9 @@ type Config struct {
 type Builder struct {
 	cfg   Config
 	cache cacheStore
+	// mu is held shared by builds and exclusively by Prune, which removes
+	// the lease builds add their blobs and snapshots to.
+	mu sync.RWMutex
 }
 
 // New returns a Builder, making its directories.
@@ -119,6 +123,8 @@ func (b *Builder) Build(ctx context.Context, opts Options, body io.Reader, out O
 		return "", err
 	}
 
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	ctx = namespaces.WithNamespace(ctx, b.cfg.Namespace)
 	if _, err := b.cfg.Client.LeasesService().Create(ctx, leases.WithID(cacheLease)); err != nil && !cerrdefs.IsAlreadyExists(err) {
 		return "", fmt.Errorf("build cache lease: %w", err)
