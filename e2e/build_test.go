@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
@@ -97,9 +98,12 @@ func TestBuild(t *testing.T) {
 	})
 
 	t.Run("a service runs the built image", func(t *testing.T) {
-		d.Docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+		initSwarm(t, d)
+		t.Logf("TIMING init %v", time.Now())
 		d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "built", "--entrypoint", "sleep", "built:v1", "3600")
+		t.Logf("TIMING created %v", time.Now())
 		waitReplicas(t, d, "built", "1/1")
+		t.Logf("TIMING replicas %v", time.Now())
 		ids := waitContainers(t, d, "built", 1)
 		if got, _ := d.TryDocker("exec", ids[0], "cat", "/app/out.txt"); got != "hi from shoal\n" {
 			t.Fatalf("the service's task has /app/out.txt %q", got)
