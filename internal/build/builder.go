@@ -282,7 +282,11 @@ func (r *run) onBuild(ctx context.Context, stage int, st *stageState) error {
 	if len(triggers) == 0 {
 		return nil
 	}
-	r.say("# Executing %d build trigger%s\n", len(triggers), map[bool]string{true: "s"}[len(triggers) > 1])
+	plural := ""
+	if len(triggers) > 1 {
+		plural = "s"
+	}
+	r.say("# Executing %d build trigger%s\n", len(triggers), plural)
 	st.scope.Image.Config.OnBuild = nil
 	for _, t := range triggers {
 		c, err := parseTrigger(t)
