@@ -52,7 +52,7 @@ func (ig *Ignore) Excluded(name string) bool {
 	return err == nil && ex
 }
 
-// ErrContextTooLarge is the error of a context past the limit.
+// errContextTooLarge is the error of a context past the limit.
 func errContextTooLarge(limit int64) error {
 	return errdefs.Invalid("build context: larger than the limit of %d MiB once unpacked (limits.MaxBuildContext)", limit>>20)
 }
