@@ -283,15 +283,22 @@ func prepare(ctx context.Context, c *localcluster.Cluster, m *apiClient) error {
 			return fmt.Errorf("%s: import the test image: %w", h.Name, err)
 		}
 	}
-	var sw swarm.Swarm
-	if err := m.do(ctx, http.MethodGet, "/swarm", nil, &sw); err != nil {
-		return err
+	// A leader may change while the new cluster settles on a loaded
+	// machine; the update is tried again, as a client would, until it
+	// gets an answer other than 503.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := heartbeatEverySecond(ctx, m)
+		var ae *apiError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return fmt.Errorf("swarm update: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	sw.Spec.Dispatcher.HeartbeatPeriod = time.Second
-	if err := m.do(ctx, http.MethodPost, fmt.Sprintf("/swarm/update?version=%d", sw.Version.Index), sw.Spec, nil); err != nil {
-		return fmt.Errorf("swarm update: %w", err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for {
 		nodes, err := m.nodes(ctx)
 		ready := 0
@@ -308,6 +315,16 @@ func prepare(ctx context.Context, c *localcluster.Cluster, m *apiClient) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// heartbeatEverySecond sets the dispatcher's heartbeat period to 1 s.
+func heartbeatEverySecond(ctx context.Context, m *apiClient) error {
+	var sw swarm.Swarm
+	if err := m.do(ctx, http.MethodGet, "/swarm", nil, &sw); err != nil {
+		return err
+	}
+	sw.Spec.Dispatcher.HeartbeatPeriod = time.Second
+	return m.do(ctx, http.MethodPost, fmt.Sprintf("/swarm/update?version=%d", sw.Version.Index), sw.Spec, nil)
 }
 
 func importImage(ctx context.Context, h localcluster.Host, tar string) error {
