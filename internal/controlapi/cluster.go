@@ -225,7 +225,9 @@ func ParseUnlockKey(s string) ([]byte, error) {
 	if !ok {
 		return nil, errdefs.Invalid("invalid key string")
 	}
-	b, err := base64.RawStdEncoding.DecodeString(rest)
+	// Strict: "00" and "0w" would otherwise both decode to the same byte;
+	// only the key as it was printed unlocks.
+	b, err := base64.RawStdEncoding.Strict().DecodeString(rest)
 	if err != nil || len(b) == 0 {
 		return nil, errdefs.Invalid("invalid key string")
 	}
