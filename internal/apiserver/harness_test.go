@@ -56,7 +56,7 @@ func (c *testCluster) Control() (*controlapi.API, error) {
 
 // newTestCluster returns the swarm as swarm init leaves it: with its
 // ingress network.
-func newTestCluster(t *testing.T) *testCluster {
+func newTestCluster(t testing.TB) *testCluster {
 	t.Helper()
 	s := consensustest.NewStore(t)
 	ingress, err := controlapi.IngressNetwork(nil)
