@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -25,6 +26,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/distribution/reference"
+
+	"github.com/shoal-project/shoal/internal/limits"
 )
 
 // LoadOptions says which files make a stack and what they are interpolated
@@ -211,10 +214,11 @@ func (p *Project) check(ix *fileIndex) error {
 // needs no file system.
 func (p *Project) readFileObjects(ix *fileIndex) error {
 	var errs []error
-	read := func(kind, key, file string) (string, bool) {
-		data, err := os.ReadFile(file)
+	read := func(kind, key, file string, limit int) (string, bool) {
+		what := strings.TrimSuffix(kind, "s")
+		data, err := readAtMost(file, limit)
 		if err != nil {
-			errs = append(errs, ix.at([]string{kind, key, "file"}, fmt.Errorf("%s %q: %w", strings.TrimSuffix(kind, "s"), key, err)))
+			errs = append(errs, ix.at([]string{kind, key, "file"}, fmt.Errorf("%s %q: %w", what, key, err)))
 			return "", false
 		}
 		return string(data), true
@@ -223,7 +227,7 @@ func (p *Project) readFileObjects(ix *fileIndex) error {
 		if s.External || s.File == "" || s.Driver != "" {
 			continue
 		}
-		if data, ok := read("secrets", key, s.File); ok {
+		if data, ok := read("secrets", key, s.File, limits.MaxSecretData); ok {
 			s.Content = data
 			p.Secrets[key] = s
 		}
@@ -232,12 +236,32 @@ func (p *Project) readFileObjects(ix *fileIndex) error {
 		if c.External || c.File == "" {
 			continue
 		}
-		if data, ok := read("configs", key, c.File); ok {
+		if data, ok := read("configs", key, c.File, limits.MaxConfigData); ok {
 			c.Content = data
 			p.Configs[key] = c
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// readAtMost reads a file that must be shorter than limit bytes, as the
+// daemon wants a secret's or a config's data; reading stops there, so that
+// a file that never ends (/dev/zero) is refused instead
+// of read until memory runs out.
+func readAtMost(file string, limit int) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) >= limit {
+		return nil, fmt.Errorf("%s is too large: the data must be less than %d bytes", file, limit)
+	}
+	return data, nil
 }
 
 // displayPath shortens a file name for messages: relative to the working
