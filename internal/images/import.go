@@ -97,10 +97,13 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, changes []s
 	if name == "" {
 		name = danglingPrefix + manifestDesc.Digest.String()
 	}
-	if err := s.setName(ctx, name, manifestDesc); err != nil {
-		return "", err
-	}
+	// Unpacked before it is named, so that an archive that cannot be
+	// applied leaves no image behind; the lease keeps its content until
+	// then.
 	if err := s.unpack(ctx, s.image(ctrimages.Image{Name: name, Target: manifestDesc})); err != nil {
+		return "", badLayer("import", err)
+	}
+	if err := s.setName(ctx, name, manifestDesc); err != nil {
 		return "", err
 	}
 	s.log.Info("imported image", "image.name", name, "image.id", configDesc.Digest)
@@ -171,6 +174,14 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]string, error) {
 		}
 		return nil, classify(fmt.Errorf("load: %w", err))
 	}
+	// Every image is unpacked before any is kept: an archive with a layer
+	// that cannot be applied loads nothing.
+	for _, rec := range imgs {
+		if err := s.unpack(ctx, s.image(rec)); err != nil {
+			s.restore(ctx, imgs, before)
+			return nil, badLayer("load", err)
+		}
+	}
 	var loaded []string
 	for _, rec := range imgs {
 		if old, ok := before[rec.Name]; ok {
@@ -178,9 +189,6 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]string, error) {
 		}
 		if !strings.HasPrefix(rec.Name, danglingPrefix) {
 			s.named(ctx, rec.Target)
-		}
-		if err := s.unpack(ctx, s.image(rec)); err != nil {
-			return loaded, err
 		}
 		inf, err := s.describe(ctx, rec)
 		if err != nil {
@@ -195,6 +203,32 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]string, error) {
 	}
 	timeAction("load", start)
 	return loaded, nil
+}
+
+// restore puts back the image records an import replaced or made.
+func (s *Store) restore(ctx context.Context, imported []ctrimages.Image, before map[string]ctrimages.Image) {
+	is := s.c.ImageService()
+	for _, rec := range imported {
+		var err error
+		if old, ok := before[rec.Name]; ok {
+			_, err = is.Update(ctx, old, "target")
+		} else {
+			err = is.Delete(ctx, rec.Name)
+		}
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			s.log.Warn("cannot undo the load of an image", "image.name", rec.Name, "err", err)
+		}
+	}
+}
+
+// badLayer is the error of an archive whose layer containerd cannot apply
+// (not a tar, a hard link to nothing, an entry cut short): the client's
+// archive, unless the error says otherwise.
+func badLayer(action string, err error) error {
+	if errdefs.KindOf(err) != errdefs.KindUnknown {
+		return err
+	}
+	return errdefs.Invalid("%s: a layer of the archive cannot be applied: %w", action, err)
 }
 
 // ociRefName keeps an OCI archive's org.opencontainers.image.ref.name when
