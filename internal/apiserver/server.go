@@ -46,6 +46,11 @@ type Config struct {
 	Stats       ContainerStats
 	Builder     Builder // nil: no docker build
 
+	// MaxStreams bounds each kind of long-lived request (event
+	// subscriptions, log followers, attach and exec sessions, stats
+	// streams) at once; 0 is limits.MaxStreams.
+	MaxStreams int
+
 	Version   string // the daemon's version, shown as Docker/<Version>
 	GitCommit string
 	BuildTime string
@@ -54,9 +59,10 @@ type Config struct {
 
 // Server is the Engine API handler.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	gates gates
 }
 
 // New returns a Server.
@@ -67,7 +73,7 @@ func New(cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), gates: newGates(cfg.MaxStreams)}
 	s.routes()
 	return s
 }
@@ -148,6 +154,14 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	defer observeRequest(pattern, w, time.Now())
 	if !streamedBodies[pattern] {
 		r.Body = http.MaxBytesReader(w, r.Body, limits.MaxRequestBody)
+	}
+	if g := s.gates.gate(pattern, r); g != nil {
+		release, err := g.Enter()
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		defer release()
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -232,7 +246,9 @@ func (w *trackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: limits.ReadHeaderTimeout,
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
+		IdleTimeout:       limits.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
