@@ -226,9 +226,10 @@ func ParseUnlockKey(s string) ([]byte, error) {
 		return nil, errdefs.Invalid("invalid key string")
 	}
 	// Strict: "00" and "0w" would otherwise both decode to the same byte;
-	// only the key as it was printed unlocks.
+	// and the decoder skips newlines: only the key as it was printed
+	// unlocks.
 	b, err := base64.RawStdEncoding.Strict().DecodeString(rest)
-	if err != nil || len(b) == 0 {
+	if err != nil || len(b) == 0 || strings.ContainsAny(rest, "\r\n") {
 		return nil, errdefs.Invalid("invalid key string")
 	}
 	return b, nil
