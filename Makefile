@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/shoal
 
-.PHONY: build deps test unit e2e demo demo-down bench mutate clean ui-vendor
+.PHONY: build deps test unit e2e demo demo-down bench fuzz-short mutate clean ui-vendor
 
 build:
 	$(GO) build -o $(BIN) ./cmd/shoal
@@ -17,6 +17,12 @@ deps:
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -p 1 -count=1 -timeout 25m ./...
+	$(MAKE) fuzz-short
+
+# Each fuzz test briefly, past its seed corpus (which plain go test runs);
+# bench/fuzz.sh runs them for minutes (docs/TESTING.md has the runs).
+fuzz-short:
+	FUZZTIME=5s ./bench/fuzz.sh
 
 unit:
 	$(GO) test -count=1 -short ./internal/...
