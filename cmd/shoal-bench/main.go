@@ -4,6 +4,7 @@
 //	shoal-bench scheduler --nodes 1000 --tasks 100000
 //	shoal-bench floor --containers 20 --rootfs rootfs.tar --root DIR --state DIR (bench/floor.sh runs it)
 //	shoal-bench http-serve --addr :80 / http-load --url URL --conns 16 --duration 10s (bench/mesh.sh runs them)
+//	shoal-bench api-load --socket PATH --clients 500 --duration 30s (bench/api-load.sh runs it)
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-project/shoal/bench/apiload"
 	"github.com/shoal-project/shoal/bench/floorbench"
 	"github.com/shoal-project/shoal/bench/httpload"
 	"github.com/shoal-project/shoal/bench/schedbench"
@@ -40,9 +42,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return httpServe(args[1:], stderr)
 		case "http-load":
 			return httpLoad(args[1:], stdout, stderr)
+		case "api-load":
+			return apiLoad(args[1:], stdout, stderr)
 		}
 	}
-	return fmt.Errorf("usage: shoal-bench scheduler|floor|http-serve|http-load [flags]")
+	return fmt.Errorf("usage: shoal-bench scheduler|floor|http-serve|http-load|api-load [flags]")
 }
 
 func scheduler(args []string, stdout, stderr io.Writer) error {
@@ -149,5 +153,30 @@ func httpLoad(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "requests=%d errors=%d rps=%.0f p50_ms=%.2f p99_ms=%.2f\n",
 		res.Requests, res.Errors, res.PerSecond(), ms(res.P50), ms(res.P99))
+	return nil
+}
+
+func apiLoad(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("api-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg apiload.Config
+	fs.StringVar(&cfg.Socket, "socket", "/var/run/docker.sock", "the daemon's unix socket")
+	fs.IntVar(&cfg.Clients, "clients", 500, "concurrent load clients")
+	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to load")
+	fs.DurationVar(&cfg.Probe, "probe", 50*time.Millisecond, "how often the probe lists services")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := apiload.Run(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range res.Requests {
+		total += n
+	}
+	fmt.Fprintf(stdout, "requests=%v\n", res.Requests)
+	fmt.Fprintf(stdout, "api-load clients=%d duration=%s load_requests=%d load_rps=%.0f errors=%d probes=%d service_ls_p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
+		cfg.Clients, cfg.Duration, total, float64(total)/cfg.Duration.Seconds(), res.Errors, res.Probes, ms(res.P50), ms(res.P99), ms(res.Max))
 	return nil
 }
