@@ -27,6 +27,7 @@ func FuzzExtract(f *testing.F) {
 		{{Name: "/outside/x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}},
 		{{Name: "sub/../../outside/x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}},
 		{{Name: "up", Typeflag: tar.TypeSymlink, Linkname: "../outside"}, {Name: "up/x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}},
+		{{Name: "escape/x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}},
 		{{Name: "abs", Typeflag: tar.TypeSymlink, Linkname: "/"}, {Name: "abs/x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}},
 		{{Name: "hard", Typeflag: tar.TypeLink, Linkname: "../outside/keep"}},
 		{{Name: "lnk", Typeflag: tar.TypeSymlink, Linkname: "../outside/keep"}, {Name: "hard", Typeflag: tar.TypeLink, Linkname: "lnk"}, {Name: "hard", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}},
