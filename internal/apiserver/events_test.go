@@ -16,7 +16,7 @@ import (
 	"github.com/shoal-project/shoal/internal/events"
 )
 
-func newBus(t *testing.T) *events.Bus {
+func newBus(t testing.TB) *events.Bus {
 	t.Helper()
 	b, err := events.New(events.Config{})
 	if err != nil {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/shoal-project/shoal/internal/apitls"
 )
 
 // TestStreamLimit opens event subscriptions up to the daemon's bound and
@@ -17,15 +14,7 @@ import (
 // new one is admitted.
 func TestStreamLimit(t *testing.T) {
 	s := New(Config{Events: newBus(t), MaxStreams: 2})
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	ln, err := apitls.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	sock := serveServer(t, s)
 	c := newClient(t, sock)
 
 	open := func() context.CancelFunc {

@@ -72,6 +72,12 @@ func newTestCluster(t testing.TB) *testCluster {
 // serve starts a Server on a unix socket and returns the socket's path.
 func serve(t *testing.T, cfg Config) string {
 	t.Helper()
+	return serveServer(t, New(cfg))
+}
+
+// serveServer serves s on a unix socket and returns the socket's path.
+func serveServer(t testing.TB, s *Server) string {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	ln, err := apitls.ListenUnix(sock)
 	if err != nil {
@@ -79,7 +85,7 @@ func serve(t *testing.T, cfg Config) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- New(cfg).Serve(ctx, ln) }()
+	go func() { done <- s.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
