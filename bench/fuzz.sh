@@ -21,6 +21,7 @@ targets=(
 	"./internal/archive FuzzExtract"
 	"./internal/container FuzzCreateRequest"
 	"./internal/executor/containerdexec/jsonlog FuzzRead"
+	"./internal/cli/logline FuzzParse"
 	"./internal/stack FuzzLoadConvert"
 	"./internal/apiserver FuzzRequestBody"
 	"./internal/images FuzzImport"
