@@ -19,6 +19,7 @@ targets=(
 	"./internal/ca FuzzParseJoinToken"
 	"./internal/controlapi FuzzParseUnlockKey"
 	"./internal/archive FuzzExtract"
+	"./internal/build FuzzExtractContext"
 	"./internal/container FuzzCreateRequest"
 	"./internal/executor/containerdexec/jsonlog FuzzRead"
 	"./internal/cli/logline FuzzParse"

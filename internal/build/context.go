@@ -69,8 +69,15 @@ func contextPath(name string) (string, bool) {
 
 // ExtractContext unpacks the build context tar r (plain or compressed)
 // into dir, refusing more than limit bytes of file content, then removes
-// what the context's .dockerignore leaves out.
+// what the context's .dockerignore leaves out. Every write goes through an
+// os.Root of dir: a symlink the context holds (up -> /etc) followed by an
+// entry below it (up/passwd) cannot write outside dir.
 func ExtractContext(r io.Reader, dir, dockerfile string, limit int64) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	rd, err := compression.DecompressStream(r)
 	if err != nil {
 		return errdefs.Invalid("build context: not a tar archive: %v", err)
@@ -90,17 +97,16 @@ func ExtractContext(r io.Reader, dir, dockerfile string, limit int64) error {
 		if !ok {
 			continue
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
+		if err := root.MkdirAll(path.Dir(rel), 0o755); err != nil {
+			return errdefs.Invalid("build context: %s: %v", h.Name, err)
 		}
 		mode := fs.FileMode(h.Mode).Perm()
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return err
+			if err := root.MkdirAll(rel, 0o755); err != nil {
+				return errdefs.Invalid("build context: %s: %v", h.Name, err)
 			}
-			if err := os.Chmod(dst, mode); err != nil {
+			if err := root.Chmod(rel, mode); err != nil {
 				return err
 			}
 		case tar.TypeReg:
@@ -108,36 +114,37 @@ func ExtractContext(r io.Reader, dir, dockerfile string, limit int64) error {
 			if total > limit {
 				return errContextTooLarge(limit)
 			}
-			if err := writeFile(dst, tr, mode); err != nil {
+			if err := writeFile(root, rel, tr, mode); err != nil {
 				return err
 			}
 		case tar.TypeSymlink:
-			os.Remove(dst)
-			if err := os.Symlink(h.Linkname, dst); err != nil {
+			root.Remove(rel)
+			if err := root.Symlink(h.Linkname, rel); err != nil {
 				return err
 			}
+			continue // its time would be set on what it points to
 		case tar.TypeLink:
 			target, ok := contextPath(h.Linkname)
 			if !ok {
 				continue
 			}
-			os.Remove(dst)
-			if err := os.Link(filepath.Join(dir, filepath.FromSlash(target)), dst); err != nil {
+			root.Remove(rel)
+			if err := root.Link(target, rel); err != nil {
 				return errdefs.Invalid("build context: hard link %s: %v", h.Name, err)
 			}
 		default:
 			continue
 		}
-		os.Chtimes(dst, h.ModTime, h.ModTime)
+		root.Chtimes(rel, h.ModTime, h.ModTime)
 	}
 	return applyIgnore(dir, dockerfile)
 }
 
-func writeFile(dst string, r io.Reader, mode fs.FileMode) error {
-	os.Remove(dst)
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+func writeFile(root *os.Root, name string, r io.Reader, mode fs.FileMode) error {
+	root.Remove(name)
+	f, err := root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 	if err != nil {
-		return err
+		return errdefs.Invalid("build context: %s: %v", name, err)
 	}
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
