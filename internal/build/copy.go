@@ -54,7 +54,20 @@ func matchSources(root string, srcs []string, instruction string) ([]string, err
 			if len(m) == 0 {
 				return nil, &StepError{Msg: fmt.Sprintf("COPY failed: no source files were specified (%q matches nothing)", src), Code: 1}
 			}
-			out = append(out, m...)
+			// A match may be a symlink the context holds: it is followed
+			// inside the context, never out of it (lnk -> /etc/shadow
+			// would otherwise copy the host's file into the image).
+			for _, hit := range m {
+				rel, err := filepath.Rel(root, hit)
+				if err != nil {
+					return nil, err
+				}
+				p, err := continuityfs.RootPath(root, rel)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, p)
+			}
 			continue
 		}
 		p, err := continuityfs.RootPath(root, clean)

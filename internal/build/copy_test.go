@@ -59,6 +59,25 @@ func TestCopySources(t *testing.T) {
 	}
 }
 
+// TestCopySourcesSymlinkOut: a pattern that matches a symlink of the
+// context pointing out of it copies nothing of the host.
+func TestCopySourcesSymlinkOut(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("host secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	if err := os.Symlink(secret, filepath.Join(src, "lnk")); err != nil {
+		t.Fatal(err)
+	}
+	for _, pattern := range []string{"l*", "lnk"} {
+		copySources(context.Background(), copySpec{srcRoot: src, srcs: []string{pattern}, dstRoot: dst, dest: "/out", instruction: "COPY"})
+		if b, err := os.ReadFile(filepath.Join(dst, "out")); err == nil {
+			t.Fatalf("COPY %s copied %q from outside the context", pattern, b)
+		}
+	}
+}
+
 func TestCopySourcesMissing(t *testing.T) {
 	err := copySources(context.Background(), copySpec{srcRoot: t.TempDir(), srcs: []string{"nope"}, dstRoot: t.TempDir(), dest: "/x", instruction: "COPY"})
 	if _, ok := err.(*StepError); !ok {
