@@ -68,6 +68,19 @@ func TestLocalNetworks(t *testing.T) {
 		}
 	})
 
+	t.Run("a legacy link is a name for the linking container alone", func(t *testing.T) {
+		d.Docker("run", "-d", "--name", "linked", "--network", "front", "--link", "web:db", "busybox", "sleep", "3600")
+		if out, _, _ := dockerIn(t, d, "", "exec", "linked", "wget", "-q", "-O-", "http://db/"); strings.TrimSpace(out) != "hello from web" {
+			t.Fatalf("linked cannot reach web by its link alias db: %q", out)
+		}
+		if ok("client", "nslookup db") {
+			t.Fatal("client resolves another container's link alias")
+		}
+		if got := inspect(d, "linked", "{{json .NetworkSettings.Networks.front.Links}}"); got != `["web:db"]` {
+			t.Fatalf("linked's links: %s", got)
+		}
+	})
+
 	t.Run("networks are kept apart, the default bridge has no names", func(t *testing.T) {
 		if ok("other", "ping -c1 -W1 "+webIP) {
 			t.Fatalf("other (on back) reached web (on front) at %s", webIP)

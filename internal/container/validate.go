@@ -275,8 +275,11 @@ func checkUnsupported(host *containertypes.HostConfig) error {
 		}
 	}
 	switch {
-	case len(host.Links) > 0:
-		return errdefs.Invalid("HostConfig.Links is not supported by this node: legacy links are deprecated; use a user-defined network")
+	case len(host.Links) > 0 && (host.NetworkMode == "" || !host.NetworkMode.IsUserDefined()):
+		// On a user-defined network a link is a name in its DNS
+		// (internal/network/localnet); on the default bridge it would
+		// need /etc/hosts entries kept up to date.
+		return errdefs.Invalid("HostConfig.Links is supported only on a user-defined network on this node: legacy links are deprecated; use a user-defined network")
 	case len(host.VolumesFrom) > 0:
 		return errdefs.Invalid("HostConfig.VolumesFrom is not supported by this node yet")
 	case len(host.StorageOpt) > 0:

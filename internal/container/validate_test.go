@@ -105,7 +105,8 @@ func TestValidate(t *testing.T) {
 			h.Mounts = []mount.Mount{{Type: mount.TypeTmpfs, Target: "/data/"}}
 		}), err: "Duplicate mount point: /data"},
 		{name: "links", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.Links = []string{"db:db"} }),
-			err: "HostConfig.Links is not supported"},
+			err: "HostConfig.Links is supported only on a user-defined network"},
+		{name: "links on a user-defined network", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.Links, h.NetworkMode = []string{"db:db"}, "front" })},
 		{name: "user namespace", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.UsernsMode = "host" }),
 			err: `HostConfig.UsernsMode "host" is not supported by this node: leave it unset`},
 		{name: "pid mode", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.PidMode = "container:x" }),

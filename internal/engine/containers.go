@@ -157,7 +157,7 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	if err := c.resolveNetworkMode(ctx, &host, names); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
-	netReqs, err := c.nets.wanted(host.NetworkMode, req.NetworkingConfig)
+	netReqs, err := c.nets.wanted(&host, req.NetworkingConfig)
 	if err != nil {
 		return containertypes.CreateResponse{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -271,9 +272,11 @@ type request struct {
 }
 
 // wanted are the local networks a create request puts the container on:
-// the one its mode names first, then those of its endpoints config. A
-// network mode that names no local network gives none.
-func (ln *localNets) wanted(mode containertypes.NetworkMode, cfg *network.NetworkingConfig) ([]request, error) {
+// the one its mode names first (with the legacy links of host), then
+// those of its endpoints config. A network mode that names no local
+// network gives none.
+func (ln *localNets) wanted(host *containertypes.HostConfig, cfg *network.NetworkingConfig) ([]request, error) {
+	mode := host.NetworkMode
 	if !mode.IsUserDefined() {
 		if cfg != nil {
 			for name := range cfg.EndpointsConfig {
@@ -292,7 +295,16 @@ func (ln *localNets) wanted(mode containertypes.NetworkMode, cfg *network.Networ
 	if cfg != nil {
 		eps = cfg.EndpointsConfig
 	}
-	out := []request{{network: primary, settings: settingsFor(eps, primary)}}
+	first := settingsFor(eps, primary)
+	if len(host.Links) > 0 {
+		s := &network.EndpointSettings{}
+		if first != nil {
+			s = first.Copy()
+		}
+		s.Links = append(s.Links, host.Links...)
+		first = s
+	}
+	out := []request{{network: primary, settings: first}}
 	for _, ref := range slices.Sorted(maps.Keys(eps)) {
 		n, err := ln.find(ref)
 		if err != nil {
@@ -335,8 +347,23 @@ func endpoint(n *localnet.Network, id string, s *network.EndpointSettings, seq u
 			return nil, err
 		}
 		ep.Aliases = slices.Clone(s.Aliases)
-		if len(s.Links) > 0 {
-			return nil, errdefs.Invalid("Links: legacy links are not supported on this node; use the network's DNS (container names and aliases)")
+		for _, l := range s.Links {
+			target, alias, ok := strings.Cut(l, ":")
+			if !ok {
+				alias = target
+			}
+			target = strings.TrimPrefix(target, "/")
+			alias = alias[strings.LastIndexByte(alias, '/')+1:]
+			if target == "" || alias == "" {
+				return nil, errdefs.Invalid("Links: invalid link %q: want NAME[:ALIAS]", l)
+			}
+			if err := localnet.CheckAliases([]string{alias}); err != nil {
+				return nil, err
+			}
+			if ep.Links == nil {
+				ep.Links = map[string]string{}
+			}
+			ep.Links[alias] = target
 		}
 	}
 	a, err := localnet.Address(n, id, want)

@@ -57,7 +57,9 @@ func Names(nets []*Network, names map[string]string) []view.Network {
 				}
 				ln := links[id]
 				if ln == nil {
-					ln = &view.Network{ID: LinksNetworkID(id), Name: LinksNetworkID(id)}
+					// Internal: its names give the container no way out
+					// that its networks do not.
+					ln = &view.Network{ID: LinksNetworkID(id), Name: LinksNetworkID(id), Internal: true}
 					links[id] = ln
 				}
 				ln.Endpoints = append(ln.Endpoints, view.Endpoint{Name: alias, Addr: netip.PrefixFrom(a, n.Subnet.Bits()), Running: true})
