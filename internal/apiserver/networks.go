@@ -335,10 +335,14 @@ func (s *Server) localNetworkCreate(w http.ResponseWriter, r *http.Request, req 
 		return err
 	}
 	var names []string
+	swarmNets := func() []network.Inspect { return nil }
 	if c, err := s.control(); err == nil {
-		for _, n := range c.InspectNetworks(r.Context(), false) {
-			names = append(names, n.Name)
-		}
+		swarmNets = func() []network.Inspect { return c.InspectNetworks(r.Context(), false) }
+	} else if w, ok := s.cfg.Networks.(WorkerNetworks); ok {
+		swarmNets = w.NodeSwarmNetworks
+	}
+	for _, n := range swarmNets() {
+		names = append(names, n.Name)
 	}
 	id, err := admin.CreateNetwork(r.Context(), req, names)
 	if err != nil {
