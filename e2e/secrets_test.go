@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,7 +78,7 @@ func TestSecretsAndConfigs(t *testing.T) {
 		// containerd's logs; the store) and the exec root, in every
 		// encoding; the value must be in the task's secrets tmpfs and
 		// nowhere else.
-		tmpfs := filepath.Join(d.ExecRoot, "secrets") + string(filepath.Separator)
+		tmpfs := secretsTmpfs(t, d.ExecRoot)
 		inTmpfs := 0
 		for _, root := range []string{d.DataRoot, d.ExecRoot} {
 			hits, err := plaintext.Find(root, []byte(secretValue))
@@ -85,7 +86,7 @@ func TestSecretsAndConfigs(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, h := range hits {
-				if strings.HasPrefix(h.Path, tmpfs) && h.Form == "raw" {
+				if slices.ContainsFunc(tmpfs, func(m string) bool { return strings.HasPrefix(h.Path, m+"/") }) && h.Form == "raw" {
 					inTmpfs++
 					continue
 				}
@@ -93,7 +94,7 @@ func TestSecretsAndConfigs(t *testing.T) {
 			}
 		}
 		if inTmpfs == 0 {
-			t.Errorf("the value is not even in the task's tmpfs under %s: the search cannot find it", tmpfs)
+			t.Errorf("the value is not even in the task's tmpfs (tmpfs mounts %v): the search cannot find it", tmpfs)
 		}
 
 		// What the daemon says: the events since the start, the metrics,
@@ -172,4 +173,22 @@ func TestSecretsAndConfigs(t *testing.T) {
 			t.Errorf("service ls = %q, want no service", out)
 		}
 	})
+}
+
+// secretsTmpfs lists the tmpfs mounts under execRoot in a directory named
+// secrets: the tasks' secrets, where a secret's value must be.
+func secretsTmpfs(t *testing.T, execRoot string) []string {
+	t.Helper()
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(mounts), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[2] == "tmpfs" && strings.HasPrefix(f[1], execRoot+"/") && filepath.Base(filepath.Dir(f[1])) == "secrets" {
+			out = append(out, f[1])
+		}
+	}
+	return out
 }
