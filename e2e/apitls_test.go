@@ -108,6 +108,10 @@ func TestRemoteAPITLS(t *testing.T) {
 		})
 	}
 
+	t.Run("refused: every route, three ways", func(t *testing.T) {
+		checkEveryRouteRefused(t, strings.TrimPrefix(host, "tcp://"), dir, other)
+	})
+
 	t.Run("the web UI follows the API's TLS: a client certificate is the trust, no token", func(t *testing.T) {
 		get := func(certDir string) (int, error) {
 			pool := x509.NewCertPool()

@@ -27,6 +27,9 @@ func TestClusterMembership(t *testing.T) {
 	m1, m2, m3, w1 := &hosts[0], &hosts[1], &hosts[2], &hosts[3]
 	m1.Docker("swarm", "update", "--dispatcher-heartbeat", "1s")
 	allManagers := []*Host{m1, m2, m3}
+	// worker1's certificate while it is a worker: it stays valid when
+	// worker1 is promoted, and when it is removed.
+	w1Cert := nodeCert(t, w1.DataRoot)
 
 	t.Run("every node ready", func(t *testing.T) {
 		Eventually(t, 30*time.Second, func() string {
@@ -38,6 +41,10 @@ func TestClusterMembership(t *testing.T) {
 			}
 			return ""
 		})
+	})
+
+	t.Run("authorization: the cluster port refuses whom it must", func(t *testing.T) {
+		checkClusterAuthorization(t, *m1, w1Cert)
 	})
 
 	t.Run("promote a worker, then demote it", func(t *testing.T) {
@@ -116,6 +123,10 @@ func TestClusterMembership(t *testing.T) {
 			}
 			return ""
 		})
+	})
+
+	t.Run("authorization: a removed node's certificate is refused", func(t *testing.T) {
+		checkRemovedRefused(t, *m1, w1Cert)
 	})
 
 	t.Run("autolock: a restarted manager is locked until unlocked", func(t *testing.T) {

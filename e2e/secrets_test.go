@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-project/shoal/internal/testutil/plaintext"
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
@@ -13,12 +17,14 @@ import (
 // TestSecretsAndConfigs drives docker secret and docker config with the
 // docker CLI, and a service that uses both: the files appear in the
 // container where Docker puts them, with the mode asked, the secret on a
-// tmpfs; the API never shows a secret's data; objects in use cannot be
-// removed, and bad input is refused with nothing stored.
+// tmpfs and nowhere else (no file, log, event, metric or inspect holds
+// it in any encoding); the API never shows a secret's data; objects in
+// use cannot be removed, and bad input is refused with nothing stored.
 func TestSecretsAndConfigs(t *testing.T) {
 	registry := testimage.ServeRegistry(t)
 	ref := testimage.Push(t, registry, "busybox:latest", testimage.Image(t))
-	d := StartDaemon(t, "--insecure-registry", registry)
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	d := StartDaemon(t, "--insecure-registry", registry, "--metrics-addr", metricsAddr)
 	initSwarm(t, d)
 
 	dir := t.TempDir()
@@ -66,17 +72,67 @@ func TestSecretsAndConfigs(t *testing.T) {
 		}
 	})
 
-	t.Run("the secret's data is nowhere on disk in the clear", func(t *testing.T) {
-		// The raft log and snapshots are encrypted with the manager's data
-		// key, and the container sees the secret from a tmpfs under the
-		// exec root: no file under the data root holds the value, in any
-		// form (the store keeps objects as JSON, where it is base64).
-		hits, err := plaintext.Find(d.DataRoot, []byte(secretValue))
+	t.Run("the secret's plaintext is only in the task's tmpfs", func(t *testing.T) {
+		// Every file under the data root (the raft log and snapshots,
+		// encrypted with the manager's data key; the daemon's and
+		// containerd's logs; the store) and the exec root, in every
+		// encoding; the value must be in the task's secrets tmpfs and
+		// nowhere else.
+		tmpfs := secretsTmpfs(t, d.ExecRoot)
+		inTmpfs := 0
+		for _, root := range []string{d.DataRoot, d.ExecRoot} {
+			hits, err := plaintext.Find(root, []byte(secretValue))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hits {
+				if slices.ContainsFunc(tmpfs, func(m string) bool { return strings.HasPrefix(h.Path, m+"/") }) && h.Form == "raw" {
+					inTmpfs++
+					continue
+				}
+				t.Errorf("%s holds the secret's value", h)
+			}
+		}
+		if inTmpfs == 0 {
+			t.Errorf("the value is not even in the task's tmpfs (tmpfs mounts %v): the search cannot find it", tmpfs)
+		}
+
+		// What the daemon says: the events since the start, the metrics,
+		// and inspect of every object that touches the secret.
+		api := func(path string) string {
+			resp, err := d.HTTPClient().Get("http://shoal" + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		metrics, err := get("http://" + metricsAddr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, h := range hits {
-			t.Errorf("%s holds the secret's value in the clear", h)
+		said := map[string]string{
+			"the events":          api("/events?since=0&until=" + strconv.FormatInt(time.Now().Unix()+1, 10)),
+			"the metrics":         metrics,
+			"service inspect":     d.Docker("service", "inspect", "sec"),
+			"the tasks":           api("/tasks"),
+			"container inspect":   d.Docker("container", "inspect", waitContainers(t, d, "sec", 1)[0]),
+			"secret inspect":      d.Docker("secret", "inspect", "db_pass"),
+			"the service's tasks": d.Docker("service", "ps", "--no-trunc", "sec"),
+		}
+		if !strings.Contains(said["the events"], `"Type":"secret"`) || !strings.Contains(said["the metrics"], "# TYPE") {
+			t.Fatalf("the events or the metrics are not what was read:\n%s\n%s", said["the events"], said["the metrics"])
+		}
+		for name, out := range said {
+			for _, f := range plaintext.Forms([]byte(secretValue)) {
+				if strings.Contains(out, string(f.Bytes)) {
+					t.Errorf("%s hold the secret's value (%s)", name, f.Name)
+				}
+			}
 		}
 	})
 
@@ -117,4 +173,22 @@ func TestSecretsAndConfigs(t *testing.T) {
 			t.Errorf("service ls = %q, want no service", out)
 		}
 	})
+}
+
+// secretsTmpfs lists the tmpfs mounts under execRoot in a directory named
+// secrets: the tasks' secrets, where a secret's value must be.
+func secretsTmpfs(t *testing.T, execRoot string) []string {
+	t.Helper()
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(mounts), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[2] == "tmpfs" && strings.HasPrefix(f[1], execRoot+"/") && filepath.Base(filepath.Dir(f[1])) == "secrets" {
+			out = append(out, f[1])
+		}
+	}
+	return out
 }

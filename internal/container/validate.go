@@ -7,10 +7,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/containerd/containerd/v2/pkg/cap"
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/sys/signal"
 
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
@@ -86,7 +86,10 @@ func Validate(cfg *containertypes.Config, host *containertypes.HostConfig, ncpu 
 	if err := CheckResources(&host.Resources, ncpu); err != nil {
 		return err
 	}
-	if err := checkCapabilities(host.CapAdd, host.CapDrop); err != nil {
+	if err := confine.CheckCapabilities("HostConfig", host.CapAdd, host.CapDrop); err != nil {
+		return err
+	}
+	if _, err := confine.ParseSecurityOpt(host.SecurityOpt); err != nil {
 		return err
 	}
 	for _, h := range host.ExtraHosts {
@@ -209,25 +212,6 @@ func CheckResources(r *containertypes.Resources, ncpu int) error {
 var ulimitNames = []string{
 	"as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
 	"nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
-}
-
-func checkCapabilities(add, drop []string) error {
-	known := cap.Known()
-	for _, list := range [][]string{add, drop} {
-		for _, c := range list {
-			name := strings.ToUpper(c)
-			if name == "ALL" {
-				continue
-			}
-			if !strings.HasPrefix(name, "CAP_") {
-				name = "CAP_" + name
-			}
-			if !slices.Contains(known, name) {
-				return errdefs.Invalid("unknown capability: %q", name)
-			}
-		}
-	}
-	return nil
 }
 
 // checkExtraHost checks a --add-host entry: "NAME:IP" or "NAME=IP", the IP

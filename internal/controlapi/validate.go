@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/manager/scheduler"
@@ -180,6 +181,33 @@ func normalizeTaskSpec(ts *swarm.TaskSpec) error {
 	return normalizeContainerSpec(ts.ContainerSpec)
 }
 
+// validatePrivileges checks what a task's container may do: capabilities
+// the runtime knows, a seccomp mode and profile it can apply, and no
+// confinement this node cannot give (Windows credential specs, SELinux
+// labels, AppArmor profiles) asked for rather than silently not applied.
+func validatePrivileges(c *swarm.ContainerSpec) error {
+	if err := confine.CheckCapabilities("ContainerSpec", c.CapabilityAdd, c.CapabilityDrop); err != nil {
+		return err
+	}
+	p := c.Privileges
+	if p == nil {
+		return nil
+	}
+	if cs := p.CredentialSpec; cs != nil && (cs.Config != "" || cs.File != "" || cs.Registry != "") {
+		return errdefs.Invalid("ContainerSpec.Privileges.CredentialSpec: credential specs are for Windows containers; this node runs Linux ones")
+	}
+	if l := p.SELinuxContext; l != nil && !l.Disable && (l.User != "" || l.Role != "" || l.Type != "" || l.Level != "") {
+		return errdefs.Invalid("ContainerSpec.Privileges.SELinuxContext: this node applies no SELinux label; leave it unset or disable it")
+	}
+	if a := p.AppArmor; a != nil && a.Mode != "" && a.Mode != swarm.AppArmorModeDisabled && a.Mode != swarm.AppArmorModeDefault {
+		return errdefs.Invalid("ContainerSpec.Privileges.AppArmor.Mode %q: want default or disabled", a.Mode)
+	}
+	if sc := p.Seccomp; sc != nil {
+		return confine.CheckSeccomp(confine.SeccompMode(sc.Mode), sc.Profile)
+	}
+	return nil
+}
+
 func normalizeContainerSpec(c *swarm.ContainerSpec) error {
 	if c.Image == "" {
 		return invalidArgument("ContainerSpec: image reference must be provided")
@@ -199,6 +227,9 @@ func normalizeContainerSpec(c *swarm.ContainerSpec) error {
 		}
 	}
 	if err := validateReferences(c); err != nil {
+		return err
+	}
+	if err := validatePrivileges(c); err != nil {
 		return err
 	}
 	switch c.Isolation {

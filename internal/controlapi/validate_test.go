@@ -170,6 +170,24 @@ func TestNormalizeServiceSpecRefuses(t *testing.T) {
 			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{secretRef("x", "pw", "/etc/pw")}
 			s.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{configRef("y", "c", "etc/pw")}
 		}, errdefs.KindInvalid, "secret pw and config c have a conflicting target: 'etc/pw'"},
+		{"unknown capability", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.CapabilityAdd = []string{"CAP_FLY"}
+		}, errdefs.KindInvalid, `ContainerSpec.CapAdd: unknown capability: "CAP_FLY"`},
+		{"unknown capability dropped", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.CapabilityDrop = []string{"walk"}
+		}, errdefs.KindInvalid, `ContainerSpec.CapDrop: unknown capability: "CAP_WALK"`},
+		{"seccomp mode", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Privileges = &swarm.Privileges{Seccomp: &swarm.SeccompOpts{Mode: "strict"}}
+		}, errdefs.KindInvalid, `ContainerSpec.Privileges.Seccomp.Mode "strict"`},
+		{"seccomp profile", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Privileges = &swarm.Privileges{Seccomp: &swarm.SeccompOpts{Mode: swarm.SeccompModeCustom, Profile: []byte("{")}}
+		}, errdefs.KindInvalid, "ContainerSpec.Privileges.Seccomp.Profile"},
+		{"SELinux label", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Privileges = &swarm.Privileges{SELinuxContext: &swarm.SELinuxContext{Type: "svirt_t"}}
+		}, errdefs.KindInvalid, "ContainerSpec.Privileges.SELinuxContext"},
+		{"credential spec", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Privileges = &swarm.Privileges{CredentialSpec: &swarm.CredentialSpec{File: "x.json"}}
+		}, errdefs.KindInvalid, "ContainerSpec.Privileges.CredentialSpec"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

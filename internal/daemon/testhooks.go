@@ -3,6 +3,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -18,10 +19,22 @@ import (
 // object straight into the replicated store (node.PatchStored), and POST
 // /shoal-test/clock?offset=DURATION jumps this node's wall clock (package
 // clock) for the fault suite; each answers 204, or 400 with the reason.
-// They exist only in binaries built with the shoaltesthooks tag, which
-// the e2e tests build; testhooks_off.go is every other build's.
+// GET /shoal-test/grpc-methods lists the cluster port's gRPC methods
+// (node.ClusterMethods). They exist only in binaries built with the
+// shoaltesthooks tag, which the e2e tests build; testhooks_off.go is
+// every other build's.
 func withTestHooks(api http.Handler, nd *node.Node) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/shoal-test/grpc-methods" && r.Method == http.MethodGet {
+			methods, err := nd.ClusterMethods()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(methods)
+			return
+		}
 		if r.URL.Path == "/shoal-test/clock" && r.Method == http.MethodPost {
 			d, err := time.ParseDuration(r.URL.Query().Get("offset"))
 			if err != nil {

@@ -54,3 +54,21 @@ func patchStored[T store.Object](tx *store.WriteTx, id string, patch []byte) err
 	}
 	return tx.Put(o)
 }
+
+// ClusterMethods lists the full names of the gRPC methods this manager
+// serves on its cluster port, read from the gRPC server's service info,
+// each with whether it streams: the authorization tests call every one
+// without listing them by hand.
+func (n *Node) ClusterMethods() (map[string]bool, error) {
+	_, mgr, _, _ := n.snapshot()
+	if mgr == nil {
+		return nil, errNotManager
+	}
+	out := map[string]bool{}
+	for svc, info := range mgr.grpc.GetServiceInfo() {
+		for _, m := range info.Methods {
+			out["/"+svc+"/"+m.Name] = m.IsClientStream || m.IsServerStream
+		}
+	}
+	return out, nil
+}

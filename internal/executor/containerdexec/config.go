@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/sys/signal"
 
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 )
@@ -132,8 +133,13 @@ func resolveConfig(t *swarm.Task, id, name string, img dockerspec.DockerOCIImage
 		ExtraHosts:     cs.Hosts,
 		Isolation:      container.IsolationDefault,
 	}
-	if cs.Privileges != nil && cs.Privileges.NoNewPrivileges {
-		host.SecurityOpt = []string{"no-new-privileges=true"}
+	if p := cs.Privileges; p != nil {
+		var mode confine.SeccompMode
+		var profile []byte
+		if p.Seccomp != nil {
+			mode, profile = confine.SeccompMode(p.Seccomp.Mode), p.Seccomp.Profile
+		}
+		host.SecurityOpt = confine.FormatSecurityOpt(p.NoNewPrivileges, mode, profile)
 	}
 	if d := cs.DNSConfig; d != nil {
 		host.DNS, host.DNSSearch, host.DNSOptions = d.Nameservers, d.Search, d.Options

@@ -3,7 +3,6 @@ package containerdexec
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,42 +194,6 @@ func TestResolveMounts(t *testing.T) {
 		if _, _, _, err := resolveMounts(testID, []mount.Mount{bad.m}, "/vols"); !errdefs.Is(err, bad.kind) {
 			t.Errorf("mount %+v: got %v, want kind %v", bad.m, err, bad.kind)
 		}
-	}
-}
-
-func TestCapabilityOpts(t *testing.T) {
-	// Each case applies its options to containerd's default capabilities.
-	tests := []struct {
-		name       string
-		add, drop  []string
-		has, hasnt []string
-	}{
-		{"add without prefix", []string{"net_admin"}, nil, []string{"CAP_NET_ADMIN", "CAP_CHOWN"}, nil},
-		{"drop", nil, []string{"CAP_CHOWN"}, []string{"CAP_KILL"}, []string{"CAP_CHOWN"}},
-		{"drop all, add one", []string{"KILL"}, []string{"ALL"}, []string{"CAP_KILL"}, []string{"CAP_CHOWN"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{
-				Bounding: []string{"CAP_CHOWN", "CAP_KILL"}, Effective: []string{"CAP_CHOWN", "CAP_KILL"},
-				Permitted: []string{"CAP_CHOWN", "CAP_KILL"},
-			}}}
-			for _, o := range capabilityOpts(tt.add, tt.drop) {
-				if err := o(t.Context(), nil, nil, s); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, c := range tt.has {
-				if !slices.Contains(s.Process.Capabilities.Bounding, c) {
-					t.Errorf("got %v, want %s in it", s.Process.Capabilities.Bounding, c)
-				}
-			}
-			for _, c := range tt.hasnt {
-				if slices.Contains(s.Process.Capabilities.Bounding, c) {
-					t.Errorf("got %v, want no %s", s.Process.Capabilities.Bounding, c)
-				}
-			}
-		})
 	}
 }
 

@@ -243,14 +243,10 @@ func extraHosts(extra []string, gateway netip.Addr) []byte {
 }
 
 // plainSpecOpts are what a plain container's HostConfig asks beyond what
-// task containers can: privileges, /dev/shm, the host's namespaces, and
+// task containers can: /dev/shm, the host's namespaces, and
 // the limits of plainResourceOpts.
 func plainSpecOpts(host *container.HostConfig) []oci.SpecOpts {
 	var opts []oci.SpecOpts
-	if host.Privileged {
-		opts = append(opts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices,
-			oci.WithMaskedPaths(nil), oci.WithReadonlyPaths(nil))
-	}
 	if host.ShmSize > 0 {
 		opts = append(opts, oci.WithDevShmSize(host.ShmSize/1024))
 	}

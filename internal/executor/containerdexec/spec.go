@@ -36,7 +36,7 @@ var containerFiles = []struct{ name, target string }{
 
 // specOpts returns the options that turn containerd's default spec into
 // the container's: its process, its files, mounts, resources, network
-// namespace. mounts are the spec mounts of the task's mounts; initPath is
+// namespace, its confinement. mounts are the spec mounts of the task's mounts; initPath is
 // the init binary on the host, needed only when cfg asks for an init.
 func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string) ([]oci.SpecOpts, error) {
 	cfg, host := &rec.Config, &rec.HostConfig
@@ -73,7 +73,6 @@ func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string) ([
 		oci.WithProcessCwd(cmp.Or(cfg.WorkingDir, "/")),
 		oci.WithHostname(cfg.Hostname),
 		oci.WithMounts(all),
-		withNoNewPrivileges(slices.Contains(host.SecurityOpt, "no-new-privileges=true")),
 	}
 	if cfg.User != "" {
 		opts = append(opts, withUser(cfg.User), oci.WithAdditionalGIDs(userName(cfg.User)))
@@ -92,9 +91,12 @@ func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string) ([
 	if rec.SandboxKey != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.SandboxKey}))
 	}
-	opts = append(opts, capabilityOpts(host.CapAdd, host.CapDrop)...)
 	opts = append(opts, resourceOpts(host)...)
-	return opts, nil
+	confined, err := confineOpts(host)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, confined...), nil
 }
 
 // withUser sets the process's user, looked up in the image's /etc/passwd
@@ -113,51 +115,6 @@ func withUser(user string) oci.SpecOpts {
 func userName(user string) string {
 	u, _, _ := strings.Cut(user, ":")
 	return u
-}
-
-// withNoNewPrivileges sets no_new_privs as asked: containerd sets it by
-// default, Docker does not.
-func withNoNewPrivileges(on bool) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
-		s.Process.NoNewPrivileges = on
-		return nil
-	}
-}
-
-// capabilityOpts adds and drops capabilities as Docker does: names with or
-// without CAP_, "ALL" to add or drop every one; drops are applied last
-// unless ALL is dropped, in which case only the added ones remain.
-func capabilityOpts(add, drop []string) []oci.SpecOpts {
-	norm := func(caps []string) (names []string, all bool) {
-		for _, c := range caps {
-			c = strings.ToUpper(c)
-			if c == "ALL" {
-				all = true
-				continue
-			}
-			if !strings.HasPrefix(c, "CAP_") {
-				c = "CAP_" + c
-			}
-			names = append(names, c)
-		}
-		return names, all
-	}
-	adds, addAll := norm(add)
-	drops, dropAll := norm(drop)
-	var opts []oci.SpecOpts
-	switch {
-	case dropAll:
-		opts = append(opts, oci.WithCapabilities(nil))
-	case addAll:
-		opts = append(opts, oci.WithAllKnownCapabilities)
-	}
-	if len(adds) > 0 {
-		opts = append(opts, oci.WithAddedCapabilities(adds))
-	}
-	if len(drops) > 0 && !dropAll {
-		opts = append(opts, oci.WithDroppedCapabilities(drops))
-	}
-	return opts
 }
 
 // resourceOpts sets the cgroup limits, sysctls, rlimits and OOM score of
