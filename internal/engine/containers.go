@@ -80,8 +80,11 @@ func newContainers(exec *containerdexec.Executor, imgs *images.Store, store *con
 }
 
 func (c *Containers) addLive(ctr *container.Container) *live {
+	// Validated at create: a container older than rotation has options
+	// that were never checked, and is then not rotated.
+	rot, _ := container.LogRotation(&ctr.HostConfig)
 	l := &live{
-		stdio:  newStdio(c.exec.LogPath(ctr.ID), ctr.Config.Tty, ctr.Config.OpenStdin),
+		stdio:  newStdio(c.exec.LogPath(ctr.ID), rot, ctr.Config.Tty, ctr.Config.OpenStdin),
 		exited: make(chan struct{}),
 		gone:   make(chan struct{}),
 	}
