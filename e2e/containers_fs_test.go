@@ -74,6 +74,26 @@ func containerFilesAndStreams(t *testing.T, d *Daemon) {
 			t.Errorf("exported /etc/passwd %q lacks the container's change", files["etc/passwd"])
 		}
 
+		// docker stats, once and as a stream, of a plain container.
+		if out := d.Docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "fs"); out != "fs 1\n" {
+			t.Errorf("docker stats --no-stream fs: %q, want fs 1", out)
+		}
+		resp, err := d.HTTPClient().Get("http://shoal/v1.50/containers/fs/stats?stream=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(resp.Body)
+		for i := range 2 {
+			var st struct {
+				Name     string                `json:"name"`
+				PidStats struct{ Current int } `json:"pids_stats"`
+			}
+			if err := dec.Decode(&st); err != nil || st.Name != "/fs" || st.PidStats.Current != 1 {
+				t.Errorf("stats stream of fs, sample %d: %+v, %v", i, st, err)
+			}
+		}
+		resp.Body.Close()
+
 		d.Docker("rm", "-f", "fs")
 		if code, body := apiGet(t, "/containers/fs/changes"); code != http.StatusNotFound || !strings.Contains(body, "No such container: fs") {
 			t.Errorf("changes of a removed container: %d %s", code, body)
