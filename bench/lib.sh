@@ -105,3 +105,82 @@ median() {
 spread() {
 	printf '%s\n' "$@" | sort -n | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f–%.2f", lo, hi}'
 }
+
+# The side-by-side benchmarks against dockerd (bench/vs-docker.sh,
+# bench/engine.sh) share what follows; containerd_for uses their $work and
+# $run directories.
+
+# ensure_dockerd installs Debian's docker.io when dockerd is missing,
+# starting nothing: policy-rc.d makes the package's scripts skip their
+# service starts.
+ensure_dockerd() {
+	command -v dockerd >/dev/null && return
+	echo "installing docker.io (dockerd is missing)" >&2
+	[ -e /usr/sbin/policy-rc.d ] && { echo "/usr/sbin/policy-rc.d exists; not touching it" >&2; exit 1; }
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	local rc=0
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io >&2 || rc=$?
+	rm -f /usr/sbin/policy-rc.d
+	[ "$rc" = 0 ] || exit "$rc"
+}
+# netns NAME ADDR makes a network namespace with loopback and a veth pair
+# of its own, one end holding ADDR, the address the swarm advertises:
+# nothing in it reaches the host's network.
+netns() {
+	ip netns add "$1"
+	ip -n "$1" link set lo up
+	ip -n "$1" link add swarm0 type veth peer name swarm1
+	ip -n "$1" addr add "$2/24" dev swarm0
+	ip -n "$1" link set swarm0 up
+	ip -n "$1" link set swarm1 up
+}
+
+# containerd_for NAME NETNS starts a containerd for dockerd in network
+# namespace NETNS, its state under $run/NAME-c and its root under $work,
+# configured as Shoal configures its private one (internal/privatecontainerd).
+containerd_for() {
+	local root=$work/$1-containerd state=$run/$1-c
+	mkdir -p "$root" "$state"
+	cat >"$state/config.toml" <<-EOF
+		version = 2
+		root = "$root"
+		state = "$state"
+		disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"]
+		[grpc]
+		  address = "$state/containerd.sock"
+		[ttrpc]
+		  address = "$state/containerd.sock.ttrpc"
+		[debug]
+		  address = ""
+		[metrics]
+		  address = ""
+	EOF
+	nsenter --net=/run/netns/"$2" setsid containerd --config "$state/config.toml" >"$work/$1-containerd.log" 2>&1 &
+	disown
+	for _ in $(seq 1 100); do ctr --address "$state/containerd.sock" version >/dev/null 2>&1 && return; sleep 0.1; done
+	echo "containerd for $1 did not come up; its log:" >&2
+	cat "$work/$1-containerd.log" >&2
+	exit 1
+}
+
+# wait_api HOST waits until the engine at HOST answers.
+wait_api() {
+	for _ in $(seq 1 150); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return; sleep 0.2; done
+	echo "engine at $1 did not come up" >&2
+	exit 1
+}
+
+
+# dockerd_in NETNS SOCK starts dockerd in network namespace NETNS, serving
+# SOCK, on the containerd containerd_for started as "docker": its data root
+# under $work, its exec root and pidfile ($run/d.pid) under $run, no
+# iptables rules and no userland proxy.
+dockerd_in() {
+	echo '{}' >"$work/daemon.json"
+	nsenter --net=/run/netns/"$1" setsid dockerd --config-file "$work/daemon.json" \
+		--data-root "$work/docker" --exec-root "$run/d" --pidfile "$run/d.pid" -H "$2" \
+		--containerd "$run/docker-c/containerd.sock" --iptables=false --ip-masq=false \
+		--userland-proxy=false --log-level info >"$work/docker.log" 2>&1 &
+	disown
+}

@@ -342,6 +342,8 @@ func TestContainers(t *testing.T) {
 		}
 	})
 
+	containerFilesAndStreams(t, d)
+
 	t.Run("restart policies and running containers survive a SIGKILL of the daemon", func(t *testing.T) {
 		d.Docker("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "3600")
 		d.Docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done")

@@ -76,6 +76,11 @@ type Lifecycle interface {
 	StatPath(ctx context.Context, idOrName, path string) (container.PathStat, error)
 	CopyFrom(ctx context.Context, idOrName, path string, ready func(container.PathStat) (io.Writer, error)) error
 	CopyTo(ctx context.Context, idOrName, path string, r io.Reader, noOverwriteDirNonDir bool) error
+	// Export writes the tar of the container's root filesystem where
+	// ready says, ready called before the first byte.
+	Export(ctx context.Context, idOrName string, ready func() io.Writer) error
+	// Changes lists what the container changed against its image.
+	Changes(ctx context.Context, idOrName string) ([]container.FilesystemChange, error)
 }
 
 // Images is this node's image store (images.Store).

@@ -2,7 +2,7 @@
 // filesystem as docker cp does (GET, HEAD and PUT
 // /containers/{id}/archive): the stat of a path, a tar of a path named as
 // dockerd names its entries, and the extraction of a tar into a
-// directory. Every access goes through an os.Root, so that no path or
+// directory; and the tar of the whole of it, as docker export. Every access goes through an os.Root, so that no path or
 // symlink in the container leads outside its root filesystem.
 package archive
 
@@ -143,6 +143,29 @@ func Tar(root *os.Root, p string, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	if err := addEntry(root, tw, name, base); err != nil {
 		return err
+	}
+	return tw.Close()
+}
+
+// Export writes to w the tar of all of root, as docker export does: an
+// entry for everything below root, named from it ("bin/", "bin/sh"),
+// without one for root itself.
+func Export(root *os.Root, w io.Writer) error {
+	dir, err := root.Open(".")
+	if err != nil {
+		return fmt.Errorf("open the root filesystem: %w", err)
+	}
+	entries, err := dir.ReadDir(-1)
+	dir.Close()
+	if err != nil {
+		return fmt.Errorf("read the root filesystem: %w", err)
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	tw := tar.NewWriter(w)
+	for _, en := range entries {
+		if err := addEntry(root, tw, en.Name(), en.Name()); err != nil {
+			return err
+		}
 	}
 	return tw.Close()
 }

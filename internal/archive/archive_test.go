@@ -103,6 +103,19 @@ func TestTar(t *testing.T) {
 	}
 }
 
+func TestExport(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Export(newRoot(t), &buf); err != nil {
+		t.Fatal(err)
+	}
+	// Links are entries, never followed: nothing of the host's.
+	want := []string{"data/", "data/a.txt=a", "data/sub/", "data/sub/b.txt=bb", "escape->../../..",
+		"etc/", "etc/hostname=box\n", "etc/link->hostname", "out->/etc"}
+	if got := entries(t, buf.Bytes()); !slices.Equal(got, want) {
+		t.Fatalf("Export = %q, want %q", got, want)
+	}
+}
+
 func TestStat(t *testing.T) {
 	root := newRoot(t)
 	st, err := Stat(root, "/out")

@@ -100,6 +100,9 @@ func Validate(cfg *containertypes.Config, host *containertypes.HostConfig, ncpu 
 	if t := host.LogConfig.Type; t != "" && t != "json-file" {
 		return errdefs.Invalid("HostConfig.LogConfig.Type: logging driver %q is not available on this node: it logs json-file", t)
 	}
+	if _, err := LogRotation(host); err != nil {
+		return err
+	}
 	if host.ShmSize < 0 {
 		return errdefs.Invalid("SHM size can not be less than 0")
 	}

@@ -98,6 +98,8 @@ func TestValidate(t *testing.T) {
 			err: `invalid IP address in add-host: "not-an-ip"`},
 		{name: "other log driver", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.LogConfig.Type = "syslog" }),
 			err: `logging driver "syslog" is not available on this node`},
+		{name: "bad log opt", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.LogConfig.Config = map[string]string{"max-file": "0"} }),
+			err: "HostConfig.LogConfig.Config: max-file cannot be less than 1"},
 		{name: "bad bind", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.Binds = []string{"/tmp:data"} }),
 			err: "mount path must be absolute"},
 		{name: "duplicate mount", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) {

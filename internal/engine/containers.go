@@ -80,8 +80,11 @@ func newContainers(exec *containerdexec.Executor, imgs *images.Store, store *con
 }
 
 func (c *Containers) addLive(ctr *container.Container) *live {
+	// Validated at create: a container older than rotation has options
+	// that were never checked, and is then not rotated.
+	rot, _ := container.LogRotation(&ctr.HostConfig)
 	l := &live{
-		stdio:  newStdio(c.exec.LogPath(ctr.ID), ctr.Config.Tty, ctr.Config.OpenStdin),
+		stdio:  newStdio(c.exec.LogPath(ctr.ID), rot, ctr.Config.Tty, ctr.Config.OpenStdin),
 		exited: make(chan struct{}),
 		gone:   make(chan struct{}),
 	}
@@ -100,6 +103,14 @@ func (c *Containers) liveOf(id string) *live {
 // resolve finds the container idOrName means, plain or a task's; live is
 // nil for a task's.
 func (c *Containers) resolve(ctx context.Context, idOrName string) (container.Ref, *live, error) {
+	// A full ID comes first in Docker's order, and a plain container's
+	// is known without asking containerd for every container (docker
+	// run names the container by the ID create gave it, three times).
+	if l := c.liveOf(idOrName); l != nil {
+		if ctr, ok := c.store.Get(idOrName); ok {
+			return container.Ref{ID: ctr.ID, Name: ctr.Name}, l, nil
+		}
+	}
 	names, err := c.exec.Names(ctx)
 	if err != nil {
 		return container.Ref{}, nil, err

@@ -3,9 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 // next (docker run and docker start -a attach before they start).
 type stdio struct {
 	logPath   string
+	rotation  jsonlog.Rotation
 	tty       bool
 	openStdin bool
 
@@ -31,13 +30,13 @@ type stdio struct {
 	runReady chan struct{}        // guarded by mu; closed when a run begins, then replaced
 }
 
-func newStdio(logPath string, tty, openStdin bool) *stdio {
-	return &stdio{logPath: logPath, tty: tty, openStdin: openStdin, clients: map[*attachment]bool{}, runReady: make(chan struct{})}
+func newStdio(logPath string, rot jsonlog.Rotation, tty, openStdin bool) *stdio {
+	return &stdio{logPath: logPath, rotation: rot, tty: tty, openStdin: openStdin, clients: map[*attachment]bool{}, runReady: make(chan struct{})}
 }
 
 // runIO is the stdio of one run.
 type runIO struct {
-	logFile   *os.File
+	logFile   *jsonlog.File
 	logPipes  [2]*io.PipeWriter // stdout and stderr into the log's line splitter
 	logDone   sync.WaitGroup
 	stdin     *io.PipeWriter // nil without stdin
@@ -72,9 +71,9 @@ func (a *attachment) end() { a.doneOnce.Do(func() { close(a.done) }) }
 // passes them to the executor, then calls end when the run is over (or
 // did not start).
 func (s *stdio) begin() (containerdexec.Stdio, *runIO, error) {
-	f, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := jsonlog.OpenFile(s.logPath, s.rotation)
 	if err != nil {
-		return containerdexec.Stdio{}, nil, fmt.Errorf("open log: %w", err)
+		return containerdexec.Stdio{}, nil, err
 	}
 	r := &runIO{logFile: f, ended: make(chan struct{})}
 	w := jsonlog.NewWriter(f, time.Now)

@@ -79,7 +79,7 @@ func readLog(t *testing.T, path string) []jsonlog.Entry {
 
 func TestStdioAttachBeforeTheRunGetsAllItsOutput(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log.json")
-	s := newStdio(path, false, false)
+	s := newStdio(path, jsonlog.Rotation{}, false, false)
 	var out, errOut syncBuffer
 	done := attachAsync(t, s, AttachOptions{Stdout: &out, Stderr: &errOut}, nil)
 
@@ -116,7 +116,7 @@ func TestStdioAttachBeforeTheRunGetsAllItsOutput(t *testing.T) {
 }
 
 func TestStdioAttachLastsOneRun(t *testing.T) {
-	s := newStdio(filepath.Join(t.TempDir(), "log.json"), false, false)
+	s := newStdio(filepath.Join(t.TempDir(), "log.json"), jsonlog.Rotation{}, false, false)
 	_, r1, _ := s.begin()
 	var out syncBuffer
 	done := attachAsync(t, s, AttachOptions{Stdout: &out}, nil)
@@ -135,7 +135,7 @@ func TestStdioAttachLastsOneRun(t *testing.T) {
 }
 
 func TestStdioStdinOnce(t *testing.T) {
-	s := newStdio(filepath.Join(t.TempDir(), "log.json"), false, true)
+	s := newStdio(filepath.Join(t.TempDir(), "log.json"), jsonlog.Rotation{}, false, true)
 	closed := make(chan struct{})
 	// The client's input arrives before the run begins, as with docker run -i.
 	done := attachAsync(t, s, AttachOptions{Stdin: strings.NewReader("hello\n"), CloseStdin: true},
@@ -166,7 +166,7 @@ func TestStdioStdinOnce(t *testing.T) {
 }
 
 func TestStdioStdinStaysOpenWithoutStdinOnce(t *testing.T) {
-	s := newStdio(filepath.Join(t.TempDir(), "log.json"), false, true)
+	s := newStdio(filepath.Join(t.TempDir(), "log.json"), jsonlog.Rotation{}, false, true)
 	sio, r, _ := s.begin()
 	done := attachAsync(t, s, AttachOptions{Stdin: strings.NewReader("a")}, func(context.Context) error {
 		t.Error("stdin closed without StdinOnce")
@@ -181,7 +181,7 @@ func TestStdioStdinStaysOpenWithoutStdinOnce(t *testing.T) {
 }
 
 func TestStdioDetachKeys(t *testing.T) {
-	s := newStdio(filepath.Join(t.TempDir(), "log.json"), true, true)
+	s := newStdio(filepath.Join(t.TempDir(), "log.json"), jsonlog.Rotation{}, true, true)
 	sio, r, _ := s.begin()
 	defer s.end(r)
 	read := make(chan string, 1)
@@ -205,7 +205,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
 
 func TestStdioClientThatGoesAwayIsDropped(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log.json")
-	s := newStdio(path, false, false)
+	s := newStdio(path, jsonlog.Rotation{}, false, false)
 	sio, r, _ := s.begin()
 	done := attachAsync(t, s, AttachOptions{Stdout: failingWriter{}}, nil)
 	if _, err := io.WriteString(sio.Stdout, "x\n"); err != nil {

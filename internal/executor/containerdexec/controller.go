@@ -25,6 +25,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/executor/containerdexec/jsonlog"
 	"github.com/shoal-project/shoal/internal/network/resolver"
 	"github.com/shoal-project/shoal/internal/template"
 )
@@ -288,7 +289,11 @@ func (c *controller) start(ctx context.Context, ctr client.Container, rec *recor
 	if err := c.e.mountVolumes(ctx, c.id, rec); err != nil {
 		return err
 	}
-	logURI, err := c.e.logURI(c.id)
+	var logOpts map[string]string
+	if d := c.task.Spec.LogDriver; d != nil {
+		logOpts = d.Options
+	}
+	logURI, err := c.e.logURI(c.id, logOpts)
 	if err != nil {
 		return err
 	}
@@ -332,13 +337,26 @@ func (e *Executor) startTask(ctx context.Context, id string, task client.Task) e
 }
 
 // logURI is the log URI that makes the shim run the log driver for
-// container id: "binary:///EXE?shoal-json-log=LOGPATH", which the shim
-// turns into the command line "EXE shoal-json-log LOGPATH".
-func (e *Executor) logURI(id string) (*url.URL, error) {
+// container id: "binary:///EXE?shoal-json-log=LOGPATH&shoal-log-opts=OPTS",
+// which the shim turns into the command line "EXE shoal-json-log LOGPATH
+// shoal-log-opts OPTS" (its pairs in any order). OPTS are the json-file
+// options (--log-opt), query-encoded; a bad one fails the task with
+// dockerd's message.
+func (e *Executor) logURI(id string, opts map[string]string) (*url.URL, error) {
 	if !filepath.IsAbs(e.cfg.LogDriver) {
 		return nil, errdefs.Invalid("log driver %q is not an absolute path", e.cfg.LogDriver)
 	}
 	q := url.Values{logDriverArg: {e.logPath(id)}}
+	if len(opts) > 0 {
+		if _, err := jsonlog.ParseOptions(opts); err != nil {
+			return nil, errdefs.Invalid("log driver options: %v", err)
+		}
+		enc := url.Values{}
+		for k, v := range opts {
+			enc.Set(k, v)
+		}
+		q.Set(logOptsArg, enc.Encode())
+	}
 	return &url.URL{Scheme: "binary", Path: e.cfg.LogDriver, RawQuery: q.Encode()}, nil
 }
 

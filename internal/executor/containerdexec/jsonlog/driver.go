@@ -2,24 +2,22 @@ package jsonlog
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 )
 
 // Drive appends what a container writes to stdout and stderr to the log at
-// path until both streams end. It closes ready once the log is open, which
+// path, rotated as rot says, until both streams end. It closes ready once the log is open, which
 // is what a containerd shim waits for before it starts the container.
 //
 // A stream whose entries cannot be written any more is still read to its
 // end, so that a full disk loses output instead of blocking the container.
-func Drive(path string, stdout, stderr io.Reader, ready io.Closer) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+func Drive(path string, rot Rotation, stdout, stderr io.Reader, ready io.Closer) error {
+	f, err := OpenFile(path, rot)
 	ready.Close()
 	if err != nil {
-		return fmt.Errorf("open log: %w", err)
+		return err
 	}
 	defer f.Close()
 

@@ -251,7 +251,7 @@ func TestDrive(t *testing.T) {
 	errR, errW := io.Pipe()
 	ready := &closeRecorder{}
 	result := make(chan error, 1)
-	go func() { result <- Drive(path, outR, errR, ready) }()
+	go func() { result <- Drive(path, Rotation{}, outR, errR, ready) }()
 
 	outW.Write([]byte("to stdout\n"))
 	errW.Write([]byte("to stderr\n"))

@@ -29,17 +29,38 @@ type ReadOptions struct {
 var errPastUntil = errors.New("past the end of the time range")
 
 // Read calls fn with the entries of the log at path that opts selects, in
-// order. A log that does not exist yet is empty. When following, Read
+// order, the rotated files' (LOG.N…LOG.1, gzipped or not) before the
+// log's. A log that does not exist yet is empty. When following, Read
 // returns nil once done is closed and the entries written before that have
-// been delivered; when ctx ends first it returns ctx's error. Lines that are
-// not valid entries (a write cut short by a crash) are skipped.
+// been delivered; when ctx ends first it returns ctx's error; a rotation
+// meanwhile is followed into the new log. Lines that are not valid entries
+// (a write cut short by a crash) are skipped.
 func Read(ctx context.Context, path string, opts ReadOptions, done <-chan struct{}, fn func(Entry) error) error {
-	f, err := openLog(ctx, path, opts.Follow, done)
-	if err != nil || f == nil {
+	old, err := rotated(path)
+	if err != nil {
 		return err
 	}
-	defer f.Close()
-	lr := &lineReader{r: bufio.NewReader(f)}
+	defer func() {
+		for _, rc := range old {
+			rc.Close()
+		}
+	}()
+	f, err := openLog(ctx, path, opts.Follow && len(old) == 0, done)
+	if err != nil {
+		return err
+	}
+	cur := &current{path: path, f: f}
+	if f != nil {
+		cur.lr = &lineReader{r: bufio.NewReader(f)}
+	}
+	defer cur.close()
+	lrs := make([]*lineReader, 0, len(old)+1)
+	for _, rc := range old {
+		lrs = append(lrs, &lineReader{r: bufio.NewReader(rc)})
+	}
+	if cur.lr != nil {
+		lrs = append(lrs, cur.lr)
+	}
 
 	emit := func(line []byte) error {
 		e, err := Decode(line)
@@ -54,17 +75,61 @@ func Read(ctx context.Context, path string, opts ReadOptions, done <-chan struct
 		}
 		return fn(e)
 	}
-	err = read(ctx, lr, opts, done, emit)
+	err = read(ctx, lrs, cur, opts, done, emit)
 	if errors.Is(err, errPastUntil) {
 		return nil
 	}
 	return err
 }
 
-// read delivers the selected entries of the log lr reads through emit.
-func read(ctx context.Context, lr *lineReader, opts ReadOptions, done <-chan struct{}, emit func([]byte) error) error {
+// current is the log being written, which a follower reads on into the
+// next one when it rotates.
+type current struct {
+	path string
+	f    *os.File // nil until the log exists
+	lr   *lineReader
+}
+
+// each delivers the lines written since the last call; when the log was
+// rotated meanwhile, the rest of the old one and then the new one.
+func (c *current) each(emit func([]byte) error) error {
+	if c.f != nil {
+		if err := c.lr.each(emit); err != nil {
+			return err
+		}
+		st, err := c.f.Stat()
+		if err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+		if now, err := os.Stat(c.path); err != nil || os.SameFile(st, now) {
+			return nil
+		}
+		// Rotated: what was written before the rename is all read.
+		if err := c.lr.each(emit); err != nil {
+			return err
+		}
+		c.f.Close()
+		c.f = nil
+	}
+	f, err := os.Open(c.path)
+	if err != nil {
+		return nil // between the rename and the new log
+	}
+	c.f, c.lr = f, &lineReader{r: bufio.NewReader(f)}
+	return c.lr.each(emit)
+}
+
+func (c *current) close() {
+	if c.f != nil {
+		c.f.Close()
+	}
+}
+
+// read delivers the selected entries of the logs lrs read, oldest first
+// (the last of them cur's), through emit, then follows cur.
+func read(ctx context.Context, lrs []*lineReader, cur *current, opts ReadOptions, done <-chan struct{}, emit func([]byte) error) error {
 	if opts.Tail >= 0 {
-		last, err := lastLines(lr, opts.Tail)
+		last, err := lastLines(lrs, opts.Tail)
 		if err != nil {
 			return err
 		}
@@ -73,8 +138,12 @@ func read(ctx context.Context, lr *lineReader, opts ReadOptions, done <-chan str
 				return err
 			}
 		}
-	} else if err := lr.each(emit); err != nil {
-		return err
+	} else {
+		for _, lr := range lrs {
+			if err := lr.each(emit); err != nil {
+				return err
+			}
+		}
 	}
 	if !opts.Follow {
 		return nil
@@ -87,9 +156,9 @@ func read(ctx context.Context, lr *lineReader, opts ReadOptions, done <-chan str
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-done:
-			return lr.each(emit)
+			return cur.each(emit)
 		case <-tick.C:
-			if err := lr.each(emit); err != nil {
+			if err := cur.each(emit); err != nil {
 				return err
 			}
 		}
@@ -123,24 +192,26 @@ func openLog(ctx context.Context, path string, follow bool, done <-chan struct{}
 	}
 }
 
-// lastLines reads lr to its end and returns its last n complete lines.
-func lastLines(lr *lineReader, n int) ([][]byte, error) {
-	if n == 0 {
-		return nil, lr.each(func([]byte) error { return nil })
-	}
+// lastLines reads lrs, one after the other, to their ends and returns
+// their last n complete lines.
+func lastLines(lrs []*lineReader, n int) ([][]byte, error) {
 	ring := make([][]byte, 0, min(n, 1024))
 	next := 0
-	err := lr.each(func(line []byte) error {
-		if len(ring) < n {
+	keep := func(line []byte) error {
+		switch {
+		case n == 0:
+		case len(ring) < n:
 			ring = append(ring, line)
-			return nil
+		default:
+			ring[next] = line
+			next = (next + 1) % n
 		}
-		ring[next] = line
-		next = (next + 1) % n
 		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	for _, lr := range lrs {
+		if err := lr.each(keep); err != nil {
+			return nil, err
+		}
 	}
 	return append(ring[next:], ring[:next]...), nil
 }

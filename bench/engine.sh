@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Plain containers on Shoal against dockerd 20.10 (Debian's docker.io), in
+# one sitting on one machine, with the same docker CLI and the same busybox
+# image (imported from busybox-static into both):
+#   run_rm:   `docker run --rm busybox true`, RUNS times on each engine in
+#             turns; p50 and p99 of the wall-clock time of the command;
+#   parallel: N `docker run -d busybox sleep 3600` started at once, until
+#             `docker ps` counts N running; the containers are then
+#             removed (not measured); PAR_RUNS times on each, in turns.
+# Each engine runs in a network namespace of its own with its own data
+# root, exec root, pidfile, socket and containerd (bench/lib.sh, as
+# bench/vs-docker.sh). Prints a line per measurement and last lines
+#   engine run_rm runs=R shoal_p50_ms=… shoal_p99_ms=… docker_p50_ms=… docker_p99_ms=… p50_ratio=… p99_ratio=…
+#   engine parallel n=N runs=R shoal_s=MEDIAN (MIN–MAX) docker_s=… ratio=MEDIAN (MIN–MAX)
+# Run it alone: it starts daemons (in this project:
+# flock /tmp/shoal-e2e.lock bench/engine.sh).
+# Usage: bench/engine.sh [RUNS] [N] [PAR_RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-100}
+par=${2:-50}
+par_runs=${3:-3}
+. bench/lib.sh
+
+ensure_dockerd
+go build -o bin/shoal ./cmd/shoal
+
+tag=en$$
+work=$(mktemp -d /var/tmp/shoal-engine.XXXX) # data roots and logs
+run=$(mktemp -d /run/en-XXXX)                 # exec roots, sockets
+dsock=unix://$run/d.sock
+ssock=unix://$run/s.sock
+keyfile=/etc/docker/key.json # dockerd 20.10 writes its trust key there
+[ -e "$keyfile" ] && had_key=1 || had_key=0
+
+cleanup() {
+	set +e
+	for h in "$dsock" "$ssock"; do
+		DOCKER_HOST=$h timeout 60 sh -c 'docker ps -aq | xargs -r docker rm -f' >/dev/null 2>&1
+	done
+	local pids p alive
+	pids=$(cat "$run/d.pid" "$run/s.pid" 2>/dev/null)
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	for _ in $(seq 1 50); do
+		alive=0
+		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.2
+	done
+	bench_sweep "$run" "$work"
+	ip netns del "$tag-d" 2>/dev/null
+	ip netns del "$tag-s" 2>/dev/null
+	[ "$had_key" = 1 ] || rm -f "$keyfile"
+}
+trap cleanup EXIT
+
+netns "$tag-d" 10.249.98.1
+netns "$tag-s" 10.249.98.2
+./scripts/mkrootfs.sh "$work/rootfs.tar"
+containerd_for docker "$tag-d"
+dockerd_in "$tag-d" "$dsock"
+nsenter --net=/run/netns/"$tag-s" setsid bin/shoal daemon --data-root "$work/shoal" --exec-root "$run/s" \
+	--host "$ssock" --pidfile "$run/s.pid" >"$work/shoal.log" 2>&1 &
+disown
+wait_api "$dsock"
+wait_api "$ssock"
+DOCKER_HOST=$dsock docker import "$work/rootfs.tar" busybox:latest >/dev/null
+DOCKER_HOST=$ssock bin/shoal image import "$work/rootfs.tar" busybox:latest >/dev/null
+
+# ms prints the milliseconds since the nanosecond time $1.
+ms() { echo "($(date +%s%N) - $1) / 1000000" | bc; }
+
+# run_rm_once prints the milliseconds of one `docker run --rm busybox true`.
+run_rm_once() {
+	local t0
+	t0=$(date +%s%N)
+	docker run --rm busybox true
+	ms "$t0"
+}
+
+# parallel_once prints the seconds from starting $par containers at once
+# until docker ps counts them all running, then removes them.
+parallel_once() {
+	local t0 i n
+	t0=$(date +%s%N)
+	for i in $(seq 1 "$par"); do docker run -d busybox sleep 3600 >/dev/null & done
+	wait
+	while n=$(docker ps -q | wc -l) && [ "$n" -lt "$par" ]; do sleep 0.02; done
+	echo "scale=3; $(ms "$t0") / 1000" | bc
+	docker ps -aq | xargs -r docker rm -f >/dev/null
+}
+
+# pct P VALUES... prints the P-th percentile (nearest rank).
+pct() {
+	local p=$1
+	shift
+	printf '%s\n' "$@" | sort -n | awk -v p="$p" '{a[NR]=$1} END {r=int((p*NR+99)/100); if (r<1) r=1; print a[r]}'
+}
+
+# A first run on each, not measured.
+for h in "$dsock" "$ssock"; do DOCKER_HOST=$h run_rm_once >/dev/null; done
+
+load0=$(cut -d' ' -f1 /proc/loadavg)
+shoal=() docker=()
+for i in $(seq 1 "$runs"); do
+	if [ $((i % 2)) = 0 ]; then
+		shoal+=("$(DOCKER_HOST=$ssock run_rm_once)")
+		docker+=("$(DOCKER_HOST=$dsock run_rm_once)")
+	else
+		docker+=("$(DOCKER_HOST=$dsock run_rm_once)")
+		shoal+=("$(DOCKER_HOST=$ssock run_rm_once)")
+	fi
+done
+sp50=$(pct 50 "${shoal[@]}") sp99=$(pct 99 "${shoal[@]}")
+dp50=$(pct 50 "${docker[@]}") dp99=$(pct 99 "${docker[@]}")
+printf 'engine run_rm runs=%d shoal_p50_ms=%d shoal_p99_ms=%d docker_p50_ms=%d docker_p99_ms=%d p50_ratio=%.2f p99_ratio=%.2f load=%s→%s\n' \
+	"$runs" "$sp50" "$sp99" "$dp50" "$dp99" "$(echo "$sp50 / $dp50" | bc -l)" "$(echo "$sp99 / $dp99" | bc -l)" \
+	"$load0" "$(cut -d' ' -f1 /proc/loadavg)"
+
+load0=$(cut -d' ' -f1 /proc/loadavg)
+ps_=() pd=() ratio=()
+for i in $(seq 1 "$par_runs"); do
+	if [ $((i % 2)) = 0 ]; then
+		s=$(DOCKER_HOST=$ssock parallel_once)
+		d=$(DOCKER_HOST=$dsock parallel_once)
+	else
+		d=$(DOCKER_HOST=$dsock parallel_once)
+		s=$(DOCKER_HOST=$ssock parallel_once)
+	fi
+	ps_+=("$s") pd+=("$d") ratio+=("$(echo "$s / $d" | bc -l)")
+	printf 'run %d: %d containers: shoal %.2f s, docker %.2f s, shoal/docker %.2f\n' "$i" "$par" "$s" "$d" "${ratio[-1]}"
+done
+printf 'engine parallel n=%d runs=%d shoal_s=%.2f (%s) docker_s=%.2f (%s) ratio=%.2f (%s) load=%s→%s\n' \
+	"$par" "$par_runs" "$(median "${ps_[@]}")" "$(spread "${ps_[@]}")" "$(median "${pd[@]}")" "$(spread "${pd[@]}")" \
+	"$(median "${ratio[@]}")" "$(spread "${ratio[@]}")" "$load0" "$(cut -d' ' -f1 /proc/loadavg)"
