@@ -47,7 +47,14 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) error {
 	name, action := pathAction(r.PathValue("name"))
-	if action != "json" || name == "" {
+	switch {
+	case name == "":
+		return errPageNotFound
+	case action == "history":
+		return s.imageHistory(w, r, name)
+	case action == "get":
+		return s.imageSave(w, r, []string{name})
+	case action != "json":
 		return errPageNotFound
 	}
 	im, err := s.images()
@@ -63,7 +70,12 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) imageTag(w http.ResponseWriter, r *http.Request) error {
 	name, action := pathAction(r.PathValue("name"))
-	if action != "tag" || name == "" {
+	switch {
+	case name == "":
+		return errPageNotFound
+	case action == "push":
+		return s.imagePush(w, r, name)
+	case action != "tag":
 		return errPageNotFound
 	}
 	im, err := s.images()
@@ -122,6 +134,7 @@ type progressMessage struct {
 	Aux         *json.RawMessage  `json:"aux,omitempty"`
 	ErrorDetail *jsonstream.Error `json:"errorDetail,omitempty"`
 	Error       string            `json:"error,omitempty"`
+	Aux         any               `json:"aux,omitempty"`
 }
 
 // progressStream writes a JSON progress stream. The response starts with
@@ -191,8 +204,12 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 				ref += ":" + tag
 			}
 		}
+		ctx, err := withRegistryAuth(r)
+		if err != nil {
+			return err
+		}
 		pr := &pullProgress{ps: ps}
-		if _, err := im.Pull(r.Context(), ref, pr.report); err != nil {
+		if _, err := im.Pull(ctx, ref, pr.report); err != nil {
 			return ps.fail(err)
 		}
 		return nil

@@ -99,6 +99,10 @@ func (s *Server) routes() {
 	s.handle("POST /exec/{id}/resize", s.execResize)
 	s.handle("GET /exec/{id}/json", s.execInspect)
 
+	s.handle("POST /auth", s.auth)
+	s.handle("POST /images/prune", s.imagePrune)
+	s.handle("GET /images/get", s.imageSaveMany)
+	s.handle("POST /build/prune", s.buildPrune)
 	s.handle("GET /images/json", s.imageList)
 	s.handle("POST /images/create", s.imageCreate)
 	s.handle("POST /images/load", s.imageLoad)

@@ -36,6 +36,7 @@ type Config struct {
 	Containers  Containers
 	Lifecycle   Lifecycle
 	Images      Images
+	Registry    Registry // nil: no login, push, history, save or image prune
 	Networks    LocalNetworks
 	Volumes     Volumes
 	ServiceLogs ServiceLogs

@@ -78,7 +78,7 @@ func TestUnknownRoutes(t *testing.T) {
 		{"GET", "/plugins"},
 		{"PUT", "/services/create"},
 		{"GET", "/services/create/extra/parts"},
-		{"POST", "/images/busybox/push"},
+		{"POST", "/images/busybox/frobnicate"},
 	} {
 		wantError(t, c.do(tt.method, tt.path, nil), http.StatusNotFound, "page not found")
 	}

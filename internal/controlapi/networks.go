@@ -395,14 +395,14 @@ func (a *API) PruneNetworks(ctx context.Context, f filters.Args) ([]string, erro
 	if err := f.Validate("label", "label!", "until"); err != nil {
 		return nil, err
 	}
-	until, err := untilFilter(f, a.now())
+	until, err := f.Until(a.now())
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
 	err = a.store.Update(ctx, func(tx *store.WriteTx) error {
 		for _, n := range store.All[*store.Network](tx.ReadTx) {
-			if n.Spec.Ingress || !f.Labels("label", n.Spec.Labels) || !notLabels(f, n.Spec.Labels) ||
+			if n.Spec.Ingress || !f.Labels("label", n.Spec.Labels) || !f.NotLabels("label!", n.Spec.Labels) ||
 				(!until.IsZero() && !n.CreatedAt.Before(until)) {
 				continue
 			}
@@ -420,38 +420,6 @@ func (a *API) PruneNetworks(ctx context.Context, f filters.Args) ([]string, erro
 		return nil, err
 	}
 	return removed, nil
-}
-
-// notLabels is the label! filter: no label it names may match.
-func notLabels(f filters.Args, labels map[string]string) bool {
-	for _, l := range f.Get("label!") {
-		k, v, hasValue := strings.Cut(l, "=")
-		if got, ok := labels[k]; ok && (!hasValue || got == v) {
-			return false
-		}
-	}
-	return true
-}
-
-// untilFilter reads the until filter: a Unix time or a duration before now.
-func untilFilter(f filters.Args, now time.Time) (time.Time, error) {
-	vs := f.Get("until")
-	if len(vs) == 0 {
-		return time.Time{}, nil
-	}
-	if len(vs) > 1 {
-		return time.Time{}, errdefs.Invalid("more than one until filter specified")
-	}
-	if d, err := time.ParseDuration(vs[0]); err == nil {
-		return now.Add(-d), nil
-	}
-	if secs, err := strconv.ParseFloat(vs[0], 64); err == nil {
-		return time.Unix(0, int64(secs*float64(time.Second))), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, vs[0]); err == nil {
-		return t, nil
-	}
-	return time.Time{}, errdefs.Invalid("invalid until filter %q: want a Unix timestamp, a date or a duration", vs[0])
 }
 
 // resolveNetworks makes a service spec's network references name networks

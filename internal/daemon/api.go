@@ -33,6 +33,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engin
 		Containers:  eng.Containers,
 		Lifecycle:   eng.Containers,
 		Images:      eng.Images,
+		Registry:    eng.Images,
 		Networks:    eng,
 		Volumes:     eng.Volumes,
 		ServiceLogs: nd,

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
@@ -155,4 +157,39 @@ func (a Args) Labels(name string, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// NotLabels is the negated label filter ("label!"): no value of the
+// filter name may match labels, where "key" matches the label and
+// "key=value" the label with that value.
+func (a Args) NotLabels(name string, labels map[string]string) bool {
+	for v := range a.fields[name] {
+		k, want, hasValue := strings.Cut(v, "=")
+		if got, ok := labels[k]; ok && (!hasValue || got == want) {
+			return false
+		}
+	}
+	return true
+}
+
+// Until reads the prune filter "until": a Unix time, an RFC 3339 date or a
+// duration before now. The zero time is no filter.
+func (a Args) Until(now time.Time) (time.Time, error) {
+	vs := a.Get("until")
+	if len(vs) == 0 {
+		return time.Time{}, nil
+	}
+	if len(vs) > 1 {
+		return time.Time{}, errdefs.Invalid("more than one until filter specified")
+	}
+	if d, err := time.ParseDuration(vs[0]); err == nil {
+		return now.Add(-d), nil
+	}
+	if secs, err := strconv.ParseFloat(vs[0], 64); err == nil {
+		return time.Unix(0, int64(secs*float64(time.Second))), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, vs[0]); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errdefs.Invalid("invalid until filter %q: want a Unix timestamp, a date or a duration", vs[0])
 }

@@ -25,20 +25,35 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/registryauth"
 )
 
 // maxManifestSize bounds what Distribution reads of a manifest or index.
 const maxManifestSize = 4 << 20
 
-func (s *Store) resolver() remotes.Resolver {
-	return docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(
-			docker.WithPlainHTTP(s.plainHTTP),
-			// Anonymous bearer tokens: public repositories on Docker Hub
-			// and most registries answer 401 until one is fetched.
-			docker.WithAuthorizer(docker.NewDockerAuthorizer()),
-		),
-	})
+// resolver reaches registries for a pull, push or lookup, with the
+// credentials ctx carries (registryauth.NewContext) and anonymous bearer
+// tokens otherwise: public repositories on Docker Hub and most registries
+// answer 401 until one is fetched. client is nil for the default one.
+func (s *Store) resolver(ctx context.Context, client *http.Client) (remotes.Resolver, error) {
+	cfg, err := registryauth.FromContextDecoded(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var authOpts []docker.AuthorizerOpt
+	var hostOpts []docker.RegistryOpt
+	if client != nil {
+		authOpts = append(authOpts, docker.WithAuthClient(client))
+		hostOpts = append(hostOpts, docker.WithClient(client))
+	}
+	if user, secret := registryauth.Credentials(cfg); secret != "" {
+		authOpts = append(authOpts, docker.WithAuthCreds(func(string) (string, string, error) { return user, secret, nil }))
+	}
+	if cfg.RegistryToken != "" {
+		authOpts = append(authOpts, docker.WithAuthHeader(http.Header{"Authorization": {"Bearer " + cfg.RegistryToken}}))
+	}
+	hostOpts = append(hostOpts, docker.WithPlainHTTP(s.plainHTTP), docker.WithAuthorizer(docker.NewDockerAuthorizer(authOpts...)))
+	return docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(hostOpts...)}), nil
 }
 
 // lookupReachTimeout bounds how long Distribution tries to reach a
@@ -48,24 +63,16 @@ func (s *Store) resolver() remotes.Resolver {
 // answers is looked up whatever it then takes.
 const lookupReachTimeout = time.Second
 
-// lookupResolver is resolver with lookupReachTimeout on reaching each
+// lookupClient is the HTTP client with lookupReachTimeout on reaching each
 // registry host.
-func (s *Store) lookupResolver() remotes.Resolver {
+func lookupClient() *http.Client {
 	dialer := &net.Dialer{Timeout: lookupReachTimeout, KeepAlive: 30 * time.Second}
-	client := &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         dialer.DialContext,
 		TLSHandshakeTimeout: lookupReachTimeout,
 		ForceAttemptHTTP2:   true,
 	}}
-	authorizer := docker.NewDockerAuthorizer(docker.WithAuthClient(client))
-	return docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(
-			docker.WithPlainHTTP(s.plainHTTP),
-			docker.WithAuthorizer(authorizer),
-			docker.WithClient(client),
-		),
-	})
 }
 
 // unreachable returns, for a registry that could not be reached, the
@@ -119,8 +126,12 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(status strin
 		}
 		return nil, nil
 	})
+	resolver, err := s.resolver(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
 	img, err := s.c.Pull(ctx, name,
-		client.WithResolver(s.resolver()),
+		client.WithResolver(resolver),
 		client.WithPullUnpack,
 		client.WithPullSnapshotter(s.snapshotter),
 		client.WithImageHandler(announce),
@@ -250,7 +261,10 @@ func (s *Store) Distribution(ctx context.Context, ref string) (registry.Distribu
 	if err != nil {
 		return registry.DistributionInspect{}, err
 	}
-	r := s.lookupResolver()
+	r, err := s.resolver(ctx, lookupClient())
+	if err != nil {
+		return registry.DistributionInspect{}, err
+	}
 	name, desc, err := r.Resolve(ctx, named.String())
 	if err != nil {
 		if u := unreachable(err); u != nil && ctx.Err() == nil {
