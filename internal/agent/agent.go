@@ -28,6 +28,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/network/view"
+	"github.com/shoal-project/shoal/internal/registryauth"
 	"github.com/shoal-project/shoal/internal/store"
 	"github.com/shoal-project/shoal/internal/taskstate"
 )
@@ -443,7 +444,8 @@ func (a *Agent) assign(runCtx context.Context, set dispatcher.AssignmentSet) {
 			continue
 		}
 		a.log.Debug("task assigned", "task.id", t.ID, "task.desired", t.DesiredState)
-		m := newTaskManager(runCtx, t, ctlr, a.report, a.clock, a.log)
+		// The task's image is pulled with its service's credentials.
+		m := newTaskManager(registryauth.NewContext(runCtx, t.RegistryAuth), t, ctlr, a.report, a.clock, a.log)
 		a.tasks[t.ID] = m
 		a.wg.Add(1)
 		go func() {

@@ -118,7 +118,11 @@ func (s *Server) distributionInspect(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	resp, err := im.Distribution(r.Context(), name)
+	ctx, err := withRegistryAuth(r)
+	if err != nil {
+		return err
+	}
+	resp, err := im.Distribution(ctx, name)
 	if err != nil {
 		return err
 	}

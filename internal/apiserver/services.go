@@ -37,7 +37,11 @@ func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, err := c.CreateService(r.Context(), spec)
+	ctx, err := withRegistryAuth(r)
+	if err != nil {
+		return err
+	}
+	id, err := c.CreateService(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -78,7 +82,11 @@ func (s *Server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := c.UpdateService(r.Context(), r.PathValue("id"), v, spec, r.URL.Query().Get("rollback")); err != nil {
+	ctx, err := withRegistryAuth(r)
+	if err != nil {
+		return err
+	}
+	if err := c.UpdateService(ctx, r.PathValue("id"), v, spec, r.URL.Query().Get("rollback")); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, swarm.ServiceUpdateResponse{Warnings: []string{}})

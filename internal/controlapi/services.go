@@ -9,6 +9,7 @@ import (
 	"github.com/shoal-project/shoal/internal/filters"
 	"github.com/shoal-project/shoal/internal/identity"
 	"github.com/shoal-project/shoal/internal/manager/allocator"
+	"github.com/shoal-project/shoal/internal/registryauth"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -42,7 +43,7 @@ func (a *API) CreateService(ctx context.Context, spec swarm.ServiceSpec) (string
 		if err := checkLimits(tx.ReadTx, norm); err != nil {
 			return err
 		}
-		svc := &store.Service{Service: swarm.Service{ID: id, Spec: norm}, SpecVersion: 1}
+		svc := &store.Service{Service: swarm.Service{ID: id, Spec: norm}, SpecVersion: 1, RegistryAuth: registryauth.FromContext(ctx)}
 		if err := setEndpoint(tx.ReadTx, svc, nil); err != nil {
 			return err
 		}
@@ -185,6 +186,10 @@ func (a *API) updateService(ctx context.Context, ref string, version uint64, spe
 			return errOutOfSequence
 		}
 		svc := store.Clone(cur)
+		// Credentials not sent again are kept, as dockerd keeps them.
+		if auth := registryauth.FromContext(ctx); auth != "" {
+			svc.RegistryAuth = auth
+		}
 		if rollback == RollbackPrevious {
 			if svc.PreviousSpec == nil {
 				return failedPrecondition("service %s does not have a previous spec", svc.ID)

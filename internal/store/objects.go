@@ -81,6 +81,11 @@ type Service struct {
 	// Canary is the service's canary or blue/green deployment (Shoal's
 	// own, not Docker's), nil when it never had one.
 	Canary *Canary `json:",omitempty"`
+	// RegistryAuth is the X-Registry-Auth the service was created or last
+	// updated with (docker service create --with-registry-auth), which
+	// its tasks pull with; SwarmKit's PullOptions.RegistryAuth. The store
+	// is encrypted at rest; the API never shows it.
+	RegistryAuth string `json:",omitempty"`
 }
 
 // RebalanceStatus is the progress of moving a service's tasks so that they
@@ -113,6 +118,9 @@ type Task struct {
 	// its host-mode ports from it, and a service whose endpoint spec
 	// changed since has tasks to update.
 	Endpoint *swarm.Endpoint `json:",omitempty"`
+	// RegistryAuth is its service's RegistryAuth when the task was made:
+	// the credentials the node that runs it pulls the image with.
+	RegistryAuth string `json:",omitempty"`
 }
 
 // Secret is a secret with its data. The store is encrypted at rest with

@@ -143,7 +143,8 @@ func NewTask(id string, svc *store.Service, cluster *store.Cluster, slot int, no
 			DesiredState: desired,
 			Status:       swarm.TaskStatus{Timestamp: now, State: swarm.TaskStateNew, Message: "created"},
 		},
-		SpecVersion: svc.SpecVersion,
+		SpecVersion:  svc.SpecVersion,
+		RegistryAuth: svc.RegistryAuth,
 	}
 	if IsJob(svc) {
 		t.JobIteration = &swarm.Version{Index: svc.SpecVersion}
