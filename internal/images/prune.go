@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
@@ -25,7 +26,7 @@ type pruneCandidate struct {
 // pass f, only the dangling ones unless dangling=false (docker image prune
 // -a), created before until when it is set.
 func prunable(cands []pruneCandidate, f filters.Args, until time.Time) []digest.Digest {
-	danglingOnly := !f.Exact("dangling", "false") && !f.Exact("dangling", "0")
+	danglingOnly := !slices.ContainsFunc(f.Get("dangling"), func(v string) bool { return v == "false" || v == "0" })
 	var out []digest.Digest
 	for _, c := range cands {
 		if c.used || (danglingOnly && c.tagged) ||
