@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,22 +39,38 @@ type Registry struct {
 	srv      *httptest.Server
 }
 
-// New starts a registry for user and password, stopped when t ends.
+// New starts a registry on 127.0.0.1 for user and password, stopped when
+// t ends.
 func New(t testing.TB, scheme Scheme, user, password string) *Registry {
 	t.Helper()
+	return Listen(t, "127.0.0.1:0", scheme, user, password)
+}
+
+// Listen is New on addr ("0.0.0.0:0" for a registry that hosts in network
+// namespaces of their own reach through a bridge). Host is then the
+// listener's address, which those hosts reach by another.
+func Listen(t testing.TB, addr string, scheme Scheme, user, password string) *Registry {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := &Registry{User: user, Password: password, scheme: scheme, token: randomToken()}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/token" {
 			r.serveToken(w, req)
 			return
 		}
 		if !r.authorized(req) {
-			r.challenge(w)
+			r.challenge(w, req)
 			return
 		}
 		inner.ServeHTTP(w, req)
 	}))
+	r.srv.Listener.Close()
+	r.srv.Listener = ln
+	r.srv.Start()
 	t.Cleanup(r.srv.Close)
 	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
 	return r
@@ -74,9 +91,10 @@ func (r *Registry) authorized(req *http.Request) bool {
 }
 
 // challenge answers 401 with the distribution spec's error body.
-func (r *Registry) challenge(w http.ResponseWriter) {
+// The token realm is on the host the client asked.
+func (r *Registry) challenge(w http.ResponseWriter, req *http.Request) {
 	if r.scheme == Bearer {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="authregistry"`, r.Host))
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="authregistry"`, req.Host))
 	} else {
 		w.Header().Set("WWW-Authenticate", `Basic realm="authregistry"`)
 	}
