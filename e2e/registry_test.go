@@ -123,6 +123,25 @@ func TestRegistry(t *testing.T) {
 		}
 	})
 
+	t.Run("commit", func(t *testing.T) {
+		must(mgr, "run", "-d", "--name", "changed", "busybox:latest", "sh", "-c", "echo committed-content > /hello; sleep 600")
+		Eventually(t, 20*time.Second, func() string {
+			if out, _ := docker(mgr, "exec", "changed", "cat", "/hello"); !strings.Contains(out, "committed-content") {
+				return "the container has not written /hello yet: " + out
+			}
+			return ""
+		})
+		must(mgr, "commit", "-m", "add hello", "-a", "tester", "-c", `CMD ["cat", "/hello"]`, "changed", "committed:v1")
+		must(mgr, "rm", "-f", "changed")
+		if out := must(mgr, "run", "--rm", "committed:v1"); strings.TrimSpace(out) != "committed-content" {
+			t.Errorf("a container of the committed image printed %q, want committed-content", out)
+		}
+		if out := must(mgr, "history", "--format", "{{.Comment}}", "committed:v1"); !strings.HasPrefix(out, "add hello\n") {
+			t.Errorf("history of the committed image %q, want the commit message on top", out)
+		}
+		must(mgr, "rmi", "committed:v1")
+	})
+
 	t.Run("prune", func(t *testing.T) {
 		must(mgr, "tag", "busybox:latest", "spare:v1")
 		// A dangling image: the name moves to another one.

@@ -19,13 +19,14 @@ import (
 
 // Registry is what this node does with registries and with images beyond
 // pulling and listing them (images.Store): docker login, push, history,
-// save and image prune.
+// save, image prune and commit.
 type Registry interface {
 	Login(ctx context.Context, cfg registry.AuthConfig) error
 	Push(ctx context.Context, ref string, progress func(id, status string)) (images.Pushed, error)
 	History(ctx context.Context, ref string) ([]image.HistoryResponseItem, error)
 	Save(ctx context.Context, refs []string, w io.Writer) error
 	Prune(ctx context.Context, f filters.Args) (image.PruneReport, error)
+	Commit(ctx context.Context, containerID string, opts images.CommitOptions) (string, error)
 }
 
 func (s *Server) registry() (Registry, error) {
@@ -206,4 +207,40 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 // has no build cache yet (docker system prune asks for it).
 func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, build.CachePruneReport{CachesDeleted: []string{}})
+}
+
+// commit answers docker commit: an image of a plain container's changes.
+// The container is named as the container routes take it; pause is not
+// done (the container keeps running).
+func (s *Server) commit(w http.ResponseWriter, r *http.Request) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	cs, err := s.containers()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if q.Get("container") == "" {
+		return errdefs.Invalid("container is required: the container to commit")
+	}
+	ctr, err := cs.Inspect(r.Context(), q.Get("container"))
+	if err != nil {
+		return err
+	}
+	ref := q.Get("repo")
+	if ref == "" && q.Get("tag") != "" {
+		return errdefs.Invalid("tag %q given without a repository", q.Get("tag"))
+	}
+	if ref != "" && q.Get("tag") != "" {
+		ref += ":" + q.Get("tag")
+	}
+	id, err := reg.Commit(r.Context(), ctr.ID, images.CommitOptions{
+		Ref: ref, Comment: q.Get("comment"), Author: q.Get("author"), Changes: q["changes"],
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]string{"Id": id})
 }

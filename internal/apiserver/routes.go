@@ -100,6 +100,7 @@ func (s *Server) routes() {
 	s.handle("GET /exec/{id}/json", s.execInspect)
 
 	s.handle("POST /auth", s.auth)
+	s.handle("POST /commit", s.commit)
 	s.handle("POST /images/prune", s.imagePrune)
 	s.handle("GET /images/get", s.imageSaveMany)
 	s.handle("POST /build/prune", s.buildPrune)
