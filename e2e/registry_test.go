@@ -46,6 +46,17 @@ func TestRegistry(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
+	// shoal's own CLI, with the same login.
+	shoalCLI := func(h Host, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(shoalBin, args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+h.DockerHost(), "DOCKER_CONFIG="+cliConfig)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("shoal %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
 	must := func(h Host, args ...string) string {
 		t.Helper()
 		out, err := docker(h, args...)
@@ -76,6 +87,9 @@ func TestRegistry(t *testing.T) {
 		}
 		if out := must(mgr, "push", image); !strings.Contains(out, "Layer already exists") {
 			t.Errorf("second push printed %q, want Layer already exists", out)
+		}
+		if out := shoalCLI(mgr, "image", "push", image); !strings.Contains(out, "Layer already exists") || !strings.Contains(out, "v1: digest: sha256:") {
+			t.Errorf("shoal image push printed %q, want Layer already exists and the digest", out)
 		}
 		if out, err := docker(mgr, "push", registry+"/team/none:v1"); err == nil || !strings.Contains(out, "An image does not exist locally with the tag: "+registry+"/team/none") {
 			t.Errorf("push of an unknown image: err %v, %q", err, out)
@@ -121,6 +135,9 @@ func TestRegistry(t *testing.T) {
 		if !strings.HasPrefix(out, id+" ") {
 			t.Errorf("docker history printed %q, want it to start with the image ID %s", out, id)
 		}
+		if out := shoalCLI(mgr, "image", "history", "busybox:latest"); !strings.HasPrefix(out, "IMAGE ") || !strings.Contains(out, strings.TrimPrefix(id, "sha256:")[:12]) {
+			t.Errorf("shoal image history printed %q, want docker's table with the image ID", out)
+		}
 	})
 
 	t.Run("commit", func(t *testing.T) {
@@ -156,6 +173,9 @@ func TestRegistry(t *testing.T) {
 		}
 		if out := must(worker, "image", "prune", "-a", "-f"); strings.Contains(out, "/team/app") || !strings.Contains(out, "untagged: busybox:latest") {
 			t.Errorf("image prune -a on the worker printed %q, want busybox:latest gone and the task's image kept", out)
+		}
+		if out := shoalCLI(mgr, "image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
+			t.Errorf("shoal image prune printed %q", out)
 		}
 		if out := must(mgr, "system", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
 			t.Errorf("system prune printed %q", out)

@@ -30,6 +30,9 @@ func newImageCommand(e *env) *cobra.Command {
 		newImageRemoveCommand(e),
 		newImageTagCommand(e),
 		newImageInspectCommand(e),
+		newImagePushCommand(e),
+		newImageHistoryCommand(e),
+		newImagePruneCommand(e),
 	)
 	return cmd
 }
