@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/images/archive"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
@@ -38,6 +39,9 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 	}
 	if err := archive.Export(ctx, cs, w, opts...); err != nil {
 		return classify(fmt.Errorf("save: %w", err))
+	}
+	for _, ref := range refs {
+		s.event(events.ActionSave, ref, ref)
 	}
 	return nil
 }
