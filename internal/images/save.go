@@ -24,11 +24,13 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 	defer timeAction("save", time.Now())
 	cs := s.c.ContentStore()
 	opts := []archive.ExportOpt{archive.WithPlatform(s.platform), archive.WithSkipMissing(cs)}
-	for _, ref := range refs {
+	ids := make([]string, len(refs))
+	for i, ref := range refs {
 		recs, byName, err := s.lookup(ctx, ref)
 		if err != nil {
 			return err
 		}
+		ids[i] = recs[0].info.id.String()
 		rec := recs[0].rec
 		if !byName {
 			// Saved by ID, as in Docker, the image loads back unnamed.
@@ -40,8 +42,8 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 	if err := archive.Export(ctx, cs, w, opts...); err != nil {
 		return classify(fmt.Errorf("save: %w", err))
 	}
-	for _, ref := range refs {
-		s.event(events.ActionSave, ref, ref)
+	for i, ref := range refs {
+		s.event(events.ActionSave, ids[i], ref)
 	}
 	return nil
 }
