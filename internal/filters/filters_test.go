@@ -1,7 +1,9 @@
 package filters
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -80,5 +82,61 @@ func TestValidate(t *testing.T) {
 	}
 	if err := New([2]string{"id", "x"}).Validate("name", "id"); err != nil {
 		t.Fatalf("got %v, want nil", err)
+	}
+}
+
+func TestUntil(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		in      string
+		want    time.Time
+		wantErr string
+	}{
+		{in: "", want: time.Time{}},
+		{in: "1h", want: now.Add(-time.Hour)},
+		{in: "1700000000", want: time.Unix(1700000000, 0)},
+		{in: "1700000000.5", want: time.Unix(1700000000, 5e8)},
+		{in: "2025-06-01T00:00:00Z", want: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)},
+		{in: "yesterday", wantErr: `invalid until filter "yesterday"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var f Args
+			if tt.in != "" {
+				f = New([2]string{"until", tt.in})
+			}
+			got, err := f.Until(now)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Until(%q) = %v, %v; want error %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tt.want) {
+				t.Errorf("Until(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNotLabels(t *testing.T) {
+	labels := map[string]string{"tier": "web", "team": "a"}
+	tests := []struct {
+		name string
+		f    Args
+		want bool
+	}{
+		{name: "no filter", want: true},
+		{name: "key present", f: New([2]string{"label!", "tier"}), want: false},
+		{name: "key absent", f: New([2]string{"label!", "zone"}), want: true},
+		{name: "value matches", f: New([2]string{"label!", "tier=web"}), want: false},
+		{name: "value differs", f: New([2]string{"label!", "tier=db"}), want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f.NotLabels("label!", labels); got != tt.want {
+				t.Errorf("NotLabels = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -1,7 +1,9 @@
 // Package images keeps container images in containerd and shows them in the
 // Docker Engine API's shapes: Docker's reference normalisation and display
-// names, pulls from registries (plain HTTP for insecure ones), docker import
-// and docker load, and the image list, inspect, tag and remove answers.
+// names, pulls from and pushes to registries (plain HTTP for insecure ones,
+// with the credentials a request carries), docker login's check, docker
+// import, load, save and commit, and the image list, inspect, history, tag,
+// remove and prune answers.
 package images
 
 import (
