@@ -138,7 +138,6 @@ type progressMessage struct {
 	Aux         *json.RawMessage  `json:"aux,omitempty"`
 	ErrorDetail *jsonstream.Error `json:"errorDetail,omitempty"`
 	Error       string            `json:"error,omitempty"`
-	Aux         any               `json:"aux,omitempty"`
 }
 
 // progressStream writes a JSON progress stream. The response starts with

@@ -2,12 +2,12 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 
 	"github.com/distribution/reference"
-	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
 
@@ -88,7 +88,9 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 			return ps.fail(err)
 		}
 		ps.send(progressMessage{Status: fmt.Sprintf("%s: digest: %s size: %d", pushed.Tag, pushed.Digest, pushed.Size)})
-		ps.send(progressMessage{Aux: pushAux{Tag: pushed.Tag, Digest: pushed.Digest.String(), Size: pushed.Size}})
+		aux, _ := json.Marshal(pushAux{Tag: pushed.Tag, Digest: pushed.Digest.String(), Size: pushed.Size})
+		raw := json.RawMessage(aux)
+		ps.send(progressMessage{Aux: &raw})
 	}
 	return nil
 }
@@ -201,12 +203,6 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, rep)
-}
-
-// buildPrune answers POST /build/prune with nothing removed: this node
-// has no build cache yet (docker system prune asks for it).
-func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, build.CachePruneReport{CachesDeleted: []string{}})
 }
 
 // commit answers docker commit: an image of a plain container's changes.

@@ -103,7 +103,6 @@ func (s *Server) routes() {
 	s.handle("POST /commit", s.commit)
 	s.handle("POST /images/prune", s.imagePrune)
 	s.handle("GET /images/get", s.imageSaveMany)
-	s.handle("POST /build/prune", s.buildPrune)
 	s.handle("GET /images/json", s.imageList)
 	s.handle("POST /images/create", s.imageCreate)
 	s.handle("POST /images/load", s.imageLoad)
