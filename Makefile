@@ -6,8 +6,11 @@ BIN := bin/shoal
 
 .PHONY: build deps test unit e2e demo demo-down bench fuzz-short mutate clean ui-vendor
 
+# `shoal compose version` names the Compose SDK it is built with.
+COMPOSE_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/docker/compose/v5)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/shoal
+	$(GO) build -ldflags "-X github.com/docker/compose/v5/internal.Version=$(COMPOSE_VERSION)" -o $(BIN) ./cmd/shoal
 
 deps:
 	./scripts/install-deps.sh

@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
 	"github.com/shoal-project/shoal/internal/cli/converge"
+	"github.com/shoal-project/shoal/internal/compose"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -116,6 +117,7 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		newInfoCommand(e),
 		newUICommand(e),
 		newTLSCommand(e),
+		compose.NewCommand(e.client),
 	)
 	// Usage lines name their options as docker's do ("[OPTIONS]").
 	var noFlagsInUse func(*cobra.Command)

@@ -1,0 +1,51 @@
+// Package compose is `shoal compose`: Docker Compose itself (the Compose
+// SDK, github.com/docker/compose/v5, as a library) driving a Shoal daemon
+// through its Docker Engine API, exactly as `docker compose` drives dockerd.
+// Nothing of Compose is re-implemented here: project loading, the plan of
+// what to create or recreate (config-hash labels), container names,
+// com.docker.compose.* labels, depends_on conditions and --wait are
+// Compose's own, so what works against dockerd works against Shoal and what
+// breaks is a gap in Shoal's Engine API.
+package compose
+
+import (
+	"github.com/docker/cli/cli/command"
+	cliflags "github.com/docker/cli/cli/flags"
+	commands "github.com/docker/compose/v5/cmd/compose"
+	"github.com/docker/compose/v5/cmd/prompt"
+	composesdk "github.com/docker/compose/v5/pkg/compose"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+// NewCommand returns `compose` with Docker Compose's commands under it. api
+// is called once the command line is parsed and gives the client of the
+// daemon the global flags (-H, DOCKER_HOST, TLS) name: Compose talks to
+// that daemon and to no docker context.
+func NewCommand(api func() (*client.Client, error)) *cobra.Command {
+	dockerCli, cliErr := command.NewDockerCli()
+	backend := &commands.BackendOptions{}
+	cmd := commands.RootCommand(dockerCli, backend)
+	cmd.Use = "compose"
+	cmd.Short = "Define and run multi-container applications (Docker Compose)"
+	composePreRun := cmd.PersistentPreRunE
+	cmd.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		if cliErr != nil {
+			return cliErr
+		}
+		// Compose's own pre-run runs shoal's (the log level) first.
+		if err := composePreRun(c, args); err != nil {
+			return err
+		}
+		apiClient, err := api()
+		if err != nil {
+			return err
+		}
+		if err := dockerCli.Initialize(cliflags.NewClientOptions(), command.WithAPIClient(apiClient)); err != nil {
+			return err
+		}
+		backend.Add(composesdk.WithPrompt(prompt.NewPrompt(dockerCli.In(), dockerCli.Out()).Confirm))
+		return nil
+	}
+	return cmd
+}
