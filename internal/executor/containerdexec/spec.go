@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -279,18 +281,22 @@ func anonymousVolume(id, target string) string {
 }
 
 // checkBindSources checks that the sources of a container's bind mounts
-// exist, and creates those the spec asks to create.
+// exist, and creates as directories those missing that the spec asks to
+// create. A source that exists is bound as it is, a file or a socket
+// included (-v /var/run/docker.sock:/var/run/docker.sock).
 func checkBindSources(ms []mount.Mount) error {
 	for _, m := range ms {
 		if m.Type != mount.TypeBind {
 			continue
 		}
-		if o := m.BindOptions; o != nil && o.CreateMountpoint {
+		_, err := os.Stat(m.Source)
+		if o := m.BindOptions; errors.Is(err, fs.ErrNotExist) && o != nil && o.CreateMountpoint {
 			if err := os.MkdirAll(m.Source, 0o755); err != nil {
 				return errdefs.Invalid("invalid mount config for type \"bind\": create bind source %s: %v", m.Source, err)
 			}
+			_, err = os.Stat(m.Source)
 		}
-		if _, err := os.Stat(m.Source); err != nil {
+		if err != nil {
 			return errdefs.Invalid("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source)
 		}
 	}
