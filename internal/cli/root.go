@@ -87,6 +87,9 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		Long:         "Shoal runs services across a swarm of nodes. `shoal daemon` runs a node;\nthe other commands talk to a daemon the way the docker CLI does.",
 		SilenceUsage: true,
 		Version:      clientVersion(),
+		// Flags of a command given before its subcommand are its own, as
+		// in the docker CLI: `shoal compose -p NAME up`.
+		TraverseChildren: true,
 	}
 	root.SetIn(e.in)
 	root.SetOut(e.out)
