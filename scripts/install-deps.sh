@@ -4,8 +4,9 @@
 # images), nftables and iproute2 (networking), tini (--init), socat,
 # tcpdump and ping (the network tests look at the wire), a docker CLI
 # when the machine has none (Debian's docker.io ships one), chromium (the
-# web UI's browser tests) and Debian's docker-py (python3-docker, for e2e
-# TestCompat/docker-py).
+# web UI's browser tests), Debian's docker-py (python3-docker, for e2e
+# TestCompat/docker-py) and Debian's docker-compose (Compose v1 on docker-py,
+# for e2e TestCompose).
 set -euo pipefail
 need=()
 command -v containerd >/dev/null || need+=(containerd)
@@ -21,6 +22,7 @@ command -v tini-static >/dev/null || need+=(tini)
 command -v docker >/dev/null || need+=(docker.io)
 command -v chromium >/dev/null || need+=(chromium)
 /usr/bin/python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
