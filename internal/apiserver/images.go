@@ -3,12 +3,16 @@ package apiserver
 import (
 	"encoding/json"
 	"net/http"
+	"path"
+	"slices"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/filters"
 )
 
 func (s *Server) images() (Images, error) {
@@ -35,14 +39,63 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	f, err := queryFilters(r)
+	if err != nil {
+		return err
+	}
+	if err := f.Validate("dangling", "label", "reference"); err != nil {
+		return err
+	}
+	for _, d := range f.Get("dangling") {
+		if d != "true" && d != "false" && d != "1" && d != "0" {
+			return errdefs.Invalid("invalid filter 'dangling=%s'", d)
+		}
+	}
 	list, err := im.List(r.Context())
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []image.Summary{}
+	out := []image.Summary{}
+	for _, s := range list {
+		if matchImage(f, s) {
+			out = append(out, s)
+		}
 	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// matchImage applies dockerd's image list filters: dangling for an image
+// without tags, label as other label filters, and reference as a glob over
+// a tag's familiar name, with or without its tag ("busybox",
+// "busybox:1.*", "example.com/*").
+func matchImage(f filters.Args, s image.Summary) bool {
+	for _, d := range f.Get("dangling") {
+		if (d == "true" || d == "1") != (len(s.RepoTags) == 0) {
+			return false
+		}
+	}
+	if !f.Labels("label", s.Labels) {
+		return false
+	}
+	if pats := f.Get("reference"); len(pats) > 0 {
+		return slices.ContainsFunc(pats, func(p string) bool {
+			return slices.ContainsFunc(s.RepoTags, func(tag string) bool { return matchReference(p, tag) })
+		})
+	}
+	return true
+}
+
+func matchReference(pattern, tag string) bool {
+	ref, err := reference.ParseNormalizedNamed(tag)
+	if err != nil {
+		return false
+	}
+	for _, name := range []string{reference.FamiliarString(ref), reference.FamiliarName(ref)} {
+		if ok, _ := path.Match(pattern, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) error {
