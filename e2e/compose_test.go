@@ -18,7 +18,8 @@ import (
 
 // composeShop is the seed documents' single-host app in busybox: a
 // database that becomes healthy a moment after it starts, a one-shot
-// migration writing into the database's volume, and a web server that
+// migration that reaches it by name on the project's default network and
+// writes into the database's volume, and a web server that
 // starts only once both are done (service_healthy,
 // service_completed_successfully) and serves a greeting and what the
 // migration wrote. GREETING comes from the environment, so changing it
@@ -26,7 +27,7 @@ import (
 const composeShop = `services:
   db:
     image: busybox:latest
-    command: ["sh", "-c", "echo db starting; sleep 1; touch /tmp/ready; echo db ready; exec sleep 3600"]
+    command: ["sh", "-c", "echo db starting; sleep 1; mkdir -p /www; echo db-ok > /www/index.html; touch /tmp/ready; echo db ready; exec httpd -f -p 80 -h /www"]
     healthcheck:
       test: ["CMD", "test", "-f", "/tmp/ready"]
       interval: 500ms
@@ -34,16 +35,14 @@ const composeShop = `services:
     volumes:
       - dbdata:/data
     stop_grace_period: 1s
-    network_mode: bridge
   migrate:
     image: busybox:latest
-    command: ["sh", "-c", "echo migrated > /data/migrated"]
+    command: ["sh", "-c", "set -e; s=$$(wget -q -O- http://db/); echo \"migrated $$s\" > /data/migrated"]
     volumes:
       - dbdata:/data
     depends_on:
       db:
         condition: service_healthy
-    network_mode: bridge
   web:
     image: busybox:latest
     command: ["sh", "-c", "mkdir -p /www; echo \"$$GREETING, $$(cat /data/migrated)\" > /www/index.html; exec httpd -f -p 80 -h /www"]
@@ -63,7 +62,6 @@ const composeShop = `services:
       interval: 500ms
       retries: 60
     stop_grace_period: 1s
-    network_mode: bridge
 volumes:
   dbdata:
 `
@@ -78,7 +76,6 @@ const composeSocket = `services:
     volumes:
       - ${DOCKER_SOCKET}:/var/run/docker.sock
       - ${DOCKER_CLI}:/usr/local/bin/docker:ro
-    network_mode: bridge
 `
 
 // composeBad has an error compose-go's schema check finds (a misspelt
@@ -232,7 +229,7 @@ func TestCompose(t *testing.T) {
 		if healthy.IsZero() || web.StartedAt.Before(healthy) {
 			t.Errorf("web started at %s, db first healthy at %s: want web after", web.StartedAt, healthy)
 		}
-		if got, want := page(t, "shop"), "hello from web, migrated"; got != want {
+		if got, want := page(t, "shop"), "hello from web, migrated db-ok"; got != want {
 			t.Errorf("web serves %q, want %q", got, want)
 		}
 	})
@@ -253,7 +250,7 @@ func TestCompose(t *testing.T) {
 		if out := mustCompose(t, nil, "-p", "shop", "logs", "db"); !strings.Contains(out, "db-1  | db ready") {
 			t.Errorf("compose logs db lacks its output:\n%s", out)
 		}
-		if out := mustCompose(t, nil, "-p", "shop", "exec", "-T", "web", "cat", "/www/index.html"); strings.TrimSpace(out) != "hello from web, migrated" {
+		if out := mustCompose(t, nil, "-p", "shop", "exec", "-T", "web", "cat", "/www/index.html"); strings.TrimSpace(out) != "hello from web, migrated db-ok" {
 			t.Errorf("compose exec web cat: %q", out)
 		}
 		if _, code := compose(t, nil, "-p", "shop", "exec", "-T", "db", "sh", "-c", "exit 3"); code != 3 {
@@ -273,7 +270,7 @@ func TestCompose(t *testing.T) {
 		if cs["web"].ID == upIDs["web"] {
 			t.Errorf("web was not recreated after its environment changed")
 		}
-		if got, want := page(t, "shop"), "hello again, migrated"; got != want {
+		if got, want := page(t, "shop"), "hello again, migrated db-ok"; got != want {
 			t.Errorf("web serves %q, want %q", got, want)
 		}
 	})
@@ -290,13 +287,16 @@ func TestCompose(t *testing.T) {
 		}
 	})
 
-	t.Run("down -v removes containers and volumes", func(t *testing.T) {
+	t.Run("down -v removes containers, volumes and the network", func(t *testing.T) {
 		mustCompose(t, nil, "-p", "shop", "down", "-v")
 		if cs := projectContainers(t, d, "shop"); len(cs) != 0 {
 			t.Errorf("containers left after down: %v", cs)
 		}
 		if out := d.Docker("volume", "ls", "-q", "--filter", "label=com.docker.compose.project=shop"); strings.TrimSpace(out) != "" {
 			t.Errorf("volumes left after down -v: %s", out)
+		}
+		if out := d.Docker("network", "ls", "-q", "--filter", "label=com.docker.compose.project=shop"); strings.TrimSpace(out) != "" {
+			t.Errorf("networks left after down: %s", out)
 		}
 	})
 
@@ -335,7 +335,7 @@ func TestCompose(t *testing.T) {
 		if out := v1(t, "logs", "--no-color", "db"); !strings.Contains(out, "db ready") {
 			t.Errorf("docker-compose logs db lacks its output:\n%s", out)
 		}
-		if out := v1(t, "exec", "-T", "web", "cat", "/www/index.html"); strings.TrimSpace(out) != "hello from web, migrated" {
+		if out := v1(t, "exec", "-T", "web", "cat", "/www/index.html"); strings.TrimSpace(out) != "hello from web, migrated db-ok" {
 			t.Errorf("docker-compose exec web cat: %q", out)
 		}
 		v1(t, "down", "-v")
