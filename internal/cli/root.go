@@ -120,7 +120,7 @@ func newRoot(e *env, daemonCmd *cobra.Command) *cobra.Command {
 		newInfoCommand(e),
 		newUICommand(e),
 		newTLSCommand(e),
-		compose.NewCommand(e.client),
+		compose.NewCommand(e.in, e.out, e.errOut, e.client),
 	)
 	// Usage lines name their options as docker's do ("[OPTIONS]").
 	var noFlagsInUse func(*cobra.Command)

@@ -9,6 +9,8 @@
 package compose
 
 import (
+	"io"
+
 	"github.com/docker/cli/cli/command"
 	cliflags "github.com/docker/cli/cli/flags"
 	commands "github.com/docker/compose/v5/cmd/compose"
@@ -18,12 +20,19 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// NewCommand returns `compose` with Docker Compose's commands under it. api
-// is called once the command line is parsed and gives the client of the
-// daemon the global flags (-H, DOCKER_HOST, TLS) name: Compose talks to
-// that daemon and to no docker context.
-func NewCommand(api func() (*client.Client, error)) *cobra.Command {
-	dockerCli, cliErr := command.NewDockerCli()
+// NewCommand returns `compose` with Docker Compose's commands under it,
+// reading and writing the given streams. api is called once the command
+// line is parsed and gives the client of the daemon the global flags (-H,
+// DOCKER_HOST, TLS) name: Compose talks to that daemon and to no docker
+// context.
+func NewCommand(in io.Reader, out, errOut io.Writer, api func() (*client.Client, error)) *cobra.Command {
+	// stdin stays the file it is, so that Compose sees a terminal (exec,
+	// run -it) when it is one.
+	inRC, ok := in.(io.ReadCloser)
+	if !ok {
+		inRC = io.NopCloser(in)
+	}
+	dockerCli, cliErr := command.NewDockerCli(command.WithInputStream(inRC), command.WithOutputStream(out), command.WithErrorStream(errOut))
 	backend := &commands.BackendOptions{}
 	cmd := commands.RootCommand(dockerCli, backend)
 	cmd.Use = "compose"
