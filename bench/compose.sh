@@ -20,6 +20,7 @@ command -v dockerd >/dev/null || {
 	exit 1
 }
 make build >/dev/null
+shoal=$PWD/bin/shoal
 
 tag=cb$$
 work=$(mktemp -d /var/tmp/shoal-cb.XXXX)
@@ -119,7 +120,7 @@ up_once() {
 	local client=$1 host=$2 start end
 	local -a cmd
 	case $client in
-	shoal) cmd=(bin/shoal compose -p bench) ;;
+	shoal) cmd=("$shoal" compose -p bench) ;;
 	v1) cmd=(docker-compose -p bench) ;;
 	esac
 	start=$(date +%s.%N)
