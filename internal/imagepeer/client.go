@@ -35,9 +35,12 @@ type Puller interface {
 type Client struct {
 	Self     string          // this node's ID, never a holder to fetch from
 	Managers func() []string // cluster addresses of the managers, to ask for holders
-	// Dial connects to a node's cluster port (clusterconn.DialGRPC).
-	Dial   func(ctx context.Context, addr string) (*grpc.ClientConn, error)
-	Images Puller
+	// DialManager connects to a manager's cluster port, DialNode to a
+	// holder's, checking that its certificate is that node's
+	// (clusterconn.ClientTLSNode).
+	DialManager func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	DialNode    func(ctx context.Context, h Holder) (*grpc.ClientConn, error)
+	Images      Puller
 	Logger *slog.Logger
 }
 
@@ -88,7 +91,7 @@ func (c *Client) Fetch(ctx context.Context, ref string) (client.Image, error) {
 func (c *Client) holders(ctx context.Context, req *HoldersRequest) (*HoldersResponse, error) {
 	var errs []error
 	for _, addr := range c.Managers() {
-		cc, err := c.Dial(ctx, addr)
+		cc, err := c.DialManager(ctx, addr)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -111,7 +114,7 @@ func (c *Client) holders(ctx context.Context, req *HoldersRequest) (*HoldersResp
 }
 
 func (c *Client) fetchFrom(ctx context.Context, h Holder, ref string, d digest.Digest) (client.Image, error) {
-	cc, err := c.Dial(ctx, h.Addr)
+	cc, err := c.DialNode(ctx, h)
 	if err != nil {
 		return nil, err
 	}
