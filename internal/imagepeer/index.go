@@ -44,7 +44,7 @@ func newIndex(now func() time.Time) *Index {
 }
 
 // Register adds the index's service to a gRPC server.
-func (x *Index) Register(g *grpc.Server) { g.RegisterService(&indexDesc, x) }
+func (x *Index) Register(g grpc.ServiceRegistrar) { g.RegisterService(&indexDesc, x) }
 
 // Announce records what the calling node holds, replacing what it said
 // before. The node is who its certificate says; its role too.

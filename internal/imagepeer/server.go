@@ -38,7 +38,7 @@ func NewServer(c Content) *Server {
 }
 
 // Register adds the service to a gRPC server.
-func (s *Server) Register(g *grpc.Server) { g.RegisterService(&peerDesc, s) }
+func (s *Server) Register(g grpc.ServiceRegistrar) { g.RegisterService(&peerDesc, s) }
 
 // Resolve returns the descriptor of the image whose top is req.Digest.
 func (s *Server) Resolve(ctx context.Context, req *ResolveRequest) (*ocispec.Descriptor, error) {
@@ -75,9 +75,10 @@ func (s *Server) Fetch(ctx context.Context, req *FetchRequest, send func(*rpc.By
 	if req.Offset > ra.Size() {
 		return rpc.Status(errdefs.Invalid("Offset: %d is past the blob's %d bytes", req.Offset, ra.Size()))
 	}
-	buf := make([]byte, limits.PeerChunkSize)
 	r := io.NewSectionReader(ra, req.Offset, ra.Size()-req.Offset)
 	for {
+		// A buffer per message: gRPC may still be sending the last one.
+		buf := make([]byte, limits.PeerChunkSize)
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
 			chunk := rpc.Bytes(buf[:n])

@@ -30,7 +30,9 @@ func init() {
 func (Codec) Name() string { return Name }
 
 // Bytes is a message of bytes sent as they are, not as JSON: bulk data
-// (image blobs) that base64 would make a third bigger and slower.
+// (image blobs) that base64 would make a third bigger and slower. They
+// are not copied: a sender must not change them once sent, since gRPC
+// may still be writing them after SendMsg returns.
 type Bytes []byte
 
 // Marshal implements encoding.CodecV2. A json.RawMessage goes as it is:
