@@ -41,7 +41,7 @@ type Client struct {
 	DialManager func(ctx context.Context, addr string) (*grpc.ClientConn, error)
 	DialNode    func(ctx context.Context, h Holder) (*grpc.ClientConn, error)
 	Images      Puller
-	Logger *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Fetch gets ref from a node that holds it: the holders a manager names,
