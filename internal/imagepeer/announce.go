@@ -45,6 +45,7 @@ func (a *Announcer) Run(ctx context.Context) {
 			if !slices.Equal(held, last) || time.Since(lastAt) >= limits.PeerAnnouncePeriod {
 				if a.announce(ctx, held) {
 					last, lastAt = held, time.Now()
+					a.Logger.Debug("told the managers which images this node holds", "images", len(held))
 				}
 			}
 		}
