@@ -15,12 +15,11 @@ import (
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
 
-// TestImagePeer runs images that one node of a 3-host cluster holds (a
+// testImagePeer runs images that one node of a 3-host cluster holds (a
 // docker load on the manager, one on a worker) as services on every host,
-// with no registry anywhere: the nodes fetch them from each other.
-func TestImagePeer(t *testing.T) {
-	hosts := startCluster(t, 1, 2)
-	mgr, w1, w2 := hosts[0], hosts[1], hosts[2]
+// with no registry anywhere: the nodes fetch them from each other. It
+// shares TestNetworking's cluster (a manager and two workers).
+func testImagePeer(t *testing.T, mgr, w1, w2 Host) {
 	nodeID := func(h Host) string { return strings.TrimSpace(h.Docker("info", "--format", "{{.Swarm.NodeID}}")) }
 
 	t.Run("loaded on the manager", func(t *testing.T) {
@@ -55,6 +54,7 @@ func TestImagePeer(t *testing.T) {
 			waitLog(t, h, "image fetched from a node of the swarm", "image=peer-b:v1@", "source.node.id="+nodeID(w1))
 		}
 	})
+	mgr.Docker("service", "rm", "peer-a", "peer-b")
 }
 
 // peerImage is a busybox image with a layer of random bytes of its own,
