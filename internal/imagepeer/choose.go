@@ -57,3 +57,19 @@ func shuffle(hs []Holder, intn func(int) int) {
 		hs[i], hs[j] = hs[j], hs[i]
 	}
 }
+
+// Unannounced is the managers at addrs as holders of unknown node ID, to
+// try when no node announced the image: an image loaded on a manager a
+// moment ago is there before the manager's next announcement (within
+// limits.PeerCheckPeriod) says so. They are dialled as managers, by
+// address.
+func Unannounced(addrs []string) []Holder {
+	var out []Holder
+	for _, a := range addrs {
+		out = append(out, Holder{Addr: a, Manager: true})
+	}
+	if len(out) > limits.PeerMaxTries {
+		out = out[:limits.PeerMaxTries]
+	}
+	return out
+}

@@ -81,3 +81,14 @@ func TestSample(t *testing.T) {
 		t.Errorf("Sample changed its argument: %v", hs)
 	}
 }
+
+func TestUnannounced(t *testing.T) {
+	got := Unannounced([]string{"a:1", "b:1", "c:1", "d:1", "e:1"})
+	want := []Holder{{Addr: "a:1", Manager: true}, {Addr: "b:1", Manager: true}, {Addr: "c:1", Manager: true}, {Addr: "d:1", Manager: true}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Unannounced (-want +got):\n%s", diff)
+	}
+	if got := Unannounced(nil); len(got) != 0 {
+		t.Errorf("Unannounced of no managers: %v", got)
+	}
+}

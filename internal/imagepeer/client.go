@@ -61,6 +61,9 @@ func (c *Client) Fetch(ctx context.Context, ref string) (client.Image, error) {
 		return nil, err
 	}
 	tries := Order(resp.Holders, c.Self, rand.IntN)
+	if len(tries) == 0 && resp.Digest != "" {
+		tries = Unannounced(c.Managers())
+	}
 	if len(tries) == 0 {
 		return nil, errdefs.NotFound("no other node of the swarm holds %s", ref)
 	}
@@ -114,7 +117,11 @@ func (c *Client) holders(ctx context.Context, req *HoldersRequest) (*HoldersResp
 }
 
 func (c *Client) fetchFrom(ctx context.Context, h Holder, ref string, d digest.Digest) (client.Image, error) {
-	cc, err := c.DialNode(ctx, h)
+	dial := func() (*grpc.ClientConn, error) { return c.DialNode(ctx, h) }
+	if h.NodeID == "" {
+		dial = func() (*grpc.ClientConn, error) { return c.DialManager(ctx, h.Addr) }
+	}
+	cc, err := dial()
 	if err != nil {
 		return nil, err
 	}

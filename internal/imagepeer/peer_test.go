@@ -243,3 +243,19 @@ func fetchesFromManagers(t *testing.T) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestFetchBeforeAnnounce fetches an image pinned to a digest no node
+// announced yet: it was loaded on the manager a moment ago.
+func TestFetchBeforeAnnounce(t *testing.T) {
+	src, _, d := loaded(t, "app:v1")
+	s, _ := serve(t, src)
+	dst := newStore(t, fetching)
+	dst.SetPeers(s.client(t, dst))
+	img, err := dst.Ensure(t.Context(), "app:v1@"+d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Target().Digest != d {
+		t.Errorf("fetched %s, want %s", img.Target().Digest, d)
+	}
+}
