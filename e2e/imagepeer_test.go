@@ -42,8 +42,9 @@ func testImagePeer(t *testing.T, mgr, w1, w2 Host) {
 	})
 
 	t.Run("loaded on a worker", func(t *testing.T) {
+		before := logSize(t, w1)
 		w1.Docker("load", "-i", peerImage(t, "peer-b:v1"))
-		waitLogAfter(t, w1, logSize(t, w1), "told the managers which images this node holds")
+		waitLogAfter(t, w1, before, "told the managers which images this node holds")
 		mgr.Docker("service", "create", "-d", "--name", "peer-b", "--replicas", "3", "--replicas-max-per-node", "1", "peer-b:v1", "sleep", "3600")
 		image := strings.TrimSpace(mgr.Docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "peer-b"))
 		if !strings.HasPrefix(image, "peer-b:v1@sha256:") {
