@@ -112,12 +112,3 @@ func waitLogAfter(t *testing.T, h Host, from int, parts ...string) int {
 	})
 	return end
 }
-
-func containsAll(s string, parts []string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
-}
