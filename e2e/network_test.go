@@ -325,6 +325,8 @@ func TestNetworking(t *testing.T) {
 		t.Logf("drain → new task running %v; → reached by name and VIP %v later", moved.Sub(start).Round(10*time.Millisecond), reached.Sub(moved).Round(10*time.Millisecond))
 	})
 
+	t.Run("images reach every node without a registry", func(t *testing.T) { testImagePeer(t, m1, w1, w2) })
+
 	t.Run("the ingress network can be recreated with another subnet", func(t *testing.T) {
 		out, err := m1.TryDockerInput("y\n", "network", "rm", "ingress")
 		if err == nil || !strings.Contains(out, "ingress network cannot be removed because service") {

@@ -5,6 +5,7 @@
 //	shoal-bench floor --containers 20 --rootfs rootfs.tar --root DIR --state DIR (bench/floor.sh runs it)
 //	shoal-bench http-serve --addr :80 / http-load --url URL --conns 16 --duration 10s (bench/mesh.sh runs them)
 //	shoal-bench api-load --socket PATH --clients 500 --duration 30s (bench/api-load.sh runs it)
+//	shoal-bench registry-serve --addr :5000 / registry-push --tar save.tar --ref HOST/app:v1 (bench/imagepeer.sh)
 package main
 
 import (
@@ -44,9 +45,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return httpLoad(args[1:], stdout, stderr)
 		case "api-load":
 			return apiLoad(args[1:], stdout, stderr)
+		case "registry-serve":
+			return registryServe(args[1:], stderr)
+		case "registry-push":
+			return registryPush(args[1:], stderr)
 		}
 	}
-	return fmt.Errorf("usage: shoal-bench scheduler|floor|http-serve|http-load|api-load [flags]")
+	return fmt.Errorf("usage: shoal-bench scheduler|floor|http-serve|http-load|api-load|registry-serve|registry-push [flags]")
 }
 
 func scheduler(args []string, stdout, stderr io.Writer) error {

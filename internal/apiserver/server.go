@@ -41,7 +41,8 @@ type Config struct {
 	Volumes     Volumes
 	ServiceLogs ServiceLogs
 	System      System
-	Backups     Backups // nil: no swarm backups
+	Backups     Backups   // nil: no swarm backups
+	ImagePins   ImagePins // nil: service images are not pinned here
 	Events      Events
 	DiskUsage   DiskUsage
 	Stats       ContainerStats

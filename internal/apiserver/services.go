@@ -41,6 +41,7 @@ func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.pinImage(ctx, &spec, "")
 	id, err := c.CreateService(ctx, spec)
 	if err != nil {
 		return err
@@ -85,6 +86,9 @@ func (s *Server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	ctx, err := withRegistryAuth(r)
 	if err != nil {
 		return err
+	}
+	if r.URL.Query().Get("rollback") == "" {
+		s.pinImage(ctx, &spec, currentImage(ctx, c, r.PathValue("id")))
 	}
 	if err := c.UpdateService(ctx, r.PathValue("id"), v, spec, r.URL.Query().Get("rollback")); err != nil {
 		return err

@@ -68,6 +68,15 @@ func ClientTLS(trust *ca.Trust, cert *tls.Certificate, proto string) *tls.Config
 	return c
 }
 
+// ClientTLSNode is ClientTLS for connecting to the node nodeID, worker or
+// manager (the image peers): every node's certificate names its node ID,
+// so the connection reaches the node chosen and no other.
+func ClientTLSNode(trust *ca.Trust, cert *tls.Certificate, proto, nodeID string) *tls.Config {
+	c := ClientTLS(trust, cert, proto)
+	c.ServerName = nodeID
+	return c
+}
+
 // ClientTLSPinned is the configuration of a joining node that knows the
 // root only by the digest in its join token (ca.JoinToken.RootDigest): the
 // server must present a chain that ends in a root with that digest and a

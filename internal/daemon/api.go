@@ -38,6 +38,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engin
 		Volumes:     eng.Volumes,
 		ServiceLogs: nd,
 		Backups:     nd,
+		ImagePins:   nd,
 		Events:      bus,
 		DiskUsage:   diskUsage{eng.Images, eng.Executor},
 		Stats:       eng.Executor,

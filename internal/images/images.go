@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -58,8 +59,9 @@ type Store struct {
 	insecure    []string
 	log         *slog.Logger
 	platform    platforms.MatchComparer
-	pulls       singleflight.Group // Ensure's pulls, by reference
-	events      EventLogger        // nil for none
+	pulls       singleflight.Group       // Ensure's pulls, by reference
+	events      EventLogger              // nil for none
+	peers       atomic.Pointer[peersBox] // nil outside a swarm (SetPeers)
 }
 
 // New returns a Store over c.

@@ -223,12 +223,13 @@ func (s *Store) Local(ctx context.Context, ref string) (client.Image, error) {
 	return img, nil
 }
 
-// sharedPull pulls ref once for all who want it at the same time: tasks of
+// sharedPull pulls ref (from the swarm's nodes first, pullAny) once for
+// all who want it at the same time: tasks of
 // one service often start together on a node. The pull runs under the first
 // caller's context; when that one gives up, the others try again.
 func (s *Store) sharedPull(ctx context.Context, ref string) (client.Image, error) {
 	for {
-		v, err, _ := s.pulls.Do(ref, func() (any, error) { return s.Pull(ctx, ref, nil) })
+		v, err, _ := s.pulls.Do(ref, func() (any, error) { return s.pullAny(ctx, ref) })
 		if err == nil {
 			return v.(client.Image), nil
 		}

@@ -103,6 +103,10 @@ var (
 		"Time from a task's creation (NEW) to the RUNNING the node reported, by the task's own timestamps.", startBuckets)
 	APIRequestLatency = histogramVec("shoal_api_request_duration_seconds",
 		"Docker Engine API requests served here, by route and HTTP status (streams last as long as they stream).", latencyBuckets, "route", "status")
+	ImagePeerFetches = counterVec("shoal_image_peer_fetches_total",
+		"Images this node fetched from another node of the swarm, by the holder's role (peer: a worker, manager) and result (ok, failed).", "source", "result")
+	ImagePeerServedBytes = counter("shoal_image_peer_served_bytes_total",
+		"Bytes of image blobs this node sent to other nodes of the swarm.")
 )
 
 func init() {

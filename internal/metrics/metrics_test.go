@@ -30,6 +30,7 @@ func TestNamesTypesLabels(t *testing.T) {
 	ImageActions.WithLabelValues("pull")
 	TaskTransitions.WithLabelValues("running", "failed", "exit_nonzero")
 	APIRequestLatency.WithLabelValues("GET /info", "200")
+	ImagePeerFetches.WithLabelValues("peer", "ok")
 	EngineInfo.WithLabelValues("v", "c", "a", "g", "k", "o", "t", "ov", "id")
 
 	want := map[string]struct {
@@ -48,16 +49,18 @@ func TestNamesTypesLabels(t *testing.T) {
 		"engine_daemon_health_checks_failed_total":  {dto.MetricType_COUNTER, nil},
 		"engine_daemon_engine_info": {dto.MetricType_GAUGE,
 			[]string{"architecture", "commit", "daemon_id", "graphdriver", "kernel", "os", "os_type", "os_version", "version"}},
-		"engine_daemon_engine_cpus_cpus":     {dto.MetricType_GAUGE, nil},
-		"engine_daemon_engine_memory_bytes":  {dto.MetricType_GAUGE, nil},
-		"shoal_raft_apply_latency_seconds":   {dto.MetricType_HISTOGRAM, nil},
-		"shoal_raft_commit_latency_seconds":  {dto.MetricType_HISTOGRAM, nil},
-		"shoal_raft_leader_changes_total":    {dto.MetricType_COUNTER, nil},
-		"shoal_task_state_transitions_total": {dto.MetricType_COUNTER, []string{"from", "reason", "to"}},
-		"shoal_task_new_to_running_seconds":  {dto.MetricType_HISTOGRAM, nil},
-		"shoal_api_request_duration_seconds": {dto.MetricType_HISTOGRAM, []string{"route", "status"}},
-		"go_goroutines":                      {dto.MetricType_GAUGE, nil},
-		"process_resident_memory_bytes":      {dto.MetricType_GAUGE, nil},
+		"engine_daemon_engine_cpus_cpus":      {dto.MetricType_GAUGE, nil},
+		"engine_daemon_engine_memory_bytes":   {dto.MetricType_GAUGE, nil},
+		"shoal_raft_apply_latency_seconds":    {dto.MetricType_HISTOGRAM, nil},
+		"shoal_raft_commit_latency_seconds":   {dto.MetricType_HISTOGRAM, nil},
+		"shoal_raft_leader_changes_total":     {dto.MetricType_COUNTER, nil},
+		"shoal_task_state_transitions_total":  {dto.MetricType_COUNTER, []string{"from", "reason", "to"}},
+		"shoal_task_new_to_running_seconds":   {dto.MetricType_HISTOGRAM, nil},
+		"shoal_api_request_duration_seconds":  {dto.MetricType_HISTOGRAM, []string{"route", "status"}},
+		"shoal_image_peer_fetches_total":      {dto.MetricType_COUNTER, []string{"result", "source"}},
+		"shoal_image_peer_served_bytes_total": {dto.MetricType_COUNTER, nil},
+		"go_goroutines":                       {dto.MetricType_GAUGE, nil},
+		"process_resident_memory_bytes":       {dto.MetricType_GAUGE, nil},
 	}
 	families, err := Registry.Gather()
 	if err != nil {

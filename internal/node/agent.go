@@ -24,6 +24,8 @@ type runningAgent struct {
 	// session is closed once the agent's first session began: the
 	// managers have written what the node's agent reports (markReady).
 	session chan struct{}
+	// peerPort serves this node's images while it is a worker.
+	peerPort workerPeerPort
 }
 
 // startAgent runs the agent until stop. The agent reaches the managers
@@ -64,6 +66,10 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	a := agent.New(cfg)
 	actx, cancel := context.WithCancel(ctx)
 	r := &runningAgent{agent: a, cancel: cancel, done: make(chan struct{}), session: session}
+	if mem.Role == "worker" {
+		r.peerPort.start(n, mem.ListenAddr)
+	}
+	stopPeers := n.startImagePeers(actx, mem, a.Managers)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() {
@@ -88,6 +94,8 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	}()
 	go func() {
 		wg.Wait()
+		stopPeers()
+		r.peerPort.stop()
 		close(r.done)
 	}()
 	return r

@@ -22,6 +22,8 @@ import (
 	"github.com/shoal-project/shoal/internal/dispatcher"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/forward"
+	"github.com/shoal-project/shoal/internal/imagepeer"
+	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/manager/controller/leader"
 	"github.com/shoal-project/shoal/internal/raftmembers"
 	"github.com/shoal-project/shoal/internal/store"
@@ -43,7 +45,10 @@ type managerConfig struct {
 	cert func() *tls.Certificate
 	// api serves forwarded writes on the leader.
 	api http.Handler
-	log *slog.Logger
+	// images are the node's, which the manager serves to other nodes; nil
+	// for a node without an engine.
+	images *images.Store
+	log    *slog.Logger
 }
 
 func (n *Node) managerConfig(mem *membership, dek []byte) managerConfig {
@@ -55,6 +60,7 @@ func (n *Node) managerConfig(mem *membership, dek []byte) managerConfig {
 		clientTLS: n.tlsFor,
 		cert:      n.currentCert,
 		api:       n.api,
+		images:    n.imageStore(),
 		log:       n.log.With("component", "manager"),
 	}
 }
@@ -86,6 +92,8 @@ type manager struct {
 	// leaderConn is the connection to the leader that reads and forwarded
 	// writes share.
 	leaderConn connCache
+	// images says which nodes hold which images.
+	images *imagepeer.Index
 
 	ctx    context.Context // ends when the manager stops
 	cancel context.CancelFunc
@@ -137,7 +145,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 		Logger:     cfg.log.With("component", "dispatcher"),
 	})
 	refuseUnary, refuseStream := caserver.RefuseRemoved(st)
-	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy()),
+	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy(), imagepeer.Policy()),
 		append(forward.ServerOptions(), grpc.ChainUnaryInterceptor(refuseUnary), grpc.ChainStreamInterceptor(refuseStream))...)
 	disp.Register(srv)
 	caserver.New(st, cfg.log.With("component", "ca")).WithLeader(func() (string, bool) {
@@ -146,6 +154,11 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	}).WithClientCert(cfg.cert).Register(srv)
 	raftmembers.New(rn, st).Register(srv)
 	forward.NewServer(cfg.api, st.Index, rn.ReadIndex).Register(srv)
+	index := imagepeer.NewIndex()
+	index.Register(srv)
+	if cfg.images != nil {
+		imagepeer.NewServer(cfg.images).Register(srv)
+	}
 	go srv.Serve(mux.GRPC())
 	fail := func(err error) (*manager, error) {
 		srv.Stop()
@@ -174,7 +187,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	}
 
 	mctx, cancel := context.WithCancel(ctx)
-	m = &manager{store: st, raft: rn, mux: mux, grpc: srv, control: controlapi.New(st), ctx: mctx, cancel: cancel}
+	m = &manager{store: st, raft: rn, mux: mux, grpc: srv, control: controlapi.New(st), images: index, ctx: mctx, cancel: cancel}
 	m.goRun(func(mctx context.Context) { followRaftSpec(mctx, rn, st, cfg.log) })
 	m.goRun(func(mctx context.Context) {
 		rn.RunWhileLeader(mctx, func(lctx context.Context) {

@@ -104,8 +104,16 @@ func (n *Node) promote(ctx context.Context, mem *membership) error {
 	cfg.join = func(ctx context.Context) error {
 		return raftmembers.JoinVia(ctx, managers, mem.AdvertiseAddr, n.dialManager)
 	}
+	// The manager's cluster port takes the address the worker served its
+	// images on, and serves them itself.
+	if a != nil {
+		a.peerPort.stop()
+	}
 	mgr, err := n.startManager(dctx, cfg)
 	if err != nil {
+		if a != nil {
+			a.peerPort.start(n, mem.ListenAddr)
+		}
 		return fmt.Errorf("start the manager of the promoted node: %w", err)
 	}
 	if err := saveMembership(n.dir, &next); err != nil {
@@ -137,6 +145,9 @@ func (n *Node) demote(ctx context.Context, mem *membership) error {
 		n.mu.Lock()
 		n.mgr = nil
 		n.mu.Unlock()
+		if a != nil {
+			a.peerPort.start(n, mem.ListenAddr)
+		}
 	}
 	if err := os.RemoveAll(raftDir(n.dir)); err != nil {
 		return err

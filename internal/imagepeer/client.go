@@ -1,0 +1,261 @@
+package imagepeer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+
+	"github.com/containerd/containerd/v2/client"
+	ctrimages "github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/limits"
+	"github.com/shoal-project/shoal/internal/metrics"
+	"github.com/shoal-project/shoal/internal/rpc"
+)
+
+// Puller writes what a resolver gives into the node's images
+// (images.Store.PullFrom).
+type Puller interface {
+	PullFrom(ctx context.Context, ref string, r remotes.Resolver) (client.Image, error)
+}
+
+// Client fetches images from the other nodes of the swarm. It implements
+// images.Peers.
+type Client struct {
+	Self     string          // this node's ID, never a holder to fetch from
+	Managers func() []string // cluster addresses of the managers, to ask for holders
+	// DialManager connects to a manager's cluster port, DialNode to a
+	// holder's, checking that its certificate is that node's
+	// (clusterconn.ClientTLSNode).
+	DialManager func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	DialNode    func(ctx context.Context, h Holder) (*grpc.ClientConn, error)
+	Images      Puller
+	Logger      *slog.Logger
+}
+
+// Fetch gets ref from a node that holds it: the holders a manager names,
+// in Order, until one gives the whole image. errdefs.NotFound when no node
+// holds it.
+func (c *Client) Fetch(ctx context.Context, ref string) (client.Image, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, errdefs.Invalid("invalid reference format %q: %w", ref, err)
+	}
+	req := &HoldersRequest{Name: named.String()}
+	if canonical, ok := named.(reference.Canonical); ok {
+		req = &HoldersRequest{Digest: canonical.Digest()}
+	}
+	resp, err := c.holders(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	tries := Order(resp.Holders, c.Self, rand.IntN)
+	if len(tries) == 0 && resp.Digest != "" {
+		tries = Unannounced(c.Managers())
+	}
+	if len(tries) == 0 {
+		return nil, errdefs.NotFound("no other node of the swarm holds %s", ref)
+	}
+	var errs []error
+	for _, h := range tries {
+		img, err := c.fetchFrom(ctx, h, ref, resp.Digest)
+		source := "peer"
+		if h.Manager {
+			source = "manager"
+		}
+		if err == nil {
+			metrics.ImagePeerFetches.WithLabelValues(source, "ok").Inc()
+			c.Logger.Info("image fetched from a node of the swarm", "image", ref, "image.digest", resp.Digest,
+				"source", source, "source.node.id", h.NodeID, "source.addr", h.Addr)
+			return img, nil
+		}
+		metrics.ImagePeerFetches.WithLabelValues(source, "failed").Inc()
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		c.Logger.Warn("fetching an image from a node failed", "image", ref, "source.node.id", h.NodeID, "source.addr", h.Addr, "err", err)
+		errs = append(errs, fmt.Errorf("from %s: %w", h, err))
+	}
+	return nil, errors.Join(errs...)
+}
+
+// holders asks the managers in turn who holds the image.
+func (c *Client) holders(ctx context.Context, req *HoldersRequest) (*HoldersResponse, error) {
+	var errs []error
+	for _, addr := range c.Managers() {
+		cc, err := c.DialManager(ctx, addr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		resp := new(HoldersResponse)
+		err = cc.Invoke(ctx, MethodHolders, req, resp)
+		cc.Close()
+		if err == nil {
+			return resp, nil
+		}
+		if errdefs.Is(fromStatus(err), errdefs.KindNotFound) {
+			return nil, errdefs.NotFound("no node of the swarm holds the image: %w", fromStatus(err))
+		}
+		errs = append(errs, fmt.Errorf("ask manager %s: %w", addr, err))
+	}
+	if len(errs) == 0 {
+		return nil, errdefs.NotFound("no manager to ask who holds the image")
+	}
+	return nil, errdefs.Unavailable("no manager said who holds the image: %w", errors.Join(errs...))
+}
+
+func (c *Client) fetchFrom(ctx context.Context, h Holder, ref string, d digest.Digest) (client.Image, error) {
+	dial := func() (*grpc.ClientConn, error) { return c.DialNode(ctx, h) }
+	if h.NodeID == "" {
+		dial = func() (*grpc.ClientConn, error) { return c.DialManager(ctx, h.Addr) }
+	}
+	cc, err := dial()
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	return c.Images.PullFrom(ctx, ref, &resolver{cc: cc, digest: d})
+}
+
+// resolver is a containerd resolver over one peer: it resolves any
+// reference to the one digest it was made for, and fetches blobs by
+// digest.
+type resolver struct {
+	cc     grpc.ClientConnInterface
+	digest digest.Digest
+}
+
+// Resolve asks the peer for the image's top descriptor, which must be the
+// digest asked, of an index or manifest type, and small.
+func (r *resolver) Resolve(ctx context.Context, ref string) (string, ocispec.Descriptor, error) {
+	d := new(ocispec.Descriptor)
+	if err := r.cc.Invoke(ctx, MethodResolve, &ResolveRequest{Digest: r.digest}, d); err != nil {
+		return "", ocispec.Descriptor{}, fromStatus(err)
+	}
+	desc := descriptor(*d)
+	if err := checkTop(desc, r.digest); err != nil {
+		return "", ocispec.Descriptor{}, err
+	}
+	return ref, desc, nil
+}
+
+// checkTop refuses a peer's top descriptor that is not the digest asked,
+// not an image's top, or too big to be one.
+func checkTop(d ocispec.Descriptor, want digest.Digest) error {
+	switch {
+	case d.Digest != want:
+		return errdefs.Invalid("the peer answered %s for %s", d.Digest, want)
+	case !ctrimages.IsIndexType(d.MediaType) && !ctrimages.IsManifestType(d.MediaType):
+		return errdefs.Invalid("the peer says %s is a %q, not an index or manifest", want, d.MediaType)
+	case d.Size <= 0 || d.Size > limits.PeerMaxManifestSize:
+		return errdefs.Invalid("the peer says %s has %d bytes; an index or manifest has 1 to %d", want, d.Size, limits.PeerMaxManifestSize)
+	}
+	return nil
+}
+
+func (r *resolver) Fetcher(context.Context, string) (remotes.Fetcher, error) { return r, nil }
+
+func (r *resolver) Pusher(context.Context, string) (remotes.Pusher, error) {
+	return nil, &errdefs.Error{Kind: errdefs.KindNotImplemented, Msg: "nodes of a swarm do not push images to each other"}
+}
+
+// Fetch returns the blob's bytes as the peer sends them: no more than
+// desc.Size of them, which the content store then checks against
+// desc.Digest. It can seek before the first read, so an interrupted fetch
+// resumes where the content store's ingest stopped.
+func (r *resolver) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	return &blobReader{ctx: ctx, cc: r.cc, desc: desc}, nil
+}
+
+// blobReader reads one blob from a peer's Fetch stream, opened on the
+// first Read at the offset Seek set.
+type blobReader struct {
+	ctx    context.Context
+	cc     grpc.ClientConnInterface
+	desc   ocispec.Descriptor
+	pos    int64
+	stream grpc.ClientStream // nil until the first Read
+	cancel context.CancelFunc
+	buf    []byte // what the last message left unread
+}
+
+// Seek moves to offset before reading starts.
+func (b *blobReader) Seek(offset int64, whence int) (int64, error) {
+	if b.stream != nil || whence != io.SeekStart || offset < 0 || offset > b.desc.Size {
+		return b.pos, fmt.Errorf("blob %s: cannot seek to %d (whence %d) once reading or past its %d bytes", b.desc.Digest, offset, whence, b.desc.Size)
+	}
+	b.pos = offset
+	return offset, nil
+}
+
+func (b *blobReader) Read(p []byte) (int, error) {
+	if b.pos >= b.desc.Size {
+		return 0, io.EOF
+	}
+	if b.stream == nil {
+		if err := b.open(); err != nil {
+			return 0, err
+		}
+	}
+	if len(b.buf) == 0 {
+		var chunk rpc.Bytes
+		if err := b.stream.RecvMsg(&chunk); err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0, fmt.Errorf("blob %s: the peer stopped at %d of %d bytes: %w", b.desc.Digest, b.pos, b.desc.Size, io.ErrUnexpectedEOF)
+			}
+			return 0, fromStatus(err)
+		}
+		b.buf = chunk
+	}
+	// Never more than the descriptor's size: a peer that sends more is
+	// cut off, and the digest check refuses what it sent.
+	n := copy(p[:min(int64(len(p)), b.desc.Size-b.pos)], b.buf)
+	b.buf = b.buf[n:]
+	b.pos += int64(n)
+	return n, nil
+}
+
+func (b *blobReader) open() error {
+	ctx, cancel := context.WithCancel(b.ctx)
+	stream, err := b.cc.NewStream(ctx, &peerDesc.Streams[0], MethodFetch)
+	if err == nil {
+		err = stream.SendMsg(&FetchRequest{Digest: b.desc.Digest, Offset: b.pos})
+	}
+	if err == nil {
+		err = stream.CloseSend()
+	}
+	if err != nil {
+		cancel()
+		return fromStatus(err)
+	}
+	b.stream, b.cancel = stream, cancel
+	return nil
+}
+
+func (b *blobReader) Close() error {
+	if b.cancel != nil {
+		b.cancel()
+	}
+	return nil
+}
+
+// fromStatus gives a peer's gRPC status an errdefs kind: NotFound stays
+// NotFound (the peer no longer holds the image), the rest is kept as is.
+func fromStatus(err error) error {
+	if status.Code(err) == codes.NotFound {
+		return &errdefs.Error{Kind: errdefs.KindNotFound, Msg: status.Convert(err).Message(), Err: err}
+	}
+	return err
+}

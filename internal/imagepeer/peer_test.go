@@ -1,0 +1,261 @@
+package imagepeer
+
+import (
+	"context"
+	"crypto/tls"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/content"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-project/shoal/internal/ca"
+	"github.com/shoal-project/shoal/internal/clusterconn"
+	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
+	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/images"
+	"github.com/shoal-project/shoal/internal/metrics"
+	"github.com/shoal-project/shoal/internal/rpc"
+	"github.com/shoal-project/shoal/internal/testutil/testimage"
+)
+
+// swarm is a manager serving its images and the index on a real cluster
+// port, and a worker's identity to fetch with.
+type swarm struct {
+	root            *ca.RootCA
+	manager, worker clusterconntest.Node
+	addr            string
+}
+
+// serve starts a manager whose port serves content (the peer service)
+// and an index.
+func serve(t *testing.T, c Content) (*swarm, *Index) {
+	t.Helper()
+	s := &swarm{root: clusterconntest.NewRoot(t)}
+	s.manager = clusterconntest.NewNode(t, s.root, ca.ManagerRole)
+	s.worker = clusterconntest.NewNode(t, s.root, ca.WorkerRole)
+	mux := clusterconntest.Listen(t, s.root, s.manager)
+	index := NewIndex()
+	clusterconntest.ServeGRPC(t, mux, Policy(), func(g grpc.ServiceRegistrar) {
+		NewServer(c).Register(g)
+		index.Register(g)
+	})
+	s.addr = mux.Addr().String()
+	return s, index
+}
+
+// dialAs connects to the node nodeID at addr with node's certificate,
+// checking the server is nodeID, as a holder is dialled.
+func (s *swarm) dialAs(node clusterconntest.Node, nodeID, addr string) (*grpc.ClientConn, error) {
+	conf := clusterconn.ClientTLSNode(s.root.Trust(), &node.Cert, clusterconn.ProtoGRPC, nodeID)
+	return clusterconn.DialGRPC(context.Background(), addr, func() *tls.Config { return conf })
+}
+
+// client is the worker's Client, fetching into dst.
+func (s *swarm) client(t *testing.T, dst *images.Store) *Client {
+	return &Client{
+		Self:     s.worker.ID,
+		Managers: func() []string { return []string{s.addr} },
+		DialManager: func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+			return clusterconntest.Dial(t, s.root, addr, &s.worker), nil
+		},
+		DialNode: func(ctx context.Context, h Holder) (*grpc.ClientConn, error) {
+			return s.dialAs(s.worker, h.NodeID, h.Addr)
+		},
+		Images: dst,
+		Logger: testLogger(t),
+	}
+}
+
+// loaded loads a fresh image as ref into a new store and returns the
+// store, the image and the digest of its top.
+func loaded(t *testing.T, ref string) (*images.Store, v1.Image, digest.Digest) {
+	t.Helper()
+	src := newStore(t, serving)
+	img := testimage.Image(t, testimage.WithEnv("PEER="+t.Name()))
+	f, err := os.Open(testimage.DockerSave(t, ref, img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := src.Load(t.Context(), f); err != nil {
+		t.Fatal(err)
+	}
+	pinned, ok, err := src.LocalDigest(t.Context(), ref)
+	if err != nil || !ok {
+		t.Fatalf("LocalDigest(%s) = %q, %v, %v", ref, pinned, ok, err)
+	}
+	_, d, _ := strings.Cut(pinned, "@")
+	return src, img, digest.Digest(d)
+}
+
+func TestFetchFromManager(t *testing.T) {
+	src, _, d := loaded(t, "app:v1")
+	s, _ := serve(t, src)
+	held, err := src.Held(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := clusterconntest.Dial(t, s.root, s.addr, &s.manager)
+	if err := cc.Invoke(t.Context(), MethodAnnounce, &AnnounceRequest{Addr: s.addr, Images: held}, new(AnnounceResponse)); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, ref := range []string{"app:v1@" + d.String(), "app:v1"} {
+		t.Run(ref, func(t *testing.T) {
+			dst := newStore(t, fetching)
+			dst.SetPeers(s.client(t, dst))
+			before := fetchesFromManagers(t)
+			img, err := dst.Ensure(t.Context(), ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if img.Target().Digest != d {
+				t.Errorf("fetched %s, want %s", img.Target().Digest, d)
+			}
+			cfg, err := dst.Config(t.Context(), img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "PEER=" + t.Name()[:strings.Index(t.Name(), "/")]; !strings.Contains(strings.Join(cfg.Env, " "), want) {
+				t.Errorf("config env %v, want it to hold %s", cfg.Env, want)
+			}
+			if after := fetchesFromManagers(t); after != before+1 {
+				t.Errorf("fetches from a manager went from %v to %v, want one more", before, after)
+			}
+			// Now it holds the image, and serves it on.
+			if _, err := dst.Target(t.Context(), d); err != nil {
+				t.Errorf("the fetching node does not hold %s whole: %v", d, err)
+			}
+		})
+	}
+}
+
+// tampered serves a Content whose blob bad has one byte changed.
+type tampered struct {
+	Content
+	bad digest.Digest
+}
+
+func (c tampered) Blob(ctx context.Context, d digest.Digest) (content.ReaderAt, error) {
+	ra, err := c.Content.Blob(ctx, d)
+	if err != nil || d != c.bad {
+		return ra, err
+	}
+	return flipped{ra}, nil
+}
+
+// flipped changes the blob's 10th byte.
+type flipped struct{ content.ReaderAt }
+
+func (f flipped) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.ReaderAt.ReadAt(p, off)
+	if off <= 10 && off+int64(n) > 10 {
+		p[10-off] ^= 0xff
+	}
+	return n, err
+}
+
+func TestTamperedBlobRefused(t *testing.T) {
+	src, img, d := loaded(t, "app:v1")
+	// The config: the test's own (the layers are busybox's, which the
+	// fetching containerd may hold already from another test).
+	config, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := serve(t, tampered{Content: src, bad: digest.Digest(config.String())})
+	cc := clusterconntest.Dial(t, s.root, s.addr, &s.worker)
+	dst := newStore(t, fetching)
+	_, err = dst.PullFrom(t.Context(), "app:v1@"+d.String(), &resolver{cc: cc, digest: d})
+	if err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Fatalf("PullFrom a peer that changed a layer: got %v, want a digest mismatch", err)
+	}
+	if _, err := dst.Local(t.Context(), "app:v1@"+d.String()); !errdefs.Is(err, errdefs.KindNotFound) {
+		t.Errorf("after a refused fetch the image is there: %v", err)
+	}
+}
+
+func TestPeerAnswersChecked(t *testing.T) {
+	want := digest.FromString("top")
+	index := ocispec.MediaTypeImageIndex
+	tests := []struct {
+		name string
+		desc ocispec.Descriptor
+		ok   bool
+	}{
+		{"as asked", ocispec.Descriptor{MediaType: index, Digest: want, Size: 100}, true},
+		{"another digest", ocispec.Descriptor{MediaType: index, Digest: digest.FromString("other"), Size: 100}, false},
+		{"a layer", ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: want, Size: 100}, false},
+		{"empty", ocispec.Descriptor{MediaType: index, Digest: want}, false},
+		{"huge", ocispec.Descriptor{MediaType: index, Digest: want, Size: 1 << 40}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkTop(tt.desc, want)
+			if (err == nil) != tt.ok {
+				t.Errorf("checkTop: %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestFetchNeedsANodeCertificate(t *testing.T) {
+	src, _, d := loaded(t, "app:v1")
+	s, _ := serve(t, src)
+	cc := clusterconntest.Dial(t, s.root, s.addr, nil)
+	stream, err := cc.NewStream(t.Context(), &peerDesc.Streams[0], MethodFetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(&FetchRequest{Digest: d}); err != nil {
+		t.Fatal(err)
+	}
+	stream.CloseSend()
+	var chunk rpc.Bytes
+	if err := stream.RecvMsg(&chunk); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("Fetch without a certificate: got %v, want Unauthenticated", err)
+	}
+	// A holder is dialled by its node ID: a server that is another node
+	// is refused, whatever root it chains to.
+	if _, err := s.dialAs(s.worker, s.worker.ID, s.addr); err == nil {
+		t.Errorf("dialling node %s reached node %s", s.worker.ID, s.manager.ID)
+	}
+	if cc, err := s.dialAs(s.worker, s.manager.ID, s.addr); err != nil {
+		t.Errorf("dialling the manager by its node ID: %v", err)
+	} else {
+		cc.Close()
+	}
+}
+
+// fetchesFromManagers reads shoal_image_peer_fetches_total{source="manager",result="ok"}.
+func fetchesFromManagers(t *testing.T) float64 {
+	var m dto.Metric
+	if err := metrics.ImagePeerFetches.WithLabelValues("manager", "ok").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// TestFetchBeforeAnnounce fetches an image pinned to a digest no node
+// announced yet: it was loaded on the manager a moment ago.
+func TestFetchBeforeAnnounce(t *testing.T) {
+	src, _, d := loaded(t, "app:v1")
+	s, _ := serve(t, src)
+	dst := newStore(t, fetching)
+	dst.SetPeers(s.client(t, dst))
+	img, err := dst.Ensure(t.Context(), "app:v1@"+d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Target().Digest != d {
+		t.Errorf("fetched %s, want %s", img.Target().Digest, d)
+	}
+}

@@ -1,0 +1,34 @@
+package limits
+
+import "time"
+
+// Image fetches between nodes (internal/imagepeer, docs/IMAGES-PEER.md).
+const (
+	// PeerChunkSize is the most one message of a blob carries: well
+	// within MaxMessageSize, big enough that a message's overhead is
+	// lost in it.
+	PeerChunkSize = 1 << 20
+	// PeerMaxManifestSize bounds the top of an image (index or manifest)
+	// a node takes from a peer, whose size only the peer vouches for;
+	// what it names has sizes the digest-checked top vouches for.
+	PeerMaxManifestSize = 4 << 20
+	// PeerMaxServing is how many blobs a node sends at once; more
+	// callers wait their turn, so 100 nodes fetching from one holder
+	// share its uplink instead of thrashing it.
+	PeerMaxServing = 16
+	// PeerMaxHeld is the most images a node announces; one that holds
+	// more announces the first ones (by name) and fetches the rest from a
+	// registry.
+	PeerMaxHeld = 10_000
+	// PeerAnnouncePeriod is how often a node tells the managers what it
+	// holds when nothing changed; a change is announced at the next
+	// check (PeerCheckPeriod). An announcement is forgotten after
+	// 3 periods, so a node gone is no longer offered.
+	PeerAnnouncePeriod = 30 * time.Second
+	PeerCheckPeriod    = 2 * time.Second
+	// PeerMaxHolders is how many holders Holders returns (chosen at
+	// random among them), and PeerMaxTries how many a node tries before
+	// the registry.
+	PeerMaxHolders = 32
+	PeerMaxTries   = 4
+)
