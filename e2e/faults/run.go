@@ -262,6 +262,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			view.visualize(f)
 			f.Close()
 		}
+		// The daemons' logs go with the cluster; keep them beside the
+		// history, to read what each node did.
+		for _, h := range c.Hosts {
+			if data, err := os.ReadFile(filepath.Join(h.DataRoot, "daemon.log")); err == nil {
+				os.WriteFile(filepath.Join(cfg.Artifacts, fmt.Sprintf("faults-seed-%d-%s.log", cfg.Seed, h.Name)), data, 0o644)
+			}
+		}
 	}
 	return res, nil
 }
