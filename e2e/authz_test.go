@@ -159,7 +159,9 @@ var (
 	anonymousMethods = []string{"/shoal.CA/RootCertificate", "/shoal.CA/IssueNodeCertificate"}
 	workerMethods    = append(slices.Clone(anonymousMethods),
 		"/shoal.Dispatcher/Session", "/shoal.Dispatcher/Heartbeat", "/shoal.Dispatcher/UpdateTaskStatus",
-		"/shoal.Dispatcher/LogSubscriptions", "/shoal.Dispatcher/PublishLogs", "/shoal.Raft/Leave")
+		"/shoal.Dispatcher/LogSubscriptions", "/shoal.Dispatcher/PublishLogs", "/shoal.Raft/Leave",
+		// Nodes serve each other images (docs/IMAGES-PEER.md).
+		"/shoal.ImagePeer/Resolve", "/shoal.ImagePeer/Fetch", "/shoal.ImageIndex/Announce", "/shoal.ImageIndex/Holders")
 )
 
 // clusterPort is a manager's cluster port as the authorization matrix

@@ -97,11 +97,20 @@ func TestRegistry(t *testing.T) {
 	})
 
 	t.Run("a worker pulls with --with-registry-auth only", func(t *testing.T) {
-		must(mgr, "service", "create", "--detach", "--name", "noauth", "--constraint", "node.role==worker", image, "sleep", "600")
-		must(mgr, "service", "create", "--detach", "--name", "withauth", "--with-registry-auth", "--constraint", "node.role==worker", image, "sleep", "600")
+		// Content that only the registry holds: a node that holds an
+		// image serves it to the others without any registry
+		// (docs/IMAGES-PEER.md), so the manager keeps no copy.
+		private := registry + "/team/private:v1"
+		must(mgr, "create", "--name", "privsrc", "busybox:latest", "true")
+		must(mgr, "commit", "-c", "ENV PRIVATE=1", "privsrc", private)
+		must(mgr, "push", private)
+		must(mgr, "rm", "privsrc")
+		must(mgr, "rmi", private)
+		must(mgr, "service", "create", "--detach", "--name", "noauth", "--constraint", "node.role==worker", private, "sleep", "600")
+		must(mgr, "service", "create", "--detach", "--name", "withauth", "--with-registry-auth", "--constraint", "node.role==worker", private, "sleep", "600")
 		Eventually(t, 60*time.Second, func() string {
 			out, _ := docker(mgr, "service", "ps", "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}", "noauth", "withauth")
-			if !strings.Contains(out, "noauth.1 Rejected") || !strings.Contains(out, "No such image: "+registry+"/team/app:v1") {
+			if !strings.Contains(out, "noauth.1 Rejected") || !strings.Contains(out, "No such image: "+registry+"/team/private:v1") {
 				return "noauth not rejected for want of the image: " + out
 			}
 			if !strings.Contains(out, "withauth.1 Running") {
@@ -111,8 +120,8 @@ func TestRegistry(t *testing.T) {
 		})
 		// The service pins the digest the manager looked up with the
 		// credentials, so the worker has the image by its repository.
-		if out := must(worker, "image", "ls", "--format", "{{.Repository}}"); !strings.Contains(out, registry+"/team/app\n") {
-			t.Errorf("the worker's images %q lack the pulled %s", out, image)
+		if out := must(worker, "image", "ls", "--format", "{{.Repository}}"); !strings.Contains(out, registry+"/team/private\n") {
+			t.Errorf("the worker's images %q lack the pulled %s", out, private)
 		}
 		must(mgr, "service", "update", "--detach", "--with-registry-auth", "--env-add", "V=2", "withauth")
 	})

@@ -70,7 +70,10 @@ func indexFiles(files []string) (*fileIndex, error) {
 	return ix, errors.Join(errs...)
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var (
+	yamlLine = regexp.MustCompile(`line (\d+)`)
+	yamlSpan = regexp.MustCompile(`\(([^)]*)\) at L(\d+)\.C\d+(?:-L(\d+)\.C\d+)?: (.*)$`)
+)
 
 // yamlError places a YAML syntax error at the last line its message names
 // (the parser names where a construct began, then where it broke), and
@@ -80,6 +83,21 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 func yamlError(file string, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	e := &Error{File: file, Err: fmt.Errorf("invalid YAML: %s", msg)}
+	if m := yamlSpan.FindStringSubmatch(msg); m != nil {
+		// go-yaml v4's form names the construct and its span, lines
+		// counted from 1.
+		construct, at, problem := m[1], m[3], m[4]
+		if at == "" {
+			at = m[2]
+		}
+		if problem == "found unexpected end of stream" {
+			at = m[2]
+			problem = strings.TrimPrefix(construct, "while scanning ") + " that is never closed"
+		}
+		e.Line, _ = strconv.Atoi(at)
+		e.Err = fmt.Errorf("invalid YAML: %s", problem)
+		return e
+	}
 	m := yamlLine.FindAllStringSubmatch(msg, -1)
 	if m == nil {
 		return e
