@@ -116,6 +116,14 @@ func (s *Server) HTTP(ctx context.Context, req *Request) (*Response, error) {
 	if s.api == nil {
 		return nil, status.Error(codes.Unavailable, "this manager has no API handler to serve forwarded requests")
 	}
+	// Decided over every write acknowledged before it, as the leader's
+	// own writes are (Middleware): a new leader first applies what
+	// earlier leaders committed.
+	if s.readIndex != nil {
+		if _, err := s.readIndex(ctx); err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+	}
 	r, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "forwarded request: %v", err)
@@ -178,6 +186,17 @@ func Middleware(next http.Handler, router func() Router) http.Handler {
 		}
 		addr, fwd := rt.Route()
 		if !fwd {
+			// The leader decides a write over every write acknowledged
+			// before it: a new leader serves once it has applied what
+			// earlier leaders committed (the read index's barrier), or it
+			// would refuse an update from a version it has not applied
+			// yet as out of sequence.
+			ctx, cancel := context.WithTimeout(req.Context(), readTimeout)
+			defer cancel()
+			if err := readBarrier(ctx, rt); err != nil {
+				writeError(w, http.StatusServiceUnavailable, NoLeader+" ("+err.Error()+")")
+				return
+			}
 			next.ServeHTTP(w, req)
 			return
 		}
