@@ -8,7 +8,11 @@
 # the script under the lock the e2e tests use
 # (flock /tmp/shoal-e2e.lock bench/fuzz.sh). `make fuzz-short` runs it with
 # FUZZTIME=5s.
-# Usage: [FUZZTIME=2m] bench/fuzz.sh [TARGET-REGEXP]
+# FUZZ_SKIP, a regexp, leaves targets out: `make fuzz-short` leaves out the
+# image targets, whose few execs a second through containerd end a 5 s run
+# with "context deadline exceeded" now and then (their seed corpora still
+# run in plain go test).
+# Usage: [FUZZTIME=2m] [FUZZ_SKIP=REGEXP] bench/fuzz.sh [TARGET-REGEXP]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-2m}
@@ -34,6 +38,7 @@ for t in "${targets[@]}"; do
 	set -- $t
 	pkg=$1 target=$2
 	[[ $target =~ $only ]] || continue
+	[[ -n ${FUZZ_SKIP:-} && $target =~ $FUZZ_SKIP ]] && continue
 	out=$(mktemp)
 	go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" >"$out" 2>&1
 	rc=$?
