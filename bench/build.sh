@@ -44,12 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_api() {
-	for _ in $(seq 1 150); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return; sleep 0.2; done
-	echo "engine at $1 did not come up" >&2
-	exit 1
-}
-
 for n in "$tag-d" "$tag-s"; do
 	ip netns add "$n"
 	ip -n "$n" link set lo up

@@ -81,31 +81,8 @@ ip -n "$tag-d" link set lo up
 ip -n "$tag-s" link set lo up
 ./scripts/mkrootfs.sh "$work/rootfs.tar"
 
-root=$work/docker-containerd state=$run/dc
-mkdir -p "$root" "$state"
-cat >"$state/config.toml" <<EOF
-version = 2
-root = "$root"
-state = "$state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"]
-[grpc]
-  address = "$state/containerd.sock"
-[ttrpc]
-  address = "$state/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-EOF
-nsenter --net=/run/netns/"$tag-d" setsid containerd --config "$state/config.toml" >"$work/containerd.log" 2>&1 &
-disown
-for _ in $(seq 1 100); do ctr --address "$state/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-echo '{}' >"$work/daemon.json"
-nsenter --net=/run/netns/"$tag-d" setsid dockerd --config-file "$work/daemon.json" \
-	--data-root "$work/docker" --exec-root "$run/d" --pidfile "$run/d.pid" -H "$dsock" \
-	--containerd "$state/containerd.sock" --iptables=false --ip-masq=false \
-	--userland-proxy=false --log-level info >"$work/docker.log" 2>&1 &
-disown
+containerd_for docker "$tag-d"
+dockerd_in "$tag-d" "$dsock"
 nsenter --net=/run/netns/"$tag-s" setsid bin/shoal daemon --data-root "$work/shoal" --exec-root "$run/s" \
 	--host "$ssock" --pidfile "$run/s.pid" >"$work/shoal.log" 2>&1 &
 disown
