@@ -9,10 +9,8 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
-	"github.com/moby/term"
 
 	"github.com/shoal-project/shoal/internal/engine"
-	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
 // containerAttachWS answers GET /containers/{id}/attach/ws: the
@@ -29,13 +27,9 @@ func (s *Server) containerAttachWS(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	keys := r.URL.Query().Get("detachKeys")
-	if keys == "" {
-		keys = defaultDetachKeys
-	}
-	detachKeys, err := term.ToBytes(keys)
+	detachKeys, err := detachKeysOf(r)
 	if err != nil {
-		return errdefs.Invalid("invalid detach keys (%s): %v", keys, err)
+		return err
 	}
 	stream, logs := boolValue(r, "stream"), boolValue(r, "logs")
 	id := r.PathValue("id")

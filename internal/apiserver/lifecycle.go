@@ -184,6 +184,20 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// detachKeysOf reads an attach's detachKeys parameter, docker's default
+// when it is absent.
+func detachKeysOf(r *http.Request) ([]byte, error) {
+	keys := r.URL.Query().Get("detachKeys")
+	if keys == "" {
+		keys = defaultDetachKeys
+	}
+	detachKeys, err := term.ToBytes(keys)
+	if err != nil {
+		return nil, errdefs.Invalid("invalid detach keys (%s): %v", keys, err)
+	}
+	return detachKeys, nil
+}
+
 // containerAttach takes over the connection and carries the container's
 // streams: its output to the client (multiplexed unless it has a TTY),
 // the client's input to it, until its run ends or the client goes.
@@ -192,13 +206,9 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	keys := r.URL.Query().Get("detachKeys")
-	if keys == "" {
-		keys = defaultDetachKeys
-	}
-	detachKeys, err := term.ToBytes(keys)
+	detachKeys, err := detachKeysOf(r)
 	if err != nil {
-		return errdefs.Invalid("invalid detach keys (%s): %v", keys, err)
+		return err
 	}
 	stream, logs := boolValue(r, "stream"), boolValue(r, "logs")
 	id := r.PathValue("id")
