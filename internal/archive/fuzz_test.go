@@ -3,15 +3,13 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/testutil/treesnap"
 )
 
 // FuzzExtract feeds Extract any archive a docker cp into a container
@@ -64,7 +62,7 @@ func FuzzExtract(f *testing.F) {
 			t.Fatal(err)
 		}
 		os.Symlink("../../outside", filepath.Join(dir, "dst", "escape"))
-		before := snapshot(t, base, dir)
+		before := treesnap.Of(t, base, dir)
 		root, err := os.OpenRoot(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -75,39 +73,8 @@ func FuzzExtract(f *testing.F) {
 		if err != nil && errdefs.KindOf(err) == errdefs.KindUnknown && strings.HasPrefix(err.Error(), "read the archive") {
 			t.Fatalf("a malformed archive is not an Invalid error: %v", err)
 		}
-		if after := snapshot(t, base, dir); after != before {
+		if after := treesnap.Of(t, base, dir); after != before {
 			t.Fatalf("Extract wrote outside the root (err %v):\nbefore:\n%s\nafter:\n%s", err, before, after)
 		}
 	})
-}
-
-// snapshot describes every file under base except those under skip: name,
-// mode, content and link count (a hard link made inside the root to a
-// file outside shows only there), so that any write shows.
-func snapshot(t *testing.T, base, skip string) string {
-	t.Helper()
-	var b strings.Builder
-	filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p == skip {
-			return filepath.SkipDir
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString(p + " " + fi.Mode().String())
-		if fi.Mode().IsRegular() {
-			data, _ := os.ReadFile(p)
-			b.WriteString(" " + string(data))
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			fmt.Fprintf(&b, " links=%d", st.Nlink)
-		}
-		b.WriteString("\n")
-		return nil
-	})
-	return b.String()
 }

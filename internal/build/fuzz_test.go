@@ -3,15 +3,13 @@ package build
 import (
 	"archive/tar"
 	"bytes"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/testutil/treesnap"
 )
 
 // FuzzExtractContext feeds ExtractContext any build context a client could
@@ -57,44 +55,13 @@ func FuzzExtractContext(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(outside, "keep"), []byte("keep"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		before := snapshot(t, base, dir)
+		before := treesnap.Of(t, base, dir)
 		err := ExtractContext(bytes.NewReader(context), dir, "Dockerfile", 1<<20)
 		if err != nil && errdefs.HTTPStatus(err) >= 500 && strings.HasPrefix(err.Error(), "build context") {
 			t.Fatalf("got %v (status %d), want a client error", err, errdefs.HTTPStatus(err))
 		}
-		if after := snapshot(t, base, dir); after != before {
+		if after := treesnap.Of(t, base, dir); after != before {
 			t.Fatalf("ExtractContext wrote outside the context (err %v):\nbefore:\n%s\nafter:\n%s", err, before, after)
 		}
 	})
-}
-
-// snapshot describes every file under base except those under skip: name,
-// mode, content and link count (a hard link made inside to a file outside
-// shows only there).
-func snapshot(t *testing.T, base, skip string) string {
-	t.Helper()
-	var b strings.Builder
-	filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p == skip {
-			return filepath.SkipDir
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString(p + " " + fi.Mode().String())
-		if fi.Mode().IsRegular() {
-			data, _ := os.ReadFile(p)
-			b.WriteString(" " + string(data))
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			fmt.Fprintf(&b, " links=%d", st.Nlink)
-		}
-		b.WriteString("\n")
-		return nil
-	})
-	return b.String()
 }
