@@ -171,13 +171,9 @@ func Middleware(next http.Handler, router func() Router) http.Handler {
 			return
 		}
 		if isClusterRead(req) {
-			ctx, cancel := context.WithTimeout(req.Context(), readTimeout)
-			defer cancel()
-			if err := readBarrier(ctx, rt); err != nil {
-				writeError(w, http.StatusServiceUnavailable, NoLeader+" ("+err.Error()+")")
-				return
+			if caughtUp(w, req, rt) {
+				next.ServeHTTP(w, req)
 			}
-			next.ServeHTTP(w, req)
 			return
 		}
 		if !isClusterWrite(req) {
@@ -191,13 +187,9 @@ func Middleware(next http.Handler, router func() Router) http.Handler {
 			// earlier leaders committed (the read index's barrier), or it
 			// would refuse an update from a version it has not applied
 			// yet as out of sequence.
-			ctx, cancel := context.WithTimeout(req.Context(), readTimeout)
-			defer cancel()
-			if err := readBarrier(ctx, rt); err != nil {
-				writeError(w, http.StatusServiceUnavailable, NoLeader+" ("+err.Error()+")")
-				return
+			if caughtUp(w, req, rt) {
+				next.ServeHTTP(w, req)
 			}
-			next.ServeHTTP(w, req)
 			return
 		}
 		if addr == "" {
@@ -233,6 +225,18 @@ func Middleware(next http.Handler, router func() Router) http.Handler {
 		w.WriteHeader(resp.Status)
 		w.Write(resp.Body)
 	})
+}
+
+// caughtUp waits until the local store has applied the read index, or
+// answers the request with dockerd's no-leader 503 and returns false.
+func caughtUp(w http.ResponseWriter, req *http.Request, rt Router) bool {
+	ctx, cancel := context.WithTimeout(req.Context(), readTimeout)
+	defer cancel()
+	if err := readBarrier(ctx, rt); err != nil {
+		writeError(w, http.StatusServiceUnavailable, NoLeader+" ("+err.Error()+")")
+		return false
+	}
+	return true
 }
 
 // readBarrier waits until the local store has applied the read index.
