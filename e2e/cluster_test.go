@@ -71,6 +71,7 @@ func startLocalCluster(t *testing.T, managers, workers int, daemonArgs ...string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		keepLogs(t, c)
 		if t.Failed() {
 			for _, h := range c.Hosts {
 				data, _ := os.ReadFile(filepath.Join(h.DataRoot, "daemon.log"))
@@ -93,6 +94,29 @@ func startLocalCluster(t *testing.T, managers, workers int, daemonArgs ...string
 		hosts = append(hosts, host)
 	}
 	return c, hosts
+}
+
+// keepLogs copies every host's daemon.log into $E2E_LOGS/<test>/, when
+// set, so a run that passed can be read as well as one that failed.
+func keepLogs(t *testing.T, c *localcluster.Cluster) {
+	dir := os.Getenv("E2E_LOGS")
+	if dir == "" {
+		return
+	}
+	dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("E2E_LOGS: %v", err)
+		return
+	}
+	for _, h := range c.Hosts {
+		data, err := os.ReadFile(filepath.Join(h.DataRoot, "daemon.log"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, h.Name+".log"), data, 0o644)
+		}
+		if err != nil {
+			t.Logf("E2E_LOGS: %s: %v", h.Name, err)
+		}
+	}
 }
 
 // nodeTable maps hostname to "STATUS AVAILABILITY MANAGER-STATUS".
