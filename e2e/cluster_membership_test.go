@@ -137,7 +137,7 @@ func TestClusterMembership(t *testing.T) {
 		}
 		// manager2 seals its keys once it has applied the update; restarted
 		// before that, it would rightly come back unlocked.
-		Eventually(t, 30*time.Second, func() string { return keysSealed(m2) })
+		Eventually(t, 30*time.Second, func() string { return keysSealed(m2, true) })
 		restartDaemon(t, m2, syscall.SIGTERM)
 		if st := strings.TrimSpace(m2.Docker("info", "--format", "{{.Swarm.LocalNodeState}}")); st != "locked" {
 			t.Fatalf("restarted autolocked manager is %s, want locked", st)
@@ -163,6 +163,12 @@ func TestClusterMembership(t *testing.T) {
 			return ""
 		})
 		m1.Docker("swarm", "update", "--autolock=false")
+		// Each manager writes its keys in clear once it has applied the
+		// update; one killed before that (the next subtest kills two)
+		// rightly comes back locked, as a SwarmKit manager would.
+		for _, h := range allManagers {
+			Eventually(t, 30*time.Second, func() string { return keysSealed(h, false) })
+		}
 	})
 
 	t.Run("quorum: a demotion that would lose it is refused; losing it stops writes and reads until managers return", func(t *testing.T) {
@@ -302,12 +308,11 @@ func stopDaemon(t *testing.T, h *Host, sig syscall.Signal) {
 	t.Fatalf("the daemon of %s did not exit after %v", h.Name, sig)
 }
 
-// restartDaemon stops a host's daemon and starts it again over its state.
 // keysSealed says why h's node key and raft key are not both sealed with
-// the unlock key yet, "" once they are.
-func keysSealed(h *Host) string {
+// the unlock key (sealed) or both in clear (!sealed) yet, "" once they are.
+func keysSealed(h *Host, sealed bool) string {
 	dir := filepath.Join(h.DataRoot, "swarm")
-	for path, want := range map[string]string{
+	for path, locked := range map[string]string{
 		filepath.Join(dir, "certificates", ca.NodeKeyFile): "SHOAL ENCRYPTED KEY",
 		filepath.Join(dir, "raft-dek.pem"):                 "SHOAL ENCRYPTED RAFT DEK",
 	} {
@@ -315,13 +320,18 @@ func keysSealed(h *Host) string {
 		if err != nil {
 			return err.Error()
 		}
-		if b, _ := pem.Decode(data); b == nil || b.Type != want {
-			return fmt.Sprintf("%s: %s is not sealed yet", h.Name, path)
+		b, _ := pem.Decode(data)
+		if b == nil {
+			return fmt.Sprintf("%s: %s is not PEM", h.Name, path)
+		}
+		if (b.Type == locked) != sealed {
+			return fmt.Sprintf("%s: %s is %s, want sealed=%v", h.Name, path, b.Type, sealed)
 		}
 	}
 	return ""
 }
 
+// restartDaemon stops a host's daemon and starts it again over its state.
 func restartDaemon(t *testing.T, h *Host, sig syscall.Signal) {
 	t.Helper()
 	stopDaemon(t, h, sig)
