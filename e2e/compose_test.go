@@ -78,6 +78,17 @@ const composeSocket = `services:
       - ${DOCKER_CLI}:/usr/local/bin/docker:ro
 `
 
+// composeBuilt builds its one service's image from testdata/built (a
+// two-stage Dockerfile over busybox) with a build argument, and runs it.
+const composeBuilt = `services:
+  app:
+    build:
+      context: ${BUILT_CONTEXT}
+      args:
+        WHO: compose
+    stop_grace_period: 1s
+`
+
 // composeBad has an error compose-go's schema check finds (a misspelt
 // key) beside a volume and a service that a half-applied file would make.
 const composeBad = `services:
@@ -163,7 +174,7 @@ func TestCompose(t *testing.T) {
 	d := StartDaemon(t)
 	d.Docker("import", testimage.RootfsTar(t), "busybox:latest")
 	dir := t.TempDir()
-	for name, content := range map[string]string{"compose.yaml": composeShop, "socket.yaml": composeSocket, "bad.yaml": composeBad} {
+	for name, content := range map[string]string{"compose.yaml": composeShop, "socket.yaml": composeSocket, "bad.yaml": composeBad, "built.yaml": composeBuilt} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +201,7 @@ func TestCompose(t *testing.T) {
 		return strings.TrimSpace(body)
 	}
 	t.Cleanup(func() {
-		for _, p := range []string{"shop", "shopwait", "socket"} {
+		for _, p := range []string{"shop", "shopwait", "socket", "built"} {
 			compose(t, nil, "-p", p, "down", "-v")
 		}
 	})
@@ -309,6 +320,30 @@ func TestCompose(t *testing.T) {
 			}
 		}
 		mustCompose(t, nil, "-p", "shopwait", "down", "-v")
+	})
+
+	t.Run("up --build builds the image and runs it", func(t *testing.T) {
+		buildDir, err := filepath.Abs("testdata/built")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"BUILT_CONTEXT=" + buildDir}
+		out := mustCompose(t, env, "-f", "built.yaml", "-p", "built", "up", "-d", "--build")
+		cs := projectContainers(t, d, "built")
+		app, ok := cs["app"]
+		if !ok || app.State.Status != "running" {
+			t.Fatalf("after up --build: containers %+v, want app running\n%s", cs, out)
+		}
+		if got := inspect(d, app.ID, "{{.Config.Image}}"); got != "built-app" {
+			t.Errorf("app runs image %q, want Compose's built-app", got)
+		}
+		if got, _ := d.TryDocker("exec", app.ID, "cat", "/out.txt"); strings.TrimSpace(got) != "hello, built on compose" {
+			t.Errorf("app's /out.txt is %q, want what the build wrote", got)
+		}
+		mustCompose(t, env, "-f", "built.yaml", "-p", "built", "down", "--rmi", "local")
+		if _, err := d.TryDocker("image", "inspect", "built-app"); err == nil {
+			t.Errorf("built-app is still there after down --rmi local")
+		}
 	})
 
 	t.Run("Debian's docker-compose", func(t *testing.T) {

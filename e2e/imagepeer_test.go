@@ -16,7 +16,7 @@ import (
 )
 
 // testImagePeer runs images that one node of a 3-host cluster holds (a
-// docker load on the manager, one on a worker) as services on every host,
+// docker load or a docker build, on the manager or on a worker) as services on every host,
 // with no registry anywhere: the nodes fetch them from each other. It
 // shares TestNetworking's cluster (a manager and two workers).
 func testImagePeer(t *testing.T, mgr, w1, w2 Host) {
@@ -56,7 +56,48 @@ func testImagePeer(t *testing.T, mgr, w1, w2 Host) {
 			waitLog(t, h, "image fetched from a node of the swarm", "image=peer-b:v1@", "source.node.id="+nodeID(w1))
 		}
 	})
-	mgr.Docker("service", "rm", "peer-a", "peer-b")
+
+	// docker build on one node, docker service create on the manager: the
+	// image runs on all three hosts. Built on a worker, the manager does
+	// not hold it; it pins the digest the index says w1 holds it as.
+	for _, c := range []struct {
+		name    string
+		builder Host
+		fetch   []Host
+	}{
+		{"built on the manager", mgr, []Host{w1, w2}},
+		{"built on a worker", w1, []Host{mgr, w2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			svc := "peer-built-" + c.builder.Name
+			tag := svc + ":v1"
+			before := logSize(t, c.builder)
+			c.builder.Docker("build", "-q", "-t", tag, "--build-arg", "WHO="+c.builder.Name, "testdata/built")
+			waitLogAfter(t, c.builder, before, "told the managers which images this node holds")
+			if c.builder.Name != mgr.Name {
+				if _, err := mgr.TryDocker("image", "inspect", tag); err == nil {
+					t.Fatalf("the manager holds %s, which only %s built", tag, c.builder.Name)
+				}
+			}
+			mgr.Docker("service", "create", "-d", "--name", svc, "--replicas", "3", "--replicas-max-per-node", "1", tag)
+			image := strings.TrimSpace(mgr.Docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", svc))
+			if !strings.HasPrefix(image, tag+"@sha256:") {
+				t.Fatalf("the service runs %q, want %s pinned to the digest %s holds", image, tag, c.builder.Name)
+			}
+			waitRunning(t, mgr, svc, 3)
+			for _, h := range c.fetch {
+				waitLog(t, h, "image fetched from a node of the swarm", "image="+tag+"@", "source.node.id="+nodeID(c.builder))
+			}
+			want := "hello, built on " + c.builder.Name
+			for _, h := range []Host{mgr, w1, w2} {
+				id := strings.TrimSpace(h.Docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc))
+				if got := strings.TrimSpace(h.Docker("exec", id, "cat", "/out.txt")); got != want {
+					t.Errorf("the task on %s has /out.txt %q, want %q", h.Name, got, want)
+				}
+			}
+		})
+	}
+	mgr.Docker("service", "rm", "peer-a", "peer-b", "peer-built-"+mgr.Name, "peer-built-"+w1.Name)
 }
 
 // peerImage is a busybox image with a layer of random bytes of its own,

@@ -65,7 +65,7 @@ func startContainerd(ctx context.Context) (*client.Client, func(), error) {
 }
 
 // newStore returns an image store of c in a namespace of the test's own.
-func newStore(t *testing.T, c *client.Client) *images.Store {
+func newStore(t testing.TB, c *client.Client) *images.Store {
 	t.Helper()
 	return images.New(c, images.Options{
 		Namespace: "test-" + strings.ToLower(identity.NewID()),
@@ -73,11 +73,11 @@ func newStore(t *testing.T, c *client.Client) *images.Store {
 	})
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, nil))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

@@ -36,7 +36,7 @@ type swarm struct {
 
 // serve starts a manager whose port serves content (the peer service)
 // and an index.
-func serve(t *testing.T, c Content) (*swarm, *Index) {
+func serve(t testing.TB, c Content) (*swarm, *Index) {
 	t.Helper()
 	s := &swarm{root: clusterconntest.NewRoot(t)}
 	s.manager = clusterconntest.NewNode(t, s.root, ca.ManagerRole)
@@ -55,11 +55,11 @@ func serve(t *testing.T, c Content) (*swarm, *Index) {
 // checking the server is nodeID, as a holder is dialled.
 func (s *swarm) dialAs(node clusterconntest.Node, nodeID, addr string) (*grpc.ClientConn, error) {
 	conf := clusterconn.ClientTLSNode(s.root.Trust(), &node.Cert, clusterconn.ProtoGRPC, nodeID)
-	return clusterconn.DialGRPC(context.Background(), addr, func() *tls.Config { return conf })
+	return clusterconn.DialGRPC(context.Background(), addr, func() *tls.Config { return conf }, DialOptions()...)
 }
 
 // client is the worker's Client, fetching into dst.
-func (s *swarm) client(t *testing.T, dst *images.Store) *Client {
+func (s *swarm) client(t testing.TB, dst *images.Store) *Client {
 	return &Client{
 		Self:     s.worker.ID,
 		Managers: func() []string { return []string{s.addr} },

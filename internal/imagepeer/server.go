@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/opencontainers/go-digest"
@@ -53,7 +54,8 @@ func (s *Server) Resolve(ctx context.Context, req *ResolveRequest) (*ocispec.Des
 }
 
 // Fetch streams blob req.Digest from req.Offset in chunks of
-// limits.PeerChunkSize, once a serving slot is free.
+// limits.PeerChunkSize, once a serving slot is free, reading the next
+// chunks while gRPC sends one (limits.PeerReadAhead).
 func (s *Server) Fetch(ctx context.Context, req *FetchRequest, send func(*rpc.Bytes) error) error {
 	if err := req.Digest.Validate(); err != nil {
 		return rpc.Status(errdefs.Invalid("Digest: %v", err))
@@ -76,22 +78,55 @@ func (s *Server) Fetch(ctx context.Context, req *FetchRequest, send func(*rpc.By
 		return rpc.Status(errdefs.Invalid("Offset: %d is past the blob's %d bytes", req.Offset, ra.Size()))
 	}
 	r := io.NewSectionReader(ra, req.Offset, ra.Size()-req.Offset)
+	// The reader stops before ra closes: cancel, then wait for it.
+	ctx, cancel := context.WithCancel(ctx)
+	chunks := make(chan chunk, limits.PeerReadAhead)
+	var reading sync.WaitGroup
+	reading.Go(func() { readChunks(ctx, r, chunks) })
+	defer reading.Wait()
+	defer cancel()
+	for c := range chunks {
+		if c.err != nil {
+			return rpc.Status(c.err)
+		}
+		b := rpc.Bytes(c.data)
+		if err := send(&b); err != nil {
+			return err
+		}
+		metrics.ImagePeerServedBytes.Add(float64(len(c.data)))
+	}
+	return ctx.Err()
+}
+
+// chunk is a piece of a blob, or the error that ended reading it.
+type chunk struct {
+	data []byte
+	err  error
+}
+
+// readChunks reads r to its end in chunks of limits.PeerChunkSize into
+// out, and closes out; a read error is the last chunk. It stops when ctx
+// ends.
+func readChunks(ctx context.Context, r io.Reader, out chan<- chunk) {
+	defer close(out)
 	for {
-		// A buffer per message: gRPC may still be sending the last one.
+		// A buffer per chunk: gRPC may still be sending the last one.
 		buf := make([]byte, limits.PeerChunkSize)
 		n, err := io.ReadFull(r, buf)
-		if n > 0 {
-			chunk := rpc.Bytes(buf[:n])
-			if serr := send(&chunk); serr != nil {
-				return serr
-			}
-			metrics.ImagePeerServedBytes.Add(float64(n))
+		end := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if end {
+			err = nil
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil
+		if n == 0 && err == nil {
+			return
 		}
-		if err != nil {
-			return rpc.Status(err)
+		select {
+		case out <- chunk{data: buf[:n], err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if end || err != nil {
+			return
 		}
 	}
 }

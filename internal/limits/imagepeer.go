@@ -12,6 +12,18 @@ const (
 	// a node takes from a peer, whose size only the peer vouches for;
 	// what it names has sizes the digest-checked top vouches for.
 	PeerMaxManifestSize = 4 << 20
+	// PeerStreamWindow and PeerConnWindow are the HTTP/2 flow-control
+	// windows a fetching node gives a holder's streams and connection:
+	// a holder sends that much before it waits to hear the bytes were
+	// read. gRPC's default starts at 64 KiB and grows by its own
+	// estimate, so on a busy node, whose every reply waits for a core,
+	// a holder spent its time waiting instead of sending.
+	PeerStreamWindow = 8 << 20
+	PeerConnWindow   = 64 << 20
+	// PeerReadAhead is how many chunks a holder reads from its content
+	// store ahead of what gRPC has taken: reading the next chunk
+	// overlaps with sending this one.
+	PeerReadAhead = 2
 	// PeerMaxServing is how many blobs a node sends at once; more
 	// callers wait their turn, so 100 nodes fetching from one holder
 	// share its uplink instead of thrashing it.

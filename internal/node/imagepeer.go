@@ -23,7 +23,8 @@ func (n *Node) imageStore() *images.Store {
 }
 
 // dialNode connects to the cluster port of node nodeID at addr, checking
-// that the certificate there is that node's.
+// that the certificate there is that node's, with the flow-control
+// windows of an image fetch.
 func (n *Node) dialNode(ctx context.Context, nodeID, addr string) (*grpc.ClientConn, error) {
 	return clusterconn.DialGRPC(ctx, addr, func() *tls.Config {
 		k := n.keys.Load()
@@ -31,7 +32,7 @@ func (n *Node) dialNode(ctx context.Context, nodeID, addr string) (*grpc.ClientC
 			return nil
 		}
 		return clusterconn.ClientTLSNode(k.trust, &k.cert, clusterconn.ProtoGRPC, nodeID)
-	})
+	}, imagepeer.DialOptions()...)
 }
 
 // startImagePeers makes the node's images reachable by the swarm while
