@@ -89,6 +89,17 @@ const composeBuilt = `services:
     stop_grace_period: 1s
 `
 
+// fakeBuildx is a docker CLI plugin that says it is buildx and fails
+// whatever it is asked to do.
+const fakeBuildx = `#!/bin/sh
+if [ "$1" = docker-cli-plugin-metadata ]; then
+	echo '{"SchemaVersion":"0.1.0","Vendor":"e2e","Version":"v0.30.0"}'
+	exit 0
+fi
+echo "buildx $* was called: this daemon has no BuildKit" >&2
+exit 1
+`
+
 // composeBad has an error compose-go's schema check finds (a misspelt
 // key) beside a volume and a service that a half-applied file would make.
 const composeBad = `services:
@@ -327,7 +338,17 @@ func TestCompose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env := []string{"BUILT_CONTEXT=" + buildDir}
+		// A buildx plugin is installed, as on most docker hosts: Compose
+		// must still use the classic builder, the daemon having no
+		// BuildKit.
+		config := filepath.Join(t.TempDir(), "docker-config")
+		if err := os.MkdirAll(filepath.Join(config, "cli-plugins"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(config, "cli-plugins", "docker-buildx"), []byte(fakeBuildx), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"BUILT_CONTEXT=" + buildDir, "DOCKER_CONFIG=" + config}
 		out := mustCompose(t, env, "-f", "built.yaml", "-p", "built", "up", "-d", "--build")
 		cs := projectContainers(t, d, "built")
 		app, ok := cs["app"]

@@ -10,12 +10,14 @@ package compose
 
 import (
 	"io"
+	"os"
 
 	"github.com/docker/cli/cli/command"
 	cliflags "github.com/docker/cli/cli/flags"
 	commands "github.com/docker/compose/v5/cmd/compose"
 	"github.com/docker/compose/v5/cmd/prompt"
 	composesdk "github.com/docker/compose/v5/pkg/compose"
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
@@ -53,8 +55,21 @@ func NewCommand(in io.Reader, out, errOut io.Writer, api func() (*client.Client,
 		if err := dockerCli.Initialize(cliflags.NewClientOptions(), command.WithAPIClient(apiClient)); err != nil {
 			return err
 		}
+		useClassicBuilder(dockerCli)
 		backend.Add(composesdk.WithPrompt(prompt.NewPrompt(dockerCli.In(), dockerCli.Out()).Confirm))
 		return nil
 	}
 	return cmd
+}
+
+// useClassicBuilder makes Compose build with the Engine API's POST /build
+// (the classic builder) when the daemon says it has no BuildKit, as
+// Shoal's /_ping does (Builder-Version: 1), and DOCKER_BUILDKIT does not
+// say otherwise. Compose would otherwise build through the buildx plugin
+// when one is installed, which needs BuildKit's /session and /grpc.
+func useClassicBuilder(dockerCli *command.DockerCli) {
+	if os.Getenv("DOCKER_BUILDKIT") != "" || dockerCli.ServerInfo().BuildkitVersion == build.BuilderBuildKit {
+		return
+	}
+	os.Setenv("DOCKER_BUILDKIT", "0")
 }
