@@ -185,12 +185,20 @@ func (s *Server) distributionInspect(w http.ResponseWriter, r *http.Request) err
 // progressMessage is one line of a JSON progress stream; "error" is the
 // field older clients read, errorDetail the one newer ones do.
 type progressMessage struct {
-	Status      string            `json:"status,omitempty"`
-	ID          string            `json:"id,omitempty"`
-	Stream      string            `json:"stream,omitempty"`
-	Aux         *json.RawMessage  `json:"aux,omitempty"`
-	ErrorDetail *jsonstream.Error `json:"errorDetail,omitempty"`
-	Error       string            `json:"error,omitempty"`
+	Status         string            `json:"status,omitempty"`
+	ID             string            `json:"id,omitempty"`
+	ProgressDetail *progressDetail   `json:"progressDetail,omitempty"`
+	Stream         string            `json:"stream,omitempty"`
+	Aux            *json.RawMessage  `json:"aux,omitempty"`
+	ErrorDetail    *jsonstream.Error `json:"errorDetail,omitempty"`
+	Error          string            `json:"error,omitempty"`
+}
+
+// progressDetail is how far a layer's transfer is, from which the docker
+// CLI draws its bar.
+type progressDetail struct {
+	Current int64 `json:"current"`
+	Total   int64 `json:"total,omitempty"`
 }
 
 // progressStream writes a JSON progress stream. The response starts with

@@ -22,7 +22,7 @@ import (
 // save, image prune and commit.
 type Registry interface {
 	Login(ctx context.Context, cfg registry.AuthConfig) error
-	Push(ctx context.Context, ref string, progress func(id, status string)) (images.Pushed, error)
+	Push(ctx context.Context, ref string, progress func(images.PushProgress)) (images.Pushed, error)
 	History(ctx context.Context, ref string) ([]image.HistoryResponseItem, error)
 	Save(ctx context.Context, refs []string, w io.Writer) error
 	Prune(ctx context.Context, f filters.Args) (image.PruneReport, error)
@@ -81,8 +81,12 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	ps := newProgressStream(w)
 	for _, ref := range refs {
-		pushed, err := reg.Push(ctx, ref, func(id, status string) {
-			ps.send(progressMessage{ID: id, Status: status})
+		pushed, err := reg.Push(ctx, ref, func(p images.PushProgress) {
+			m := progressMessage{ID: p.ID, Status: p.Status}
+			if p.Current > 0 {
+				m.ProgressDetail = &progressDetail{Current: p.Current, Total: p.Total}
+			}
+			ps.send(m)
 		})
 		if err != nil {
 			return ps.fail(err)

@@ -32,21 +32,29 @@ type Pushed struct {
 	Size   int64
 }
 
+// PushProgress is a line of docker push's progress: ID is a layer's
+// short digest, "" for the repository line; while a layer is "Pushing",
+// Current of its Total bytes have been sent.
+type PushProgress struct {
+	ID, Status     string
+	Current, Total int64
+}
+
 // Push sends the image ref names to its registry with the credentials ctx
 // carries (registryauth.NewContext): this platform's manifest, its config
 // and the layers the registry lacks. progress, which may be nil, is told
-// per layer what docker push shows ("Preparing", "Pushing", "Pushed",
-// "Layer already exists"), with the layer's short digest as id, and once
-// with no id "The push refers to repository [NAME]".
-func (s *Store) Push(ctx context.Context, ref string, progress func(id, status string)) (Pushed, error) {
-	report := func(string, string) {}
+// per layer what docker push shows ("Preparing", "Pushing" with the bytes
+// sent, "Pushed", "Layer already exists"), with the layer's short digest
+// as ID, and once with no ID "The push refers to repository [NAME]".
+func (s *Store) Push(ctx context.Context, ref string, progress func(PushProgress)) (Pushed, error) {
+	report := func(PushProgress) {}
 	if progress != nil {
 		// Layers are sent in parallel; progress sees one line at a time.
 		var mu sync.Mutex
-		report = func(id, status string) {
+		report = func(p PushProgress) {
 			mu.Lock()
 			defer mu.Unlock()
-			progress(id, status)
+			progress(p)
 		}
 	}
 	named, err := normalize(ref)
@@ -87,11 +95,11 @@ func (s *Store) Push(ctx context.Context, ref string, progress func(id, status s
 	if err != nil {
 		return Pushed{}, pushError(named, err)
 	}
-	report("", "The push refers to repository ["+named.Name()+"]")
+	report(PushProgress{Status: "The push refers to repository [" + named.Name() + "]"})
 	layers := make(map[digest.Digest]bool, len(m.Layers))
 	for _, l := range m.Layers {
 		layers[l.Digest] = true
-		report(shortID(l.Digest), "Preparing")
+		report(PushProgress{ID: shortID(l.Digest), Status: "Preparing"})
 	}
 	rp := &reportingPusher{Pusher: pusher, layers: layers, progress: report}
 	if err := remotes.PushContent(ctx, rp, desc, cs, semaphore.NewWeighted(maxConcurrentUploads), s.platform, nil); err != nil {
@@ -139,7 +147,7 @@ func pushError(named reference.Named, err error) error {
 type reportingPusher struct {
 	remotes.Pusher
 	layers   map[digest.Digest]bool // the manifest's layers; read only
-	progress func(id, status string)
+	progress func(PushProgress)
 }
 
 func (p *reportingPusher) Push(ctx context.Context, desc ocispec.Descriptor) (content.Writer, error) {
@@ -150,24 +158,54 @@ func (p *reportingPusher) Push(ctx context.Context, desc ocispec.Descriptor) (co
 	id := shortID(desc.Digest)
 	switch {
 	case cerrdefs.IsAlreadyExists(err):
-		p.progress(id, "Layer already exists")
+		p.progress(PushProgress{ID: id, Status: "Layer already exists"})
 	case err == nil:
-		p.progress(id, "Pushing")
-		return &reportingWriter{Writer: w, done: func() { p.progress(id, "Pushed") }}, nil
+		p.progress(PushProgress{ID: id, Status: "Pushing", Total: desc.Size})
+		return &reportingWriter{Writer: w, id: id, total: desc.Size, step: progressStep(desc.Size), progress: p.progress}, nil
 	}
 	return w, err
 }
 
-// reportingWriter calls done when its blob is committed to the registry.
+// progressStep is how many bytes of a layer of size bytes are sent
+// between two progress lines: 1 %, and at least every 512 KiB, as dockerd
+// reports.
+func progressStep(size int64) int64 {
+	return max(1, min(size/100, 512<<10))
+}
+
+// reportingWriter tells progress how much of its layer was sent, every
+// step bytes, and "Pushed" once the registry committed it.
 type reportingWriter struct {
 	content.Writer
-	done func()
+	id          string
+	total, step int64
+	sent, shown int64
+	progress    func(PushProgress)
+}
+
+func (w *reportingWriter) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	w.sent += int64(n)
+	if w.sent-w.shown >= w.step {
+		w.shown = w.sent
+		w.progress(PushProgress{ID: w.id, Status: "Pushing", Current: w.sent, Total: w.total})
+	}
+	return n, err
+}
+
+// Truncate restarts the count when a blob is sent again from its start.
+func (w *reportingWriter) Truncate(size int64) error {
+	err := w.Writer.Truncate(size)
+	if err == nil {
+		w.sent, w.shown = size, size
+	}
+	return err
 }
 
 func (w *reportingWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
 	err := w.Writer.Commit(ctx, size, expected, opts...)
 	if err == nil || cerrdefs.IsAlreadyExists(err) {
-		w.done()
+		w.progress(PushProgress{ID: w.id, Status: "Pushed"})
 	}
 	return err
 }

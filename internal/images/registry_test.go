@@ -40,7 +40,16 @@ func TestPushPullWithAuth(t *testing.T) {
 			}
 			auth := registryauth.NewContext(t.Context(), registryauth.Encode(registry.AuthConfig{Username: "alice", Password: "s3cret", ServerAddress: reg.Host}))
 			var lines []string
-			progress := func(id, status string) { lines = append(lines, strings.TrimSpace(id+" "+status)) }
+			var sent int64
+			progress := func(p PushProgress) {
+				lines = append(lines, strings.TrimSpace(p.ID+" "+p.Status))
+				if p.Status == "Pushing" && p.Current > 0 {
+					sent = max(sent, p.Current)
+					if p.Current > p.Total {
+						t.Errorf("progress says %d of %d bytes of %s sent", p.Current, p.Total, p.ID)
+					}
+				}
+			}
 			pushed, err := s.Push(auth, ref, progress)
 			if err != nil {
 				t.Fatalf("push: %v", err)
@@ -50,6 +59,9 @@ func TestPushPullWithAuth(t *testing.T) {
 			}
 			if !slices.Contains(lines, "The push refers to repository ["+reg.Host+"/team/app]") || !containsSuffix(lines, " Pushed") || !containsSuffix(lines, " Preparing") {
 				t.Errorf("progress %q lacks the repository line, Preparing or Pushed", lines)
+			}
+			if sent == 0 {
+				t.Errorf("progress never said how many bytes of a layer were sent: %q", lines)
 			}
 			lines = nil
 			if _, err := s.Push(auth, ref, progress); err != nil {
