@@ -104,28 +104,36 @@ type chunk struct {
 	err  error
 }
 
-// readChunks reads r to its end in chunks of limits.PeerChunkSize into
-// out, and closes out; a read error is the last chunk. It stops when ctx
-// ends.
+// readChunks reads r to its end, limits.PeerReadSize at a time, into
+// out in chunks of limits.PeerChunkSize, and closes out; a read error is
+// the last chunk. It stops when ctx ends.
 func readChunks(ctx context.Context, r io.Reader, out chan<- chunk) {
 	defer close(out)
 	for {
-		// A buffer per chunk: gRPC may still be sending the last one.
-		buf := make([]byte, limits.PeerChunkSize)
+		// A buffer per read: gRPC may still be sending the last one.
+		buf := make([]byte, limits.PeerReadSize)
 		n, err := io.ReadFull(r, buf)
 		end := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if end {
 			err = nil
 		}
-		if n == 0 && err == nil {
+		for data := buf[:n]; len(data) > 0; {
+			c := data[:min(len(data), limits.PeerChunkSize)]
+			data = data[len(c):]
+			select {
+			case out <- chunk{data: c}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err != nil {
+			select {
+			case out <- chunk{err: err}:
+			case <-ctx.Done():
+			}
 			return
 		}
-		select {
-		case out <- chunk{data: buf[:n], err: err}:
-		case <-ctx.Done():
-			return
-		}
-		if end || err != nil {
+		if end || n == 0 {
 			return
 		}
 	}

@@ -20,14 +20,18 @@ const (
 	// a holder spent its time waiting instead of sending.
 	PeerStreamWindow = 8 << 20
 	PeerConnWindow   = 64 << 20
-	// PeerReadAhead is how many chunks a holder reads from its content
-	// store ahead of what gRPC has taken: reading the next chunk
-	// overlaps with sending this one.
+	// PeerReadSize is how much of a blob a holder reads from containerd
+	// at once (one Read call, which containerd answers by looking the
+	// blob up again each time), sent as chunks of PeerChunkSize; and
+	// PeerReadAhead how many chunks it reads ahead of what gRPC has
+	// taken, so reading overlaps with sending. A blob being sent holds
+	// at most PeerReadSize+PeerReadAhead*PeerChunkSize bytes.
+	PeerReadSize  = 2 << 20
 	PeerReadAhead = 2
 	// PeerMaxServing is how many blobs a node sends at once; more
 	// callers wait their turn, so 100 nodes fetching from one holder
 	// share its uplink instead of thrashing it.
-	PeerMaxServing = 16
+	PeerMaxServing = 32
 	// PeerMaxHeld is the most images a node announces; one that holds
 	// more announces the first ones (by name) and fetches the rest from a
 	// registry.
