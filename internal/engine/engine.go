@@ -105,6 +105,9 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Events != nil {
 		imgOpts.Events = cfg.Events
 	}
+	if e.proc != nil {
+		imgOpts.ContentRoot = e.proc.ContentRoot()
+	}
 	e.Images = images.New(c, imgOpts)
 	volCfg := volume.Config{Root: filepath.Join(cfg.DataRoot, "volumes"), Logger: cfg.Logger.With("component", "volumes")}
 	if cfg.Events != nil {

@@ -259,3 +259,21 @@ func TestFetchBeforeAnnounce(t *testing.T) {
 		t.Errorf("fetched %s, want %s", img.Target().Digest, d)
 	}
 }
+
+// A blob of another namespace of the same containerd is in the files a
+// store reads, but not that store's to serve.
+func TestBlobOfAnotherNamespaceRefused(t *testing.T) {
+	src, _, d := loaded(t, "app:v1")
+	ra, err := src.Blob(t.Context(), d)
+	if err != nil {
+		t.Fatalf("the store that loaded %s cannot read it: %v", d, err)
+	}
+	ra.Close()
+	other := newStore(t, serving)
+	if ra, err := other.Blob(t.Context(), d); !errdefs.Is(err, errdefs.KindNotFound) {
+		if err == nil {
+			ra.Close()
+		}
+		t.Fatalf("another namespace's store read %s: %v, want not found", d, err)
+	}
+}

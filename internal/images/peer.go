@@ -120,9 +120,25 @@ func (s *Store) Target(ctx context.Context, d digest.Digest) (ocispec.Descriptor
 	return ocispec.Descriptor{MediaType: t.MediaType, Digest: t.Digest, Size: t.Size}, nil
 }
 
-// Blob opens the blob d of the content store for reading.
+// Blob opens the blob d of the content store for reading: the file
+// itself when the store can read containerd's files (Options.ContentRoot),
+// once containerd says this namespace holds it.
 func (s *Store) Blob(ctx context.Context, d digest.Digest) (content.ReaderAt, error) {
-	ra, err := s.c.ContentStore().ReaderAt(s.ctx(ctx), ocispec.Descriptor{Digest: d})
+	cs := s.c.ContentStore()
+	info, err := cs.Info(s.ctx(ctx), d)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, errdefs.NotFound("no blob %s here", d)
+		}
+		return nil, classify(err)
+	}
+	desc := ocispec.Descriptor{Digest: d, Size: info.Size}
+	if s.files != nil {
+		if ra, err := s.files.ReaderAt(ctx, desc); err == nil {
+			return ra, nil
+		}
+	}
+	ra, err := cs.ReaderAt(s.ctx(ctx), desc)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return nil, errdefs.NotFound("no blob %s here", d)

@@ -193,6 +193,13 @@ func (p *Process) isStopping() bool {
 	return p.stopping
 }
 
+// ContentRoot is the directory of containerd's content store (its
+// local content plugin's root), which the image store may read blobs from
+// directly.
+func (p *Process) ContentRoot() string {
+	return filepath.Join(p.cfg.Root, "io.containerd.content.v1.content")
+}
+
 func (p *Process) logPath() string { return filepath.Join(p.cfg.Root, "containerd.log") }
 
 // start launches a new containerd and waits until it answers.
