@@ -14,6 +14,8 @@
 # runs from `docker service create` until `docker service ls` shows 5/5.
 # Prints one line per measurement, with where the workers' fetches came
 # from (their daemon logs), and a last line with the medians.
+# The transfer alone, without the cluster, for a profile: BenchmarkFetch
+# in internal/imagepeer (its doc comment has the command).
 # Usage: bench/imagepeer.sh [RUNS] [MB]
 # SHOAL=path measures another build (default bin/shoal).
 set -euo pipefail
