@@ -62,6 +62,7 @@ type Node struct {
 	// readyTerm is the term in which this node, as leader, has applied
 	// everything earlier leaders committed (a barrier of its own term).
 	readyTerm atomic.Uint64
+	reads     *readRounds
 }
 
 // Open opens (or creates) the raft state in cfg.Dir and connects it to st:
@@ -83,6 +84,7 @@ func Open(cfg Config, st *store.Store) (*Node, error) {
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
 	n := &Node{keep: ds.keep, id: cfg.LocalID, addr: cfg.Transport.LocalAddr(), raft: r, logs: ds.bolt, snaps: ds.snaps, store: st, log: cfg.Logger, fsm: f}
+	n.reads = &readRounds{confirm: n.confirmRead}
 	st.SetProposer(n)
 	return n, nil
 }
@@ -211,52 +213,6 @@ func classify(err error) error {
 		return &errdefs.Error{Kind: errdefs.KindUnavailable, Msg: "this manager is shutting down", Err: err}
 	}
 	return fmt.Errorf("consensus: %w", err)
-}
-
-// ReadIndex returns the store index a linearizable read must see, when
-// this node leads: every write acknowledged before the call is applied up
-// to it. As etcd's ReadIndex, without the log: once a barrier of the
-// current term has applied what earlier leaders committed, every
-// acknowledged write is in this leader's store (Propose returns only once
-// the leader's store applied it), and confirming leadership after taking
-// the index rules out a newer leader that acknowledged writes this one
-// has not seen. Without a quorum the confirmation fails, and so does the
-// read: a manager that cannot reach a quorum cannot tell how old its
-// state is.
-func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
-	if !n.IsLeader() {
-		return 0, classify(raft.ErrNotLeader)
-	}
-	term := n.raft.CurrentTerm()
-	if n.readyTerm.Load() != term {
-		if err := wait(ctx, n.raft.Barrier(proposeTimeout)); err != nil {
-			return 0, err
-		}
-		n.readyTerm.Store(term)
-	}
-	idx := n.store.Index()
-	if err := wait(ctx, n.raft.VerifyLeader()); err != nil {
-		return 0, err
-	}
-	if n.raft.CurrentTerm() != term {
-		return 0, classify(raft.ErrLeadershipLost)
-	}
-	return idx, nil
-}
-
-// wait waits for f, or for ctx to end.
-func wait(ctx context.Context, f raft.Future) error {
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return classify(err)
-		}
-		return nil
-	case <-ctx.Done():
-		return &errdefs.Error{Kind: errdefs.KindUnavailable, Msg: "the swarm does not have a leader: this manager could not confirm its leadership with a quorum of managers", Err: ctx.Err()}
-	}
 }
 
 // IsLeader reports whether this node leads the group now.
