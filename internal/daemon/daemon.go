@@ -55,6 +55,8 @@ type Options struct {
 	// MetricsAddr serves Prometheus metrics at /metrics when set; an
 	// address reachable from the network takes the API's TLS flags.
 	MetricsAddr string
+	// Pprof serves Go's profiles at /debug/pprof/ on the API's hosts.
+	Pprof bool
 }
 
 // NewCommand returns the `daemon` command.
@@ -86,6 +88,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.UIAddr, "ui-addr", "", "address to serve the web UI on (127.0.0.1:8080, unix:///path); on TCP it asks for a token logged at start; off when empty")
 	o.TLS.AddFlags(f)
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (127.0.0.1:9323, unix:///path; another TCP address needs --tlsverify or --insecure-tcp, as -H does); off when empty")
+	f.BoolVar(&o.Pprof, "pprof", false, "serve Go's profiles at /debug/pprof/ on the API's hosts (for measuring the daemon; off by default)")
 	return cmd
 }
 
@@ -198,6 +201,9 @@ func Run(ctx context.Context, o Options) error {
 	// membership: a restarted manager answers writes its followers forward
 	// with it as soon as its cluster port is up.
 	handler := newAPI(eng, nd, bus, o, engineID, labels, log)
+	if o.Pprof {
+		handler = withPprof(handler)
+	}
 	nodeCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- nd.Run(nodeCtx) }()
