@@ -14,12 +14,15 @@
 #   engine parallel n=N runs=R shoal_s=MEDIAN (MIN–MAX) docker_s=… ratio=MEDIAN (MIN–MAX)
 # Run it alone: it starts daemons (in this project:
 # flock /tmp/shoal-e2e.lock bench/engine.sh).
-# Usage: bench/engine.sh [RUNS] [N] [PAR_RUNS]
+# With PROFILE=FILE Shoal's daemon runs with --pprof and FILE gets a CPU
+# profile of 15 s from the start of its first parallel run.
+# Usage: [PROFILE=FILE] bench/engine.sh [RUNS] [N] [PAR_RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-100}
 par=${2:-50}
 par_runs=${3:-3}
+profile=${PROFILE:-}
 . bench/lib.sh
 
 ensure_dockerd
@@ -60,7 +63,7 @@ netns "$tag-s" 10.249.98.2
 containerd_for docker "$tag-d"
 dockerd_in "$tag-d" "$dsock"
 nsenter --net=/run/netns/"$tag-s" setsid bin/shoal daemon --data-root "$work/shoal" --exec-root "$run/s" \
-	--host "$ssock" --pidfile "$run/s.pid" >"$work/shoal.log" 2>&1 &
+	--host "$ssock" --pidfile "$run/s.pid" ${profile:+--pprof} >"$work/shoal.log" 2>&1 &
 disown
 wait_api "$dsock"
 wait_api "$ssock"
@@ -79,12 +82,17 @@ run_rm_once() {
 }
 
 # parallel_once prints the seconds from starting $par containers at once
-# until docker ps counts them all running, then removes them.
+# until docker ps counts them all running, then removes them. On Shoal,
+# the first takes PROFILE.
 parallel_once() {
 	local t0 i n
+	if [ -n "$profile" ] && [ "$DOCKER_HOST" = "$ssock" ] && [ ! -e "$profile" ]; then
+		: >"$profile"
+		curl -sS --unix-socket "${ssock#unix://}" -o "$profile" 'http://docker/debug/pprof/profile?seconds=15' >/dev/null 2>&1 &
+	fi
 	t0=$(date +%s%N)
 	for i in $(seq 1 "$par"); do docker run -d busybox sleep 3600 >/dev/null & done
-	wait
+	wait $(jobs -p | tail -n "$par")
 	while n=$(docker ps -q | wc -l) && [ "$n" -lt "$par" ]; do sleep 0.02; done
 	echo "scale=3; $(ms "$t0") / 1000" | bc
 	docker ps -aq | xargs -r docker rm -f >/dev/null
