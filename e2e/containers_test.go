@@ -421,6 +421,14 @@ func TestContainers(t *testing.T) {
 		if got := inspect(d, "always", "{{.State.Running}}"); got != "true" {
 			t.Fatalf("a plain container beside the swarm: running %q", got)
 		}
+		// A task container's name is taken: a plain container may not
+		// be created or renamed to it.
+		taskName := strings.TrimSpace(d.Docker("ps", "-a", "--filter", "is-task=true", "--format", "{{.Names}}"))
+		for _, args := range [][]string{{"create", "--name", taskName, "busybox", "true"}, {"rename", "always", taskName}} {
+			if out, err := d.TryDocker(args...); err == nil || !strings.Contains(out, `The container name "/`+taskName+`" is already in use`) {
+				t.Fatalf("docker %s with task container %s's name: %v\n%s", args[0], taskName, err, out)
+			}
+		}
 		d.Docker("service", "rm", "svc")
 	})
 }

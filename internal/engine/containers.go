@@ -161,11 +161,7 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	if err := container.Validate(req.Config, &host, c.ncpu); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
-	names, err := c.exec.Names(ctx)
-	if err != nil {
-		return containertypes.CreateResponse{}, err
-	}
-	if err := c.resolveNetworkMode(ctx, &host, names); err != nil {
+	if err := c.resolveNetworkMode(ctx, &host); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
 	netReqs, err := c.nets.wanted(&host, req.NetworkingConfig)
@@ -193,18 +189,25 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		return containertypes.CreateResponse{}, err
 	}
 
-	taken := func(n string) bool {
-		if _, ok := c.store.NameHolder(n); ok {
-			return true
-		}
-		return slices.Contains(mapValues(names), n)
-	}
 	if name == "" {
-		name = container.GenerateName(taken)
-	}
-	for id, n := range names {
-		if n == name && !c.store.Has(id) {
-			return containertypes.CreateResponse{}, container.NameConflict(name, id)
+		var herr error
+		name = container.GenerateName(func(n string) bool {
+			_, held, err := c.nameHolder(ctx, n)
+			herr = err
+			return held
+		})
+		if herr != nil {
+			return containertypes.CreateResponse{}, herr
+		}
+	} else {
+		// A plain container's name is checked again, atomically, by
+		// the store's Add; a task container's only here.
+		holder, held, err := c.nameHolder(ctx, name)
+		if err != nil {
+			return containertypes.CreateResponse{}, err
+		}
+		if held && !c.store.Has(holder) {
+			return containertypes.CreateResponse{}, container.NameConflict(name, holder)
 		}
 	}
 	ctr := &container.Container{
@@ -244,18 +247,30 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	return containertypes.CreateResponse{ID: ctr.ID, Warnings: []string{}}, nil
 }
 
-func mapValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
+// nameHolder returns the container that holds name, plain or a task's:
+// the store's index of names for plain containers, one containerd query
+// filtered by the task-name label for task containers — never a read of
+// every container, which made a burst of N creates cost O(N²).
+func (c *Containers) nameHolder(ctx context.Context, name string) (id string, held bool, err error) {
+	if id, ok := c.store.NameHolder(name); ok {
+		return id, true, nil
 	}
-	return out
+	ids, err := c.exec.TaskContainersNamed(ctx, name)
+	if err != nil {
+		return "", false, err
+	}
+	for _, id := range ids {
+		if !c.store.Has(id) {
+			return id, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // resolveNetworkMode checks that the network a container asks for is one
 // this node has (a user-defined one named as the network is named), and
 // names the container of container:NAME by its full ID.
-func (c *Containers) resolveNetworkMode(ctx context.Context, host *containertypes.HostConfig, names map[string]string) error {
+func (c *Containers) resolveNetworkMode(ctx context.Context, host *containertypes.HostConfig) error {
 	mode := host.NetworkMode
 	switch {
 	case mode.IsBridge(), mode.IsHost(), mode.IsNone():
@@ -268,6 +283,10 @@ func (c *Containers) resolveNetworkMode(ctx context.Context, host *containertype
 		host.NetworkMode = containertypes.NetworkMode(n.Name)
 		return nil
 	case mode.IsContainer():
+		names, err := c.exec.Names(ctx)
+		if err != nil {
+			return err
+		}
 		refs := make([]container.Ref, 0, len(names))
 		for id, n := range names {
 			refs = append(refs, container.Ref{ID: id, Name: n})
@@ -506,14 +525,12 @@ func (c *Containers) Rename(ctx context.Context, idOrName, newName string) error
 	if name == ref.Name {
 		return errdefs.Invalid("Renaming a container with the same name as its current name")
 	}
-	names, err := c.exec.Names(ctx)
+	holder, held, err := c.nameHolder(ctx, name)
 	if err != nil {
 		return err
 	}
-	for id, n := range names {
-		if n == name && id != ref.ID {
-			return container.NameConflict(name, id)
-		}
+	if held && holder != ref.ID {
+		return container.NameConflict(name, holder)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

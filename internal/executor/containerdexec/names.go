@@ -1,6 +1,7 @@
 package containerdexec
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -59,4 +60,21 @@ func containerLabels(t *swarm.Task, name string) map[string]string {
 	labels[LabelTaskName] = name
 	labels[LabelNodeID] = t.NodeID
 	return labels
+}
+
+// TaskContainersNamed returns the IDs of the containers that carry name
+// as their task name (LabelTaskName, which every task container has, equal
+// to its name): one containerd query filtered there, where Names reads
+// every container's record. A plain container may carry the label too;
+// callers tell those apart.
+func (e *Executor) TaskContainersNamed(ctx context.Context, name string) ([]string, error) {
+	ctrs, err := e.cfg.Client.Containers(e.ns(ctx), fmt.Sprintf("labels.%q==%q", LabelTaskName, name))
+	if err != nil {
+		return nil, fmt.Errorf("list containers named %s: %w", name, err)
+	}
+	ids := make([]string, len(ctrs))
+	for i, c := range ctrs {
+		ids[i] = c.ID()
+	}
+	return ids, nil
 }
