@@ -65,6 +65,8 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	gates gates
+	// services keeps encoded answers of GET /services.
+	services answerCache
 }
 
 // New returns a Server.

@@ -21,11 +21,21 @@ func (s *Server) serviceList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Read before the list (answerCache).
+	index := c.Index()
+	if body, ok := s.services.get(c, index, r.URL.RawQuery); ok {
+		return writeEncoded(w, body)
+	}
 	svcs, err := c.ListServices(r.Context(), f, status)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, svcs)
+	body, err := encodeJSON(svcs)
+	if err != nil {
+		return err
+	}
+	s.services.put(c, index, r.URL.RawQuery, body)
+	return writeEncoded(w, body)
 }
 
 func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {

@@ -148,3 +148,9 @@ func findNode(tx store.ReadTx, ref string) (*store.Node, error) {
 func findTask(tx store.ReadTx, ref string) (*store.Task, error) {
 	return lookup(tx, "task", ref, tasksNamed)
 }
+
+// Index returns the raft index of the state the API reads now: what a
+// read answers is a function of the query and this index, so an answer
+// computed at an index may be given again while the index stays (the
+// store makes a batch visible before it moves the index past it).
+func (a *API) Index() uint64 { return a.store.Index() }
