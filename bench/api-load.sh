@@ -5,12 +5,16 @@
 # twenty requests, and one client in ten following events — while a probe
 # lists services (docker service ls) every 50 ms. Prints the load's
 # requests and the last line
-#   api-load clients=N ... service_ls_p50_ms=A p99_ms=B max_ms=C
+#   api-load clients=N ... service_ls_p50_ms=A p99_ms=B max_ms=C probe=WHERE
+# The probe runs in a process of its own, as a docker CLI does (PROBE=own,
+# the default); PROBE=shared runs it in the load's process, as this script
+# did until 2026-12-07, where its requests also wait behind the 450 load
+# clients' goroutines on the same 2 cores.
 # It starts a daemon: in this project run it under the e2e lock
 # (flock /tmp/shoal-e2e.lock bench/api-load.sh).
 # With PROFILE=FILE the daemon runs with --pprof and a CPU profile of the
 # load's middle 10 seconds is written to FILE (go tool pprof bin/shoal FILE).
-# Usage: [PROFILE=FILE] bench/api-load.sh [CLIENTS] [DURATION] [SERVICES]
+# Usage: [PROBE=own|shared] [PROFILE=FILE] bench/api-load.sh [CLIENTS] [DURATION] [SERVICES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients=${1:-500}
@@ -28,5 +32,24 @@ done
 if [ -n "$profile" ]; then
 	(sleep 5 && curl -sS --unix-socket "${DOCKER_HOST#unix://}" -o "$profile" 'http://docker/debug/pprof/profile?seconds=10') &
 fi
-bin/shoal-bench api-load --socket "${DOCKER_HOST#unix://}" --clients "$clients" --duration "$duration"
+sock=${DOCKER_HOST#unix://}
+case ${PROBE:-own} in
+shared)
+	bin/shoal-bench api-load --socket "$sock" --clients "$clients" --duration "$duration"
+	echo "probe=shared"
+	;;
+own)
+	bin/shoal-bench api-load --socket "$sock" --clients "$clients" --duration "$duration" --probe 0 >"$data/load.txt" &
+	load=$!
+	bin/shoal-bench api-load --socket "$sock" --clients 0 --duration "$duration" >"$data/probe.txt"
+	wait "$load"
+	head -n1 "$data/load.txt"
+	# The load's figures, then the probe's.
+	echo "$(sed -n 's/ probes=.*//p' "$data/load.txt" | tail -n1) $(grep -o 'probes=.*' "$data/probe.txt") probe=own"
+	;;
+*)
+	echo "PROBE=$PROBE: want own or shared" >&2
+	exit 2
+	;;
+esac
 wait

@@ -60,3 +60,30 @@ func TestRun(t *testing.T) {
 		t.Fatalf("errors %d, updates with another version %d, event followers %d (want 2), probes %d", res.Errors, badVersion.Load(), events.Load(), res.Probes)
 	}
 }
+
+// TestRunWithoutProbe: with Probe 0 the clients load and Run reports
+// their requests, no probe and no error, for a probe in another process.
+func TestRunWithoutProbe(t *testing.T) {
+	var lists atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+		lists.Add(1)
+		w.Write([]byte(`[{"ID":"s1"}]`))
+	})
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	res, err := Run(context.Background(), Config{Socket: sock, Clients: 5, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Probes != 0 || res.Requests["ls"] == 0 || lists.Load() < int64(res.Requests["ls"]) {
+		t.Fatalf("probes %d, ls %d, lists served %d; want no probe and the clients' lists", res.Probes, res.Requests["ls"], lists.Load())
+	}
+}

@@ -168,7 +168,7 @@ func apiLoad(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Socket, "socket", "/var/run/docker.sock", "the daemon's unix socket")
 	fs.IntVar(&cfg.Clients, "clients", 500, "concurrent load clients")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to load")
-	fs.DurationVar(&cfg.Probe, "probe", 50*time.Millisecond, "how often the probe lists services")
+	fs.DurationVar(&cfg.Probe, "probe", 50*time.Millisecond, "how often the probe lists services; 0 runs none (bench/api-load.sh probes from another process)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
