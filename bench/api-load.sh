@@ -31,6 +31,7 @@ for i in $(seq 1 "$services"); do
 done
 if [ -n "$profile" ]; then
 	(sleep 5 && curl -sS --unix-socket "${DOCKER_HOST#unix://}" -o "$profile" 'http://docker/debug/pprof/profile?seconds=10') &
+	profiling=$!
 fi
 sock=${DOCKER_HOST#unix://}
 case ${PROBE:-own} in
@@ -52,4 +53,5 @@ own)
 	exit 2
 	;;
 esac
-wait
+# Not a bare wait: the daemon is a job of this shell too.
+[ -z "$profile" ] || wait "$profiling"
