@@ -11,11 +11,11 @@ import (
 	"github.com/shoal-project/shoal/internal/store"
 )
 
-// A kept list is given again only for the state it was computed at: after
-// any write (an update, a task's state, a removal) the next list shows it,
-// each query keeps its own answer, and a swarm's new store is never
-// answered from the old one's lists.
-func TestServiceListAnswersFollowTheStore(t *testing.T) {
+// A kept answer (service ls and inspect, task ls) is given again only for
+// the state it was computed at: after any write (an update, a task's
+// state, a removal) the next read shows it, each query keeps its own
+// answer, and a swarm's new store is never answered from the old one's.
+func TestKeptAnswersFollowTheStore(t *testing.T) {
 	tc := newTestCluster(t)
 	s := New(Config{Cluster: tc})
 	c := newClient(t, serveServer(t, s))
@@ -43,6 +43,27 @@ func TestServiceListAnswersFollowTheStore(t *testing.T) {
 		t.Fatalf("listed %v by name web1, want web1 alone", got)
 	}
 	svc := list("")[0]
+	inspect := func() swarm.Service {
+		t.Helper()
+		r := c.do("GET", "/services/"+svc.ID, nil)
+		var out swarm.Service
+		if err := json.Unmarshal(r.body, &out); r.code != 200 || err != nil {
+			t.Fatalf("GET /services/%s: %d %s", svc.ID, r.code, r.body)
+		}
+		return out
+	}
+	tasks := func() int {
+		t.Helper()
+		r := c.do("GET", `/tasks?filters={"service":{"`+svc.ID+`":true}}`, nil)
+		var out []swarm.Task
+		if err := json.Unmarshal(r.body, &out); r.code != 200 || err != nil {
+			t.Fatalf("GET /tasks: %d %s", r.code, r.body)
+		}
+		return len(out)
+	}
+	if inspect().Spec.Labels["v"] != "" || tasks() != 0 {
+		t.Fatal("the service has a label or a task already")
+	}
 
 	// A label through the API.
 	svc.Spec.Labels = map[string]string{"v": "2"}
@@ -53,6 +74,9 @@ func TestServiceListAnswersFollowTheStore(t *testing.T) {
 		if got.ID == svc.ID && got.Spec.Labels["v"] != "2" {
 			t.Fatalf("the list after an update shows labels %v, want v=2", got.Spec.Labels)
 		}
+	}
+	if got := inspect().Spec.Labels; got["v"] != "2" {
+		t.Fatalf("inspect after an update shows labels %v, want v=2", got)
 	}
 
 	// A running task, written to the store as the dispatcher would.
@@ -67,6 +91,9 @@ func TestServiceListAnswersFollowTheStore(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if n := tasks(); n != 1 {
+		t.Fatalf("task ls after a task was written shows %d, want 1", n)
+	}
 	for _, got := range list("?status=true") {
 		if got.ID == svc.ID && (got.ServiceStatus == nil || got.ServiceStatus.RunningTasks != 1) {
 			t.Fatalf("the list after a task started shows status %+v, want 1 running", got.ServiceStatus)
@@ -78,6 +105,10 @@ func TestServiceListAnswersFollowTheStore(t *testing.T) {
 	}
 	if got := list(""); len(got) != 1 {
 		t.Fatalf("listed %d services after a removal, want 1", len(got))
+	}
+	other := list("")[0]
+	if r := c.do("GET", "/services/"+other.ID, nil); r.code != 200 {
+		t.Fatalf("inspect %s: %d %s", other.ID, r.code, r.body)
 	}
 
 	// Another swarm, its store brought to the index the old one's list
@@ -96,5 +127,8 @@ func TestServiceListAnswersFollowTheStore(t *testing.T) {
 	tc.api, tc.store = controlapi.New(fresh.store), fresh.store
 	if got := list(""); len(got) != 0 {
 		t.Fatalf("a new swarm's store listed %d services of the old one", len(got))
+	}
+	if r := c.do("GET", "/services/"+other.ID, nil); r.code != 404 {
+		t.Fatalf("a new swarm's store answered inspect of the old one's service: %d %s", r.code, r.body)
 	}
 }

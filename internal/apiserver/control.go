@@ -28,6 +28,22 @@ func listOf[T any](s *Server, list func(*controlapi.API, context.Context, filter
 	}
 }
 
+// cachedListOf is listOf for a list whose answers are kept while the
+// store does not change (answerCache).
+func cachedListOf[T any](s *Server, list func(*controlapi.API, context.Context, filters.Args) ([]T, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := s.control()
+		if err != nil {
+			return err
+		}
+		f, err := queryFilters(r)
+		if err != nil {
+			return err
+		}
+		return s.cachedRead(w, r, c, func() (any, error) { return list(c, r.Context(), f) })
+	}
+}
+
 // inspectOf serves a cluster inspect endpoint: the object the path's {id}
 // names, as JSON.
 func inspectOf[T any](s *Server, get func(*controlapi.API, context.Context, string) (T, error)) handler {

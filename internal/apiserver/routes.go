@@ -38,7 +38,7 @@ func (s *Server) routes() {
 	s.handle("GET /services/{id}/canary", s.serviceCanary)
 	s.handle("POST /services/{id}/promote", s.servicePromote)
 
-	s.handle("GET /tasks", listOf(s, (*controlapi.API).ListTasks))
+	s.handle("GET /tasks", cachedListOf(s, (*controlapi.API).ListTasks))
 	s.handle("GET /tasks/{id}", inspectOf(s, (*controlapi.API).GetTask))
 	s.handle("GET /tasks/{id}/logs", s.taskLogs)
 

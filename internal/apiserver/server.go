@@ -65,8 +65,8 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	gates gates
-	// services keeps encoded answers of GET /services.
-	services answerCache
+	// answers keeps encoded answers of the cluster reads polled most.
+	answers answerCache
 }
 
 // New returns a Server.

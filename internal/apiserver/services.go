@@ -21,21 +21,7 @@ func (s *Server) serviceList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// Read before the list (answerCache).
-	index := c.Index()
-	if body, ok := s.services.get(c, index, r.URL.RawQuery); ok {
-		return writeEncoded(w, body)
-	}
-	svcs, err := c.ListServices(r.Context(), f, status)
-	if err != nil {
-		return err
-	}
-	body, err := encodeJSON(svcs)
-	if err != nil {
-		return err
-	}
-	s.services.put(c, index, r.URL.RawQuery, body)
-	return writeEncoded(w, body)
+	return s.cachedRead(w, r, c, func() (any, error) { return c.ListServices(r.Context(), f, status) })
 }
 
 func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
@@ -68,11 +54,7 @@ func (s *Server) serviceInspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	svc, err := c.GetService(r.Context(), r.PathValue("id"), insertDefaults)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, svc)
+	return s.cachedRead(w, r, c, func() (any, error) { return c.GetService(r.Context(), r.PathValue("id"), insertDefaults) })
 }
 
 func (s *Server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
