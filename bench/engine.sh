@@ -15,7 +15,7 @@
 # Run it alone: it starts daemons (in this project:
 # flock /tmp/shoal-e2e.lock bench/engine.sh).
 # With PROFILE=FILE Shoal's daemon runs with --pprof and FILE gets a CPU
-# profile of 15 s from the start of its first parallel run.
+# profile of 5 s from the start of its first parallel run.
 # Usage: [PROFILE=FILE] bench/engine.sh [RUNS] [N] [PAR_RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,7 +88,7 @@ parallel_once() {
 	local t0 i n
 	if [ -n "$profile" ] && [ "$DOCKER_HOST" = "$ssock" ] && [ ! -e "$profile" ]; then
 		: >"$profile"
-		curl -sS --unix-socket "${ssock#unix://}" -o "$profile" 'http://docker/debug/pprof/profile?seconds=15' >/dev/null 2>&1 &
+		curl -sS --unix-socket "${ssock#unix://}" -o "$profile" 'http://docker/debug/pprof/profile?seconds=5' >/dev/null 2>&1 &
 	fi
 	t0=$(date +%s%N)
 	for i in $(seq 1 "$par"); do docker run -d busybox sleep 3600 >/dev/null & done
