@@ -212,6 +212,47 @@ func convergence(p Placement) (waiting string, duplicates []string) {
 	return waiting, duplicates
 }
 
+// shortTasks lists the tasks of the services not at their replica count,
+// a line each (service, slot, node, desired and current state, message,
+// error, when), for a run that did not converge to say where they stuck.
+func shortTasks(p Placement) []string {
+	waiting, _ := convergence(p)
+	hosts := map[string]string{}
+	for _, n := range p.Nodes {
+		hosts[n.ID] = n.Description.Hostname + "(" + string(n.Status.State) + ")"
+	}
+	var out []string
+	for _, s := range p.Services {
+		if !strings.Contains(waiting, s.Spec.Name+":") {
+			continue
+		}
+		out = append(out, fmt.Sprintf("  %s v%d: %d tasks", s.Spec.Name, s.Version.Index, countTasks(p.Tasks, s.ID)))
+		for _, t := range p.Tasks {
+			if t.ServiceID != s.ID {
+				continue
+			}
+			host := hosts[t.NodeID]
+			if host == "" {
+				host = "no node"
+			}
+			out = append(out, fmt.Sprintf("    slot %d %s on %s: desired %s, %s %q %q at %s, v%d",
+				t.Slot, t.ID, host, t.DesiredState, t.Status.State,
+				t.Status.Message, t.Status.Err, t.Status.Timestamp.Format("15:04:05.000"), t.Version.Index))
+		}
+	}
+	return out
+}
+
+func countTasks(ts []swarm.Task, service string) int {
+	n := 0
+	for _, t := range ts {
+		if t.ServiceID == service {
+			n++
+		}
+	}
+	return n
+}
+
 func firstOr(s []string, def string) string {
 	if len(s) == 0 {
 		return def

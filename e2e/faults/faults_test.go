@@ -21,6 +21,7 @@ var (
 	flagDisk     = flag.Bool("faults.disk", os.Getenv("DISK") == "1", "also fill a manager's disk; env DISK=1")
 	flagClock    = flag.Bool("faults.clock", os.Getenv("CLOCK") == "1", "also jump hosts' wall clocks; env CLOCK=1")
 	flagOut      = flag.String("faults.out", os.Getenv("FAULTS_OUT"), "directory for the HTML history of a run with anomalies; env FAULTS_OUT")
+	flagDebug    = flag.Bool("faults.debug", os.Getenv("FAULTS_DEBUG") == "1", "run the daemons with --log-level=debug, for the logs a run with anomalies keeps; env FAULTS_DEBUG=1")
 	flagRecord   = flag.String("faults.record", os.Getenv("FAULTS_RECORD"), "append a line per schedule run to this file (bench/faults.sh adds them up); env FAULTS_RECORD")
 )
 
@@ -99,10 +100,14 @@ func TestFaults(t *testing.T) {
 			sched := DefaultScheduleConfig
 			sched.Disk = *flagDisk
 			sched.Clock = *flagClock
+			var daemonArgs []string
+			if *flagDebug {
+				daemonArgs = []string{"--log-level=debug"}
+			}
 			start := time.Now()
 			res, err := Run(t.Context(), Config{
 				Seed: seed, Managers: *flagManagers, Workers: 1, Schedule: sched,
-				Binary: shoalBin, Artifacts: out, Log: testLog{t},
+				Binary: shoalBin, DaemonArgs: daemonArgs, Artifacts: out, Log: testLog{t},
 			})
 			if err != nil {
 				t.Fatalf("seed %d: %v", seed, err)

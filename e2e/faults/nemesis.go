@@ -17,10 +17,11 @@ import (
 
 // nemesis injects faults into a running local cluster and heals them.
 type nemesis struct {
-	c       *localcluster.Cluster
-	top     Topology
-	binary  string
-	clients map[string]*apiClient // by host name
+	c          *localcluster.Cluster
+	top        Topology
+	binary     string
+	daemonArgs []string              // for the daemons it restarts
+	clients    map[string]*apiClient // by host name
 }
 
 func (n *nemesis) host(name string) *localcluster.Host {
@@ -91,7 +92,7 @@ func (n *nemesis) inject(ctx context.Context, f Fault) (heal, []string, error) {
 			return nil, targets, err
 		}
 		return func(ctx context.Context) error {
-			if err := localcluster.StartDaemon(h, n.binary, nil); err != nil {
+			if err := localcluster.StartDaemon(h, n.binary, n.daemonArgs); err != nil {
 				return err
 			}
 			return localcluster.WaitReady(ctx, *h)

@@ -30,10 +30,13 @@ type Config struct {
 	Workers  int
 	Schedule ScheduleConfig
 	Binary   string // the shoal executable the hosts run
-	Name     string // of the local cluster
-	Subnet   netip.Prefix
-	Clients  int
-	Services int // service names the clients share
+	// DaemonArgs are more flags for every daemon (--log-level=debug to
+	// read what each controller and task did).
+	DaemonArgs []string
+	Name       string // of the local cluster
+	Subnet     netip.Prefix
+	Clients    int
+	Services   int // service names the clients share
 	// CallTimeout bounds each API call; a call past it has an unknown
 	// outcome.
 	CallTimeout time.Duration
@@ -156,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	start := time.Now()
 	c, err := localcluster.Up(ctx, localcluster.Options{
 		Name: cfg.Name, Managers: cfg.Managers, Workers: cfg.Workers, Subnet: cfg.Subnet, Binary: cfg.Binary,
+		DaemonArgs: cfg.DaemonArgs,
 	})
 	if err != nil {
 		if cfg.Schedule.Disk {
@@ -168,7 +172,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	for _, h := range c.Hosts {
 		clients[h.Name] = newAPIClient(h.Name, h.Socket, cfg.CallTimeout)
 	}
-	nem := &nemesis{c: c, top: top, binary: cfg.Binary, clients: clients}
+	nem := &nemesis{c: c, top: top, binary: cfg.Binary, daemonArgs: cfg.DaemonArgs, clients: clients}
 	defer func() {
 		nem.healAll(context.Background())
 		downStart := time.Now()
@@ -483,7 +487,11 @@ func awaitConvergence(ctx context.Context, n *nemesis, healed time.Time, within 
 			return time.Since(healed), anomalies
 		}
 		if time.Now().After(deadline) {
-			return -1, append(anomalies, fmt.Sprintf("not converged %s after the last fault healed: %s", within, waiting))
+			msg := fmt.Sprintf("not converged %s after the last fault healed: %s", within, waiting)
+			if err == nil {
+				msg += "; their tasks in the leader's store:\n" + strings.Join(shortTasks(p), "\n")
+			}
+			return -1, append(anomalies, msg)
 		}
 		select {
 		case <-ctx.Done():
