@@ -127,6 +127,7 @@ func refusedApplied(h []porcupine.Operation) (anomalies []string, applied5xx int
 // Placement is what the cluster runs, as the leader's store and every
 // host's containers show it.
 type Placement struct {
+	Leader     string // the host whose store the rest was read from
 	Services   []swarm.Service
 	Tasks      []swarm.Task
 	Nodes      []swarm.Node

@@ -166,3 +166,32 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestShortTasks checks that a run that does not converge names, for each
+// service short of its count and only for those, every task with its
+// node and states.
+func TestShortTasks(t *testing.T) {
+	one := uint64(1)
+	spec := func(name string) swarm.ServiceSpec {
+		return swarm.ServiceSpec{Annotations: swarm.Annotations{Name: name}, Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}}
+	}
+	p := Placement{
+		Services: []swarm.Service{{ID: "s1", Spec: spec("web")}, {ID: "s2", Spec: spec("db")}},
+		Nodes: []swarm.Node{{ID: "n1", Description: swarm.NodeDescription{Hostname: "manager3"}, Status: swarm.NodeStatus{State: swarm.NodeStateReady}}},
+		Tasks: []swarm.Task{
+			{ID: "t1", ServiceID: "s1", NodeID: "n1", Slot: 1, DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStatePreparing, Message: "preparing"}},
+			{ID: "t2", ServiceID: "s2", NodeID: "n1", Slot: 1, DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}},
+			{ID: "t3", ServiceID: "s1", Slot: 1, DesiredState: swarm.TaskStateReady, Status: swarm.TaskStatus{State: swarm.TaskStatePending}},
+		},
+		Containers: map[string][]container.Summary{"manager3": {{Names: []string{"/db.1.t2"}, Labels: map[string]string{"com.docker.swarm.service.id": "s2"}}}},
+	}
+	got := strings.Join(shortTasks(p), "\n")
+	for _, want := range []string{"web v0: 2 tasks", "slot 1 t1 on manager3(ready): desired running, preparing \"preparing\"", "slot 1 t3 on no node: desired ready, pending"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "db") || strings.Contains(got, "t2") {
+		t.Errorf("a converged service listed:\n%s", got)
+	}
+}

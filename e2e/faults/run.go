@@ -399,7 +399,7 @@ func place(ctx context.Context, n *nemesis) (Placement, error) {
 		return Placement{}, errors.New("no leader")
 	}
 	m := n.clients[l]
-	var p Placement
+	p := Placement{Leader: l}
 	var err error
 	if p.Services, err = m.services(ctx); err != nil {
 		return p, err
@@ -489,7 +489,7 @@ func awaitConvergence(ctx context.Context, n *nemesis, healed time.Time, within 
 		if time.Now().After(deadline) {
 			msg := fmt.Sprintf("not converged %s after the last fault healed: %s", within, waiting)
 			if err == nil {
-				msg += "; their tasks in the leader's store:\n" + strings.Join(shortTasks(p), "\n")
+				msg += fmt.Sprintf("; their tasks in the store of %s, the leader:\n%s", p.Leader, strings.Join(shortTasks(p), "\n"))
 			}
 			return -1, append(anomalies, msg)
 		}
