@@ -177,7 +177,7 @@ func TestShortTasks(t *testing.T) {
 	}
 	p := Placement{
 		Services: []swarm.Service{{ID: "s1", Spec: spec("web")}, {ID: "s2", Spec: spec("db")}},
-		Nodes: []swarm.Node{{ID: "n1", Description: swarm.NodeDescription{Hostname: "manager3"}, Status: swarm.NodeStatus{State: swarm.NodeStateReady}}},
+		Nodes:    []swarm.Node{{ID: "n1", Description: swarm.NodeDescription{Hostname: "manager3"}, Status: swarm.NodeStatus{State: swarm.NodeStateReady}}},
 		Tasks: []swarm.Task{
 			{ID: "t1", ServiceID: "s1", NodeID: "n1", Slot: 1, DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStatePreparing, Message: "preparing"}},
 			{ID: "t2", ServiceID: "s2", NodeID: "n1", Slot: 1, DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}},
