@@ -289,15 +289,21 @@ func (n *Node) RunWhileLeader(ctx context.Context, fn func(ctx context.Context))
 			// Serve only once everything committed by earlier leaders is
 			// applied: controllers must decide over the latest state.
 			if untilBarrier(lctx, func() error { return n.raft.Barrier(0).Error() }, n.log) {
+				n.log.Info("leading: the leader's work starts", "raft.term", n.raft.CurrentTerm())
 				fn(lctx)
 			}
 		}(done)
 	}
 	end := func() {
 		if stop != nil {
+			// Both lines, with their times, show in a node's log whether
+			// a new term's work waited on the last one's to stop.
+			n.log.Info("no longer leading: stopping the leader's work")
+			since := time.Now()
 			stop()
 			<-done
 			stop = nil
+			n.log.Info("no longer leading: the leader's work stopped", "took", time.Since(since).Round(time.Millisecond))
 		}
 	}
 	defer end()
