@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
-	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
 	"github.com/shoal-project/shoal/internal/consensus/consensustest"
+	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/executor/fakeexec"
 	"github.com/shoal-project/shoal/internal/store"
 )

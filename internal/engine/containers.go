@@ -41,8 +41,8 @@ type Containers struct {
 	// swarm are the containers' attachable overlay networks
 	// (swarmnets.go).
 	swarm *swarmNets
-	ncpu int
-	log  *slog.Logger
+	ncpu  int
+	log   *slog.Logger
 
 	// ctx is the monitors' and the restart timers'; it ends with Close.
 	ctx    context.Context

@@ -140,4 +140,3 @@ func (p *Pools) TakeAddr(n *store.Network, a netip.Addr) (netip.Prefix, error) {
 	np.pool.Use(a)
 	return np.pool.Prefix(a), nil
 }
-
