@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -594,6 +595,11 @@ func testAttachable(t *testing.T, m1, w1, w2 Host, hosts []Host, create func(...
 		}
 		return ""
 	})
+
+	// A SIGKILLed daemon comes back with c1 still plugged in and named.
+	restartDaemon(t, &hosts[1], syscall.SIGKILL)
+	get(w1, "c1", "http://peer/", peerHost)
+	get(peer.host, peer.id, "http://c1/", "c1")
 
 	if out, err := m1.TryDocker("network", "rm", "shared"); err == nil || !strings.Contains(out, "in use") {
 		t.Errorf("network rm shared while containers are on it: %v %s", err, out)
