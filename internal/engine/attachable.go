@@ -66,6 +66,5 @@ func (c *Containers) connectSwarm(ctx context.Context, netRef, id, name string, 
 	case mode.IsContainer():
 		return errdefs.Forbidden("container %s shares the network namespace of another container: connect that one", name)
 	}
-	_, err := c.swarm.connect(ctx, id, name, netRef, s, c.usedIfnames(id, host), host, c.localResolverNets(id))
-	return err
+	return c.swarm.connect(ctx, id, name, netRef, s, c.usedIfnames(id, host), host, c.localResolverNets(id))
 }

@@ -224,6 +224,12 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		return containertypes.CreateResponse{}, err
 	}
 	localAddr, err := c.nets.reserve(ctr.ID, netReqs)
+	if err == nil && swarmNet != "" {
+		// The managers give the address; a refusal leaves nothing.
+		var ep swarmEndpoint
+		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), nil)
+		localAddr = ep.Addr.Addr()
+	}
 	if err == nil {
 		err = c.exec.CreateContainer(ctx, containerdexec.Spec{
 			ID: ctr.ID, Name: name, Image: img, ImageID: ctr.ImageID,
@@ -231,9 +237,8 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		})
 		if err == nil {
 			err = c.nets.plug(ctx, ctr.ID, &host)
-			if err == nil && swarmNet != "" {
-				// The managers give the address; a refusal leaves nothing.
-				_, err = c.swarm.connect(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), nil, &host, nil)
+			if err == nil {
+				err = c.swarm.plug(ctx, ctr.ID, &host, nil)
 			}
 			if err != nil {
 				if rerr := c.exec.RemoveContainer(context.WithoutCancel(ctx), ctr.ID, true); rerr != nil {
@@ -244,6 +249,9 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		if err != nil {
 			if uerr := c.nets.unplug(context.WithoutCancel(ctx), ctr.ID); uerr != nil {
 				c.log.Warn("take back the endpoints of a container that could not be made", "container.id", ctr.ID, "err", uerr)
+			}
+			if uerr := c.swarm.release(context.WithoutCancel(ctx), ctr.ID, true); uerr != nil {
+				c.log.Warn("give back the network attachments of a container that could not be made", "container.id", ctr.ID, "err", uerr)
 			}
 		}
 	}

@@ -166,10 +166,11 @@ func endpointFor(st *network.EndpointSettings, ifname string) (swarmEndpoint, er
 	return ep, nil
 }
 
-// connect attaches container id to network ref and plugs it: create
-// (docker run --network) and docker network connect. used are the
-// interface names the container has already. On failure nothing is left.
-func (s *swarmNets) connect(ctx context.Context, id, name, ref string, st *network.EndpointSettings, used []string, host *containertypes.HostConfig, localNets []string) (netip.Addr, error) {
+// reserve attaches container id to network ref (create, before its
+// namespace exists, so that its hosts file has the address) and records
+// it; used are the interface names the container has already. It returns
+// the address. On failure nothing is left.
+func (s *swarmNets) reserve(ctx context.Context, id, name, ref string, st *network.EndpointSettings, used []string) (swarmEndpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.eps[id] {
@@ -177,34 +178,61 @@ func (s *swarmNets) connect(ctx context.Context, id, name, ref string, st *netwo
 	}
 	ep, err := endpointFor(st, localnet.Ifname(used))
 	if err != nil {
-		return netip.Addr{}, err
+		return ep, err
 	}
 	if err := s.take(ctx, id, name, ref, &ep); err != nil {
-		return netip.Addr{}, err
+		return ep, err
 	}
 	if slices.ContainsFunc(s.eps[id], func(e swarmEndpoint) bool { return e.NetworkID == ep.NetworkID }) {
-		return netip.Addr{}, errdefs.Forbidden("endpoint with name %s already exists in network %s", name, ep.NetworkName)
+		// The managers gave back the attachment it holds.
+		return ep, errdefs.Forbidden("endpoint with name %s already exists in network %s", name, ep.NetworkName)
 	}
 	s.eps[id] = append(s.eps[id], ep)
-	err = s.save()
-	if err == nil {
-		err = s.plugLocked(ctx, id, host, localNets)
+	if err := s.save(); err != nil {
+		s.forget(ctx, id, ep.TaskID)
+		return ep, err
 	}
+	return ep, nil
+}
+
+// forget drops one endpoint of container id and gives its attachment
+// back. The caller holds mu.
+func (s *swarmNets) forget(ctx context.Context, id, taskID string) {
+	s.eps[id] = slices.DeleteFunc(s.eps[id], func(e swarmEndpoint) bool { return e.TaskID == taskID })
+	if len(s.eps[id]) == 0 {
+		delete(s.eps, id)
+	}
+	if err := s.save(); err != nil {
+		s.log.Warn("forget a network attachment", "container.id", id, "err", err)
+	}
+	s.giveBack(ctx, taskID)
+}
+
+// plug gives container id its interfaces on the networks it holds
+// attachments on (plugLocked).
+func (s *swarmNets) plug(ctx context.Context, id string, host *containertypes.HostConfig, localNets []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.plugLocked(ctx, id, host, localNets)
+}
+
+// connect attaches container id, whose namespace exists, to network ref
+// and plugs it (docker network connect). On failure nothing is left.
+func (s *swarmNets) connect(ctx context.Context, id, name, ref string, st *network.EndpointSettings, used []string, host *containertypes.HostConfig, localNets []string) error {
+	ep, err := s.reserve(ctx, id, name, ref, st, used)
 	if err != nil {
-		s.eps[id] = slices.DeleteFunc(s.eps[id], func(e swarmEndpoint) bool { return e.TaskID == ep.TaskID })
-		if len(s.eps[id]) == 0 {
-			delete(s.eps, id)
-		}
-		if serr := s.save(); serr != nil {
-			s.log.Warn("forget an attachment that could not be plugged", "container.id", id, "err", serr)
-		}
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.plugLocked(ctx, id, host, localNets); err != nil {
+		s.forget(ctx, id, ep.TaskID)
 		if perr := s.plugLocked(context.WithoutCancel(ctx), id, host, localNets); perr != nil {
 			s.log.Warn("unplug an attachment that could not be plugged", "container.id", id, "err", perr)
 		}
-		s.giveBack(ctx, ep.TaskID)
-		return netip.Addr{}, err
+		return err
 	}
-	return ep.Addr.Addr(), nil
+	return nil
 }
 
 // plugLocked gives container id's namespace its interfaces on the
