@@ -327,7 +327,7 @@ func TestNetworking(t *testing.T) {
 	})
 
 	t.Run("plain containers on an attachable overlay reach tasks and each other by name across hosts", func(t *testing.T) {
-		testAttachable(t, m1, w1, w2, hosts, create)
+		testAttachable(t, c.Gateway.String(), m1, w1, w2, hosts, create)
 	})
 
 	t.Run("images reach every node without a registry", func(t *testing.T) { testImagePeer(t, m1, w1, w2) })
@@ -522,7 +522,7 @@ func appendFile(src, dst, file, name string) error {
 
 // testAttachable runs plain containers (docker run, network connect) on
 // an attachable overlay beside a service's task, on three hosts.
-func testAttachable(t *testing.T, m1, w1, w2 Host, hosts []Host, create func(...string)) {
+func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host, create func(...string)) {
 	m1.Docker("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.99.7.0/24", "shared")
 	create(append([]string{"--name", "peer", "--network", "shared", "--constraint", "node.hostname==worker2"}, httpdHostname...)...)
 	waitRunning(t, m1, "peer", 1)
@@ -564,6 +564,23 @@ func testAttachable(t *testing.T, m1, w1, w2 Host, hosts []Host, create func(...
 	get(peer.host, peer.id, "http://one/", "c1")
 	get(m1, "c2", "http://c1/", "c1")
 	get(w1, "c1", "http://c2/", "c2")
+	ln, err := net.Listen("tcp", net.JoinHostPort(gateway, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	if out, err := w1.TryDocker("exec", "c1", "nc", "-w", "2", gateway, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)); err != nil {
+		t.Errorf("c1 has no way out of the overlay: %v %s", err, out)
+	}
 
 	// Refusals leave no container, attachment nor interface.
 	if out, err := w1.TryDocker("run", "-d", "--name", "bad", "--network", "front", "busybox", "true"); err == nil ||

@@ -42,11 +42,12 @@ func (c *Containers) settings(id string) map[string]*network.EndpointSettings {
 	return out
 }
 
-// usedIfnames are the interfaces container id has: eth0 on the default
-// bridge, its local networks' and its swarm networks'.
-func (c *Containers) usedIfnames(id string, host *containertypes.HostConfig) []string {
+// usedIfnames are the interfaces container id has: eth0 on the node
+// bridge (the default bridge, or a swarm overlay's way out), its local
+// networks'. Its swarm networks' the caller adds.
+func (c *Containers) usedIfnames(id string) []string {
 	var used []string
-	if host.NetworkMode.IsBridge() || host.NetworkMode.IsDefault() {
+	if _, ok := c.exec.BridgeAddr(id); ok {
 		used = append(used, "eth0")
 	}
 	for _, a := range localnet.Of(c.nets.store.All(), id) {
@@ -66,5 +67,5 @@ func (c *Containers) connectSwarm(ctx context.Context, netRef, id, name string, 
 	case mode.IsContainer():
 		return errdefs.Forbidden("container %s shares the network namespace of another container: connect that one", name)
 	}
-	return c.swarm.connect(ctx, id, name, netRef, s, c.usedIfnames(id, host), host, c.localResolverNets(id))
+	return c.swarm.connect(ctx, id, name, netRef, s, c.usedIfnames(id), host, c.localResolverNets(id))
 }

@@ -224,16 +224,19 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		return containertypes.CreateResponse{}, err
 	}
 	localAddr, err := c.nets.reserve(ctr.ID, netReqs)
+	egress := false
 	if err == nil && swarmNet != "" {
-		// The managers give the address; a refusal leaves nothing.
+		// The managers give the address; a refusal leaves nothing. Its
+		// way out, unless the network is internal, is eth0 on the node
+		// bridge, as tasks have it.
 		var ep swarmEndpoint
-		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), nil)
-		localAddr = ep.Addr.Addr()
+		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), []string{"eth0"})
+		localAddr, egress = ep.Addr.Addr(), !ep.Network.Spec.Internal
 	}
 	if err == nil {
 		err = c.exec.CreateContainer(ctx, containerdexec.Spec{
 			ID: ctr.ID, Name: name, Image: img, ImageID: ctr.ImageID,
-			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr,
+			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr, Egress: egress,
 		})
 		if err == nil {
 			err = c.nets.plug(ctx, ctr.ID, &host)
