@@ -135,12 +135,16 @@ func (s *swarmNets) take(ctx context.Context, id, name, ref string, ep *swarmEnd
 	return nil
 }
 
-// giveBack removes an attachment task; the caller holds mu.
+// giveBack removes an attachment task; the caller holds mu. One the
+// managers could not be told of goes when the node next starts
+// (PruneAttachments) or its container is removed.
 func (s *swarmNets) giveBack(ctx context.Context, taskID string) error {
 	if s.swarm == nil {
 		return nil // the node left the swarm: its attachments went with it
 	}
-	if err := s.swarm.DetachNetwork(context.WithoutCancel(ctx), taskID); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attachTimeout)
+	defer cancel()
+	if err := s.swarm.DetachNetwork(ctx, taskID); err != nil {
 		s.log.Warn("give back a network attachment", "task.id", taskID, "err", err)
 		return err
 	}
@@ -427,6 +431,8 @@ func (s *swarmNets) prune(ctx context.Context) error {
 			keep = append(keep, id)
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, attachTimeout)
+	defer cancel()
 	n, err := s.swarm.PruneAttachments(ctx, keep)
 	if n > 0 {
 		s.log.Info("removed the network attachments of containers that are gone", "count", n)
