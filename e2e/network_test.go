@@ -556,11 +556,17 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 		t.Fatalf("tasks.peer resolves to %v, want the one task", taskAddrs)
 	}
 	get(w1, "c1", "http://"+taskAddrs[0]+"/", peerHost)
-	for _, name := range []string{"c1", "one"} {
-		if got := lookup(t, peer, name); len(got) != 1 || got[0] != addr {
-			t.Errorf("the task resolves %s to %v, want c1's %s", name, got, addr)
-		}
+	resolves := func(name, want string) {
+		t.Helper()
+		Eventually(t, 10*time.Second, func() string {
+			if got := lookup(t, peer, name); len(got) != 1 || got[0] != want {
+				return fmt.Sprintf("the task resolves %s to %v, want %s", name, got, want)
+			}
+			return ""
+		})
 	}
+	resolves("c1", addr)
+	resolves("one", addr)
 	get(peer.host, peer.id, "http://one/", "c1")
 	get(m1, "c2", "http://c1/", "c1")
 	get(w1, "c1", "http://c2/", "c2")
@@ -598,9 +604,7 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 	// address of its own.
 	w2.Docker(append([]string{"run", "-d", "--name", "c3"}, serve("c3")...)...)
 	w2.Docker("network", "connect", "--alias", "three", "--ip", "10.99.7.200", "shared", "c3")
-	if got := lookup(t, peer, "three"); len(got) != 1 || got[0] != "10.99.7.200" {
-		t.Errorf("the task resolves three to %v, want 10.99.7.200", got)
-	}
+	resolves("three", "10.99.7.200")
 	get(w1, "c1", "http://three/", "c3")
 	if out, err := m1.TryDocker("network", "connect", "--ip", "10.99.7.200", "shared", "c2"); err == nil || !strings.Contains(out, "already in use") {
 		t.Errorf("connect with a taken address: %v %s", err, out)
