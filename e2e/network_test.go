@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -325,6 +326,10 @@ func TestNetworking(t *testing.T) {
 		t.Logf("drain → new task running %v; → reached by name and VIP %v later", moved.Sub(start).Round(10*time.Millisecond), reached.Sub(moved).Round(10*time.Millisecond))
 	})
 
+	t.Run("plain containers on an attachable overlay reach tasks and each other by name across hosts", func(t *testing.T) {
+		testAttachable(t, c.Gateway.String(), m1, w1, w2, hosts, create)
+	})
+
 	t.Run("images reach every node without a registry", func(t *testing.T) { testImagePeer(t, m1, w1, w2) })
 
 	t.Run("the ingress network can be recreated with another subnet", func(t *testing.T) {
@@ -513,4 +518,135 @@ func appendFile(src, dst, file, name string) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// testAttachable runs plain containers (docker run, network connect) on
+// an attachable overlay beside a service's task, on three hosts.
+func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host, create func(...string)) {
+	m1.Docker("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.99.7.0/24", "shared")
+	create(append([]string{"--name", "peer", "--network", "shared", "--constraint", "node.hostname==worker2"}, httpdHostname...)...)
+	waitRunning(t, m1, "peer", 1)
+	peer := taskContainer(t, hosts, "peer")
+	serve := func(name string) []string {
+		return []string{"busybox", "sh", "-c", "mkdir -p /www; echo " + name + " > /www/index.html; exec httpd -f -p 80 -h /www"}
+	}
+	w1.Docker(append([]string{"run", "-d", "--name", "c1", "--network", "shared", "--network-alias", "one"}, serve("c1")...)...)
+	m1.Docker(append([]string{"run", "-d", "--name", "c2", "--network", "shared"}, serve("c2")...)...)
+	addr := strings.TrimSpace(w1.Docker("inspect", "-f", `{{(index .NetworkSettings.Networks "shared").IPAddress}}`, "c1"))
+	if !strings.HasPrefix(addr, "10.99.7.") {
+		t.Fatalf("c1's address on shared is %q, want one of 10.99.7.0/24", addr)
+	}
+	if got := w1.Docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "shared"); !strings.Contains(got, "c1") {
+		t.Errorf("worker1's network inspect shared shows containers %q, want c1", got)
+	}
+	get := func(h Host, ctr, url, want string) {
+		t.Helper()
+		Eventually(t, 20*time.Second, func() string {
+			out, err := h.TryDocker("exec", ctr, "wget", "-qO-", url)
+			if err != nil || !strings.Contains(out, want) {
+				return fmt.Sprintf("%s: wget %s: %v %q, want %q", ctr, url, err, out, want)
+			}
+			return ""
+		})
+	}
+	peerHost := strings.TrimSpace(peer.host.Docker("exec", peer.id, "hostname"))
+	get(w1, "c1", "http://peer/", peerHost)
+	taskAddrs := lookup(t, peer, "tasks.peer")
+	if len(taskAddrs) != 1 {
+		t.Fatalf("tasks.peer resolves to %v, want the one task", taskAddrs)
+	}
+	get(w1, "c1", "http://"+taskAddrs[0]+"/", peerHost)
+	resolves := func(name, want string) {
+		t.Helper()
+		Eventually(t, 10*time.Second, func() string {
+			if got := lookup(t, peer, name); len(got) != 1 || got[0] != want {
+				return fmt.Sprintf("the task resolves %s to %v, want %s", name, got, want)
+			}
+			return ""
+		})
+	}
+	resolves("c1", addr)
+	resolves("one", addr)
+	get(peer.host, peer.id, "http://one/", "c1")
+	get(m1, "c2", "http://c1/", "c1")
+	get(w1, "c1", "http://c2/", "c2")
+	ln, err := net.Listen("tcp", net.JoinHostPort(gateway, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	if out, err := w1.TryDocker("exec", "c1", "nc", "-w", "2", gateway, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)); err != nil {
+		t.Errorf("c1 has no way out of the overlay: %v %s", err, out)
+	}
+
+	// Refusals leave no container, attachment nor interface.
+	if out, err := w1.TryDocker("run", "-d", "--name", "bad", "--network", "front", "busybox", "true"); err == nil ||
+		!strings.Contains(out, "Could not attach to network front: rpc error: code = PermissionDenied desc = network front not manually attachable") {
+		t.Errorf("run on the non-attachable front: %v %s", err, out)
+	}
+	// (docker run takes a 404 for a missing image and tries a pull: the
+	// raw answer is connect's.)
+	if out, err := w1.TryDocker("network", "connect", "nosuch", "c1"); err == nil || !strings.Contains(out, "network nosuch not found") {
+		t.Errorf("connect to a network that does not exist: %v %s", err, out)
+	}
+	if out, err := m1.TryDocker("run", "-d", "--name", "bad", "--network", "shared", "--ip", "10.99.7.1", "busybox", "true"); err == nil || !strings.Contains(out, "already in use") {
+		t.Errorf("run with the gateway's address: %v %s", err, out)
+	}
+	for _, h := range []Host{w1, m1} {
+		if out := h.Docker("ps", "-aq", "--filter", "name=bad"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s: refused runs left containers: %q", h.Name, out)
+		}
+	}
+
+	// connect and disconnect a running container, with an alias and an
+	// address of its own.
+	w2.Docker(append([]string{"run", "-d", "--name", "c3"}, serve("c3")...)...)
+	w2.Docker("network", "connect", "--alias", "three", "--ip", "10.99.7.200", "shared", "c3")
+	resolves("three", "10.99.7.200")
+	get(w1, "c1", "http://three/", "c3")
+	if out, err := m1.TryDocker("network", "connect", "shared", "c2"); err == nil || !strings.Contains(out, "already exists in network shared") {
+		t.Errorf("connect of a container already on the network: %v %s", err, out)
+	}
+	w2.Docker("network", "disconnect", "shared", "c3")
+	Eventually(t, 10*time.Second, func() string {
+		if got := lookup(t, peer, "three"); len(got) != 0 {
+			return fmt.Sprintf("three still resolves to %v after disconnect", got)
+		}
+		return ""
+	})
+
+	// A SIGKILLed daemon comes back with c1 still plugged in and named.
+	restartDaemon(t, &hosts[1], syscall.SIGKILL)
+	get(w1, "c1", "http://peer/", peerHost)
+	get(peer.host, peer.id, "http://c1/", "c1")
+
+	if out, err := m1.TryDocker("network", "rm", "shared"); err == nil || !strings.Contains(out, "in use") {
+		t.Errorf("network rm shared while containers are on it: %v %s", err, out)
+	}
+	w1.Docker("stop", "-t", "1", "c1")
+	Eventually(t, 10*time.Second, func() string {
+		if got := lookup(t, peer, "c1"); len(got) != 0 {
+			return fmt.Sprintf("c1 still resolves to %v once stopped", got)
+		}
+		return ""
+	})
+	w1.Docker("rm", "-f", "c1")
+	m1.Docker("rm", "-f", "c2")
+	w2.Docker("rm", "-f", "c3")
+	m1.Docker("service", "rm", "peer")
+	Eventually(t, 30*time.Second, func() string {
+		if out, err := m1.TryDocker("network", "rm", "shared"); err != nil {
+			return "network rm shared once nothing is on it: " + out
+		}
+		return ""
+	})
 }

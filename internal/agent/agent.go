@@ -104,6 +104,10 @@ type Agent struct {
 	// endSession ends the current session; nil between sessions. Guarded
 	// by mu.
 	endSession context.CancelCauseFunc
+	// cur is the current session (nil between sessions); hasSession is
+	// closed while there is one. Guarded by mu.
+	cur        *current
+	hasSession chan struct{}
 }
 
 // maxLeaderHops is how many leader hints in a row the agent follows
@@ -128,7 +132,7 @@ func (a *Agent) Reconnect() {
 
 // New returns an agent; it does nothing until Run.
 func New(cfg Config) *Agent {
-	a := &Agent{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rep: newReporter(), deps: newDependencies(), tasks: map[string]*taskManager{}}
+	a := &Agent{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rep: newReporter(), deps: newDependencies(), tasks: map[string]*taskManager{}, hasSession: make(chan struct{})}
 	if a.clock == nil {
 		a.clock = wallClock{}
 	}
@@ -305,6 +309,8 @@ func (a *Agent) session(runCtx, ctx context.Context, c *dispatcher.Client, addr 
 	var period atomic.Int64
 	period.Store(int64(first.HeartbeatPeriod))
 	a.apply(runCtx, first, nil)
+	a.setCurrent(&current{client: c, id: first.SessionID})
+	defer a.setCurrent(nil)
 
 	g.Go(func() error { return a.heartbeat(ctx, c, first.SessionID, &period) })
 	g.Go(func() error { return a.rep.flush(ctx, c, first.SessionID, a.clock) })

@@ -351,7 +351,8 @@ func (s *Server) localNetworkCreate(w http.ResponseWriter, r *http.Request, req 
 	return writeJSON(w, http.StatusCreated, network.CreateResponse{ID: id, Warning: ""})
 }
 
-// networkConnect connects a plain container to a local network.
+// networkConnect connects a plain container to a local network or an
+// attachable swarm network.
 func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 	var req network.ConnectRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -371,7 +372,8 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// networkDisconnect takes a plain container off a local network.
+// networkDisconnect takes a plain container off a local network or an
+// attachable swarm network.
 func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) error {
 	var req network.DisconnectRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -391,19 +393,22 @@ func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// localNetworkOf checks that the request's network is a user-defined
-// local one, the only kind containers are connected to by hand here.
+// localNetworkOf checks that the request's network is not a predefined
+// one, which containers are not connected to by hand here.
 func (s *Server) localNetworkOf(r *http.Request) (LocalNetworkAdmin, error) {
 	nets, err := s.allNetworks(r.Context(), false)
 	if err != nil {
 		return nil, err
 	}
 	n, err := findNetwork(nets, r.PathValue("id"))
-	if err != nil {
+	switch {
+	case errdefs.Is(err, errdefs.KindNotFound):
+		// A worker may not know the swarm network yet: the engine asks
+		// the managers, who decide whether it is attachable.
+	case err != nil:
 		return nil, err
-	}
-	if n.Scope != "local" || predefined[n.Name] {
-		return nil, errdefs.Invalid("network %s: only user-defined local networks take containers by hand on this node (swarm networks, attachable ones included, are not supported yet; the predefined ones are chosen at create)", n.Name)
+	case n.Scope == "local" && predefined[n.Name]:
+		return nil, errdefs.Invalid("network %s: the predefined networks are chosen at create", n.Name)
 	}
 	return s.localAdmin()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/filters"
 	"github.com/shoal-project/shoal/internal/manager/orchestrator"
+	"github.com/shoal-project/shoal/internal/network/swarmnet"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -93,6 +94,9 @@ func (a *API) ListTasks(ctx context.Context, f filters.Args) ([]swarm.Task, erro
 				f.Contains("name") && !f.Prefix("name", taskName(tx, t)),
 				!f.Labels("label", t.Annotations.Labels),
 				!f.Exact("runtime", string(t.Spec.Runtime)),
+				// Plain containers' attachments show only when asked for
+				// by runtime: docker node ps would look for their service.
+				swarmnet.IsAttachment(t) && !f.Contains("runtime"),
 				upToDate && !isUpToDate(tx, t):
 				continue
 			}

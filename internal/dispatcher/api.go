@@ -38,6 +38,9 @@ func Policy() ca.Policy {
 		MethodSession:          nodes,
 		MethodHeartbeat:        nodes,
 		MethodUpdateTaskStatus: nodes,
+		MethodAttachNetwork:    nodes,
+		MethodDetachNetwork:    nodes,
+		MethodPruneAttachments: nodes,
 		MethodLogSubscriptions: nodes,
 		MethodPublishLogs:      nodes,
 		MethodSubscribeLogs:    {ca.ManagerRole},
@@ -126,6 +129,9 @@ var ServiceDesc = grpc.ServiceDesc{
 	Methods: []grpc.MethodDesc{
 		{MethodName: "Heartbeat", Handler: rpc.Unary(MethodHeartbeat, (*Dispatcher).Heartbeat)},
 		{MethodName: "UpdateTaskStatus", Handler: rpc.Unary(MethodUpdateTaskStatus, (*Dispatcher).UpdateTaskStatus)},
+		{MethodName: "AttachNetwork", Handler: rpc.Unary(MethodAttachNetwork, (*Dispatcher).AttachNetwork)},
+		{MethodName: "DetachNetwork", Handler: rpc.Unary(MethodDetachNetwork, (*Dispatcher).DetachNetwork)},
+		{MethodName: "PruneAttachments", Handler: rpc.Unary(MethodPruneAttachments, (*Dispatcher).PruneAttachments)},
 	},
 	Streams: append([]grpc.StreamDesc{{
 		StreamName:    "Session",

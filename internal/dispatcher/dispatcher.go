@@ -49,6 +49,9 @@ type Config struct {
 	// and names the leader (LeaderHint), so that they go there. Nil names
 	// nobody.
 	LeaderAddr func() string
+	// Attachments records plain containers' network attachments; nil
+	// refuses them.
+	Attachments Attachments
 	// Clock is nil for the wall clock.
 	Clock  Clock
 	Logger *slog.Logger
@@ -63,9 +66,11 @@ type Config struct {
 type Dispatcher struct {
 	store      *store.Store
 	leaderAddr func() string
-	clock      Clock
-	log        *slog.Logger
-	maxMessage int
+	// attachments may be nil (Config.Attachments).
+	attachments Attachments
+	clock       Clock
+	log         *slog.Logger
+	maxMessage  int
 
 	// statusQueue carries UpdateTaskStatus calls to RunLeader's committer,
 	// which writes those that wait together in one store update.
@@ -112,6 +117,7 @@ func New(cfg Config) *Dispatcher {
 	d := &Dispatcher{
 		store:       cfg.Store,
 		leaderAddr:  cfg.LeaderAddr,
+		attachments: cfg.Attachments,
 		clock:       cfg.Clock,
 		log:         cfg.Logger,
 		maxMessage:  cfg.MaxMessageSize,

@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/clusterconn/clusterconntest"
 	"github.com/shoal-project/shoal/internal/consensus/consensustest"
+	"github.com/shoal-project/shoal/internal/controlapi"
 	"github.com/shoal-project/shoal/internal/executor/fakeexec"
 	"github.com/shoal-project/shoal/internal/store"
 )
@@ -52,6 +53,9 @@ func newTestManager(t *testing.T, cfg Config, leads bool) *testManager {
 	root := clusterconntest.NewRoot(t)
 	mux := clusterconntest.Listen(t, root, clusterconntest.NewNode(t, root, ca.ManagerRole))
 	cfg.Store = st
+	if cfg.Attachments == nil {
+		cfg.Attachments = controlapi.New(st)
+	}
 	d := New(cfg)
 	m := &testManager{root: root, st: st, proposals: proposals, addr: mux.Addr().String(), d: d, stopLeading: func() {}}
 	if leads {

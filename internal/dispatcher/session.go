@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/identity"
 	"github.com/shoal-project/shoal/internal/manager/allocator"
+	"github.com/shoal-project/shoal/internal/network/swarmnet"
 	"github.com/shoal-project/shoal/internal/network/view"
 	"github.com/shoal-project/shoal/internal/store"
 	"github.com/shoal-project/shoal/internal/taskstate"
@@ -313,7 +314,8 @@ func (d *Dispatcher) readNodeView(r *router, nodeID string) (*nodeView, error) {
 			return
 		}
 		for _, t := range store.TasksByNode(tx, nodeID) {
-			if inAssignments(t.Status.State) {
+			// A plain container's network attachment is no agent's to run.
+			if inAssignments(t.Status.State) && !swarmnet.IsAttachment(t) {
 				v.tasks = append(v.tasks, t)
 			}
 		}

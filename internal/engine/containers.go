@@ -38,8 +38,11 @@ type Containers struct {
 	ports  ports
 	// nets are the node's user-defined local networks (localnets.go).
 	nets *localNets
-	ncpu int
-	log  *slog.Logger
+	// swarm are the containers' attachable overlay networks
+	// (swarmnets.go).
+	swarm *swarmNets
+	ncpu  int
+	log   *slog.Logger
 
 	// ctx is the monitors' and the restart timers'; it ends with Close.
 	ctx    context.Context
@@ -161,12 +164,15 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	if err := container.Validate(req.Config, &host, c.ncpu); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
-	if err := c.resolveNetworkMode(ctx, &host); err != nil {
-		return containertypes.CreateResponse{}, err
-	}
-	netReqs, err := c.nets.wanted(&host, req.NetworkingConfig)
+	swarmNet, err := c.networkMode(ctx, &host, req.NetworkingConfig)
 	if err != nil {
 		return containertypes.CreateResponse{}, err
+	}
+	var netReqs []request
+	if swarmNet == "" {
+		if netReqs, err = c.nets.wanted(&host, req.NetworkingConfig); err != nil {
+			return containertypes.CreateResponse{}, err
+		}
 	}
 	img, err := c.images.Local(ctx, req.Config.Image)
 	if err != nil {
@@ -218,13 +224,26 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		return containertypes.CreateResponse{}, err
 	}
 	localAddr, err := c.nets.reserve(ctr.ID, netReqs)
+	egress := false
+	if err == nil && swarmNet != "" {
+		// The managers give the address; a refusal leaves nothing. Its
+		// way out, unless the network is internal, is eth0 on the node
+		// bridge, as tasks have it.
+		var ep swarmEndpoint
+		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), []string{"eth0"})
+		localAddr, egress = ep.Addr.Addr(), !ep.Network.Spec.Internal
+	}
 	if err == nil {
 		err = c.exec.CreateContainer(ctx, containerdexec.Spec{
 			ID: ctr.ID, Name: name, Image: img, ImageID: ctr.ImageID,
-			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr,
+			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr, Egress: egress,
 		})
 		if err == nil {
-			if err = c.nets.plug(ctx, ctr.ID, &host); err != nil {
+			err = c.nets.plug(ctx, ctr.ID, &host)
+			if err == nil {
+				err = c.swarm.plug(ctx, ctr.ID, &host, nil)
+			}
+			if err != nil {
 				if rerr := c.exec.RemoveContainer(context.WithoutCancel(ctx), ctr.ID, true); rerr != nil {
 					c.log.Warn("remove a container whose networks could not be plugged", "container.id", ctr.ID, "err", rerr)
 				}
@@ -233,6 +252,9 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		if err != nil {
 			if uerr := c.nets.unplug(context.WithoutCancel(ctx), ctr.ID); uerr != nil {
 				c.log.Warn("take back the endpoints of a container that could not be made", "container.id", ctr.ID, "err", uerr)
+			}
+			if uerr := c.swarm.release(context.WithoutCancel(ctx), ctr.ID, true); uerr != nil {
+				c.log.Warn("give back the network attachments of a container that could not be made", "container.id", ctr.ID, "err", uerr)
 			}
 		}
 	}
@@ -265,6 +287,34 @@ func (c *Containers) nameHolder(ctx context.Context, name string) (id string, he
 		}
 	}
 	return "", false, nil
+}
+
+// networkMode resolves the create request's network mode
+// (resolveNetworkMode); a network this node does not have is, in a
+// swarm, taken for an attachable overlay, whose name it returns: the
+// managers decide. Its endpoint settings may name no other network.
+func (c *Containers) networkMode(ctx context.Context, host *containertypes.HostConfig, cfg *network.NetworkingConfig) (string, error) {
+	err := c.resolveNetworkMode(ctx, host)
+	if err == nil || !errdefs.Is(err, errdefs.KindNotFound) || !host.NetworkMode.IsUserDefined() || !c.swarm.enabled() {
+		return "", err
+	}
+	ref := string(host.NetworkMode)
+	if cfg != nil {
+		for name := range cfg.EndpointsConfig {
+			if name != ref {
+				return "", errdefs.Invalid("NetworkingConfig: a container on swarm network %s can be on no other network at create (%s): connect it afterwards", ref, name)
+			}
+		}
+	}
+	return ref, nil
+}
+
+// swarmSettings are the endpoint settings given for network ref.
+func swarmSettings(cfg *network.NetworkingConfig, ref string) *network.EndpointSettings {
+	if cfg == nil {
+		return nil
+	}
+	return cfg.EndpointsConfig[ref]
 }
 
 // resolveNetworkMode checks that the network a container asks for is one
@@ -361,7 +411,7 @@ func (c *Containers) decorate(ov containerdexec.Overview, now time.Time) contain
 	if l == nil {
 		return s
 	}
-	if eps := c.nets.settings(s.ID); len(eps) > 0 {
+	if eps := c.settings(s.ID); len(eps) > 0 {
 		if s.NetworkSettings == nil {
 			s.NetworkSettings = &containertypes.NetworkSettingsSummary{}
 		}
@@ -452,7 +502,7 @@ func (c *Containers) Inspect(ctx context.Context, idOrName string) (containertyp
 	resp.HostConfig.AutoRemove = ctr.HostConfig.AutoRemove
 	if resp.NetworkSettings != nil {
 		resp.NetworkSettings.Ports = container.PortMap(ctr.Ports, ctr.Config.ExposedPorts)
-		if eps := c.nets.settings(ref.ID); len(eps) > 0 {
+		if eps := c.settings(ref.ID); len(eps) > 0 {
 			if resp.NetworkSettings.Networks == nil {
 				resp.NetworkSettings.Networks = map[string]*network.EndpointSettings{}
 			}
@@ -650,6 +700,9 @@ func (c *Containers) removeLocked(ctx context.Context, id string, l *live, remov
 	}
 	if err := c.nets.unplug(ctx, id); err != nil {
 		c.log.Warn("unplug the local networks of a removed container", "container.id", id, "err", err)
+	}
+	if err := c.swarm.release(ctx, id, true); err != nil {
+		c.log.Warn("give back the network attachments of a removed container", "container.id", id, "err", err)
 	}
 	if err := c.exec.RemoveContainer(ctx, id, removeVolumes); err != nil {
 		return err

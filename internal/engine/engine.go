@@ -187,8 +187,14 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.Containers.nets, err = openLocalNets(ctx, filepath.Join(cfg.DataRoot, "network", "local"), e.Network, dns, e.Dataplane, store, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("local networks: %w", err)
 	}
+	if e.Containers.swarm, err = openSwarmNets(filepath.Join(cfg.DataRoot, "network", "attachments.json"), e.Dataplane, e.Network.NetnsPath, dns, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("swarm networks of containers: %w", err)
+	}
 	if err := e.Containers.restore(ctx); err != nil {
 		return nil, fmt.Errorf("restore containers: %w", err)
+	}
+	if err := e.Containers.swarm.restore(ctx, plainHosts(store), e.Containers.localResolverNets); err != nil {
+		e.log.Warn("plug containers into their attachable networks again", "err", err)
 	}
 	return e, nil
 }

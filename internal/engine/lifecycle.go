@@ -63,11 +63,22 @@ func (c *Containers) Start(ctx context.Context, idOrName string) (bool, error) {
 // startLocked starts plain container id's process, whose lock is held:
 // its ports first, then its stdio, then the process, and a monitor of its
 // exit. What a failed start made is undone.
-func (c *Containers) startLocked(ctx context.Context, id string, l *live) error {
+func (c *Containers) startLocked(ctx context.Context, id string, l *live) (err error) {
 	ctr, ok := c.store.Get(id)
 	if !ok {
 		return errdefs.NotFound("No such container: %s", id)
 	}
+	// Attachments given back when it stopped are taken again.
+	if err := c.swarm.acquire(ctx, id, ctr.Name, &ctr.HostConfig, c.localResolverNets(id)); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			if rerr := c.swarm.release(context.WithoutCancel(ctx), id, false); rerr != nil {
+				c.log.Warn("give back the network attachments of a container that did not start", "container.id", id, "err", rerr)
+			}
+		}
+	}()
 	bindings, err := c.allocatePorts(ctr)
 	if err != nil {
 		return err
@@ -136,6 +147,9 @@ func (c *Containers) exited(id string, l *live, run *containerdexec.Run, st exec
 	c.log.Debug("container exited", "container.id", id, "exit.code", st.Code)
 	if err := c.ports.UnpublishPorts(c.ctx, id); err != nil {
 		c.log.Warn("unpublish the ports of an exited container", "container.id", id, "err", err)
+	}
+	if err := c.swarm.release(c.ctx, id, false); err != nil {
+		c.log.Warn("give back the network attachments of an exited container", "container.id", id, "err", err)
 	}
 	ctr, err := c.store.Update(id, func(ctr *container.Container) error { ctr.Ports = nil; return nil })
 	if err != nil {

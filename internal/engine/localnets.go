@@ -639,7 +639,9 @@ func (e *Engine) ConnectContainer(ctx context.Context, netRef, ctrRef string, s 
 	if err != nil {
 		return err
 	}
-	if _, err := c.nets.find(netRef); err != nil {
+	_, err = c.nets.find(netRef)
+	swarmNet := errdefs.Is(err, errdefs.KindNotFound) && c.swarm.enabled()
+	if err != nil && !swarmNet {
 		return err
 	}
 	l.mu.Lock()
@@ -647,6 +649,9 @@ func (e *Engine) ConnectContainer(ctx context.Context, netRef, ctrRef string, s 
 	ctr, ok := c.store.Get(ref.ID)
 	if !ok || l.removed {
 		return errdefs.NotFound("No such container: %s", ctrRef)
+	}
+	if swarmNet {
+		return c.connectSwarm(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig, s)
 	}
 	return c.nets.connect(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig, s)
 }
@@ -658,7 +663,9 @@ func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string)
 	if err != nil {
 		return err
 	}
-	if _, err := c.nets.find(netRef); err != nil {
+	_, err = c.nets.find(netRef)
+	swarmNet := errdefs.Is(err, errdefs.KindNotFound) && c.swarm.has(ref.ID, netRef)
+	if err != nil && !swarmNet {
 		return err
 	}
 	l.mu.Lock()
@@ -666,6 +673,9 @@ func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string)
 	ctr, ok := c.store.Get(ref.ID)
 	if !ok || l.removed {
 		return errdefs.NotFound("No such container: %s", ctrRef)
+	}
+	if swarmNet {
+		return c.swarm.disconnect(ctx, ref.ID, ref.Name, netRef, &ctr.HostConfig, c.localResolverNets(ref.ID))
 	}
 	return c.nets.disconnect(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig)
 }

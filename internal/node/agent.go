@@ -66,6 +66,19 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	a := agent.New(cfg)
 	actx, cancel := context.WithCancel(ctx)
 	r := &runningAgent{agent: a, cancel: cancel, done: make(chan struct{}), session: session}
+	if e := n.cfg.Engine; e != nil && e.Containers != nil {
+		// Plain containers reach the swarm's attachable networks through
+		// the agent's session; once it holds one, the attachments of
+		// containers removed while the daemon was down go.
+		e.SetSwarm(a)
+		go func() {
+			if r.waitSession(actx) {
+				if err := e.PruneAttachments(actx); err != nil {
+					n.log.Warn("remove the network attachments of containers that are gone", "err", err)
+				}
+			}
+		}()
+	}
 	if mem.Role == "worker" {
 		r.peerPort.start(n, mem.ListenAddr)
 	}
@@ -94,6 +107,9 @@ func (n *Node) startAgent(ctx context.Context, mem *membership) *runningAgent {
 	}()
 	go func() {
 		wg.Wait()
+		if e := n.cfg.Engine; e != nil && e.Containers != nil {
+			e.SetSwarm(nil)
+		}
 		stopPeers()
 		r.peerPort.stop()
 		close(r.done)

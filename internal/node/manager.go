@@ -139,10 +139,12 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 			return nil, fmt.Errorf("bootstrap raft: %w", err)
 		}
 	}
+	control := controlapi.New(st)
 	disp := dispatcher.New(dispatcher.Config{
-		Store:      st,
-		LeaderAddr: func() string { a, _ := rn.Leader(); return a },
-		Logger:     cfg.log.With("component", "dispatcher"),
+		Store:       st,
+		Attachments: control,
+		LeaderAddr:  func() string { a, _ := rn.Leader(); return a },
+		Logger:      cfg.log.With("component", "dispatcher"),
 	})
 	refuseUnary, refuseStream := caserver.RefuseRemoved(st)
 	srv := clusterconn.NewGRPCServer(mergePolicies(dispatcher.Policy(), caserver.Policy(), raftmembers.Policy(), forward.Policy(), imagepeer.Policy()),
@@ -187,7 +189,7 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	}
 
 	mctx, cancel := context.WithCancel(ctx)
-	m = &manager{store: st, raft: rn, mux: mux, grpc: srv, control: controlapi.New(st), images: index, ctx: mctx, cancel: cancel}
+	m = &manager{store: st, raft: rn, mux: mux, grpc: srv, control: control, images: index, ctx: mctx, cancel: cancel}
 	m.goRun(func(mctx context.Context) { followRaftSpec(mctx, rn, st, cfg.log) })
 	m.goRun(func(mctx context.Context) {
 		rn.RunWhileLeader(mctx, func(lctx context.Context) {

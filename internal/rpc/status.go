@@ -43,3 +43,26 @@ func Code(k errdefs.Kind) codes.Code {
 	}
 	return codes.Internal
 }
+
+// Error turns a gRPC status a call returned back into an errdefs error
+// of the kind its code stands for, with the status's message, so that
+// the caller's API edge answers as the callee would have.
+func Error(err error) error {
+	st, ok := status.FromError(err)
+	if !ok || err == nil {
+		return err
+	}
+	kinds := map[codes.Code]errdefs.Kind{
+		codes.InvalidArgument: errdefs.KindInvalid, codes.NotFound: errdefs.KindNotFound,
+		codes.Aborted: errdefs.KindConflict, codes.AlreadyExists: errdefs.KindConflict,
+		codes.Unavailable: errdefs.KindUnavailable, codes.PermissionDenied: errdefs.KindForbidden,
+		codes.FailedPrecondition: errdefs.KindPrecondition, codes.Unauthenticated: errdefs.KindUnauthorized,
+		codes.ResourceExhausted: errdefs.KindTooLarge, codes.Unimplemented: errdefs.KindNotImplemented,
+		codes.DeadlineExceeded: errdefs.KindUnavailable,
+	}
+	k, ok := kinds[st.Code()]
+	if !ok {
+		return err
+	}
+	return &errdefs.Error{Kind: k, Msg: st.Message(), Err: err}
+}

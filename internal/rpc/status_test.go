@@ -38,3 +38,23 @@ func TestStatus(t *testing.T) {
 		t.Error("Status(nil) is not nil")
 	}
 }
+
+// Error gives the caller back the kind and the message the callee's
+// error had, through the status a call carries.
+func TestErrorRoundTrip(t *testing.T) {
+	for _, k := range []errdefs.Kind{errdefs.KindInvalid, errdefs.KindNotFound, errdefs.KindConflict, errdefs.KindUnavailable,
+		errdefs.KindForbidden, errdefs.KindPrecondition, errdefs.KindUnauthorized, errdefs.KindTooLarge, errdefs.KindNotImplemented} {
+		in := &errdefs.Error{Kind: k, Msg: "the callee's words"}
+		got := Error(Status(in))
+		if errdefs.KindOf(got) != k || got.Error() != "the callee's words" {
+			t.Errorf("kind %v: got %v (kind %v), want the same kind and message", k, got, errdefs.KindOf(got))
+		}
+	}
+	if Error(nil) != nil {
+		t.Error("Error(nil) is not nil")
+	}
+	plain := errors.New("boom")
+	if Error(plain) != plain {
+		t.Error("an error that is no status is not kept as it is")
+	}
+}

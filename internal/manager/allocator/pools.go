@@ -121,3 +121,22 @@ func (p *Pools) Take(n *store.Network) (netip.Prefix, error) {
 // Allocated reports whether the network has a subnet to give addresses
 // from.
 func (p *Pools) Allocated(networkID string) bool { return p.nets[networkID] != nil }
+
+// TakeAddr gives address a on the network (docker network connect --ip),
+// with its prefix length: it must be one of the network's host addresses
+// and free.
+func (p *Pools) TakeAddr(n *store.Network, a netip.Addr) (netip.Prefix, error) {
+	np := p.nets[n.ID]
+	if np == nil {
+		return netip.Prefix{}, errdefs.Unavailable("network %s (%s) has no subnet allocated yet", n.Spec.Name, n.ID)
+	}
+	sub := np.pool.Subnet()
+	if !a.Is4() || !sub.Contains(a) || a == sub.Masked().Addr() || !sub.Contains(a.Next()) {
+		return netip.Prefix{}, errdefs.Invalid("IPAMConfig.IPv4Address: %s is not a host address of network %s (%s)", a, n.Spec.Name, sub)
+	}
+	if np.pool.Used(a) {
+		return netip.Prefix{}, errdefs.Invalid("IPAMConfig.IPv4Address: address %s is already in use on network %s", a, n.Spec.Name)
+	}
+	np.pool.Use(a)
+	return np.pool.Prefix(a), nil
+}

@@ -84,6 +84,8 @@ func Decide(in Input) Result {
 		}
 	}
 	// What is left belongs to services that were removed.
+	// Plain containers' network attachments have no service.
+	delete(byService, "")
 	for _, t := range in.Tasks {
 		if _, orphan := byService[t.ServiceID]; orphan && t.DesiredState != swarm.TaskStateRemove && d.mayRemove(1) {
 			d.put(withDesired(t, swarm.TaskStateRemove))

@@ -284,6 +284,14 @@ func TestDecideReplicated(t *testing.T) {
 			tasks: []*store.Task{at("t1", one, 1, "n1", time.Hour), at("t2", one, 1, "n1", time.Hour, failed, removing)},
 			want:  []string{"t1→remove"},
 		},
+		{
+			name:     "a plain container's network attachment, of no service, is left alone",
+			services: []*store.Service{one},
+			tasks: []*store.Task{at("t1", one, 1, "n1", time.Hour), {Task: swarm.Task{
+				ID: "a1", NodeID: "n1", DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning},
+				Spec: swarm.TaskSpec{NetworkAttachmentSpec: &swarm.NetworkAttachmentSpec{ContainerID: "c1"}},
+			}}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,7 +84,10 @@ type Dataplane struct {
 
 // attachment is what a container was given.
 type attachment struct {
-	taskID   string
+	taskID string
+	// plain attachments are a plain container's (PlugContainer), which
+	// the engine detaches, never a view.
+	plain    bool
 	nsPath   string
 	networks []string // the IDs of the networks it has an interface on
 	// seq is the view current when it was attached: a later view
@@ -340,7 +343,7 @@ func (d *Dataplane) reconcileContainers(ctx context.Context, v *view.Node) []err
 	var errs []error
 	local := LocalTasks(v)
 	for id, a := range d.attached {
-		if _, ok := local[a.taskID]; !ok && a.seq < d.seq {
+		if _, ok := local[a.taskID]; !ok && a.seq < d.seq && !a.plain {
 			if err := d.detach(ctx, id); err != nil {
 				errs = append(errs, err)
 			}

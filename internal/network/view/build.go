@@ -125,6 +125,7 @@ func Build(in Input) *Cluster {
 				ServiceID: t.ServiceID,
 				NodeID:    t.NodeID,
 				Addr:      a.Addresses[0],
+				Aliases:   attachmentAliases(t, n.ID),
 				Running:   t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning,
 			})
 			if c.members[n.ID] == nil {
@@ -142,6 +143,21 @@ func Build(in Input) *Cluster {
 	}
 	slices.SortFunc(c.networks, func(a, b Network) int { return cmp.Compare(a.ID, b.ID) })
 	return c
+}
+
+// attachmentAliases are the --alias names of a plain container's
+// attachment to a network; a service task's aliases are its service's.
+func attachmentAliases(t *store.Task, networkID string) []string {
+	if !swarmnet.IsAttachment(t) {
+		return nil
+	}
+	var out []string
+	for _, ref := range t.Spec.Networks {
+		if ref.Target == networkID {
+			out = append(out, ref.Aliases...)
+		}
+	}
+	return out
 }
 
 // Concerns reports whether a change to t can change a view: it is on a

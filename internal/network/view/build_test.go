@@ -142,3 +142,36 @@ func TestForNode(t *testing.T) {
 		})
 	}
 }
+
+// A plain container's attachment is an endpoint of its network, named
+// as the container with its own aliases, and makes its node a member.
+func TestAttachmentEndpoint(t *testing.T) {
+	shared := overlay("shared", "shared", "10.0.7.0/24", 4200, func(n *store.Network) { n.Spec.Attachable = true })
+	att := task("a1", "", 0, "n2", swarm.TaskStateRunning, on(shared, "10.0.7.9/24"))
+	att.Annotations.Name = "c1"
+	att.Spec = swarm.TaskSpec{
+		NetworkAttachmentSpec: &swarm.NetworkAttachmentSpec{ContainerID: "cid1"},
+		Networks:              []swarm.NetworkAttachmentConfig{{Target: "shared", Aliases: []string{"one"}}},
+	}
+	svcTask := task("p1", "peer", 1, "n1", swarm.TaskStateRunning, on(shared, "10.0.7.3/24"))
+	svcTask.Spec.Networks = []swarm.NetworkAttachmentConfig{{Target: "shared", Aliases: []string{"svc-alias"}}}
+	c := Build(Input{
+		Networks: []*store.Network{shared},
+		Nodes:    []*store.Node{node("n1", "192.168.1.1"), node("n2", "192.168.1.2")},
+		Tasks:    []*store.Task{svcTask, att},
+	})
+	v := c.ForNode("n1")
+	if len(v.Networks) != 1 {
+		t.Fatalf("n1 sees networks %+v, want shared", v.Networks)
+	}
+	want := []Endpoint{
+		{TaskID: "p1", Name: "peer.1.p1", ServiceID: "peer", NodeID: "n1", Addr: netip.MustParsePrefix("10.0.7.3/24"), Running: true},
+		{TaskID: "a1", Name: "c1", NodeID: "n2", Addr: netip.MustParsePrefix("10.0.7.9/24"), Aliases: []string{"one"}, Running: true},
+	}
+	if diff := cmp.Diff(want, v.Networks[0].Endpoints, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("endpoints (-want +got):\n%s", diff)
+	}
+	if p := v.Networks[0].Peers; len(p) != 1 || p[0].NodeID != "n2" {
+		t.Errorf("n1's peers on shared are %+v, want n2, the container's node", p)
+	}
+}
