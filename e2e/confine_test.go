@@ -152,6 +152,8 @@ func TestConfinement(t *testing.T) {
 		})
 	}
 
+	t.Run("userns-remap", testUsernsRemap)
+
 	t.Run("bad security options are refused", func(t *testing.T) {
 		noDefaultAction := filepath.Join(t.TempDir(), "bad.json")
 		if err := os.WriteFile(noDefaultAction, []byte(`{"syscalls": []}`), 0o644); err != nil {

@@ -249,3 +249,14 @@ func normalizeAll(caps []string) []string {
 	}
 	return out
 }
+
+// SecurityOptions are what docker info shows of the confinement this
+// daemon applies, in dockerd's form: Docker's default seccomp profile,
+// and the user-namespace remapping when there is one.
+func SecurityOptions(remapped bool) []string {
+	opts := []string{"name=seccomp,profile=builtin"}
+	if remapped {
+		opts = append(opts, "name=userns")
+	}
+	return opts
+}

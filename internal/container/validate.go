@@ -250,7 +250,7 @@ func checkUnsupported(host *containertypes.HostConfig) error {
 		{"PidMode", string(host.PidMode), []string{"", "host"}},
 		{"IpcMode", string(host.IpcMode), []string{"", "private", "shareable", "host"}},
 		{"UTSMode", string(host.UTSMode), []string{"", "host"}},
-		{"UsernsMode", string(host.UsernsMode), []string{""}},
+		{"UsernsMode", string(host.UsernsMode), []string{"", "host"}},
 		{"CgroupnsMode", string(host.CgroupnsMode), []string{"", "private"}},
 		{"Isolation", string(host.Isolation), []string{"", "default"}},
 		{"Runtime", host.Runtime, []string{"", "runc", "io.containerd.runc.v2"}},

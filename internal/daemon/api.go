@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shoal-project/shoal/internal/apiserver"
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/events"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
@@ -50,6 +51,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engin
 			labels:     labels,
 			root:       os.DirFS("/"),
 			containers: eng.Executor,
+			remapped:   o.UsernsRemap != "",
 		},
 		Version: Version,
 		Logger:  log.With("component", "api"),
@@ -85,6 +87,7 @@ type hostInfo struct {
 	labels     map[string]string
 	root       fs.FS // a view of / for sysinfo
 	containers containerHost
+	remapped   bool // containers run in remapped user namespaces (--userns-remap)
 }
 
 // Info reads what the host offers afresh on every call: a sysctl may have
@@ -142,6 +145,7 @@ func (h *hostInfo) Info(ctx context.Context) (system.Info, error) {
 		CPUShares:       cg.CPUShares,
 		CPUSet:          cg.CPUSet,
 		PidsLimit:       cg.Pids,
+		SecurityOptions: confine.SecurityOptions(h.remapped),
 		IPv4Forwarding:  host.Networking.IPv4Forwarding,
 		Warnings:        append(host.Warnings(), sysinfo.DriverWarnings(driver, status)...),
 	}, errors.Join(errs...)

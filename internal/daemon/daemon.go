@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-project/shoal/internal/apitls"
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/engine"
 	"github.com/shoal-project/shoal/internal/engineid"
 	"github.com/shoal-project/shoal/internal/events"
@@ -57,6 +58,9 @@ type Options struct {
 	MetricsAddr string
 	// Pprof serves Go's profiles at /debug/pprof/ on the API's hosts.
 	Pprof bool
+	// UsernsRemap runs containers in user namespaces mapped to this
+	// user's subordinate IDs: default, USER or USER:GROUP.
+	UsernsRemap string
 }
 
 // NewCommand returns the `daemon` command.
@@ -87,6 +91,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.BridgeCIDR, "bridge-cidr", bridge.DefaultSubnet.String(), "subnet of the default bridge")
 	f.StringVar(&o.UIAddr, "ui-addr", "", "address to serve the web UI on (127.0.0.1:8080, unix:///path); on TCP it asks for a token logged at start; off when empty")
 	o.TLS.AddFlags(f)
+	f.StringVar(&o.UsernsRemap, "userns-remap", "", "run containers in user namespaces mapped to the subordinate IDs (/etc/subuid, /etc/subgid) of a user and group: default (the user dockremap, made when missing), USER or USER:GROUP")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (127.0.0.1:9323, unix:///path; another TCP address needs --tlsverify or --insecure-tcp, as -H does); off when empty")
 	f.BoolVar(&o.Pprof, "pprof", false, "serve Go's profiles at /debug/pprof/ on the API's hosts (for measuring the daemon; off by default)")
 	return cmd
@@ -140,6 +145,13 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 	}
+	var remap *confine.Remap
+	if o.UsernsRemap != "" {
+		if remap, err = confine.LoadRemap(ctx, o.UsernsRemap); err != nil {
+			return err
+		}
+		log.Info("containers run in remapped user namespaces", "user", remap.User, "group", remap.Group, "uid", remap.UIDs[0].HostID, "gid", remap.GIDs[0].HostID)
+	}
 	for _, d := range []string{o.DataRoot, o.ExecRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return err
@@ -178,6 +190,7 @@ func Run(ctx context.Context, o Options) error {
 		GenericResources:   generic,
 		Logger:             log,
 		Events:             bus,
+		Remap:              remap,
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/shoal-project/shoal/internal/build"
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/container"
 	"github.com/shoal-project/shoal/internal/events"
 	"github.com/shoal-project/shoal/internal/executor/containerdexec"
@@ -51,6 +52,9 @@ type Config struct {
 	// Events, when set, records what happens to containers, images,
 	// volumes and networks (docker events).
 	Events *events.Bus
+	// Remap is the user-namespace remapping of containers
+	// (--userns-remap); nil for none.
+	Remap *confine.Remap
 }
 
 // Engine is the running local engine.
@@ -113,6 +117,9 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Events != nil {
 		volCfg.Events = cfg.Events
 	}
+	if cfg.Remap != nil {
+		volCfg.IDMap = cfg.Remap
+	}
 	e.Volumes, err = volume.Open(volCfg)
 	if err != nil {
 		return nil, err
@@ -160,6 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		GenericResources: cfg.GenericResources,
 		Logger:           cfg.Logger.With("component", "executor"),
 		BridgeID:         e.predefined.IDs["bridge"],
+		Remap:            cfg.Remap,
 	}
 	if cfg.Events != nil {
 		execCfg.Events = cfg.Events

@@ -80,6 +80,7 @@ type Store struct {
 	log    *slog.Logger
 	mount  mounter
 	events EventLogger // nil for none
+	idMap  IDMap       // nil for none
 
 	mu   sync.Mutex
 	vols map[string]*vol // guarded by mu; by name
@@ -94,9 +95,19 @@ type Config struct {
 	// Events, when set, records volumes created and destroyed (docker
 	// events).
 	Events EventLogger
+	// IDMap, when set, is the daemon's user-namespace remapping: a new
+	// volume is the remapped root's, and what is copied into one from an
+	// image is owned by the host IDs of its owners, as in dockerd.
+	IDMap IDMap
 	// mount mounts and unmounts volumes' filesystems; the kernel's when
 	// nil. Tests give a fake.
 	mount mounter
+}
+
+// IDMap maps the owner of a file in a container to its owner on the host
+// (confine.Remap).
+type IDMap interface {
+	ToHost(uid, gid int) (int, int, error)
 }
 
 // Open opens the volumes under cfg.Root, creating it when missing. A
@@ -115,7 +126,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.Root, 0o701); err != nil {
 		return nil, fmt.Errorf("create volume root: %w", err)
 	}
-	s := &Store{root: cfg.Root, log: cfg.Logger, mount: cfg.mount, events: cfg.Events, vols: map[string]*vol{}}
+	s := &Store{root: cfg.Root, log: cfg.Logger, mount: cfg.mount, events: cfg.Events, idMap: cfg.IDMap, vols: map[string]*vol{}}
 	entries, err := os.ReadDir(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("read volume root: %w", err)
@@ -180,6 +191,19 @@ func (s *Store) save(m meta) error {
 		return fmt.Errorf("write volume %s: %w", m.Name, err)
 	}
 	return nil
+}
+
+// chown gives path to the host IDs of uid and gid under the store's
+// IDMap; without one it leaves it as it is.
+func (s *Store) chown(path string, uid, gid int) error {
+	if s.idMap == nil {
+		return nil
+	}
+	hu, hg, err := s.idMap.ToHost(uid, gid)
+	if err != nil {
+		return fmt.Errorf("owner of %s: %w", path, err)
+	}
+	return os.Lchown(path, hu, hg)
 }
 
 func (s *Store) dataPath(name string) string { return filepath.Join(s.root, name, dataDir) }
@@ -251,6 +275,9 @@ func (s *Store) create(name string, opts CreateOptions) (*vol, error) {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
 	err := os.MkdirAll(s.dataPath(name), 0o755)
+	if err == nil {
+		err = s.chown(s.dataPath(name), 0, 0)
+	}
 	if err == nil {
 		err = s.save(m)
 	}

@@ -203,10 +203,10 @@ func TestSpecOptsInitNeedsABinary(t *testing.T) {
 		Config:     container.Config{Hostname: "h", Cmd: []string{"sh"}},
 		HostConfig: container.HostConfig{Init: &withInit},
 	}
-	if _, err := specOpts(rec, "/dir", nil, ""); !errdefs.Is(err, errdefs.KindInvalid) {
+	if _, err := specOpts(rec, "/dir", nil, "", nil); !errdefs.Is(err, errdefs.KindInvalid) {
 		t.Errorf("without an init binary: got %v, want Invalid", err)
 	}
-	if _, err := specOpts(rec, "/dir", nil, "/usr/bin/tini"); err != nil {
+	if _, err := specOpts(rec, "/dir", nil, "/usr/bin/tini", nil); err != nil {
 		t.Errorf("with an init binary: got %v", err)
 	}
 }

@@ -171,11 +171,15 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
+	remap := c.e.remapOf(&rec.HostConfig)
+	if err := ownContainerDir(dir, etc, remap); err != nil {
+		return err
+	}
 	if err := c.e.writeJSON(c.id, "config.json", rec); err != nil {
 		return err
 	}
 	if len(files) > 0 {
-		if err := mountFiles(c.e.filesDir(c.id), files); err != nil {
+		if err := mountFiles(c.e.filesDir(c.id), files, remap); err != nil {
 			return err
 		}
 		// After the task's mounts, so that a secret or config goes over a
@@ -183,14 +187,14 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 		mounts = append(mounts, fileMounts(c.e.filesDir(c.id), files)...)
 	}
 
-	opts, err := specOpts(rec, dir, mounts, c.e.cfg.InitPath)
+	opts, err := specOpts(rec, dir, mounts, c.e.cfg.InitPath, c.e.cfg.Remap)
 	if err != nil {
 		return err
 	}
 	_, err = c.e.cfg.Client.NewContainer(ctx, c.id,
 		client.WithImage(img),
 		client.WithSnapshotter(c.e.cfg.Snapshotter),
-		client.WithNewSnapshot(c.id, img),
+		newSnapshot(c.id, img, remap),
 		client.WithContainerLabels(cfg.Labels),
 		client.WithNewSpec(opts...),
 	)

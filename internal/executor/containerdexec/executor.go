@@ -39,6 +39,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/template"
@@ -69,6 +70,10 @@ type Config struct {
 	// Attacher puts tasks on their swarm networks; nil runs them on the
 	// node bridge alone.
 	Attacher executor.Attacher
+	// Remap is the daemon's user-namespace remapping (--userns-remap):
+	// containers not asking for the host's user namespace run in one
+	// mapped to its IDs. Nil for none.
+	Remap *confine.Remap
 	// Volumes are the node's volumes, which task mounts of type volume
 	// use.
 	Volumes *volume.Store

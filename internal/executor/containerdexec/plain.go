@@ -120,10 +120,14 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
+	remap := e.remapOf(&rec.HostConfig)
+	if err := ownContainerDir(dir, files, remap); err != nil {
+		return err
+	}
 	if err := e.writeJSON(s.ID, "config.json", rec); err != nil {
 		return err
 	}
-	opts, err := specOpts(rec, dir, mounts, e.cfg.InitPath)
+	opts, err := specOpts(rec, dir, mounts, e.cfg.InitPath, e.cfg.Remap)
 	if err != nil {
 		return err
 	}
@@ -131,7 +135,7 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 	_, err = e.cfg.Client.NewContainer(ctx, s.ID,
 		client.WithImage(s.Image),
 		client.WithSnapshotter(e.cfg.Snapshotter),
-		client.WithNewSnapshot(s.ID, s.Image),
+		newSnapshot(s.ID, s.Image, remap),
 		client.WithContainerLabels(cfg.Labels),
 		client.WithNewSpec(opts...),
 	)

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/template"
@@ -172,12 +173,18 @@ const tmpfsFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
 // mountFiles makes dir a tmpfs holding files, owned and with the modes
 // they ask, then makes it read-only, as Docker does with its containers'
-// secrets.
-func mountFiles(dir string, files []containerFile) (err error) {
+// secrets. Under a remapping (remap not nil) the tmpfs is the remapped
+// root's and the files' owners are the host IDs of those they ask.
+func mountFiles(dir string, files []containerFile, remap *confine.Remap) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create secrets directory: %w", err)
 	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", tmpfsFlags, "mode=0700"); err != nil {
+	data := "mode=0700"
+	if remap != nil {
+		uid, gid := remap.Root()
+		data += fmt.Sprintf(",uid=%d,gid=%d", uid, gid)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", tmpfsFlags, data); err != nil {
 		return fmt.Errorf("mount tmpfs for secrets at %s: %w", dir, err)
 	}
 	defer func() {
@@ -190,7 +197,13 @@ func mountFiles(dir string, files []containerFile) (err error) {
 		if err := os.WriteFile(p, f.data, 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", f.target, err)
 		}
-		if err := os.Chown(p, f.uid, f.gid); err != nil {
+		uid, gid := f.uid, f.gid
+		if remap != nil {
+			if uid, gid, err = remap.ToHost(uid, gid); err != nil {
+				return fmt.Errorf("owner of %s: %w", f.target, err)
+			}
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
 			return fmt.Errorf("set owner of %s: %w", f.target, err)
 		}
 		// After the chown, which may clear mode bits.
@@ -254,5 +267,6 @@ func (c *controller) ensureFiles() error {
 	if err != nil || len(files) == 0 {
 		return err
 	}
-	return mountFiles(dir, files)
+	// A service has no way to ask for the host's user namespace.
+	return mountFiles(dir, files, c.e.cfg.Remap)
 }

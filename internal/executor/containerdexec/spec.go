@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/volume"
 )
@@ -39,9 +40,13 @@ var containerFiles = []struct{ name, target string }{
 // specOpts returns the options that turn containerd's default spec into
 // the container's: its process, its files, mounts, resources, network
 // namespace, its confinement. mounts are the spec mounts of the task's mounts; initPath is
-// the init binary on the host, needed only when cfg asks for an init.
-func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string) ([]oci.SpecOpts, error) {
+// the init binary on the host, needed only when cfg asks for an init;
+// remap is the daemon's user-namespace remapping, nil for none.
+func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string, remap *confine.Remap) ([]oci.SpecOpts, error) {
 	cfg, host := &rec.Config, &rec.HostConfig
+	if err := remap.CheckRemapped(host); err != nil {
+		return nil, err
+	}
 	args := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
 
 	var all []specs.Mount
@@ -92,6 +97,9 @@ func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string) ([
 	}
 	if rec.SandboxKey != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.SandboxKey}))
+	}
+	if remap.Remapped(host) {
+		opts = append(opts, oci.WithUserNamespace(remap.UIDs, remap.GIDs))
 	}
 	opts = append(opts, resourceOpts(host)...)
 	confined, err := confineOpts(host)

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/internal/confine"
+	"github.com/shoal-project/shoal/internal/testutil/testimage"
+)
+
+// testUsernsRemap starts a daemon with --userns-remap=default and checks
+// what dockerd does with it: containers (plain and tasks) run in a user
+// namespace whose root is the first subordinate ID of dockremap, what
+// that root writes in a bind mount is owned by that ID on the host, its
+// processes run as that ID on the host, a named volume is made for it,
+// --userns=host opts out, --privileged is refused without --userns=host,
+// and docker info says name=userns. A daemon given a user it cannot
+// remap to refuses to start.
+func testUsernsRemap(t *testing.T) {
+	d := StartDaemon(t, "--userns-remap=default", "--bridge-cidr", "172.28.0.0/16")
+	uid, gid := remappedRoot(t)
+	d.Docker("import", testimage.RootfsTar(t), "busybox:latest")
+	t.Cleanup(func() {
+		if ids, _ := d.TryDocker("ps", "-aq", "--filter", "is-task=false"); strings.TrimSpace(ids) != "" {
+			d.TryDocker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		d.TryDocker("volume", "rm", "-f", "remapped")
+	})
+	wantMap := fmt.Sprintf("0 %d 65536", uid)
+
+	if out := d.Docker("info", "--format", "{{json .SecurityOptions}}"); !strings.Contains(out, `"name=userns"`) {
+		t.Errorf("docker info SecurityOptions: %s; want name=userns in them", out)
+	}
+
+	bind := t.TempDir()
+	// As with dockerd, the container's root may write only where the
+	// host lets its remapped ID write.
+	if err := os.Chown(bind, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	out := d.Docker("run", "--rm", "-v", bind+":/bind", "-v", "remapped:/vol", "busybox", "sh", "-c",
+		"cat /proc/self/uid_map; touch /bind/made /vol/made && echo 10.0.0.1 extra >> /etc/hosts && echo wrote; stat -c 'vol=%u:%g' /vol")
+	if got := strings.Join(strings.Fields(firstLine(out)), " "); got != wantMap {
+		t.Errorf("uid_map in a container: %q; want %q", got, wantMap)
+	}
+	if !strings.Contains(out, "wrote") || !strings.Contains(out, "vol=0:0") {
+		t.Errorf("container root writing its bind mount, volume and /etc/hosts:\n%s\nwant it to write all three, the volume owned by its root", out)
+	}
+	if owner := fileOwner(t, filepath.Join(bind, "made")); owner != [2]int{uid, gid} {
+		t.Errorf("a file the container's root made in a bind mount is owned by %d:%d on the host; want %d:%d", owner[0], owner[1], uid, gid)
+	}
+
+	id := strings.TrimSpace(d.Docker("run", "-d", "busybox", "sleep", "300"))
+	pid, err := strconv.Atoi(strings.TrimSpace(d.Docker("inspect", "--format", "{{.State.Pid}}", id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hostUID(t, pid); got != uid {
+		t.Errorf("the container's root process runs as uid %d on the host (ps -o uid); want %d", got, uid)
+	}
+
+	if got := strings.Join(strings.Fields(d.Docker("run", "--rm", "--userns=host", "busybox", "head", "-1", "/proc/self/uid_map")), " "); got != "0 0 4294967295" {
+		t.Errorf("--userns=host: uid_map %q; want the host's, 0 0 4294967295", got)
+	}
+	if out, err := d.TryDocker("create", "--privileged", "busybox"); err == nil || !strings.Contains(out, "privileged mode is incompatible with user namespaces") {
+		t.Errorf("create --privileged under remapping: err %v, %q; want it refused as dockerd refuses it", err, out)
+	}
+	d.Docker("rm", "-f", d.Docker("create", "--privileged", "--userns=host", "busybox"))
+
+	initSwarm(t, d)
+	secret := filepath.Join(t.TempDir(), "s")
+	if err := os.WriteFile(secret, []byte("remapped secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Docker("secret", "create", "remap-s", secret)
+	d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "remap", "--secret", "remap-s", "busybox", "sleep", "3600")
+	task := waitContainers(t, d, "remap", 1)[0]
+	out = d.Docker("exec", task, "sh", "-c", "head -1 /proc/self/uid_map; cat /run/secrets/remap-s")
+	if got := strings.Join(strings.Fields(firstLine(out)), " "); got != wantMap || !strings.Contains(out, "remapped secret") {
+		t.Errorf("task: %q; want uid_map %q and its secret readable", out, wantMap)
+	}
+
+	t.Run("bad values stop the daemon", func(t *testing.T) {
+		for value, want := range map[string]string{
+			"no-such-user-xyz": "no-such-user-xyz",
+			"nobody":           "no subordinate uid range for user nobody",
+			"root:no-such-grp": "no-such-grp",
+		} {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			execRoot, err := os.MkdirTemp("/run", "se-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.CommandContext(ctx, shoalBin, "daemon", "--data-root", t.TempDir(), "--exec-root", execRoot, "--userns-remap", value).CombinedOutput()
+			cancel()
+			os.RemoveAll(execRoot)
+			if err == nil || !strings.Contains(string(out), want) || ctx.Err() != nil {
+				t.Errorf("daemon --userns-remap %s: err %v, output:\n%s\nwant it to stop at once saying %q", value, err, out, want)
+			}
+		}
+	})
+}
+
+// remappedRoot is the first subordinate uid and gid of dockremap, which
+// container root is under --userns-remap=default.
+func remappedRoot(t *testing.T) (uid, gid int) {
+	t.Helper()
+	r, err := confine.LoadRemap(t.Context(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Root()
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}
+
+func fileOwner(t *testing.T, path string) [2]int {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := info.Sys().(*syscall.Stat_t)
+	return [2]int{int(st.Uid), int(st.Gid)}
+}
+
+// hostUID is the uid process pid runs as on the host, as ps -o uid shows it.
+func hostUID(t *testing.T, pid int) int {
+	t.Helper()
+	out, err := exec.Command("ps", "-o", "uid=", "-p", strconv.Itoa(pid)).Output()
+	if err != nil {
+		t.Fatalf("ps -o uid -p %d: %v", pid, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("ps -o uid -p %d: %q", pid, out)
+	}
+	return n
+}

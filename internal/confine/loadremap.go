@@ -1,0 +1,143 @@
+package confine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"strings"
+)
+
+// The files of subordinate IDs; variables for tests.
+var (
+	subUIDFile = "/etc/subuid"
+	subGIDFile = "/etc/subgid"
+)
+
+// LoadRemap resolves --userns-remap (value) as dockerd does: the user and
+// group by name or number (a user given alone names its group too; a
+// number alone is both IDs), their ranges in /etc/subuid and /etc/subgid.
+// For "default" it makes the user and group DefaultRemapUser when the
+// user is missing, with a range of its own in both files, as dockerd
+// does with the system's tools. An unknown user or group, or one without
+// ranges, is an error that says which.
+func LoadRemap(ctx context.Context, value string) (*Remap, error) {
+	spec, err := ParseRemapSpec(value)
+	if err != nil {
+		return nil, err
+	}
+	u, err := lookupUser(spec.User)
+	if err != nil && spec.Default {
+		if err := addRemapUser(ctx, spec.User); err != nil {
+			return nil, fmt.Errorf("--userns-remap=default: create the user %s: %w", spec.User, err)
+		}
+		u, err = lookupUser(spec.User)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--userns-remap %q: user %s: %w", value, spec.User, err)
+	}
+	groupSpec := spec.Group
+	if groupSpec == "" {
+		groupSpec = u.Username
+		if _, err := strconv.Atoi(spec.User); err == nil {
+			groupSpec = u.Gid
+		}
+	}
+	g, err := lookupGroup(groupSpec)
+	if err != nil {
+		return nil, fmt.Errorf("--userns-remap %q: group %s: %w", value, groupSpec, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(g.Gid)
+	uids, err := readRanges(subUIDFile, u.Username, uid)
+	if err != nil {
+		return nil, err
+	}
+	gids, err := readRanges(subGIDFile, g.Name, gid)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(uids) == 0:
+		return nil, fmt.Errorf("--userns-remap %q: no subordinate uid range for user %s in %s", value, u.Username, subUIDFile)
+	case len(gids) == 0:
+		return nil, fmt.Errorf("--userns-remap %q: no subordinate gid range for group %s in %s", value, g.Name, subGIDFile)
+	}
+	return &Remap{User: u.Username, Group: g.Name, UIDs: IDMappings(uids), GIDs: IDMappings(gids)}, nil
+}
+
+func lookupUser(s string) (*user.User, error) {
+	if _, err := strconv.Atoi(s); err == nil {
+		return user.LookupId(s)
+	}
+	return user.Lookup(s)
+}
+
+func lookupGroup(s string) (*user.Group, error) {
+	if _, err := strconv.Atoi(s); err == nil {
+		return user.LookupGroupId(s)
+	}
+	return user.LookupGroup(s)
+}
+
+// readRanges returns the ranges of file given to name or id; a missing
+// file gives none.
+func readRanges(file, name string, id int) ([]SubIDRange, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	all, err := ParseSubIDs(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return RangesOf(all, name, id), nil
+}
+
+// addRemapUser makes name a system user with a group of the same name,
+// with Debian's adduser or else useradd, and gives it subordinate uids
+// and gids unless the tools did.
+func addRemapUser(ctx context.Context, name string) error {
+	var cmd *exec.Cmd
+	if p, err := exec.LookPath("adduser"); err == nil {
+		cmd = exec.CommandContext(ctx, p, "--system", "--shell", "/bin/false", "--no-create-home", "--disabled-login", "--disabled-password", "--group", name)
+	} else if p, err := exec.LookPath("useradd"); err == nil {
+		cmd = exec.CommandContext(ctx, p, "--system", "-s", "/bin/false", "-U", name)
+	} else {
+		return errors.New("neither adduser nor useradd is installed")
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w: %s", cmd, err, strings.TrimSpace(string(out)))
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	for _, f := range []struct{ file, flag string }{{subUIDFile, "-v"}, {subGIDFile, "-w"}} {
+		have, err := readRanges(f.file, name, uid)
+		if err != nil || len(have) > 0 {
+			return err
+		}
+		data, err := os.ReadFile(f.file)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		all, err := ParseSubIDs(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.file, err)
+		}
+		start := NextSubIDStart(all)
+		cmd := exec.CommandContext(ctx, "usermod", f.flag, fmt.Sprintf("%d-%d", start, start+subIDRangeSize-1), name)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w: %s", cmd, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package containerdexec
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/shoal-project/shoal/internal/confine"
+)
+
+// remapOf is the remapping a container with host runs under: the
+// daemon's (Config.Remap) unless it asks for the host's user namespace;
+// nil for none.
+func (e *Executor) remapOf(host *container.HostConfig) *confine.Remap {
+	if e.cfg.Remap.Remapped(host) {
+		return e.cfg.Remap
+	}
+	return nil
+}
+
+// newSnapshot makes container id's root filesystem from img: under a
+// remapping, on a copy of the image owned by the remapped IDs, which
+// containerd keeps once per image and mapping and shares between the
+// containers made from them.
+func newSnapshot(id string, img client.Image, r *confine.Remap) client.NewContainerOpts {
+	if r == nil {
+		return client.WithNewSnapshot(id, img)
+	}
+	return client.WithUserNSRemappedSnapshot(id, img, r.UIDs, r.GIDs)
+}
+
+// ownContainerDir gives the container's root, under remapping r, what it
+// needs of the container's directory dir, as dockerd does: the directory
+// is the remapped root's group (to reach the files in it, mode 0710
+// otherwise keeping others out), and the files named are the remapped
+// root's (hosts, resolv.conf, hostname, which the container may change).
+func ownContainerDir(dir string, files map[string][]byte, r *confine.Remap) error {
+	if r == nil {
+		return nil
+	}
+	uid, gid := r.Root()
+	if err := os.Chown(dir, 0, gid); err != nil {
+		return fmt.Errorf("give the container directory to the remapped root: %w", err)
+	}
+	for f := range files {
+		if err := os.Chown(filepath.Join(dir, f), uid, gid); err != nil {
+			return fmt.Errorf("give %s to the remapped root: %w", f, err)
+		}
+	}
+	return nil
+}
