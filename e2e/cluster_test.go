@@ -177,6 +177,10 @@ func TestCluster(t *testing.T) {
 		})
 	})
 
+	t.Run("a secret is in clear only in its tasks' tmpfs, on every node", func(t *testing.T) {
+		checkSecretsOnEveryNode(t, hosts)
+	})
+
 	t.Run("a write on a follower is committed by the leader", func(t *testing.T) {
 		m3.Docker("service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", "10", "busybox", "sleep", "3600")
 		Eventually(t, 90*time.Second, func() string {

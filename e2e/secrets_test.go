@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -78,23 +79,8 @@ func TestSecretsAndConfigs(t *testing.T) {
 		// containerd's logs; the store) and the exec root, in every
 		// encoding; the value must be in the task's secrets tmpfs and
 		// nowhere else.
-		tmpfs := secretsTmpfs(t, d.ExecRoot)
-		inTmpfs := 0
-		for _, root := range []string{d.DataRoot, d.ExecRoot} {
-			hits, err := plaintext.Find(root, []byte(secretValue))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, h := range hits {
-				if slices.ContainsFunc(tmpfs, func(m string) bool { return strings.HasPrefix(h.Path, m+"/") }) && h.Form == "raw" {
-					inTmpfs++
-					continue
-				}
-				t.Errorf("%s holds the secret's value", h)
-			}
-		}
-		if inTmpfs == 0 {
-			t.Errorf("the value is not even in the task's tmpfs (tmpfs mounts %v): the search cannot find it", tmpfs)
+		if n := sweepSecret(t, []nodeRoots{{"the daemon", d.DataRoot, d.ExecRoot}}, secretValue); n["the daemon"] == 0 {
+			t.Errorf("the value is not even in the task's tmpfs: the search cannot find it")
 		}
 
 		// What the daemon says: the events since the start, the metrics,
@@ -173,6 +159,86 @@ func TestSecretsAndConfigs(t *testing.T) {
 			t.Errorf("service ls = %q, want no service", out)
 		}
 	})
+}
+
+// nodeRoots are where one node keeps its state: the data root (the raft
+// log and snapshots, the store, images, containerd's content and
+// snapshots, the logs) and the exec root (containerd's state, the tasks'
+// secrets tmpfs mounts).
+type nodeRoots struct{ name, data, exec string }
+
+// sweepSecret searches every file under each node's roots for value in
+// every encoding internal/testutil/plaintext knows. A task's secrets
+// tmpfs is where the value is meant to be, in clear: there it may be,
+// and nowhere else. It returns, by node name, how many copies are in
+// tmpfs mounts, for the caller to say where there must be some or none.
+func sweepSecret(t *testing.T, nodes []nodeRoots, value string) map[string]int {
+	t.Helper()
+	inTmpfs := map[string]int{}
+	for _, n := range nodes {
+		tmpfs := secretsTmpfs(t, n.exec)
+		for _, root := range []string{n.data, n.exec} {
+			hits, err := plaintext.Find(root, []byte(value))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hits {
+				if slices.ContainsFunc(tmpfs, func(m string) bool { return strings.HasPrefix(h.Path, m+"/") }) && h.Form == "raw" {
+					inTmpfs[n.name]++
+					continue
+				}
+				t.Errorf("%s: %s holds the secret's value", n.name, h)
+			}
+		}
+	}
+	return inTmpfs
+}
+
+// checkSecretsOnEveryNode gives a secret to a global service's tasks,
+// one on each host, and sweeps every host's disk (sweepSecret): each must
+// hold the value in its task's tmpfs and nowhere else — the managers'
+// raft logs and snapshots, the workers' data roots, containerd's state
+// and snapshots. Once the service and the secret are removed, no host
+// may hold it anywhere, tmpfs mounts included.
+func checkSecretsOnEveryNode(t *testing.T, hosts []Host) {
+	const value = `every-node s3cret <&> "quoted" \ end`
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(value), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := hosts[0]
+	m.Docker("secret", "create", "sweep", p)
+	m.Docker("service", "create", "-d", "--no-resolve-image", "--name", "sweep", "--mode", "global", "--secret", "sweep", "busybox", "sleep", "3600")
+	var nodes []nodeRoots
+	for _, h := range hosts {
+		nodes = append(nodes, nodeRoots{h.Name, h.DataRoot, h.ExecRoot})
+	}
+	Eventually(t, 60*time.Second, func() string {
+		if per := tasksByNode(m, "sweep"); len(per) != len(hosts) {
+			return fmt.Sprintf("running tasks per node %v; want one on each of %d nodes", per, len(hosts))
+		}
+		return ""
+	})
+	inTmpfs := sweepSecret(t, nodes, value)
+	for _, n := range nodes {
+		if inTmpfs[n.name] == 0 {
+			t.Errorf("%s: the value is not in its task's tmpfs (%v): the search cannot find it there", n.name, secretsTmpfs(t, n.exec))
+		}
+	}
+
+	m.Docker("service", "rm", "sweep")
+	Eventually(t, 60*time.Second, func() string {
+		for _, n := range nodes {
+			if mounts := secretsTmpfs(t, n.exec); len(mounts) > 0 {
+				return fmt.Sprintf("%s still has secrets mounted at %v after service rm", n.name, mounts)
+			}
+		}
+		return ""
+	})
+	m.Docker("secret", "rm", "sweep")
+	for name, n := range sweepSecret(t, nodes, value) {
+		t.Errorf("%s: %d copies of the value in tmpfs mounts after the service and the secret are removed", name, n)
+	}
 }
 
 // secretsTmpfs lists the tmpfs mounts under execRoot in a directory named

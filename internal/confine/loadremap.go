@@ -119,9 +119,17 @@ func addRemapUser(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return err
+	}
 	uid, _ := strconv.Atoi(u.Uid)
-	for _, f := range []struct{ file, flag string }{{subUIDFile, "-v"}, {subGIDFile, "-w"}} {
-		have, err := readRanges(f.file, name, uid)
+	gid, _ := strconv.Atoi(g.Gid)
+	for _, f := range []struct {
+		file, flag string
+		id         int
+	}{{subUIDFile, "-v", uid}, {subGIDFile, "-w", gid}} {
+		have, err := readRanges(f.file, name, f.id)
 		if err != nil || len(have) > 0 {
 			return err
 		}
