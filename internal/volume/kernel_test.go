@@ -109,3 +109,57 @@ func TestPopulate(t *testing.T) {
 		t.Errorf("populate from a path the image lacks: %v", err)
 	}
 }
+
+// shiftMap is an IDMap that adds 100000 to every uid and 200000 to
+// every gid.
+type shiftMap struct{}
+
+func (shiftMap) ToHost(uid, gid int) (int, int, error) { return uid + 100000, gid + 200000, nil }
+
+// TestRemappedOwners checks that under a user-namespace remapping a new
+// volume is the remapped root's, and what is copied into it from the
+// image is owned by the host IDs of its owners, with its set-ID bits.
+func TestRemappedOwners(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	s, err := Open(Config{Root: t.TempDir(), mount: &fakeMounter{}, IDMap: shiftMap{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644)
+	os.Chown(filepath.Join(src, "f"), 1000, 33)
+	os.WriteFile(filepath.Join(src, "suid"), []byte("x"), 0o755)
+	os.Chmod(filepath.Join(src, "suid"), os.ModeSetuid|0o755)
+	os.Symlink("f", filepath.Join(src, "link"))
+
+	v, err := s.Create(ctx, "remapped", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ownerOf(t, v.Mountpoint); got != [2]uint32{100000, 200000} {
+		t.Errorf("new volume: owner %v, want the remapped root 100000:200000", got)
+	}
+	if err := s.Populate(ctx, "remapped", src); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string][2]uint32{"": {100000, 200000}, "f": {101000, 200033}, "suid": {100000, 200000}, "link": {100000, 200000}} {
+		if got := ownerOf(t, filepath.Join(v.Mountpoint, p)); got != want {
+			t.Errorf("%q: owner %v, want %v", p, got, want)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(v.Mountpoint, "suid")); err != nil || st.Mode()&os.ModeSetuid == 0 {
+		t.Errorf("suid: mode %v, %v; want the set-user-ID bit kept", st.Mode(), err)
+	}
+}
+
+func ownerOf(t *testing.T, path string) [2]uint32 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return [2]uint32{st.Uid, st.Gid}
+}
