@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The files of subordinate IDs; variables for tests.
@@ -148,4 +150,53 @@ func addRemapUser(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// Reachable makes dir, a directory of the daemon's own that holds the
+// containers' root filesystems (containerd's state), searchable by the
+// remapped root, and checks that every directory above it is: the
+// runtime sets a container's root up from inside its user namespace,
+// as the remapped root, which needs to reach it. A parent that does not
+// let it is an error, as in dockerd, rather than a mode changed outside
+// the daemon's own directories.
+func (r *Remap) Reachable(dir string) error {
+	uid, gid := r.Root()
+	info, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !searchable(info, uid, gid) {
+		if err := os.Chmod(dir, info.Mode().Perm()|0o001); err != nil {
+			return fmt.Errorf("let the remapped root reach %s: %w", dir, err)
+		}
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		info, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if !searchable(info, uid, gid) {
+			return fmt.Errorf("--userns-remap: %s (above %s) does not let the remapped root %d:%d through; allow it o+x", p, dir, uid, gid)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// searchable reports whether a directory lets uid:gid search it.
+func searchable(info os.FileInfo, uid, gid int) bool {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	mode := info.Mode().Perm()
+	switch {
+	case int(st.Uid) == uid:
+		return mode&0o100 != 0
+	case int(st.Gid) == gid:
+		return mode&0o010 != 0
+	default:
+		return mode&0o001 != 0
+	}
 }

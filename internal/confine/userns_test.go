@@ -201,3 +201,39 @@ func TestSecurityOptions(t *testing.T) {
 		t.Errorf("with remapping: got %v, want %v", got, want)
 	}
 }
+
+func TestReachable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	r := &Remap{UIDs: []specs.LinuxIDMapping{{HostID: 100000, Size: 1}}, GIDs: []specs.LinuxIDMapping{{HostID: 100000, Size: 1}}}
+	top := t.TempDir()
+	// The test's temporary directories are 0700, the parent of top too.
+	for _, d := range []string{filepath.Dir(top), top} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := filepath.Join(top, "exec")
+	if err := os.Mkdir(own, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reachable(own); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := os.Stat(own); info.Mode().Perm() != 0o701 {
+		t.Errorf("the daemon's own directory: mode %v, want 0701 (o+x added, nothing else)", info.Mode().Perm())
+	}
+	if err := os.Chmod(top, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reachable(own); err == nil || !strings.Contains(err.Error(), top+" (above "+own+")") {
+		t.Errorf("a parent closed to the remapped root: got %v, want an error naming it", err)
+	}
+	if err := os.Chown(top, 0, 100000); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reachable(own); err != nil {
+		t.Errorf("a parent the remapped root's group may search: got %v", err)
+	}
+}

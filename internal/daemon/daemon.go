@@ -157,6 +157,13 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	if remap != nil && o.Containerd == "" {
+		// The private containerd's state, where the containers' root
+		// filesystems are mounted, is under the exec root.
+		if err := remap.Reachable(o.ExecRoot); err != nil {
+			return err
+		}
+	}
 	engineID, err := engineid.LoadOrCreate(o.DataRoot)
 	if err != nil {
 		return err
