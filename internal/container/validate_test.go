@@ -109,8 +109,9 @@ func TestValidate(t *testing.T) {
 		{name: "links", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.Links = []string{"db:db"} }),
 			err: "HostConfig.Links is supported only on a user-defined network"},
 		{name: "links on a user-defined network", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.Links, h.NetworkMode = []string{"db:db"}, "front" })},
-		{name: "user namespace", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.UsernsMode = "host" }),
-			err: `HostConfig.UsernsMode "host" is not supported by this node: leave it unset`},
+		{name: "host user namespace", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.UsernsMode = "host" })},
+		{name: "other user namespace", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.UsernsMode = "private" }),
+			err: `HostConfig.UsernsMode "private" is not supported by this node: leave it unset or use "host"`},
 		{name: "pid mode", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) { h.PidMode = "container:x" }),
 			err: `HostConfig.PidMode "container:x" is not supported by this node: leave it unset or use "host"`},
 		{name: "devices", cfg: cfg(nil), host: host(func(h *containertypes.HostConfig) {
