@@ -87,4 +87,16 @@ func TestHostInfo(t *testing.T) {
 			t.Errorf("got driver %q status %v memory limit %v, want overlayfs, no status and the rest filled in", info.Driver, info.DriverStatus, info.MemoryLimit)
 		}
 	})
+
+	t.Run("security options say when user namespaces are remapped", func(t *testing.T) {
+		if got, want := info.SecurityOptions, []string{"name=seccomp,profile=builtin"}; !cmp.Equal(got, want) {
+			t.Errorf("without remapping: got %v, want %v", got, want)
+		}
+		h := *h
+		h.remapped = true
+		info, _ := h.Info(t.Context())
+		if got, want := info.SecurityOptions, []string{"name=seccomp,profile=builtin", "name=userns"}; !cmp.Equal(got, want) {
+			t.Errorf("with --userns-remap: got %v, want %v", got, want)
+		}
+	})
 }
