@@ -70,10 +70,10 @@ func testUsernsRemap(t *testing.T) {
 	if got := strings.Join(strings.Fields(d.Docker("run", "--rm", "--userns=host", "busybox", "head", "-1", "/proc/self/uid_map")), " "); got != "0 0 4294967295" {
 		t.Errorf("--userns=host: uid_map %q; want the host's, 0 0 4294967295", got)
 	}
-	if out, err := d.TryDocker("create", "--privileged", "busybox"); err == nil || !strings.Contains(out, "privileged mode is incompatible with user namespaces") {
+	if out, err := d.TryDocker("create", "--privileged", "busybox", "true"); err == nil || !strings.Contains(out, "privileged mode is incompatible with user namespaces") {
 		t.Errorf("create --privileged under remapping: err %v, %q; want it refused as dockerd refuses it", err, out)
 	}
-	d.Docker("rm", "-f", d.Docker("create", "--privileged", "--userns=host", "busybox"))
+	d.Docker("rm", "-f", strings.TrimSpace(d.Docker("create", "--privileged", "--userns=host", "busybox", "true")))
 
 	initSwarm(t, d)
 	secret := filepath.Join(t.TempDir(), "s")
