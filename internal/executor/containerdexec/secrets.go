@@ -146,7 +146,10 @@ func newContainerFile(what, name, base, target, uid, gid string, mode os.FileMod
 }
 
 // fileMounts returns the read-only bind mounts of files, kept in dir on
-// the host, into the container.
+// the host, into the container. They say the flags of the tmpfs they
+// come from (tmpfsFlags): in a remapped user namespace the kernel locks
+// those, and refuses the runtime's read-only remount unless it keeps
+// them.
 func fileMounts(dir string, files []containerFile) []specs.Mount {
 	out := make([]specs.Mount, 0, len(files))
 	for _, f := range files {
@@ -154,7 +157,7 @@ func fileMounts(dir string, files []containerFile) []specs.Mount {
 			Destination: f.target,
 			Type:        "bind",
 			Source:      filepath.Join(dir, f.name),
-			Options:     []string{"rbind", "rprivate", "ro"},
+			Options:     []string{"rbind", "rprivate", "ro", "nosuid", "nodev", "noexec"},
 		})
 	}
 	return out
