@@ -97,7 +97,7 @@ func testUsernsRemap(t *testing.T) {
 	t.Run("bad values stop the daemon", func(t *testing.T) {
 		for value, want := range map[string]string{
 			"no-such-user-xyz": "no-such-user-xyz",
-			"nobody":           "no subordinate uid range for user nobody",
+			"nobody:nogroup":   "no subordinate uid range for user nobody",
 			"root:no-such-grp": "no-such-grp",
 		} {
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -106,9 +106,10 @@ func testUsernsRemap(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, err := exec.CommandContext(ctx, shoalBin, "daemon", "--data-root", t.TempDir(), "--exec-root", execRoot, "--userns-remap", value).CombinedOutput()
+			timedOut := ctx.Err() != nil
 			cancel()
 			os.RemoveAll(execRoot)
-			if err == nil || !strings.Contains(string(out), want) || ctx.Err() != nil {
+			if err == nil || !strings.Contains(string(out), want) || timedOut {
 				t.Errorf("daemon --userns-remap %s: err %v, output:\n%s\nwant it to stop at once saying %q", value, err, out, want)
 			}
 		}
