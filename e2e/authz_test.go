@@ -161,7 +161,10 @@ var (
 		"/shoal.Dispatcher/Session", "/shoal.Dispatcher/Heartbeat", "/shoal.Dispatcher/UpdateTaskStatus",
 		"/shoal.Dispatcher/LogSubscriptions", "/shoal.Dispatcher/PublishLogs", "/shoal.Raft/Leave",
 		// Nodes serve each other images (docs/IMAGES-PEER.md).
-		"/shoal.ImagePeer/Resolve", "/shoal.ImagePeer/Fetch", "/shoal.ImageIndex/Announce", "/shoal.ImageIndex/Holders")
+		"/shoal.ImagePeer/Resolve", "/shoal.ImagePeer/Fetch", "/shoal.ImageIndex/Announce", "/shoal.ImageIndex/Holders",
+		// A node asks for its plain containers' overlay attachments
+		// (docs/NETWORKING.md).
+		"/shoal.Dispatcher/AttachNetwork", "/shoal.Dispatcher/DetachNetwork", "/shoal.Dispatcher/PruneAttachments")
 )
 
 // clusterPort is a manager's cluster port as the authorization matrix

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/swarm"
 
@@ -290,13 +292,13 @@ func prepare(ctx context.Context, c *localcluster.Cluster, m *apiClient) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	tar, err := testimage.BuildRootfsTar(dir)
+	archive, err := imageArchive(dir)
 	if err != nil {
 		return err
 	}
 	for _, h := range c.Hosts {
-		if err := importImage(ctx, h, tar); err != nil {
-			return fmt.Errorf("%s: import the test image: %w", h.Name, err)
+		if err := loadImage(ctx, h, archive); err != nil {
+			return fmt.Errorf("%s: load the test image: %w", h.Name, err)
 		}
 	}
 	// A leader may change while the new cluster settles on a loaded
@@ -343,7 +345,32 @@ func heartbeatEverySecond(ctx context.Context, m *apiClient) error {
 	return m.do(ctx, http.MethodPost, fmt.Sprintf("/swarm/update?version=%d", sw.Version.Index), sw.Spec, nil)
 }
 
-func importImage(ctx context.Context, h localcluster.Host, tar string) error {
+// imageArchive writes the test image as `docker save` would, in dir.
+// Every host loads this one archive, so that busybox:latest is the same
+// content everywhere: imported on each host it would get a config, and a
+// digest, of its own, and a service create or update would pin it to
+// whichever digest the manager answering holds. An update through another
+// manager would then change the task spec and start a rolling update,
+// whose status writes move the service's version with no client write
+// (docs/RELIABILITY.md, finding 7).
+func imageArchive(dir string) (string, error) {
+	rootfs, err := testimage.BuildRootfsTar(dir)
+	if err != nil {
+		return "", err
+	}
+	img, err := testimage.BuildImage(rootfs)
+	if err != nil {
+		return "", err
+	}
+	tag, err := name.NewTag("busybox:latest")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "busybox.tar")
+	return path, tarball.WriteToFile(path, tag, img)
+}
+
+func loadImage(ctx context.Context, h localcluster.Host, tar string) error {
 	f, err := os.Open(tar)
 	if err != nil {
 		return err
@@ -352,7 +379,7 @@ func importImage(ctx context.Context, h localcluster.Host, tar string) error {
 	c := newAPIClient(h.Name, h.Socket, time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://shoal"+apiVersion+"/images/create?fromSrc=-&repo=busybox&tag=latest", f)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://shoal"+apiVersion+"/images/load?quiet=1", f)
 	if err != nil {
 		return err
 	}
