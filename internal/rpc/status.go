@@ -52,17 +52,20 @@ func Error(err error) error {
 	if !ok || err == nil {
 		return err
 	}
-	kinds := map[codes.Code]errdefs.Kind{
-		codes.InvalidArgument: errdefs.KindInvalid, codes.NotFound: errdefs.KindNotFound,
-		codes.Aborted: errdefs.KindConflict, codes.AlreadyExists: errdefs.KindConflict,
-		codes.Unavailable: errdefs.KindUnavailable, codes.PermissionDenied: errdefs.KindForbidden,
-		codes.FailedPrecondition: errdefs.KindPrecondition, codes.Unauthenticated: errdefs.KindUnauthorized,
-		codes.ResourceExhausted: errdefs.KindTooLarge, codes.Unimplemented: errdefs.KindNotImplemented,
-		codes.DeadlineExceeded: errdefs.KindUnavailable,
-	}
-	k, ok := kinds[st.Code()]
+	k, ok := kindOfCode[st.Code()]
 	if !ok {
 		return err
 	}
 	return &errdefs.Error{Kind: k, Msg: st.Message(), Err: err}
+}
+
+// kindOfCode is Code read backwards, with the codes other servers use for
+// the same kinds (AlreadyExists, DeadlineExceeded).
+var kindOfCode = map[codes.Code]errdefs.Kind{
+	codes.InvalidArgument: errdefs.KindInvalid, codes.NotFound: errdefs.KindNotFound,
+	codes.Aborted: errdefs.KindConflict, codes.AlreadyExists: errdefs.KindConflict,
+	codes.Unavailable: errdefs.KindUnavailable, codes.PermissionDenied: errdefs.KindForbidden,
+	codes.FailedPrecondition: errdefs.KindPrecondition, codes.Unauthenticated: errdefs.KindUnauthorized,
+	codes.ResourceExhausted: errdefs.KindTooLarge, codes.Unimplemented: errdefs.KindNotImplemented,
+	codes.DeadlineExceeded: errdefs.KindUnavailable,
 }

@@ -72,7 +72,7 @@ func TestMountFilesRemapped(t *testing.T) {
 	}
 	t.Cleanup(func() { unmountFiles(dir) })
 	for path, want := range map[string][3]int{
-		dir:                             {100000, 200000, 0o700},
+		dir:                            {100000, 200000, 0o700},
 		filepath.Join(dir, "secret-0"): {100000, 200000, 0o400},
 		filepath.Join(dir, "secret-1"): {101000, 200033, 0o440},
 	} {
