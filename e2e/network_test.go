@@ -202,21 +202,7 @@ func TestNetworking(t *testing.T) {
 	})
 
 	t.Run("an internal network has no way out", func(t *testing.T) {
-		ln, err := net.Listen("tcp", net.JoinHostPort(c.Gateway.String(), "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				conn.Close()
-			}
-		}()
-		port := ln.Addr().(*net.TCPAddr).Port
+		port := listenOutside(t, c.Gateway.String())
 		m1.Docker("network", "create", "-d", "overlay", "--internal", "priv")
 		create("--name", "inside", "--network", "priv", "busybox", "sleep", "3600")
 		waitRunning(t, m1, "inside", 1)
@@ -570,21 +556,7 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 	get(peer.host, peer.id, "http://one/", "c1")
 	get(m1, "c2", "http://c1/", "c1")
 	get(w1, "c1", "http://c2/", "c2")
-	ln, err := net.Listen("tcp", net.JoinHostPort(gateway, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
-		}
-	}()
-	if out, err := w1.TryDocker("exec", "c1", "nc", "-w", "2", gateway, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)); err != nil {
+	if out, err := w1.TryDocker("exec", "c1", "nc", "-w", "2", gateway, fmt.Sprint(listenOutside(t, gateway))); err != nil {
 		t.Errorf("c1 has no way out of the overlay: %v %s", err, out)
 	}
 
@@ -649,4 +621,27 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 		}
 		return ""
 	})
+}
+
+// listenOutside listens on a TCP port of addr, an address of the test's
+// side of the cluster (outside every host), accepting and closing every
+// connection until the test ends, and returns the port: whether a
+// container reaches it tells whether it has a way out.
+func listenOutside(t *testing.T, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }
