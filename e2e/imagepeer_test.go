@@ -79,11 +79,19 @@ func testImagePeer(t *testing.T, mgr, w1, w2 Host) {
 					t.Fatalf("the manager holds %s, which only %s built", tag, c.builder.Name)
 				}
 			}
-			mgr.Docker("service", "create", "-d", "--name", svc, "--replicas", "3", "--replicas-max-per-node", "1", tag)
-			image := strings.TrimSpace(mgr.Docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", svc))
-			if !strings.HasPrefix(image, tag+"@sha256:") {
-				t.Fatalf("the service runs %q, want %s pinned to the digest %s holds", image, tag, c.builder.Name)
-			}
+			// The announcement waited for may be one the builder sent
+			// during the build, before the tag existed; the next one, at
+			// most limits.PeerCheckPeriod later, names it. Until then a
+			// create rightly leaves the tag unpinned.
+			Eventually(t, 30*time.Second, func() string {
+				mgr.Docker("service", "create", "-d", "--name", svc, "--replicas", "3", "--replicas-max-per-node", "1", tag)
+				image := strings.TrimSpace(mgr.Docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", svc))
+				if !strings.HasPrefix(image, tag+"@sha256:") {
+					mgr.Docker("service", "rm", svc)
+					return fmt.Sprintf("the service runs %q, want %s pinned to the digest %s holds", image, tag, c.builder.Name)
+				}
+				return ""
+			})
 			waitRunning(t, mgr, svc, 3)
 			for _, h := range c.fetch {
 				waitLog(t, h, "image fetched from a node of the swarm", "image="+tag+"@", "source.node.id="+nodeID(c.builder))
