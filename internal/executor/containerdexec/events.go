@@ -65,7 +65,8 @@ func (e *Executor) mountEvents(id string, rec *record) {
 
 // networkEvents logs action (connect, disconnect) of container id on each
 // network it has an interface on: the node's bridge, shown as Docker's
-// "bridge", and its swarm networks.
+// "bridge" unless it is only a way out (onBridge), and its swarm
+// networks.
 func (e *Executor) networkEvents(id string, rec *record, action events.Action) {
 	if e.cfg.Events == nil || rec == nil {
 		return
@@ -75,7 +76,7 @@ func (e *Executor) networkEvents(id string, rec *record, action events.Action) {
 			"container": id, "name": name, "type": typ,
 		}})
 	}
-	if rec.Endpoint != nil {
+	if rec.Endpoint != nil && onBridge(rec) {
 		log(e.cfg.BridgeID, "bridge", "bridge")
 	}
 	for _, ep := range rec.Networks {

@@ -207,7 +207,7 @@ func statusText(obs observation, health *container.Health, now time.Time) string
 // endpoints is the container's network as docker inspect shows it.
 func endpoints(rec *record) map[string]*network.EndpointSettings {
 	out := map[string]*network.EndpointSettings{}
-	if ep := rec.Endpoint; ep != nil {
+	if ep := rec.Endpoint; ep != nil && onBridge(rec) {
 		out[ep.NetworkName] = &network.EndpointSettings{
 			IPAddress:   ep.Addr.Addr(),
 			IPPrefixLen: ep.Addr.Bits(),
@@ -225,6 +225,17 @@ func endpoints(rec *record) map[string]*network.EndpointSettings {
 		}
 	}
 	return out
+}
+
+// onBridge reports whether the container's interface on the node bridge
+// is its place on Docker's "bridge" network: its network mode is the
+// bridge and it is on no swarm network. Otherwise (a task on overlays, a
+// plain container run on an attachable overlay) it is only the way out
+// that dockerd's docker_gwbridge gives, which inspect, docker ps and the
+// bridge's network inspect do not show.
+func onBridge(rec *record) bool {
+	mode := rec.HostConfig.NetworkMode
+	return (mode.IsBridge() || mode.IsDefault()) && len(rec.Networks) == 0
 }
 
 // listFilters are docker ps filters, parsed.

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/executor"
 )
 
 // TestListDuringRemovals lists and inspects containers (docker ps, docker
@@ -119,5 +122,32 @@ func TestListDuringRemovals(t *testing.T) {
 	lister.Wait()
 	for _, err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestEndpointsHideTheWayOut: the node bridge is shown as "bridge" only
+// for a container whose network mode is the bridge and that is on no
+// swarm network; for the others it is docker_gwbridge's way out, which
+// dockerd does not show.
+func TestEndpointsHideTheWayOut(t *testing.T) {
+	bridge := &executor.Endpoint{NetworkName: "bridge", Addr: netip.MustParsePrefix("172.27.0.5/16"), Gateway: netip.MustParseAddr("172.27.0.1")}
+	front := executor.Endpoint{NetworkID: "n1", NetworkName: "front", Addr: netip.MustParsePrefix("10.0.1.5/24")}
+	for _, tc := range []struct {
+		name string
+		rec  record
+		want []string
+	}{
+		{"plain on the bridge", record{HostConfig: container.HostConfig{NetworkMode: "bridge"}, Endpoint: bridge}, []string{"bridge"}},
+		{"task on no network (default mode)", record{HostConfig: container.HostConfig{NetworkMode: "default"}, Endpoint: bridge}, []string{"bridge"}},
+		{"task on an overlay", record{HostConfig: container.HostConfig{NetworkMode: "default"}, Endpoint: bridge, Networks: []executor.Endpoint{front}}, []string{"front"}},
+		{"plain run on an attachable overlay", record{HostConfig: container.HostConfig{NetworkMode: "shared"}, Endpoint: bridge}, nil},
+		{"plain on a local network", record{HostConfig: container.HostConfig{NetworkMode: "mine"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := slices.Sorted(maps.Keys(endpoints(&tc.rec)))
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("networks %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
