@@ -18,7 +18,12 @@ func TestListTasksFilters(t *testing.T) {
 	running, shutdown := swarm.TaskStateRunning, swarm.TaskStateShutdown
 	labelled := task("tlab", dbID, "node2id", 1, running, running, 1)
 	labelled.Annotations.Labels = map[string]string{"com.docker.stack.namespace": "shop"}
-	put(t, s,
+	// A plain container's attachment shows, as in dockerd (its default
+	// filter is runtime container or none), only when asked for by
+	// runtime.
+	att := task("tatt", "", "node2id", 0, running, running, 0)
+	att.Spec = swarm.TaskSpec{Runtime: swarm.RuntimeNetworkAttachment, NetworkAttachmentSpec: &swarm.NetworkAttachmentSpec{ContainerID: "c1"}}
+	put(t, s, att,
 		node("node1id", "alpha", swarm.NodeRoleManager, swarm.NodeStateReady),
 		node("node2id", "beta", swarm.NodeRoleWorker, swarm.NodeStateReady),
 		task("tnew", webID, "node1id", 1, running, running, 1),
@@ -50,6 +55,8 @@ func TestListTasksFilters(t *testing.T) {
 		{"name full", [][2]string{{"name", "web.1.tnew"}}, []string{"tnew"}},
 		{"label", [][2]string{{"label", "com.docker.stack.namespace=shop"}}, []string{"tlab"}},
 		{"id prefix", [][2]string{{"id", "tn"}}, []string{"tnew"}},
+		{"runtime attachment", [][2]string{{"runtime", "attachment"}}, []string{"tatt"}},
+		{"runtime attachment on a node", [][2]string{{"node", "beta"}, {"runtime", "attachment"}}, []string{"tatt"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
