@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"maps"
+	"slices"
 
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -21,6 +22,17 @@ func (e *Engine) SetSwarm(sw Swarm) { e.Containers.swarm.setSwarm(sw) }
 // agent has a session, after the daemon starts.
 func (e *Engine) PruneAttachments(ctx context.Context) error {
 	return e.Containers.swarm.prune(ctx)
+}
+
+// resolverNets decides a plain container's DNS server from its network
+// mode and the networks it is on, local (links' first, as
+// localnet.ResolverNetworks gives them) and swarm: the networks whose
+// names it answers, every one it is on whichever was connected last, and
+// whether it has a server at all. One on the default bridge keeps the
+// node's nameservers, as in dockerd; so does one on no network.
+func resolverNets(mode containertypes.NetworkMode, local, swarm []string) ([]string, bool) {
+	nets := append(slices.Clone(local), swarm...)
+	return nets, mode.IsUserDefined() && len(nets) > 0
 }
 
 // localResolverNets are the local networks container id's DNS server

@@ -241,7 +241,7 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		if err == nil {
 			err = c.nets.plug(ctx, ctr.ID, &host)
 			if err == nil {
-				err = c.swarm.plug(ctx, ctr.ID, &host, nil)
+				err = c.swarm.plug(ctx, ctr.ID, &host, c.localResolverNets(ctr.ID))
 			}
 			if err != nil {
 				if rerr := c.exec.RemoveContainer(context.WithoutCancel(ctx), ctr.ID, true); rerr != nil {

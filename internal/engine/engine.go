@@ -198,6 +198,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.Containers.swarm, err = openSwarmNets(filepath.Join(cfg.DataRoot, "network", "attachments.json"), e.Dataplane, e.Network.NetnsPath, dns, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("swarm networks of containers: %w", err)
 	}
+	e.Containers.nets.swarmNets = e.Containers.swarm.resolverNets
 	if err := e.Containers.restore(ctx); err != nil {
 		return nil, fmt.Errorf("restore containers: %w", err)
 	}

@@ -42,7 +42,11 @@ type localNets struct {
 	// swarmSubnets are the subnets of the swarm networks the node
 	// carries, which a local network must not overlap.
 	swarmSubnets func() []netip.Prefix
-	log          *slog.Logger
+	// swarmNets gives the swarm networks a container holds attachments
+	// on, whose names its DNS server answers too; nil until the swarm
+	// side is open (its restore then starts those servers again).
+	swarmNets func(id string) []string
+	log       *slog.Logger
 
 	// mu serializes every change to the networks and their endpoints.
 	mu sync.Mutex
@@ -448,9 +452,18 @@ func (ln *localNets) plug(ctx context.Context, id string, host *containertypes.H
 
 func (ln *localNets) plugLocked(ctx context.Context, id string, host *containertypes.HostConfig) error {
 	att := localnet.Of(ln.store.All(), id)
+	var swarmNets []string
+	if ln.swarmNets != nil {
+		swarmNets = ln.swarmNets(id)
+	}
+	nets, run := resolverNets(host.NetworkMode, localnet.ResolverNetworks(att), swarmNets)
 	if len(att) == 0 {
-		ln.resolver.Stop(id)
-		return nil
+		if !run {
+			ln.resolver.Stop(id)
+			return nil
+		}
+		// The DNS server answers its swarm networks' names still.
+		return ln.resolver.Start(ctx, id, ln.node.NetnsPath(id), nets, resolver.WithDNSConfig(dnsConfig(host)))
 	}
 	nsPath := ln.node.NetnsPath(id)
 	primary := host.NetworkMode.IsUserDefined()
@@ -462,13 +475,12 @@ func (ln *localNets) plugLocked(ctx context.Context, id string, host *containert
 		}
 	}
 	ln.refreshDNS()
-	if !primary {
+	if !run {
 		// A container on the default bridge keeps the node's
 		// nameservers, as in dockerd.
 		return nil
 	}
-	dns := resolver.WithDNSConfig(dnsConfig(host))
-	return ln.resolver.Start(ctx, id, nsPath, localnet.ResolverNetworks(att), dns)
+	return ln.resolver.Start(ctx, id, nsPath, nets, resolver.WithDNSConfig(dnsConfig(host)))
 }
 
 // unplug removes every interface and endpoint of container id, and its

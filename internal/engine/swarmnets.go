@@ -241,31 +241,45 @@ func (s *swarmNets) connect(ctx context.Context, id, name, ref string, st *netwo
 
 // plugLocked gives container id's namespace its interfaces on the
 // networks it holds attachments on, and its DNS server the names of
-// those and of its local networks (localNets). The caller holds mu.
+// those and of its local networks (localNets), as resolverNets decides.
+// The caller holds mu.
 func (s *swarmNets) plugLocked(ctx context.Context, id string, host *containertypes.HostConfig, localNets []string) error {
-	var (
-		eps  []dataplane.PlainEndpoint
-		nets []string
-	)
+	var eps []dataplane.PlainEndpoint
 	for _, e := range s.eps[id] {
-		if e.TaskID == "" {
-			continue
+		if e.TaskID != "" {
+			eps = append(eps, dataplane.PlainEndpoint{TaskID: e.TaskID, Network: e.Network, Addr: e.Addr, Ifname: e.Ifname})
 		}
-		eps = append(eps, dataplane.PlainEndpoint{TaskID: e.TaskID, Network: e.Network, Addr: e.Addr, Ifname: e.Ifname})
-		nets = append(nets, e.NetworkID)
 	}
 	nsPath := s.netns(id)
 	if err := s.dp.PlugContainer(ctx, id, nsPath, eps); err != nil {
 		return err
 	}
-	if host.NetworkMode.IsBridge() || host.NetworkMode.IsDefault() || len(nets) == 0 {
-		// A container on the default bridge keeps the node's
-		// nameservers, as in dockerd; one with no attachment left has
-		// the DNS server of its local networks, if any.
+	nets, run := resolverNets(host.NetworkMode, localNets, s.heldNets(id))
+	if !run {
+		s.resolver.Stop(id)
 		return nil
 	}
-	nets = append(nets, localNets...)
 	return s.resolver.Start(ctx, id, nsPath, nets, resolver.WithDNSConfig(dnsConfig(host)))
+}
+
+// heldNets are the swarm networks container id holds attachments on, in
+// interface order. The caller holds mu.
+func (s *swarmNets) heldNets(id string) []string {
+	var out []string
+	for _, e := range s.eps[id] {
+		if e.TaskID != "" {
+			out = append(out, e.NetworkID)
+		}
+	}
+	return out
+}
+
+// resolverNets are the swarm networks container id's DNS server answers
+// from (heldNets), for its local networks' side.
+func (s *swarmNets) resolverNets(id string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heldNets(id)
 }
 
 // disconnect takes container id off network ref and gives its attachment
