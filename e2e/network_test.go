@@ -596,6 +596,40 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 		return ""
 	})
 
+	// Its way out on the node bridge is docker_gwbridge's part, which
+	// dockerd shows neither in inspect, docker ps nor the bridge's
+	// network inspect.
+	if got := w1.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "c1"); strings.TrimSpace(got) != "shared" {
+		t.Errorf("c1's inspect shows networks %q, want shared only", got)
+	}
+	if got := w1.Docker("ps", "--filter", "name=c1", "--format", "{{.Names}} {{.Networks}}"); strings.TrimSpace(got) != "c1 shared" {
+		t.Errorf("docker ps shows c1 with networks %q, want shared only", got)
+	}
+	if got := w1.Docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "bridge"); strings.Contains(got, "c1") {
+		t.Errorf("network inspect bridge shows containers %q, want no c1", got)
+	}
+
+	// A container on a local network and the overlay answers the names
+	// of both, whichever was connected last, and the overlay's once the
+	// local network is gone.
+	w1.Docker("network", "create", "lnet")
+	w1.Docker(append([]string{"run", "-d", "--name", "l1", "--network", "lnet"}, serve("l1")...)...)
+	w1.Docker("run", "-d", "--name", "ovfirst", "--network", "shared", "busybox", "sleep", "3600")
+	w1.Docker("network", "connect", "lnet", "ovfirst")
+	w1.Docker("run", "-d", "--name", "localfirst", "--network", "lnet", "busybox", "sleep", "3600")
+	w1.Docker("network", "connect", "shared", "localfirst")
+	for _, ctr := range []string{"ovfirst", "localfirst"} {
+		if got := w1.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", ctr); strings.TrimSpace(got) != "lnet shared" {
+			t.Errorf("%s's inspect shows networks %q, want lnet and shared", ctr, got)
+		}
+		get(w1, ctr, "http://l1/", "l1")
+		get(w1, ctr, "http://c2/", "c2")
+	}
+	w1.Docker("network", "disconnect", "lnet", "ovfirst")
+	get(w1, "ovfirst", "http://c2/", "c2")
+	w1.Docker("rm", "-f", "ovfirst", "localfirst", "l1")
+	w1.Docker("network", "rm", "lnet")
+
 	// A SIGKILLed daemon comes back with c1 still plugged in and named.
 	restartDaemon(t, &hosts[1], syscall.SIGKILL)
 	get(w1, "c1", "http://peer/", peerHost)
