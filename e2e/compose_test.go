@@ -394,6 +394,16 @@ func TestCompose(t *testing.T) {
 		if out := v1(t, "exec", "-T", "web", "cat", "/www/index.html"); strings.TrimSpace(out) != "hello from web, migrated db-ok" {
 			t.Errorf("docker-compose exec web cat: %q", out)
 		}
+		// Without -T it needs a terminal: script gives it one. It runs
+		// docker exec -it, or, with COMPOSE_INTERACTIVE_NO_CLI, its own
+		// exec through docker-py and dockerpty.
+		for _, env := range []string{"COMPOSE_INTERACTIVE_NO_CLI=", "COMPOSE_INTERACTIVE_NO_CLI=1"} {
+			tty := exec.Command("script", "-qec", "docker-compose -p shopv1 exec web sh -c 'tty; echo exec-ok'", "/dev/null")
+			tty.Dir, tty.Env = dir, append(d.Env(), env)
+			if out, err := tty.CombinedOutput(); err != nil || !strings.Contains(string(out), "/dev/pts/") || !strings.Contains(string(out), "exec-ok") {
+				t.Errorf("docker-compose exec web with a terminal (%s): %v\n%s", env, err, out)
+			}
+		}
 		v1(t, "down", "-v")
 		if cs := projectContainers(t, d, "shopv1"); len(cs) != 0 {
 			t.Errorf("containers left after docker-compose down: %v", cs)
