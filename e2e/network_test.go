@@ -609,6 +609,17 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 		t.Errorf("network inspect bridge shows containers %q, want no c1", got)
 	}
 
+	// docker node ps shows c1's attachment task only when asked for by
+	// runtime, as dockerd 20.10 (whose CLI then fails to print it but
+	// with -q: the task has no container spec).
+	att := strings.Fields(m1.Docker("node", "ps", "-q", "--filter", "runtime=attachment", "worker1"))
+	if len(att) != 1 {
+		t.Errorf("node ps --filter runtime=attachment worker1 lists %v, want c1's attachment", att)
+	}
+	if all := m1.Docker("node", "ps", "-q", "worker1"); len(att) > 0 && strings.Contains(all, att[0]) {
+		t.Errorf("node ps worker1 lists the attachment %s without a runtime filter:\n%s", att[0], all)
+	}
+
 	// A container on a local network and the overlay answers the names
 	// of both, whichever was connected last, and the overlay's once the
 	// local network is gone.
