@@ -35,6 +35,7 @@ func testUsernsRemap(t *testing.T) {
 			d.TryDocker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
 		}
 		d.TryDocker("volume", "rm", "-f", "remapped")
+		d.TryDocker("network", "rm", "remapnet")
 	})
 	wantMap := fmt.Sprintf("0 %d 65536", uid)
 
@@ -77,7 +78,28 @@ func testUsernsRemap(t *testing.T) {
 	}
 	joined := strings.TrimSpace(d.Docker("run", "-d", "--network", "container:"+id, "busybox", "sleep", "300"))
 	checkExec(t, d, joined, wantMap)
-	checkExec(t, d, strings.TrimSpace(d.Docker("run", "-d", "--network", "none", "busybox", "sleep", "300")), wantMap)
+	none := strings.TrimSpace(d.Docker("run", "-d", "--network", "none", "busybox", "sleep", "300"))
+	checkExec(t, d, none, wantMap)
+	// The user namespace holding the network namespace goes with the container.
+	held := filepath.Join(d.ExecRoot, "executor", "userns", none)
+	if _, err := os.Stat(held); err != nil {
+		t.Errorf("user namespace of a remapped container: %v; want it mounted at %s", err, held)
+	}
+	d.Docker("rm", "-f", none)
+	if _, err := os.Stat(held); !os.IsNotExist(err) {
+		t.Errorf("%s after docker rm: %v; want it gone", held, err)
+	}
+	// A restart runs a new task in the same namespaces.
+	d.Docker("restart", "-t", "0", joined)
+	checkExec(t, d, joined, wantMap)
+	// On a local network: plugged from the host, names answered by the
+	// embedded DNS server listening inside the namespace.
+	d.Docker("network", "create", "remapnet")
+	d.Docker("run", "-d", "--network", "remapnet", "--name", "remapped1", "busybox", "sleep", "300")
+	checkExec(t, d, "remapped1", wantMap)
+	if out, err := d.TryDocker("run", "--rm", "--network", "remapnet", "busybox", "ping", "-c1", "-W2", "remapped1"); err != nil {
+		t.Errorf("ping remapped1 by name from a remapped container on remapnet: %v\n%s", err, out)
+	}
 	healthy := strings.TrimSpace(d.Docker("run", "-d", "--health-cmd", "grep -q 65536 /proc/self/uid_map", "--health-interval", "1s", "busybox", "sleep", "300"))
 	Eventually(t, 20*time.Second, func() string {
 		if got := strings.TrimSpace(d.Docker("inspect", "--format", "{{.State.Health.Status}}", healthy)); got != "healthy" {
