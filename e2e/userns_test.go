@@ -122,7 +122,10 @@ func testUsernsRemap(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Docker("secret", "create", "remap-s", secret)
-	d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "remap", "--secret", "remap-s", "busybox",
+	// On an overlay too: the dataplane plugs it, and the node's DNS
+	// server answers inside it, from the host's side.
+	d.Docker("network", "create", "-d", "overlay", "remapov")
+	d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "remap", "--secret", "remap-s", "--network", "remapov", "busybox",
 		"sh", "-c", "head -1 /proc/self/uid_map; cat /run/secrets/remap-s; sleep 3600")
 	task := waitContainers(t, d, "remap", 1)[0]
 	Eventually(t, 10*time.Second, func() string {
@@ -133,6 +136,9 @@ func testUsernsRemap(t *testing.T) {
 		return ""
 	})
 	checkExec(t, d, task, wantMap)
+	if out, err := d.TryDocker("exec", task, "nslookup", "remap"); err != nil || !strings.Contains(out, "Name:") {
+		t.Errorf("nslookup remap in a remapped task on an overlay: %v\n%s", err, out)
+	}
 
 	// A restarted daemon adopts the running containers, and exec still
 	// enters them.
