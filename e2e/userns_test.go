@@ -22,8 +22,10 @@ import (
 // that root writes in a bind mount is owned by that ID on the host, its
 // processes run as that ID on the host, a named volume is made for it,
 // --userns=host opts out, --privileged is refused without --userns=host,
-// and docker info says name=userns. A daemon given a user it cannot
-// remap to refuses to start.
+// and docker info says name=userns. docker exec enters remapped
+// containers (plain, on another's network, on none, tasks), also after a
+// daemon restart, and exec health checks run in them. A daemon given a
+// user it cannot remap to refuses to start.
 func testUsernsRemap(t *testing.T) {
 	d := StartDaemon(t, "--userns-remap=default", "--bridge-cidr", "172.28.0.0/16")
 	uid, gid := remappedRoot(t)
@@ -33,6 +35,7 @@ func testUsernsRemap(t *testing.T) {
 			d.TryDocker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
 		}
 		d.TryDocker("volume", "rm", "-f", "remapped")
+		d.TryDocker("network", "rm", "remapnet")
 	})
 	wantMap := fmt.Sprintf("0 %d 65536", uid)
 
@@ -66,6 +69,44 @@ func testUsernsRemap(t *testing.T) {
 	if got := hostUID(t, pid); got != uid {
 		t.Errorf("the container's root process runs as uid %d on the host (ps -o uid); want %d", got, uid)
 	}
+	// docker exec enters the container's user namespace first, then its
+	// network namespace: the node makes the latter owned by the former.
+	checkExec(t, d, id, wantMap)
+	// Its /sys is its own: the user namespace owns the network namespace.
+	if out := d.Docker("exec", id, "ls", "/sys/class/net"); !strings.Contains(out, "eth0") {
+		t.Errorf("/sys/class/net in a remapped container: %q; want its own eth0", out)
+	}
+	joined := strings.TrimSpace(d.Docker("run", "-d", "--network", "container:"+id, "busybox", "sleep", "300"))
+	checkExec(t, d, joined, wantMap)
+	none := strings.TrimSpace(d.Docker("run", "-d", "--network", "none", "busybox", "sleep", "300"))
+	checkExec(t, d, none, wantMap)
+	// The user namespace holding the network namespace goes with the container.
+	held := filepath.Join(d.ExecRoot, "executor", "userns", none)
+	if _, err := os.Stat(held); err != nil {
+		t.Errorf("user namespace of a remapped container: %v; want it mounted at %s", err, held)
+	}
+	d.Docker("rm", "-f", none)
+	if _, err := os.Stat(held); !os.IsNotExist(err) {
+		t.Errorf("%s after docker rm: %v; want it gone", held, err)
+	}
+	// A restart runs a new task in the same namespaces.
+	d.Docker("restart", "-t", "0", joined)
+	checkExec(t, d, joined, wantMap)
+	// On a local network: plugged from the host, names answered by the
+	// embedded DNS server listening inside the namespace.
+	d.Docker("network", "create", "remapnet")
+	d.Docker("run", "-d", "--network", "remapnet", "--name", "remapped1", "busybox", "sleep", "300")
+	checkExec(t, d, "remapped1", wantMap)
+	if out, err := d.TryDocker("run", "--rm", "--network", "remapnet", "busybox", "ping", "-c1", "-W2", "remapped1"); err != nil {
+		t.Errorf("ping remapped1 by name from a remapped container on remapnet: %v\n%s", err, out)
+	}
+	healthy := strings.TrimSpace(d.Docker("run", "-d", "--health-cmd", "grep -q 65536 /proc/self/uid_map", "--health-interval", "1s", "busybox", "sleep", "300"))
+	Eventually(t, 20*time.Second, func() string {
+		if got := strings.TrimSpace(d.Docker("inspect", "--format", "{{.State.Health.Status}}", healthy)); got != "healthy" {
+			return fmt.Sprintf("exec health check of a remapped container: %s; want healthy", got)
+		}
+		return ""
+	})
 
 	if got := strings.Join(strings.Fields(d.Docker("run", "--rm", "--userns=host", "busybox", "head", "-1", "/proc/self/uid_map")), " "); got != "0 0 4294967295" {
 		t.Errorf("--userns=host: uid_map %q; want the host's, 0 0 4294967295", got)
@@ -81,9 +122,10 @@ func testUsernsRemap(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Docker("secret", "create", "remap-s", secret)
-	// Read from the task's own output: docker exec cannot enter a
-	// remapped container (docs/SECURITY.md).
-	d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "remap", "--secret", "remap-s", "busybox",
+	// On an overlay too: the dataplane plugs it, and the node's DNS
+	// server answers inside it, from the host's side.
+	d.Docker("network", "create", "-d", "overlay", "remapov")
+	d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "remap", "--secret", "remap-s", "--network", "remapov", "busybox",
 		"sh", "-c", "head -1 /proc/self/uid_map; cat /run/secrets/remap-s; sleep 3600")
 	task := waitContainers(t, d, "remap", 1)[0]
 	Eventually(t, 10*time.Second, func() string {
@@ -93,6 +135,17 @@ func testUsernsRemap(t *testing.T) {
 		}
 		return ""
 	})
+	checkExec(t, d, task, wantMap)
+	if out, err := d.TryDocker("exec", task, "nslookup", "remap"); err != nil || !strings.Contains(out, "Name:") {
+		t.Errorf("nslookup remap in a remapped task on an overlay: %v\n%s", err, out)
+	}
+
+	// A restarted daemon adopts the running containers, and exec still
+	// enters them.
+	d.Stop()
+	d.Start()
+	checkExec(t, d, id, wantMap)
+	checkExec(t, d, task, wantMap)
 
 	t.Run("bad values stop the daemon", func(t *testing.T) {
 		for value, want := range map[string]string{
@@ -114,6 +167,16 @@ func testUsernsRemap(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkExec checks that docker exec enters container id and sees the
+// user namespace's uid_map wantMap.
+func checkExec(t *testing.T, d *Daemon, id, wantMap string) {
+	t.Helper()
+	out, err := d.TryDocker("exec", id, "head", "-1", "/proc/self/uid_map")
+	if got := strings.Join(strings.Fields(out), " "); err != nil || got != wantMap {
+		t.Errorf("docker exec %.12s head -1 /proc/self/uid_map: %q, %v; want %q", id, out, err, wantMap)
+	}
 }
 
 // remappedRoot is the first subordinate uid and gid of dockremap, which

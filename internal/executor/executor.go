@@ -103,6 +103,9 @@ type Network interface {
 	Isolated(ctx context.Context, id string) (nsPath string, err error)
 	// Release detaches the container's namespace and removes it.
 	Release(ctx context.Context, id string) error
+	// NetnsPath is where the namespace of container id is, or will be:
+	// one mounted there already is the one Sandbox and Isolated plumb.
+	NetnsPath(id string) string
 }
 
 // Attacher puts a task's namespace on the swarm networks the task is

@@ -39,8 +39,12 @@ type record struct {
 	HostConfig container.HostConfig
 	Mounts     []container.MountPoint
 	StopGrace  time.Duration
-	SandboxKey string             // the network namespace's path; empty without a network
-	Endpoint   *executor.Endpoint // nil without a network
+	SandboxKey string // the network namespace's path; empty without a network
+	// UsernsKey is the path of the user namespace that owns the network
+	// namespace, which the container runs in; empty when there is none
+	// (no remapping, or runc makes the network namespace).
+	UsernsKey string             `json:",omitempty"`
+	Endpoint  *executor.Endpoint // nil without a network
 	// Networks are its interfaces on swarm networks (eth1, …).
 	Networks []executor.Endpoint `json:",omitempty"`
 }

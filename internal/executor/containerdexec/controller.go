@@ -128,11 +128,15 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 		return fmt.Errorf("read host resolv.conf: %w", err)
 	}
 	var addr netip.Addr
+	remap := c.e.remapOf(&rec.HostConfig)
 	if c.e.cfg.Network != nil {
 		var (
 			nsPath string
 			ep     *executor.Endpoint
 		)
+		if rec.UsernsKey, err = c.e.ownNetwork(c.id, remap); err != nil {
+			return err
+		}
 		if onlyInternal(c.task.NetworksAttachments) {
 			nsPath, err = c.e.cfg.Network.Isolated(ctx, c.id)
 		} else {
@@ -171,7 +175,6 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
-	remap := c.e.remapOf(&rec.HostConfig)
 	if err := ownContainerDir(dir, etc, remap); err != nil {
 		return err
 	}
@@ -231,6 +234,9 @@ func (c *controller) cleanup(ctx context.Context) {
 		if err := c.e.cfg.Network.Release(ctx, c.id); err != nil {
 			c.e.log.Warn("release network sandbox after failed prepare", "container.id", c.id, "err", err)
 		}
+	}
+	if err := c.e.releaseUserns(c.id); err != nil {
+		c.e.log.Warn("release user namespace after failed prepare", "container.id", c.id, "err", err)
 	}
 	// A failed create may leave the snapshot it made, which would make
 	// the next Prepare fail.
@@ -610,6 +616,9 @@ func (e *Executor) remove(ctx context.Context, id string, removeVolumes bool) er
 		if err := e.cfg.Network.Release(ctx, id); err != nil {
 			return fmt.Errorf("release network of %s: %w", id, err)
 		}
+	}
+	if err := e.releaseUserns(id); err != nil {
+		return fmt.Errorf("release user namespace of %s: %w", id, err)
 	}
 	e.networkEvents(id, rec, events.ActionDisconnect)
 	e.forgetExecs(id)

@@ -164,6 +164,11 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 			return nil, errdefs.Invalid("cannot join the network of container %s: it has the host's", other)
 		}
 		rec.SandboxKey = orec.SandboxKey
+		if e.remapOf(host) != nil {
+			// A namespace can be entered only from the user namespace
+			// owning it, or an ancestor: both are shared, as with dockerd.
+			rec.UsernsKey = orec.UsernsKey
+		}
 		rec.Config.Hostname = orec.Config.Hostname
 		files := map[string][]byte{}
 		for _, f := range containerFiles {
@@ -185,6 +190,11 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 		gateway     netip.Addr
 		embeddedDNS bool
 	)
+	if !mode.IsHost() {
+		if rec.UsernsKey, err = e.ownNetwork(id, e.remapOf(host)); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case mode.IsHost():
 		hostname, err := os.Hostname()
@@ -328,6 +338,9 @@ func (e *Executor) cleanupFailed(ctx context.Context, id string) {
 		if err := e.cfg.Network.Release(ctx, id); err != nil {
 			e.log.Warn("release network sandbox after failed create", "container.id", id, "err", err)
 		}
+	}
+	if err := e.releaseUserns(id); err != nil {
+		e.log.Warn("release user namespace after failed create", "container.id", id, "err", err)
 	}
 	if err := e.cfg.Client.SnapshotService(e.cfg.Snapshotter).Remove(ctx, id); err != nil && !cerrdefs.IsNotFound(err) {
 		e.log.Warn("remove snapshot after failed create", "container.id", id, "err", err)

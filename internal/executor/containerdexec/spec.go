@@ -99,7 +99,11 @@ func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string, re
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.SandboxKey}))
 	}
 	if remap.Remapped(host) {
-		opts = append(opts, oci.WithUserNamespace(remap.UIDs, remap.GIDs), withRemappedMounts)
+		opts = append(opts, oci.WithUserNamespace(remap.UIDs, remap.GIDs))
+		if rec.UsernsKey != "" {
+			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UserNamespace, Path: rec.UsernsKey}))
+		}
+		opts = append(opts, withRemappedMounts)
 	}
 	opts = append(opts, resourceOpts(host)...)
 	confined, err := confineOpts(host)

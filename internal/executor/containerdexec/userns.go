@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/shoal-project/shoal/internal/confine"
+	"github.com/shoal-project/shoal/internal/network/ownedns"
 )
 
 // remapOf is the remapping a container with host runs under: the
@@ -24,6 +25,44 @@ func (e *Executor) remapOf(host *container.HostConfig) *confine.Remap {
 		return e.cfg.Remap
 	}
 	return nil
+}
+
+// usernsPath is where the user namespace owning container id's network
+// namespace is mounted, under a remapping.
+func (e *Executor) usernsPath(id string) string {
+	return filepath.Join(e.cfg.ExecRoot, "userns", id)
+}
+
+// ownNetwork makes the network namespace of container id, under
+// remapping r, owned by a user namespace of its own, where the node's
+// network then plumbs it, and returns that user namespace's path, which
+// the container runs in (package ownedns says why). It returns "" without
+// a remapping or a node network (runc then makes the network namespace
+// inside the container's user namespace itself). A network namespace made
+// before, by a Prepare run again, is kept with its user namespace.
+func (e *Executor) ownNetwork(id string, r *confine.Remap) (string, error) {
+	if r == nil || e.cfg.Network == nil {
+		return "", nil
+	}
+	userPath, netPath := e.usernsPath(id), e.cfg.Network.NetnsPath(id)
+	if made, err := ownedns.Mounted(netPath); err != nil {
+		return "", err
+	} else if made {
+		if owned, err := ownedns.Mounted(userPath); err != nil || !owned {
+			return "", err
+		}
+		return userPath, nil
+	}
+	if err := ownedns.Create(userPath, netPath, r.UIDs, r.GIDs); err != nil {
+		return "", fmt.Errorf("network namespace of %s: %w", id, err)
+	}
+	return userPath, nil
+}
+
+// releaseUserns removes the user namespace ownNetwork made for container
+// id, if any; the network's Release removes the network namespace.
+func (e *Executor) releaseUserns(id string) error {
+	return ownedns.Remove(e.usernsPath(id))
 }
 
 // newSnapshot makes container id's root filesystem from img: under a
@@ -60,21 +99,26 @@ func ownContainerDir(dir string, files map[string][]byte, r *confine.Remap) erro
 
 // withRemappedMounts adjusts the mounts of a container in a remapped user
 // namespace to what the kernel lets its root mount. A sysfs can be
-// mounted only by a user namespace that owns the network namespace, and
-// the node makes the container's before it runs (dockerd lets runc make
-// it, and plugs it in from a hook), so the host's /sys is bound
-// read-only instead, as runtimes do when sysfs is refused. The cgroup
-// mount loses its read-only flag, as dockerd's does under remapping: a
-// remount read-only is refused in a user namespace.
+// mounted only by a user namespace that owns the network namespace: one
+// runc makes, or one the container joins together with the user
+// namespace owning it (ownNetwork). A network namespace joined alone (the
+// host's user namespace owns it) gets the host's /sys bound read-only
+// instead, as runtimes do when sysfs is refused. The cgroup mount loses
+// its read-only flag, as dockerd's does under remapping: a remount
+// read-only is refused in a user namespace.
 func withRemappedMounts(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
-	ownNetns := true
+	joinNetns, joinUserns := false, false
 	if s.Linux != nil {
 		for _, ns := range s.Linux.Namespaces {
-			if ns.Type == specs.NetworkNamespace && ns.Path != "" {
-				ownNetns = false
+			switch {
+			case ns.Type == specs.NetworkNamespace && ns.Path != "":
+				joinNetns = true
+			case ns.Type == specs.UserNamespace && ns.Path != "":
+				joinUserns = true
 			}
 		}
 	}
+	ownNetns := !joinNetns || joinUserns
 	for i, m := range s.Mounts {
 		switch {
 		case m.Type == "sysfs" && !ownNetns:

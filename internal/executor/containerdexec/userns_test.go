@@ -130,4 +130,12 @@ func TestWithRemappedMounts(t *testing.T) {
 	if m := s.Mounts[0]; m.Type != "sysfs" {
 		t.Errorf("sysfs in a netns of the container's own: %+v; want it left a sysfs", m)
 	}
+	s = spec("/run/shoal/netns/c")
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: "/run/shoal/userns/c"})
+	if err := withRemappedMounts(t.Context(), nil, nil, s); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.Mounts[0]; m.Type != "sysfs" {
+		t.Errorf("sysfs in a netns joined with the user namespace owning it: %+v; want it left a sysfs", m)
+	}
 }
