@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	ctrimages "github.com/containerd/containerd/v2/core/images"
@@ -69,6 +70,7 @@ func (c *Client) Fetch(ctx context.Context, ref string) (client.Image, error) {
 	}
 	var errs []error
 	for _, h := range tries {
+		start := time.Now()
 		img, err := c.fetchFrom(ctx, h, ref, resp.Digest)
 		source := "peer"
 		if h.Manager {
@@ -77,7 +79,7 @@ func (c *Client) Fetch(ctx context.Context, ref string) (client.Image, error) {
 		if err == nil {
 			metrics.ImagePeerFetches.WithLabelValues(source, "ok").Inc()
 			c.Logger.Info("image fetched from a node of the swarm", "image", ref, "image.digest", resp.Digest,
-				"source", source, "source.node.id", h.NodeID, "source.addr", h.Addr)
+				"source", source, "source.node.id", h.NodeID, "source.addr", h.Addr, "took", time.Since(start).Round(time.Millisecond))
 			return img, nil
 		}
 		metrics.ImagePeerFetches.WithLabelValues(source, "failed").Inc()
