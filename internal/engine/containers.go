@@ -174,17 +174,9 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 			return containertypes.CreateResponse{}, err
 		}
 	}
-	img, err := c.images.Local(ctx, req.Config.Image)
+	img, imageID, icfg, err := c.images.LocalWithConfig(ctx, req.Config.Image)
 	if err != nil {
 		return containertypes.CreateResponse{}, err
-	}
-	icfg, err := c.images.Config(ctx, img)
-	if err != nil {
-		return containertypes.CreateResponse{}, err
-	}
-	desc, err := img.Config(ctx)
-	if err != nil {
-		return containertypes.CreateResponse{}, fmt.Errorf("read config of image %s: %w", img.Name(), err)
 	}
 	cfg, err := container.FromImage(*req.Config, icfg)
 	if err != nil {
@@ -213,7 +205,7 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		}
 	}
 	ctr := &container.Container{
-		ID: identity.NewContainerID(), Name: name, Created: time.Now().UTC(), ImageID: desc.Digest.String(),
+		ID: identity.NewContainerID(), Name: name, Created: time.Now().UTC(), ImageID: imageID.String(),
 		Config: cfg, HostConfig: host, NetworkingConfig: req.NetworkingConfig,
 	}
 	if err := addContainer(c.store, ctr, regenerate); err != nil {
