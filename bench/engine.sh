@@ -16,13 +16,19 @@
 # flock /tmp/shoal-e2e.lock bench/engine.sh).
 # With PROFILE=FILE Shoal's daemon runs with --pprof and FILE gets a CPU
 # profile of 5 s from the start of its first parallel run.
-# Usage: [PROFILE=FILE] bench/engine.sh [RUNS] [N] [PAR_RUNS]
+# With PERF=DIR every parallel run is sampled by `perf record -a` (all
+# processes, 499 Hz) from its start until docker ps counts N, into
+# DIR/shoal-I.data and DIR/docker-I.data; CPU seconds per command name:
+# perf report -i FILE --sort comm -n --stdio, samples / 499.
+# Usage: [PROFILE=FILE] [PERF=DIR] bench/engine.sh [RUNS] [N] [PAR_RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-100}
 par=${2:-50}
 par_runs=${3:-3}
 profile=${PROFILE:-}
+perfdir=${PERF:-}
+[ -z "$perfdir" ] || mkdir -p "$perfdir"
 . bench/lib.sh
 
 ensure_dockerd
@@ -81,20 +87,30 @@ run_rm_once() {
 	ms "$t0"
 }
 
-# parallel_once prints the seconds from starting $par containers at once
-# until docker ps counts them all running, then removes them. On Shoal,
-# the first takes PROFILE.
+# parallel_once NAME prints the seconds from starting $par containers at
+# once until docker ps counts them all running, then removes them. On
+# Shoal, the first takes PROFILE; with PERF, perf samples the run into
+# $perfdir/NAME.data.
 parallel_once() {
-	local t0 i n
+	local t0 i n pp=
 	if [ -n "$profile" ] && [ "$DOCKER_HOST" = "$ssock" ] && [ ! -e "$profile" ]; then
 		: >"$profile"
 		curl -sS --unix-socket "${ssock#unix://}" -o "$profile" 'http://docker/debug/pprof/profile?seconds=5' >/dev/null 2>&1 &
+	fi
+	if [ -n "$perfdir" ]; then
+		perf record -a -F 499 -q -o "$perfdir/$1.data" >/dev/null 2>&1 &
+		pp=$!
+		sleep 0.5 # perf is sampling
 	fi
 	t0=$(date +%s%N)
 	for i in $(seq 1 "$par"); do docker run -d busybox sleep 3600 >/dev/null & done
 	wait $(jobs -p | tail -n "$par")
 	while n=$(docker ps -q | wc -l) && [ "$n" -lt "$par" ]; do sleep 0.02; done
 	echo "scale=3; $(ms "$t0") / 1000" | bc
+	if [ -n "$pp" ]; then
+		kill -INT "$pp"
+		wait "$pp" || true
+	fi
 	docker ps -aq | xargs -r docker rm -f >/dev/null
 }
 
@@ -129,11 +145,11 @@ load0=$(cut -d' ' -f1 /proc/loadavg)
 ps_=() pd=() ratio=()
 for i in $(seq 1 "$par_runs"); do
 	if [ $((i % 2)) = 0 ]; then
-		s=$(DOCKER_HOST=$ssock parallel_once)
-		d=$(DOCKER_HOST=$dsock parallel_once)
+		s=$(DOCKER_HOST=$ssock parallel_once "shoal-$i")
+		d=$(DOCKER_HOST=$dsock parallel_once "docker-$i")
 	else
-		d=$(DOCKER_HOST=$dsock parallel_once)
-		s=$(DOCKER_HOST=$ssock parallel_once)
+		d=$(DOCKER_HOST=$dsock parallel_once "docker-$i")
+		s=$(DOCKER_HOST=$ssock parallel_once "shoal-$i")
 	fi
 	ps_+=("$s") pd+=("$d") ratio+=("$(echo "$s / $d" | bc -l)")
 	printf 'run %d: %d containers: shoal %.2f s, docker %.2f s, shoal/docker %.2f\n' "$i" "$par" "$s" "$d" "${ratio[-1]}"

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,9 +126,13 @@ func (s *Store) Update(id string, fn func(c *Container) error) (*Container, erro
 	if !ok {
 		return nil, errdefs.NotFound("No such container: %s", id)
 	}
-	c, err := clone(old)
+	before, err := json.Marshal(old)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("copy container %s: %w", id, err)
+	}
+	var c *Container
+	if err := json.Unmarshal(before, &c); err != nil {
+		return nil, fmt.Errorf("copy container %s: %w", id, err)
 	}
 	if err := fn(c); err != nil {
 		return nil, err
@@ -138,7 +143,16 @@ func (s *Store) Update(id string, fn func(c *Container) error) (*Container, erro
 			return nil, NameConflict(c.Name, holder)
 		}
 	}
-	if err := s.write(c); err != nil {
+	after, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode container %s: %w", id, err)
+	}
+	if bytes.Equal(after, before) {
+		// Nothing changed (a start clears what is clear already): no
+		// file is written, which is a new inode each time.
+		return c, nil
+	}
+	if err := s.writeBytes(id, after); err != nil {
 		return nil, err
 	}
 	delete(s.names, old.Name)
@@ -187,12 +201,17 @@ func (s *Store) write(c *Container) error {
 	if err != nil {
 		return fmt.Errorf("encode container %s: %w", c.ID, err)
 	}
-	tmp := s.path(c.ID) + ".tmp"
+	return s.writeBytes(c.ID, b)
+}
+
+// writeBytes stores b, a container's JSON, as container id's file.
+func (s *Store) writeBytes(id string, b []byte) error {
+	tmp := s.path(id) + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write container %s: %w", c.ID, err)
+		return fmt.Errorf("write container %s: %w", id, err)
 	}
-	if err := os.Rename(tmp, s.path(c.ID)); err != nil {
-		return fmt.Errorf("write container %s: %w", c.ID, err)
+	if err := os.Rename(tmp, s.path(id)); err != nil {
+		return fmt.Errorf("write container %s: %w", id, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,5 +95,55 @@ func TestOpenRefusesAMisnamedFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "abc.json"), []byte(`{"ID":"xyz"}`), 0o600)
 	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), `holds container "xyz"`) {
 		t.Fatalf("Open: %v", err)
+	}
+}
+
+// An Update that changes nothing writes nothing: each write is a new file
+// renamed over the old, and a start (which clears what is clear already)
+// would write one for every container started.
+func TestUpdateWritesOnlyAChange(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(&Container{ID: "id1", Name: "web", Created: time.Unix(1, 0).UTC(),
+		Config: containertypes.Config{Labels: map[string]string{"a": "b"}, Env: []string{}}}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "id1.json")
+	ino := func() uint64 {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	first := ino()
+	got, err := s.Update("id1", func(c *Container) error { c.ManuallyStopped, c.RestartCount = false, 0; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ino() != first {
+		t.Error("an Update that changed nothing rewrote the file")
+	}
+	got.Config.Labels["a"] = "changed"
+	if again, _ := s.Get("id1"); again.Config.Labels["a"] != "b" {
+		t.Fatal("Update returned the stored object, not a copy")
+	}
+	before := ino()
+	if _, err := s.Update("id1", func(c *Container) error { c.RestartCount = 1; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if ino() == before {
+		t.Error("an Update that changed the container did not write it")
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s2.Get("id1"); c.RestartCount != 1 {
+		t.Errorf("reopened: restart count %d, want 1", c.RestartCount)
 	}
 }

@@ -174,17 +174,9 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 			return containertypes.CreateResponse{}, err
 		}
 	}
-	img, err := c.images.Local(ctx, req.Config.Image)
+	img, imageID, icfg, err := c.images.LocalWithConfig(ctx, req.Config.Image)
 	if err != nil {
 		return containertypes.CreateResponse{}, err
-	}
-	icfg, err := c.images.Config(ctx, img)
-	if err != nil {
-		return containertypes.CreateResponse{}, err
-	}
-	desc, err := img.Config(ctx)
-	if err != nil {
-		return containertypes.CreateResponse{}, fmt.Errorf("read config of image %s: %w", img.Name(), err)
 	}
 	cfg, err := container.FromImage(*req.Config, icfg)
 	if err != nil {
@@ -195,15 +187,11 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		return containertypes.CreateResponse{}, err
 	}
 
+	var regenerate func() (string, error)
 	if name == "" {
-		var herr error
-		name = container.GenerateName(func(n string) bool {
-			_, held, err := c.nameHolder(ctx, n)
-			herr = err
-			return held
-		})
-		if herr != nil {
-			return containertypes.CreateResponse{}, herr
+		regenerate = func() (string, error) { return c.generateName(ctx) }
+		if name, err = regenerate(); err != nil {
+			return containertypes.CreateResponse{}, err
 		}
 	} else {
 		// A plain container's name is checked again, atomically, by
@@ -217,12 +205,13 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		}
 	}
 	ctr := &container.Container{
-		ID: identity.NewContainerID(), Name: name, Created: time.Now().UTC(), ImageID: desc.Digest.String(),
+		ID: identity.NewContainerID(), Name: name, Created: time.Now().UTC(), ImageID: imageID.String(),
 		Config: cfg, HostConfig: host, NetworkingConfig: req.NetworkingConfig,
 	}
-	if err := c.store.Add(ctr); err != nil {
+	if err := addContainer(c.store, ctr, regenerate); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
+	name = ctr.Name
 	localAddr, err := c.nets.reserve(ctr.ID, netReqs)
 	egress := false
 	if err == nil && swarmNet != "" {
@@ -268,6 +257,37 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	c.log.Debug("container created", "container.id", ctr.ID, "container.name", name)
 	return containertypes.CreateResponse{ID: ctr.ID, Warnings: []string{}}, nil
 }
+
+// generateName draws a name no container holds now.
+func (c *Containers) generateName(ctx context.Context) (string, error) {
+	var herr error
+	name := container.GenerateName(func(n string) bool {
+		_, held, err := c.nameHolder(ctx, n)
+		herr = err
+		return held
+	})
+	return name, herr
+}
+
+// addContainer stores ctr. A name drawn by regenerate (nil for a name
+// the request gave) that another create took since it was drawn is
+// drawn again: a burst of creates without names draws from 1,600 names,
+// and two of 50 drew the same one before either was stored.
+func addContainer(store *container.Store, ctr *container.Container, regenerate func() (string, error)) error {
+	for tries := 1; ; tries++ {
+		err := store.Add(ctr)
+		// The ID is new: a conflict is the name's.
+		if err == nil || regenerate == nil || !errdefs.Is(err, errdefs.KindConflict) || tries == maxNameDraws {
+			return err
+		}
+		if ctr.Name, err = regenerate(); err != nil {
+			return err
+		}
+	}
+}
+
+// maxNameDraws bounds how often a create draws a name again.
+const maxNameDraws = 5
 
 // nameHolder returns the container that holds name, plain or a task's:
 // the store's index of names for plain containers, one containerd query

@@ -20,8 +20,10 @@ import (
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/registry"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -211,16 +213,32 @@ func (s *Store) Ensure(ctx context.Context, ref string) (client.Image, error) {
 // node has it; errdefs.NotFound "No such image: <ref>" when not, which is
 // what docker run takes as its cue to pull it.
 func (s *Store) Local(ctx context.Context, ref string) (client.Image, error) {
+	img, _, err := s.local(ctx, ref)
+	return img, err
+}
+
+// LocalWithConfig is Local, with the image's ID (its config's digest) and
+// container config as Config returns them, from the one reading of its
+// content that finding it took: a container create needs all three.
+func (s *Store) LocalWithConfig(ctx context.Context, ref string) (client.Image, digest.Digest, dockerspec.DockerOCIImageConfig, error) {
+	img, inf, err := s.local(ctx, ref)
+	if err != nil {
+		return nil, "", dockerspec.DockerOCIImageConfig{}, err
+	}
+	return img, inf.id, inf.config.Config, nil
+}
+
+func (s *Store) local(ctx context.Context, ref string) (client.Image, info, error) {
 	cctx := s.ctx(ctx)
 	recs, _, err := s.lookup(cctx, ref)
 	if err != nil {
-		return nil, err
+		return nil, info{}, err
 	}
 	img := s.image(recs[0].rec)
 	if err := s.unpack(cctx, img); err != nil {
-		return nil, err
+		return nil, info{}, err
 	}
-	return img, nil
+	return img, recs[0].info, nil
 }
 
 // sharedPull pulls ref (from the swarm's nodes first, pullAny) once for
