@@ -46,7 +46,7 @@ dockerd)
 		set +e
 		timeout 20 docker swarm leave --force >/dev/null 2>&1
 		[ -f "$run/d.pid" ] && kill "$(cat "$run/d.pid")" 2>/dev/null
-		for _ in $(seq 1 50); do [ -f "$run/d.pid" ] && kill -0 "$(cat "$run/d.pid")" 2>/dev/null || break; sleep 0.2; done
+		for _ in $(seq 1 50); do kill -0 "$(cat "$run/d.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.2; done
 		bench_sweep "$run" "$work"
 		ip netns del "$tag" 2>/dev/null
 		[ "$had_key" = 1 ] || rm -f "$keyfile"
