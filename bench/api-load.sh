@@ -14,7 +14,11 @@
 # (flock /tmp/shoal-e2e.lock bench/api-load.sh).
 # With PROFILE=FILE the daemon runs with --pprof and a CPU profile of the
 # load's middle 10 seconds is written to FILE (go tool pprof bin/shoal FILE).
-# Usage: [PROBE=own|shared] [PROFILE=FILE] bench/api-load.sh [CLIENTS] [DURATION] [SERVICES]
+# ENGINE=dockerd runs the same load and probe against a one-node swarm of
+# Debian's dockerd 20.10 instead (its own network namespace, data root,
+# exec root, socket and containerd, as bench/vs-docker.sh starts it), so
+# that the two can be compared in one sitting.
+# Usage: [ENGINE=shoal|dockerd] [PROBE=own|shared] [PROFILE=FILE] bench/api-load.sh [CLIENTS] [DURATION] [SERVICES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients=${1:-500}
@@ -24,7 +28,43 @@ services=${3:-10}
 make build >/dev/null
 go build -o bin/shoal-bench ./cmd/shoal-bench
 profile=${PROFILE:-}
-bench_node sbapi0 172.24.0.0/16 2393 ${profile:+--pprof}
+case ${ENGINE:-shoal} in
+shoal)
+	bench_node sbapi0 172.24.0.0/16 2393 ${profile:+--pprof}
+	;;
+dockerd)
+	[ -z "$profile" ] || { echo "PROFILE is for ENGINE=shoal" >&2; exit 2; }
+	ensure_dockerd
+	tag=al$$
+	work=$(mktemp -d /var/tmp/shoal-apiload.XXXX)
+	run=$(mktemp -d /run/al-XXXX)
+	data=$work
+	export DOCKER_HOST=unix://$run/d.sock
+	keyfile=/etc/docker/key.json # dockerd 20.10 writes its trust key there
+	[ -e "$keyfile" ] && had_key=1 || had_key=0
+	dockerd_cleanup() {
+		set +e
+		timeout 20 docker swarm leave --force >/dev/null 2>&1
+		[ -f "$run/d.pid" ] && kill "$(cat "$run/d.pid")" 2>/dev/null
+		for _ in $(seq 1 50); do kill -0 "$(cat "$run/d.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.2; done
+		bench_sweep "$run" "$work"
+		ip netns del "$tag" 2>/dev/null
+		[ "$had_key" = 1 ] || rm -f "$keyfile"
+	}
+	trap dockerd_cleanup EXIT
+	netns "$tag" 10.249.98.1
+	containerd_for docker "$tag"
+	dockerd_in "$tag" "$DOCKER_HOST"
+	wait_api "$DOCKER_HOST"
+	./scripts/mkrootfs.sh "$work/rootfs.tar"
+	docker import "$work/rootfs.tar" busybox:latest >/dev/null
+	docker swarm init --advertise-addr 10.249.98.1 >/dev/null
+	;;
+*)
+	echo "ENGINE=$ENGINE: want shoal or dockerd" >&2
+	exit 2
+	;;
+esac
 
 for i in $(seq 1 "$services"); do
 	docker service create -d -q --no-resolve-image --stop-signal KILL --name "load$i" busybox sleep 3600 >/dev/null
@@ -37,7 +77,7 @@ sock=${DOCKER_HOST#unix://}
 case ${PROBE:-own} in
 shared)
 	bin/shoal-bench api-load --socket "$sock" --clients "$clients" --duration "$duration"
-	echo "probe=shared"
+	echo "probe=shared engine=${ENGINE:-shoal}"
 	;;
 own)
 	bin/shoal-bench api-load --socket "$sock" --clients "$clients" --duration "$duration" --probe 0 >"$data/load.txt" &
@@ -45,8 +85,9 @@ own)
 	bin/shoal-bench api-load --socket "$sock" --clients 0 --duration "$duration" >"$data/probe.txt"
 	wait "$load"
 	head -n1 "$data/load.txt"
+	grep '^first error' "$data/load.txt" || true
 	# The load's figures, then the probe's.
-	echo "$(sed -n 's/ probes=.*//p' "$data/load.txt" | tail -n1) $(grep -o 'probes=.*' "$data/probe.txt") probe=own"
+	echo "$(sed -n 's/ probes=.*//p' "$data/load.txt" | tail -n1) $(grep -o 'probes=.*' "$data/probe.txt") probe=own engine=${ENGINE:-shoal}"
 	;;
 *)
 	echo "PROBE=$PROBE: want own or shared" >&2

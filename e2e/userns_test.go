@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"os"
@@ -107,6 +108,29 @@ func testUsernsRemap(t *testing.T) {
 		}
 		return ""
 	})
+
+	// docker cp shows owners as the container sees them, both ways.
+	src := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(src, []byte("in\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.Docker("cp", src, id+":/tmp/in.txt")
+	if owner := fileOwner(t, fmt.Sprintf("/proc/%d/root/tmp/in.txt", pid)); owner != [2]int{uid, gid} {
+		t.Errorf("docker cp of a root-owned file into the container: owned by %d:%d on the host; want %d:%d, the container's root", owner[0], owner[1], uid, gid)
+	}
+	hdr, err := tar.NewReader(strings.NewReader(d.Docker("cp", id+":/etc/passwd", "-"))).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hdr.Uid != 0 || hdr.Gid != 0 {
+		t.Errorf("docker cp of /etc/passwd out of the container: owner %d:%d in the tar; want 0:0, as the container sees it", hdr.Uid, hdr.Gid)
+	}
+	if hdr, err = tar.NewReader(strings.NewReader(d.Docker("export", id))).Next(); err != nil {
+		t.Fatal(err)
+	}
+	if hdr.Uid != 0 || hdr.Gid != 0 {
+		t.Errorf("docker export: %s owned by %d:%d in the tar; want 0:0, as the container sees it", hdr.Name, hdr.Uid, hdr.Gid)
+	}
 
 	if got := strings.Join(strings.Fields(d.Docker("run", "--rm", "--userns=host", "busybox", "head", "-1", "/proc/self/uid_map")), " "); got != "0 0 4294967295" {
 		t.Errorf("--userns=host: uid_map %q; want the host's, 0 0 4294967295", got)

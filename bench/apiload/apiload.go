@@ -37,9 +37,12 @@ type Config struct {
 type Result struct {
 	Requests map[string]int
 	Errors   int
-	Probes   int
-	P50, P99 time.Duration
-	Max      time.Duration
+	// FirstError is the first load request's error, so that a run with
+	// errors says what they were.
+	FirstError string
+	Probes     int
+	P50, P99   time.Duration
+	Max        time.Duration
 }
 
 // kinds of load request, in the mix each client cycles through: reads
@@ -69,7 +72,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		mu     sync.Mutex
 		counts = map[string]int{}
 		errs   atomic.Int64
+		first  sync.Once
 		wg     sync.WaitGroup
+		firstE string
 	)
 	for i := range cfg.Clients {
 		wg.Go(func() {
@@ -89,6 +94,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				got, err := do(ctx, c, kind, id)
 				if err != nil && ctx.Err() == nil {
 					errs.Add(1)
+					first.Do(func() { firstE = err.Error() })
 				}
 				mine[got]++
 			}
@@ -103,7 +109,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Probe == 0 {
 		<-ctx.Done()
 		wg.Wait()
-		return Result{Requests: counts, Errors: int(errs.Load())}, nil
+		return Result{Requests: counts, Errors: int(errs.Load()), FirstError: firstE}, nil
 	}
 	probe := newClient()
 	var lat []time.Duration
@@ -121,7 +127,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	wg.Wait()
 	sum := httpload.Summarize(lat, cfg.Duration)
-	res := Result{Requests: counts, Errors: int(errs.Load()), Probes: len(lat), P50: sum.P50, P99: sum.P99}
+	res := Result{Requests: counts, Errors: int(errs.Load()), FirstError: firstE, Probes: len(lat), P50: sum.P50, P99: sum.P99}
 	if len(lat) > 0 {
 		res.Max = slices.Max(lat)
 	}
@@ -169,12 +175,13 @@ func do(ctx context.Context, c *http.Client, kind, id string) (string, error) {
 		return kind, err
 	}
 	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, resp.Body)
 	switch {
 	case resp.StatusCode == http.StatusConflict:
 		return "update-conflict", nil
 	case resp.StatusCode != http.StatusOK:
-		return kind, fmt.Errorf("update %s: %s", id, resp.Status)
+		return kind, fmt.Errorf("update %s: %s: %s", id, resp.Status, bytes.TrimSpace(msg))
 	}
 	return kind, nil
 }

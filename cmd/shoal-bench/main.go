@@ -181,6 +181,9 @@ func apiLoad(args []string, stdout, stderr io.Writer) error {
 		total += n
 	}
 	fmt.Fprintf(stdout, "requests=%v\n", res.Requests)
+	if res.Errors > 0 {
+		fmt.Fprintf(stdout, "first error: %s\n", res.FirstError)
+	}
 	fmt.Fprintf(stdout, "api-load clients=%d duration=%s load_requests=%d load_rps=%.0f errors=%d probes=%d service_ls_p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
 		cfg.Clients, cfg.Duration, total, float64(total)/cfg.Duration.Seconds(), res.Errors, res.Probes, ms(res.P50), ms(res.P99), ms(res.Max))
 	return nil

@@ -3,7 +3,9 @@
 // /containers/{id}/archive): the stat of a path, a tar of a path named as
 // dockerd names its entries, and the extraction of a tar into a
 // directory; and the tar of the whole of it, as docker export. Every access goes through an os.Root, so that no path or
-// symlink in the container leads outside its root filesystem.
+// symlink in the container leads outside its root filesystem. In a
+// container whose user namespace is remapped, owners are written as the
+// container sees them and extracted as the host stores them (IDMap).
 package archive
 
 import (
@@ -22,6 +24,13 @@ import (
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
+
+// IDMap translates the owners of files between a container's user
+// namespace and the host's (confine.Remap); nil where they are the same.
+type IDMap interface {
+	ToHost(uid, gid int) (int, int, error)
+	ToContainer(uid, gid int) (int, int)
+}
 
 // maxSymlinks bounds the symlinks followed in resolving one path, as the
 // kernel's ELOOP limit does.
@@ -126,8 +135,8 @@ func Resolve(root *os.Root, name string) (string, error) {
 // entry for a file (or a symlink, not followed, unless p ends with "/"),
 // a directory and all below it, each entry named from p's last element
 // ("dir/a", or "./a" for "dir/."), so that the docker CLI can rename the
-// copy.
-func Tar(root *os.Root, p string, w io.Writer) error {
+// copy. Owners are the container's (ids).
+func Tar(root *os.Root, p string, w io.Writer, ids IDMap) error {
 	// A trailing slash follows a final symlink.
 	name, err := locate(root, p, strings.HasSuffix(p, "/"))
 	if err != nil {
@@ -141,7 +150,7 @@ func Tar(root *os.Root, p string, w io.Writer) error {
 		base = "."
 	}
 	tw := tar.NewWriter(w)
-	if err := addEntry(root, tw, name, base); err != nil {
+	if err := addEntry(root, tw, ids, name, base); err != nil {
 		return err
 	}
 	return tw.Close()
@@ -149,8 +158,8 @@ func Tar(root *os.Root, p string, w io.Writer) error {
 
 // Export writes to w the tar of all of root, as docker export does: an
 // entry for everything below root, named from it ("bin/", "bin/sh"),
-// without one for root itself.
-func Export(root *os.Root, w io.Writer) error {
+// without one for root itself. Owners are the container's (ids).
+func Export(root *os.Root, w io.Writer, ids IDMap) error {
 	dir, err := root.Open(".")
 	if err != nil {
 		return fmt.Errorf("open the root filesystem: %w", err)
@@ -163,7 +172,7 @@ func Export(root *os.Root, w io.Writer) error {
 	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	tw := tar.NewWriter(w)
 	for _, en := range entries {
-		if err := addEntry(root, tw, en.Name(), en.Name()); err != nil {
+		if err := addEntry(root, tw, ids, en.Name(), en.Name()); err != nil {
 			return err
 		}
 	}
@@ -171,8 +180,8 @@ func Export(root *os.Root, w io.Writer) error {
 }
 
 // addEntry writes the entry of name (in root) as tarName, and below it
-// those of a directory's contents.
-func addEntry(root *os.Root, tw *tar.Writer, name, tarName string) error {
+// those of a directory's contents, owned as the container sees it (ids).
+func addEntry(root *os.Root, tw *tar.Writer, ids IDMap, name, tarName string) error {
 	fi, err := root.Lstat(name)
 	if err != nil {
 		return notFound("/"+name, err)
@@ -192,6 +201,9 @@ func addEntry(root *os.Root, tw *tar.Writer, name, tarName string) error {
 		hdr.Name += "/"
 	}
 	hdr.Uname, hdr.Gname = "", ""
+	if ids != nil {
+		hdr.Uid, hdr.Gid = ids.ToContainer(hdr.Uid, hdr.Gid)
+	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -216,7 +228,7 @@ func addEntry(root *os.Root, tw *tar.Writer, name, tarName string) error {
 		}
 		slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 		for _, en := range entries {
-			if err := addEntry(root, tw, path.Join(name, en.Name()), tarName+"/"+en.Name()); err != nil {
+			if err := addEntry(root, tw, ids, path.Join(name, en.Name()), tarName+"/"+en.Name()); err != nil {
 				return err
 			}
 		}
@@ -226,9 +238,10 @@ func addEntry(root *os.Root, tw *tar.Writer, name, tarName string) error {
 
 // Extract writes the entries of the tar r under the directory dir of
 // root, as dockerd extracts a docker cp into a container: owners, modes
-// and times kept; with noOverwriteDirNonDir, a directory is never
-// replaced by something else nor the other way round.
-func Extract(root *os.Root, dir string, r io.Reader, noOverwriteDirNonDir bool) error {
+// and times kept (owners as the host stores the container's, ids); with
+// noOverwriteDirNonDir, a directory is never replaced by something else
+// nor the other way round. An owner the container cannot have is refused.
+func Extract(root *os.Root, dir string, r io.Reader, noOverwriteDirNonDir bool, ids IDMap) error {
 	d, err := locate(root, dir, true)
 	if err != nil {
 		return err
@@ -262,6 +275,11 @@ func Extract(root *os.Root, dir string, r io.Reader, noOverwriteDirNonDir bool) 
 		target, err := locate(root, path.Join(d, name), false)
 		if err != nil {
 			return err
+		}
+		if ids != nil {
+			if hdr.Uid, hdr.Gid, err = ids.ToHost(hdr.Uid, hdr.Gid); err != nil {
+				return errdefs.Invalid("archive entry %q: %v", hdr.Name, err)
+			}
 		}
 		if err := extractEntry(root, tr, hdr, target, d, noOverwriteDirNonDir); err != nil {
 			return err

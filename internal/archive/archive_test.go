@@ -8,8 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
@@ -86,7 +90,7 @@ func TestTar(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			var buf bytes.Buffer
-			err := Tar(root, tt.path, &buf)
+			err := Tar(root, tt.path, &buf, nil)
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err || !errdefs.Is(err, errdefs.KindNotFound) {
 					t.Fatalf("Tar: %v, want not found %q", err, tt.err)
@@ -105,7 +109,7 @@ func TestTar(t *testing.T) {
 
 func TestExport(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Export(newRoot(t), &buf); err != nil {
+	if err := Export(newRoot(t), &buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Links are entries, never followed: nothing of the host's.
@@ -174,7 +178,7 @@ func TestExtract(t *testing.T) {
 		&tar.Header{Name: "new/h", Typeflag: tar.TypeLink, Linkname: "new/f.txt"},
 		file("a.txt", "replaced"),
 	)
-	if err := Extract(root, "/data", in, true); err != nil {
+	if err := Extract(root, "/data", in, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]string{"data/new/f.txt": "hello", "data/new/l": "hello", "data/new/h": "hello", "data/a.txt": "replaced"} {
@@ -186,7 +190,7 @@ func TestExtract(t *testing.T) {
 		t.Errorf("mode of f.txt = %v, want 0640", fi.Mode())
 	}
 	// Through a symlink to a directory, as docker cp into /out does.
-	if err := Extract(root, "/out", tarOf(t, file("via-link", "x")), true); err != nil {
+	if err := Extract(root, "/out", tarOf(t, file("via-link", "x")), true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := root.ReadFile("etc/via-link"); string(b) != "x" {
@@ -208,7 +212,7 @@ func TestExtract(t *testing.T) {
 			"links outside the extraction point"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Extract(root, tt.dir, tt.in, true)
+			err := Extract(root, tt.dir, tt.in, true, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("Extract: %v, want %q", err, tt.err)
 			}
@@ -222,8 +226,59 @@ func TestExtract(t *testing.T) {
 		&tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: outside, Mode: 0o777},
 		file("up/pwned", "x"),
 	)
-	Extract(root, "/data", evil, false)
+	Extract(root, "/data", evil, false, nil)
 	if _, err := os.Stat(filepath.Join(outside, "pwned")); err == nil {
 		t.Fatal("an archive wrote outside the container's root through a symlink")
+	}
+}
+
+// TestOwnersRemapped checks that docker cp and export of a container in a
+// remapped user namespace give the owners it sees, and that a copy into it
+// stores them as the host's IDs, refusing one the container cannot have.
+func TestOwnersRemapped(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files to other owners")
+	}
+	ids := &confine.Remap{User: "dockremap", Group: "dockremap",
+		UIDs: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}},
+		GIDs: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}}
+	root := newRoot(t)
+	if err := root.Lchown("data/a.txt", 100005, 200007); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Tar(root, "/data", &buf, ids); err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string][2]int{}
+	tr := tar.NewReader(&buf)
+	for hdr, err := tr.Next(); err == nil; hdr, err = tr.Next() {
+		owners[hdr.Name] = [2]int{hdr.Uid, hdr.Gid}
+	}
+	// data/ itself is the test's (host root): no ID the container maps.
+	if got, want := owners["data/a.txt"], [2]int{5, 7}; got != want {
+		t.Errorf("owner of data/a.txt in the tar = %v, want %v", got, want)
+	}
+	if got, want := owners["data/"], [2]int{confine.OverflowID, confine.OverflowID}; got != want {
+		t.Errorf("owner of data/ in the tar = %v, want %v", got, want)
+	}
+
+	in := tarOf(t, &tar.Header{Name: "mine.txt", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 1000, Gid: 1000, Gname: "x"})
+	if err := Extract(root, "/data", in, true, ids); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := root.Lstat("data/mine.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 101000 || st.Gid != 201000 {
+		t.Errorf("data/mine.txt is owned by %d:%d on the host, want 101000:201000", st.Uid, st.Gid)
+	}
+	out := tarOf(t, &tar.Header{Name: "far.txt", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 70000, Gname: "x"})
+	if err := Extract(root, "/data", out, true, ids); !errdefs.Is(err, errdefs.KindInvalid) {
+		t.Errorf("extracting an owner outside the mapping: %v, want invalid", err)
+	}
+	if _, err := root.Lstat("data/far.txt"); err == nil {
+		t.Error("far.txt was written although its owner was refused")
 	}
 }

@@ -69,7 +69,7 @@ func FuzzExtract(f *testing.F) {
 		}
 		defer root.Close()
 
-		err = Extract(root, "/dst", bytes.NewReader(archive), false)
+		err = Extract(root, "/dst", bytes.NewReader(archive), false, nil)
 		if err != nil && errdefs.KindOf(err) == errdefs.KindUnknown && strings.HasPrefix(err.Error(), "read the archive") {
 			t.Fatalf("a malformed archive is not an Invalid error: %v", err)
 		}

@@ -130,6 +130,26 @@ func (r *Remap) ToHost(uid, gid int) (int, int, error) {
 	return hu, hg, nil
 }
 
+// OverflowID is the owner the kernel shows, inside a user namespace, for
+// a host ID the namespace does not map (/proc/sys/kernel/overflowuid).
+const OverflowID = 65534
+
+// ToContainer returns the IDs a container sees for a file owned by host
+// IDs uid and gid: a host ID the mapping leaves out is OverflowID, as
+// `ls -n` in the container shows it.
+func (r *Remap) ToContainer(uid, gid int) (int, int) {
+	return toContainer(r.UIDs, uid), toContainer(r.GIDs, gid)
+}
+
+func toContainer(ms []specs.LinuxIDMapping, id int) int {
+	for _, m := range ms {
+		if id >= int(m.HostID) && id < int(m.HostID)+int(m.Size) {
+			return int(m.ContainerID) + id - int(m.HostID)
+		}
+	}
+	return OverflowID
+}
+
 func toHost(ms []specs.LinuxIDMapping, id int) (int, bool) {
 	for _, m := range ms {
 		if id >= int(m.ContainerID) && id < int(m.ContainerID)+int(m.Size) {

@@ -34,6 +34,10 @@ func (c *Containers) CopyFrom(ctx context.Context, idOrName, path string, ready 
 	if err != nil {
 		return err
 	}
+	ids, err := c.idMap(ref.ID)
+	if err != nil {
+		return err
+	}
 	return c.exec.WithRootFS(ctx, ref.ID, func(root *os.Root) error {
 		st, err := archive.Stat(root, path)
 		if err != nil {
@@ -43,7 +47,7 @@ func (c *Containers) CopyFrom(ctx context.Context, idOrName, path string, ready 
 		if err != nil || w == nil {
 			return err
 		}
-		return archive.Tar(root, path, w)
+		return archive.Tar(root, path, w, ids)
 	})
 }
 
@@ -61,7 +65,21 @@ func (c *Containers) CopyTo(ctx context.Context, idOrName, path string, r io.Rea
 	if insp.HostConfig != nil && insp.HostConfig.ReadonlyRootfs {
 		return errdefs.Forbidden("container rootfs is marked read-only")
 	}
+	ids, err := c.idMap(ref.ID)
+	if err != nil {
+		return err
+	}
 	return c.exec.WithRootFS(ctx, ref.ID, func(root *os.Root) error {
-		return archive.Extract(root, path, r, noOverwriteDirNonDir)
+		return archive.Extract(root, path, r, noOverwriteDirNonDir, ids)
 	})
+}
+
+// idMap is how container id's owners translate between its user namespace
+// and the host's; nil when they are the same.
+func (c *Containers) idMap(id string) (archive.IDMap, error) {
+	r, err := c.exec.IDMapOf(id)
+	if r == nil || err != nil {
+		return nil, err
+	}
+	return r, nil
 }

@@ -18,7 +18,11 @@ func (c *Containers) Export(ctx context.Context, idOrName string, ready func() i
 	if err != nil {
 		return err
 	}
+	ids, err := c.idMap(ref.ID)
+	if err != nil {
+		return err
+	}
 	return c.exec.WithSnapshotRoot(ctx, ref.ID, func(root *os.Root) error {
-		return archive.Export(root, ready())
+		return archive.Export(root, ready(), ids)
 	})
 }

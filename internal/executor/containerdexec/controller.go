@@ -464,8 +464,8 @@ func (e *Executor) waitExit(ctx context.Context, ctr client.Container) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case st := <-exited:
-		if err := st.Error(); err != nil && !cerrdefs.IsNotFound(native(err)) {
-			return fmt.Errorf("wait for %s: %w", ctr.ID(), err)
+		if err := exitError(ctr.ID(), st); err != nil {
+			return err
 		}
 	}
 	// Reap without the caller's ctx: a Wait given up on after the exit
@@ -538,8 +538,8 @@ func (e *Executor) stop(ctx context.Context, id string, sig syscall.Signal, grac
 		timer := time.NewTimer(grace)
 		defer timer.Stop()
 		select {
-		case <-exited:
-			return true, nil
+		case st := <-exited:
+			return true, exitError(id, st)
 		case <-ctx.Done():
 			return true, ctx.Err()
 		case <-timer.C:
@@ -551,11 +551,23 @@ func (e *Executor) stop(ctx context.Context, id string, sig syscall.Signal, grac
 		e.containerEvent(id, nil, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
 	}
 	select {
-	case <-exited:
-		return true, nil
+	case st := <-exited:
+		return true, exitError(id, st)
 	case <-ctx.Done():
 		return true, ctx.Err()
 	}
+}
+
+// exitError says whether an exit status delivered by containerd's Wait
+// means the process has ended: nil when it exited (or is gone), an error
+// when the wait itself failed — containerd restarting mid-stop closes the
+// channel with an error while the process may still run, and a stop that
+// reported success then would let the caller free what the process uses.
+func exitError(id string, st client.ExitStatus) error {
+	if err := st.Error(); err != nil && !cerrdefs.IsNotFound(native(err)) {
+		return fmt.Errorf("wait for %s: %w", id, err)
+	}
+	return nil
 }
 
 // Remove deletes the container, its task, snapshot, network sandbox and

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/containerd/containerd/v2/client"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/moby/moby/api/types/swarm"
@@ -42,6 +44,31 @@ func TestNative(t *testing.T) {
 			}
 			if unavailable(tt.err) != tt.wantUnavail {
 				t.Errorf("unavailable(%v): got %v, want %v", tt.err, !tt.wantUnavail, tt.wantUnavail)
+			}
+		})
+	}
+}
+
+// TestExitError checks that a stop or wait counts a process as ended only
+// when containerd says it exited or that it is gone, not when the wait
+// itself broke off (containerd restarting under a stop).
+func TestExitError(t *testing.T) {
+	now := time.Now()
+	for _, tt := range []struct {
+		name    string
+		st      *client.ExitStatus
+		wantErr bool
+	}{
+		{"exited 0", client.NewExitStatus(0, now, nil), false},
+		{"exited 137", client.NewExitStatus(137, now, nil), false},
+		{"task gone", client.NewExitStatus(client.UnknownExitStatus, now, status.Error(codes.NotFound, "task abc not found")), false},
+		{"wait broke off", client.NewExitStatus(client.UnknownExitStatus, now, status.Error(codes.Unavailable, "transport is closing")), true},
+		{"plain error", client.NewExitStatus(client.UnknownExitStatus, now, errors.New("boom")), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := exitError("abc", *tt.st)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("exitError = %v, want an error: %v", err, tt.wantErr)
 			}
 		})
 	}

@@ -129,3 +129,17 @@ func withRemappedMounts(_ context.Context, _ oci.Client, _ *containers.Container
 	}
 	return nil
 }
+
+// IDMapOf returns the remapping container id runs under, which docker cp
+// and export translate owners through: nil when it runs in the host's
+// user namespace.
+func (e *Executor) IDMapOf(id string) (*confine.Remap, error) {
+	if e.cfg.Remap == nil {
+		return nil, nil
+	}
+	rec, err := e.readRecord(id)
+	if err != nil {
+		return nil, fmt.Errorf("read config of %s: %w", id, err)
+	}
+	return e.remapOf(&rec.HostConfig), nil
+}
