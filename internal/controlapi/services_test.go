@@ -1,8 +1,9 @@
 package controlapi
 
 import (
-	"github.com/moby/moby/api/types/network"
 	"testing"
+
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/moby/moby/api/types/swarm"
 
