@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"strings"
 
 	"github.com/moby/moby/api/types/swarm"
 
@@ -31,11 +32,28 @@ func (s *Server) pinImage(ctx context.Context, spec *swarm.ServiceSpec, prev str
 	pinned, ok, err := s.cfg.ImagePins.PinImage(ctx, cs.Image)
 	if err != nil {
 		s.log.Warn("cannot pin the service's image to the digest the swarm holds", "image", cs.Image, "err", err)
+		if pinnedTag(prev) == cs.Image {
+			// The service runs this tag pinned: sending the bare tag
+			// back must not unpin it because the index could not be
+			// read just now, which would change the task spec and
+			// start a rolling update no one asked for.
+			cs.Image = prev
+		}
 		return
 	}
 	if ok {
 		cs.Image = pinned
 	}
+}
+
+// pinnedTag is the reference ref pins to a digest ("app:v1" of
+// "app:v1@sha256:…"); "" when ref has no digest.
+func pinnedTag(ref string) string {
+	tag, _, ok := strings.Cut(ref, "@")
+	if !ok {
+		return ""
+	}
+	return tag
 }
 
 // currentImage is the image service id runs now; "" when it cannot be

@@ -34,6 +34,8 @@ func TestPinImage(t *testing.T) {
 		{"changed by an update: pinned", "app:v1", "app:v0", "app:v1@sha256:" + digestHex, pins{}},
 		{"held by no node: left to the registry", "other:v1", "", "other:v1", pins{}},
 		{"the index failing: left alone", "broken", "", "broken", pins{}},
+		{"the index failing on the tag the service runs pinned: kept pinned", "broken", "broken@sha256:" + digestHex, "broken@sha256:" + digestHex, pins{}},
+		{"the index failing on another tag: left alone", "broken", "app:v1@sha256:" + digestHex, "broken", pins{}},
 		{"no pins: left alone", "app:v1", "", "app:v1", nil},
 	}
 	for _, tt := range tests {
