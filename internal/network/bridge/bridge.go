@@ -26,6 +26,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/network/ipam"
+	"github.com/shoal-project/shoal/internal/network/ownedns"
 )
 
 // Defaults for the zero fields of Config.
@@ -236,7 +237,7 @@ func (b *Bridge) Sandbox(ctx context.Context, id string) (string, *executor.Endp
 	defer b.mu.Unlock()
 
 	path := b.nsPath(id)
-	existed, err := isNetns(path)
+	existed, err := ownedns.Mounted(path)
 	if err != nil {
 		return "", nil, err
 	}
@@ -272,7 +273,7 @@ func (b *Bridge) Isolated(ctx context.Context, id string) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	path := b.nsPath(id)
-	if ok, err := isNetns(path); err != nil {
+	if ok, err := ownedns.Mounted(path); err != nil {
 		return "", err
 	} else if !ok {
 		if err := createNetns(path); err != nil {
@@ -308,7 +309,7 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("find bridge %s: %w", b.cfg.Name, err)
 	}
-	if ok, err := isNetns(path); err != nil {
+	if ok, err := ownedns.Mounted(path); err != nil {
 		return err
 	} else if !ok {
 		if err := createNetns(path); err != nil {
@@ -485,7 +486,7 @@ func (b *Bridge) release(id string) error {
 	} else if !isNotFound(err) {
 		return fmt.Errorf("find veth %s: %w", name, err)
 	}
-	if err := removeNetns(b.nsPath(id)); err != nil {
+	if err := ownedns.Remove(b.nsPath(id)); err != nil {
 		return err
 	}
 	return b.alloc.Release(id)

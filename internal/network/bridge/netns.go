@@ -1,27 +1,13 @@
 package bridge
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 
 	"golang.org/x/sys/unix"
 )
-
-// isNetns reports whether path is a mounted network namespace file.
-func isNetns(path string) (bool, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return false, nil
-		}
-		return false, fmt.Errorf("stat %s: %w", path, err)
-	}
-	return st.Type == unix.NSFS_MAGIC, nil
-}
 
 // createNetns makes a new network namespace and bind-mounts it at path, so
 // that it lives on without any process in it.
@@ -56,20 +42,6 @@ func createNetns(path string) error {
 	if err := <-errc; err != nil {
 		os.Remove(path)
 		return err
-	}
-	return nil
-}
-
-// removeNetns unmounts and removes the namespace file at path. The
-// namespace itself goes away once no process is left in it. A path that is
-// not there, or not mounted, is not an error.
-func removeNetns(path string) error {
-	err := unix.Unmount(path, unix.MNT_DETACH)
-	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmount network namespace %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove network namespace file: %w", err)
 	}
 	return nil
 }
