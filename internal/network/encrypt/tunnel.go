@@ -127,7 +127,10 @@ func Start(ctx context.Context, cfg Config) (*Tunnel, error) {
 	dev := device.NewDevice(tdev, conn.NewDefaultBind(), wgLogger(log))
 	if err := dev.IpcSet(deviceUAPI(cfg.PrivateKey, cfg.ListenPort)); err != nil {
 		dev.Close()
-		return nil, fmt.Errorf("configure tunnel %s: %w", cfg.Name, err)
+		// The UDP socket is bound here rather than at Up when the TUN
+		// device came up on its own first (wireguard-go binds as soon as
+		// it sees the link up), so this error too can be a taken port.
+		return nil, fmt.Errorf("configure tunnel %s on udp port %d: %w", cfg.Name, cfg.ListenPort, err)
 	}
 	if err := dev.Up(); err != nil {
 		dev.Close()
