@@ -11,8 +11,6 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func replicated(n uint64) swarm.ServiceSpec {
 	return swarm.ServiceSpec{
 		Annotations:  swarm.Annotations{Name: "web"},

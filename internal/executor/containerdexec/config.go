@@ -1,7 +1,6 @@
 package containerdexec
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -19,9 +18,6 @@ const (
 	// defaultStopGrace is how long Shutdown waits after the stop signal,
 	// as in Docker.
 	defaultStopGrace = 10 * time.Second
-	// defaultStopSignal is the stop signal when neither the spec nor the
-	// image names one.
-	defaultStopSignal = "SIGTERM"
 	// defaultPath is the PATH a process gets when its image sets none.
 	defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	// cpuPeriod is the CFS period CPU limits are expressed in (100 ms, as
@@ -197,16 +193,4 @@ func mergeEnv(base, over []string) []string {
 		}
 	}
 	return out
-}
-
-// stopSignal returns the signal that asks cfg's process to stop.
-func stopSignal(cfg *container.Config) (string, error) {
-	s := cfg.StopSignal
-	if s == "" {
-		s = defaultStopSignal
-	}
-	if _, err := signal.ParseSignal(s); err != nil {
-		return "", fmt.Errorf("stop signal %q: %w", s, err)
-	}
-	return s, nil
 }

@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -104,19 +103,6 @@ func (p *Pool) Take() (netip.Addr, error) {
 // record addresses ("10.0.1.5/24").
 func (p *Pool) Prefix(a netip.Addr) netip.Prefix {
 	return netip.PrefixFrom(a, p.subnet.Bits())
-}
-
-// ParseAddr reads an attachment's address, given with or without a
-// prefix length.
-func ParseAddr(s string) (netip.Addr, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Addr(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("address %q: %w", s, err)
-	}
-	return a, nil
 }
 
 func u32(a netip.Addr) uint32 {
