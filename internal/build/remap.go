@@ -92,8 +92,12 @@ func (e *stepOwnerError) Error() string { return fmt.Sprintf("/%s: %v", e.name, 
 
 // remapTree gives every file below root the host IDs of its owner under
 // remap, as containerd does to a remapped container's copy of its image,
-// keeping the setuid, setgid and sticky bits a chown clears.
+// keeping the setuid, setgid and sticky bits a chown clears. A file with
+// several names is given them once: at its next name it is already the
+// host's.
 func remapTree(root string, remap *confine.Remap) error {
+	type inode struct{ dev, ino uint64 }
+	done := map[inode]bool{} // files with several names
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -103,6 +107,12 @@ func remapTree(root string, remap *confine.Remap) error {
 			return err
 		}
 		st := info.Sys().(*syscall.Stat_t)
+		if !d.IsDir() && st.Nlink > 1 {
+			if done[inode{st.Dev, st.Ino}] {
+				return nil
+			}
+			done[inode{st.Dev, st.Ino}] = true
+		}
 		uid, gid, err := remap.ToHost(int(st.Uid), int(st.Gid))
 		if err != nil {
 			name, _ := filepath.Rel(root, p)
