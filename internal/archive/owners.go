@@ -37,7 +37,7 @@ func ToContainerOwners(dst io.Writer, src io.Reader, ids IDMap) error {
 			// ToContainer shows an unmapped ID as the overflow ID: only
 			// a mapped one comes back to where it was.
 			if hu, hg, err := ids.ToHost(uid, gid); err != nil || hu != hdr.Uid || hg != hdr.Gid {
-				return fmt.Errorf("%s is owned by host IDs %d:%d, outside the container's user namespace", hdr.Name, hdr.Uid, hdr.Gid)
+				return fmt.Errorf("/%s is owned by host IDs %d:%d, outside the container's user namespace", path.Clean(hdr.Name), hdr.Uid, hdr.Gid)
 			}
 			hdr.Uid, hdr.Gid = uid, gid
 		}

@@ -101,15 +101,15 @@ func TestToContainerOwners(t *testing.T) {
 	}, {
 		name:    "a host uid outside the mapping is refused",
 		in:      []entry{{Name: "ok", Type: tar.TypeReg, Uid: 100000, Gid: 200000}, {Name: "far", Type: tar.TypeReg, Uid: 0, Gid: 200000}},
-		wantErr: "far is owned by host IDs 0:200000",
+		wantErr: "/far is owned by host IDs 0:200000",
 	}, {
 		name:    "a host gid outside the mapping is refused",
 		in:      []entry{{Name: "far", Type: tar.TypeDir, Uid: 100000, Gid: 100000}},
-		wantErr: "far is owned by host IDs 100000:100000",
+		wantErr: "/far is owned by host IDs 100000:100000",
 	}, {
 		name:    "a host id in the gap between two ranges is refused",
 		in:      []entry{{Name: "gap", Type: tar.TypeReg, Uid: 101000, Gid: 200000}},
-		wantErr: "gap is owned by host IDs 101000:200000",
+		wantErr: "/gap is owned by host IDs 101000:200000",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

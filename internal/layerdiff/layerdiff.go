@@ -58,14 +58,18 @@ func Write(ctx context.Context, sn snapshots.Snapshotter, cs content.Store, key 
 
 	var desc ocispec.Descriptor
 	var diffID digest.Digest
+	var werr error // the layer's, not wrapped in the mounts'
 	err = mount.WithReadonlyTempMount(ctx, lower, func(lowerRoot string) error {
 		return mount.WithReadonlyTempMount(ctx, upper, func(upperRoot string) error {
-			desc, diffID, err = write(ctx, cs, mediaType, comp, func(w io.Writer) error {
+			desc, diffID, werr = write(ctx, cs, mediaType, comp, func(w io.Writer) error {
 				return ctrarchive.WriteDiff(ctx, w, lowerRoot, upperRoot)
 			}, ids)
-			return err
+			return werr
 		})
 	})
+	if werr != nil {
+		return ocispec.Descriptor{}, "", werr
+	}
 	return desc, diffID, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/v2/client"
@@ -142,8 +143,9 @@ func TestWrite(t *testing.T) {
 
 	// A file the container could not have made is refused.
 	edit(t, mounts, func(root string) { writeFile(t, root, "host-root", 0, 0) })
-	if _, _, err := Write(ctx, sn, cs, "child", ids, ocispec.MediaTypeImageLayer); err == nil {
-		t.Error("Write of a layer with a file of host root: no error, want one")
+	_, _, err = Write(ctx, sn, cs, "child", ids, ocispec.MediaTypeImageLayer)
+	if want := "write the layer: /host-root is owned by host IDs 0:0"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Write of a layer with a file of host root: %v, want an error starting %q", err, want)
 	}
 }
 
