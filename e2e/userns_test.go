@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +27,9 @@ import (
 // that root writes in a bind mount is owned by that ID on the host, its
 // processes run as that ID on the host, a named volume is made for it,
 // --userns=host opts out, --privileged is refused without --userns=host,
-// and docker info says name=userns. docker exec enters remapped
+// and docker info says name=userns. docker commit and docker build
+// record owners as the container sees them (checkRemappedImages). docker
+// exec enters remapped
 // containers (plain, on another's network, on none, tasks), also after a
 // daemon restart, and exec health checks run in them. A daemon given a
 // user it cannot remap to refuses to start.
@@ -140,6 +146,8 @@ func testUsernsRemap(t *testing.T) {
 	}
 	d.Docker("rm", "-f", strings.TrimSpace(d.Docker("create", "--privileged", "--userns=host", "busybox", "true")))
 
+	checkRemappedImages(t, d, wantMap)
+
 	initSwarm(t, d)
 	secret := filepath.Join(t.TempDir(), "s")
 	if err := os.WriteFile(secret, []byte("remapped secret\n"), 0o600); err != nil {
@@ -241,4 +249,88 @@ func hostUID(t *testing.T, pid int) int {
 		t.Fatalf("ps -o uid -p %d: %q", pid, out)
 	}
 	return n
+}
+
+// checkRemappedImages checks that docker commit and docker build under
+// remapping record in an image's layer the owners the container sees, as
+// dockerd does: a file the container's root made is owned by 0 in the
+// image, whether it is then run remapped or with --userns=host.
+func checkRemappedImages(t *testing.T, d *Daemon, wantMap string) {
+	t.Helper()
+	t.Cleanup(func() { d.TryDocker("rmi", "-f", "remapcommit", "remapbuilt") })
+	d.Docker("run", "--name", "tocommit", "busybox", "sh", "-c", "touch /f /g && chown 1000:1000 /g")
+	d.Docker("commit", "tocommit", "remapcommit")
+	if got := layerOwners(t, d, "remapcommit"); got["f"] != [2]int{0, 0} || got["g"] != [2]int{1000, 1000} {
+		t.Errorf("owners in the layers of the image docker commit made: f %v, g %v; want f 0:0 and g 1000:1000, as the container saw them", got["f"], got["g"])
+	}
+	for _, userns := range []string{"host", ""} {
+		if got := lsOwners(t, d, userns, "remapcommit", "/f", "/g"); got != "0:0 1000:1000" {
+			t.Errorf("docker run --userns=%s remapcommit ls -n /f /g: owners %s; want 0:0 1000:1000", userns, got)
+		}
+	}
+
+	dir := t.TempDir()
+	df := "FROM busybox\nRUN head -1 /proc/self/uid_map && touch /x /y && chown 5:5 /y\nRUN stat -c 'next step sees %u:%g' /y\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := d.Docker("build", "-t", "remapbuilt", dir)
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), wantMap) || !strings.Contains(out, "next step sees 5:5") {
+		t.Errorf("docker build under remapping:\n%s\nwant the RUN step in uid_map %q, and the next step to see /y owned by 5:5", out, wantMap)
+	}
+	if got := layerOwners(t, d, "remapbuilt"); got["x"] != [2]int{0, 0} || got["y"] != [2]int{5, 5} {
+		t.Errorf("owners in the layers docker build made: x %v, y %v; want x 0:0 and y 5:5", got["x"], got["y"])
+	}
+	for _, userns := range []string{"host", ""} {
+		if got := lsOwners(t, d, userns, "remapbuilt", "/x", "/y"); got != "0:0 5:5" {
+			t.Errorf("docker run --userns=%s remapbuilt ls -n /x /y: owners %s; want 0:0 5:5", userns, got)
+		}
+	}
+}
+
+// lsOwners runs ls -n on paths in a container of image, in the user
+// namespace userns names ("" for the daemon's remapped one), and returns
+// their owners, "uid:gid" each.
+func lsOwners(t *testing.T, d *Daemon, userns, image string, paths ...string) string {
+	t.Helper()
+	args := []string{"run", "--rm"}
+	if userns != "" {
+		args = append(args, "--userns="+userns)
+	}
+	var owners []string
+	for _, line := range strings.Split(strings.TrimSpace(d.Docker(append(append(args, image, "ls", "-n"), paths...)...)), "\n") {
+		if f := strings.Fields(line); len(f) > 3 {
+			owners = append(owners, f[2]+":"+f[3])
+		}
+	}
+	return strings.Join(owners, " ")
+}
+
+// layerOwners returns the owners of the entries of the layers of image,
+// as docker save writes them; a later layer's entry replaces an earlier's.
+func layerOwners(t *testing.T, d *Daemon, image string) map[string][2]int {
+	t.Helper()
+	files := map[string][]byte{}
+	tr := tar.NewReader(strings.NewReader(d.Docker("save", image)))
+	for hdr, err := tr.Next(); err == nil; hdr, err = tr.Next() {
+		if files[hdr.Name], err = io.ReadAll(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var manifest []struct{ Layers []string }
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
+		t.Fatalf("manifest.json of docker save %s: %v, %s", image, err, files["manifest.json"])
+	}
+	owners := map[string][2]int{}
+	for _, name := range manifest[0].Layers {
+		var layer io.Reader = bytes.NewReader(files[name])
+		if zr, err := gzip.NewReader(bytes.NewReader(files[name])); err == nil {
+			layer = zr
+		}
+		lr := tar.NewReader(layer)
+		for hdr, err := lr.Next(); err == nil; hdr, err = lr.Next() {
+			owners[hdr.Name] = [2]int{hdr.Uid, hdr.Gid}
+		}
+	}
+	return owners
 }

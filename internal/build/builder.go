@@ -26,6 +26,7 @@ import (
 	imgidentity "github.com/opencontainers/image-spec/identity"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/identity"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -57,6 +58,9 @@ type Config struct {
 	// steps' I/O pipes.
 	Root   string
 	Logger *slog.Logger
+	// Remap is the daemon's user-namespace remapping (--userns-remap),
+	// under which RUN steps run; nil for none.
+	Remap *confine.Remap
 }
 
 // Builder builds images on this node.

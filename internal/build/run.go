@@ -14,12 +14,15 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/identity"
 )
 
 // runStep runs a RUN step's command in a container on the active
 // snapshot, streaming its output. The container shares the host's
-// network, as BuildKit's default does, so a step can fetch what it needs.
+// network, as BuildKit's default does, so a step can fetch what it needs;
+// under the daemon's remapping it runs in a remapped user namespace, on a
+// snapshot owned by the host IDs of the mapping (runLayer).
 func (r *run) runStep(ctx context.Context, st *stageState, active string, argv []string) error {
 	id := "build-" + identity.NewContainerID()[:12]
 	cfg := st.scope.Image.Config
@@ -37,6 +40,9 @@ func (r *run) runStep(ctx context.Context, st *stageState, active string, argv [
 	}
 	if cfg.User != "" {
 		opts = append(opts, oci.WithUser(cfg.User))
+	}
+	if remap := r.b.cfg.Remap; remap != nil {
+		opts = append(opts, oci.WithUserNamespace(remap.UIDs, remap.GIDs), confine.WithRemappedMounts)
 	}
 	c := r.b.cfg.Client
 	ctr, err := c.NewContainer(ctx, id,

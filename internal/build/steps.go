@@ -77,9 +77,7 @@ func (r *run) do(ctx context.Context, stage int, st *stageState, c instructions.
 	switch c := c.(type) {
 	case *instructions.RunCommand:
 		argv := st.scope.CommandLine(c.ShellDependantCmdLine)
-		if err := r.layer(ctx, st, func(ctx context.Context, active string, _ []mount.Mount) error {
-			return r.runStep(ctx, st, active, argv)
-		}); err != nil {
+		if err := r.runLayer(ctx, st, argv); err != nil {
 			return err
 		}
 		st.scope.AddHistory(now, strings.Join(argv, " "), false)
@@ -129,6 +127,23 @@ func (r *run) usable(ctx context.Context, e cacheEntry) bool {
 // active snapshot, whose difference from its parent becomes the layer and
 // whose commit, named by its chain ID, is the unpacked image.
 func (r *run) layer(ctx context.Context, st *stageState, apply func(ctx context.Context, active string, mounts []mount.Mount) error) error {
+	return r.addLayer(ctx, st, func(ctx context.Context, active string, mounts []mount.Mount) (ocispec.Descriptor, error) {
+		if err := apply(ctx, active, mounts); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		desc, err := rootfs.CreateDiff(ctx, active, r.sn, r.b.cfg.Client.DiffService(), diff.WithMediaType(ocispec.MediaTypeImageLayer))
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("diff the step's changes: %w", err)
+		}
+		return desc, nil
+	})
+}
+
+// addLayer adds to the stage the layer change returns (uncompressed, its
+// digest its diffID), having changed the active snapshot over the stage's
+// root filesystem as the layer does; the snapshot's commit, named by its
+// chain ID, is the unpacked image.
+func (r *run) addLayer(ctx context.Context, st *stageState, change func(ctx context.Context, active string, mounts []mount.Mount) (ocispec.Descriptor, error)) error {
 	active := "shoal-build-" + identity.NewID()
 	mounts, err := r.sn.Prepare(ctx, active, st.chainID())
 	if err != nil {
@@ -140,12 +155,9 @@ func (r *run) layer(ctx context.Context, st *stageState, apply func(ctx context.
 			r.sn.Remove(context.WithoutCancel(ctx), active)
 		}
 	}()
-	if err := apply(ctx, active, mounts); err != nil {
-		return err
-	}
-	desc, err := rootfs.CreateDiff(ctx, active, r.sn, r.b.cfg.Client.DiffService(), diff.WithMediaType(ocispec.MediaTypeImageLayer))
+	desc, err := change(ctx, active, mounts)
 	if err != nil {
-		return fmt.Errorf("diff the step's changes: %w", err)
+		return err
 	}
 	diffIDs := append(slices.Clone(st.scope.Image.RootFS.DiffIDs), desc.Digest)
 	chain := imgidentity.ChainID(diffIDs).String()

@@ -183,6 +183,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		Images:      e.Images,
 		Root:        filepath.Join(cfg.DataRoot, "build"),
 		Logger:      cfg.Logger.With("component", "build"),
+		Remap:       cfg.Remap,
 	})
 	if err != nil {
 		return nil, err

@@ -2,19 +2,25 @@ package images
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/diff"
 	"github.com/containerd/containerd/v2/pkg/rootfs"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/shoal-project/shoal/internal/archive"
+	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/layerdiff"
 )
 
 // CommitOptions are docker commit's: the name of the new image (dangling
@@ -76,21 +82,16 @@ func (s *Store) Commit(ctx context.Context, containerID string, opts CommitOptio
 		return "", err
 	}
 
-	layer, err := rootfs.CreateDiff(ctx, ctr.SnapshotKey, s.c.SnapshotService(ctr.Snapshotter), s.c.DiffService(),
-		diff.WithMediaType(ocispec.MediaTypeImageLayerGzip), diff.WithReference("shoal-commit-"+identity.NewID()))
+	ids, err := remapOf(ctr)
+	if err != nil {
+		return "", fmt.Errorf("commit: container %s: %w", containerID, err)
+	}
+	layer, diffID, err := s.diff(ctx, ctr, ids)
 	if err != nil {
 		return "", classify(fmt.Errorf("commit: diff the root filesystem of container %s: %w", containerID, err))
 	}
-	cs := s.c.ContentStore()
-	li, err := cs.Info(ctx, layer.Digest)
-	if err != nil {
-		return "", classify(fmt.Errorf("commit: layer %s: %w", layer.Digest, err))
-	}
-	diffID, err := digest.Parse(li.Labels["containerd.io/uncompressed"])
-	if err != nil {
-		return "", fmt.Errorf("commit: layer %s has no uncompressed digest: %w", layer.Digest, err)
-	}
 
+	cs := s.c.ContentStore()
 	cfg.Created = &now
 	cfg.Author = opts.Author
 	cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
@@ -119,4 +120,46 @@ func (s *Store) Commit(ctx context.Context, containerID string, opts CommitOptio
 	}
 	s.log.Info("committed container", "container.id", containerID, "image.name", name, "image.id", configDesc.Digest)
 	return configDesc.Digest.String(), nil
+}
+
+// diff makes the layer of what container ctr changed on its root
+// filesystem. Under a remapping (ids), its root filesystem is a copy of
+// the image owned by host IDs, and the layer records the owners the
+// container sees, as dockerd's does, so that the image holds the same
+// owners whether it is run remapped or not.
+func (s *Store) diff(ctx context.Context, ctr containers.Container, ids archive.IDMap) (ocispec.Descriptor, digest.Digest, error) {
+	sn := s.c.SnapshotService(ctr.Snapshotter)
+	if ids != nil {
+		return layerdiff.Write(ctx, sn, s.c.ContentStore(), ctr.SnapshotKey, ids, ocispec.MediaTypeImageLayerGzip)
+	}
+	layer, err := rootfs.CreateDiff(ctx, ctr.SnapshotKey, sn, s.c.DiffService(),
+		diff.WithMediaType(ocispec.MediaTypeImageLayerGzip), diff.WithReference("shoal-commit-"+identity.NewID()))
+	if err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	li, err := s.c.ContentStore().Info(ctx, layer.Digest)
+	if err != nil {
+		return ocispec.Descriptor{}, "", fmt.Errorf("layer %s: %w", layer.Digest, err)
+	}
+	diffID, err := digest.Parse(li.Labels["containerd.io/uncompressed"])
+	if err != nil {
+		return ocispec.Descriptor{}, "", fmt.Errorf("layer %s has no uncompressed digest: %w", layer.Digest, err)
+	}
+	return layer, diffID, nil
+}
+
+// remapOf is the mapping of the user namespace container ctr runs in, as
+// its runtime spec gives it; nil when it runs in the host's.
+func remapOf(ctr containers.Container) (archive.IDMap, error) {
+	if ctr.Spec == nil {
+		return nil, nil
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(ctr.Spec.GetValue(), &spec); err != nil {
+		return nil, fmt.Errorf("read the runtime spec: %w", err)
+	}
+	if spec.Linux == nil || len(spec.Linux.UIDMappings) == 0 {
+		return nil, nil
+	}
+	return &confine.Remap{UIDs: spec.Linux.UIDMappings, GIDs: spec.Linux.GIDMappings}, nil
 }

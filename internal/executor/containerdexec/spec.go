@@ -103,7 +103,7 @@ func specOpts(rec *record, dir string, mounts []specs.Mount, initPath string, re
 		if rec.UsernsKey != "" {
 			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UserNamespace, Path: rec.UsernsKey}))
 		}
-		opts = append(opts, withRemappedMounts)
+		opts = append(opts, confine.WithRemappedMounts)
 	}
 	opts = append(opts, resourceOpts(host)...)
 	confined, err := confineOpts(host)

@@ -1,17 +1,12 @@
 package containerdexec
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/containers"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/moby/moby/api/types/container"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/network/ownedns"
@@ -92,39 +87,6 @@ func ownContainerDir(dir string, files map[string][]byte, r *confine.Remap) erro
 	for f := range files {
 		if err := os.Chown(filepath.Join(dir, f), uid, gid); err != nil {
 			return fmt.Errorf("give %s to the remapped root: %w", f, err)
-		}
-	}
-	return nil
-}
-
-// withRemappedMounts adjusts the mounts of a container in a remapped user
-// namespace to what the kernel lets its root mount. A sysfs can be
-// mounted only by a user namespace that owns the network namespace: one
-// runc makes, or one the container joins together with the user
-// namespace owning it (ownNetwork). A network namespace joined alone (the
-// host's user namespace owns it) gets the host's /sys bound read-only
-// instead, as runtimes do when sysfs is refused. The cgroup mount loses
-// its read-only flag, as dockerd's does under remapping: a remount
-// read-only is refused in a user namespace.
-func withRemappedMounts(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
-	joinNetns, joinUserns := false, false
-	if s.Linux != nil {
-		for _, ns := range s.Linux.Namespaces {
-			switch {
-			case ns.Type == specs.NetworkNamespace && ns.Path != "":
-				joinNetns = true
-			case ns.Type == specs.UserNamespace && ns.Path != "":
-				joinUserns = true
-			}
-		}
-	}
-	ownNetns := !joinNetns || joinUserns
-	for i, m := range s.Mounts {
-		switch {
-		case m.Type == "sysfs" && !ownNetns:
-			s.Mounts[i] = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
-		case m.Type == "cgroup":
-			s.Mounts[i].Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "ro" })
 		}
 	}
 	return nil

@@ -3,7 +3,6 @@ package containerdexec
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"testing"
 
@@ -100,42 +99,5 @@ func TestSpecOptsRemapped(t *testing.T) {
 		if _, err := specOpts(rec, "/dir", nil, "", testRemap); err != nil {
 			t.Errorf("%+v with --userns=host: got %v, want it allowed", host, err)
 		}
-	}
-}
-
-func TestWithRemappedMounts(t *testing.T) {
-	spec := func(netnsPath string) *specs.Spec {
-		return &specs.Spec{
-			Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: netnsPath}}},
-			Mounts: []specs.Mount{
-				{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-				{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
-			},
-		}
-	}
-	s := spec("/run/shoal/netns/c")
-	if err := withRemappedMounts(t.Context(), nil, nil, s); err != nil {
-		t.Fatal(err)
-	}
-	if m := s.Mounts[0]; m.Type != "bind" || m.Source != "/sys" || !slices.Contains(m.Options, "ro") || !slices.Contains(m.Options, "rbind") {
-		t.Errorf("sysfs in a netns the node made: %+v; want the host's /sys bound read-only", m)
-	}
-	if m := s.Mounts[1]; slices.Contains(m.Options, "ro") {
-		t.Errorf("cgroup mount: %+v; want it without ro, as dockerd under remapping", m)
-	}
-	s = spec("")
-	if err := withRemappedMounts(t.Context(), nil, nil, s); err != nil {
-		t.Fatal(err)
-	}
-	if m := s.Mounts[0]; m.Type != "sysfs" {
-		t.Errorf("sysfs in a netns of the container's own: %+v; want it left a sysfs", m)
-	}
-	s = spec("/run/shoal/netns/c")
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: "/run/shoal/userns/c"})
-	if err := withRemappedMounts(t.Context(), nil, nil, s); err != nil {
-		t.Fatal(err)
-	}
-	if m := s.Mounts[0]; m.Type != "sysfs" {
-		t.Errorf("sysfs in a netns joined with the user namespace owning it: %+v; want it left a sysfs", m)
 	}
 }
