@@ -188,9 +188,11 @@ func refuse(conn net.Conn, err error) {
 
 // openBlob sends req on conn and reads the holder's header: the blob's
 // bytes follow. A refusal keeps its kind (NotFound: the holder no longer
-// has it).
+// has it). The header comes once the holder has a serving slot free,
+// which in a burst takes as long as the blobs before take: only the
+// caller's context bounds that wait, and TCP's keepalive a holder gone.
 func openBlob(conn net.Conn, req *FetchRequest, size int64) error {
-	conn.SetDeadline(time.Now().Add(limits.PeerIdleTimeout))
+	conn.SetWriteDeadline(time.Now().Add(limits.PeerIdleTimeout))
 	if err := writeFrame(conn, req); err != nil {
 		return fmt.Errorf("blob %s: send the request: %w", req.Digest, err)
 	}
