@@ -2,9 +2,14 @@ package imagepeer
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -127,5 +132,88 @@ func TestBlobAllowRefuses(t *testing.T) {
 				t.Errorf("got %v, want kind %v", err, c.want)
 			}
 		})
+	}
+}
+
+// gated counts the blobs opened, and holds the first open until gate
+// closes: that fetch keeps its serving slot meanwhile.
+type gated struct {
+	Content
+	gate   chan struct{}
+	opened atomic.Int32
+}
+
+func (g *gated) Blob(ctx context.Context, d digest.Digest) (content.ReaderAt, error) {
+	if g.opened.Add(1) == 1 {
+		<-g.gate
+	}
+	return g.Content.Blob(ctx, d)
+}
+
+// A fetching node that hangs up while it waits for a serving slot gives
+// its place back: the holder never opens the blob for it.
+func TestBlobQueuedHangUp(t *testing.T) {
+	src, img, _ := loaded(t, "app:v1")
+	config, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digest.Digest(config.String())
+	ra, err := src.Blob(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := ra.Size()
+	ra.Close()
+	s := &swarm{root: clusterconntest.NewRoot(t)}
+	s.manager = clusterconntest.NewNode(t, s.root, ca.ManagerRole)
+	s.worker = clusterconntest.NewNode(t, s.root, ca.WorkerRole)
+	mux := clusterconntest.Listen(t, s.root, s.manager)
+	s.addr = mux.Addr().String()
+	g := &gated{Content: src, gate: make(chan struct{})}
+	serveBlobs(t, &Server{content: g, serving: make(chan struct{}, 1)}, mux, nil)
+
+	open := func() net.Conn {
+		t.Helper()
+		conn, err := s.blobs(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeFrame(conn, &FetchRequest{Digest: d}); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+	first := open()
+	defer first.Close()
+	waitFor(t, "the first fetch to take the slot", func() bool { return g.opened.Load() == 1 })
+	queued := open()
+	time.Sleep(100 * time.Millisecond) // its request reaches the holder
+	queued.Close()
+	time.Sleep(100 * time.Millisecond) // and so does its hang-up
+	close(g.gate)
+	last := open()
+	defer last.Close()
+	for _, conn := range []net.Conn{first, last} {
+		var h blobHeader
+		if err := readFrame(conn, &h); err != nil || h.Size != size {
+			t.Fatalf("header %+v, %v; want the blob's size %d", h, err, size)
+		}
+		if _, err := io.ReadFull(conn, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a handler still queued would open it now
+	if n := g.opened.Load(); n != 2 {
+		t.Errorf("the holder opened the blob %d times for two fetches and one that hung up, want 2", n)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
