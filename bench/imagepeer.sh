@@ -13,7 +13,9 @@
 # anywhere) and measures both, in turns whose order alternates. The clock
 # runs from `docker service create` until `docker service ls` shows 5/5.
 # Prints one line per measurement, with where the workers' fetches came
-# from (their daemon logs), and a last line with the medians.
+# from (their daemon logs) and the CPU seconds the manager's daemon and the
+# registry process spent during it (the holders: the manager serves the
+# peer runs), and a last line with the medians.
 # The transfer alone, without the cluster, for a profile: BenchmarkFetch
 # in internal/imagepeer (its doc comment has the command).
 # Usage: bench/imagepeer.sh [RUNS] [MB]
@@ -88,6 +90,22 @@ converge() {
 	echo "$end - $start" | bc -l
 }
 
+# cpu PID prints the CPU seconds (user and system) process PID has used.
+cpu() {
+	awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"
+}
+
+# cpus PROG... runs PROG and appends to its output the CPU seconds the
+# manager's daemon and the registry spent while it ran.
+cpus() {
+	local m0 r0 out
+	m0=$(cpu "$(jq -r '.Hosts[0].Pid' "$state")")
+	r0=$(cpu "$regpid")
+	out=$("$@")
+	printf '%s manager_cpu=%.2f registry_cpu=%.2f\n' "$out" \
+		"$(echo "$(cpu "$(jq -r '.Hosts[0].Pid' "$state")") - $m0" | bc -l)" "$(echo "$(cpu "$regpid") - $r0" | bc -l)"
+}
+
 # sources IMAGE counts the workers' fetches of IMAGE from nodes, by the
 # holder's role, e.g. "manager=3 peer=1".
 sources() {
@@ -115,26 +133,26 @@ load0=$(cut -d' ' -f1 /proc/loadavg)
 # quick lookup; the manager then pins the image it holds and the workers
 # fetch it from the nodes.
 peer() {
-	local img=$reg/peerbench:p$1 t
+	local img=$reg/peerbench:p$1 t cpu_use
 	mkimage "$img" "$work/p.tar"
 	dk 0 load -i "$work/p.tar" >/dev/null
-	t=$(converge "p$1" "$img")
+	read -r t cpu_use < <(cpus converge "p$1" "$img")
 	peer_s+=("$t")
-	printf 'run %d peer: %.2f s (%s)\n' "$1" "$t" "$(sources "$img")"
+	printf 'run %d peer: %.2f s (%s %s)\n' "$1" "$t" "$(sources "$img")" "$cpu_use"
 	dk 0 service rm "p$1" >/dev/null
 }
 
 registry() {
 	mkimage "$reg/peerbench:r$1" "$work/r.tar"
 	dk 0 load -i "$work/r.tar" >/dev/null
-	local start push t
+	local start push t cpu_use
 	start=$(date +%s.%N)
 	"$work/shoal-bench" registry-push --tar "$work/r.tar" --ref "$reg/peerbench:r$1"
 	push=$(echo "$(date +%s.%N) - $start" | bc -l)
-	t=$(converge "r$1" "$reg/peerbench:r$1")
+	read -r t cpu_use < <(cpus converge "r$1" "$reg/peerbench:r$1")
 	reg_s+=("$t")
 	push_s+=("$push")
-	printf 'run %d registry: %.2f s, after a push of %.2f s (%s)\n' "$1" "$t" "$push" "$(sources "$reg/peerbench:r$1")"
+	printf 'run %d registry: %.2f s, after a push of %.2f s (%s %s)\n' "$1" "$t" "$push" "$(sources "$reg/peerbench:r$1")" "$cpu_use"
 	dk 0 service rm "r$1" >/dev/null
 }
 

@@ -26,7 +26,7 @@ type Mux struct {
 	timeout time.Duration
 	conf    atomic.Pointer[tls.Config]
 
-	grpc, raft *subListener
+	grpc, raft, blob *subListener
 
 	ctx    context.Context // done when the Mux is closed
 	cancel context.CancelFunc
@@ -52,6 +52,7 @@ func listen(addr string, conf *tls.Config, log *slog.Logger, timeout time.Durati
 	m.conf.Store(conf)
 	m.grpc = newSubListener(m)
 	m.raft = newSubListener(m)
+	m.blob = newSubListener(m)
 	m.wg.Add(1)
 	go m.acceptLoop()
 	return m, nil
@@ -65,6 +66,11 @@ func (m *Mux) GRPC() net.Listener { return m.grpc }
 // through NewRaftStreamLayer.
 func (m *Mux) Raft() net.Listener { return m.raft }
 
+// Blob is the listener of connections that negotiated "shoal-blob": each
+// is a BlobConn. Close it on a port that serves no images, so that such
+// connections are closed at once.
+func (m *Mux) Blob() net.Listener { return m.blob }
+
 // Addr is the address the port is bound to.
 func (m *Mux) Addr() net.Addr { return m.ln.Addr() }
 
@@ -73,7 +79,7 @@ func (m *Mux) Addr() net.Addr { return m.ln.Addr() }
 // without closing the port.
 func (m *Mux) SetTLSConfig(conf *tls.Config) { m.conf.Store(conf) }
 
-// Close stops accepting, interrupts handshakes in progress and closes both
+// Close stops accepting, interrupts handshakes in progress and closes the
 // protocol listeners. Connections already handed out stay open: their
 // owners close them.
 func (m *Mux) Close() error {
@@ -116,25 +122,29 @@ func (m *Mux) handshake(conn net.Conn) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, m.timeout)
 	defer cancel()
-	tc := tls.Server(conn, m.conf.Load())
+	raw := &batchConn{Conn: conn}
+	tc := tls.Server(raw, m.conf.Load())
 	if err := tc.HandshakeContext(ctx); err != nil {
 		m.log.Debug("cluster port handshake failed", "remote", conn.RemoteAddr(), "err", err)
 		conn.Close()
 		return
 	}
 	var sub *subListener
+	var handed net.Conn = tc
 	switch proto := tc.ConnectionState().NegotiatedProtocol; proto {
 	case ProtoGRPC:
 		sub = m.grpc
 	case ProtoRaft:
 		sub = m.raft
+	case ProtoBlob:
+		sub, handed = m.blob, &BlobConn{Conn: tc, raw: raw}
 	default:
 		m.log.Debug("cluster port connection without a known protocol", "remote", conn.RemoteAddr(), "alpn", proto)
 		conn.Close()
 		return
 	}
 	select {
-	case sub.conns <- tc:
+	case sub.conns <- handed:
 	case <-sub.closed:
 		conn.Close()
 	case <-ctx.Done():
@@ -145,15 +155,16 @@ func (m *Mux) handshake(conn net.Conn) {
 
 // subListener is the net.Listener of one protocol. Closing it stops that
 // protocol only, so that stopping the gRPC server leaves raft running.
+// Its connections are *tls.Conn, or *BlobConn for ProtoBlob.
 type subListener struct {
 	m      *Mux
-	conns  chan *tls.Conn
+	conns  chan net.Conn
 	closed chan struct{}
 	once   sync.Once
 }
 
 func newSubListener(m *Mux) *subListener {
-	return &subListener{m: m, conns: make(chan *tls.Conn), closed: make(chan struct{})}
+	return &subListener{m: m, conns: make(chan net.Conn), closed: make(chan struct{})}
 }
 
 func (l *subListener) Accept() (net.Conn, error) {

@@ -2,6 +2,7 @@ package clusterconn
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -125,12 +126,46 @@ func TestCloseEndsAccept(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	for name, l := range map[string]net.Listener{"grpc": m.GRPC(), "raft": m.Raft()} {
+	for name, l := range map[string]net.Listener{"grpc": m.GRPC(), "raft": m.Raft(), "blob": m.Blob()} {
 		if _, err := l.Accept(); err == nil {
 			t.Errorf("%s Accept after Close succeeded", name)
 		}
 	}
 	if _, err := net.Dial("tcp", m.Addr().String()); err == nil {
 		t.Error("dial after Close succeeded")
+	}
+}
+
+// countingConn counts the writes that reach the socket.
+type countingConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes++
+	return c.Conn.Write(p)
+}
+
+// A BlobConn sends a MiB, 64 TLS records, in one write to the socket.
+func TestBlobConnWritesOnce(t *testing.T) {
+	_, conf := testServerTLS(t)
+	client, server := net.Pipe()
+	defer client.Close()
+	counted := &countingConn{Conn: server}
+	raw := &batchConn{Conn: counted}
+	tc := tls.Server(raw, conf)
+	defer tc.Close()
+	go io.Copy(io.Discard, tls.Client(client, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{ProtoBlob}}))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	bc := &BlobConn{Conn: tc, raw: raw}
+	before := counted.writes
+	if n, err := bc.Write(make([]byte, 1<<20)); n != 1<<20 || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if w := counted.writes - before; w != 1 {
+		t.Errorf("a MiB took %d writes to the socket, want 1", w)
 	}
 }

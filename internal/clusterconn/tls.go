@@ -1,7 +1,7 @@
 // Package clusterconn is the transport between Shoal nodes: one TLS port
-// (2377) whose connections are split by ALPN between gRPC ("h2") and raft
-// ("shoal-raft"), with the TLS configurations that tie both to the
-// cluster's root CA.
+// (2377) whose connections are split by ALPN between gRPC ("h2"), raft
+// ("shoal-raft") and image blobs ("shoal-blob"), with the TLS
+// configurations that tie all three to the cluster's root CA.
 package clusterconn
 
 import (
@@ -23,6 +23,10 @@ const DefaultPort = 2377
 const (
 	ProtoGRPC = "h2"
 	ProtoRaft = "shoal-raft"
+	// ProtoBlob carries one image blob per connection, raw bytes after a
+	// request line (internal/imagepeer): no HTTP/2 framing or flow
+	// control between a holder's content store and the fetching node.
+	ProtoBlob = "shoal-blob"
 )
 
 // serverName is the name every client checks on the server's certificate:
@@ -49,7 +53,7 @@ func ServerTLS(trust *ca.Trust, cert tls.Certificate) *tls.Config {
 		Certificates: []tls.Certificate{cert},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    trust.Pool(),
-		NextProtos:   []string{ProtoGRPC, ProtoRaft},
+		NextProtos:   []string{ProtoGRPC, ProtoRaft, ProtoBlob},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -22,7 +23,6 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/limits"
 	"github.com/shoal-project/shoal/internal/metrics"
-	"github.com/shoal-project/shoal/internal/rpc"
 )
 
 // Puller writes what a resolver gives into the node's images
@@ -38,9 +38,12 @@ type Client struct {
 	Managers func() []string // cluster addresses of the managers, to ask for holders
 	// DialManager connects to a manager's cluster port, DialNode to a
 	// holder's, checking that its certificate is that node's
-	// (clusterconn.ClientTLSNode).
+	// (clusterconn.ClientTLSNode); DialBlob opens a blob connection to a
+	// holder, checked the same way (clusterconn.DialBlob), or to a
+	// manager that no node ID names (Unannounced).
 	DialManager func(ctx context.Context, addr string) (*grpc.ClientConn, error)
 	DialNode    func(ctx context.Context, h Holder) (*grpc.ClientConn, error)
+	DialBlob    func(ctx context.Context, h Holder) (net.Conn, error)
 	Images      Puller
 	Logger      *slog.Logger
 }
@@ -128,14 +131,16 @@ func (c *Client) fetchFrom(ctx context.Context, h Holder, ref string, d digest.D
 		return nil, err
 	}
 	defer cc.Close()
-	return c.Images.PullFrom(ctx, ref, &resolver{cc: cc, digest: d})
+	blobs := func(ctx context.Context) (net.Conn, error) { return c.DialBlob(ctx, h) }
+	return c.Images.PullFrom(ctx, ref, &resolver{cc: cc, blobs: blobs, digest: d})
 }
 
 // resolver is a containerd resolver over one peer: it resolves any
-// reference to the one digest it was made for, and fetches blobs by
-// digest.
+// reference to the one digest it was made for (gRPC, cc), and fetches
+// blobs by digest (a blob connection each).
 type resolver struct {
 	cc     grpc.ClientConnInterface
+	blobs  func(context.Context) (net.Conn, error)
 	digest digest.Digest
 }
 
@@ -178,24 +183,23 @@ func (r *resolver) Pusher(context.Context, string) (remotes.Pusher, error) {
 // desc.Digest. It can seek before the first read, so an interrupted fetch
 // resumes where the content store's ingest stopped.
 func (r *resolver) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	return &blobReader{ctx: ctx, cc: r.cc, desc: desc}, nil
+	return &blobReader{ctx: ctx, dial: r.blobs, desc: desc}, nil
 }
 
-// blobReader reads one blob from a peer's Fetch stream, opened on the
-// first Read at the offset Seek set.
+// blobReader reads one blob from a blob connection to the peer, opened on
+// the first Read at the offset Seek set.
 type blobReader struct {
-	ctx    context.Context
-	cc     grpc.ClientConnInterface
-	desc   ocispec.Descriptor
-	pos    int64
-	stream grpc.ClientStream // nil until the first Read
-	cancel context.CancelFunc
-	buf    []byte // what the last message left unread
+	ctx  context.Context
+	dial func(context.Context) (net.Conn, error)
+	desc ocispec.Descriptor
+	pos  int64
+	conn net.Conn    // nil until the first Read
+	stop func() bool // ends closing conn when ctx ends
 }
 
 // Seek moves to offset before reading starts.
 func (b *blobReader) Seek(offset int64, whence int) (int64, error) {
-	if b.stream != nil || whence != io.SeekStart || offset < 0 || offset > b.desc.Size {
+	if b.conn != nil || whence != io.SeekStart || offset < 0 || offset > b.desc.Size {
 		return b.pos, fmt.Errorf("blob %s: cannot seek to %d (whence %d) once reading or past its %d bytes", b.desc.Digest, offset, whence, b.desc.Size)
 	}
 	b.pos = offset
@@ -206,51 +210,49 @@ func (b *blobReader) Read(p []byte) (int, error) {
 	if b.pos >= b.desc.Size {
 		return 0, io.EOF
 	}
-	if b.stream == nil {
+	if b.conn == nil {
 		if err := b.open(); err != nil {
 			return 0, err
 		}
 	}
-	if len(b.buf) == 0 {
-		var chunk rpc.Bytes
-		if err := b.stream.RecvMsg(&chunk); err != nil {
-			if errors.Is(err, io.EOF) {
-				return 0, fmt.Errorf("blob %s: the peer stopped at %d of %d bytes: %w", b.desc.Digest, b.pos, b.desc.Size, io.ErrUnexpectedEOF)
-			}
-			return 0, fromStatus(err)
-		}
-		b.buf = chunk
-	}
+	b.conn.SetReadDeadline(time.Now().Add(limits.PeerIdleTimeout))
 	// Never more than the descriptor's size: a peer that sends more is
 	// cut off, and the digest check refuses what it sent.
-	n := copy(p[:min(int64(len(p)), b.desc.Size-b.pos)], b.buf)
-	b.buf = b.buf[n:]
+	n, err := b.conn.Read(p[:min(int64(len(p)), b.desc.Size-b.pos)])
 	b.pos += int64(n)
-	return n, nil
+	switch {
+	case err == nil:
+	case b.ctx.Err() != nil:
+		err = b.ctx.Err()
+	case errors.Is(err, io.EOF):
+		err = fmt.Errorf("blob %s: the peer stopped at %d of %d bytes: %w", b.desc.Digest, b.pos, b.desc.Size, io.ErrUnexpectedEOF)
+	default:
+		err = fmt.Errorf("blob %s: %w", b.desc.Digest, err)
+	}
+	return n, err
 }
 
 func (b *blobReader) open() error {
-	ctx, cancel := context.WithCancel(b.ctx)
-	stream, err := b.cc.NewStream(ctx, &peerDesc.Streams[0], MethodFetch)
-	if err == nil {
-		err = stream.SendMsg(&FetchRequest{Digest: b.desc.Digest, Offset: b.pos})
-	}
-	if err == nil {
-		err = stream.CloseSend()
-	}
+	conn, err := b.dial(b.ctx)
 	if err != nil {
-		cancel()
-		return fromStatus(err)
+		return err
 	}
-	b.stream, b.cancel = stream, cancel
+	stop := context.AfterFunc(b.ctx, func() { conn.Close() })
+	if err := openBlob(conn, &FetchRequest{Digest: b.desc.Digest, Offset: b.pos}, b.desc.Size); err != nil {
+		stop()
+		conn.Close()
+		return err
+	}
+	b.conn, b.stop = conn, stop
 	return nil
 }
 
 func (b *blobReader) Close() error {
-	if b.cancel != nil {
-		b.cancel()
+	if b.conn == nil {
+		return nil
 	}
-	return nil
+	b.stop()
+	return b.conn.Close()
 }
 
 // fromStatus gives a peer's gRPC status an errdefs kind: NotFound stays

@@ -13,30 +13,20 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"google.golang.org/grpc"
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/images"
-	"github.com/shoal-project/shoal/internal/limits"
 )
 
-// Full method names, as a ca.Policy names them.
+// Full method names, as a ca.Policy names them. MethodFetch is no gRPC
+// method: it is the name under which the policy says who may fetch blobs
+// (ServeBlobs).
 const (
 	MethodResolve  = "/shoal.ImagePeer/Resolve"
 	MethodFetch    = "/shoal.ImagePeer/Fetch"
 	MethodAnnounce = "/shoal.ImageIndex/Announce"
 	MethodHolders  = "/shoal.ImageIndex/Holders"
 )
-
-// DialOptions are for a connection to a holder: flow-control windows
-// large enough that a blob streams without waiting on each few hundred
-// kilobytes (limits.PeerStreamWindow).
-func DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithInitialWindowSize(limits.PeerStreamWindow),
-		grpc.WithInitialConnWindowSize(limits.PeerConnWindow),
-	}
-}
 
 // Policy says who may call the image services: any node of the swarm,
 // worker or manager, may fetch from any other and tell the managers what

@@ -3,6 +3,7 @@ package imagepeer
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -13,8 +14,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/clusterconn"
@@ -22,7 +21,6 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/metrics"
-	"github.com/shoal-project/shoal/internal/rpc"
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
 
@@ -43,19 +41,49 @@ func serve(t testing.TB, c Content) (*swarm, *Index) {
 	s.worker = clusterconntest.NewNode(t, s.root, ca.WorkerRole)
 	mux := clusterconntest.Listen(t, s.root, s.manager)
 	index := NewIndex()
+	server := NewServer(c)
 	clusterconntest.ServeGRPC(t, mux, Policy(), func(g grpc.ServiceRegistrar) {
-		NewServer(c).Register(g)
+		server.Register(g)
 		index.Register(g)
 	})
+	serveBlobs(t, server, mux, nil)
 	s.addr = mux.Addr().String()
 	return s, index
+}
+
+// serveBlobs serves blobs on mux until the test ends.
+func serveBlobs(t testing.TB, s *Server, mux *clusterconn.Mux, allow func(ca.Identity) error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ServeBlobs(mux.Blob(), allow)
+	}()
+	t.Cleanup(func() {
+		mux.Close()
+		<-done
+	})
+}
+
+// dialBlob opens a blob connection to holder h as node, checking the
+// server is h's node (or a manager, when h names none), as a node does.
+func (s *swarm) dialBlob(node clusterconntest.Node, h Holder) (net.Conn, error) {
+	conf := clusterconn.ClientTLS(s.root.Trust(), &node.Cert, clusterconn.ProtoBlob)
+	if h.NodeID != "" {
+		conf = clusterconn.ClientTLSNode(s.root.Trust(), &node.Cert, clusterconn.ProtoBlob, h.NodeID)
+	}
+	return clusterconn.DialBlob(context.Background(), h.Addr, conf)
+}
+
+// blobs is what a resolver fetching from the manager as the worker dials.
+func (s *swarm) blobs(ctx context.Context) (net.Conn, error) {
+	return s.dialBlob(s.worker, Holder{NodeID: s.manager.ID, Addr: s.addr})
 }
 
 // dialAs connects to the node nodeID at addr with node's certificate,
 // checking the server is nodeID, as a holder is dialled.
 func (s *swarm) dialAs(node clusterconntest.Node, nodeID, addr string) (*grpc.ClientConn, error) {
 	conf := clusterconn.ClientTLSNode(s.root.Trust(), &node.Cert, clusterconn.ProtoGRPC, nodeID)
-	return clusterconn.DialGRPC(context.Background(), addr, func() *tls.Config { return conf }, DialOptions()...)
+	return clusterconn.DialGRPC(context.Background(), addr, func() *tls.Config { return conf })
 }
 
 // client is the worker's Client, fetching into dst.
@@ -68,6 +96,9 @@ func (s *swarm) client(t testing.TB, dst *images.Store) *Client {
 		},
 		DialNode: func(ctx context.Context, h Holder) (*grpc.ClientConn, error) {
 			return s.dialAs(s.worker, h.NodeID, h.Addr)
+		},
+		DialBlob: func(ctx context.Context, h Holder) (net.Conn, error) {
+			return s.dialBlob(s.worker, h)
 		},
 		Images: dst,
 		Logger: testLogger(t),
@@ -174,7 +205,7 @@ func TestTamperedBlobRefused(t *testing.T) {
 	s, _ := serve(t, tampered{Content: src, bad: digest.Digest(config.String())})
 	cc := clusterconntest.Dial(t, s.root, s.addr, &s.worker)
 	dst := newStore(t, fetching)
-	_, err = dst.PullFrom(t.Context(), "app:v1@"+d.String(), &resolver{cc: cc, digest: d})
+	_, err = dst.PullFrom(t.Context(), "app:v1@"+d.String(), &resolver{cc: cc, blobs: s.blobs, digest: d})
 	if err == nil || !strings.Contains(err.Error(), "digest") {
 		t.Fatalf("PullFrom a peer that changed a layer: got %v, want a digest mismatch", err)
 	}
@@ -210,23 +241,33 @@ func TestPeerAnswersChecked(t *testing.T) {
 func TestFetchNeedsANodeCertificate(t *testing.T) {
 	src, _, d := loaded(t, "app:v1")
 	s, _ := serve(t, src)
-	cc := clusterconntest.Dial(t, s.root, s.addr, nil)
-	stream, err := cc.NewStream(t.Context(), &peerDesc.Streams[0], MethodFetch)
+	req := &FetchRequest{Digest: d}
+	// Without a certificate: the handshake passes (a joining node has
+	// none), the holder refuses.
+	conn, err := clusterconn.DialBlob(t.Context(), s.addr, clusterconn.ClientTLSNode(s.root.Trust(), nil, clusterconn.ProtoBlob, s.manager.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stream.SendMsg(&FetchRequest{Digest: d}); err != nil {
-		t.Fatal(err)
+	defer conn.Close()
+	if err := openBlob(conn, req, 0); !errdefs.Is(err, errdefs.KindForbidden) {
+		t.Errorf("a blob without a certificate: got %v, want forbidden", err)
 	}
-	stream.CloseSend()
-	var chunk rpc.Bytes
-	if err := stream.RecvMsg(&chunk); status.Code(err) != codes.Unauthenticated {
-		t.Errorf("Fetch without a certificate: got %v, want Unauthenticated", err)
+	// A certificate of another swarm's root: the handshake fails, or the
+	// holder closes the connection.
+	other := clusterconntest.NewNode(t, clusterconntest.NewRoot(t), ca.WorkerRole)
+	if conn, err := clusterconn.DialBlob(t.Context(), s.addr, clusterconn.ClientTLSNode(s.root.Trust(), &other.Cert, clusterconn.ProtoBlob, s.manager.ID)); err == nil {
+		if err := openBlob(conn, req, 0); err == nil {
+			t.Error("a node of another swarm got a blob")
+		}
+		conn.Close()
 	}
 	// A holder is dialled by its node ID: a server that is another node
 	// is refused, whatever root it chains to.
 	if _, err := s.dialAs(s.worker, s.worker.ID, s.addr); err == nil {
 		t.Errorf("dialling node %s reached node %s", s.worker.ID, s.manager.ID)
+	}
+	if _, err := s.dialBlob(s.worker, Holder{NodeID: s.worker.ID, Addr: s.addr}); err == nil {
+		t.Errorf("a blob connection to node %s reached node %s", s.worker.ID, s.manager.ID)
 	}
 	if cc, err := s.dialAs(s.worker, s.manager.ID, s.addr); err != nil {
 		t.Errorf("dialling the manager by its node ID: %v", err)

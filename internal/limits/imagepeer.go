@@ -4,30 +4,21 @@ import "time"
 
 // Image fetches between nodes (internal/imagepeer, docs/IMAGES-PEER.md).
 const (
-	// PeerChunkSize is the most one message of a blob carries: well
-	// within MaxMessageSize, big enough that a message's overhead is
-	// lost in it.
+	// PeerChunkSize is how much of a blob a holder reads from its
+	// content store and sends at once: one write to the socket per MiB
+	// (clusterconn.BlobConn), where TLS alone makes one per 16 KiB. A
+	// blob being sent holds about twice that (the bytes read, and their
+	// TLS records).
 	PeerChunkSize = 1 << 20
 	// PeerMaxManifestSize bounds the top of an image (index or manifest)
 	// a node takes from a peer, whose size only the peer vouches for;
 	// what it names has sizes the digest-checked top vouches for.
 	PeerMaxManifestSize = 4 << 20
-	// PeerStreamWindow and PeerConnWindow are the HTTP/2 flow-control
-	// windows a fetching node gives a holder's streams and connection:
-	// a holder sends that much before it waits to hear the bytes were
-	// read. gRPC's default starts at 64 KiB and grows by its own
-	// estimate, so on a busy node, whose every reply waits for a core,
-	// a holder spent its time waiting instead of sending.
-	PeerStreamWindow = 8 << 20
-	PeerConnWindow   = 64 << 20
-	// PeerReadSize is how much of a blob a holder reads from containerd
-	// at once (one Read call, which containerd answers by looking the
-	// blob up again each time), sent as chunks of PeerChunkSize; and
-	// PeerReadAhead how many chunks it reads ahead of what gRPC has
-	// taken, so reading overlaps with sending. A blob being sent holds
-	// at most PeerReadSize+PeerReadAhead*PeerChunkSize bytes.
-	PeerReadSize  = 2 << 20
-	PeerReadAhead = 2
+	// PeerIdleTimeout is how long a blob connection may go without a
+	// byte moving, either way: a fetching node that stopped reading
+	// gives its serving slot back, and one whose holder stalled tries
+	// the next holder.
+	PeerIdleTimeout = 30 * time.Second
 	// PeerMaxServing is how many blobs a node sends at once; more
 	// callers wait their turn, so 100 nodes fetching from one holder
 	// share its uplink instead of thrashing it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -23,8 +24,7 @@ func (n *Node) imageStore() *images.Store {
 }
 
 // dialNode connects to the cluster port of node nodeID at addr, checking
-// that the certificate there is that node's, with the flow-control
-// windows of an image fetch.
+// that the certificate there is that node's.
 func (n *Node) dialNode(ctx context.Context, nodeID, addr string) (*grpc.ClientConn, error) {
 	return clusterconn.DialGRPC(ctx, addr, func() *tls.Config {
 		k := n.keys.Load()
@@ -32,7 +32,22 @@ func (n *Node) dialNode(ctx context.Context, nodeID, addr string) (*grpc.ClientC
 			return nil
 		}
 		return clusterconn.ClientTLSNode(k.trust, &k.cert, clusterconn.ProtoGRPC, nodeID)
-	}, imagepeer.DialOptions()...)
+	})
+}
+
+// dialBlob opens a blob connection to holder h: to the node it names,
+// checked by its certificate as dialNode does, or to a manager when no
+// node ID names it (imagepeer.Unannounced).
+func (n *Node) dialBlob(ctx context.Context, h imagepeer.Holder) (net.Conn, error) {
+	k := n.keys.Load()
+	if k == nil {
+		return nil, errNoKeys
+	}
+	conf := clusterconn.ClientTLS(k.trust, &k.cert, clusterconn.ProtoBlob)
+	if h.NodeID != "" {
+		conf = clusterconn.ClientTLSNode(k.trust, &k.cert, clusterconn.ProtoBlob, h.NodeID)
+	}
+	return clusterconn.DialBlob(ctx, h.Addr, conf)
 }
 
 // startImagePeers makes the node's images reachable by the swarm while
@@ -52,8 +67,9 @@ func (n *Node) startImagePeers(ctx context.Context, mem *membership, managers fu
 		DialNode: func(ctx context.Context, h imagepeer.Holder) (*grpc.ClientConn, error) {
 			return n.dialNode(ctx, h.NodeID, h.Addr)
 		},
-		Images: im,
-		Logger: log,
+		DialBlob: n.dialBlob,
+		Images:   im,
+		Logger:   log,
 	})
 	actx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -101,7 +117,7 @@ func (p *workerPeerPort) start(n *Node, addr string) {
 				return nil, errNoKeys
 			}
 			c := clusterconn.ServerTLS(k.trust, k.cert)
-			c.NextProtos = []string{clusterconn.ProtoGRPC}
+			c.NextProtos = []string{clusterconn.ProtoGRPC, clusterconn.ProtoBlob}
 			return c, nil
 		},
 	}
@@ -111,8 +127,11 @@ func (p *workerPeerPort) start(n *Node, addr string) {
 		return
 	}
 	srv := clusterconn.NewGRPCServer(imagepeer.PeerPolicy())
-	imagepeer.NewServer(im).Register(srv)
+	peer := imagepeer.NewServer(im)
+	peer.Register(srv)
 	go srv.Serve(mux.GRPC())
+	// Both return when the port closes.
+	go peer.ServeBlobs(mux.Blob(), nil)
 	p.mux, p.srv = mux, srv
 }
 

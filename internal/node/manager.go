@@ -159,7 +159,13 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	index := imagepeer.NewIndex()
 	index.Register(srv)
 	if cfg.images != nil {
-		imagepeer.NewServer(cfg.images).Register(srv)
+		peer := imagepeer.NewServer(cfg.images)
+		peer.Register(srv)
+		// Returns when the port closes. A removed node is refused, as
+		// on the gRPC services.
+		go peer.ServeBlobs(mux.Blob(), caserver.NotRemoved(st))
+	} else {
+		mux.Blob().Close()
 	}
 	go srv.Serve(mux.GRPC())
 	fail := func(err error) (*manager, error) {

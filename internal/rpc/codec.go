@@ -29,20 +29,11 @@ func init() {
 // Name implements encoding.CodecV2.
 func (Codec) Name() string { return Name }
 
-// Bytes is a message of bytes sent as they are, not as JSON: bulk data
-// (image blobs) that base64 would make a third bigger and slower. They
-// are not copied: a sender must not change them once sent, since gRPC
-// may still be writing them after SendMsg returns.
-type Bytes []byte
-
 // Marshal implements encoding.CodecV2. A json.RawMessage goes as it is:
-// its sender encoded it already, to know its size; so do Bytes.
+// its sender encoded it already, to know its size.
 func (Codec) Marshal(v any) (mem.BufferSlice, error) {
-	switch raw := v.(type) {
-	case json.RawMessage:
+	if raw, ok := v.(json.RawMessage); ok {
 		return mem.BufferSlice{mem.SliceBuffer(raw)}, nil
-	case *Bytes:
-		return mem.BufferSlice{mem.SliceBuffer(*raw)}, nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -53,10 +44,6 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 
 // Unmarshal implements encoding.CodecV2.
 func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if b, ok := v.(*Bytes); ok {
-		*b = data.Materialize()
-		return nil
-	}
 	if err := json.Unmarshal(data.Materialize(), v); err != nil {
 		return fmt.Errorf("rpc: unmarshal %T: %w", v, err)
 	}

@@ -154,22 +154,3 @@ func TestCodecSendsRawMessagesAsTheyAre(t *testing.T) {
 		t.Errorf("got %q, want %q", got, raw)
 	}
 }
-
-func TestCodecSendsBytesAsTheyAre(t *testing.T) {
-	var c rpc.Codec
-	sent := rpc.Bytes("\x00\xffnot json")
-	data, err := c.Marshal(&sent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := string(data.Materialize()); got != string(sent) {
-		t.Fatalf("marshalled %q, want %q", got, sent)
-	}
-	var got rpc.Bytes
-	if err := c.Unmarshal(data, &got); err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(sent) {
-		t.Errorf("unmarshalled %q, want %q", got, sent)
-	}
-}
