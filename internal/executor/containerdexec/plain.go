@@ -124,6 +124,10 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 	if err := ownContainerDir(dir, files, remap); err != nil {
 		return err
 	}
+	runtimeOpts, runtimeSpec, err := withRuntime(e.cfg.Runtimes, &rec.HostConfig)
+	if err != nil {
+		return err
+	}
 	if err := e.writeJSON(s.ID, "config.json", rec); err != nil {
 		return err
 	}
@@ -131,14 +135,14 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return err
 	}
-	opts = append(opts, plainSpecOpts(&rec.HostConfig)...)
-	_, err = e.cfg.Client.NewContainer(ctx, s.ID,
+	opts = append(append(opts, plainSpecOpts(&rec.HostConfig)...), runtimeSpec...)
+	_, err = e.cfg.Client.NewContainer(ctx, s.ID, append([]client.NewContainerOpts{
 		client.WithImage(s.Image),
 		client.WithSnapshotter(e.cfg.Snapshotter),
 		newSnapshot(s.ID, s.Image, remap),
 		client.WithContainerLabels(cfg.Labels),
 		client.WithNewSpec(opts...),
-	)
+	}, runtimeOpts...)...)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", s.ID, err)
 	}
