@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -454,14 +455,22 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 
 // startError makes runc's complaint about the command the part a user
 // sees, as dockerd does ("exec: "nope": executable file not found in
-// $PATH"), a 400: the docker CLI reads it to exit 127 or 126.
+// $PATH"), a 400: the docker CLI reads it to exit 127 or 126. crun says
+// a missing command its own way, which the CLI does not read; it is
+// said as runc says it.
 func startError(err error) error {
 	msg := err.Error()
 	if i := strings.Index(msg, "exec: "); i >= 0 {
 		return errdefs.Invalid("failed to create task for container: %s", strings.TrimSuffix(strings.TrimSpace(msg[i:]), ": unknown"))
 	}
+	if m := crunNotFound.FindStringSubmatch(msg); m != nil {
+		return errdefs.Invalid("failed to create task for container: exec: %q: executable file not found in $PATH", m[1])
+	}
 	return err
 }
+
+// crunNotFound is crun's complaint about a command it cannot find.
+var crunNotFound = regexp.MustCompile("executable file `(.*)` not found in \\$PATH")
 
 // AdoptContainer attaches the daemon's streams again to the process of
 // plain container id that an earlier daemon started and that still runs.
