@@ -23,6 +23,11 @@ mount -t cgroup -o "$ctrls" crun-hybrid "$dir"
 release() {
 	umount "$dir" || umount -l "$dir"
 	rmdir "$dir"
+	for _ in $(seq 1 100); do
+		[ -n "$(cat "$unified")" ] && return
+		sleep 0.1
+	done
+	echo "crun-on-hybrid: $ctrls not back in cgroup2 after 10 s (a cgroup of the v1 hierarchy lives on)" >&2
 }
 trap release EXIT
 echo "crun-on-hybrid: $ctrls on a v1 hierarchy at $dir; cgroup2 controllers now: [$(cat "$unified")]" >&2
