@@ -96,7 +96,7 @@ run_rm_once() {
 # Shoal, the first takes PROFILE; with PERF, perf samples the run into
 # $perfdir/NAME.data.
 parallel_once() {
-	local t0 i n pp= runs=()
+	local t0 i n pp= started=()
 	if [ -n "$profile" ] && [ "$DOCKER_HOST" = "$ssock" ] && [ ! -e "$profile" ]; then
 		: >"$profile"
 		curl -sS --unix-socket "${ssock#unix://}" -o "$profile" 'http://docker/debug/pprof/profile?seconds=5' >/dev/null 2>&1 &
@@ -109,11 +109,11 @@ parallel_once() {
 	t0=$(date +%s%N)
 	for i in $(seq 1 "$par"); do
 		docker run -d busybox sleep 3600 >/dev/null &
-		runs+=($!)
+		started+=($!)
 	done
 	# Their own PIDs: the last N of jobs -p were perf's too when a run
 	# had ended before jobs -p, and the wait then lasted until perf did.
-	wait "${runs[@]}"
+	wait "${started[@]}"
 	while n=$(docker ps -q | wc -l) && [ "$n" -lt "$par" ]; do sleep 0.02; done
 	echo "scale=3; $(ms "$t0") / 1000" | bc
 	if [ -n "$pp" ]; then
