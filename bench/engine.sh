@@ -10,8 +10,8 @@
 # Each engine runs in a network namespace of its own with its own data
 # root, exec root, pidfile, socket and containerd (bench/lib.sh, as
 # bench/vs-docker.sh). Prints a line per measurement and last lines
-#   engine run_rm runs=R shoal_p50_ms=… shoal_p99_ms=… docker_p50_ms=… docker_p99_ms=… p50_ratio=… p99_ratio=…
-#   engine parallel n=N runs=R shoal_s=MEDIAN (MIN–MAX) docker_s=… ratio=MEDIAN (MIN–MAX)
+#   engine run_rm runtime=NAME runs=R shoal_p50_ms=… shoal_p99_ms=… docker_p50_ms=… docker_p99_ms=… p50_ratio=… p99_ratio=…
+#   engine parallel runtime=NAME n=N runs=R shoal_s=MEDIAN (MIN–MAX) docker_s=… ratio=MEDIAN (MIN–MAX)
 # Run it alone: it starts daemons (in this project:
 # flock /tmp/shoal-e2e.lock bench/engine.sh).
 # With PROFILE=FILE Shoal's daemon runs with --pprof and FILE gets a CPU
@@ -20,7 +20,10 @@
 # processes, 499 Hz) from its start until docker ps counts N, into
 # DIR/shoal-I.data and DIR/docker-I.data; CPU seconds per command name:
 # perf report -i FILE --sort comm -n --stdio, samples / 499.
-# Usage: [PROFILE=FILE] [PERF=DIR] bench/engine.sh [RUNS] [N] [PAR_RUNS]
+# With RUNTIME=NAME Shoal's daemon runs its containers with that OCI runtime
+# (--default-runtime: runc, its default, or crun; on a hybrid-cgroup host
+# crun needs scripts/crun-on-hybrid.sh around the bench); dockerd keeps runc.
+# Usage: [PROFILE=FILE] [PERF=DIR] [RUNTIME=NAME] bench/engine.sh [RUNS] [N] [PAR_RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-100}
@@ -28,6 +31,7 @@ par=${2:-50}
 par_runs=${3:-3}
 profile=${PROFILE:-}
 perfdir=${PERF:-}
+runtime=${RUNTIME:-runc}
 [ -z "$perfdir" ] || mkdir -p "$perfdir"
 . bench/lib.sh
 
@@ -69,7 +73,7 @@ netns "$tag-s" 10.249.98.2
 containerd_for docker "$tag-d"
 dockerd_in "$tag-d" "$dsock"
 nsenter --net=/run/netns/"$tag-s" setsid bin/shoal daemon --data-root "$work/shoal" --exec-root "$run/s" \
-	--host "$ssock" --pidfile "$run/s.pid" ${profile:+--pprof} >"$work/shoal.log" 2>&1 &
+	--host "$ssock" --pidfile "$run/s.pid" --default-runtime "$runtime" ${profile:+--pprof} >"$work/shoal.log" 2>&1 &
 disown
 wait_api "$dsock"
 wait_api "$ssock"
@@ -92,7 +96,7 @@ run_rm_once() {
 # Shoal, the first takes PROFILE; with PERF, perf samples the run into
 # $perfdir/NAME.data.
 parallel_once() {
-	local t0 i n pp=
+	local t0 i n pp= started=()
 	if [ -n "$profile" ] && [ "$DOCKER_HOST" = "$ssock" ] && [ ! -e "$profile" ]; then
 		: >"$profile"
 		curl -sS --unix-socket "${ssock#unix://}" -o "$profile" 'http://docker/debug/pprof/profile?seconds=5' >/dev/null 2>&1 &
@@ -103,8 +107,13 @@ parallel_once() {
 		sleep 0.5 # perf is sampling
 	fi
 	t0=$(date +%s%N)
-	for i in $(seq 1 "$par"); do docker run -d busybox sleep 3600 >/dev/null & done
-	wait $(jobs -p | tail -n "$par")
+	for i in $(seq 1 "$par"); do
+		docker run -d busybox sleep 3600 >/dev/null &
+		started+=($!)
+	done
+	# Their own PIDs: the last N of jobs -p were perf's too when a run
+	# had ended before jobs -p, and the wait then lasted until perf did.
+	wait "${started[@]}"
 	while n=$(docker ps -q | wc -l) && [ "$n" -lt "$par" ]; do sleep 0.02; done
 	echo "scale=3; $(ms "$t0") / 1000" | bc
 	if [ -n "$pp" ]; then
@@ -137,8 +146,8 @@ for i in $(seq 1 "$runs"); do
 done
 sp50=$(pct 50 "${shoal[@]}") sp99=$(pct 99 "${shoal[@]}")
 dp50=$(pct 50 "${docker[@]}") dp99=$(pct 99 "${docker[@]}")
-printf 'engine run_rm runs=%d shoal_p50_ms=%d shoal_p99_ms=%d docker_p50_ms=%d docker_p99_ms=%d p50_ratio=%.2f p99_ratio=%.2f load=%s→%s\n' \
-	"$runs" "$sp50" "$sp99" "$dp50" "$dp99" "$(echo "$sp50 / $dp50" | bc -l)" "$(echo "$sp99 / $dp99" | bc -l)" \
+printf 'engine run_rm runtime=%s runs=%d shoal_p50_ms=%d shoal_p99_ms=%d docker_p50_ms=%d docker_p99_ms=%d p50_ratio=%.2f p99_ratio=%.2f load=%s→%s\n' \
+	"$runtime" "$runs" "$sp50" "$sp99" "$dp50" "$dp99" "$(echo "$sp50 / $dp50" | bc -l)" "$(echo "$sp99 / $dp99" | bc -l)" \
 	"$load0" "$(cut -d' ' -f1 /proc/loadavg)"
 
 load0=$(cut -d' ' -f1 /proc/loadavg)
@@ -154,6 +163,6 @@ for i in $(seq 1 "$par_runs"); do
 	ps_+=("$s") pd+=("$d") ratio+=("$(echo "$s / $d" | bc -l)")
 	printf 'run %d: %d containers: shoal %.2f s, docker %.2f s, shoal/docker %.2f\n' "$i" "$par" "$s" "$d" "${ratio[-1]}"
 done
-printf 'engine parallel n=%d runs=%d shoal_s=%.2f (%s) docker_s=%.2f (%s) ratio=%.2f (%s) load=%s→%s\n' \
-	"$par" "$par_runs" "$(median "${ps_[@]}")" "$(spread "${ps_[@]}")" "$(median "${pd[@]}")" "$(spread "${pd[@]}")" \
+printf 'engine parallel runtime=%s n=%d runs=%d shoal_s=%.2f (%s) docker_s=%.2f (%s) ratio=%.2f (%s) load=%s→%s\n' \
+	"$runtime" "$par" "$par_runs" "$(median "${ps_[@]}")" "$(spread "${ps_[@]}")" "$(median "${pd[@]}")" "$(spread "${pd[@]}")" \
 	"$(median "${ratio[@]}")" "$(spread "${ratio[@]}")" "$load0" "$(cut -d' ' -f1 /proc/loadavg)"

@@ -283,6 +283,8 @@ func TestContainers(t *testing.T) {
 			{"/containers/create", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"Memory":1024}}`, 400, "Minimum memory limit allowed is 6MB"},
 			{"/containers/create", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"nonet"}}`, 404, "network nonet not found"},
 			{"/containers/create", `{"Image":"busybox"}`, 400, "no command specified"},
+			{"/containers/create", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"Runtime":"kata"}}`, 400,
+				`HostConfig.Runtime: unknown runtime specified "kata"`},
 		} {
 			resp, err := d.HTTPClient().Post("http://shoal/v1.50"+tt.path, "application/json", strings.NewReader(tt.body))
 			if err != nil {
@@ -431,4 +433,83 @@ func TestContainers(t *testing.T) {
 		}
 		d.Docker("service", "rm", "svc")
 	})
+
+	t.Run("a container runs with the runtime it names, a task with the default", func(t *testing.T) {
+		def := os.Getenv("SHOAL_E2E_RUNTIME")
+		if def == "" {
+			def = "runc"
+		}
+		if got := strings.TrimSpace(d.Docker("info", "--format", "{{.DefaultRuntime}} {{range $n, $r := .Runtimes}}{{$n}}={{$r.Path}} {{end}}")); got !=
+			def+" crun=/usr/bin/crun io.containerd.runc.v2=runc runc=runc" {
+			t.Errorf("docker info: default runtime and runtimes %q, want %s, then crun, io.containerd.runc.v2 and runc", got, def)
+		}
+		names := []string{"runc", "crun"}
+		if why := crunRefusesHost(); why != "" {
+			t.Logf("crun left out: %s", why)
+			names = names[:1]
+		}
+		for _, rt := range names {
+			id := strings.TrimSpace(d.Docker("run", "-d", "--runtime", rt, "busybox", "sleep", "3600"))
+			if got := inspect(d, id, "{{.HostConfig.Runtime}}"); got != rt {
+				t.Errorf("--runtime %s: inspect shows runtime %q", rt, got)
+			}
+			if got := ranBy(t, id); got != rt {
+				t.Errorf("--runtime %s: the container's state is %s's", rt, got)
+			}
+			// A second start is made from the same containerd container.
+			d.Docker("restart", "-t", "0", id)
+			if got := ranBy(t, id); got != rt {
+				t.Errorf("--runtime %s: after a restart the container's state is %s's", rt, got)
+			}
+			d.Docker("rm", "-f", id)
+		}
+		id := strings.TrimSpace(d.Docker("create", "busybox", "true"))
+		if got := inspect(d, id, "{{.HostConfig.Runtime}}"); got != def {
+			t.Errorf("a container naming no runtime: inspect shows %q, want the default %s", got, def)
+		}
+		d.Docker("rm", id)
+
+		if out, _ := d.TryDocker("info", "--format", "{{.Swarm.LocalNodeState}}"); strings.TrimSpace(out) != "active" {
+			initSwarm(t, d)
+		}
+		d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "rt", "busybox", "sleep", "3600")
+		task := waitContainers(t, d, "rt", 1)[0]
+		if got := inspect(d, task, "{{.HostConfig.Runtime}}"); got != def {
+			t.Errorf("a task's container: inspect shows runtime %q, want the default %s", got, def)
+		}
+		if got := ranBy(t, task); got != def {
+			t.Errorf("a task's container: its state is %s's, want the default %s's", got, def)
+		}
+		d.Docker("service", "rm", "rt")
+	})
+}
+
+// crunRefusesHost says why crun cannot run containers here, if it cannot:
+// it refuses every container on a host with hybrid cgroups whose cgroup2
+// hierarchy has controllers, unless scripts/crun-on-hybrid.sh takes them.
+func crunRefusesHost() string {
+	b, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
+	if err != nil || strings.TrimSpace(string(b)) == "" {
+		return ""
+	}
+	return fmt.Sprintf("hybrid cgroups with cgroup2 controllers (%s); run the test under scripts/crun-on-hybrid.sh", strings.TrimSpace(string(b)))
+}
+
+// ranBy says which OCI runtime keeps a running container's state: the runc
+// shim has it keep it in /run/containerd/runc/NAMESPACE/ID, where runc
+// writes state.json and crun a file named status.
+func ranBy(t *testing.T, id string) string {
+	t.Helper()
+	dir := filepath.Join("/run/containerd/runc/shoal", id)
+	var found []string
+	for file, rt := range map[string]string{"state.json": "runc", "status": "crun"} {
+		if _, err := os.Stat(filepath.Join(dir, file)); err == nil {
+			found = append(found, rt)
+		}
+	}
+	if len(found) != 1 {
+		entries, _ := os.ReadDir(dir)
+		t.Fatalf("container %s: runtimes %v by the state in %s (%v); want one", id, found, dir, entries)
+	}
+	return found[0]
 }

@@ -83,6 +83,11 @@ func StartDaemon(t testing.TB, extra ...string) *Daemon {
 	}
 	// Its own bridge, so that daemons of earlier tests leave nothing in its way.
 	d.Args = append([]string{"--bridge-name", d.Bridge, "--bridge-cidr", "172.27.0.0/16"}, extra...)
+	if rt := os.Getenv("SHOAL_E2E_RUNTIME"); rt != "" {
+		// Every test's containers under another OCI runtime (crun), to
+		// see that the engine behaves the same on it.
+		d.Args = append([]string{"--default-runtime", rt}, d.Args...)
+	}
 	d.logPath = filepath.Join(d.DataRoot, "daemon.log")
 	t.Cleanup(func() {
 		// Leaving the swarm removes the task containers, which otherwise

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, what Shoal needs at run time and what its
-# tests drive: containerd and runc (containers), busybox-static (test
+# tests drive: containerd and runc (containers), crun (the other OCI
+# runtime, --default-runtime crun), busybox-static (test
 # images), nftables and iproute2 (networking), tini (--init), socat,
 # tcpdump and ping (the network tests look at the wire), a docker CLI
 # when the machine has none (Debian's docker.io ships one), chromium (the
@@ -11,6 +12,7 @@ set -euo pipefail
 need=()
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
+command -v crun >/dev/null || need+=(crun)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)

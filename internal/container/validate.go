@@ -253,7 +253,6 @@ func checkUnsupported(host *containertypes.HostConfig) error {
 		{"UsernsMode", string(host.UsernsMode), []string{"", "host"}},
 		{"CgroupnsMode", string(host.CgroupnsMode), []string{"", "private"}},
 		{"Isolation", string(host.Isolation), []string{"", "default"}},
-		{"Runtime", host.Runtime, []string{"", "runc", "io.containerd.runc.v2"}},
 		{"VolumeDriver", host.VolumeDriver, []string{"", "local"}},
 	}
 	for _, n := range namespaces {

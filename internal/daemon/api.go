@@ -23,6 +23,7 @@ import (
 	"github.com/shoal-project/shoal/internal/forward"
 	"github.com/shoal-project/shoal/internal/images"
 	"github.com/shoal-project/shoal/internal/node"
+	"github.com/shoal-project/shoal/internal/runtimes"
 	"github.com/shoal-project/shoal/internal/sysinfo"
 )
 
@@ -52,6 +53,7 @@ func newAPI(eng *engine.Engine, nd *node.Node, bus *events.Bus, o Options, engin
 			root:       os.DirFS("/"),
 			containers: eng.Executor,
 			remapped:   o.UsernsRemap != "",
+			runtimes:   eng.Executor.Runtimes(),
 		},
 		Version: Version,
 		Logger:  log.With("component", "api"),
@@ -88,6 +90,7 @@ type hostInfo struct {
 	root       fs.FS // a view of / for sysinfo
 	containers containerHost
 	remapped   bool // containers run in remapped user namespaces (--userns-remap)
+	runtimes   *runtimes.Set
 }
 
 // Info reads what the host offers afresh on every call: a sysctl may have
@@ -136,7 +139,8 @@ func (h *hostInfo) Info(ctx context.Context) (system.Info, error) {
 		DockerRootDir:   h.dataRoot,
 		Labels:          labels,
 		ServerVersion:   Version,
-		DefaultRuntime:  "runc",
+		Runtimes:        h.runtimes.Info(),
+		DefaultRuntime:  h.runtimes.Default(),
 		MemoryLimit:     cg.Memory,
 		SwapLimit:       cg.Swap,
 		OomKillDisable:  cg.OomKillDisable,

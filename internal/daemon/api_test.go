@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/moby/api/types/system"
+
+	"github.com/shoal-project/shoal/internal/runtimes"
 )
 
 // fakeContainers stands in for the executor.
@@ -46,6 +48,7 @@ func TestHostInfo(t *testing.T) {
 		id:         "0f6bd5b6-3d0e-4c36-9ad4-4d1f3c5e3c1a",
 		root:       hostV2,
 		containers: fakeContainers{snapshotter: "overlayfs", root: root, cgroupDriver: "cgroupfs"},
+		runtimes:   runtimes.RuncOnly(),
 	}
 	info, err := h.Info(t.Context())
 	if err != nil {
@@ -75,6 +78,26 @@ func TestHostInfo(t *testing.T) {
 		info.DriverStatus[1][0] != "Backing Filesystem" || info.DriverStatus[2] != [2]string{"Supports d_type", "true"} {
 		t.Errorf("driver status: got %v, want driver-type, Backing Filesystem and Supports d_type true", info.DriverStatus)
 	}
+
+	t.Run("runtimes are the daemon's", func(t *testing.T) {
+		want := map[string]system.RuntimeWithStatus{
+			"runc":                  {Runtime: system.Runtime{Path: "runc"}},
+			"io.containerd.runc.v2": {Runtime: system.Runtime{Path: "runc"}},
+		}
+		if diff := cmp.Diff(want, info.Runtimes); diff != "" || info.DefaultRuntime != "runc" {
+			t.Errorf("default runtime %q, want runc; runtimes (-want +got):\n%s", info.DefaultRuntime, diff)
+		}
+		rts, err := runtimes.New("crun", nil, func(string) (string, error) { return "/usr/bin/crun", nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := *h
+		h.runtimes = rts
+		info, _ := h.Info(t.Context())
+		if info.DefaultRuntime != "crun" || info.Runtimes["crun"].Path != "/usr/bin/crun" {
+			t.Errorf("with --default-runtime crun: default %q, runtimes %v; want crun at /usr/bin/crun", info.DefaultRuntime, info.Runtimes)
+		}
+	})
 
 	t.Run("an unknown snapshotter root leaves its rows out", func(t *testing.T) {
 		h := *h

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,7 @@ import (
 	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/network/bridge"
 	"github.com/shoal-project/shoal/internal/node"
+	"github.com/shoal-project/shoal/internal/runtimes"
 	"github.com/shoal-project/shoal/internal/sysinfo"
 )
 
@@ -61,6 +63,11 @@ type Options struct {
 	// UsernsRemap runs containers in user namespaces mapped to this
 	// user's subordinate IDs: default, USER or USER:GROUP.
 	UsernsRemap string
+	// DefaultRuntime is the OCI runtime of containers that name none, and
+	// of every swarm task: runc, crun or one of AddRuntimes.
+	DefaultRuntime string
+	// AddRuntimes are further runtimes, NAME=PATH.
+	AddRuntimes []string
 }
 
 // NewCommand returns the `daemon` command.
@@ -92,6 +99,8 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.UIAddr, "ui-addr", "", "address to serve the web UI on (127.0.0.1:8080, unix:///path); on TCP it asks for a token logged at start; off when empty")
 	o.TLS.AddFlags(f)
 	f.StringVar(&o.UsernsRemap, "userns-remap", "", "run containers in user namespaces mapped to the subordinate IDs (/etc/subuid, /etc/subgid) of a user and group: default (the user dockremap, made when missing), USER or USER:GROUP")
+	f.StringVar(&o.DefaultRuntime, "default-runtime", runtimes.Runc, "OCI runtime of containers that name none (docker run --runtime) and of swarm tasks: runc, crun (when on PATH) or a name given to --add-runtime")
+	f.StringArrayVar(&o.AddRuntimes, "add-runtime", nil, "another OCI runtime containers may name, NAME=PATH; it must take runc's command line, as crun does")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (127.0.0.1:9323, unix:///path; another TCP address needs --tlsverify or --insecure-tcp, as -H does); off when empty")
 	f.BoolVar(&o.Pprof, "pprof", false, "serve Go's profiles at /debug/pprof/ on the API's hosts (for measuring the daemon; off by default)")
 	return cmd
@@ -152,6 +161,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 		log.Info("containers run in remapped user namespaces", "user", remap.User, "group", remap.Group, "uid", remap.UIDs[0].HostID, "gid", remap.GIDs[0].HostID)
 	}
+	rts, err := runtimes.New(o.DefaultRuntime, o.AddRuntimes, exec.LookPath)
+	if err != nil {
+		return err
+	}
 	for _, d := range []string{o.DataRoot, o.ExecRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return err
@@ -198,6 +211,7 @@ func Run(ctx context.Context, o Options) error {
 		Logger:             log,
 		Events:             bus,
 		Remap:              remap,
+		Runtimes:           rts,
 	})
 	if err != nil {
 		return err

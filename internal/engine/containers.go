@@ -164,6 +164,9 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	if err := container.Validate(req.Config, &host, c.ncpu); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
+	if _, err := c.exec.Runtimes().Resolve(host.Runtime); err != nil {
+		return containertypes.CreateResponse{}, err
+	}
 	swarmNet, err := c.networkMode(ctx, &host, req.NetworkingConfig)
 	if err != nil {
 		return containertypes.CreateResponse{}, err

@@ -26,6 +26,7 @@ import (
 	"github.com/shoal-project/shoal/internal/network/dataplane"
 	"github.com/shoal-project/shoal/internal/network/resolver"
 	"github.com/shoal-project/shoal/internal/privatecontainerd"
+	"github.com/shoal-project/shoal/internal/runtimes"
 	"github.com/shoal-project/shoal/internal/volume"
 )
 
@@ -55,6 +56,9 @@ type Config struct {
 	// Remap is the user-namespace remapping of containers
 	// (--userns-remap); nil for none.
 	Remap *confine.Remap
+	// Runtimes are the OCI runtimes containers may run with
+	// (--default-runtime, --add-runtime); runc alone when nil.
+	Runtimes *runtimes.Set
 }
 
 // Engine is the running local engine.
@@ -168,6 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		Logger:           cfg.Logger.With("component", "executor"),
 		BridgeID:         e.predefined.IDs["bridge"],
 		Remap:            cfg.Remap,
+		Runtimes:         cfg.Runtimes,
 	}
 	if cfg.Events != nil {
 		execCfg.Events = cfg.Events

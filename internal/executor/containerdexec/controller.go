@@ -178,6 +178,10 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 	if err := ownContainerDir(dir, etc, remap); err != nil {
 		return err
 	}
+	runtimeOpts, runtimeSpec, err := withRuntime(c.e.cfg.Runtimes, &rec.HostConfig)
+	if err != nil {
+		return err
+	}
 	if err := c.e.writeJSON(c.id, "config.json", rec); err != nil {
 		return err
 	}
@@ -194,13 +198,14 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 	if err != nil {
 		return err
 	}
-	_, err = c.e.cfg.Client.NewContainer(ctx, c.id,
+	opts = append(opts, runtimeSpec...)
+	_, err = c.e.cfg.Client.NewContainer(ctx, c.id, append([]client.NewContainerOpts{
 		client.WithImage(img),
 		client.WithSnapshotter(c.e.cfg.Snapshotter),
 		newSnapshot(c.id, img, remap),
 		client.WithContainerLabels(cfg.Labels),
 		client.WithNewSpec(opts...),
-	)
+	}, runtimeOpts...)...)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", c.id, err)
 	}

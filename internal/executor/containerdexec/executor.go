@@ -42,6 +42,7 @@ import (
 	"github.com/shoal-project/shoal/internal/confine"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/runtimes"
 	"github.com/shoal-project/shoal/internal/template"
 	"github.com/shoal-project/shoal/internal/volume"
 )
@@ -77,6 +78,10 @@ type Config struct {
 	// Volumes are the node's volumes, which task mounts of type volume
 	// use.
 	Volumes *volume.Store
+	// Runtimes are the daemon's OCI runtimes: plain containers name one
+	// (HostConfig.Runtime, the default when empty), tasks get the default.
+	// Runc alone when nil.
+	Runtimes *runtimes.Set
 	// Root holds per-container files (Root/containers/ID) and exec FIFOs
 	// (Root/fifo). Absolute.
 	Root string
@@ -150,6 +155,9 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if cfg.Snapshotter == "" {
 		cfg.Snapshotter = "overlayfs"
+	}
+	if cfg.Runtimes == nil {
+		cfg.Runtimes = runtimes.RuncOnly()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

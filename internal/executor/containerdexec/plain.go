@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -124,6 +125,10 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 	if err := ownContainerDir(dir, files, remap); err != nil {
 		return err
 	}
+	runtimeOpts, runtimeSpec, err := withRuntime(e.cfg.Runtimes, &rec.HostConfig)
+	if err != nil {
+		return err
+	}
 	if err := e.writeJSON(s.ID, "config.json", rec); err != nil {
 		return err
 	}
@@ -131,14 +136,14 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return err
 	}
-	opts = append(opts, plainSpecOpts(&rec.HostConfig)...)
-	_, err = e.cfg.Client.NewContainer(ctx, s.ID,
+	opts = append(append(opts, plainSpecOpts(&rec.HostConfig)...), runtimeSpec...)
+	_, err = e.cfg.Client.NewContainer(ctx, s.ID, append([]client.NewContainerOpts{
 		client.WithImage(s.Image),
 		client.WithSnapshotter(e.cfg.Snapshotter),
 		newSnapshot(s.ID, s.Image, remap),
 		client.WithContainerLabels(cfg.Labels),
 		client.WithNewSpec(opts...),
-	)
+	}, runtimeOpts...)...)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", s.ID, err)
 	}
@@ -450,14 +455,22 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 
 // startError makes runc's complaint about the command the part a user
 // sees, as dockerd does ("exec: "nope": executable file not found in
-// $PATH"), a 400: the docker CLI reads it to exit 127 or 126.
+// $PATH"), a 400: the docker CLI reads it to exit 127 or 126. crun says
+// a missing command its own way, which the CLI does not read; it is
+// said as runc says it.
 func startError(err error) error {
 	msg := err.Error()
 	if i := strings.Index(msg, "exec: "); i >= 0 {
 		return errdefs.Invalid("failed to create task for container: %s", strings.TrimSuffix(strings.TrimSpace(msg[i:]), ": unknown"))
 	}
+	if m := crunNotFound.FindStringSubmatch(msg); m != nil {
+		return errdefs.Invalid("failed to create task for container: exec: %q: executable file not found in $PATH", m[1])
+	}
 	return err
 }
+
+// crunNotFound is crun's complaint about a command it cannot find.
+var crunNotFound = regexp.MustCompile("executable file `(.*)` not found in \\$PATH")
 
 // AdoptContainer attaches the daemon's streams again to the process of
 // plain container id that an earlier daemon started and that still runs.
