@@ -62,8 +62,8 @@ type Endpoint struct {
 	Links map[string]string `json:",omitempty"`
 	// Ifname is the interface's name in the container (eth0, eth1, …).
 	Ifname string
-	// Seq orders a container's endpoints by when they were made: the
-	// first one that is not internal holds the default route.
+	// Seq orders a container's endpoints by when they were made, as
+	// its DNS server lists their networks.
 	Seq uint64
 }
 
