@@ -212,7 +212,7 @@ func TestNames(t *testing.T) {
 		t.Fatalf("ResolverNetworks: %v", got)
 	}
 	s := Settings(att)
-	if s["back"].Gateway.IsValid() || s["front"].Gateway != front.Gateway || s["front"].IPPrefixLen != 24 || s["front"].Aliases[0] != "www" {
+	if s["back"].Gateway != back.Gateway || s["front"].Gateway != front.Gateway || s["front"].IPPrefixLen != 24 || s["front"].Aliases[0] != "www" {
 		t.Fatalf("Settings: %+v %+v", s["back"], s["front"])
 	}
 }
@@ -239,7 +239,7 @@ func TestDefaultRoute(t *testing.T) {
 		{"internal a before internal b", []RouteCandidate{internal("b"), internal("a")}, "if-a"},
 		{"run on an overlay: the way out", []RouteCandidate{wayOut}, "if-wayout"},
 		{"overlay, zz connected: zz, not the way out", []RouteCandidate{wayOut, net("zz")}, "if-zz"},
-		{"overlay, internal a connected: the way out", []RouteCandidate{wayOut, internal("a")}, "if-wayout"},
+		{"overlay, internal i connected: i, before the way out", []RouteCandidate{wayOut, internal("i")}, "if-i"},
 		{"no candidate: no route", nil, ""},
 	} {
 		got, ok := DefaultRoute(tt.cands)

@@ -127,23 +127,18 @@ type RouteCandidate struct {
 // DefaultRoute picks the interface that holds a container's default
 // route as dockerd 20.10 does (libnetwork's sandbox keeps its endpoints
 // ordered and the first with a gateway holds the route): a network that
-// is not internal before the way out, the way out before an internal
-// network, and among equals the network whose name sorts first — not the
-// one joined first. So connecting a network whose name sorts before the
-// current one moves the route to it, and disconnecting the network that
-// held it moves it to the next. ok is false when there is none: the
-// container has no default route.
-//
-// libnetwork orders the way out after internal networks too, but it
-// walks its heap's array rather than the sorted order, and for the
-// container Shoal gives a way out (run on an overlay, which joins it
-// before any other network) that walk finds the way out first.
+// is not internal first, then an internal one, the way out last; among
+// equals the network whose name sorts first — not the one joined first.
+// So connecting a network whose name sorts before the current one moves
+// the route to it, and disconnecting the network that held it moves it
+// to the next. ok is false when there is none: the container has no
+// default route.
 func DefaultRoute(cands []RouteCandidate) (RouteCandidate, bool) {
 	rank := func(c RouteCandidate) int {
 		switch {
-		case c.Internal:
-			return 2
 		case c.WayOut:
+			return 2
+		case c.Internal:
 			return 1
 		}
 		return 0

@@ -152,9 +152,10 @@ func (n *Network) EndpointSettings(ep *Endpoint) *network.EndpointSettings {
 		MacAddress:  MAC(ep.Addr),
 		Aliases:     slices.Clone(ep.Aliases),
 		DNSNames:    nil,
-	}
-	if !n.Internal {
-		s.Gateway = n.Gateway
+		// An internal network's too: its gateway is the container's
+		// default route when nothing else is (DefaultRoute), and
+		// dockerd shows it.
+		Gateway: n.Gateway,
 	}
 	if ep.Static {
 		s.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.Addr}
