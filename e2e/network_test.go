@@ -636,7 +636,24 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 		get(w1, ctr, "http://l1/", "l1")
 		get(w1, ctr, "http://c2/", "c2")
 	}
+	// The local network holds the default route while it is there (the
+	// way out is dockerd's docker_gwbridge, which it drops then), and
+	// the way out on the node bridge has it again once it is gone, as
+	// dockerd 20.10 does.
+	route := func(ctr, want string) {
+		t.Helper()
+		if got := defaultRoute(w1, ctr); got != want {
+			t.Errorf("%s's default route: %q, want %q", ctr, got, want)
+		}
+		if out, err := w1.TryDocker("exec", ctr, "nc", "-w", "2", gateway, fmt.Sprint(listenOutside(t, gateway))); err != nil {
+			t.Errorf("%s does not reach %s outside through %q: %v %s", ctr, gateway, want, err, out)
+		}
+	}
+	lnetGW := strings.TrimSpace(w1.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "lnet"))
+	nodeGW := strings.TrimSpace(w1.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"))
+	route("ovfirst", "default via "+lnetGW+" dev eth2")
 	w1.Docker("network", "disconnect", "lnet", "ovfirst")
+	route("ovfirst", "default via "+nodeGW+" dev eth0")
 	get(w1, "ovfirst", "http://c2/", "c2")
 	w1.Docker("rm", "-f", "ovfirst", "localfirst", "l1")
 	w1.Docker("network", "rm", "lnet")

@@ -46,7 +46,10 @@ type localNets struct {
 	// on, whose names its DNS server answers too; nil until the swarm
 	// side is open (its restore then starts those servers again).
 	swarmNets func(id string) []string
-	log       *slog.Logger
+	// onNode reports whether a container has an interface on the node
+	// bridge: its place on the default bridge, or its way out.
+	onNode func(id string) (netip.Addr, bool)
+	log    *slog.Logger
 
 	// mu serializes every change to the networks and their endpoints.
 	mu sync.Mutex
@@ -441,9 +444,8 @@ func (ln *localNets) forget(nid, id string) {
 }
 
 // plug gives container id's namespace its interfaces on every local
-// network it is on, its default route and its DNS server. primary is
-// true when its network mode is a local network (its default route is
-// theirs); dns is its --dns settings. It keeps what exists.
+// network it is on, its default route and its DNS server. It keeps what
+// exists.
 func (ln *localNets) plug(ctx context.Context, id string, host *containertypes.HostConfig) error {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
@@ -457,30 +459,47 @@ func (ln *localNets) plugLocked(ctx context.Context, id string, host *containert
 		swarmNets = ln.swarmNets(id)
 	}
 	nets, run := resolverNets(host.NetworkMode, localnet.ResolverNetworks(att), swarmNets)
-	if len(att) == 0 {
-		if !run {
-			ln.resolver.Stop(id)
-			return nil
-		}
-		// The DNS server answers its swarm networks' names still.
-		return ln.resolver.Start(ctx, id, ln.node.NetnsPath(id), nets, resolver.WithDNSConfig(dnsConfig(host)))
-	}
 	nsPath := ln.node.NetnsPath(id)
-	primary := host.NetworkMode.IsUserDefined()
-	gw, hasGW := localnet.Gateway(att)
 	for _, a := range att {
-		route := primary && hasGW && a.Network.ID == gw.Network.ID
-		if err := bridge.Plug(ctx, nsPath, id, a.Network.ID, a.Endpoint.Ifname, local(a.Network), a.Endpoint.Addr, route); err != nil {
+		if err := bridge.Plug(ctx, nsPath, id, a.Network.ID, a.Endpoint.Ifname, local(a.Network), a.Endpoint.Addr); err != nil {
 			return fmt.Errorf("network %s: %w", a.Network.Name, err)
 		}
 	}
-	ln.refreshDNS()
+	if len(att) > 0 {
+		if err := ln.route(ctx, id, host.NetworkMode, att); err != nil {
+			return err
+		}
+		ln.refreshDNS()
+	}
 	if !run {
 		// A container on the default bridge keeps the node's
-		// nameservers, as in dockerd.
+		// nameservers, as in dockerd; one on no network has no server.
+		ln.resolver.Stop(id)
 		return nil
 	}
 	return ln.resolver.Start(ctx, id, nsPath, nets, resolver.WithDNSConfig(dnsConfig(host)))
+}
+
+// route gives container id's namespace the default route that
+// localnet.DefaultRoute picks among its local networks (att) and its
+// interface on the node bridge, or none. A container in the host's
+// namespace, another container's or none of its own is left alone.
+func (ln *localNets) route(ctx context.Context, id string, mode containertypes.NetworkMode, att []localnet.Attached) error {
+	if mode.IsHost() || mode.IsContainer() || mode.IsNone() {
+		return nil
+	}
+	cands := localnet.RouteCandidates(att)
+	if _, ok := ln.onNode(id); ok {
+		cands = append(cands, localnet.RouteCandidate{
+			Network: network.NetworkBridge, WayOut: !mode.IsBridge() && !mode.IsDefault(),
+			Ifname: bridge.ContainerIfname, Gateway: ln.node.Gateway(),
+		})
+	}
+	gw, _ := localnet.DefaultRoute(cands)
+	if err := bridge.DefaultRoute(ctx, ln.node.NetnsPath(id), gw.Ifname, gw.Gateway); err != nil {
+		return fmt.Errorf("default route: %w", err)
+	}
+	return nil
 }
 
 // unplug removes every interface and endpoint of container id, and its
@@ -551,8 +570,9 @@ func dnsConfig(host *containertypes.HostConfig) *swarm.DNSConfig {
 }
 
 // connect puts container id (plain, with its host config) on network
-// ref, as docker network connect: running or stopped.
-func (ln *localNets) connect(ctx context.Context, ref, id, name string, host *containertypes.HostConfig, s *network.EndpointSettings) error {
+// ref, as docker network connect: running or stopped. used are the
+// interface names the container has on every network.
+func (ln *localNets) connect(ctx context.Context, ref, id, name string, host *containertypes.HostConfig, s *network.EndpointSettings, used []string) error {
 	mode := host.NetworkMode
 	switch {
 	case mode.IsHost():
@@ -570,14 +590,6 @@ func (ln *localNets) connect(ctx context.Context, ref, id, name string, host *co
 	}
 	if _, ok := n.Endpoints[id]; ok {
 		return errdefs.Forbidden("endpoint with name %s already exists in network %s", name, n.Name)
-	}
-	att := localnet.Of(ln.store.All(), id)
-	var used []string
-	if mode.IsBridge() {
-		used = append(used, "eth0")
-	}
-	for _, a := range att {
-		used = append(used, a.Endpoint.Ifname)
 	}
 	ep, err := endpoint(n, id, s, ln.nextSeq(), localnet.Ifname(used))
 	if err != nil {
@@ -613,7 +625,15 @@ func (ln *localNets) disconnect(ctx context.Context, ref, id, name string, host 
 		return err
 	}
 	ln.forget(n.ID, id)
-	return ln.plugLocked(ctx, id, host)
+	if err := ln.plugLocked(ctx, id, host); err != nil {
+		return err
+	}
+	if len(localnet.Of(ln.store.All(), id)) == 0 {
+		// plugLocked routes only a container on local networks: this
+		// one's route, if it has one, is now its node bridge's.
+		return ln.route(ctx, id, host.NetworkMode, nil)
+	}
+	return nil
 }
 
 // plainHosts are the host configs of the plain containers in store.
@@ -665,7 +685,10 @@ func (e *Engine) ConnectContainer(ctx context.Context, netRef, ctrRef string, s 
 	if swarmNet {
 		return c.connectSwarm(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig, s)
 	}
-	return c.nets.connect(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig, s)
+	// Its way out on the node bridge and its overlays' interfaces too: a
+	// name taken twice would replace the interface that has it.
+	used := append(c.usedIfnames(ref.ID), c.swarm.ifnames(ref.ID)...)
+	return c.nets.connect(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig, s, used)
 }
 
 // DisconnectContainer takes a plain container off a local network.
@@ -697,14 +720,15 @@ func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string)
 func (e *Engine) IsLocalNetwork(ref string) bool { return e.Containers.nets.has(ref) }
 
 // openLocalNets loads the node's local networks and brings them and the
-// containers' interfaces on them back.
-func openLocalNets(ctx context.Context, dir string, node *bridge.Bridge, dns *resolver.Manager, dp *dataplane.Dataplane, store *container.Store, log *slog.Logger) (*localNets, error) {
+// containers' interfaces on them back. onNode reports whether a
+// container has an interface on the node bridge.
+func openLocalNets(ctx context.Context, dir string, node *bridge.Bridge, dns *resolver.Manager, dp *dataplane.Dataplane, store *container.Store, onNode func(string) (netip.Addr, bool), log *slog.Logger) (*localNets, error) {
 	s, err := localnet.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	ln := &localNets{
-		store: s, node: node, resolver: dns, swarmSubnets: dp.Subnets,
+		store: s, node: node, resolver: dns, swarmSubnets: dp.Subnets, onNode: onNode,
 		log: log.With("component", "localnet"),
 		names: func() map[string]string {
 			out := map[string]string{}

@@ -39,8 +39,8 @@ const (
 // DefaultSubnet is the bridge's subnet when Config.Subnet is zero.
 var DefaultSubnet = netip.MustParsePrefix("172.29.0.0/16")
 
-// containerIfname is the name of the container's end of its veth pair.
-const containerIfname = "eth0"
+// ContainerIfname is the name of the container's end of its veth pair.
+const ContainerIfname = "eth0"
 
 // Config says which bridge to run and where to keep its state.
 type Config struct {
@@ -335,7 +335,7 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
 
-	host, peer, err := ensureVeth(nh, ns, vethName(id), containerIfname, br, ep.MAC, 0)
+	host, peer, err := ensureVeth(nh, ns, vethName(id), ContainerIfname, br, ep.MAC, 0)
 	if err != nil {
 		return err
 	}

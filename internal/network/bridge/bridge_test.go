@@ -318,7 +318,7 @@ func TestSandboxesReachEachOther(t *testing.T) {
 		}
 	}
 	// The sandbox's interface is what the endpoint says.
-	if got := linkIn(t, pathA, containerIfname); got.Attrs().HardwareAddr.String() != a.MAC.String() {
+	if got := linkIn(t, pathA, ContainerIfname); got.Attrs().HardwareAddr.String() != a.MAC.String() {
 		t.Errorf("got MAC %s in the sandbox, want %s", got.Attrs().HardwareAddr, a.MAC)
 	}
 }
@@ -368,7 +368,7 @@ func TestRelease(t *testing.T) {
 func TestRestartAdoptsSandbox(t *testing.T) {
 	b := newBridge(t, Config{})
 	path, ep := sandbox(t, b, "survivor")
-	before := linkIn(t, path, containerIfname).Attrs().Index
+	before := linkIn(t, path, ContainerIfname).Attrs().Index
 
 	// A restarted daemon: a new Bridge over the same state and namespaces.
 	b2, err := New(b.cfg)
@@ -388,8 +388,8 @@ func TestRestartAdoptsSandbox(t *testing.T) {
 	if diff := cmp.Diff(ep, ep2, equateAddrs); diff != "" {
 		t.Errorf("endpoint after restart (-before +after):\n%s", diff)
 	}
-	if after := linkIn(t, path, containerIfname).Attrs().Index; after != before {
-		t.Errorf("got %s index %d, want the untouched %d", containerIfname, after, before)
+	if after := linkIn(t, path, ContainerIfname).Attrs().Index; after != before {
+		t.Errorf("got %s index %d, want the untouched %d", ContainerIfname, after, before)
 	}
 	// The restarted daemon does not give the live address away.
 	_, other := sandbox(t, b2, "newcomer")
@@ -438,5 +438,76 @@ func TestSandboxWithoutBridgeLeavesNothing(t *testing.T) {
 	}
 	if addr, ok := b.alloc.Lookup("early"); ok {
 		t.Errorf("got %s allocated, want none", addr)
+	}
+}
+
+// defaultRoutes lists the default routes in the namespace at nsPath as
+// "via GW dev IFNAME".
+func defaultRoutes(t *testing.T, nsPath string) []string {
+	t.Helper()
+	ns, err := netnsAt(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	routes, err := ns.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range routes {
+		if r.Dst != nil && !r.Dst.IP.IsUnspecified() {
+			continue
+		}
+		link, err := ns.LinkByIndex(r.LinkIndex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("via %s dev %s", r.Gw, link.Attrs().Name))
+	}
+	return out
+}
+
+// TestDefaultRouteMoves plugs a sandbox on the node bridge into a local
+// network and moves its default route between the two, as the engine
+// does when networks are connected and disconnected, then takes it away.
+func TestDefaultRouteMoves(t *testing.T) {
+	b := newBridge(t, Config{})
+	path, ep := sandbox(t, b, "routed")
+	l := Local{Name: "shoaltestl0", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Gateway: netip.MustParseAddr("10.77.0.1")}
+	if err := EnsureLocal(t.Context(), l); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { RemoveLocal(context.Background(), l.Name) })
+	if err := Plug(t.Context(), path, "routed", "net-l", "eth1", l, netip.MustParseAddr("10.77.0.2")); err != nil {
+		t.Fatal(err)
+	}
+	node := "via " + ep.Gateway.String() + " dev eth0"
+	if got := defaultRoutes(t, path); !cmp.Equal(got, []string{node}) {
+		t.Fatalf("after Plug: default routes %v, want only the sandbox's %q (Plug leaves the route alone)", got, node)
+	}
+	for _, tt := range []struct {
+		ifname string
+		gw     netip.Addr
+		want   []string
+	}{
+		{"eth1", l.Gateway, []string{"via 10.77.0.1 dev eth1"}},
+		{"eth1", l.Gateway, []string{"via 10.77.0.1 dev eth1"}},
+		{"eth0", ep.Gateway, []string{node}},
+		{"", netip.Addr{}, nil},
+		{"", netip.Addr{}, nil},
+	} {
+		if err := DefaultRoute(t.Context(), path, tt.ifname, tt.gw); err != nil {
+			t.Fatalf("DefaultRoute(%q, %s): %v", tt.ifname, tt.gw, err)
+		}
+		if got := defaultRoutes(t, path); !cmp.Equal(got, tt.want) {
+			t.Fatalf("DefaultRoute(%q, %s): default routes %v, want %v", tt.ifname, tt.gw, got, tt.want)
+		}
+	}
+	if err := DefaultRoute(t.Context(), path, "eth9", l.Gateway); err == nil {
+		t.Fatal("a default route out of a missing interface was accepted")
+	}
+	if err := Unplug(t.Context(), "routed", "net-l"); err != nil {
+		t.Fatal(err)
 	}
 }

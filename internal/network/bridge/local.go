@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
@@ -113,10 +116,10 @@ func (b *Bridge) SetLocals(ctx context.Context, locals []Local) error {
 }
 
 // Plug gives the namespace at nsPath an interface named ifname on l's
-// bridge with addr, routing everything else through l's gateway when
-// route is set. It keeps what exists, so a restarted daemon calls it
+// bridge with addr; which interface holds the default route is
+// DefaultRoute's. It keeps what exists, so a restarted daemon calls it
 // again for every endpoint.
-func Plug(ctx context.Context, nsPath, containerID, networkID, ifname string, l Local, addr netip.Addr, route bool) error {
+func Plug(ctx context.Context, nsPath, containerID, networkID, ifname string, l Local, addr netip.Addr) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -144,7 +147,7 @@ func Plug(ctx context.Context, nsPath, containerID, networkID, ifname string, l 
 	if err != nil {
 		return err
 	}
-	if err := configurePeer(nh, peer, ep, route); err != nil {
+	if err := configurePeer(nh, peer, ep, false); err != nil {
 		return err
 	}
 	if host.Attrs().MasterIndex != br.Attrs().Index {
@@ -156,6 +159,49 @@ func Plug(ctx context.Context, nsPath, containerID, networkID, ifname string, l 
 		return fmt.Errorf("bring %s up: %w", host.Attrs().Name, err)
 	}
 	return nil
+}
+
+// DefaultRoute routes everything the namespace at nsPath has no better
+// route for through gw out of its interface ifname, in place of any
+// default route it had; with ifname empty it removes the default route.
+func DefaultRoute(ctx context.Context, nsPath, ifname string, gw netip.Addr) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", nsPath, err)
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in namespace %s: %w", nsPath, err)
+	}
+	defer nh.Close()
+	if ifname != "" {
+		link, err := nh.LinkByName(ifname)
+		if err != nil {
+			return fmt.Errorf("find %s in namespace %s: %w", ifname, nsPath, err)
+		}
+		return setDefaultRoute(nh, link, gw)
+	}
+	routes, err := nh.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("list routes in namespace %s: %w", nsPath, err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() && isDefaultMask(r.Dst.Mask) {
+			if err := nh.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("remove default route via %s: %w", r.Gw, err)
+			}
+		}
+	}
+	return nil
+}
+
+func isDefaultMask(m []byte) bool {
+	ones, _ := net.IPMask(m).Size()
+	return ones == 0
 }
 
 // Unplug removes the container's interface on network networkID (the

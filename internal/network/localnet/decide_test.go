@@ -205,15 +205,47 @@ func TestNames(t *testing.T) {
 	if len(att) != 2 || att[0].Network.Name != "back" {
 		t.Fatalf("Of: want back then front, by Seq: %+v", att)
 	}
-	if gw, ok := Gateway(att); !ok || gw.Network.Name != "front" {
-		t.Fatalf("Gateway: got %+v %v, want front (back is internal)", gw, ok)
+	if c := RouteCandidates(att); len(c) != 2 || c[0] != (RouteCandidate{Network: "back", Internal: true, Ifname: att[0].Endpoint.Ifname, Gateway: back.Gateway}) {
+		t.Fatalf("RouteCandidates: %+v", c)
 	}
 	if got := ResolverNetworks(Of([]*Network{front, back}, "cli000000000002")); !cmp.Equal(got, []string{"links/cli000000000002", "f"}) {
 		t.Fatalf("ResolverNetworks: %v", got)
 	}
 	s := Settings(att)
-	if s["back"].Gateway.IsValid() || s["front"].Gateway != front.Gateway || s["front"].IPPrefixLen != 24 || s["front"].Aliases[0] != "www" {
+	if s["back"].Gateway != back.Gateway || s["front"].Gateway != front.Gateway || s["front"].IPPrefixLen != 24 || s["front"].Aliases[0] != "www" {
 		t.Fatalf("Settings: %+v %+v", s["back"], s["front"])
+	}
+}
+
+// TestDefaultRoute checks the choice of the interface holding a
+// container's default route against what dockerd 20.10 did with the same
+// networks (docker exec C ip route after each connect and disconnect).
+func TestDefaultRoute(t *testing.T) {
+	net := func(name string) RouteCandidate { return RouteCandidate{Network: name, Ifname: "if-" + name} }
+	internal := func(name string) RouteCandidate { c := net(name); c.Internal = true; return c }
+	wayOut := RouteCandidate{Network: "bridge", WayOut: true, Ifname: "if-wayout"}
+	for _, tt := range []struct {
+		name  string
+		cands []RouteCandidate
+		want  string // Ifname; empty for no route
+	}{
+		{"run on a, b connected: a sorts first", []RouteCandidate{net("a"), net("b")}, "if-a"},
+		{"run on b, a connected: the route moves to a", []RouteCandidate{net("b"), net("a")}, "if-a"},
+		{"a disconnected: b", []RouteCandidate{net("b")}, "if-b"},
+		{"default bridge, a connected: a sorts before bridge", []RouteCandidate{net("bridge"), net("a")}, "if-a"},
+		{"default bridge, zz connected: bridge keeps it", []RouteCandidate{net("bridge"), net("zz")}, "if-bridge"},
+		{"internal i, b connected: b", []RouteCandidate{internal("i"), net("b")}, "if-b"},
+		{"internal i alone: i, as dockerd gives it one", []RouteCandidate{internal("i")}, "if-i"},
+		{"internal a before internal b", []RouteCandidate{internal("b"), internal("a")}, "if-a"},
+		{"run on an overlay: the way out", []RouteCandidate{wayOut}, "if-wayout"},
+		{"overlay, zz connected: zz, not the way out", []RouteCandidate{wayOut, net("zz")}, "if-zz"},
+		{"overlay, internal i connected: i, before the way out", []RouteCandidate{wayOut, internal("i")}, "if-i"},
+		{"no candidate: no route", nil, ""},
+	} {
+		got, ok := DefaultRoute(tt.cands)
+		if ok != (tt.want != "") || got.Ifname != tt.want {
+			t.Errorf("%s: got %q %v, want %q", tt.name, got.Ifname, ok, tt.want)
+		}
 	}
 }
 

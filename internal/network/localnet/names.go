@@ -110,15 +110,57 @@ func ResolverNetworks(att []Attached) []string {
 	return out
 }
 
-// Gateway returns which of the container's endpoints holds its default
-// route: the first that is not internal; ok is false when all are.
-func Gateway(att []Attached) (Attached, bool) {
-	for _, a := range att {
-		if !a.Network.Internal {
-			return a, true
+// RouteCandidate is one of a container's interfaces that can hold its
+// default route: one on a local network, or on the node bridge.
+type RouteCandidate struct {
+	// Network is the network's name, which orders the candidates.
+	Network  string
+	Internal bool
+	// WayOut marks the node bridge when it is no network of the
+	// container's but the way out of one on an overlay (dockerd's
+	// docker_gwbridge endpoint).
+	WayOut  bool
+	Ifname  string
+	Gateway netip.Addr
+}
+
+// DefaultRoute picks the interface that holds a container's default
+// route as dockerd 20.10 does (libnetwork's sandbox keeps its endpoints
+// ordered and the first with a gateway holds the route): a network that
+// is not internal first, then an internal one, the way out last; among
+// equals the network whose name sorts first — not the one joined first.
+// So connecting a network whose name sorts before the current one moves
+// the route to it, and disconnecting the network that held it moves it
+// to the next. ok is false when there is none: the container has no
+// default route.
+func DefaultRoute(cands []RouteCandidate) (RouteCandidate, bool) {
+	rank := func(c RouteCandidate) int {
+		switch {
+		case c.WayOut:
+			return 2
+		case c.Internal:
+			return 1
+		}
+		return 0
+	}
+	best, ok := RouteCandidate{}, false
+	for _, c := range cands {
+		if !ok || rank(c) < rank(best) || rank(c) == rank(best) && c.Network < best.Network {
+			best, ok = c, true
 		}
 	}
-	return Attached{}, false
+	return best, ok
+}
+
+// RouteCandidates are the container's endpoints on local networks as
+// candidates for its default route: each network's gateway is on its
+// bridge, internal or not.
+func RouteCandidates(att []Attached) []RouteCandidate {
+	out := make([]RouteCandidate, len(att))
+	for i, a := range att {
+		out[i] = RouteCandidate{Network: a.Network.Name, Internal: a.Network.Internal, Ifname: a.Endpoint.Ifname, Gateway: a.Network.Gateway}
+	}
+	return out
 }
 
 // Settings are the container's endpoints as its inspect shows them,

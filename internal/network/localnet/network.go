@@ -62,8 +62,8 @@ type Endpoint struct {
 	Links map[string]string `json:",omitempty"`
 	// Ifname is the interface's name in the container (eth0, eth1, …).
 	Ifname string
-	// Seq orders a container's endpoints by when they were made: the
-	// first one that is not internal holds the default route.
+	// Seq orders a container's endpoints by when they were made, as
+	// its DNS server lists their networks.
 	Seq uint64
 }
 
@@ -152,9 +152,10 @@ func (n *Network) EndpointSettings(ep *Endpoint) *network.EndpointSettings {
 		MacAddress:  MAC(ep.Addr),
 		Aliases:     slices.Clone(ep.Aliases),
 		DNSNames:    nil,
-	}
-	if !n.Internal {
-		s.Gateway = n.Gateway
+		// An internal network's too: its gateway is the container's
+		// default route when nothing else is (DefaultRoute), and
+		// dockerd shows it.
+		Gateway: n.Gateway,
 	}
 	if ep.Static {
 		s.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.Addr}
