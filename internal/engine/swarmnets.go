@@ -394,6 +394,17 @@ func (s *swarmNets) settings(id string) map[string]*network.EndpointSettings {
 	return out
 }
 
+// ifnames are the interfaces container id has on swarm networks.
+func (s *swarmNets) ifnames(id string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, e := range s.eps[id] {
+		out = append(out, e.Ifname)
+	}
+	return out
+}
+
 // restore plugs the containers that hold attachments again, as a
 // starting daemon must, and forgets the containers that are gone.
 func (s *swarmNets) restore(ctx context.Context, hosts map[string]*containertypes.HostConfig, localNets func(id string) []string) error {
