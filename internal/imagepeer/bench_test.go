@@ -1,6 +1,7 @@
 package imagepeer
 
 import (
+	"context"
 	"os"
 	"strings"
 	"sync"
@@ -43,7 +44,8 @@ func BenchmarkFetch(b *testing.B) {
 		for b.Loop() {
 			fetchAll(b, fetchers, func(dst *images.Store) error {
 				c := s.client(b, dst)
-				_, err := c.fetchFrom(b.Context(), Holder{NodeID: s.manager.ID, Addr: s.addr, Manager: true}, ref, d)
+				h := Holder{NodeID: s.manager.ID, Addr: s.addr, Manager: true}
+				_, err := c.fetchFrom(b.Context(), h, ref, d, func(context.Context) ([]Holder, error) { return []Holder{h}, nil })
 				return err
 			})
 		}
@@ -84,7 +86,7 @@ func fetchAll(b *testing.B, n int, fetch func(dst *images.Store) error) {
 
 // loadedImage docker-loads img as ref into a new store of the serving
 // containerd; the store and the digest of the image's top.
-func loadedImage(b *testing.B, ref string, img v1.Image) (*images.Store, digest.Digest) {
+func loadedImage(b testing.TB, ref string, img v1.Image) (*images.Store, digest.Digest) {
 	src := newStore(b, serving)
 	f, err := os.Open(testimage.DockerSave(b, ref, img))
 	if err != nil {
@@ -102,7 +104,7 @@ func loadedImage(b *testing.B, ref string, img v1.Image) (*images.Store, digest.
 	return src, digest.Digest(d)
 }
 
-func imageSize(b *testing.B, img v1.Image) int64 {
+func imageSize(b testing.TB, img v1.Image) int64 {
 	layers, err := img.Layers()
 	if err != nil {
 		b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,9 +120,8 @@ func (s *Server) serveBlob(ctx context.Context, conn net.Conn, allow func(ca.Ide
 		conn.Read(make([]byte, 1))
 		cancel()
 	}()
-	select {
-	case s.serving <- struct{}{}:
-	case <-ctx.Done():
+	if err := s.takeSlot(); err != nil {
+		refuse(conn, err)
 		return
 	}
 	defer func() { <-s.serving }()
@@ -156,6 +156,29 @@ func (s *Server) serveBlob(ctx context.Context, conn net.Conn, allow func(ca.Ide
 	}
 }
 
+// takeSlot takes a serving slot, or refuses at once, as busy, when all
+// are taken, rather than queueing the caller: in a burst, the nodes that
+// already fetched the image hold it too, and the caller asks the managers
+// for them. (Waiting 100 ms for a slot first spread less: more of each
+// image came from the first holder; docs/BENCHMARKS.md, issue 12.)
+func (s *Server) takeSlot() error {
+	select {
+	case s.serving <- struct{}{}:
+		return nil
+	default:
+		return errdefs.Unavailable("%s: all %d serving slots are taken", busyMsg, cap(s.serving))
+	}
+}
+
+// busyMsg starts a holder's refusal when its slots are all taken; the
+// fetching node recognises it (with the kind Unavailable) and asks the
+// managers for other holders.
+const busyMsg = "busy"
+
+// ErrBusy is in the chain of an error from a holder whose serving slots
+// were all taken: the fetch may succeed from another holder, or later.
+var ErrBusy = errors.New("the holder is busy serving other nodes")
+
 // authorizeBlob applies the peer service's policy for MethodFetch, and
 // allow, to the certificate the caller's TLS handshake verified.
 func authorizeBlob(conn net.Conn, allow func(ca.Identity) error) error {
@@ -188,9 +211,7 @@ func refuse(conn net.Conn, err error) {
 
 // openBlob sends req on conn and reads the holder's header: the blob's
 // bytes follow. A refusal keeps its kind (NotFound: the holder no longer
-// has it). The header comes once the holder has a serving slot free,
-// which in a burst takes as long as the blobs before take: only the
-// caller's context bounds that wait, and TCP's keepalive a holder gone.
+// has it; ErrBusy: every serving slot of the holder was taken).
 func openBlob(conn net.Conn, req *FetchRequest, size int64) error {
 	conn.SetWriteDeadline(time.Now().Add(limits.PeerIdleTimeout))
 	if err := writeFrame(conn, req); err != nil {
@@ -204,7 +225,11 @@ func openBlob(conn net.Conn, req *FetchRequest, size int64) error {
 		return fmt.Errorf("blob %s: %w", req.Digest, err)
 	}
 	if h.Error != "" {
-		return &errdefs.Error{Kind: h.Kind, Msg: fmt.Sprintf("blob %s: the holder says: %s", req.Digest, h.Error)}
+		e := &errdefs.Error{Kind: h.Kind, Msg: fmt.Sprintf("blob %s: the holder says: %s", req.Digest, h.Error)}
+		if h.Kind == errdefs.KindUnavailable && strings.HasPrefix(h.Error, busyMsg+":") {
+			e.Err = ErrBusy
+		}
+		return e
 	}
 	if h.Size != size {
 		return errdefs.Invalid("blob %s: the holder says it has %d bytes, its parent says %d", req.Digest, h.Size, size)

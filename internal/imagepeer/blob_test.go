@@ -39,7 +39,7 @@ func TestBlobResumes(t *testing.T) {
 	ra.Close()
 	desc := ocispec.Descriptor{Digest: d, Size: int64(len(whole))}
 	for _, off := range []int64{0, 10, int64(len(whole)) - 1, int64(len(whole))} {
-		b := &blobReader{ctx: t.Context(), dial: s.blobs, desc: desc}
+		b := &blobReader{ctx: t.Context(), r: s.resolver(t, nil, ""), desc: desc}
 		if _, err := b.Seek(off, io.SeekStart); err != nil {
 			t.Fatal(err)
 		}

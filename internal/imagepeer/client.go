@@ -29,6 +29,9 @@ import (
 // (images.Store.PullFrom).
 type Puller interface {
 	PullFrom(ctx context.Context, ref string, r remotes.Resolver) (client.Image, error)
+	// Hold keeps what pulls under the context it returns wrote until
+	// done, even when they fail (images.Store.Hold).
+	Hold(ctx context.Context) (context.Context, func(), error)
 }
 
 // Client fetches images from the other nodes of the swarm. It implements
@@ -49,8 +52,9 @@ type Client struct {
 }
 
 // Fetch gets ref from a node that holds it: the holders a manager names,
-// in Order, until one gives the whole image. errdefs.NotFound when no node
-// holds it.
+// in Order, until one gives the whole image. A blob whose holder is busy
+// comes from another holder (blobReader.open). errdefs.NotFound when no
+// node holds it.
 func (c *Client) Fetch(ctx context.Context, ref string) (client.Image, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
@@ -71,10 +75,25 @@ func (c *Client) Fetch(ctx context.Context, ref string) (client.Image, error) {
 	if len(tries) == 0 {
 		return nil, errdefs.NotFound("no other node of the swarm holds %s", ref)
 	}
+	// What a holder that failed wrote stays for the next one to resume.
+	ctx, done, err := c.Images.Hold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	// A busy holder's blob is asked of the holders of the image's digest
+	// as the managers name them then.
+	others := func(ctx context.Context) ([]Holder, error) {
+		resp, err := c.holders(ctx, &HoldersRequest{Digest: resp.Digest})
+		if err != nil {
+			return nil, err
+		}
+		return Order(resp.Holders, c.Self, rand.IntN), nil
+	}
 	var errs []error
 	for _, h := range tries {
 		start := time.Now()
-		img, err := c.fetchFrom(ctx, h, ref, resp.Digest)
+		img, err := c.fetchFrom(ctx, h, ref, resp.Digest, others)
 		source := "peer"
 		if h.Manager {
 			source = "manager"
@@ -121,7 +140,7 @@ func (c *Client) holders(ctx context.Context, req *HoldersRequest) (*HoldersResp
 	return nil, errdefs.Unavailable("no manager said who holds the image: %w", errors.Join(errs...))
 }
 
-func (c *Client) fetchFrom(ctx context.Context, h Holder, ref string, d digest.Digest) (client.Image, error) {
+func (c *Client) fetchFrom(ctx context.Context, h Holder, ref string, d digest.Digest, others func(context.Context) ([]Holder, error)) (client.Image, error) {
 	dial := func() (*grpc.ClientConn, error) { return c.DialNode(ctx, h) }
 	if h.NodeID == "" {
 		dial = func() (*grpc.ClientConn, error) { return c.DialManager(ctx, h.Addr) }
@@ -131,17 +150,20 @@ func (c *Client) fetchFrom(ctx context.Context, h Holder, ref string, d digest.D
 		return nil, err
 	}
 	defer cc.Close()
-	blobs := func(ctx context.Context) (net.Conn, error) { return c.DialBlob(ctx, h) }
-	return c.Images.PullFrom(ctx, ref, &resolver{cc: cc, blobs: blobs, digest: d})
+	return c.Images.PullFrom(ctx, ref, &resolver{cc: cc, holder: h, dial: c.DialBlob, others: others, digest: d, log: c.Logger})
 }
 
-// resolver is a containerd resolver over one peer: it resolves any
-// reference to the one digest it was made for (gRPC, cc), and fetches
-// blobs by digest (a blob connection each).
+// resolver is a containerd resolver over one peer, holder: it resolves
+// any reference to the one digest it was made for (gRPC, cc), and
+// fetches blobs by digest (a blob connection each), from holder or, when
+// it is busy, from the others.
 type resolver struct {
 	cc     grpc.ClientConnInterface
-	blobs  func(context.Context) (net.Conn, error)
+	holder Holder
+	dial   func(context.Context, Holder) (net.Conn, error)
+	others func(context.Context) ([]Holder, error)
 	digest digest.Digest
+	log    *slog.Logger
 }
 
 // Resolve asks the peer for the image's top descriptor, which must be the
@@ -183,14 +205,14 @@ func (r *resolver) Pusher(context.Context, string) (remotes.Pusher, error) {
 // desc.Digest. It can seek before the first read, so an interrupted fetch
 // resumes where the content store's ingest stopped.
 func (r *resolver) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	return &blobReader{ctx: ctx, dial: r.blobs, desc: desc}, nil
+	return &blobReader{ctx: ctx, r: r, desc: desc}, nil
 }
 
 // blobReader reads one blob from a blob connection to the peer, opened on
 // the first Read at the offset Seek set.
 type blobReader struct {
 	ctx  context.Context
-	dial func(context.Context) (net.Conn, error)
+	r    *resolver
 	desc ocispec.Descriptor
 	pos  int64
 	conn net.Conn    // nil until the first Read
@@ -232,8 +254,51 @@ func (b *blobReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// open opens the blob at b.pos on the resolver's holder or, when it is
+// busy serving other nodes, on the holders the managers name then (the
+// nodes that fetched the image meanwhile), again after busyBackoff while
+// every one is busy (askAgain), until b.ctx ends.
 func (b *blobReader) open() error {
-	conn, err := b.dial(b.ctx)
+	err := b.openOn(b.r.holder)
+	for round := 0; errors.Is(err, ErrBusy); round++ {
+		if round > 0 {
+			wait := busyBackoff(round-1, rand.Float64())
+			b.r.log.Debug("every holder of a blob is busy; asking the managers again", "blob", b.desc.Digest, "round", round, "after", wait.Round(time.Millisecond))
+			select {
+			case <-b.ctx.Done():
+				return fmt.Errorf("blob %s: every holder was busy: %w", b.desc.Digest, errors.Join(err, b.ctx.Err()))
+			case <-time.After(wait):
+			}
+		}
+		err = b.openOnOthers()
+	}
+	return err
+}
+
+// openOnOthers opens the blob on the first holder the managers name now
+// that serves it; an error in ErrBusy's chain when askAgain says so.
+func (b *blobReader) openOnOthers() error {
+	holders, err := b.r.others(b.ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, h := range holders {
+		err := b.openOn(h)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("from %s: %w", h, err))
+	}
+	if askAgain(errs) {
+		return fmt.Errorf("%w: %w", ErrBusy, errors.Join(errs...))
+	}
+	return errors.Join(errs...)
+}
+
+// openOn opens the blob at b.pos on holder h.
+func (b *blobReader) openOn(h Holder) error {
+	conn, err := b.r.dial(b.ctx, h)
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,22 @@ func (s *swarm) blobs(ctx context.Context) (net.Conn, error) {
 	return s.dialBlob(s.worker, Holder{NodeID: s.manager.ID, Addr: s.addr})
 }
 
+// resolver is a resolver over the manager's port for the worker, with no
+// other holder than the manager.
+func (s *swarm) resolver(t testing.TB, cc grpc.ClientConnInterface, d digest.Digest) *resolver {
+	h := Holder{NodeID: s.manager.ID, Addr: s.addr, Manager: true}
+	return &resolver{
+		cc:     cc,
+		holder: h,
+		dial: func(ctx context.Context, h Holder) (net.Conn, error) {
+			return s.dialBlob(s.worker, h)
+		},
+		others: func(context.Context) ([]Holder, error) { return []Holder{h}, nil },
+		digest: d,
+		log:    testLogger(t),
+	}
+}
+
 // dialAs connects to the node nodeID at addr with node's certificate,
 // checking the server is nodeID, as a holder is dialled.
 func (s *swarm) dialAs(node clusterconntest.Node, nodeID, addr string) (*grpc.ClientConn, error) {
@@ -205,7 +221,7 @@ func TestTamperedBlobRefused(t *testing.T) {
 	s, _ := serve(t, tampered{Content: src, bad: digest.Digest(config.String())})
 	cc := clusterconntest.Dial(t, s.root, s.addr, &s.worker)
 	dst := newStore(t, fetching)
-	_, err = dst.PullFrom(t.Context(), "app:v1@"+d.String(), &resolver{cc: cc, blobs: s.blobs, digest: d})
+	_, err = dst.PullFrom(t.Context(), "app:v1@"+d.String(), s.resolver(t, cc, d))
 	if err == nil || !strings.Contains(err.Error(), "digest") {
 		t.Fatalf("PullFrom a peer that changed a layer: got %v, want a digest mismatch", err)
 	}

@@ -57,6 +57,19 @@ func (s *Store) pullAny(ctx context.Context, ref string) (client.Image, error) {
 	return s.Pull(ctx, ref, nil)
 }
 
+// Hold returns a context under which the blobs that PullFrom writes stay
+// in the content store, even when the pull fails, until done is called:
+// a fetch retried after a failure (a busy holder) then fetches only the
+// blobs still missing, and resumes the one it was writing. Without it,
+// containerd's garbage collector may remove what a failed pull wrote.
+func (s *Store) Hold(ctx context.Context) (context.Context, func(), error) {
+	ctx, done, err := s.c.WithLease(s.ctx(ctx))
+	if err != nil {
+		return nil, nil, classify(fmt.Errorf("hold fetched blobs: %w", err))
+	}
+	return ctx, func() { done(context.WithoutCancel(ctx)) }, nil
+}
+
 // PullFrom does what Pull does with content that r gives instead of a
 // registry (a peer's content store): every blob is written through the
 // content store, which refuses one whose digest or size is not what its

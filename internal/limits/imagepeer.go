@@ -19,10 +19,16 @@ const (
 	// gives its serving slot back, and one whose holder stalled tries
 	// the next holder.
 	PeerIdleTimeout = 30 * time.Second
-	// PeerMaxServing is how many blobs a node sends at once; more
-	// callers wait their turn, so 100 nodes fetching from one holder
-	// share its uplink instead of thrashing it.
-	PeerMaxServing = 32
+	// PeerMaxServing is how many blobs a node sends at once, so that
+	// 100 nodes fetching from one holder do not thrash its uplink. A
+	// caller that finds every slot taken is refused as busy at once and
+	// asks the managers for the blob's other holders (nodes that fetched
+	// the image meanwhile); when all are busy, again after
+	// PeerBusyBackoff, doubled each round up to PeerCheckPeriod (by then
+	// new holders have announced), jittered by ±50% so a burst does not
+	// come back at once.
+	PeerMaxServing  = 32
+	PeerBusyBackoff = 250 * time.Millisecond
 	// PeerMaxHeld is the most images a node announces; one that holds
 	// more announces the first ones (by name) and fetches the rest from a
 	// registry.
