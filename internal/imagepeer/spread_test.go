@@ -206,14 +206,17 @@ func burstImage(t testing.TB) v1.Image {
 	return img
 }
 
-// TestBurstSpreads has eight nodes need an image at once that only a
-// manager with two serving slots holds: the manager refuses those it
+// TestBurstSpreads has twelve nodes need an image at once that only a
+// manager with one serving slot holds: the manager refuses those it
 // cannot serve as busy, they ask again, and get the image from the nodes
 // that finished first. Queueing at the manager instead (as before) makes
-// it serve all eight.
+// it serve all twelve. Twelve nodes and one slot, not fewer nodes or more
+// slots, leave a margin: nodes that fetch blob by blob finish close
+// together, and the manager served 5.9–8.7 copies here (with 8 nodes and
+// 2 slots, up to 7.6 of 8 on a loaded machine).
 func TestBurstSpreads(t *testing.T) {
-	const n = 8
-	b := fetchBurst(t, burstImage(t), n, 2)
+	const n = 12
+	b := fetchBurst(t, burstImage(t), n, 1)
 	t.Logf("%d nodes: the manager served %.1f copies, the nodes %.1f; %v", n, b.first, b.others, b.took.Round(time.Millisecond))
 	// A copy cut short by a refusal and resumed counts in part; nothing
 	// of the kind happens to a node that queues.
