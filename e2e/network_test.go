@@ -602,7 +602,7 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 	if got := w1.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "c1"); strings.TrimSpace(got) != "shared" {
 		t.Errorf("c1's inspect shows networks %q, want shared only", got)
 	}
-	if got := w1.Docker("ps", "--filter", "name=c1", "--format", "{{.Names}} {{.Networks}}"); strings.TrimSpace(got) != "c1 shared" {
+	if got := w1.Docker("ps", "--filter", "name=^c1$", "--format", "{{.Names}} {{.Networks}}"); strings.TrimSpace(got) != "c1 shared" {
 		t.Errorf("docker ps shows c1 with networks %q, want shared only", got)
 	}
 	if got := w1.Docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "bridge"); strings.Contains(got, "c1") {
