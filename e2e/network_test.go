@@ -574,7 +574,7 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 		t.Errorf("run with the gateway's address: %v %s", err, out)
 	}
 	for _, h := range []Host{w1, m1} {
-		if out := h.Docker("ps", "-aq", "--filter", "name=bad"); strings.TrimSpace(out) != "" {
+		if out := h.Docker("ps", "-aq", "--filter", "name=^bad$"); strings.TrimSpace(out) != "" {
 			t.Errorf("%s: refused runs left containers: %q", h.Name, out)
 		}
 	}
