@@ -280,16 +280,11 @@ func (b *Bridge) Isolated(ctx context.Context, id string) (string, error) {
 			return "", err
 		}
 	}
-	ns, err := netns.GetFromPath(path)
+	_, nh, closeNS, err := openNamespace(path)
 	if err != nil {
-		return "", fmt.Errorf("open network namespace %s: %w", path, err)
+		return "", err
 	}
-	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return "", fmt.Errorf("netlink in namespace %s: %w", path, err)
-	}
-	defer nh.Close()
+	defer closeNS()
 	lo, err := nh.LinkByName("lo")
 	if err != nil {
 		return "", fmt.Errorf("find lo: %w", err)
@@ -316,16 +311,11 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 			return err
 		}
 	}
-	ns, err := netns.GetFromPath(path)
+	ns, nh, closeNS, err := openNamespace(path)
 	if err != nil {
-		return fmt.Errorf("open network namespace %s: %w", path, err)
+		return err
 	}
-	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in namespace %s: %w", path, err)
-	}
-	defer nh.Close()
+	defer closeNS()
 
 	lo, err := nh.LinkByName("lo")
 	if err != nil {
@@ -538,4 +528,19 @@ func ipNet(p netip.Prefix) *net.IPNet {
 func isNotFound(err error) bool {
 	var nf netlink.LinkNotFoundError
 	return errors.As(err, &nf)
+}
+
+// openNamespace opens the network namespace at path and a netlink handle
+// in it; close releases both.
+func openNamespace(path string) (ns netns.NsHandle, nh *netlink.Handle, close func(), err error) {
+	ns, err = netns.GetFromPath(path)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	nh, err = netlink.NewHandleAt(ns)
+	if err != nil {
+		ns.Close()
+		return 0, nil, nil, fmt.Errorf("netlink in namespace %s: %w", path, err)
+	}
+	return ns, nh, func() { nh.Close(); ns.Close() }, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
@@ -127,16 +126,11 @@ func Plug(ctx context.Context, nsPath, containerID, networkID, ifname string, l 
 	if err != nil {
 		return fmt.Errorf("find bridge %s: %w", l.Name, err)
 	}
-	ns, err := netns.GetFromPath(nsPath)
+	ns, nh, closeNS, err := openNamespace(nsPath)
 	if err != nil {
-		return fmt.Errorf("open network namespace %s: %w", nsPath, err)
+		return err
 	}
-	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in namespace %s: %w", nsPath, err)
-	}
-	defer nh.Close()
+	defer closeNS()
 	if lo, err := nh.LinkByName("lo"); err == nil {
 		if err := nh.LinkSetUp(lo); err != nil {
 			return fmt.Errorf("bring lo up: %w", err)
@@ -168,16 +162,11 @@ func DefaultRoute(ctx context.Context, nsPath, ifname string, gw netip.Addr) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ns, err := netns.GetFromPath(nsPath)
+	_, nh, closeNS, err := openNamespace(nsPath)
 	if err != nil {
-		return fmt.Errorf("open network namespace %s: %w", nsPath, err)
+		return err
 	}
-	defer ns.Close()
-	nh, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in namespace %s: %w", nsPath, err)
-	}
-	defer nh.Close()
+	defer closeNS()
 	if ifname != "" {
 		link, err := nh.LinkByName(ifname)
 		if err != nil {
