@@ -19,7 +19,7 @@ import (
 // archive is spooled (bounded by limits.MaxCopyArchive) while its headers
 // are indexed (bounded by limits.MaxCopyHeaders), every entry is then
 // decided on paper, over an overlay of the container's tree, by the same
-// function that places it when extracting (decide), and only an archive
+// function that places it when extracting (place), and only an archive
 // whose every entry passes is extracted. A staging directory moved into
 // place was the other way: it would have to sit on the filesystem of the
 // destination (a volume, a bind mount, the container's layer), be seen by
@@ -32,7 +32,7 @@ import (
 // running container changing its files meanwhile) can still leave the
 // entries before it written.
 
-// Limits of these sizes on the names kept for the check.
+// Linux's limits on names, and what the check keeps of an entry.
 const (
 	// maxPath is the longest name an entry, or a symlink's target, may
 	// have: Linux's PATH_MAX less its NUL.
