@@ -208,6 +208,10 @@ func TestContainers(t *testing.T) {
 		}
 	})
 
+	t.Run("docker cp of a bad archive writes none of it", func(t *testing.T) {
+		cpAllOrNothing(t, d)
+	})
+
 	t.Run("stop, start, restart, pause, rename, update, wait", func(t *testing.T) {
 		d.Docker("stop", "-t", "1", "talker")
 		if got := inspect(d, "talker", "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {

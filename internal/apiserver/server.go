@@ -110,11 +110,10 @@ func requestVersion(r *http.Request) string {
 }
 
 // streamedBodies are the routes whose bodies are archives streamed to
-// disk (images, docker cp into a container), not decoded in memory, or
-// bounded by their own reader (a swarm backup: backup.MaxState, a build
-// context: limits.MaxBuildContext); they are
-// exempt from limits.MaxRequestBody, as dockerd bounds images and copies
-// by nothing but disk.
+// disk (images), not decoded in memory, or bounded by their own reader (a
+// swarm backup: backup.MaxState, a build context: limits.MaxBuildContext,
+// docker cp into a container: limits.MaxCopyArchive); they are exempt from
+// limits.MaxRequestBody, as dockerd bounds images by nothing but disk.
 var streamedBodies = map[string]bool{"POST /images/load": true, "POST /images/create": true, "POST /shoal/swarm/restore": true,
 	"POST /build":                  true,
 	"PUT /containers/{id}/archive": true}

@@ -178,7 +178,7 @@ func TestExtract(t *testing.T) {
 		&tar.Header{Name: "new/h", Typeflag: tar.TypeLink, Linkname: "new/f.txt"},
 		file("a.txt", "replaced"),
 	)
-	if err := Extract(root, "/data", in, true, nil); err != nil {
+	if err := extractTar(t, root, "/data", in, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]string{"data/new/f.txt": "hello", "data/new/l": "hello", "data/new/h": "hello", "data/a.txt": "replaced"} {
@@ -190,7 +190,7 @@ func TestExtract(t *testing.T) {
 		t.Errorf("mode of f.txt = %v, want 0640", fi.Mode())
 	}
 	// Through a symlink to a directory, as docker cp into /out does.
-	if err := Extract(root, "/out", tarOf(t, file("via-link", "x")), true, nil); err != nil {
+	if err := extractTar(t, root, "/out", tarOf(t, file("via-link", "x")), true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := root.ReadFile("etc/via-link"); string(b) != "x" {
@@ -212,7 +212,7 @@ func TestExtract(t *testing.T) {
 			"links outside the extraction point"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Extract(root, tt.dir, tt.in, true, nil)
+			err := extractTar(t, root, tt.dir, tt.in, true, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("Extract: %v, want %q", err, tt.err)
 			}
@@ -226,7 +226,7 @@ func TestExtract(t *testing.T) {
 		&tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: outside, Mode: 0o777},
 		file("up/pwned", "x"),
 	)
-	Extract(root, "/data", evil, false, nil)
+	extractTar(t, root, "/data", evil, false, nil)
 	if _, err := os.Stat(filepath.Join(outside, "pwned")); err == nil {
 		t.Fatal("an archive wrote outside the container's root through a symlink")
 	}
@@ -264,7 +264,7 @@ func TestOwnersRemapped(t *testing.T) {
 	}
 
 	in := tarOf(t, &tar.Header{Name: "mine.txt", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 1000, Gid: 1000, Gname: "x"})
-	if err := Extract(root, "/data", in, true, ids); err != nil {
+	if err := extractTar(t, root, "/data", in, true, ids); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := root.Lstat("data/mine.txt")
@@ -274,11 +274,25 @@ func TestOwnersRemapped(t *testing.T) {
 	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 101000 || st.Gid != 201000 {
 		t.Errorf("data/mine.txt is owned by %d:%d on the host, want 101000:201000", st.Uid, st.Gid)
 	}
-	out := tarOf(t, &tar.Header{Name: "far.txt", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 70000, Gname: "x"})
-	if err := Extract(root, "/data", out, true, ids); !errdefs.Is(err, errdefs.KindInvalid) {
+	out := tarOf(t, &tar.Header{Name: "near.txt", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 5, Gname: "x"},
+		&tar.Header{Name: "far.txt", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 70000, Gname: "x"})
+	if err := extractTar(t, root, "/data", out, true, ids); !errdefs.Is(err, errdefs.KindInvalid) {
 		t.Errorf("extracting an owner outside the mapping: %v, want invalid", err)
 	}
-	if _, err := root.Lstat("data/far.txt"); err == nil {
-		t.Error("far.txt was written although its owner was refused")
+	for _, name := range []string{"data/near.txt", "data/far.txt"} {
+		if _, err := root.Lstat(name); err == nil {
+			t.Errorf("%s was written although far.txt's owner was refused", name)
+		}
 	}
+}
+
+// extractTar extracts r as Extract does, spooled to a file of the test's.
+func extractTar(t testing.TB, root *os.Root, dir string, r io.Reader, noOverwriteDirNonDir bool, ids IDMap) error {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "spool-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return Extract(root, dir, r, f, noOverwriteDirNonDir, ids)
 }

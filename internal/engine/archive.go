@@ -52,7 +52,9 @@ func (c *Containers) CopyFrom(ctx context.Context, idOrName, path string, ready 
 }
 
 // CopyTo extracts a tar into a directory of a container, as docker cp to
-// a container; a read-only root filesystem refuses it.
+// a container; a read-only root filesystem refuses it. The tar is spooled
+// to the node's disk and checked whole first (archive.Extract): a bad one
+// is refused with nothing written.
 func (c *Containers) CopyTo(ctx context.Context, idOrName, path string, r io.Reader, noOverwriteDirNonDir bool) error {
 	ref, _, err := c.resolve(ctx, idOrName)
 	if err != nil {
@@ -69,8 +71,13 @@ func (c *Containers) CopyTo(ctx context.Context, idOrName, path string, r io.Rea
 	if err != nil {
 		return err
 	}
+	spool, err := c.exec.SpoolFile()
+	if err != nil {
+		return err
+	}
+	defer spool.Close()
 	return c.exec.WithRootFS(ctx, ref.ID, func(root *os.Root) error {
-		return archive.Extract(root, path, r, noOverwriteDirNonDir, ids)
+		return archive.Extract(root, path, r, spool, noOverwriteDirNonDir, ids)
 	})
 }
 

@@ -78,6 +78,15 @@ const (
 	// unpacked on the node's disk (POST /build).
 	MaxBuildContext = 4 << 30
 
+	// MaxCopyArchive bounds the tar of a docker cp into a container (PUT
+	// /containers/{id}/archive), spooled to the node's disk so that it is
+	// checked whole before any of it is extracted; MaxCopyHeaders bounds
+	// what the check keeps in memory of its entries: their names and link
+	// targets, and 160 bytes each (about a million entries of 100-byte
+	// names). dockerd bounds neither: it extracts as it reads.
+	MaxCopyArchive = 4 << 30
+	MaxCopyHeaders = 256 << 20
+
 	MaxLabels         = 1000
 	MaxLabelKeySize   = 1024
 	MaxLabelValueSize = 64 * 1024
