@@ -15,6 +15,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/shoal-project/shoal/internal/atomicfile"
 )
 
 // StepKey is a step's cache key: what the image was before it (the
@@ -64,20 +65,7 @@ func (c cacheStore) put(key digest.Digest, e cacheEntry) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(c.dir, ".entry-")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), c.path(key))
+	return atomicfile.Write(c.path(key), b, 0o600)
 }
 
 // hashTree digests the files under root/rel the way a COPY reads them:

@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/shoal-project/shoal/internal/atomicfile"
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-project/shoal/internal/backup"
@@ -56,7 +56,7 @@ it as sensitive as a manager's data root. Restore it with
 				return err
 			}
 			msgOut = e.errOut
-		} else if err := writeFileAtomic(args[0], data); err != nil {
+		} else if err := atomicfile.Write(args[0], data, 0o600); err != nil {
 			return err
 		}
 		fmt.Fprintf(msgOut, "Backup of swarm %s at raft index %d taken on node %s, %s.\n", h.ClusterID, h.Index, h.TakenOn, sizeOf(len(data)))
@@ -171,28 +171,6 @@ func shoalRequest(ctx context.Context, api *client.Client, method, path string, 
 		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return resp, nil
-}
-
-// writeFileAtomic writes data to path, readable by its owner only, in
-// whole or not at all.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func sizeOf(n int) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,8 +27,11 @@ type Store struct {
 	names map[string]string     // guarded by mu; name → ID
 }
 
-// Open loads the containers kept under dir, creating it when missing.
-func Open(dir string) (*Store, error) {
+// Open loads the containers kept under dir, creating it when missing. A
+// file it cannot read or decode is logged and left out, as dockerd leaves
+// out a container it cannot load: one damaged file must not keep the
+// daemon, and with it the node, from starting.
+func Open(dir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create container store: %w", err)
 	}
@@ -41,21 +45,31 @@ func Open(dir string) (*Store, error) {
 		if !ok || en.IsDir() {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, en.Name()))
+		c, err := load(filepath.Join(dir, en.Name()), id)
 		if err != nil {
-			return nil, fmt.Errorf("read container %s: %w", id, err)
+			log.Error("container left out: its file cannot be loaded", "container.id", id, "err", err)
+			continue
 		}
-		var c Container
-		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, fmt.Errorf("decode container %s: %w", id, err)
-		}
-		if c.ID != id {
-			return nil, fmt.Errorf("container file %s holds container %q", en.Name(), c.ID)
-		}
-		s.byID[id] = &c
+		s.byID[id] = c
 		s.names[c.Name] = id
 	}
 	return s, nil
+}
+
+// load reads the container kept in path, whose name says it is id's.
+func load(path, id string) (*Container, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read container %s: %w", id, err)
+	}
+	var c Container
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("decode container %s: %w", id, err)
+	}
+	if c.ID != id {
+		return nil, fmt.Errorf("container file %s holds container %q", filepath.Base(path), c.ID)
+	}
+	return &c, nil
 }
 
 // NameConflict is Docker's error for a name another container holds.

@@ -1,6 +1,8 @@
 package container
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +18,7 @@ import (
 
 func TestStore(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir)
+	s, err := Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +63,7 @@ func TestStore(t *testing.T) {
 	}
 
 	// A new store over the same directory has the same containers.
-	s2, err := Open(dir)
+	s2, err := Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +92,25 @@ func TestStore(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesAMisnamedFile(t *testing.T) {
+// A damaged file is left out and logged; the store opens with the rest.
+func TestOpenLeavesOutFilesItCannotLoad(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "abc.json"), []byte(`{"ID":"xyz"}`), 0o600)
-	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), `holds container "xyz"`) {
+	os.WriteFile(filepath.Join(dir, "empty.json"), nil, 0o600)
+	os.WriteFile(filepath.Join(dir, "cut.json"), []byte(`{"ID":"cut","Na`), 0o600)
+	os.WriteFile(filepath.Join(dir, "good.json"), []byte(`{"ID":"good","Name":"web"}`), 0o600)
+	var logged bytes.Buffer
+	s, err := Open(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
 		t.Fatalf("Open: %v", err)
+	}
+	if got := s.All(); len(got) != 1 || got[0].ID != "good" {
+		t.Fatalf("loaded %v, want only the good container", got)
+	}
+	for _, want := range []string{`holds container \"xyz\"`, "decode container empty", "decode container cut"} {
+		if !strings.Contains(logged.String(), want) {
+			t.Errorf("log does not say %q:\n%s", want, logged.String())
+		}
 	}
 }
 
@@ -103,7 +119,7 @@ func TestOpenRefusesAMisnamedFile(t *testing.T) {
 // would write one for every container started.
 func TestUpdateWritesOnlyAChange(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir)
+	s, err := Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +155,7 @@ func TestUpdateWritesOnlyAChange(t *testing.T) {
 	if ino() == before {
 		t.Error("an Update that changed the container did not write it")
 	}
-	s2, err := Open(dir)
+	s2, err := Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

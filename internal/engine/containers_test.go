@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/shoal-project/shoal/internal/container"
@@ -8,7 +9,7 @@ import (
 )
 
 func TestAddContainerDrawsATakenNameAgain(t *testing.T) {
-	store, err := container.Open(t.TempDir())
+	store, err := container.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := container.Open(filepath.Join(cfg.DataRoot, "containers"))
+	store, err := container.Open(filepath.Join(cfg.DataRoot, "containers"), cfg.Logger.With("component", "containers"))
 	if err != nil {
 		return nil, err
 	}

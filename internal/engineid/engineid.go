@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/shoal-project/shoal/internal/atomicfile"
 )
 
 // FileName is the file under the data root that holds the ID, dockerd's
@@ -31,34 +32,8 @@ func LoadOrCreate(dataRoot string) (string, error) {
 		return id, nil
 	}
 	id := uuid.NewString()
-	if err := writeFileAtomic(path, []byte(id)); err != nil {
+	if err := atomicfile.Write(path, []byte(id), 0o600); err != nil {
 		return "", fmt.Errorf("save engine ID: %w", err)
 	}
 	return id, nil
-}
-
-// writeFileAtomic replaces path with data in one rename, so that a crash
-// leaves the old file or the new one and never half of either.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

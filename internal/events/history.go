@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+	"github.com/shoal-project/shoal/internal/atomicfile"
 )
 
 // record is an event as the history keeps it: a swarm event carries the
@@ -198,36 +199,30 @@ func (h *history) rewrite() error {
 		h.f.Close()
 		h.f = nil
 	}
-	tmp := h.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := atomicfile.Create(h.path, 0o600)
 	if err != nil {
 		return fmt.Errorf("events: rewrite history: %w", err)
 	}
+	defer f.Cleanup()
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
 	n := 0
 	if h.mark.Cluster != "" {
 		if err := enc.Encode(map[string]watermark{"w": h.mark}); err != nil {
-			f.Close()
 			return fmt.Errorf("events: rewrite history: %w", err)
 		}
 		n++
 	}
 	for _, r := range h.recs[h.head:] {
 		if err := enc.Encode(r); err != nil {
-			f.Close()
 			return fmt.Errorf("events: rewrite history: %w", err)
 		}
 		n++
 	}
 	if err := w.Flush(); err != nil {
-		f.Close()
 		return fmt.Errorf("events: rewrite history: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("events: rewrite history: %w", err)
-	}
-	if err := os.Rename(tmp, h.path); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("events: rewrite history: %w", err)
 	}
 	if h.f, err = os.OpenFile(h.path, os.O_APPEND|os.O_WRONLY, 0o600); err != nil {

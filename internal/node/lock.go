@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shoal-project/shoal/internal/atomicfile"
 	"github.com/shoal-project/shoal/internal/ca"
 	"github.com/shoal-project/shoal/internal/consensus"
 	"github.com/shoal-project/shoal/internal/controlapi"
@@ -51,11 +52,9 @@ func saveDEK(dir string, dek, kek []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp := dekPath(dir) + ".tmp"
-	if err := os.WriteFile(tmp, pem.EncodeToMemory(block), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dekPath(dir))
+	// Synced before the rename: a crash must never leave an empty key in
+	// place of the one that opens the raft log.
+	return atomicfile.Write(dekPath(dir), pem.EncodeToMemory(block), 0o600)
 }
 
 // loadDEK reads the key, unsealing it with kek. A raft directory from

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/shoal-project/shoal/internal/atomicfile"
 )
 
 // membership is what a node remembers of its swarm across restarts. The
@@ -48,9 +50,5 @@ func saveMembership(dir string, m *membership) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, membershipFile+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, membershipFile))
+	return atomicfile.Write(filepath.Join(dir, membershipFile), data, 0o600)
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
+	"github.com/shoal-project/shoal/internal/atomicfile"
 
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
@@ -184,10 +185,7 @@ func (s *Store) save(m meta) error {
 		return err
 	}
 	p := filepath.Join(s.root, m.Name, metaFile)
-	if err := os.WriteFile(p+".tmp", b, 0o600); err != nil {
-		return fmt.Errorf("write volume %s: %w", m.Name, err)
-	}
-	if err := os.Rename(p+".tmp", p); err != nil {
+	if err := atomicfile.Write(p, b, 0o600); err != nil {
 		return fmt.Errorf("write volume %s: %w", m.Name, err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/shoal-project/shoal/internal/atomicfile"
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
@@ -79,28 +80,8 @@ func createKey(path string) (Key, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Key{}, fmt.Errorf("create tunnel key directory: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tunnel-key-*")
-	if err != nil {
-		return Key{}, fmt.Errorf("write tunnel key: %w", err)
-	}
-	defer os.Remove(f.Name())
-	// CreateTemp makes the file 0600 already; saying so keeps it true
-	// whatever its default becomes.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return Key{}, fmt.Errorf("write tunnel key: %w", err)
-	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(raw) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
+	data := []byte(base64.StdEncoding.EncodeToString(raw) + "\n")
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return Key{}, fmt.Errorf("write tunnel key: %w", err)
 	}
 	return Key{private: priv}, nil

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/shoal-project/shoal/internal/atomicfile"
 	"github.com/shoal-project/shoal/internal/errdefs"
 )
 
@@ -178,21 +179,7 @@ func (a *Allocator) save() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save address allocations: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(a.path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("save address allocations: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), a.path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(a.path, data, 0o600); err != nil {
 		return fmt.Errorf("save address allocations: %w", err)
 	}
 	return nil
