@@ -74,8 +74,10 @@ func TestServicesServedAcrossLeaderFlaps(t *testing.T) {
 				if err != nil {
 					return err
 				}
+				// The service read shares its pointers with the store's
+				// object: the mode is replaced, never changed in place.
 				n := uint64(replicas)
-				svc.Spec.Mode.Replicated.Replicas = &n
+				svc.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
 				return leader.api().UpdateService(t.Context(), svc.ID, svc.Version.Index, svc.Spec, "")
 			})
 			want[other] = replicas
