@@ -266,9 +266,43 @@ func untilBarrier(ctx context.Context, barrier func() error, log *slog.Logger) b
 	}
 }
 
+// workRestartDelay is the pause before a leader's work that returned
+// while its term lasts is started again.
+const workRestartDelay = time.Second
+
+// leadAction is what RunWhileLeader does after raft's state changed.
+type leadAction int
+
+const (
+	keepWork    leadAction = iota
+	startWork              // became leader: start the work after a barrier
+	stopWork               // no longer leader: stop the work
+	restartWork            // leads in a newer term than the work's: stop it, start anew
+)
+
+// decideLead says what RunWhileLeader does: leading and term are raft's
+// now, running and workTerm whether the leader's work runs and the term
+// it started in. Observations are read after the fact, so a leader that
+// stepped down and won a new election in between shows as leading both
+// times: its term is not its work's, and the old term's work (which
+// passed no barrier of the new term) is stopped and started again.
+func decideLead(leading bool, term uint64, running bool, workTerm uint64) leadAction {
+	switch {
+	case leading && !running:
+		return startWork
+	case leading && term != workTerm:
+		return restartWork
+	case !leading && running:
+		return stopWork
+	}
+	return keepWork
+}
+
 // RunWhileLeader runs fn each time this node becomes the leader, with a
-// context cancelled when it stops being the leader or ctx ends. It returns
-// when ctx ends.
+// context cancelled when it stops being the leader or ctx ends, once a
+// barrier of the term applied what earlier leaders committed. An fn that
+// returns while the term lasts is logged and run again: a leader never
+// serves without its work. It returns when ctx ends.
 func (n *Node) RunWhileLeader(ctx context.Context, fn func(ctx context.Context)) {
 	obs := make(chan raft.Observation, 16)
 	o := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
@@ -279,18 +313,32 @@ func (n *Node) RunWhileLeader(ctx context.Context, fn func(ctx context.Context))
 	defer n.raft.DeregisterObserver(o)
 
 	var stop context.CancelFunc
+	var workTerm uint64
 	done := make(chan struct{})
-	start := func() {
+	start := func(term uint64) {
 		var lctx context.Context
 		lctx, stop = context.WithCancel(ctx)
+		workTerm = term
 		done = make(chan struct{})
 		go func(done chan struct{}) {
 			defer close(done)
 			// Serve only once everything committed by earlier leaders is
 			// applied: controllers must decide over the latest state.
-			if untilBarrier(lctx, func() error { return n.raft.Barrier(0).Error() }, n.log) {
-				n.log.Info("leading: the leader's work starts", "raft.term", n.raft.CurrentTerm())
+			if !untilBarrier(lctx, func() error { return n.raft.Barrier(0).Error() }, n.log) {
+				return
+			}
+			n.log.Info("leading: the leader's work starts", "raft.term", n.raft.CurrentTerm())
+			for {
 				fn(lctx)
+				if lctx.Err() != nil {
+					return
+				}
+				n.log.Error("the leader's work returned while this node leads; starting it again", "raft.term", n.raft.CurrentTerm(), "in", workRestartDelay)
+				select {
+				case <-lctx.Done():
+					return
+				case <-time.After(workRestartDelay):
+				}
 			}
 		}(done)
 	}
@@ -307,20 +355,26 @@ func (n *Node) RunWhileLeader(ctx context.Context, fn func(ctx context.Context))
 		}
 	}
 	defer end()
-	if n.IsLeader() {
-		start()
+	act := func() {
+		term := n.raft.CurrentTerm()
+		switch decideLead(n.IsLeader(), term, stop != nil, workTerm) {
+		case startWork:
+			start(term)
+		case stopWork:
+			end()
+		case restartWork:
+			n.log.Warn("leading in a new term with the last term's work running: starting it anew", "raft.term", term, "work.term", workTerm)
+			end()
+			start(term)
+		}
 	}
+	act()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-obs:
-			switch leader := n.IsLeader(); {
-			case leader && stop == nil:
-				start()
-			case !leader && stop != nil:
-				end()
-			}
+			act()
 		}
 	}
 }

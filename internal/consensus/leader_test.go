@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/shoal-project/shoal/internal/consensus"
+	"github.com/shoal-project/shoal/internal/consensus/consensustest"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -95,4 +96,37 @@ func TestRunWhileLeaderStopsWhenLeadershipMoves(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRunning(map[string]bool{"m1": false, "m2": true})
+}
+
+// TestRunWhileLeaderRestartsWorkThatReturns: the leader's work that
+// returns while this node still leads is run again, so that a leader never
+// answers the API while running none of its controllers (finding 5's
+// shape).
+func TestRunWhileLeaderRestartsWorkThatReturns(t *testing.T) {
+	_, n := consensustest.NewNode(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := make(chan int, 4)
+	count := 0
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		n.RunWhileLeader(ctx, func(lctx context.Context) {
+			count++
+			calls <- count
+			if count == 1 {
+				return // a part of the work that gave up
+			}
+			<-lctx.Done()
+		})
+	})
+	defer func() { cancel(); wg.Wait() }()
+	for want := 1; want <= 2; want++ {
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("run %d, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the leader's work ran %d times in 10 s, want %d: it was not run again after it returned", want-1, want)
+		}
+	}
 }

@@ -199,12 +199,10 @@ func startManager(ctx context.Context, cfg managerConfig) (m *manager, err error
 	m.goRun(func(mctx context.Context) { followRaftSpec(mctx, rn, st, cfg.log) })
 	m.goRun(func(mctx context.Context) {
 		rn.RunWhileLeader(mctx, func(lctx context.Context) {
-			var wg sync.WaitGroup
-			wg.Add(3)
-			go func() { defer wg.Done(); disp.RunLeader(lctx) }()
-			go func() { defer wg.Done(); trackMembers(lctx, rn, st, cfg.mem.NodeID, cfg.log) }()
-			go func() { defer wg.Done(); runControllers(lctx, st, cfg.log) }()
-			wg.Wait()
+			runTogether(lctx,
+				disp.RunLeader,
+				func(ctx context.Context) { trackMembers(ctx, rn, st, cfg.mem.NodeID, cfg.log) },
+				func(ctx context.Context) { runControllers(ctx, st, cfg.log) })
 		})
 	})
 	return m, nil
@@ -266,6 +264,23 @@ func (m *manager) stop() {
 	m.wg.Wait()
 	m.leaderConn.close()
 	m.raft.Shutdown()
+}
+
+// runTogether runs parts until ctx ends or one of them returns, then ends
+// the others and waits for them: a leader's work runs whole or not at all,
+// and consensus.RunWhileLeader starts work that returned while its term
+// lasts again.
+func runTogether(ctx context.Context, parts ...func(context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		wg.Go(func() {
+			defer cancel()
+			p(ctx)
+		})
+	}
+	wg.Wait()
 }
 
 // runControllers runs the leader's controllers until ctx ends.
