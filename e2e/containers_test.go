@@ -434,6 +434,68 @@ func TestContainers(t *testing.T) {
 		d.Docker("service", "rm", "svc")
 	})
 
+	t.Run("containers started together share a shim, and one killed or removed leaves the others", func(t *testing.T) {
+		// The daemon groups up to --shim-group-size (8) plain containers
+		// started one after another under one shim; four in a row share
+		// one at least pairwise however many earlier subtests left open.
+		var ids []string
+		byShim := map[int][]string{}
+		for range 4 {
+			id := strings.TrimSpace(d.Docker("run", "-d", "busybox", "sleep", "3600"))
+			ids = append(ids, id)
+			shim := shimOf(t, d, id)
+			byShim[shim] = append(byShim[shim], id)
+		}
+		t.Cleanup(func() { d.TryDocker(append([]string{"rm", "-f"}, ids...)...) })
+		var shim int
+		var pair []string
+		for s, members := range byShim {
+			if len(members) >= 2 {
+				shim, pair = s, members
+			}
+		}
+		if pair == nil {
+			t.Fatalf("four containers run by %d shims (%v): none shared", len(byShim), byShim)
+		}
+		// The first of the pair started the shim: its bundle, where the
+		// shim was started, goes with it.
+		first, second := pair[0], pair[1]
+		d.Docker("kill", first)
+		if got := inspect(d, first, "{{.State.Status}}"); got != "exited" {
+			t.Fatalf("killed container %s: status %q", first, got)
+		}
+		d.Docker("rm", "-f", first)
+		if got := inspect(d, second, "{{.State.Running}}"); got != "true" {
+			t.Fatalf("container %s after the other of its shim was killed and removed: running %q", second, got)
+		}
+		if got := shimOf(t, d, second); got != shim {
+			t.Fatalf("container %s: shim %d, was %d", second, got, shim)
+		}
+		if out := strings.TrimSpace(d.Docker("exec", second, "echo", "still here")); out != "still here" {
+			t.Fatalf("exec in %s: %q", second, out)
+		}
+		d.Docker("stop", "-t", "1", second)
+		if got := inspect(d, second, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+			t.Fatalf("stopped container %s: %q, want exited 137", second, got)
+		}
+		// A start after a task of its group was deleted gets a shim of
+		// its own: the group's may be on its way out.
+		d.Docker("start", second)
+		if got := shimOf(t, d, second); got == shim {
+			t.Errorf("container %s started again in the closed group's shim %d", second, shim)
+		}
+		for _, id := range pair[2:] {
+			d.Docker("rm", "-f", id)
+		}
+		d.Docker("rm", "-f", second)
+		Eventually(t, 10*time.Second, func() string {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", shim)); err == nil {
+				return fmt.Sprintf("shim %d still runs after its last container was removed", shim)
+			}
+			return ""
+		})
+	})
+
 	t.Run("a container runs with the runtime it names, a task with the default", func(t *testing.T) {
 		def := os.Getenv("SHOAL_E2E_RUNTIME")
 		if def == "" {
@@ -482,6 +544,29 @@ func TestContainers(t *testing.T) {
 		}
 		d.Docker("service", "rm", "rt")
 	})
+}
+
+// shimOf is the PID of the containerd shim that runs container id: the
+// parent of its process, which the shim reaps as a subreaper.
+func shimOf(t *testing.T, d *Daemon, id string) int {
+	t.Helper()
+	pid := inspect(d, id, "{{.State.Pid}}")
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatalf("container %s: process %q: %v", id, pid, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			ppid, _ := strconv.Atoi(strings.TrimSpace(v))
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", ppid))
+			if got := strings.TrimSpace(string(comm)); got != "containerd-shim" {
+				t.Fatalf("container %s: parent %d of its process %s is %q, not a shim", id, ppid, pid, got)
+			}
+			return ppid
+		}
+	}
+	t.Fatalf("container %s: no PPid in /proc/%s/status", id, pid)
+	return 0
 }
 
 // crunRefusesHost says why crun cannot run containers here, if it cannot:
