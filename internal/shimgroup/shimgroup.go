@@ -11,13 +11,16 @@
 //     is opened; containers of different keys (runtime, user namespace)
 //     never share one, as the shim's options are given by its first.
 //   - A container joins its group's shim only while no task of the group
-//     has been deleted (Pool.Join): the shim exits when its last task is
-//     deleted, and a container joining it then would find it going away
-//     under its create. A delete closes the group (Pool.Close) and waits
-//     for the joins in flight, whose creates then keep the shim alive.
-//     A container of a closed group, or of a group an earlier daemon
-//     made (after a restart nothing is known of it), starts a shim of
-//     its own: its start drops the annotation from its spec.
+//     has been deleted and no create of one failed (Pool.Join): the shim
+//     exits when its last task goes, and a container joining it then
+//     would find it going away under its create. A delete closes the
+//     group (Pool.Close) and waits for the join in flight, whose create
+//     then keeps the shim alive; the creates of a group run one at a
+//     time (the shim runs them one at a time anyway), so a create that
+//     fails closes the group before another can join. A container of a
+//     closed group, or of a group an earlier daemon made (after a restart
+//     nothing is known of it), starts a shim of its own: its start drops
+//     the annotation from its spec.
 package shimgroup
 
 import (
@@ -46,9 +49,9 @@ type filling struct {
 }
 
 type group struct {
-	// joins is read-held by each start joining the group's shim until
-	// its task exists, and write-held by Close.
-	joins  sync.RWMutex
+	// joins is held by a start joining the group's shim until its task
+	// create returned, and by Close.
+	joins  sync.Mutex
 	closed bool // guarded by joins
 }
 
@@ -90,41 +93,54 @@ func (p *Pool) Assign(key string) string {
 }
 
 // Join is called before a container of group name creates its task. ok
-// says whether the task may join the group's shim; then release must be
-// called once the task create returned. When !ok the container must
-// start without the group (a shim of its own); release is a no-op.
-func (p *Pool) Join(name string) (release func(), ok bool) {
+// says whether the task may join the group's shim; then done must be
+// called once the create returned, with whether it made the task. When
+// !ok the container must start without the group (a shim of its own);
+// done is a no-op.
+func (p *Pool) Join(name string) (done func(created bool), ok bool) {
 	g := p.lookup(name)
 	if g == nil {
-		return func() {}, false
+		return func(bool) {}, false
 	}
-	g.joins.RLock()
+	g.joins.Lock()
 	if g.closed {
-		g.joins.RUnlock()
-		return func() {}, false
+		g.joins.Unlock()
+		return func(bool) {}, false
 	}
-	return g.joins.RUnlock, true
+	return func(created bool) {
+		if !created {
+			// containerd deletes a task whose create failed, and the
+			// shim may exit with it.
+			p.close(name, g)
+		}
+		g.joins.Unlock()
+	}, true
 }
 
 // Close is called before a task of a container of group name is deleted:
 // no container joins the group's shim after it, and it returns once the
-// joins in flight have their tasks.
+// join in flight has its task.
 func (p *Pool) Close(name string) {
 	g := p.lookup(name)
 	if g == nil {
 		return
 	}
 	g.joins.Lock()
-	g.closed = true
+	p.close(name, g)
 	g.joins.Unlock()
+}
+
+// close closes g, named name; g.joins is held.
+func (p *Pool) close(name string, g *group) {
+	g.closed = true
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	delete(p.groups, name) // a group not known is closed
 	for key, f := range p.open {
 		if f.name == name {
 			delete(p.open, key)
 		}
 	}
-	p.mu.Unlock()
 }
 
 func (p *Pool) lookup(name string) *group {

@@ -54,11 +54,11 @@ func TestNilPoolGroupsNothing(t *testing.T) {
 func TestJoinUntilClosed(t *testing.T) {
 	p := newPool(4, counted())
 	g := p.Assign("runc")
-	release, ok := p.Join(g)
+	done, ok := p.Join(g)
 	if !ok {
 		t.Fatalf("first member cannot join its fresh group %s", g)
 	}
-	release()
+	done(true)
 	if _, ok := p.Join("shoal-of-an-earlier-daemon"); ok {
 		t.Error("a group this pool did not make may be joined; its shim may be going away")
 	}
@@ -71,12 +71,25 @@ func TestJoinUntilClosed(t *testing.T) {
 	}
 }
 
+func TestFailedCreateCloses(t *testing.T) {
+	p := newPool(4, counted())
+	g := p.Assign("runc")
+	done, ok := p.Join(g)
+	if !ok {
+		t.Fatal("cannot join")
+	}
+	done(false)
+	if _, ok := p.Join(g); ok {
+		t.Errorf("group %s may be joined after a create in it failed; its shim may be going away", g)
+	}
+}
+
 // TestCloseWaitsForJoins: a delete that may end the shim waits until a
 // start joining it has its task, which then keeps the shim.
 func TestCloseWaitsForJoins(t *testing.T) {
 	p := newPool(4, counted())
 	g := p.Assign("runc")
-	release, ok := p.Join(g)
+	done, ok := p.Join(g)
 	if !ok {
 		t.Fatal("cannot join")
 	}
@@ -90,6 +103,6 @@ func TestCloseWaitsForJoins(t *testing.T) {
 		t.Fatal("Close returned while a join was in flight")
 	case <-time.After(50 * time.Millisecond):
 	}
-	release()
+	done(true)
 	<-closed
 }

@@ -420,12 +420,12 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 	if rec.Config.Tty {
 		opts = append(opts, cio.WithTerminal)
 	}
-	group, release, err := e.joinShimGroup(ctx, ctr)
+	group, joined, err := e.joinShimGroup(ctx, ctr)
 	if err != nil {
 		return nil, err
 	}
 	task, err := ctr.NewTask(ctx, cio.NewCreator(opts...))
-	release()
+	joined(err == nil)
 	if err != nil {
 		return nil, startError(fmt.Errorf("create task of %s: %w", id, err))
 	}

@@ -49,16 +49,17 @@ func shimGroupOf(ctx context.Context, ctr client.Container) string {
 	return s.Annotations[shimgroup.Annotation]
 }
 
-// joinShimGroup is called before ctr's task is created, and release once
-// it is. A container whose group may not be joined any more (see package
-// shimgroup) loses the group from its spec, for a shim of its own.
-func (e *Executor) joinShimGroup(ctx context.Context, ctr client.Container) (group string, release func(), err error) {
+// joinShimGroup is called before ctr's task is created, and done once the
+// create returned, with whether it made the task. A container whose group
+// may not be joined any more (see package shimgroup) loses the group from
+// its spec, for a shim of its own.
+func (e *Executor) joinShimGroup(ctx context.Context, ctr client.Container) (group string, done func(created bool), err error) {
 	group = shimGroupOf(ctx, ctr)
 	if group == "" {
-		return "", func() {}, nil
+		return "", func(bool) {}, nil
 	}
-	if release, ok := e.groups.Join(group); ok {
-		return group, release, nil
+	if done, ok := e.groups.Join(group); ok {
+		return group, done, nil
 	}
 	err = ctr.Update(ctx, func(_ context.Context, _ *client.Client, c *containers.Container) error {
 		var s oci.Spec
@@ -73,7 +74,7 @@ func (e *Executor) joinShimGroup(ctx context.Context, ctr client.Container) (gro
 	if err != nil {
 		return "", nil, fmt.Errorf("leave shim group %s: %w", group, err)
 	}
-	return "", func() {}, nil
+	return "", func(bool) {}, nil
 }
 
 // closeShimGroup is called before a task of ctr is deleted: the group's
