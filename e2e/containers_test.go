@@ -435,42 +435,22 @@ func TestContainers(t *testing.T) {
 	})
 
 	t.Run("containers started together share a shim, and one killed or removed leaves the others", func(t *testing.T) {
-		// The daemon groups up to --shim-group-size (8) plain containers
-		// started one after another under one shim; four in a row share
-		// one at least pairwise however many earlier subtests left open.
-		var ids []string
-		byShim := map[int][]string{}
-		for range 4 {
-			id := strings.TrimSpace(d.Docker("run", "-d", "busybox", "sleep", "3600"))
-			ids = append(ids, id)
-			shim := shimOf(t, d, id)
-			byShim[shim] = append(byShim[shim], id)
-		}
-		t.Cleanup(func() { d.TryDocker(append([]string{"rm", "-f"}, ids...)...) })
-		var shim int
-		var pair []string
-		for s, members := range byShim {
-			if len(members) >= 2 {
-				shim, pair = s, members
+		shim, group := sharedShim(t, d)
+		// The first started the shim: its bundle, where the shim was
+		// started, goes with it.
+		first, rest := group[0], group[1:]
+		d.Docker("kill", first)
+		d.Docker("wait", first)
+		d.Docker("rm", "-f", first)
+		for _, id := range rest {
+			if got := inspect(d, id, "{{.State.Running}}"); got != "true" {
+				t.Fatalf("container %s after another of its shim was killed and removed: running %q", id, got)
+			}
+			if got := shimOf(t, d, id); got != shim {
+				t.Fatalf("container %s: shim %d, was %d", id, got, shim)
 			}
 		}
-		if pair == nil {
-			t.Fatalf("four containers run by %d shims (%v): none shared", len(byShim), byShim)
-		}
-		// The first of the pair started the shim: its bundle, where the
-		// shim was started, goes with it.
-		first, second := pair[0], pair[1]
-		d.Docker("kill", first)
-		if got := inspect(d, first, "{{.State.Status}}"); got != "exited" {
-			t.Fatalf("killed container %s: status %q", first, got)
-		}
-		d.Docker("rm", "-f", first)
-		if got := inspect(d, second, "{{.State.Running}}"); got != "true" {
-			t.Fatalf("container %s after the other of its shim was killed and removed: running %q", second, got)
-		}
-		if got := shimOf(t, d, second); got != shim {
-			t.Fatalf("container %s: shim %d, was %d", second, got, shim)
-		}
+		second := rest[0]
 		if out := strings.TrimSpace(d.Docker("exec", second, "echo", "still here")); out != "still here" {
 			t.Fatalf("exec in %s: %q", second, out)
 		}
@@ -478,22 +458,48 @@ func TestContainers(t *testing.T) {
 		if got := inspect(d, second, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
 			t.Fatalf("stopped container %s: %q, want exited 137", second, got)
 		}
+		if got := inspect(d, rest[1], "{{.State.Running}}"); got != "true" {
+			t.Fatalf("container %s after another of its shim was stopped: running %q", rest[1], got)
+		}
 		// A start after a task of its group was deleted gets a shim of
 		// its own: the group's may be on its way out.
 		d.Docker("start", second)
 		if got := shimOf(t, d, second); got == shim {
 			t.Errorf("container %s started again in the closed group's shim %d", second, shim)
 		}
-		for _, id := range pair[2:] {
-			d.Docker("rm", "-f", id)
-		}
-		d.Docker("rm", "-f", second)
+		d.Docker(append([]string{"rm", "-f"}, rest...)...)
 		Eventually(t, 10*time.Second, func() string {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", shim)); err == nil {
 				return fmt.Sprintf("shim %d still runs after its last container was removed", shim)
 			}
 			return ""
 		})
+	})
+
+	t.Run("a shim that dies takes its group, and restart policies bring each back in a shim of its own", func(t *testing.T) {
+		shim, group := sharedShim(t, d, "--restart", "always")
+		pids := map[string]string{}
+		for _, id := range group {
+			pids[id] = inspect(d, id, "{{.State.Pid}}")
+		}
+		if out, err := exec.Command("kill", "-9", strconv.Itoa(shim)).CombinedOutput(); err != nil {
+			t.Fatalf("kill shim %d: %v %s", shim, err, out)
+		}
+		Eventually(t, 20*time.Second, func() string {
+			for _, id := range group {
+				if got := inspect(d, id, "{{.State.Running}} {{.State.Pid}}"); !strings.HasPrefix(got, "true ") || got == "true "+pids[id] {
+					return fmt.Sprintf("container %s after its shim was killed: %q (pid was %s)", id, got, pids[id])
+				}
+			}
+			return ""
+		})
+		shims := map[int]bool{shim: true}
+		for _, id := range group {
+			shims[shimOf(t, d, id)] = true
+		}
+		if len(shims) != len(group)+1 {
+			t.Errorf("%d containers restarted after their shim %d died run by %d other shims, want one each", len(group), shim, len(shims)-1)
+		}
 	})
 
 	t.Run("a container runs with the runtime it names, a task with the default", func(t *testing.T) {
@@ -544,6 +550,29 @@ func TestContainers(t *testing.T) {
 		}
 		d.Docker("service", "rm", "rt")
 	})
+}
+
+// sharedShim runs three busybox sleep containers (with args before the
+// image) one after another, checks that one shim runs them all, and
+// returns it and the containers in the order they started; they are
+// removed when t ends. A container removed first closes the group being
+// filled (no container joins a group after a task of it was deleted), so
+// the three open a group of their own: --shim-group-size (8) takes them.
+func sharedShim(t *testing.T, d *Daemon, args ...string) (int, []string) {
+	t.Helper()
+	d.Docker("run", "--rm", "busybox", "true")
+	var ids []string
+	t.Cleanup(func() { d.TryDocker(append([]string{"rm", "-f"}, ids...)...) })
+	shims := map[int]bool{}
+	for range 3 {
+		id := strings.TrimSpace(d.Docker(append(append([]string{"run", "-d"}, args...), "busybox", "sleep", "3600")...))
+		ids = append(ids, id)
+		shims[shimOf(t, d, id)] = true
+	}
+	if len(shims) != 1 {
+		t.Fatalf("three containers started one after another run by %d shims (%v), want one", len(shims), shims)
+	}
+	return shimOf(t, d, ids[0]), ids
 }
 
 // shimOf is the PID of the containerd shim that runs container id: the
