@@ -11,7 +11,7 @@
 # root, exec root, pidfile, socket and containerd (bench/lib.sh, as
 # bench/vs-docker.sh). Prints a line per measurement and last lines
 #   engine run_rm runtime=NAME runs=R shoal_p50_ms=… shoal_p99_ms=… docker_p50_ms=… docker_p99_ms=… p50_ratio=… p99_ratio=…
-#   engine parallel runtime=NAME n=N runs=R shoal_s=MEDIAN (MIN–MAX) docker_s=… ratio=MEDIAN (MIN–MAX)
+#   engine parallel runtime=NAME shim_group=K n=N runs=R shoal_s=MEDIAN (MIN–MAX) docker_s=… ratio=MEDIAN (MIN–MAX)
 # Run it alone: it starts daemons (in this project:
 # flock /tmp/shoal-e2e.lock bench/engine.sh).
 # With PROFILE=FILE Shoal's daemon runs with --pprof and FILE gets a CPU
@@ -23,7 +23,10 @@
 # With RUNTIME=NAME Shoal's daemon runs its containers with that OCI runtime
 # (--default-runtime: runc, its default, or crun; on a hybrid-cgroup host
 # crun needs scripts/crun-on-hybrid.sh around the bench); dockerd keeps runc.
-# Usage: [PROFILE=FILE] [PERF=DIR] [RUNTIME=NAME] bench/engine.sh [RUNS] [N] [PAR_RUNS]
+# With SHIM_GROUP=K Shoal's daemon runs with --shim-group-size K (up to K
+# plain containers a containerd shim; 1: one shim each, as dockerd);
+# the daemon's default when unset.
+# Usage: [PROFILE=FILE] [PERF=DIR] [RUNTIME=NAME] [SHIM_GROUP=K] bench/engine.sh [RUNS] [N] [PAR_RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-100}
@@ -32,6 +35,7 @@ par_runs=${3:-3}
 profile=${PROFILE:-}
 perfdir=${PERF:-}
 runtime=${RUNTIME:-runc}
+shimgroup=${SHIM_GROUP:-}
 [ -z "$perfdir" ] || mkdir -p "$perfdir"
 . bench/lib.sh
 
@@ -73,7 +77,8 @@ netns "$tag-s" 10.249.98.2
 containerd_for docker "$tag-d"
 dockerd_in "$tag-d" "$dsock"
 nsenter --net=/run/netns/"$tag-s" setsid bin/shoal daemon --data-root "$work/shoal" --exec-root "$run/s" \
-	--host "$ssock" --pidfile "$run/s.pid" --default-runtime "$runtime" ${profile:+--pprof} >"$work/shoal.log" 2>&1 &
+	--host "$ssock" --pidfile "$run/s.pid" --default-runtime "$runtime" ${profile:+--pprof} \
+	${shimgroup:+--shim-group-size "$shimgroup"} >"$work/shoal.log" 2>&1 &
 disown
 wait_api "$dsock"
 wait_api "$ssock"
@@ -163,6 +168,6 @@ for i in $(seq 1 "$par_runs"); do
 	ps_+=("$s") pd+=("$d") ratio+=("$(echo "$s / $d" | bc -l)")
 	printf 'run %d: %d containers: shoal %.2f s, docker %.2f s, shoal/docker %.2f\n' "$i" "$par" "$s" "$d" "${ratio[-1]}"
 done
-printf 'engine parallel runtime=%s n=%d runs=%d shoal_s=%.2f (%s) docker_s=%.2f (%s) ratio=%.2f (%s) load=%s→%s\n' \
-	"$runtime" "$par" "$par_runs" "$(median "${ps_[@]}")" "$(spread "${ps_[@]}")" "$(median "${pd[@]}")" "$(spread "${pd[@]}")" \
+printf 'engine parallel runtime=%s shim_group=%s n=%d runs=%d shoal_s=%.2f (%s) docker_s=%.2f (%s) ratio=%.2f (%s) load=%s→%s\n' \
+	"$runtime" "${shimgroup:-default}" "$par" "$par_runs" "$(median "${ps_[@]}")" "$(spread "${ps_[@]}")" "$(median "${pd[@]}")" "$(spread "${pd[@]}")" \
 	"$(median "${ratio[@]}")" "$(spread "${ratio[@]}")" "$load0" "$(cut -d' ' -f1 /proc/loadavg)"

@@ -438,6 +438,84 @@ func TestContainers(t *testing.T) {
 		d.Docker("service", "rm", "svc")
 	})
 
+	t.Run("containers started together share a shim, and one killed or removed leaves the others", func(t *testing.T) {
+		shim, group := sharedShim(t, d)
+		// The first started the shim: its bundle, where the shim was
+		// started, goes with it.
+		first, rest := group[0], group[1:]
+		d.Docker("kill", first)
+		d.Docker("wait", first)
+		d.Docker("rm", "-f", first)
+		for _, id := range rest {
+			if got := inspect(d, id, "{{.State.Running}}"); got != "true" {
+				t.Fatalf("container %s after another of its shim was killed and removed: running %q", id, got)
+			}
+			if got := shimOf(t, d, id); got != shim {
+				t.Fatalf("container %s: shim %d, was %d", id, got, shim)
+			}
+		}
+		second := rest[0]
+		if out := strings.TrimSpace(d.Docker("exec", second, "echo", "still here")); out != "still here" {
+			t.Fatalf("exec in %s: %q", second, out)
+		}
+		d.Docker("stop", "-t", "1", second)
+		if got := inspect(d, second, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+			t.Fatalf("stopped container %s: %q, want exited 137", second, got)
+		}
+		if got := inspect(d, rest[1], "{{.State.Running}}"); got != "true" {
+			t.Fatalf("container %s after another of its shim was stopped: running %q", rest[1], got)
+		}
+		// A start after a task of its group was deleted gets a shim of
+		// its own: the group's may be on its way out.
+		d.Docker("start", second)
+		if got := shimOf(t, d, second); got == shim {
+			t.Errorf("container %s started again in the closed group's shim %d", second, shim)
+		}
+		d.Docker(append([]string{"rm", "-f"}, rest...)...)
+		Eventually(t, 10*time.Second, func() string {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", shim)); err == nil {
+				return fmt.Sprintf("shim %d still runs after its last container was removed", shim)
+			}
+			return ""
+		})
+	})
+
+	t.Run("a shim that dies takes its group, and restart policies bring each back in a shim of its own", func(t *testing.T) {
+		shim, group := sharedShim(t, d, "--restart", "always")
+		pids := map[string]string{}
+		for _, id := range group {
+			pids[id] = inspect(d, id, "{{.State.Pid}}")
+		}
+		if out, err := exec.Command("kill", "-9", strconv.Itoa(shim)).CombinedOutput(); err != nil {
+			t.Fatalf("kill shim %d: %v %s", shim, err, out)
+		}
+		// containerd clears a dead shim's tasks a moment after it died: a
+		// restart meanwhile fails ("already exists") and is tried again.
+		shims := map[string]int{}
+		Eventually(t, 30*time.Second, func() string {
+			for _, id := range group {
+				got := inspect(d, id, "{{.State.Running}} {{.State.Pid}}")
+				pid, ok := strings.CutPrefix(got, "true ")
+				if !ok || pid == pids[id] {
+					return fmt.Sprintf("container %s after its shim was killed: %q (pid was %s)", id, got, pids[id])
+				}
+				s, err := parentShim(pid)
+				if err != nil || s == shim {
+					return fmt.Sprintf("container %s after its shim %d was killed: process %s, shim %d (%v)", id, shim, pid, s, err)
+				}
+				shims[id] = s
+			}
+			return ""
+		})
+		distinct := map[int]bool{}
+		for _, s := range shims {
+			distinct[s] = true
+		}
+		if len(distinct) != len(group) {
+			t.Errorf("%d containers restarted after their shim %d died run by shims %v, want one each", len(group), shim, shims)
+		}
+	})
+
 	t.Run("a container runs with the runtime it names, a task with the default", func(t *testing.T) {
 		def := os.Getenv("SHOAL_E2E_RUNTIME")
 		if def == "" {
@@ -486,6 +564,59 @@ func TestContainers(t *testing.T) {
 		}
 		d.Docker("service", "rm", "rt")
 	})
+}
+
+// sharedShim runs three busybox sleep containers (with args before the
+// image) one after another, checks that one shim runs them all, and
+// returns it and the containers in the order they started; they are
+// removed when t ends. A container removed first closes the group being
+// filled (no container joins a group after a task of it was deleted), so
+// the three open a group of their own: --shim-group-size (8) takes them.
+func sharedShim(t *testing.T, d *Daemon, args ...string) (int, []string) {
+	t.Helper()
+	d.Docker("run", "--rm", "busybox", "true")
+	var ids []string
+	t.Cleanup(func() { d.TryDocker(append([]string{"rm", "-f"}, ids...)...) })
+	shims := map[int]bool{}
+	for range 3 {
+		id := strings.TrimSpace(d.Docker(append(append([]string{"run", "-d"}, args...), "busybox", "sleep", "3600")...))
+		ids = append(ids, id)
+		shims[shimOf(t, d, id)] = true
+	}
+	if len(shims) != 1 {
+		t.Fatalf("three containers started one after another run by %d shims (%v), want one", len(shims), shims)
+	}
+	return shimOf(t, d, ids[0]), ids
+}
+
+// shimOf is the PID of the containerd shim that runs container id.
+func shimOf(t *testing.T, d *Daemon, id string) int {
+	t.Helper()
+	shim, err := parentShim(inspect(d, id, "{{.State.Pid}}"))
+	if err != nil {
+		t.Fatalf("container %s: %v", id, err)
+	}
+	return shim
+}
+
+// parentShim is the PID of the shim whose child (as a subreaper) process
+// pid is: a container's process.
+func parentShim(pid string) (int, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("process %q: %w", pid, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			ppid, _ := strconv.Atoi(strings.TrimSpace(v))
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", ppid))
+			if got := strings.TrimSpace(string(comm)); got != "containerd-shim" {
+				return 0, fmt.Errorf("parent %d of process %s is %q, not a shim", ppid, pid, got)
+			}
+			return ppid, nil
+		}
+	}
+	return 0, fmt.Errorf("no PPid in /proc/%s/status", pid)
 }
 
 // crunRefusesHost says why crun cannot run containers here, if it cannot:

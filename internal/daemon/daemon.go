@@ -68,7 +68,15 @@ type Options struct {
 	DefaultRuntime string
 	// AddRuntimes are further runtimes, NAME=PATH.
 	AddRuntimes []string
+	// ShimGroupSize is how many plain containers may share one containerd
+	// shim; 1 gives each its own, as dockerd does.
+	ShimGroupSize int
 }
+
+// defaultShimGroupSize is --shim-group-size's default: a containerd runc
+// shim serializes the creates and starts of its containers, so a burst
+// keeps several shims (docs/BENCHMARKS.md, shim groups).
+const defaultShimGroupSize = 8
 
 // NewCommand returns the `daemon` command.
 func NewCommand() *cobra.Command {
@@ -100,6 +108,7 @@ func NewCommand() *cobra.Command {
 	o.TLS.AddFlags(f)
 	f.StringVar(&o.UsernsRemap, "userns-remap", "", "run containers in user namespaces mapped to the subordinate IDs (/etc/subuid, /etc/subgid) of a user and group: default (the user dockremap, made when missing), USER or USER:GROUP")
 	f.StringVar(&o.DefaultRuntime, "default-runtime", runtimes.Runc, "OCI runtime of containers that name none (docker run --runtime) and of swarm tasks: runc, crun (when on PATH) or a name given to --add-runtime")
+	f.IntVar(&o.ShimGroupSize, "shim-group-size", defaultShimGroupSize, "plain containers started together share one containerd shim, up to this many a shim (a new shim when full; a shim that dies takes its containers with it); 1 gives every container its own, as dockerd does")
 	f.StringArrayVar(&o.AddRuntimes, "add-runtime", nil, "another OCI runtime containers may name, NAME=PATH; it must take runc's command line, as crun does")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (127.0.0.1:9323, unix:///path; another TCP address needs --tlsverify or --insecure-tcp, as -H does); off when empty")
 	f.BoolVar(&o.Pprof, "pprof", false, "serve Go's profiles at /debug/pprof/ on the API's hosts (for measuring the daemon; off by default)")
@@ -123,6 +132,9 @@ func Run(ctx context.Context, o Options) error {
 	subnet, err := netip.ParsePrefix(o.BridgeCIDR)
 	if err != nil {
 		return fmt.Errorf("--bridge-cidr %q: %w", o.BridgeCIDR, err)
+	}
+	if o.ShimGroupSize < 1 {
+		return fmt.Errorf("--shim-group-size %d: want 1 or more", o.ShimGroupSize)
 	}
 	var uiAddr apitls.Addr
 	if o.UIAddr != "" {
@@ -212,6 +224,7 @@ func Run(ctx context.Context, o Options) error {
 		Events:             bus,
 		Remap:              remap,
 		Runtimes:           rts,
+		ShimGroupSize:      o.ShimGroupSize,
 	})
 	if err != nil {
 		return err

@@ -59,6 +59,9 @@ type Config struct {
 	// Runtimes are the OCI runtimes containers may run with
 	// (--default-runtime, --add-runtime); runc alone when nil.
 	Runtimes *runtimes.Set
+	// ShimGroupSize is how many plain containers may share one containerd
+	// shim (--shim-group-size); 1 or less gives each its own.
+	ShimGroupSize int
 }
 
 // Engine is the running local engine.
@@ -173,6 +176,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		BridgeID:         e.predefined.IDs["bridge"],
 		Remap:            cfg.Remap,
 		Runtimes:         cfg.Runtimes,
+		ShimGroupSize:    cfg.ShimGroupSize,
 	}
 	if cfg.Events != nil {
 		execCfg.Events = cfg.Events

@@ -613,6 +613,7 @@ func (e *Executor) remove(ctx context.Context, id string, removeVolumes bool) er
 	case err == nil:
 		task, err := ctr.Task(ctx, nil)
 		if err == nil {
+			e.closeShimGroup(ctx, ctr)
 			err = deleteTask(ctx, task)
 		}
 		if err != nil && !cerrdefs.IsNotFound(err) {

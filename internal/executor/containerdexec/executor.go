@@ -43,6 +43,7 @@ import (
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/runtimes"
+	"github.com/shoal-project/shoal/internal/shimgroup"
 	"github.com/shoal-project/shoal/internal/template"
 	"github.com/shoal-project/shoal/internal/volume"
 )
@@ -82,6 +83,10 @@ type Config struct {
 	// (HostConfig.Runtime, the default when empty), tasks get the default.
 	// Runc alone when nil.
 	Runtimes *runtimes.Set
+	// ShimGroupSize is how many plain containers may share one containerd
+	// shim (package shimgroup); 1 or less gives each its own, as dockerd
+	// does.
+	ShimGroupSize int
 	// Root holds per-container files (Root/containers/ID) and exec FIFOs
 	// (Root/fifo). Absolute.
 	Root string
@@ -123,6 +128,8 @@ type Executor struct {
 	log *slog.Logger
 
 	locks keyedMutex // per container ID: serializes reaping and removal
+
+	groups *shimgroup.Pool // the shim groups of plain containers
 
 	execMu sync.Mutex
 	execs  map[string]*execRecord // guarded by execMu; by exec ID
@@ -194,6 +201,7 @@ func New(cfg Config) (*Executor, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		node:       node,
+		groups:     shimgroup.New(cfg.ShimGroupSize),
 		execs:      make(map[string]*execRecord),
 		healthCtx:  healthCtx,
 		healthStop: healthStop,

@@ -137,6 +137,7 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 		return err
 	}
 	opts = append(append(opts, plainSpecOpts(&rec.HostConfig)...), runtimeSpec...)
+	opts = append(opts, e.withShimGroup(&rec.HostConfig, remap != nil)...)
 	_, err = e.cfg.Client.NewContainer(ctx, s.ID, append([]client.NewContainerOpts{
 		client.WithImage(s.Image),
 		client.WithSnapshotter(e.cfg.Snapshotter),
@@ -419,28 +420,37 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 	if rec.Config.Tty {
 		opts = append(opts, cio.WithTerminal)
 	}
+	group, joined, err := e.joinShimGroup(ctx, ctr)
+	if err != nil {
+		return nil, err
+	}
 	task, err := ctr.NewTask(ctx, cio.NewCreator(opts...))
+	joined(err == nil)
 	if err != nil {
 		return nil, startError(fmt.Errorf("create task of %s: %w", id, err))
 	}
+	deleteTask := func() {
+		e.groups.Close(group)
+		task.Delete(ctx, client.WithProcessKill)
+	}
 	exited, err := task.Wait(ctx)
 	if err != nil {
-		task.Delete(ctx, client.WithProcessKill)
+		deleteTask()
 		return nil, fmt.Errorf("wait for %s: %w", id, err)
 	}
 	if err := e.mountVolumes(ctx, id, rec); err != nil {
-		task.Delete(ctx, client.WithProcessKill)
+		deleteTask()
 		return nil, err
 	}
 	started := time.Now().UTC()
 	// The start is recorded before it happens, as for tasks; the previous
 	// run's end stays shown until this one ends.
 	if err := e.writeJSON(id, "state.json", runState{StartedAt: started, FinishedAt: prev.FinishedAt}); err != nil {
-		task.Delete(ctx, client.WithProcessKill)
+		deleteTask()
 		return nil, err
 	}
 	if err := task.Start(ctx); err != nil {
-		task.Delete(ctx, client.WithProcessKill)
+		deleteTask()
 		e.writeJSON(id, "state.json", prev)
 		return nil, startError(fmt.Errorf("start container %s: %w", id, err))
 	}

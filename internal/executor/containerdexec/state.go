@@ -129,6 +129,7 @@ func (e *Executor) reap(ctx context.Context, c client.Container) error {
 		e.containerEvent(id, nil, events.ActionOOM, nil)
 	}
 	e.containerEvent(id, nil, events.ActionDie, dieAttributes(rs))
+	e.closeShimGroup(ctx, c)
 	if _, err := task.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("delete task of %s: %w", id, err)
 	}
