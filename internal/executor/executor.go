@@ -101,6 +101,13 @@ type Network interface {
 	// interface on the bridge: a task whose networks are all internal
 	// has no way out.
 	Isolated(ctx context.Context, id string) (nsPath string, err error)
+	// Join gives container id's existing namespace an interface named
+	// ifname on the bridge, without the default route, and returns it:
+	// docker network connect bridge.
+	Join(ctx context.Context, id, ifname string) (*Endpoint, error)
+	// Leave removes what Join (or Sandbox) gave, keeping the namespace:
+	// docker network disconnect bridge.
+	Leave(ctx context.Context, id string) error
 	// Release detaches the container's namespace and removes it.
 	Release(ctx context.Context, id string) error
 	// NetnsPath is where the namespace of container id is, or will be:
@@ -128,4 +135,7 @@ type Endpoint struct {
 	Addr        netip.Prefix // the container's address with the network's prefix length
 	Gateway     netip.Addr
 	MAC         net.HardwareAddr
+	// Ifname is its name in the container's namespace; empty for eth0,
+	// the node bridge's first.
+	Ifname string `json:",omitempty"`
 }

@@ -225,6 +225,7 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
 		addr, gateway, embeddedDNS = localAddr, rec.Endpoint.Gateway, true
+		rec.WayOut = true
 	case !mode.IsBridge():
 		if rec.SandboxKey, err = e.cfg.Network.Isolated(ctx, id); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
@@ -780,11 +781,84 @@ func (e *Executor) Names(ctx context.Context) (map[string]string, error) {
 // BridgeAddr returns container id's address on the node bridge; false
 // when it has none (host, none or another container's network).
 func (e *Executor) BridgeAddr(id string) (netip.Addr, bool) {
+	ep, _, ok := e.NodeEndpoint(id)
+	return ep.Addr.Addr(), ok
+}
+
+// NodeEndpoint returns container id's interface on the node bridge (its
+// Ifname filled in), and whether it is its place on the default bridge
+// rather than only its way out of an overlay; ok is false when it has
+// none.
+func (e *Executor) NodeEndpoint(id string) (ep executor.Endpoint, onDefault, ok bool) {
 	rec, err := e.readRecord(id)
 	if err != nil || rec.Endpoint == nil {
-		return netip.Addr{}, false
+		return executor.Endpoint{}, false, false
 	}
-	return rec.Endpoint.Addr.Addr(), true
+	ep = *rec.Endpoint
+	if ep.Ifname == "" {
+		ep.Ifname = "eth0"
+	}
+	return ep, onBridge(rec), true
+}
+
+// ConnectBridge puts plain container id on the default bridge (docker
+// network connect bridge): an interface named ifname there, without the
+// default route (the engine decides it), or its way out on the node
+// bridge shown as its place on the bridge from now on.
+func (e *Executor) ConnectBridge(ctx context.Context, id, ifname string) error {
+	rec, err := e.readRecord(id)
+	if err != nil {
+		return err
+	}
+	if rec.Endpoint != nil && onBridge(rec) {
+		return errdefs.Forbidden("endpoint with name %s already exists in network bridge", rec.Name)
+	}
+	if e.cfg.Network == nil {
+		return errdefs.Unavailable("this node has no bridge network")
+	}
+	joined := false
+	if rec.Endpoint == nil {
+		if rec.Endpoint, err = e.cfg.Network.Join(ctx, id, ifname); err != nil {
+			return err
+		}
+		joined = true
+	}
+	rec.Connected = true
+	if err := e.writeJSON(id, "config.json", rec); err != nil {
+		if joined {
+			if lerr := e.cfg.Network.Leave(context.WithoutCancel(ctx), id); lerr != nil {
+				e.log.Warn("undo a connect to the bridge", "container.id", id, "err", lerr)
+			}
+		}
+		return err
+	}
+	e.bridgeEvent(id, events.ActionConnect)
+	return nil
+}
+
+// DisconnectBridge takes plain container id off the default bridge
+// (docker network disconnect bridge): its interface there goes, unless
+// it is also its way out of an overlay, which it keeps unseen.
+func (e *Executor) DisconnectBridge(ctx context.Context, id string) error {
+	rec, err := e.readRecord(id)
+	if err != nil {
+		return err
+	}
+	if rec.Endpoint == nil || !onBridge(rec) {
+		return errdefs.Forbidden("container %s is not connected to network bridge", id)
+	}
+	if !rec.WayOut {
+		if err := e.cfg.Network.Leave(ctx, id); err != nil {
+			return err
+		}
+		rec.Endpoint = nil
+	}
+	rec.Connected = false
+	if err := e.writeJSON(id, "config.json", rec); err != nil {
+		return err
+	}
+	e.bridgeEvent(id, events.ActionDisconnect)
+	return nil
 }
 
 // WaitExit waits until container id's process has exited, at once when

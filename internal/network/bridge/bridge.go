@@ -246,7 +246,7 @@ func (b *Bridge) Sandbox(ctx context.Context, id string) (string, *executor.Endp
 		return "", nil, err
 	}
 	ep := b.endpoint(addr)
-	if err := b.attach(path, id, ep); err != nil {
+	if err := b.attach(path, id, ep, true); err != nil {
 		// Undo only a sandbox made just now: an existing one may have a
 		// running container in it.
 		if !existed {
@@ -295,8 +295,75 @@ func (b *Bridge) Isolated(ctx context.Context, id string) (string, error) {
 	return path, nil
 }
 
-// attach brings the namespace at path to the state ep describes.
-func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
+// Join gives the existing namespace of container id an interface named
+// ifname on the bridge, with an address of its own and no route: docker
+// network connect bridge, on a container whose network mode is another
+// network (or that was disconnected from the bridge). Which interface
+// holds the default route is the caller's (DefaultRoute). It keeps what
+// exists.
+func (b *Bridge) Join(ctx context.Context, id, ifname string) (*executor.Endpoint, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	path := b.nsPath(id)
+	if ok, err := ownedns.Mounted(path); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, errdefs.Conflict("container %s has no network namespace to join bridge %s from", id, b.cfg.Name)
+	}
+	addr, err := b.alloc.Allocate(id)
+	if err != nil {
+		return nil, err
+	}
+	ep := b.endpoint(addr)
+	ep.Ifname = ifname
+	if err := b.attach(path, id, ep, false); err != nil {
+		if lerr := b.leave(id); lerr != nil {
+			b.log.WarnContext(ctx, "undo a failed join", "container.id", id, "err", lerr)
+		}
+		return nil, fmt.Errorf("join %s to bridge %s: %w", id, b.cfg.Name, err)
+	}
+	return ep, nil
+}
+
+// Leave removes container id's interface on the bridge and frees its
+// address, keeping its namespace: docker network disconnect bridge. One
+// that is gone is no error.
+func (b *Bridge) Leave(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.leave(id)
+}
+
+// leave does Leave's work; the caller holds mu. Deleting the host end
+// deletes the container's end with it.
+func (b *Bridge) leave(id string) error {
+	name := vethName(id)
+	if link, err := netlink.LinkByName(name); err == nil {
+		if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete veth %s: %w", name, err)
+		}
+	} else if !isNotFound(err) {
+		return fmt.Errorf("find veth %s: %w", name, err)
+	}
+	return b.alloc.Release(id)
+}
+
+// attach brings the namespace at path to the state ep describes: an
+// interface named ep.Ifname (ContainerIfname when empty) and, with
+// route, the default route through the bridge.
+func (b *Bridge) attach(path, id string, ep *executor.Endpoint, route bool) error {
 	br, err := netlink.LinkByName(b.cfg.Name)
 	if isNotFound(err) {
 		return errdefs.Unavailable("bridge %s does not exist: the network is not set up", b.cfg.Name)
@@ -325,11 +392,15 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
 
-	host, peer, err := ensureVeth(nh, ns, vethName(id), ContainerIfname, br, ep.MAC, 0)
+	ifname := ep.Ifname
+	if ifname == "" {
+		ifname = ContainerIfname
+	}
+	host, peer, err := ensureVeth(nh, ns, vethName(id), ifname, br, ep.MAC, 0)
 	if err != nil {
 		return err
 	}
-	if err := configurePeer(nh, peer, ep, true); err != nil {
+	if err := configurePeer(nh, peer, ep, route); err != nil {
 		return err
 	}
 	if host.Attrs().MasterIndex != br.Attrs().Index {
