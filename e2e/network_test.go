@@ -636,10 +636,11 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 		get(w1, ctr, "http://l1/", "l1")
 		get(w1, ctr, "http://c2/", "c2")
 	}
-	// The local network holds the default route while it is there (the
-	// way out is dockerd's docker_gwbridge, which it drops then), and
-	// the way out on the node bridge has it again once it is gone, as
-	// dockerd 20.10 does.
+	// The local network holds the default route while it is there, and
+	// the container has no way out on the node bridge then (dockerd
+	// drops its docker_gwbridge interface); once the local network is
+	// gone it gets one again, under a name it never had, as dockerd
+	// 20.10 does (checked side by side).
 	route := func(ctr, want string) {
 		t.Helper()
 		if got := defaultRoute(w1, ctr); got != want {
@@ -652,9 +653,16 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 	lnetGW := strings.TrimSpace(w1.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "lnet"))
 	nodeGW := strings.TrimSpace(w1.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"))
 	route("ovfirst", "default via "+lnetGW+" dev eth2")
+	if out, err := w1.TryDocker("exec", "ovfirst", "ip", "link", "show", "eth0"); err == nil {
+		t.Errorf("ovfirst keeps its way out eth0 while on lnet: %s", out)
+	}
 	w1.Docker("network", "disconnect", "lnet", "ovfirst")
-	route("ovfirst", "default via "+nodeGW+" dev eth0")
+	route("ovfirst", "default via "+nodeGW+" dev eth3")
 	get(w1, "ovfirst", "http://c2/", "c2")
+	route("localfirst", "default via "+lnetGW+" dev eth0")
+	w1.Docker("network", "disconnect", "lnet", "localfirst")
+	route("localfirst", "default via "+nodeGW+" dev eth2")
+	get(w1, "localfirst", "http://c2/", "c2")
 	w1.Docker("rm", "-f", "ovfirst", "localfirst", "l1")
 	w1.Docker("network", "rm", "lnet")
 

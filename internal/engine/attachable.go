@@ -120,13 +120,42 @@ func (c *Containers) connectBridge(ctx context.Context, id string, host *contain
 	if err := c.exec.ConnectBridge(ctx, id, ifname); err != nil {
 		return err
 	}
-	if err := c.nets.reroute(ctx, id, host); err != nil {
+	if err := c.fitWayOut(ctx, id, host); err != nil {
 		if derr := c.exec.DisconnectBridge(context.WithoutCancel(ctx), id); derr != nil {
 			c.log.Warn("undo a connect to the bridge", "container.id", id, "err", derr)
 		}
 		return err
 	}
 	return nil
+}
+
+// fitWayOut gives container id a way out on the node bridge, or takes
+// it away, as dockerd 20.10 adds and drops its docker_gwbridge interface
+// (localnet.NeedsWayOut) after a connect or disconnect, and routes it
+// again. A new way out gets a new name. The caller holds the container's
+// lock.
+func (c *Containers) fitWayOut(ctx context.Context, id string, host *containertypes.HostConfig) error {
+	if host.NetworkMode.IsHost() || host.NetworkMode.IsContainer() || host.NetworkMode.IsNone() {
+		return nil
+	}
+	_, onDefault, has := c.exec.NodeEndpoint(id)
+	need := localnet.NeedsWayOut(c.swarm.overlays(id), localnet.RouteCandidates(localnet.Of(c.nets.store.All(), id)), has && onDefault)
+	if need == has || has && onDefault {
+		return c.nets.reroute(ctx, id, host)
+	}
+	ifname := ""
+	if need {
+		var err error
+		if ifname, err = c.nextIfname(id); err != nil {
+			return err
+		}
+	} else if err := c.keepIfnames(id); err != nil {
+		return err
+	}
+	if err := c.exec.SetWayOut(ctx, id, need, ifname); err != nil {
+		return err
+	}
+	return c.nets.reroute(ctx, id, host)
 }
 
 // nameOf is plain container id's name.

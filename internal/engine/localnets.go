@@ -699,9 +699,14 @@ func (e *Engine) ConnectContainer(ctx context.Context, netRef, ctrRef string, s 
 		return c.connectBridge(ctx, ref.ID, host)
 	}
 	if swarmNet {
-		return c.connectSwarm(ctx, netRef, ref.ID, ref.Name, host, s)
+		err = c.connectSwarm(ctx, netRef, ref.ID, ref.Name, host, s)
+	} else {
+		err = c.nets.connect(ctx, netRef, ref.ID, ref.Name, host, s, func() (string, error) { return c.nextIfname(ref.ID) })
 	}
-	return c.nets.connect(ctx, netRef, ref.ID, ref.Name, host, s, func() (string, error) { return c.nextIfname(ref.ID) })
+	if err != nil {
+		return err
+	}
+	return c.fitWayOut(ctx, ref.ID, host)
 }
 
 // DisconnectContainer takes a plain container off a network: the
@@ -736,14 +741,16 @@ func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string)
 	}
 	switch {
 	case netRef == network.NetworkBridge:
-		if err := c.exec.DisconnectBridge(ctx, ref.ID); err != nil {
-			return err
-		}
-		return c.nets.reroute(ctx, ref.ID, host)
+		err = c.exec.DisconnectBridge(ctx, ref.ID)
 	case swarmNet:
-		return c.swarm.disconnect(ctx, ref.ID, netRef, host, c.localResolverNets(ref.ID))
+		err = c.swarm.disconnect(ctx, ref.ID, netRef, host, c.localResolverNets(ref.ID))
+	default:
+		err = c.nets.disconnect(ctx, netRef, ref.ID, host)
 	}
-	return c.nets.disconnect(ctx, netRef, ref.ID, host)
+	if err != nil {
+		return err
+	}
+	return c.fitWayOut(ctx, ref.ID, host)
 }
 
 // IsLocalNetwork reports whether ref names one of the node's

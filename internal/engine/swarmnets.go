@@ -391,6 +391,18 @@ func (s *swarmNets) settings(id string) map[string]*network.EndpointSettings {
 	return out
 }
 
+// overlays says, for each swarm network container id is on (holding an
+// attachment or not, while stopped), whether it is internal.
+func (s *swarmNets) overlays(id string) []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []bool
+	for _, e := range s.eps[id] {
+		out = append(out, e.Network.Spec.Internal)
+	}
+	return out
+}
+
 // ifnames are the interfaces container id has on swarm networks.
 func (s *swarmNets) ifnames(id string) []string {
 	s.mu.Lock()

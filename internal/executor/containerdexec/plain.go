@@ -803,8 +803,8 @@ func (e *Executor) NodeEndpoint(id string) (ep executor.Endpoint, onDefault, ok 
 
 // ConnectBridge puts plain container id on the default bridge (docker
 // network connect bridge): an interface named ifname there, without the
-// default route (the engine decides it), or its way out on the node
-// bridge shown as its place on the bridge from now on.
+// default route (the engine decides it). A way out it had on the node
+// bridge goes first, as dockerd drops the docker_gwbridge interface.
 func (e *Executor) ConnectBridge(ctx context.Context, id, ifname string) error {
 	rec, err := e.readRecord(id)
 	if err != nil {
@@ -813,23 +813,12 @@ func (e *Executor) ConnectBridge(ctx context.Context, id, ifname string) error {
 	if rec.Endpoint != nil && onBridge(rec) {
 		return errdefs.Forbidden("endpoint with name %s already exists in network bridge", rec.Name)
 	}
-	if e.cfg.Network == nil {
-		return errdefs.Unavailable("this node has no bridge network")
+	if err := e.joinNode(ctx, id, rec, ifname); err != nil {
+		return err
 	}
-	joined := false
-	if rec.Endpoint == nil {
-		if rec.Endpoint, err = e.cfg.Network.Join(ctx, id, ifname); err != nil {
-			return err
-		}
-		joined = true
-	}
-	rec.Connected = true
+	rec.Connected, rec.WayOut = true, false
 	if err := e.writeJSON(id, "config.json", rec); err != nil {
-		if joined {
-			if lerr := e.cfg.Network.Leave(context.WithoutCancel(ctx), id); lerr != nil {
-				e.log.Warn("undo a connect to the bridge", "container.id", id, "err", lerr)
-			}
-		}
+		e.leaveNode(context.WithoutCancel(ctx), id)
 		return err
 	}
 	e.bridgeEvent(id, events.ActionConnect)
@@ -837,8 +826,7 @@ func (e *Executor) ConnectBridge(ctx context.Context, id, ifname string) error {
 }
 
 // DisconnectBridge takes plain container id off the default bridge
-// (docker network disconnect bridge): its interface there goes, unless
-// it is also its way out of an overlay, which it keeps unseen.
+// (docker network disconnect bridge): its interface there goes.
 func (e *Executor) DisconnectBridge(ctx context.Context, id string) error {
 	rec, err := e.readRecord(id)
 	if err != nil {
@@ -847,18 +835,72 @@ func (e *Executor) DisconnectBridge(ctx context.Context, id string) error {
 	if rec.Endpoint == nil || !onBridge(rec) {
 		return errdefs.Forbidden("container %s is not connected to network bridge", id)
 	}
-	if !rec.WayOut {
-		if err := e.cfg.Network.Leave(ctx, id); err != nil {
-			return err
-		}
-		rec.Endpoint = nil
+	if err := e.cfg.Network.Leave(ctx, id); err != nil {
+		return err
 	}
-	rec.Connected = false
+	rec.Endpoint, rec.Connected, rec.WayOut = nil, false, false
 	if err := e.writeJSON(id, "config.json", rec); err != nil {
 		return err
 	}
 	e.bridgeEvent(id, events.ActionDisconnect)
 	return nil
+}
+
+// SetWayOut gives plain container id a way out on the node bridge, an
+// interface named ifname (want), or takes the one it has away (!want),
+// as the engine decides (localnet.NeedsWayOut). Its place on the
+// default bridge, if it has one, is left alone: it is a way out too.
+func (e *Executor) SetWayOut(ctx context.Context, id string, want bool, ifname string) error {
+	rec, err := e.readRecord(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rec.Endpoint != nil && onBridge(rec), want == (rec.Endpoint != nil):
+		return nil
+	case want:
+		if err := e.joinNode(ctx, id, rec, ifname); err != nil {
+			return err
+		}
+		rec.WayOut = true
+		if err := e.writeJSON(id, "config.json", rec); err != nil {
+			e.leaveNode(context.WithoutCancel(ctx), id)
+			return err
+		}
+		return nil
+	}
+	if err := e.cfg.Network.Leave(ctx, id); err != nil {
+		return err
+	}
+	rec.Endpoint, rec.WayOut = nil, false
+	return e.writeJSON(id, "config.json", rec)
+}
+
+// joinNode gives rec's container a new interface named ifname on the
+// node bridge, in place of one it had.
+func (e *Executor) joinNode(ctx context.Context, id string, rec *record, ifname string) error {
+	if e.cfg.Network == nil {
+		return errdefs.Unavailable("this node has no bridge network")
+	}
+	if rec.Endpoint != nil {
+		if err := e.cfg.Network.Leave(ctx, id); err != nil {
+			return err
+		}
+		rec.Endpoint = nil
+	}
+	ep, err := e.cfg.Network.Join(ctx, id, ifname)
+	if err != nil {
+		return err
+	}
+	rec.Endpoint = ep
+	return nil
+}
+
+// leaveNode undoes joinNode when its record could not be written.
+func (e *Executor) leaveNode(ctx context.Context, id string) {
+	if err := e.cfg.Network.Leave(ctx, id); err != nil {
+		e.log.Warn("undo an interface on the node bridge", "container.id", id, "err", err)
+	}
 }
 
 // WaitExit waits until container id's process has exited, at once when

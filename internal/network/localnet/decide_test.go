@@ -272,6 +272,31 @@ func TestNextIfname(t *testing.T) {
 	}
 }
 
+func TestNeedsWayOut(t *testing.T) {
+	// dockerd 20.10's outcomes, side by side (docs/NETWORKING.md).
+	local := []RouteCandidate{{Network: "n1", Ifname: "eth0"}}
+	internalLocal := []RouteCandidate{{Network: "vault", Internal: true, Ifname: "eth0"}}
+	for _, tt := range []struct {
+		name     string
+		overlays []bool
+		locals   []RouteCandidate
+		onBridge bool
+		want     bool
+	}{
+		{"run on an overlay", []bool{false}, nil, false, true},
+		{"an overlay and a local network: the local one is the way out", []bool{false}, local, false, false},
+		{"an overlay and the default bridge", []bool{false}, nil, true, false},
+		{"an overlay and an internal local network only", []bool{false}, internalLocal, false, true},
+		{"an internal overlay only", []bool{true}, nil, false, false},
+		{"no overlay", nil, local, false, false},
+		{"nothing at all", nil, nil, false, false},
+	} {
+		if got := NeedsWayOut(tt.overlays, tt.locals, tt.onBridge); got != tt.want {
+			t.Errorf("%s: NeedsWayOut = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestIfindexFloor(t *testing.T) {
 	// Kept before eth2 goes, the count stays above it.
 	if got := IfindexFloor(0, []string{"eth0", "eth2"}); got != 3 {
