@@ -119,6 +119,38 @@ func TestNetworking(t *testing.T) {
 		}
 	})
 
+	t.Run("a task's way out is apart from the default bridge and other tasks' ways out", func(t *testing.T) {
+		// dockerd gives tasks their way out on docker_gwbridge (icc off),
+		// apart from docker0: a container of the default bridge reaches
+		// no task's way-out address, nor does one task another's
+		// (checked side by side with dockerd 20.10).
+		m1.Docker("service", "scale", "-d", "web=5")
+		var h Host
+		var tasks []string
+		Eventually(t, 60*time.Second, func() string {
+			for _, c := range hosts {
+				if ids := strings.Fields(c.Docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web")); len(ids) >= 2 {
+					h, tasks = c, ids
+					return ""
+				}
+			}
+			return "no host runs two web tasks"
+		})
+		wayOut := func(id string) string {
+			out := h.Docker("exec", id, "sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'")
+			return strings.Split(strings.TrimSpace(out), "/")[0]
+		}
+		a, b := wayOut(tasks[0]), wayOut(tasks[1])
+		h.Docker("run", "-d", "--name", "onbridge", "busybox", "sleep", "3600")
+		defer h.Docker("rm", "-f", "onbridge")
+		if out, err := h.TryDocker("exec", "onbridge", "ping", "-c1", "-W1", a); err == nil {
+			t.Errorf("a container of the default bridge reaches task %s at its way out %s: %s", tasks[0], a, out)
+		}
+		if out, err := h.TryDocker("exec", tasks[0], "ping", "-c1", "-W1", b); err == nil {
+			t.Errorf("task %s reaches task %s at its way out %s: %s", tasks[0], tasks[1], b, out)
+		}
+	})
+
 	t.Run("dnsrr resolves to the tasks", func(t *testing.T) {
 		create("--name", "rr", "--endpoint-mode", "dnsrr", "--network", "front", "--replicas", "2", "busybox", "sleep", "3600")
 		waitRunning(t, m1, "rr", 2)

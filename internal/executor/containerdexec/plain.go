@@ -221,7 +221,7 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
 	case !mode.IsBridge() && egress:
-		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id); err != nil {
+		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id, true); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
 		addr, gateway, embeddedDNS = localAddr, rec.Endpoint.Gateway, true
@@ -232,7 +232,7 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 		}
 		addr, embeddedDNS = localAddr, true
 	default:
-		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id); err != nil {
+		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id, false); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
 		addr, gateway = rec.Endpoint.Addr.Addr(), rec.Endpoint.Gateway
@@ -813,7 +813,7 @@ func (e *Executor) ConnectBridge(ctx context.Context, id, ifname string) error {
 	if rec.Endpoint != nil && onBridge(rec) {
 		return errdefs.Forbidden("endpoint with name %s already exists in network bridge", rec.Name)
 	}
-	if err := e.joinNode(ctx, id, rec, ifname); err != nil {
+	if err := e.joinNode(ctx, id, rec, ifname, false); err != nil {
 		return err
 	}
 	rec.Connected, rec.WayOut = true, false
@@ -859,7 +859,7 @@ func (e *Executor) SetWayOut(ctx context.Context, id string, want bool, ifname s
 	case rec.Endpoint != nil && onBridge(rec), want == (rec.Endpoint != nil):
 		return nil
 	case want:
-		if err := e.joinNode(ctx, id, rec, ifname); err != nil {
+		if err := e.joinNode(ctx, id, rec, ifname, true); err != nil {
 			return err
 		}
 		rec.WayOut = true
@@ -877,8 +877,8 @@ func (e *Executor) SetWayOut(ctx context.Context, id string, want bool, ifname s
 }
 
 // joinNode gives rec's container a new interface named ifname on the
-// node bridge, in place of one it had.
-func (e *Executor) joinNode(ctx context.Context, id string, rec *record, ifname string) error {
+// node bridge, in place of one it had: a way out or not (Join).
+func (e *Executor) joinNode(ctx context.Context, id string, rec *record, ifname string, wayOut bool) error {
 	if e.cfg.Network == nil {
 		return errdefs.Unavailable("this node has no bridge network")
 	}
@@ -888,7 +888,7 @@ func (e *Executor) joinNode(ctx context.Context, id string, rec *record, ifname 
 		}
 		rec.Endpoint = nil
 	}
-	ep, err := e.cfg.Network.Join(ctx, id, ifname)
+	ep, err := e.cfg.Network.Join(ctx, id, ifname, wayOut)
 	if err != nil {
 		return err
 	}
