@@ -188,7 +188,71 @@ func TestLocalNetworks(t *testing.T) {
 		route("bridged", back, "eth2")
 		d.Docker("network", "disconnect", "back", "bridged")
 		route("bridged", node, "eth0")
-		d.Docker("rm", "-f", "routed", "bridged")
+
+		// docker network connect bridge, as dockerd 20.10 (checked side
+		// by side): an interface and an address on the default bridge,
+		// inspect shows it, and "bridge" sorts before "front". Names are
+		// never given twice in one namespace: routed had eth0 (front)
+		// and eth1 (back, disconnected), so the bridge is eth2.
+		d.Docker("network", "connect", "bridge", "routed")
+		addr := inspect(d, "routed", "{{.NetworkSettings.Networks.bridge.IPAddress}} {{.NetworkSettings.Networks.bridge.Gateway}}")
+		ip, gwOf, _ := strings.Cut(addr, " ")
+		if gwOf != node || !ok("routed", "ip -o addr show eth2 | grep -q 'inet "+ip+"/'") {
+			t.Fatalf("routed after connect bridge: inspect %q, want an address on eth2 via %s", addr, node)
+		}
+		route("routed", node, "eth2")
+		if !ok("bridged", "ping -c1 -W2 "+ip) {
+			t.Fatalf("a container of the default bridge does not reach routed at %s", ip)
+		}
+		refused := func(want string, args ...string) {
+			t.Helper()
+			if out, errOut, code := dockerIn(t, d, "", args...); code == 0 || !strings.Contains(errOut, want) {
+				t.Fatalf("%v: exit %d, %q %q; want refused with %q", args, code, out, errOut, want)
+			}
+		}
+		refused("endpoint with name routed already exists in network bridge", "network", "connect", "bridge", "routed")
+		refused("network-scoped alias is supported only for containers in user defined networks", "network", "connect", "--alias", "x", "bridge", "bridged")
+		// Back is eth3, and "back" sorts before "bridge"; once eth2
+		// (bridge) goes, the bridge comes back as eth4.
+		d.Docker("network", "connect", "back", "routed")
+		route("routed", back, "eth3")
+		d.Docker("network", "disconnect", "bridge", "routed")
+		if ok("routed", "ip link show eth2") || inspect(d, "routed", "{{with .NetworkSettings.Networks.bridge}}on bridge{{end}}") != "" {
+			t.Fatal("routed still has eth2 or shows bridge after disconnect")
+		}
+		route("routed", back, "eth3")
+		refused("is not connected to network bridge", "network", "disconnect", "bridge", "routed")
+		d.Docker("network", "connect", "bridge", "routed")
+		route("routed", back, "eth3")
+		if !ok("routed", "ip link show eth4") {
+			t.Fatal("routed: the bridge reconnected is not eth4")
+		}
+		d.Docker("network", "disconnect", "back", "routed")
+		route("routed", node, "eth4")
+		d.Docker("network", "connect", "back", "routed")
+		if !ok("routed", "ip -o addr show eth5 | grep -q 'inet 10.253.7.'") {
+			t.Fatal("routed: back reconnected is not eth5")
+		}
+		route("routed", back, "eth5")
+
+		// A container of the default bridge leaves it, and comes back as
+		// eth1 (eth0 was given).
+		d.Docker("run", "-d", "--name", "leaver", "busybox", "sleep", "3600")
+		d.Docker("network", "disconnect", "bridge", "leaver")
+		if got := defaultRoute(d, "leaver"); got != "" || ok("leaver", "ip link show eth0") || inspect(d, "leaver", "{{len .NetworkSettings.Networks}}") != "0" {
+			t.Fatalf("leaver after disconnect bridge: route %q, networks %s", got, inspect(d, "leaver", "{{json .NetworkSettings.Networks}}"))
+		}
+		d.Docker("network", "connect", "bridge", "leaver")
+		route("leaver", node, "eth1")
+
+		// What dockerd refuses.
+		d.Docker("run", "-d", "--name", "onhost", "--network", "host", "busybox", "sleep", "3600")
+		d.Docker("run", "-d", "--name", "onnone", "--network", "none", "busybox", "sleep", "3600")
+		refused("container sharing network namespace with another container or host cannot be connected to any other network", "network", "connect", "bridge", "onhost")
+		refused("container cannot be connected to multiple networks with one of the networks in private (none) mode", "network", "connect", "bridge", "onnone")
+		refused("container cannot be disconnected from host network or connected to host network", "network", "connect", "host", "routed")
+		refused("user specified IP address is supported on user defined networks only", "network", "connect", "--ip", node, "bridge", "leaver")
+		d.Docker("rm", "-f", "bridged", "leaver", "onhost", "onnone")
 	})
 
 	t.Run("static addresses", func(t *testing.T) {
@@ -305,6 +369,12 @@ func TestLocalNetworks(t *testing.T) {
 			t.Fatal("after the restart, back reaches front")
 		}
 		d.Docker("rm", "-f", "fixed")
+		// The names given stay given: routed had eth0 to eth5.
+		d.Docker("network", "disconnect", "back", "routed")
+		d.Docker("network", "connect", "back", "routed")
+		if !ok("routed", "ip -o addr show eth6 | grep -q 'inet 10.253.7.'") {
+			t.Fatal("after the restart, routed's back reconnected is not eth6")
+		}
 		d.Docker("run", "-d", "--name", "late", "--network", "front", "busybox", "sleep", "3600")
 		if !ok("late", "ping -c1 -W2 web") {
 			t.Fatal("a container made after the restart cannot reach web")

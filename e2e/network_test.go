@@ -119,6 +119,38 @@ func TestNetworking(t *testing.T) {
 		}
 	})
 
+	t.Run("a task's way out is apart from the default bridge and other tasks' ways out", func(t *testing.T) {
+		// dockerd gives tasks their way out on docker_gwbridge (icc off),
+		// apart from docker0: a container of the default bridge reaches
+		// no task's way-out address, nor does one task another's
+		// (checked side by side with dockerd 20.10).
+		m1.Docker("service", "scale", "-d", "web=5")
+		var h Host
+		var tasks []string
+		Eventually(t, 60*time.Second, func() string {
+			for _, c := range hosts {
+				if ids := strings.Fields(c.Docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web")); len(ids) >= 2 {
+					h, tasks = c, ids
+					return ""
+				}
+			}
+			return "no host runs two web tasks"
+		})
+		wayOut := func(id string) string {
+			out := h.Docker("exec", id, "sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'")
+			return strings.Split(strings.TrimSpace(out), "/")[0]
+		}
+		a, b := wayOut(tasks[0]), wayOut(tasks[1])
+		h.Docker("run", "-d", "--name", "onbridge", "busybox", "sleep", "3600")
+		defer h.Docker("rm", "-f", "onbridge")
+		if out, err := h.TryDocker("exec", "onbridge", "ping", "-c1", "-W1", a); err == nil {
+			t.Errorf("a container of the default bridge reaches task %s at its way out %s: %s", tasks[0], a, out)
+		}
+		if out, err := h.TryDocker("exec", tasks[0], "ping", "-c1", "-W1", b); err == nil {
+			t.Errorf("task %s reaches task %s at its way out %s: %s", tasks[0], tasks[1], b, out)
+		}
+	})
+
 	t.Run("dnsrr resolves to the tasks", func(t *testing.T) {
 		create("--name", "rr", "--endpoint-mode", "dnsrr", "--network", "front", "--replicas", "2", "busybox", "sleep", "3600")
 		waitRunning(t, m1, "rr", 2)
@@ -636,10 +668,11 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 		get(w1, ctr, "http://l1/", "l1")
 		get(w1, ctr, "http://c2/", "c2")
 	}
-	// The local network holds the default route while it is there (the
-	// way out is dockerd's docker_gwbridge, which it drops then), and
-	// the way out on the node bridge has it again once it is gone, as
-	// dockerd 20.10 does.
+	// The local network holds the default route while it is there, and
+	// the container has no way out on the node bridge then (dockerd
+	// drops its docker_gwbridge interface); once the local network is
+	// gone it gets one again, under a name it never had, as dockerd
+	// 20.10 does (checked side by side).
 	route := func(ctr, want string) {
 		t.Helper()
 		if got := defaultRoute(w1, ctr); got != want {
@@ -652,9 +685,16 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 	lnetGW := strings.TrimSpace(w1.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "lnet"))
 	nodeGW := strings.TrimSpace(w1.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"))
 	route("ovfirst", "default via "+lnetGW+" dev eth2")
+	if out, err := w1.TryDocker("exec", "ovfirst", "ip", "link", "show", "eth0"); err == nil {
+		t.Errorf("ovfirst keeps its way out eth0 while on lnet: %s", out)
+	}
 	w1.Docker("network", "disconnect", "lnet", "ovfirst")
-	route("ovfirst", "default via "+nodeGW+" dev eth0")
+	route("ovfirst", "default via "+nodeGW+" dev eth3")
 	get(w1, "ovfirst", "http://c2/", "c2")
+	route("localfirst", "default via "+lnetGW+" dev eth0")
+	w1.Docker("network", "disconnect", "lnet", "localfirst")
+	route("localfirst", "default via "+nodeGW+" dev eth2")
+	get(w1, "localfirst", "http://c2/", "c2")
 	w1.Docker("rm", "-f", "ovfirst", "localfirst", "l1")
 	w1.Docker("network", "rm", "lnet")
 

@@ -361,11 +361,11 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
 	if req.Container == "" {
 		return errdefs.Invalid("Container: the container to connect is required")
 	}
-	admin, err := s.localNetworkOf(r)
+	admin, ref, err := s.localNetworkOf(r)
 	if err != nil {
 		return err
 	}
-	if err := admin.ConnectContainer(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
+	if err := admin.ConnectContainer(r.Context(), ref, req.Container, req.EndpointConfig); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -382,33 +382,37 @@ func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) error
 	if req.Container == "" {
 		return errdefs.Invalid("Container: the container to disconnect is required")
 	}
-	admin, err := s.localNetworkOf(r)
+	admin, ref, err := s.localNetworkOf(r)
 	if err != nil {
 		return err
 	}
-	if err := admin.DisconnectContainer(r.Context(), r.PathValue("id"), req.Container); err != nil {
+	if err := admin.DisconnectContainer(r.Context(), ref, req.Container); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
-// localNetworkOf checks that the request's network is not a predefined
-// one, which containers are not connected to by hand here.
-func (s *Server) localNetworkOf(r *http.Request) (LocalNetworkAdmin, error) {
+// localNetworkOf returns the engine that connects containers to the
+// request's network, and the reference to give it: a predefined network
+// (bridge, host, none) by its name, which the engine decides on as
+// dockerd does, any other as the request names it.
+func (s *Server) localNetworkOf(r *http.Request) (LocalNetworkAdmin, string, error) {
+	ref := r.PathValue("id")
 	nets, err := s.allNetworks(r.Context(), false)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	n, err := findNetwork(nets, r.PathValue("id"))
+	n, err := findNetwork(nets, ref)
 	switch {
 	case errdefs.Is(err, errdefs.KindNotFound):
 		// A worker may not know the swarm network yet: the engine asks
 		// the managers, who decide whether it is attachable.
 	case err != nil:
-		return nil, err
+		return nil, "", err
 	case n.Scope == "local" && predefined[n.Name]:
-		return nil, errdefs.Invalid("network %s: the predefined networks are chosen at create", n.Name)
+		ref = n.Name
 	}
-	return s.localAdmin()
+	admin, err := s.localAdmin()
+	return admin, ref, err
 }

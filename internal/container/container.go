@@ -43,6 +43,10 @@ type Container struct {
 	// Ports are the host ports bound while it runs, as docker inspect
 	// shows them in NetworkSettings.Ports; nil while it does not run.
 	Ports []Binding `json:",omitempty"`
+	// NextIfindex counts the interface names (ethN) its namespace was
+	// given, as localnet.NextIfname keeps it: dockerd never gives a name
+	// twice in one container's namespace.
+	NextIfindex int `json:",omitempty"`
 }
 
 // Ref names a container of the node, plain or a swarm task's.

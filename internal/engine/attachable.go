@@ -8,6 +8,7 @@ import (
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/shoal-project/shoal/internal/container"
 	"github.com/shoal-project/shoal/internal/errdefs"
 	"github.com/shoal-project/shoal/internal/network/localnet"
 )
@@ -54,30 +55,155 @@ func (c *Containers) settings(id string) map[string]*network.EndpointSettings {
 	return out
 }
 
-// usedIfnames are the interfaces container id has: eth0 on the node
-// bridge (the default bridge, or a swarm overlay's way out), its local
-// networks'. Its swarm networks' the caller adds.
+// usedIfnames are the interfaces container id has: on the node bridge
+// (the default bridge, or a swarm overlay's way out), on its local
+// networks and on its swarm networks.
 func (c *Containers) usedIfnames(id string) []string {
 	var used []string
-	if _, ok := c.exec.BridgeAddr(id); ok {
-		used = append(used, "eth0")
+	if ep, _, ok := c.exec.NodeEndpoint(id); ok {
+		used = append(used, ep.Ifname)
 	}
 	for _, a := range localnet.Of(c.nets.store.All(), id) {
 		used = append(used, a.Endpoint.Ifname)
 	}
-	return used
+	return append(used, c.swarm.ifnames(id)...)
+}
+
+// nextIfname takes the name of container id's next interface as dockerd
+// gives it (localnet.NextIfname) and keeps the count in its record, so
+// that a name is never given twice, across restarts of the daemon too.
+// The caller holds the container's lock.
+func (c *Containers) nextIfname(id string) (string, error) {
+	used := c.usedIfnames(id)
+	var name string
+	_, err := c.store.Update(id, func(ctr *container.Container) error {
+		name, ctr.NextIfindex = localnet.NextIfname(ctr.NextIfindex, used)
+		return nil
+	})
+	return name, err
+}
+
+// keepIfnames records, before one of container id's interfaces goes,
+// that its names are taken for good (localnet.IfindexFloor). The caller
+// holds the container's lock.
+func (c *Containers) keepIfnames(id string) error {
+	used := c.usedIfnames(id)
+	_, err := c.store.Update(id, func(ctr *container.Container) error {
+		ctr.NextIfindex = localnet.IfindexFloor(ctr.NextIfindex, used)
+		return nil
+	})
+	return err
 }
 
 // connectSwarm puts a plain container on an attachable overlay network
-// (docker network connect), running or not.
+// (docker network connect), running or not; checkConnect has passed.
 func (c *Containers) connectSwarm(ctx context.Context, netRef, id, name string, host *containertypes.HostConfig, s *network.EndpointSettings) error {
-	switch mode := host.NetworkMode; {
-	case mode.IsHost():
-		return errdefs.Forbidden("container cannot be disconnected from host network or connected to host network")
-	case mode.IsNone():
-		return errdefs.Forbidden("container %s is in network mode none: it cannot be connected to other networks", name)
-	case mode.IsContainer():
-		return errdefs.Forbidden("container %s shares the network namespace of another container: connect that one", name)
+	ifname, err := c.nextIfname(id)
+	if err != nil {
+		return err
 	}
-	return c.swarm.connect(ctx, id, name, netRef, s, c.usedIfnames(id), host, c.localResolverNets(id))
+	return c.swarm.connect(ctx, id, name, netRef, s, ifname, host, c.localResolverNets(id))
+}
+
+// connectBridge puts a plain container on the default bridge (docker
+// network connect bridge) and routes it as dockerd would with that
+// interface; checkConnect has passed.
+func (c *Containers) connectBridge(ctx context.Context, id string, host *containertypes.HostConfig) error {
+	if _, onDefault, ok := c.exec.NodeEndpoint(id); ok && onDefault {
+		// Refused before a name is taken, as dockerd does.
+		return errdefs.Forbidden("endpoint with name %s already exists in network bridge", c.nameOf(id))
+	}
+	ifname, err := c.nextIfname(id)
+	if err != nil {
+		return err
+	}
+	if err := c.exec.ConnectBridge(ctx, id, ifname); err != nil {
+		return err
+	}
+	if err := c.fitWayOut(ctx, id, host); err != nil {
+		if derr := c.exec.DisconnectBridge(context.WithoutCancel(ctx), id); derr != nil {
+			c.log.Warn("undo a connect to the bridge", "container.id", id, "err", derr)
+		}
+		return err
+	}
+	return nil
+}
+
+// fitWayOut gives container id a way out on the node bridge, or takes
+// it away, as dockerd 20.10 adds and drops its docker_gwbridge interface
+// (localnet.NeedsWayOut) after a connect or disconnect, and routes it
+// again. A new way out gets a new name. The caller holds the container's
+// lock.
+func (c *Containers) fitWayOut(ctx context.Context, id string, host *containertypes.HostConfig) error {
+	if host.NetworkMode.IsHost() || host.NetworkMode.IsContainer() || host.NetworkMode.IsNone() {
+		return nil
+	}
+	_, onDefault, has := c.exec.NodeEndpoint(id)
+	need := localnet.NeedsWayOut(c.swarm.overlays(id), localnet.RouteCandidates(localnet.Of(c.nets.store.All(), id)), has && onDefault)
+	if need == has || has && onDefault {
+		return c.nets.reroute(ctx, id, host)
+	}
+	ifname := ""
+	if need {
+		var err error
+		if ifname, err = c.nextIfname(id); err != nil {
+			return err
+		}
+	} else if err := c.keepIfnames(id); err != nil {
+		return err
+	}
+	if err := c.exec.SetWayOut(ctx, id, need, ifname); err != nil {
+		return err
+	}
+	return c.nets.reroute(ctx, id, host)
+}
+
+// nameOf is plain container id's name.
+func (c *Containers) nameOf(id string) string {
+	if ctr, ok := c.store.Get(id); ok {
+		return ctr.Name
+	}
+	return id
+}
+
+// predefinedNetwork reports whether ref is the name of a network every
+// node has (the API resolves their IDs to these names).
+func predefinedNetwork(ref string) bool {
+	return ref == network.NetworkBridge || ref == network.NetworkHost || ref == network.NetworkNone
+}
+
+// checkConnect refuses, with dockerd 20.10's words, to connect a
+// container in network mode mode to network ref with settings s.
+func checkConnect(mode containertypes.NetworkMode, ref string, s *network.EndpointSettings) error {
+	switch {
+	case ref == network.NetworkHost:
+		return errdefs.Invalid("container cannot be disconnected from host network or connected to host network")
+	case mode.IsHost() || mode.IsContainer():
+		return errdefs.Invalid("container sharing network namespace with another container or host cannot be connected to any other network")
+	case mode.IsNone() || ref == network.NetworkNone:
+		return errdefs.Invalid("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+	}
+	if ref == network.NetworkBridge && s != nil {
+		if s.IPAMConfig != nil && (s.IPAMConfig.IPv4Address.IsValid() || s.IPAMConfig.IPv6Address.IsValid()) {
+			return errdefs.Invalid("user specified IP address is supported on user defined networks only")
+		}
+		if len(s.Aliases) > 0 {
+			return errdefs.Invalid("network-scoped alias is supported only for containers in user defined networks")
+		}
+	}
+	return nil
+}
+
+// checkDisconnect refuses, with dockerd 20.10's words, to disconnect
+// container id in network mode mode from network ref.
+func checkDisconnect(mode containertypes.NetworkMode, ref, id string) error {
+	switch {
+	case mode.IsHost() && ref == network.NetworkHost:
+		return errdefs.Invalid("container cannot be disconnected from host network or connected to host network")
+	case mode.IsContainer(), ref == network.NetworkHost, ref == network.NetworkNone && !mode.IsNone():
+		return errdefs.Forbidden("container %s is not connected to network %s", id, ref)
+	case ref == network.NetworkNone:
+		return errdefs.Invalid("disconnecting a container from network none is not supported on this node")
+	}
+	return nil
 }

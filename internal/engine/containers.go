@@ -222,7 +222,7 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 		// way out, unless the network is internal, is eth0 on the node
 		// bridge, as tasks have it.
 		var ep swarmEndpoint
-		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), []string{"eth0"})
+		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), "eth1")
 		localAddr, egress = ep.Addr.Addr(), !ep.Network.Spec.Internal
 	}
 	if err == nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/container"
 	"github.com/shoal-project/shoal/internal/errdefs"
+	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/filters"
 	"github.com/shoal-project/shoal/internal/identity"
 	"github.com/shoal-project/shoal/internal/network/bridge"
@@ -46,9 +47,10 @@ type localNets struct {
 	// on, whose names its DNS server answers too; nil until the swarm
 	// side is open (its restore then starts those servers again).
 	swarmNets func(id string) []string
-	// onNode reports whether a container has an interface on the node
-	// bridge: its place on the default bridge, or its way out.
-	onNode func(id string) (netip.Addr, bool)
+	// onNode returns a container's interface on the node bridge, and
+	// whether it is its place on the default bridge rather than only its
+	// way out of an overlay; ok is false when it has none.
+	onNode func(id string) (ep executor.Endpoint, onDefault, ok bool)
 	log    *slog.Logger
 
 	// mu serializes every change to the networks and their endpoints.
@@ -489,10 +491,9 @@ func (ln *localNets) route(ctx context.Context, id string, mode containertypes.N
 		return nil
 	}
 	cands := localnet.RouteCandidates(att)
-	if _, ok := ln.onNode(id); ok {
+	if ep, onDefault, ok := ln.onNode(id); ok {
 		cands = append(cands, localnet.RouteCandidate{
-			Network: network.NetworkBridge, WayOut: !mode.IsBridge() && !mode.IsDefault(),
-			Ifname: bridge.ContainerIfname, Gateway: ln.node.Gateway(),
+			Network: network.NetworkBridge, WayOut: !onDefault, Ifname: ep.Ifname, Gateway: ln.node.Gateway(),
 		})
 	}
 	gw, _ := localnet.DefaultRoute(cands)
@@ -570,18 +571,10 @@ func dnsConfig(host *containertypes.HostConfig) *swarm.DNSConfig {
 }
 
 // connect puts container id (plain, with its host config) on network
-// ref, as docker network connect: running or stopped. used are the
-// interface names the container has on every network.
-func (ln *localNets) connect(ctx context.Context, ref, id, name string, host *containertypes.HostConfig, s *network.EndpointSettings, used []string) error {
-	mode := host.NetworkMode
-	switch {
-	case mode.IsHost():
-		return errdefs.Forbidden("container cannot be disconnected from host network or connected to host network")
-	case mode.IsNone():
-		return errdefs.Forbidden("container %s is in network mode none: it cannot be connected to other networks", name)
-	case mode.IsContainer():
-		return errdefs.Forbidden("container %s shares the network namespace of another container: connect that one", name)
-	}
+// ref, as docker network connect: running or stopped. ifname takes the
+// name of its interface there (Containers.nextIfname) once the connect
+// is known to be allowed; checkConnect has passed.
+func (ln *localNets) connect(ctx context.Context, ref, id, name string, host *containertypes.HostConfig, s *network.EndpointSettings, ifname func() (string, error)) error {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	n, err := ln.find(ref)
@@ -591,7 +584,11 @@ func (ln *localNets) connect(ctx context.Context, ref, id, name string, host *co
 	if _, ok := n.Endpoints[id]; ok {
 		return errdefs.Forbidden("endpoint with name %s already exists in network %s", name, n.Name)
 	}
-	ep, err := endpoint(n, id, s, ln.nextSeq(), localnet.Ifname(used))
+	nm, err := ifname()
+	if err != nil {
+		return err
+	}
+	ep, err := endpoint(n, id, s, ln.nextSeq(), nm)
 	if err != nil {
 		return err
 	}
@@ -611,7 +608,7 @@ func (ln *localNets) connect(ctx context.Context, ref, id, name string, host *co
 }
 
 // disconnect takes container id off network ref.
-func (ln *localNets) disconnect(ctx context.Context, ref, id, name string, host *containertypes.HostConfig) error {
+func (ln *localNets) disconnect(ctx context.Context, ref, id string, host *containertypes.HostConfig) error {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	n, err := ln.find(ref)
@@ -619,7 +616,7 @@ func (ln *localNets) disconnect(ctx context.Context, ref, id, name string, host 
 		return err
 	}
 	if _, ok := n.Endpoints[id]; !ok {
-		return errdefs.Forbidden("container %s is not connected to network %s", name, n.Name)
+		return errdefs.Forbidden("container %s is not connected to network %s", id, n.Name)
 	}
 	if err := bridge.Unplug(ctx, id, n.ID); err != nil {
 		return err
@@ -634,6 +631,14 @@ func (ln *localNets) disconnect(ctx context.Context, ref, id, name string, host 
 		return ln.route(ctx, id, host.NetworkMode, nil)
 	}
 	return nil
+}
+
+// reroute gives container id the default route localnet.DefaultRoute
+// picks, after its interface on the node bridge came or went.
+func (ln *localNets) reroute(ctx context.Context, id string, host *containertypes.HostConfig) error {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return ln.route(ctx, id, host.NetworkMode, localnet.Of(ln.store.All(), id))
 }
 
 // plainHosts are the host configs of the plain containers in store.
@@ -663,18 +668,22 @@ func (e *Engine) PruneNetworks(ctx context.Context, args filters.Args) ([]string
 	return e.Containers.nets.prune(ctx, args)
 }
 
-// ConnectContainer puts a plain container on a local network, as docker
-// network connect.
+// ConnectContainer puts a plain container on a network, as docker
+// network connect: the default bridge, a local network or an attachable
+// swarm network.
 func (e *Engine) ConnectContainer(ctx context.Context, netRef, ctrRef string, s *network.EndpointSettings) error {
 	c := e.Containers
 	ref, l, err := c.plain(ctx, ctrRef, "connect")
 	if err != nil {
 		return err
 	}
-	_, err = c.nets.find(netRef)
-	swarmNet := errdefs.Is(err, errdefs.KindNotFound) && c.swarm.enabled()
-	if err != nil && !swarmNet {
-		return err
+	var swarmNet bool
+	if !predefinedNetwork(netRef) {
+		_, err = c.nets.find(netRef)
+		swarmNet = errdefs.Is(err, errdefs.KindNotFound) && c.swarm.enabled()
+		if err != nil && !swarmNet {
+			return err
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -682,26 +691,39 @@ func (e *Engine) ConnectContainer(ctx context.Context, netRef, ctrRef string, s 
 	if !ok || l.removed {
 		return errdefs.NotFound("No such container: %s", ctrRef)
 	}
-	if swarmNet {
-		return c.connectSwarm(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig, s)
+	host := &ctr.HostConfig
+	if err := checkConnect(host.NetworkMode, netRef, s); err != nil {
+		return err
 	}
-	// Its way out on the node bridge and its overlays' interfaces too: a
-	// name taken twice would replace the interface that has it.
-	used := append(c.usedIfnames(ref.ID), c.swarm.ifnames(ref.ID)...)
-	return c.nets.connect(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig, s, used)
+	if netRef == network.NetworkBridge {
+		return c.connectBridge(ctx, ref.ID, host)
+	}
+	if swarmNet {
+		err = c.connectSwarm(ctx, netRef, ref.ID, ref.Name, host, s)
+	} else {
+		err = c.nets.connect(ctx, netRef, ref.ID, ref.Name, host, s, func() (string, error) { return c.nextIfname(ref.ID) })
+	}
+	if err != nil {
+		return err
+	}
+	return c.fitWayOut(ctx, ref.ID, host)
 }
 
-// DisconnectContainer takes a plain container off a local network.
+// DisconnectContainer takes a plain container off a network: the
+// default bridge, a local network or an attachable swarm network.
 func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string) error {
 	c := e.Containers
 	ref, l, err := c.plain(ctx, ctrRef, "disconnect")
 	if err != nil {
 		return err
 	}
-	_, err = c.nets.find(netRef)
-	swarmNet := errdefs.Is(err, errdefs.KindNotFound) && c.swarm.has(ref.ID, netRef)
-	if err != nil && !swarmNet {
-		return err
+	var swarmNet bool
+	if !predefinedNetwork(netRef) {
+		_, err = c.nets.find(netRef)
+		swarmNet = errdefs.Is(err, errdefs.KindNotFound) && c.swarm.has(ref.ID, netRef)
+		if err != nil && !swarmNet {
+			return err
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -709,10 +731,26 @@ func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string)
 	if !ok || l.removed {
 		return errdefs.NotFound("No such container: %s", ctrRef)
 	}
-	if swarmNet {
-		return c.swarm.disconnect(ctx, ref.ID, ref.Name, netRef, &ctr.HostConfig, c.localResolverNets(ref.ID))
+	host := &ctr.HostConfig
+	if err := checkDisconnect(host.NetworkMode, netRef, ref.ID); err != nil {
+		return err
 	}
-	return c.nets.disconnect(ctx, netRef, ref.ID, ref.Name, &ctr.HostConfig)
+	// The names it has now are never given again (nextIfname).
+	if err := c.keepIfnames(ref.ID); err != nil {
+		return err
+	}
+	switch {
+	case netRef == network.NetworkBridge:
+		err = c.exec.DisconnectBridge(ctx, ref.ID)
+	case swarmNet:
+		err = c.swarm.disconnect(ctx, ref.ID, netRef, host, c.localResolverNets(ref.ID))
+	default:
+		err = c.nets.disconnect(ctx, netRef, ref.ID, host)
+	}
+	if err != nil {
+		return err
+	}
+	return c.fitWayOut(ctx, ref.ID, host)
 }
 
 // IsLocalNetwork reports whether ref names one of the node's
@@ -722,7 +760,7 @@ func (e *Engine) IsLocalNetwork(ref string) bool { return e.Containers.nets.has(
 // openLocalNets loads the node's local networks and brings them and the
 // containers' interfaces on them back. onNode reports whether a
 // container has an interface on the node bridge.
-func openLocalNets(ctx context.Context, dir string, node *bridge.Bridge, dns *resolver.Manager, dp *dataplane.Dataplane, store *container.Store, onNode func(string) (netip.Addr, bool), log *slog.Logger) (*localNets, error) {
+func openLocalNets(ctx context.Context, dir string, node *bridge.Bridge, dns *resolver.Manager, dp *dataplane.Dataplane, store *container.Store, onNode func(string) (executor.Endpoint, bool, bool), log *slog.Logger) (*localNets, error) {
 	s, err := localnet.Open(dir)
 	if err != nil {
 		return nil, err

@@ -172,15 +172,12 @@ func endpointFor(st *network.EndpointSettings, ifname string) (swarmEndpoint, er
 
 // reserve attaches container id to network ref (create, before its
 // namespace exists, so that its hosts file has the address) and records
-// it; used are the interface names the container has already. It returns
-// the address. On failure nothing is left.
-func (s *swarmNets) reserve(ctx context.Context, id, name, ref string, st *network.EndpointSettings, used []string) (swarmEndpoint, error) {
+// it; ifname names its interface there. It returns the address. On
+// failure nothing is left.
+func (s *swarmNets) reserve(ctx context.Context, id, name, ref string, st *network.EndpointSettings, ifname string) (swarmEndpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.eps[id] {
-		used = append(used, e.Ifname)
-	}
-	ep, err := endpointFor(st, localnet.Ifname(used))
+	ep, err := endpointFor(st, ifname)
 	if err != nil {
 		return ep, err
 	}
@@ -222,8 +219,8 @@ func (s *swarmNets) plug(ctx context.Context, id string, host *containertypes.Ho
 
 // connect attaches container id, whose namespace exists, to network ref
 // and plugs it (docker network connect). On failure nothing is left.
-func (s *swarmNets) connect(ctx context.Context, id, name, ref string, st *network.EndpointSettings, used []string, host *containertypes.HostConfig, localNets []string) error {
-	ep, err := s.reserve(ctx, id, name, ref, st, used)
+func (s *swarmNets) connect(ctx context.Context, id, name, ref string, st *network.EndpointSettings, ifname string, host *containertypes.HostConfig, localNets []string) error {
+	ep, err := s.reserve(ctx, id, name, ref, st, ifname)
 	if err != nil {
 		return err
 	}
@@ -284,14 +281,14 @@ func (s *swarmNets) resolverNets(id string) []string {
 
 // disconnect takes container id off network ref and gives its attachment
 // back.
-func (s *swarmNets) disconnect(ctx context.Context, id, name, ref string, host *containertypes.HostConfig, localNets []string) error {
+func (s *swarmNets) disconnect(ctx context.Context, id, ref string, host *containertypes.HostConfig, localNets []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := slices.IndexFunc(s.eps[id], func(e swarmEndpoint) bool {
 		return e.NetworkName == ref || e.NetworkID == ref || len(ref) >= 12 && strings.HasPrefix(e.NetworkID, ref)
 	})
 	if i < 0 {
-		return errdefs.Forbidden("container %s is not connected to network %s", name, ref)
+		return errdefs.Forbidden("container %s is not connected to network %s", id, ref)
 	}
 	ep := s.eps[id][i]
 	s.eps[id] = slices.Delete(s.eps[id], i, i+1)
@@ -390,6 +387,18 @@ func (s *swarmNets) settings(id string) map[string]*network.EndpointSettings {
 			st.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: e.IP}
 		}
 		out[e.NetworkName] = st
+	}
+	return out
+}
+
+// overlays says, for each swarm network container id is on (holding an
+// attachment or not, while stopped), whether it is internal.
+func (s *swarmNets) overlays(id string) []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []bool
+	for _, e := range s.eps[id] {
+		out = append(out, e.Network.Spec.Internal)
 	}
 	return out
 }

@@ -96,11 +96,20 @@ type Network interface {
 	// Sandbox creates (or finds, when it exists) the network namespace for
 	// the container id, attaches it and returns the namespace's path and
 	// the endpoint in it.
-	Sandbox(ctx context.Context, id string) (nsPath string, ep *Endpoint, err error)
+	// With wayOut the interface is only its way out of its overlays
+	// (dockerd's docker_gwbridge), kept apart from the other ports.
+	Sandbox(ctx context.Context, id string, wayOut bool) (nsPath string, ep *Endpoint, err error)
 	// Isolated creates (or finds) the namespace for container id with no
 	// interface on the bridge: a task whose networks are all internal
 	// has no way out.
 	Isolated(ctx context.Context, id string) (nsPath string, err error)
+	// Join gives container id's existing namespace an interface named
+	// ifname on the bridge, without the default route, and returns it:
+	// docker network connect bridge.
+	Join(ctx context.Context, id, ifname string, wayOut bool) (*Endpoint, error)
+	// Leave removes what Join (or Sandbox) gave, keeping the namespace:
+	// docker network disconnect bridge.
+	Leave(ctx context.Context, id string) error
 	// Release detaches the container's namespace and removes it.
 	Release(ctx context.Context, id string) error
 	// NetnsPath is where the namespace of container id is, or will be:
@@ -128,4 +137,7 @@ type Endpoint struct {
 	Addr        netip.Prefix // the container's address with the network's prefix length
 	Gateway     netip.Addr
 	MAC         net.HardwareAddr
+	// Ifname is its name in the container's namespace; empty for eth0,
+	// the node bridge's first.
+	Ifname string `json:",omitempty"`
 }

@@ -40,7 +40,13 @@ type record struct {
 	// namespace, which the container runs in; empty when there is none
 	// (no remapping, or runc makes the network namespace).
 	UsernsKey string             `json:",omitempty"`
-	Endpoint  *executor.Endpoint // nil without a network
+	Endpoint  *executor.Endpoint // on the node bridge; nil without one
+	// WayOut marks Endpoint as a plain container's way out of an
+	// overlay (Spec.Egress, or SetWayOut).
+	WayOut bool `json:",omitempty"`
+	// Connected marks Endpoint as its place on the default bridge, given
+	// by docker network connect, whatever its network mode.
+	Connected bool `json:",omitempty"`
 	// Networks are its interfaces on swarm networks (eth1, …).
 	Networks []executor.Endpoint `json:",omitempty"`
 }

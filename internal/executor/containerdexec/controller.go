@@ -140,7 +140,8 @@ func (c *controller) create(ctx context.Context, img client.Image, files []conta
 		if onlyInternal(c.task.NetworksAttachments) {
 			nsPath, err = c.e.cfg.Network.Isolated(ctx, c.id)
 		} else {
-			nsPath, ep, err = c.e.cfg.Network.Sandbox(ctx, c.id)
+			// On overlays, the bridge is only its way out.
+			nsPath, ep, err = c.e.cfg.Network.Sandbox(ctx, c.id, len(c.task.NetworksAttachments) > 0)
 		}
 		if err != nil {
 			return fmt.Errorf("network sandbox of %s: %w", c.id, err)

@@ -84,6 +84,17 @@ func (e *Executor) networkEvents(id string, rec *record, action events.Action) {
 	}
 }
 
+// bridgeEvent logs action (connect, disconnect) of container id on the
+// default bridge.
+func (e *Executor) bridgeEvent(id string, action events.Action) {
+	if e.cfg.Events == nil {
+		return
+	}
+	e.cfg.Events.Log(action, events.NetworkEventType, events.Actor{ID: e.cfg.BridgeID, Attributes: map[string]string{
+		"container": id, "name": "bridge", "type": "bridge",
+	}})
+}
+
 // timeAction records how long a container action took (dockerd's
 // engine_daemon_container_actions_seconds).
 func timeAction(action string, start time.Time) {

@@ -222,17 +222,18 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
 	case !mode.IsBridge() && egress:
-		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id); err != nil {
+		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id, true); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
 		addr, gateway, embeddedDNS = localAddr, rec.Endpoint.Gateway, true
+		rec.WayOut = true
 	case !mode.IsBridge():
 		if rec.SandboxKey, err = e.cfg.Network.Isolated(ctx, id); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
 		addr, embeddedDNS = localAddr, true
 	default:
-		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id); err != nil {
+		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id, false); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
 		addr, gateway = rec.Endpoint.Addr.Addr(), rec.Endpoint.Gateway
@@ -790,11 +791,126 @@ func (e *Executor) Names(ctx context.Context) (map[string]string, error) {
 // BridgeAddr returns container id's address on the node bridge; false
 // when it has none (host, none or another container's network).
 func (e *Executor) BridgeAddr(id string) (netip.Addr, bool) {
+	ep, _, ok := e.NodeEndpoint(id)
+	return ep.Addr.Addr(), ok
+}
+
+// NodeEndpoint returns container id's interface on the node bridge (its
+// Ifname filled in), and whether it is its place on the default bridge
+// rather than only its way out of an overlay; ok is false when it has
+// none.
+func (e *Executor) NodeEndpoint(id string) (ep executor.Endpoint, onDefault, ok bool) {
 	rec, err := e.readRecord(id)
 	if err != nil || rec.Endpoint == nil {
-		return netip.Addr{}, false
+		return executor.Endpoint{}, false, false
 	}
-	return rec.Endpoint.Addr.Addr(), true
+	ep = *rec.Endpoint
+	if ep.Ifname == "" {
+		ep.Ifname = "eth0"
+	}
+	return ep, onBridge(rec), true
+}
+
+// ConnectBridge puts plain container id on the default bridge (docker
+// network connect bridge): an interface named ifname there, without the
+// default route (the engine decides it). A way out it had on the node
+// bridge goes first, as dockerd drops the docker_gwbridge interface.
+func (e *Executor) ConnectBridge(ctx context.Context, id, ifname string) error {
+	rec, err := e.readRecord(id)
+	if err != nil {
+		return err
+	}
+	if rec.Endpoint != nil && onBridge(rec) {
+		return errdefs.Forbidden("endpoint with name %s already exists in network bridge", rec.Name)
+	}
+	if err := e.joinNode(ctx, id, rec, ifname, false); err != nil {
+		return err
+	}
+	rec.Connected, rec.WayOut = true, false
+	if err := e.writeJSON(id, "config.json", rec); err != nil {
+		e.leaveNode(context.WithoutCancel(ctx), id)
+		return err
+	}
+	e.bridgeEvent(id, events.ActionConnect)
+	return nil
+}
+
+// DisconnectBridge takes plain container id off the default bridge
+// (docker network disconnect bridge): its interface there goes.
+func (e *Executor) DisconnectBridge(ctx context.Context, id string) error {
+	rec, err := e.readRecord(id)
+	if err != nil {
+		return err
+	}
+	if rec.Endpoint == nil || !onBridge(rec) {
+		return errdefs.Forbidden("container %s is not connected to network bridge", id)
+	}
+	if err := e.cfg.Network.Leave(ctx, id); err != nil {
+		return err
+	}
+	rec.Endpoint, rec.Connected, rec.WayOut = nil, false, false
+	if err := e.writeJSON(id, "config.json", rec); err != nil {
+		return err
+	}
+	e.bridgeEvent(id, events.ActionDisconnect)
+	return nil
+}
+
+// SetWayOut gives plain container id a way out on the node bridge, an
+// interface named ifname (want), or takes the one it has away (!want),
+// as the engine decides (localnet.NeedsWayOut). Its place on the
+// default bridge, if it has one, is left alone: it is a way out too.
+func (e *Executor) SetWayOut(ctx context.Context, id string, want bool, ifname string) error {
+	rec, err := e.readRecord(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rec.Endpoint != nil && onBridge(rec), want == (rec.Endpoint != nil):
+		return nil
+	case want:
+		if err := e.joinNode(ctx, id, rec, ifname, true); err != nil {
+			return err
+		}
+		rec.WayOut = true
+		if err := e.writeJSON(id, "config.json", rec); err != nil {
+			e.leaveNode(context.WithoutCancel(ctx), id)
+			return err
+		}
+		return nil
+	}
+	if err := e.cfg.Network.Leave(ctx, id); err != nil {
+		return err
+	}
+	rec.Endpoint, rec.WayOut = nil, false
+	return e.writeJSON(id, "config.json", rec)
+}
+
+// joinNode gives rec's container a new interface named ifname on the
+// node bridge, in place of one it had: a way out or not (Join).
+func (e *Executor) joinNode(ctx context.Context, id string, rec *record, ifname string, wayOut bool) error {
+	if e.cfg.Network == nil {
+		return errdefs.Unavailable("this node has no bridge network")
+	}
+	if rec.Endpoint != nil {
+		if err := e.cfg.Network.Leave(ctx, id); err != nil {
+			return err
+		}
+		rec.Endpoint = nil
+	}
+	ep, err := e.cfg.Network.Join(ctx, id, ifname, wayOut)
+	if err != nil {
+		return err
+	}
+	rec.Endpoint = ep
+	return nil
+}
+
+// leaveNode undoes joinNode when its record could not be written.
+func (e *Executor) leaveNode(ctx context.Context, id string) {
+	if err := e.cfg.Network.Leave(ctx, id); err != nil {
+		e.log.Warn("undo an interface on the node bridge", "container.id", id, "err", err)
+	}
 }
 
 // WaitExit waits until container id's process has exited, at once when

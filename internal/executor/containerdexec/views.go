@@ -228,14 +228,14 @@ func endpoints(rec *record) map[string]*network.EndpointSettings {
 }
 
 // onBridge reports whether the container's interface on the node bridge
-// is its place on Docker's "bridge" network: its network mode is the
-// bridge and it is on no swarm network. Otherwise (a task on overlays, a
-// plain container run on an attachable overlay) it is only the way out
-// that dockerd's docker_gwbridge gives, which inspect, docker ps and the
-// bridge's network inspect do not show.
+// is its place on Docker's "bridge" network: it was connected to it, or
+// its network mode is the bridge and it is on no swarm network.
+// Otherwise (a task on overlays, a plain container run on an attachable
+// overlay) it is only the way out that dockerd's docker_gwbridge gives,
+// which inspect, docker ps and the bridge's network inspect do not show.
 func onBridge(rec *record) bool {
 	mode := rec.HostConfig.NetworkMode
-	return (mode.IsBridge() || mode.IsDefault()) && len(rec.Networks) == 0
+	return rec.Connected || (mode.IsBridge() || mode.IsDefault()) && len(rec.Networks) == 0
 }
 
 // listFilters are docker ps filters, parsed.

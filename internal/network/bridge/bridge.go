@@ -167,6 +167,9 @@ func (b *Bridge) Setup(ctx context.Context) error {
 	if err := applyRules(b.cfg.Subnet, b.cfg.Name, b.locals); err != nil {
 		return err
 	}
+	if err := applyGatewayRules(); err != nil {
+		return err
+	}
 	b.log.DebugContext(ctx, "bridge ready", "subnet", b.cfg.Subnet, "gateway", b.gw)
 	return nil
 }
@@ -219,14 +222,20 @@ func (b *Bridge) Teardown(ctx context.Context) error {
 	if err := deleteRules(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := deleteGatewayRules(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
 // Sandbox returns the network namespace of container id, attached to the
 // bridge, and its endpoint there. It makes whatever is missing (namespace,
 // veth pair, address, route) and keeps what exists, so a restarted daemon
-// adopts the sandboxes of running containers by calling it again.
-func (b *Bridge) Sandbox(ctx context.Context, id string) (string, *executor.Endpoint, error) {
+// adopts the sandboxes of running containers by calling it again. With
+// wayOut the interface is only the container's way out of its overlays
+// (dockerd's docker_gwbridge): the bridge forwards nothing between it
+// and another port (gatewayRules).
+func (b *Bridge) Sandbox(ctx context.Context, id string, wayOut bool) (string, *executor.Endpoint, error) {
 	if err := checkID(id); err != nil {
 		return "", nil, err
 	}
@@ -246,7 +255,7 @@ func (b *Bridge) Sandbox(ctx context.Context, id string) (string, *executor.Endp
 		return "", nil, err
 	}
 	ep := b.endpoint(addr)
-	if err := b.attach(path, id, ep); err != nil {
+	if err := b.attach(path, id, ep, true, wayOut); err != nil {
 		// Undo only a sandbox made just now: an existing one may have a
 		// running container in it.
 		if !existed {
@@ -295,8 +304,89 @@ func (b *Bridge) Isolated(ctx context.Context, id string) (string, error) {
 	return path, nil
 }
 
-// attach brings the namespace at path to the state ep describes.
-func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
+// Join gives the existing namespace of container id an interface named
+// ifname on the bridge, with an address of its own and no route: docker
+// network connect bridge, on a container whose network mode is another
+// network (or that was disconnected from the bridge), or its way out of
+// an overlay (wayOut, as Sandbox). Which interface holds the default
+// route is the caller's (DefaultRoute). It keeps what exists.
+func (b *Bridge) Join(ctx context.Context, id, ifname string, wayOut bool) (*executor.Endpoint, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	path := b.nsPath(id)
+	if ok, err := ownedns.Mounted(path); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, errdefs.Conflict("container %s has no network namespace to join bridge %s from", id, b.cfg.Name)
+	}
+	addr, err := b.alloc.Allocate(id)
+	if err != nil {
+		return nil, err
+	}
+	ep := b.endpoint(addr)
+	ep.Ifname = ifname
+	if err := b.attach(path, id, ep, false, wayOut); err != nil {
+		if lerr := b.leave(id); lerr != nil {
+			b.log.WarnContext(ctx, "undo a failed join", "container.id", id, "err", lerr)
+		}
+		return nil, fmt.Errorf("join %s to bridge %s: %w", id, b.cfg.Name, err)
+	}
+	return ep, nil
+}
+
+// Leave removes container id's interface on the bridge and frees its
+// address, keeping its namespace: docker network disconnect bridge. One
+// that is gone is no error.
+func (b *Bridge) Leave(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.leave(id)
+}
+
+// leave does Leave's work; the caller holds mu.
+func (b *Bridge) leave(id string) error {
+	if err := deleteVeths(id); err != nil {
+		return err
+	}
+	return b.alloc.Release(id)
+}
+
+// deleteVeths deletes container id's veth on the bridge, by either of
+// its names. Deleting the host end deletes the container's end with it,
+// even while a process keeps the namespace alive.
+func deleteVeths(id string) error {
+	for _, name := range []string{vethName(id, false), vethName(id, true)} {
+		link, err := netlink.LinkByName(name)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("find veth %s: %w", name, err)
+		}
+		if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete veth %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// attach brings the namespace at path to the state ep describes: an
+// interface named ep.Ifname (ContainerIfname when empty) and, with
+// route, the default route through the bridge; its host end is named as
+// wayOut says (vethName).
+func (b *Bridge) attach(path, id string, ep *executor.Endpoint, route, wayOut bool) error {
 	br, err := netlink.LinkByName(b.cfg.Name)
 	if isNotFound(err) {
 		return errdefs.Unavailable("bridge %s does not exist: the network is not set up", b.cfg.Name)
@@ -325,11 +415,15 @@ func (b *Bridge) attach(path, id string, ep *executor.Endpoint) error {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
 
-	host, peer, err := ensureVeth(nh, ns, vethName(id), ContainerIfname, br, ep.MAC, 0)
+	ifname := ep.Ifname
+	if ifname == "" {
+		ifname = ContainerIfname
+	}
+	host, peer, err := ensureVeth(nh, ns, vethName(id, wayOut), ifname, br, ep.MAC, 0)
 	if err != nil {
 		return err
 	}
-	if err := configurePeer(nh, peer, ep, true); err != nil {
+	if err := configurePeer(nh, peer, ep, route); err != nil {
 		return err
 	}
 	if host.Attrs().MasterIndex != br.Attrs().Index {
@@ -466,15 +560,8 @@ func (b *Bridge) Release(ctx context.Context, id string) error {
 // release does Release's work; the caller holds mu. The address is freed
 // last, so that it is never handed out while an interface may still hold it.
 func (b *Bridge) release(id string) error {
-	name := vethName(id)
-	// Deleting the host end deletes eth0 in the namespace with it, even
-	// while a process keeps the namespace alive.
-	if link, err := netlink.LinkByName(name); err == nil {
-		if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
-			return fmt.Errorf("delete veth %s: %w", name, err)
-		}
-	} else if !isNotFound(err) {
-		return fmt.Errorf("find veth %s: %w", name, err)
+	if err := deleteVeths(id); err != nil {
+		return err
 	}
 	if err := ownedns.Remove(b.nsPath(id)); err != nil {
 		return err
@@ -508,8 +595,12 @@ func checkID(id string) error {
 
 // vethName is the host end's name for container id: short enough for
 // IFNAMSIZ, and the same on every call, so a restarted daemon finds it.
-func vethName(id string) string {
+// A way out's starts with wayOutPrefix, which gatewayRules match.
+func vethName(id string, wayOut bool) string {
 	sum := sha256.Sum256([]byte(id))
+	if wayOut {
+		return wayOutPrefix + hex.EncodeToString(sum[:])[:7]
+	}
 	return "veth" + hex.EncodeToString(sum[:])[:7]
 }
 

@@ -56,11 +56,11 @@ func TestNewDefaultsAndChecks(t *testing.T) {
 
 func TestVethNameAndMAC(t *testing.T) {
 	id := strings.Repeat("ab", 32)
-	name := vethName(id)
-	if len(name) != 11 || !strings.HasPrefix(name, "veth") || name != vethName(id) {
+	name := vethName(id, false)
+	if len(name) != 11 || !strings.HasPrefix(name, "veth") || name != vethName(id, false) {
 		t.Fatalf("got %q, want a stable veth+7 hex name", name)
 	}
-	if vethName(id+"x") == name {
+	if vethName(id+"x", false) == name {
 		t.Fatalf("got the same name %q for two ids", name)
 	}
 	if got, want := macFor(netip.MustParseAddr("172.29.1.2")).String(), "02:42:ac:1d:01:02"; got != want {
@@ -109,12 +109,18 @@ func newBridge(t *testing.T, cfg Config) *Bridge {
 // sandbox makes container id's sandbox and releases it when the test ends.
 func sandbox(t *testing.T, b *Bridge, id string) (string, *executor.Endpoint) {
 	t.Helper()
+	return sandboxAs(t, b, id, false)
+}
+
+// sandboxAs is sandbox, as a way out or not.
+func sandboxAs(t *testing.T, b *Bridge, id string, wayOut bool) (string, *executor.Endpoint) {
+	t.Helper()
 	t.Cleanup(func() {
 		if err := b.Release(context.Background(), id); err != nil {
 			t.Errorf("release %s: %v", id, err)
 		}
 	})
-	path, ep, err := b.Sandbox(t.Context(), id)
+	path, ep, err := b.Sandbox(t.Context(), id, wayOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,6 +329,43 @@ func TestSandboxesReachEachOther(t *testing.T) {
 	}
 }
 
+// TestWayOutsApart: a way out (dockerd's docker_gwbridge, icc off)
+// reaches the gateway, as the node reaches it, but no other port of the
+// bridge reaches it, nor it another way out, while the default bridge's
+// containers reach each other.
+func TestWayOutsApart(t *testing.T) {
+	b := newBridge(t, Config{})
+	pathA, a := sandboxAs(t, b, "plain-a", false)
+	_, bb := sandboxAs(t, b, "plain-b", false)
+	pathT, task := sandboxAs(t, b, "task-t", true)
+	pathU, u := sandboxAs(t, b, "task-u", true)
+	for _, tt := range []struct {
+		from  string
+		to    netip.Addr
+		reach bool
+	}{
+		{pathA, bb.Addr.Addr(), true},
+		{pathT, b.Gateway(), true},
+		{pathU, b.Gateway(), true},
+		{pathA, task.Addr.Addr(), false},
+		{pathT, a.Addr.Addr(), false},
+		{pathT, u.Addr.Addr(), false},
+		{pathU, task.Addr.Addr(), false},
+	} {
+		err := ping(t, tt.from, tt.to)
+		if tt.reach && err != nil {
+			t.Error(err)
+		}
+		if !tt.reach && err == nil {
+			t.Errorf("%s reaches %s", filepath.Base(tt.from), tt.to)
+		}
+	}
+	// The node reaches a way out (the routing mesh's DNAT goes so).
+	if out, err := exec.CommandContext(t.Context(), "/bin/busybox", "ping", "-c1", "-W1", task.Addr.Addr().String()).CombinedOutput(); err != nil {
+		t.Errorf("the node does not reach a way out at %s: %v\n%s", task.Addr, err, out)
+	}
+}
+
 // linkIn returns the link called name in the namespace at nsPath.
 func linkIn(t *testing.T, nsPath, name string) netlink.Link {
 	t.Helper()
@@ -344,7 +387,7 @@ func TestRelease(t *testing.T) {
 	if err := b.Release(t.Context(), "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := netlink.LinkByName(vethName("gone")); !isNotFound(err) {
+	if _, err := netlink.LinkByName(vethName("gone", false)); !isNotFound(err) {
 		t.Errorf("got %v looking up the host veth, want not found", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
@@ -378,7 +421,7 @@ func TestRestartAdoptsSandbox(t *testing.T) {
 	if err := b2.Setup(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	path2, ep2, err := b2.Sandbox(t.Context(), "survivor")
+	path2, ep2, err := b2.Sandbox(t.Context(), "survivor", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,14 +447,14 @@ func TestRestartAdoptsSandbox(t *testing.T) {
 func TestSandboxRepairsLostVeth(t *testing.T) {
 	b := newBridge(t, Config{})
 	path, ep := sandbox(t, b, "repair")
-	host, err := netlink.LinkByName(vethName("repair"))
+	host, err := netlink.LinkByName(vethName("repair", false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := netlink.LinkDel(host); err != nil {
 		t.Fatal(err)
 	}
-	path2, ep2, err := b.Sandbox(t.Context(), "repair")
+	path2, ep2, err := b.Sandbox(t.Context(), "repair", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +472,7 @@ func TestSandboxWithoutBridgeLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = b.Sandbox(t.Context(), "early")
+	_, _, err = b.Sandbox(t.Context(), "early", false)
 	if !errdefs.Is(err, errdefs.KindUnavailable) {
 		t.Fatalf("got %v, want an Unavailable error", err)
 	}

@@ -117,3 +117,65 @@ func deleteRules() error {
 	}
 	return nil
 }
+
+// gatewayTable is the nftables table (bridge family) that keeps the ways
+// out apart: wayOutPrefix names their ports.
+const gatewayTable = "shoal-gw"
+
+// wayOutPrefix starts the host end's name of a way out's veth.
+const wayOutPrefix = "vgw"
+
+// applyGatewayRules replaces the gatewayTable whole: in the bridge's
+// forward hook (frames bridged from one port to another, not those to or
+// from the node, which go by input and output), `iifname "vgw*" drop`
+// and `oifname "vgw*" drop`. So a task's way out, dockerd's
+// docker_gwbridge with icc off, reaches the gateway (its way out, NATed)
+// and is reached from the node (the routing mesh's DNAT, published
+// ports), but no container of the default bridge reaches it and no way
+// out reaches another: on one Linux bridge, as dockerd's docker0 and
+// docker_gwbridge are two. Matching the prefix (a cmp of its bytes, as
+// nft's "vgw*") needs no rule per container.
+func applyGatewayRules() error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	t := &nftables.Table{Name: gatewayTable, Family: nftables.TableFamilyBridge}
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	fwd := c.AddChain(&nftables.Chain{
+		Name:     "forward",
+		Table:    t,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookForward,
+		Priority: nftables.ChainPriorityFilter,
+	})
+	for _, key := range []expr.MetaKey{expr.MetaKeyIIFNAME, expr.MetaKeyOIFNAME} {
+		c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{
+			&expr.Meta{Key: key, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(wayOutPrefix)},
+			&expr.Counter{},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		}})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("replace nftables table %s: %w", gatewayTable, err)
+	}
+	return nil
+}
+
+// deleteGatewayRules removes the gatewayTable if it exists.
+func deleteGatewayRules() error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	t := &nftables.Table{Name: gatewayTable, Family: nftables.TableFamilyBridge}
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("delete nftables table %s: %w", gatewayTable, err)
+	}
+	return nil
+}

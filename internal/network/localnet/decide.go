@@ -1,7 +1,6 @@
 package localnet
 
 import (
-	"fmt"
 	"maps"
 	"net/netip"
 	"regexp"
@@ -263,12 +262,25 @@ func CheckAliases(aliases []string) error {
 	return nil
 }
 
-// Ifname is the lowest ethN not in used.
-func Ifname(used []string) string {
-	for i := 0; ; i++ {
-		name := fmt.Sprintf("eth%d", i)
-		if !slices.Contains(used, name) {
-			return name
+// NextIfname names a container's next interface as dockerd 20.10 does:
+// ethN, with N one more than the highest it gave in the container's
+// namespace, never a name given before even when it is free again
+// (eth0, eth1; eth1 goes; the next is eth2). next is the count kept for
+// the container (IfindexFloor), used the names it has now; it returns
+// the name and the count after it.
+func NextIfname(next int, used []string) (string, int) {
+	n := IfindexFloor(next, used)
+	return "eth" + strconv.Itoa(n), n + 1
+}
+
+// IfindexFloor is the lowest N that NextIfname may give a container with
+// count next and interfaces used: above every ethN it has. Kept before an
+// interface goes, it makes that name never come back.
+func IfindexFloor(next int, used []string) int {
+	for _, name := range used {
+		if i, err := strconv.Atoi(strings.TrimPrefix(name, "eth")); err == nil && strings.HasPrefix(name, "eth") && i >= next {
+			next = i + 1
 		}
 	}
+	return next
 }

@@ -249,14 +249,61 @@ func TestDefaultRoute(t *testing.T) {
 	}
 }
 
-func TestIfname(t *testing.T) {
+func TestNextIfname(t *testing.T) {
+	// Sequences dockerd 20.10 gave, side by side (docs/NETWORKING.md).
 	for _, tt := range []struct {
-		used []string
-		want string
-	}{{nil, "eth0"}, {[]string{"eth0"}, "eth1"}, {[]string{"eth0", "eth2"}, "eth1"}, {[]string{"eth1"}, "eth0"}} {
-		if got := Ifname(tt.used); got != tt.want {
-			t.Errorf("Ifname(%v) = %s, want %s", tt.used, got, tt.want)
+		name      string
+		next      int
+		used      []string
+		want      string
+		wantAfter int
+	}{
+		{"a new container's first", 0, nil, "eth0", 1},
+		{"the next after eth0", 1, []string{"eth0"}, "eth1", 2},
+		{"eth1 was disconnected: not given again", 2, []string{"eth0"}, "eth2", 3},
+		{"eth0 was disconnected (default bridge): the next is eth1", 1, nil, "eth1", 2},
+		{"a container from before the count was kept: above its highest", 0, []string{"eth0", "eth2"}, "eth3", 4},
+		{"names that are not ethN do not count", 1, []string{"lo", "ethX", "wg0"}, "eth1", 2},
+	} {
+		got, after := NextIfname(tt.next, tt.used)
+		if got != tt.want || after != tt.wantAfter {
+			t.Errorf("%s: NextIfname(%d, %v) = %s, %d; want %s, %d", tt.name, tt.next, tt.used, got, after, tt.want, tt.wantAfter)
 		}
+	}
+}
+
+func TestNeedsWayOut(t *testing.T) {
+	// dockerd 20.10's outcomes, side by side (docs/NETWORKING.md).
+	local := []RouteCandidate{{Network: "n1", Ifname: "eth0"}}
+	internalLocal := []RouteCandidate{{Network: "vault", Internal: true, Ifname: "eth0"}}
+	for _, tt := range []struct {
+		name     string
+		overlays []bool
+		locals   []RouteCandidate
+		onBridge bool
+		want     bool
+	}{
+		{"run on an overlay", []bool{false}, nil, false, true},
+		{"an overlay and a local network: the local one is the way out", []bool{false}, local, false, false},
+		{"an overlay and the default bridge", []bool{false}, nil, true, false},
+		{"an overlay and an internal local network only", []bool{false}, internalLocal, false, true},
+		{"an internal overlay only", []bool{true}, nil, false, false},
+		{"no overlay", nil, local, false, false},
+		{"nothing at all", nil, nil, false, false},
+	} {
+		if got := NeedsWayOut(tt.overlays, tt.locals, tt.onBridge); got != tt.want {
+			t.Errorf("%s: NeedsWayOut = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestIfindexFloor(t *testing.T) {
+	// Kept before eth2 goes, the count stays above it.
+	if got := IfindexFloor(0, []string{"eth0", "eth2"}); got != 3 {
+		t.Errorf("IfindexFloor(0, [eth0 eth2]) = %d, want 3", got)
+	}
+	if got := IfindexFloor(5, []string{"eth0"}); got != 5 {
+		t.Errorf("IfindexFloor(5, [eth0]) = %d, want 5", got)
 	}
 }
 

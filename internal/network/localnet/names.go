@@ -152,6 +152,31 @@ func DefaultRoute(cands []RouteCandidate) (RouteCandidate, bool) {
 	return best, ok
 }
 
+// NeedsWayOut reports whether a container needs an interface on the node
+// bridge as its way out, as dockerd 20.10 gives one on docker_gwbridge
+// (libnetwork's needDefaultGW): it is on a swarm overlay that is not
+// internal (overlays holds each one's Internal), and on no network that
+// gives it a gateway — neither the default bridge (onBridge) nor a local
+// network that is not internal. dockerd drops the way out when such a
+// network is connected and adds one, under a new name, when the last
+// goes.
+func NeedsWayOut(overlays []bool, locals []RouteCandidate, onBridge bool) bool {
+	if onBridge {
+		return false
+	}
+	for _, c := range locals {
+		if !c.Internal {
+			return false
+		}
+	}
+	for _, internal := range overlays {
+		if !internal {
+			return true
+		}
+	}
+	return false
+}
+
 // RouteCandidates are the container's endpoints on local networks as
 // candidates for its default route: each network's gateway is on its
 // bridge, internal or not.
