@@ -202,7 +202,7 @@ func (b *Bridge) ensureBridge() (netlink.Link, error) {
 	return link, nil
 }
 
-// Teardown removes the bridge and the shoal nftables table. Sandboxes are
+// Teardown removes the bridge and the node's nftables tables. Sandboxes are
 // left as they are; Release them first. It is meant for tests and for
 // uninstalling.
 func (b *Bridge) Teardown(ctx context.Context) error {
@@ -220,9 +220,6 @@ func (b *Bridge) Teardown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("find bridge %s: %w", b.cfg.Name, err))
 	}
 	if err := deleteRules(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := deleteGatewayRules(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

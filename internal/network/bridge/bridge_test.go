@@ -174,6 +174,30 @@ func TestSetupIsIdempotent(t *testing.T) {
 	}
 }
 
+// Teardown leaves neither of the node's nftables tables behind.
+func TestTeardownRemovesBothTables(t *testing.T) {
+	requireIsolation(t)
+	b, err := New(Config{Name: testBridge, StateDir: t.TempDir(), NetnsDir: filepath.Join(t.TempDir(), "netns")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Setup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Teardown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, family := range map[string]nftables.TableFamily{tableName: nftables.TableFamilyIPv4, gatewayTable: nftables.TableFamilyBridge} {
+		if _, err := c.ListTableOfFamily(name, family); err == nil {
+			t.Errorf("table %s is still there after Teardown", name)
+		}
+	}
+}
+
 func TestSetupRefusesANonBridge(t *testing.T) {
 	requireIsolation(t)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: testBridge}, PeerName: testBridge + "p"}

@@ -102,22 +102,6 @@ func applyRules(subnet netip.Prefix, bridge string, locals []Local) error {
 	return nil
 }
 
-// deleteRules removes the shoal table if it exists.
-func deleteRules() error {
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	t := &nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv4}
-	// Adding first makes the delete succeed when the table is not there.
-	c.AddTable(t)
-	c.DelTable(t)
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("delete nftables table %s: %w", tableName, err)
-	}
-	return nil
-}
-
 // gatewayTable is the nftables table (bridge family) that keeps the ways
 // out apart: wayOutPrefix names their ports.
 const gatewayTable = "shoal-gw"
@@ -165,17 +149,23 @@ func applyGatewayRules() error {
 	return nil
 }
 
-// deleteGatewayRules removes the gatewayTable if it exists.
-func deleteGatewayRules() error {
+// deleteRules removes the node's two tables, the shoal table and the
+// gatewayTable, in one transaction; a table that is not there is no error.
+func deleteRules() error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	t := &nftables.Table{Name: gatewayTable, Family: nftables.TableFamilyBridge}
-	c.AddTable(t)
-	c.DelTable(t)
+	for _, t := range []*nftables.Table{
+		{Name: tableName, Family: nftables.TableFamilyIPv4},
+		{Name: gatewayTable, Family: nftables.TableFamilyBridge},
+	} {
+		// Adding first makes the delete succeed when the table is not there.
+		c.AddTable(t)
+		c.DelTable(t)
+	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("delete nftables table %s: %w", gatewayTable, err)
+		return fmt.Errorf("delete nftables tables %s and %s: %w", tableName, gatewayTable, err)
 	}
 	return nil
 }
