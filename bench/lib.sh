@@ -89,6 +89,31 @@ bench_sweep() {
 	done
 }
 
+# side_by_side_down TAG RUN WORK HAD_KEY stops the two engines of a
+# side-by-side bench (dockerd and Shoal, sockets and pidfiles RUN/d.* and
+# RUN/s.*, network namespaces TAG-d and TAG-s): their containers removed,
+# the daemons stopped, what they left swept, and dockerd's trust key
+# removed unless it was there before (HAD_KEY 1).
+side_by_side_down() {
+	set +e
+	local tag=$1 run=$2 work=$3 had_key=$4 h pids p alive
+	for h in "unix://$run/d.sock" "unix://$run/s.sock"; do
+		DOCKER_HOST=$h timeout 60 sh -c 'docker ps -aq | xargs -r docker rm -f' >/dev/null 2>&1
+	done
+	pids=$(cat "$run/d.pid" "$run/s.pid" 2>/dev/null)
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	for _ in $(seq 1 50); do
+		alive=0
+		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.2
+	done
+	bench_sweep "$run" "$work"
+	ip netns del "$tag-d" 2>/dev/null
+	ip netns del "$tag-s" 2>/dev/null
+	[ "$had_key" = 1 ] || rm -f /etc/docker/key.json
+}
+
 # kill_tree PID kills a process and everything under it, children first.
 kill_tree() {
 	local c
