@@ -505,3 +505,38 @@ func TestLeaderHintAbsent(t *testing.T) {
 		}
 	}
 }
+
+// The expiry loop marks a node down between the moment its agent's new
+// session marked it ready and the moment the session becomes the node's
+// current one: the loop found no session to end. The session must not
+// go on then, heartbeats accepted, while the store says the node is down
+// — no task would be placed on it again until the session broke for
+// another reason (RELIABILITY.md, finding 5). Here the steps of Session
+// are taken by hand in that order.
+func TestMarkedDownWhileSessionOpens(t *testing.T) {
+	clock := fakeexec.NewManualClock(epoch)
+	m := newTestManager(t, Config{Clock: clock}, true)
+	n := m.addNode(t, ca.WorkerRole)
+	m.d.mu.Lock()
+	tm := m.d.term
+	m.d.mu.Unlock()
+
+	if err := m.d.markReady(t.Context(), n.ID, "", &SessionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	m.d.markDown(t.Context(), []string{n.ID}, clock.Now())
+	if got := m.node(n.ID).Status.State; got != swarm.NodeStateDown {
+		t.Fatalf("node is %s after markDown, want down", got)
+	}
+	ctx, end := context.WithCancelCause(t.Context())
+	defer end(nil)
+	s, err := m.d.startSession(tm, n.ID, end, ctx.Done())
+	if err == nil {
+		defer m.d.endSession(s)
+		if ctx.Err() == nil {
+			t.Fatal("a session began for a node marked down after its agent marked it ready, and was not ended")
+		}
+	} else if status.Code(toStatus(err)) != codes.Unavailable {
+		t.Errorf("the session was refused with %v, want Unavailable (the agent opens a new one)", err)
+	}
+}

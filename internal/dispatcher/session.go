@@ -244,14 +244,26 @@ func sameNode(a, b *store.Node) bool {
 	return errA == nil && errB == nil && bytes.Equal(da, db)
 }
 
+// errMarkedDown refuses a session whose node was marked down after its
+// agent marked it ready.
+var errMarkedDown = errdefs.Unavailable("the node was marked down (heartbeat failure) while its session opened; open a new session")
+
 // startSession makes a new session the node's current one, ending the
-// one before, unless the leadership term it began in is over.
+// one before, unless the leadership term it began in is over, or the
+// node was marked down since the session marked it ready: markDown ends
+// the sessions it finds, and this one was not there yet, so it would go
+// on, heartbeats accepted, with the node down in the store and no task
+// placed on it. Under mu, markDown's end of sessions and this check are
+// ordered: one sees the other.
 func (d *Dispatcher) startSession(tm *term, nodeID string, end context.CancelCauseFunc, done <-chan struct{}) (*session, error) {
 	s := &session{id: identity.NewID(), nodeID: nodeID, end: end, done: done, wake: make(chan struct{}, 1), logs: newLogQueue()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.term != tm {
 		return nil, &notLeaderError{leader: d.leaderAddr()}
+	}
+	if d.markedDown(nodeID) {
+		return nil, errMarkedDown
 	}
 	if old := d.sessions[nodeID]; old != nil {
 		old.end(errReplaced)
@@ -262,6 +274,16 @@ func (d *Dispatcher) startSession(tm *term, nodeID string, end context.CancelCau
 	close(d.sessionStarted)
 	d.sessionStarted = make(chan struct{})
 	return s, nil
+}
+
+// markedDown reports whether the store holds the node down.
+func (d *Dispatcher) markedDown(nodeID string) bool {
+	down := false
+	d.store.View(func(tx store.ReadTx) {
+		n := store.Get[*store.Node](tx, nodeID)
+		down = n != nil && n.Status.State == swarm.NodeStateDown
+	})
+	return down
 }
 
 func (d *Dispatcher) endSession(s *session) {
