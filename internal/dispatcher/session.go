@@ -23,6 +23,8 @@ import (
 
 var errReplaced = errdefs.Conflict("a newer session of this node replaced this one")
 
+var errMarkedDown = errdefs.Unavailable("the node is marked down in the swarm's state while its session is open; open a new session")
+
 // Session serves a node's session: it marks the node ready, then streams
 // the node's assignments, again each time they change, until the node goes
 // away, a newer session replaces this one or the node is marked down.
@@ -55,6 +57,16 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 		cur, err := d.readNodeView(tm.router, id.NodeID)
 		if err != nil {
 			return toStatus(err)
+		}
+		if cur.node.Status.State == swarm.NodeStateDown {
+			// markDown ends the sessions it finds, but not one between
+			// markReady and startSession, which would go on, heartbeats
+			// accepted, beside a node held down: no task placed on it,
+			// its tasks replaced elsewhere. Every change of the node
+			// wakes its session, so whatever wrote it down, the session
+			// ends here and the agent's next one marks it ready.
+			log.Info("session ended: the node is marked down", "session.id", s.id)
+			return toStatus(errMarkedDown)
 		}
 		cur.node = agentNode(cur.node, &sz)
 		base, room, err := envelope(s.id, cur, d.maxMessage)
@@ -244,26 +256,14 @@ func sameNode(a, b *store.Node) bool {
 	return errA == nil && errB == nil && bytes.Equal(da, db)
 }
 
-// errMarkedDown refuses a session whose node was marked down after its
-// agent marked it ready.
-var errMarkedDown = errdefs.Unavailable("the node was marked down (heartbeat failure) while its session opened; open a new session")
-
 // startSession makes a new session the node's current one, ending the
-// one before, unless the leadership term it began in is over, or the
-// node was marked down since the session marked it ready: markDown ends
-// the sessions it finds, and this one was not there yet, so it would go
-// on, heartbeats accepted, with the node down in the store and no task
-// placed on it. Under mu, markDown's end of sessions and this check are
-// ordered: one sees the other.
+// one before, unless the leadership term it began in is over.
 func (d *Dispatcher) startSession(tm *term, nodeID string, end context.CancelCauseFunc, done <-chan struct{}) (*session, error) {
 	s := &session{id: identity.NewID(), nodeID: nodeID, end: end, done: done, wake: make(chan struct{}, 1), logs: newLogQueue()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.term != tm {
 		return nil, &notLeaderError{leader: d.leaderAddr()}
-	}
-	if d.markedDown(nodeID) {
-		return nil, errMarkedDown
 	}
 	if old := d.sessions[nodeID]; old != nil {
 		old.end(errReplaced)
@@ -274,16 +274,6 @@ func (d *Dispatcher) startSession(tm *term, nodeID string, end context.CancelCau
 	close(d.sessionStarted)
 	d.sessionStarted = make(chan struct{})
 	return s, nil
-}
-
-// markedDown reports whether the store holds the node down.
-func (d *Dispatcher) markedDown(nodeID string) bool {
-	down := false
-	d.store.View(func(tx store.ReadTx) {
-		n := store.Get[*store.Node](tx, nodeID)
-		down = n != nil && n.Status.State == swarm.NodeStateDown
-	})
-	return down
 }
 
 func (d *Dispatcher) endSession(s *session) {
