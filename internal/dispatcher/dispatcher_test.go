@@ -505,3 +505,35 @@ func TestLeaderHintAbsent(t *testing.T) {
 		}
 	}
 }
+
+// The expiry loop can mark a node down between the moment its agent's new
+// session marked it ready and the moment the session became the node's
+// current one: markDown then found no session to end. The session must
+// not go on, heartbeats accepted, while the store says the node is down —
+// no task would be placed on it until the session broke for another
+// reason (RELIABILITY.md, finding 5). Here the node is written down as
+// that markDown leaves it, its session untouched: the session must end,
+// and the agent's next one marks the node ready.
+func TestSessionEndsWhenItsNodeIsMarkedDown(t *testing.T) {
+	m := newTestManager(t, Config{}, true)
+	n := m.addNode(t, ca.WorkerRole)
+	c := m.client(t, &n)
+	msgs, errc := openSession(t, t.Context(), c, nil)
+	sid := recv(t, msgs).SessionID
+	m.update(t, func(tx *store.WriteTx) error {
+		node := *store.Get[*store.Node](tx.ReadTx, n.ID)
+		node.Status = swarm.NodeStatus{State: swarm.NodeStateDown, Message: "heartbeat failure"}
+		return tx.Put(&node)
+	})
+	if err := recvErr(t, errc); status.Code(err) != codes.Unavailable {
+		t.Errorf("the session of a node marked down ended with %v, want Unavailable", err)
+	}
+	if _, err := c.Heartbeat(t.Context(), &HeartbeatRequest{SessionID: sid}); err == nil {
+		t.Error("a heartbeat of the ended session was accepted")
+	}
+	msgs, _ = openSession(t, t.Context(), c, nil)
+	recv(t, msgs)
+	if got := m.node(n.ID).Status.State; got != swarm.NodeStateReady {
+		t.Errorf("after a new session the node is %s, want ready", got)
+	}
+}

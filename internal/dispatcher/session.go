@@ -23,6 +23,8 @@ import (
 
 var errReplaced = errdefs.Conflict("a newer session of this node replaced this one")
 
+var errMarkedDown = errdefs.Unavailable("the node is marked down in the swarm's state while its session is open; open a new session")
+
 // Session serves a node's session: it marks the node ready, then streams
 // the node's assignments, again each time they change, until the node goes
 // away, a newer session replaces this one or the node is marked down.
@@ -55,6 +57,16 @@ func (d *Dispatcher) Session(req *SessionRequest, stream grpc.ServerStream) erro
 		cur, err := d.readNodeView(tm.router, id.NodeID)
 		if err != nil {
 			return toStatus(err)
+		}
+		if cur.node.Status.State == swarm.NodeStateDown {
+			// markDown ends the sessions it finds, but not one between
+			// markReady and startSession, which would go on, heartbeats
+			// accepted, beside a node held down: no task placed on it,
+			// its tasks replaced elsewhere. Every change of the node
+			// wakes its session, so whatever wrote it down, the session
+			// ends here and the agent's next one marks it ready.
+			log.Info("session ended: the node is marked down", "session.id", s.id)
+			return toStatus(errMarkedDown)
 		}
 		cur.node = agentNode(cur.node, &sz)
 		base, room, err := envelope(s.id, cur, d.maxMessage)

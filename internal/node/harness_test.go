@@ -42,8 +42,16 @@ type testNode struct {
 
 func newTestNode(t *testing.T, name string) *testNode {
 	t.Helper()
+	return newTestNodeExec(t, name, fakeexec.Config{})
+}
+
+// newTestNodeExec is newTestNode whose simulated containers follow cfg
+// (its Hostname is the node's name).
+func newTestNodeExec(t *testing.T, name string, cfg fakeexec.Config) *testNode {
+	t.Helper()
 	addr := freeAddr(t)
-	tn := &testNode{t: t, name: name, dataRoot: t.TempDir(), addr: addr, exec: fakeexec.New(fakeexec.Config{Hostname: name}),
+	cfg.Hostname = name
+	tn := &testNode{t: t, name: name, dataRoot: t.TempDir(), addr: addr, exec: fakeexec.New(cfg),
 		log: newTestLog(t).With("test.node", name)}
 	tn.start()
 	t.Cleanup(tn.stop)
