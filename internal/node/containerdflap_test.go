@@ -23,7 +23,7 @@ import (
 // preparing.
 func TestServicesServedAcrossContainerdOutages(t *testing.T) {
 	if testing.Short() {
-		t.Skip("three managers through six containerd outages")
+		t.Skip("three managers through three containerd outages")
 	}
 	var down atomic.Bool
 	outage := fakeexec.Config{Script: func(*swarm.Task) fakeexec.Script {
@@ -51,7 +51,7 @@ func TestServicesServedAcrossContainerdOutages(t *testing.T) {
 			return ""
 		})
 	}
-	for round := range 6 {
+	for round := range 3 {
 		down.Store(true)
 		began := time.Now()
 		name := fmt.Sprintf("svc-%d", round)
