@@ -239,8 +239,11 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 		addr, gateway = rec.Endpoint.Addr.Addr(), rec.Endpoint.Gateway
 	}
 	dns := &swarm.DNSConfig{Nameservers: host.DNS, Search: host.DNSSearch, Options: host.DNSOptions}
-	hosts := hostsFile(rec.Config.Hostname, addr, nil)
-	hosts = append(hosts, extraHosts(host.ExtraHosts, gateway)...)
+	var addrs []netip.Addr
+	if addr.IsValid() {
+		addrs = append(addrs, addr)
+	}
+	hosts := plainHosts(rec.Config.Hostname, rec.Config.Domainname, host.ExtraHosts, gateway, addrs)
 	resolv := resolvConf(hostResolv, dns)
 	if embeddedDNS {
 		resolv = resolver.ResolvConf(hostResolv, dns)
