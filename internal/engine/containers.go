@@ -36,6 +36,8 @@ type Containers struct {
 	images *images.Store
 	store  *container.Store
 	ports  ports
+	// noneID is the ID of network none, for the endpoint inspect shows.
+	noneID string
 	// nets are the node's user-defined local networks (localnets.go).
 	nets *localNets
 	// swarm are the containers' attachable overlay networks
@@ -487,7 +489,9 @@ func candidate(ov containerdexec.Overview, s containertypes.Summary) container.C
 			}
 		}
 	}
-	if nm := s.HostConfig.NetworkMode; nm == "host" || nm == "none" {
+	// A container's place on none is in its networks (Containers.settings):
+	// one that left it is not on it.
+	if nm := s.HostConfig.NetworkMode; nm == "host" {
 		cand.Networks = append(cand.Networks, nm)
 	}
 	for _, m := range s.Mounts {

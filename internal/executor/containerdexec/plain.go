@@ -791,13 +791,6 @@ func (e *Executor) Names(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// BridgeAddr returns container id's address on the node bridge; false
-// when it has none (host, none or another container's network).
-func (e *Executor) BridgeAddr(id string) (netip.Addr, bool) {
-	ep, _, ok := e.NodeEndpoint(id)
-	return ep.Addr.Addr(), ok
-}
-
 // NodeEndpoint returns container id's interface on the node bridge (its
 // Ifname filled in), and whether it is its place on the default bridge
 // rather than only its way out of an overlay; ok is false when it has
