@@ -218,24 +218,26 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	}
 	name = ctr.Name
 	localAddr, err := c.nets.reserve(ctr.ID, netReqs)
-	egress := false
 	if err == nil && swarmNet != "" {
-		// The managers give the address; a refusal leaves nothing. Its
-		// way out, unless the network is internal, is eth0 on the node
-		// bridge, as tasks have it.
+		// The managers give the address; a refusal leaves nothing. The
+		// overlay is eth0 and its way out (fitWayOut, unless the
+		// network is internal) eth1, as dockerd 20.10 names them.
 		var ep swarmEndpoint
-		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), "eth1")
-		localAddr, egress = ep.Addr.Addr(), !ep.Network.Spec.Internal
+		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), "eth0")
+		localAddr = ep.Addr.Addr()
 	}
 	if err == nil {
 		err = c.exec.CreateContainer(ctx, containerdexec.Spec{
 			ID: ctr.ID, Name: name, Image: img, ImageID: ctr.ImageID,
-			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr, Egress: egress,
+			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr,
 		})
 		if err == nil {
 			err = c.nets.plug(ctx, ctr.ID, &host)
 			if err == nil {
 				err = c.swarm.plug(ctx, ctr.ID, &host, c.localResolverNets(ctr.ID))
+			}
+			if err == nil && swarmNet != "" {
+				err = c.fitWayOut(ctx, ctr.ID, &host)
 			}
 			if err != nil {
 				if rerr := c.exec.RemoveContainer(context.WithoutCancel(ctx), ctr.ID, true); rerr != nil {
