@@ -30,7 +30,9 @@ func (e *Engine) PruneAttachments(ctx context.Context) error {
 // localnet.ResolverNetworks gives them) and swarm: the networks whose
 // names it answers, every one it is on whichever was connected last, and
 // whether it has a server at all. One on the default bridge keeps the
-// node's nameservers, as in dockerd; so does one on no network.
+// node's nameservers, as in dockerd; so does one on no network. One run
+// with --network none gets a server once it left none for a user
+// network, as dockerd starts one then.
 func resolverNets(mode containertypes.NetworkMode, local, swarm []string) ([]string, bool) {
 	nets := append(slices.Clone(local), swarm...)
 	return nets, (mode.IsUserDefined() || mode.IsNone()) && len(nets) > 0

@@ -29,6 +29,10 @@ func TestResolverNets(t *testing.T) {
 		{"on no network left", "shared", nil, nil, nil, false},
 		{"default bridge with an overlay", "bridge", nil, []string{"ov"}, []string{"ov"}, false},
 		{"default mode with a local network", "default", []string{"lnet"}, nil, []string{"lnet"}, false},
+		// dockerd 20.10 starts one for a container run with --network
+		// none once it left none for a user network.
+		{"none, a local network connected", "none", []string{"lnet"}, nil, []string{"lnet"}, true},
+		{"none, on no network", "none", nil, nil, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, run := resolverNets(tc.mode, tc.local, tc.swarm)
