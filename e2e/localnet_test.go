@@ -255,6 +255,146 @@ func TestLocalNetworks(t *testing.T) {
 		d.Docker("rm", "-f", "bridged", "leaver", "onhost", "onnone")
 	})
 
+	t.Run("a container run with --network none leaves none for a network, as dockerd 20.10", func(t *testing.T) {
+		// Checked side by side with dockerd 20.10: the documented way to
+		// give a none container a network. Its mode stays none; none
+		// leaves its networks, and none goes with no other network.
+		refused := func(want string, args ...string) {
+			t.Helper()
+			if out, errOut, code := dockerIn(t, d, "", args...); code == 0 || !strings.Contains(errOut, want) {
+				t.Fatalf("%v: exit %d, %q %q; want refused with %q", args, code, out, errOut, want)
+			}
+		}
+		nets := func(ctr string) string {
+			return inspect(d, ctr, "{{.HostConfig.NetworkMode}}:{{range $k, $v := .NetworkSettings.Networks}} {{$k}}{{end}}")
+		}
+		const conflict = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+		d.Docker("run", "-d", "--name", "offnone", "--network", "none", "busybox", "sleep", "3600")
+		if got := nets("offnone"); got != "none: none" {
+			t.Fatalf("offnone: %q, want on none", got)
+		}
+		refused(conflict, "network", "connect", "front", "offnone")
+		refused("endpoint with name offnone already exists in network none", "network", "connect", "none", "offnone")
+		d.Docker("network", "disconnect", "none", "offnone")
+		if got := nets("offnone"); got != "none:" {
+			t.Fatalf("offnone after disconnect none: %q, want no network", got)
+		}
+		if got := d.Docker("ps", "--filter", "network=none", "--format", "{{.Names}}"); strings.Contains(got, "offnone") {
+			t.Fatalf("ps --filter network=none lists offnone, which left none: %q", got)
+		}
+		refused("is not connected to network none", "network", "disconnect", "none", "offnone")
+		d.Docker("network", "connect", "front", "offnone")
+		if got := nets("offnone"); got != "none: front" {
+			t.Fatalf("offnone after connect front: %q", got)
+		}
+		if got, want := defaultRoute(d, "offnone"), "default via "+inspect(d, "front", "{{(index .IPAM.Config 0).Gateway}}")+" dev eth0"; got != want {
+			t.Fatalf("offnone's default route: %q, want %q", got, want)
+		}
+		// Names too: its resolv.conf now points at its DNS server.
+		if !ok("offnone", "wget -q -O- http://web/ | grep -q 'hello from web'") {
+			t.Fatal("offnone, connected to front, does not reach web by name")
+		}
+		refused(conflict, "network", "connect", "none", "offnone")
+
+		// Stopped: it starts on the network it was given.
+		d.Docker("create", "--name", "offnone2", "--network", "none", "busybox", "sleep", "3600")
+		d.Docker("network", "disconnect", "none", "offnone2")
+		d.Docker("network", "connect", "back", "offnone2")
+		d.Docker("start", "offnone2")
+		if got := nets("offnone2"); got != "none: back" || !ok("offnone2", "ip -o addr show eth0 | grep -q 'inet 10.253.7.'") {
+			t.Fatalf("offnone2 started after connect back: %q, want an address of back on eth0", got)
+		}
+		// A container left on no network joins none, and then no other.
+		d.Docker("run", "-d", "--name", "nonet", "busybox", "sleep", "3600")
+		d.Docker("network", "disconnect", "bridge", "nonet")
+		d.Docker("network", "connect", "none", "nonet")
+		if got := nets("nonet"); !strings.HasSuffix(got, ": none") {
+			t.Fatalf("nonet after connect none: %q", got)
+		}
+		refused(conflict, "network", "connect", "front", "nonet")
+		d.Docker("rm", "-f", "offnone2", "nonet")
+		// For the restart of the daemon below: one left on no network.
+		d.Docker("run", "-d", "--name", "bare", "--network", "none", "busybox", "sleep", "3600")
+		d.Docker("network", "disconnect", "none", "bare")
+	})
+
+	t.Run("the hosts file names the container on each network it joins, as dockerd 20.10", func(t *testing.T) {
+		// dockerd appends a line per network joined, after the extra
+		// hosts; leaving takes out the lines ending in a name the
+		// network knows but the container's own (so a default hostname,
+		// its short ID, loses all of them, and a hostname of its own
+		// keeps them); a start writes the file anew.
+		d.Docker("run", "-d", "--name", "hosted", "--network", "front", "--hostname", "hh", "--domainname", "ex.org", "--add-host", "foo:1.2.3.4", "busybox", "sleep", "3600")
+		own := func(ctr string) string {
+			t.Helper()
+			all := d.Docker("exec", ctr, "cat", "/etc/hosts")
+			_, after, found := strings.Cut(all, "ff02::2\tip6-allrouters\n")
+			if !found {
+				t.Fatalf("%s's /etc/hosts: %q", ctr, all)
+			}
+			return after
+		}
+		addr := func(ctr, net string) string {
+			return inspect(d, ctr, "{{.NetworkSettings.Networks."+net+".IPAddress}}")
+		}
+		expect := func(ctr, want string) {
+			t.Helper()
+			if got := own(ctr); got != want {
+				t.Fatalf("%s's /etc/hosts after the loopback names:\n%q\nwant\n%q", ctr, got, want)
+			}
+		}
+		front := addr("hosted", "front") + "\thh.ex.org hh\n"
+		expect("hosted", "1.2.3.4\tfoo\n"+front)
+		d.Docker("network", "connect", "back", "hosted")
+		back := addr("hosted", "back") + "\thh.ex.org hh\n"
+		d.Docker("network", "connect", "bridge", "hosted")
+		bridge := addr("hosted", "bridge") + "\thh.ex.org hh\n"
+		expect("hosted", "1.2.3.4\tfoo\n"+front+back+bridge)
+		d.Docker("network", "disconnect", "front", "hosted")
+		expect("hosted", "1.2.3.4\tfoo\n"+front+back+bridge)
+		d.Docker("restart", "-t", "0", "hosted")
+		expect("hosted", "1.2.3.4\tfoo\n"+bridge+back)
+
+		d.Docker("run", "-d", "--name", "shorthost", "--network", "front", "busybox", "sleep", "3600")
+		short := inspect(d, "shorthost", "{{.Id}}")[:12]
+		d.Docker("network", "connect", "back", "shorthost")
+		expect("shorthost", addr("shorthost", "front")+"\t"+short+"\n"+addr("shorthost", "back")+"\t"+short+"\n")
+		d.Docker("network", "disconnect", "back", "shorthost")
+		expect("shorthost", "")
+		d.Docker("rm", "-f", "hosted", "shorthost")
+	})
+
+	t.Run("a published port goes where the default route is, as dockerd 20.10", func(t *testing.T) {
+		// dockerd points a container's ports at its address on the
+		// network holding its default route, and moves them when a
+		// connect or disconnect moves it: a port published from front
+		// answers once the container left front for the bridge, and
+		// one published from the bridge once it left it for back.
+		answers := func(port int) {
+			t.Helper()
+			for _, host := range []string{"127.0.0.1", nodeAddr(t)} {
+				Eventually(t, 10*time.Second, func() string {
+					if body, err := get(fmt.Sprintf("http://%s:%d/", host, port)); strings.TrimSpace(body) != "hello from web" {
+						return fmt.Sprintf("%s:%d: %q %v", host, port, body, err)
+					}
+					return ""
+				})
+			}
+		}
+		p1, p2 := freePort(t), freePort(t)
+		d.Docker("run", "-d", "--name", "pubfront", "--network", "front", "-p", fmt.Sprintf("%d:80", p1), "busybox", "sh", "-c", httpdHello[2])
+		d.Docker("run", "-d", "--name", "pubbridge", "-p", fmt.Sprintf("%d:80", p2), "busybox", "sh", "-c", httpdHello[2])
+		answers(p1)
+		answers(p2)
+		d.Docker("network", "connect", "bridge", "pubfront")
+		d.Docker("network", "disconnect", "front", "pubfront")
+		answers(p1)
+		d.Docker("network", "connect", "back", "pubbridge")
+		d.Docker("network", "disconnect", "bridge", "pubbridge")
+		answers(p2)
+		d.Docker("rm", "-f", "pubfront", "pubbridge")
+	})
+
 	t.Run("static addresses", func(t *testing.T) {
 		d.Docker("run", "-d", "--name", "fixed", "--network", "back", "--ip", "10.253.7.9", "busybox", "sleep", "3600")
 		if got := inspect(d, "fixed", "{{.NetworkSettings.Networks.back.IPAddress}} {{.NetworkSettings.Networks.back.IPAMConfig.IPv4Address}}"); got != "10.253.7.9 10.253.7.9" {
@@ -378,6 +518,15 @@ func TestLocalNetworks(t *testing.T) {
 		d.Docker("run", "-d", "--name", "late", "--network", "front", "busybox", "sleep", "3600")
 		if !ok("late", "ping -c1 -W2 web") {
 			t.Fatal("a container made after the restart cannot reach web")
+		}
+		// Containers run with --network none stay where connect and
+		// disconnect put them, as with dockerd.
+		nets := "{{.HostConfig.NetworkMode}}:{{range $k, $v := .NetworkSettings.Networks}} {{$k}}{{end}}"
+		if got := inspect(d, "offnone", nets); got != "none: front" || !ok("offnone", "wget -q -O- http://web/ | grep -q 'hello from web'") {
+			t.Fatalf("after the restart, offnone: %q, want on front and reaching web", got)
+		}
+		if got := inspect(d, "bare", nets); got != "none:" {
+			t.Fatalf("after the restart, bare: %q, want on no network", got)
 		}
 	})
 

@@ -658,6 +658,15 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 	w1.Docker("network", "create", "lnet")
 	w1.Docker(append([]string{"run", "-d", "--name", "l1", "--network", "lnet"}, serve("l1")...)...)
 	w1.Docker("run", "-d", "--name", "ovfirst", "--network", "shared", "busybox", "sleep", "3600")
+	// As dockerd 20.10 names them (checked side by side): the overlay
+	// eth0, its way out on the node bridge eth1, which holds the route.
+	ovAddr := strings.TrimSpace(w1.Docker("inspect", "-f", "{{.NetworkSettings.Networks.shared.IPAddress}}", "ovfirst"))
+	if out, err := w1.TryDocker("exec", "ovfirst", "ip", "-o", "addr", "show", "eth0"); err != nil || !strings.Contains(out, "inet "+ovAddr+"/") {
+		t.Errorf("ovfirst's eth0: %v %q, want the overlay's %s", err, out, ovAddr)
+	}
+	if got := defaultRoute(w1, "ovfirst"); !strings.HasSuffix(got, " dev eth1") {
+		t.Errorf("ovfirst's default route %q, want its way out eth1", got)
+	}
 	w1.Docker("network", "connect", "lnet", "ovfirst")
 	w1.Docker("run", "-d", "--name", "localfirst", "--network", "lnet", "busybox", "sleep", "3600")
 	w1.Docker("network", "connect", "shared", "localfirst")
@@ -685,8 +694,8 @@ func testAttachable(t *testing.T, gateway string, m1, w1, w2 Host, hosts []Host,
 	lnetGW := strings.TrimSpace(w1.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "lnet"))
 	nodeGW := strings.TrimSpace(w1.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"))
 	route("ovfirst", "default via "+lnetGW+" dev eth2")
-	if out, err := w1.TryDocker("exec", "ovfirst", "ip", "link", "show", "eth0"); err == nil {
-		t.Errorf("ovfirst keeps its way out eth0 while on lnet: %s", out)
+	if out, err := w1.TryDocker("exec", "ovfirst", "ip", "link", "show", "eth1"); err == nil {
+		t.Errorf("ovfirst keeps its way out eth1 while on lnet: %s", out)
 	}
 	w1.Docker("network", "disconnect", "lnet", "ovfirst")
 	route("ovfirst", "default via "+nodeGW+" dev eth3")

@@ -47,6 +47,12 @@ type Container struct {
 	// given, as localnet.NextIfname keeps it: dockerd never gives a name
 	// twice in one container's namespace.
 	NextIfindex int `json:",omitempty"`
+	// OnNone is whether it is on network none once docker network
+	// connect or disconnect of none changed it; nil until then, while
+	// its network mode says (a container run with --network none is
+	// on it). dockerd lets a container leave none, to be connected to
+	// other networks, and one on no network join it.
+	OnNone *bool `json:",omitempty"`
 }
 
 // Ref names a container of the node, plain or a swarm task's.

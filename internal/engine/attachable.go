@@ -30,10 +30,12 @@ func (e *Engine) PruneAttachments(ctx context.Context) error {
 // localnet.ResolverNetworks gives them) and swarm: the networks whose
 // names it answers, every one it is on whichever was connected last, and
 // whether it has a server at all. One on the default bridge keeps the
-// node's nameservers, as in dockerd; so does one on no network.
+// node's nameservers, as in dockerd; so does one on no network. One run
+// with --network none gets a server once it left none for a user
+// network, as dockerd starts one then.
 func resolverNets(mode containertypes.NetworkMode, local, swarm []string) ([]string, bool) {
 	nets := append(slices.Clone(local), swarm...)
-	return nets, mode.IsUserDefined() && len(nets) > 0
+	return nets, (mode.IsUserDefined() || mode.IsNone()) && len(nets) > 0
 }
 
 // localResolverNets are the local networks container id's DNS server
@@ -42,15 +44,16 @@ func (c *Containers) localResolverNets(id string) []string {
 	return localnet.ResolverNetworks(localnet.Of(c.nets.store.All(), id))
 }
 
-// settings are container id's endpoints, local and swarm, as inspect
-// shows them.
+// settings are container id's endpoints, local and swarm, and its place
+// on network none, as inspect shows them.
 func (c *Containers) settings(id string) map[string]*network.EndpointSettings {
 	out := c.nets.settings(id)
-	if sw := c.swarm.settings(id); len(sw) > 0 {
-		if out == nil {
-			out = map[string]*network.EndpointSettings{}
-		}
-		maps.Copy(out, sw)
+	if out == nil {
+		out = map[string]*network.EndpointSettings{}
+	}
+	maps.Copy(out, c.swarm.settings(id))
+	if ctr, ok := c.store.Get(id); ok && onNone(ctr.HostConfig.NetworkMode, ctr.OnNone) {
+		out[network.NetworkNone] = &network.EndpointSettings{NetworkID: c.noneID}
 	}
 	return out
 }
@@ -135,7 +138,7 @@ func (c *Containers) connectBridge(ctx context.Context, id string, host *contain
 // again. A new way out gets a new name. The caller holds the container's
 // lock.
 func (c *Containers) fitWayOut(ctx context.Context, id string, host *containertypes.HostConfig) error {
-	if host.NetworkMode.IsHost() || host.NetworkMode.IsContainer() || host.NetworkMode.IsNone() {
+	if host.NetworkMode.IsHost() || host.NetworkMode.IsContainer() {
 		return nil
 	}
 	_, onDefault, has := c.exec.NodeEndpoint(id)
@@ -172,15 +175,33 @@ func predefinedNetwork(ref string) bool {
 	return ref == network.NetworkBridge || ref == network.NetworkHost || ref == network.NetworkNone
 }
 
+// onNone reports whether a container in network mode mode is on network
+// none: as its mode says until docker network connect or disconnect of
+// none set it (set, container.Container.OnNone).
+func onNone(mode containertypes.NetworkMode, set *bool) bool {
+	if set != nil {
+		return *set
+	}
+	return mode.IsNone()
+}
+
 // checkConnect refuses, with dockerd 20.10's words, to connect a
-// container in network mode mode to network ref with settings s.
-func checkConnect(mode containertypes.NetworkMode, ref string, s *network.EndpointSettings) error {
+// container named name in network mode mode to network ref with
+// settings s; none
+// tells whether it is on network none (onNone), networks how many other
+// networks it is on. As dockerd's (updateNetworkSettings), none goes
+// with no other network either way: a container run with --network none
+// is connected to another once disconnected from none, and one left on
+// no network may join none.
+func checkConnect(mode containertypes.NetworkMode, ref, name string, s *network.EndpointSettings, none bool, networks int) error {
 	switch {
 	case ref == network.NetworkHost:
 		return errdefs.Invalid("container cannot be disconnected from host network or connected to host network")
 	case mode.IsHost() || mode.IsContainer():
 		return errdefs.Invalid("container sharing network namespace with another container or host cannot be connected to any other network")
-	case mode.IsNone() || ref == network.NetworkNone:
+	case ref == network.NetworkNone && none:
+		return errdefs.Forbidden("endpoint with name %s already exists in network none", name)
+	case none || ref == network.NetworkNone && networks > 0:
 		return errdefs.Invalid("container cannot be connected to multiple networks with one of the networks in private (none) mode")
 	}
 	if ref == network.NetworkBridge && s != nil {
@@ -195,15 +216,14 @@ func checkConnect(mode containertypes.NetworkMode, ref string, s *network.Endpoi
 }
 
 // checkDisconnect refuses, with dockerd 20.10's words, to disconnect
-// container id in network mode mode from network ref.
-func checkDisconnect(mode containertypes.NetworkMode, ref, id string) error {
+// container id in network mode mode from network ref; none tells whether
+// it is on network none (onNone), which it may leave.
+func checkDisconnect(mode containertypes.NetworkMode, ref, id string, none bool) error {
 	switch {
 	case mode.IsHost() && ref == network.NetworkHost:
 		return errdefs.Invalid("container cannot be disconnected from host network or connected to host network")
-	case mode.IsContainer(), ref == network.NetworkHost, ref == network.NetworkNone && !mode.IsNone():
+	case mode.IsContainer(), ref == network.NetworkHost, ref == network.NetworkNone && !none:
 		return errdefs.Forbidden("container %s is not connected to network %s", id, ref)
-	case ref == network.NetworkNone:
-		return errdefs.Invalid("disconnecting a container from network none is not supported on this node")
 	}
 	return nil
 }

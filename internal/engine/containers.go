@@ -36,6 +36,8 @@ type Containers struct {
 	images *images.Store
 	store  *container.Store
 	ports  ports
+	// noneID is the ID of network none, for the endpoint inspect shows.
+	noneID string
 	// nets are the node's user-defined local networks (localnets.go).
 	nets *localNets
 	// swarm are the containers' attachable overlay networks
@@ -216,24 +218,26 @@ func (c *Containers) Create(ctx context.Context, name string, req containertypes
 	}
 	name = ctr.Name
 	localAddr, err := c.nets.reserve(ctr.ID, netReqs)
-	egress := false
 	if err == nil && swarmNet != "" {
-		// The managers give the address; a refusal leaves nothing. Its
-		// way out, unless the network is internal, is eth0 on the node
-		// bridge, as tasks have it.
+		// The managers give the address; a refusal leaves nothing. The
+		// overlay is eth0 and its way out (fitWayOut, unless the
+		// network is internal) eth1, as dockerd 20.10 names them.
 		var ep swarmEndpoint
-		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), "eth1")
-		localAddr, egress = ep.Addr.Addr(), !ep.Network.Spec.Internal
+		ep, err = c.swarm.reserve(ctx, ctr.ID, name, swarmNet, swarmSettings(req.NetworkingConfig, swarmNet), "eth0")
+		localAddr = ep.Addr.Addr()
 	}
 	if err == nil {
 		err = c.exec.CreateContainer(ctx, containerdexec.Spec{
 			ID: ctr.ID, Name: name, Image: img, ImageID: ctr.ImageID,
-			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr, Egress: egress,
+			Config: cfg, HostConfig: host, Mounts: mounts, LocalAddr: localAddr,
 		})
 		if err == nil {
 			err = c.nets.plug(ctx, ctr.ID, &host)
 			if err == nil {
 				err = c.swarm.plug(ctx, ctr.ID, &host, c.localResolverNets(ctr.ID))
+			}
+			if err == nil && swarmNet != "" {
+				err = c.fitWayOut(ctx, ctr.ID, &host)
 			}
 			if err != nil {
 				if rerr := c.exec.RemoveContainer(context.WithoutCancel(ctx), ctr.ID, true); rerr != nil {
@@ -487,7 +491,9 @@ func candidate(ov containerdexec.Overview, s containertypes.Summary) container.C
 			}
 		}
 	}
-	if nm := s.HostConfig.NetworkMode; nm == "host" || nm == "none" {
+	// A container's place on none is in its networks (Containers.settings):
+	// one that left it is not on it.
+	if nm := s.HostConfig.NetworkMode; nm == "host" {
 		cand.Networks = append(cand.Networks, nm)
 	}
 	for _, m := range s.Mounts {

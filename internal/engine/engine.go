@@ -202,6 +202,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.Containers = newContainers(e.Executor, e.Images, store, e.Dataplane, cfg.Logger.With("component", "containers"))
+	e.Containers.noneID = e.predefined.IDs["none"]
 	if e.Containers.nets, err = openLocalNets(ctx, filepath.Join(cfg.DataRoot, "network", "local"), e.Network, dns, e.Dataplane, store, e.Executor.NodeEndpoint, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("local networks: %w", err)
 	}

@@ -79,6 +79,9 @@ func (c *Containers) startLocked(ctx context.Context, id string, l *live) (err e
 			}
 		}
 	}()
+	if err := c.rebuildHosts(id); err != nil {
+		return err
+	}
 	bindings, err := c.allocatePorts(ctr)
 	if err != nil {
 		return err

@@ -485,9 +485,10 @@ func (ln *localNets) plugLocked(ctx context.Context, id string, host *containert
 // route gives container id's namespace the default route that
 // localnet.DefaultRoute picks among its local networks (att) and its
 // interface on the node bridge, or none. A container in the host's
-// namespace, another container's or none of its own is left alone.
+// namespace or another container's is left alone; one run with
+// --network none has networks only once it left none.
 func (ln *localNets) route(ctx context.Context, id string, mode containertypes.NetworkMode, att []localnet.Attached) error {
-	if mode.IsHost() || mode.IsContainer() || mode.IsNone() {
+	if mode.IsHost() || mode.IsContainer() {
 		return nil
 	}
 	cands := localnet.RouteCandidates(att)
@@ -526,13 +527,20 @@ func (ln *localNets) settings(id string) map[string]*network.EndpointSettings {
 	return localnet.Settings(localnet.Of(ln.store.All(), id))
 }
 
-// primaryAddr is container id's address on its first local network.
-func (ln *localNets) primaryAddr(id string) (netip.Addr, bool) {
-	att := localnet.Of(ln.store.All(), id)
-	if len(att) == 0 {
-		return netip.Addr{}, false
+// dnsNames are the names local network ref's DNS knows: every
+// container's on it (localnet.DNSNames); ok is false when ref names no
+// local network.
+func (ln *localNets) dnsNames(ref string) ([]string, bool) {
+	n, ok, err := ln.store.Find(ref)
+	if err != nil || !ok {
+		return nil, false
 	}
-	return att[0].Endpoint.Addr, true
+	names := ln.names()
+	var out []string
+	for id, ep := range n.Endpoints {
+		out = append(out, localnet.DNSNames(names[id], ep)...)
+	}
+	return out, true
 }
 
 // restore brings every network's bridge and rules back, as a starting
@@ -692,21 +700,39 @@ func (e *Engine) ConnectContainer(ctx context.Context, netRef, ctrRef string, s 
 		return errdefs.NotFound("No such container: %s", ctrRef)
 	}
 	host := &ctr.HostConfig
-	if err := checkConnect(host.NetworkMode, netRef, s); err != nil {
+	none := onNone(host.NetworkMode, ctr.OnNone)
+	if netRef == network.NetworkNone && none && l.run == nil {
+		// dockerd records a stopped container's networks alone, and
+		// connecting it to one it is on again changes nothing.
+		return nil
+	}
+	if err := checkConnect(host.NetworkMode, netRef, ref.Name, s, none, c.networkCount(ref.ID)); err != nil {
 		return err
 	}
-	if netRef == network.NetworkBridge {
-		return c.connectBridge(ctx, ref.ID, host)
-	}
-	if swarmNet {
+	before := c.settings(ref.ID)
+	switch {
+	case netRef == network.NetworkNone:
+		return c.setOnNone(ref.ID, true)
+	case netRef == network.NetworkBridge:
+		err = c.connectBridge(ctx, ref.ID, host)
+	case swarmNet:
 		err = c.connectSwarm(ctx, netRef, ref.ID, ref.Name, host, s)
-	} else {
+		if err == nil {
+			err = c.fitWayOut(ctx, ref.ID, host)
+		}
+	default:
 		err = c.nets.connect(ctx, netRef, ref.ID, ref.Name, host, s, func() (string, error) { return c.nextIfname(ref.ID) })
+		if err == nil {
+			err = c.fitWayOut(ctx, ref.ID, host)
+		}
 	}
 	if err != nil {
 		return err
 	}
-	return c.fitWayOut(ctx, ref.ID, host)
+	if err := c.joined(ref.ID, host, before, netRef == network.NetworkBridge); err != nil {
+		return err
+	}
+	return c.republish(ctx, ref.ID)
 }
 
 // DisconnectContainer takes a plain container off a network: the
@@ -732,13 +758,18 @@ func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string)
 		return errdefs.NotFound("No such container: %s", ctrRef)
 	}
 	host := &ctr.HostConfig
-	if err := checkDisconnect(host.NetworkMode, netRef, ref.ID); err != nil {
+	if err := checkDisconnect(host.NetworkMode, netRef, ref.ID, onNone(host.NetworkMode, ctr.OnNone)); err != nil {
 		return err
+	}
+	if netRef == network.NetworkNone {
+		// Its namespace has its loopback alone either way.
+		return c.setOnNone(ref.ID, false)
 	}
 	// The names it has now are never given again (nextIfname).
 	if err := c.keepIfnames(ref.ID); err != nil {
 		return err
 	}
+	names := c.leaving(ref.ID, ref.Name, netRef)
 	switch {
 	case netRef == network.NetworkBridge:
 		err = c.exec.DisconnectBridge(ctx, ref.ID)
@@ -750,7 +781,32 @@ func (e *Engine) DisconnectContainer(ctx context.Context, netRef, ctrRef string)
 	if err != nil {
 		return err
 	}
-	return c.fitWayOut(ctx, ref.ID, host)
+	if err := c.fitWayOut(ctx, ref.ID, host); err != nil {
+		return err
+	}
+	if err := c.left(ref.ID, names); err != nil {
+		return err
+	}
+	return c.republish(ctx, ref.ID)
+}
+
+// networkCount is how many networks container id is on, none aside.
+func (c *Containers) networkCount(id string) int {
+	n := len(c.nets.settings(id)) + len(c.swarm.settings(id))
+	if _, onDefault, ok := c.exec.NodeEndpoint(id); ok && onDefault {
+		n++
+	}
+	return n
+}
+
+// setOnNone records that container id was connected to network none
+// (on) or disconnected from it. The caller holds its lock.
+func (c *Containers) setOnNone(id string, on bool) error {
+	_, err := c.store.Update(id, func(ctr *container.Container) error {
+		ctr.OnNone = &on
+		return nil
+	})
+	return err
 }
 
 // IsLocalNetwork reports whether ref names one of the node's

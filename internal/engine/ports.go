@@ -59,17 +59,14 @@ func (c *Containers) allocatePorts(ctr *container.Container) ([]container.Bindin
 }
 
 // publish publishes a running container's bindings to its address on the
-// node bridge, or on its first local network.
+// network that holds its default route (gatewayAddr), as dockerd 20.10.
 func (c *Containers) publish(ctx context.Context, id string, bindings []container.Binding) error {
 	if len(bindings) == 0 {
 		return nil
 	}
-	addr, ok := c.exec.BridgeAddr(id)
+	addr, ok := c.gatewayAddr(id)
 	if !ok {
-		addr, ok = c.nets.primaryAddr(id)
-	}
-	if !ok {
-		return fmt.Errorf("container %s has no address on the node bridge to publish ports to", id)
+		return fmt.Errorf("container %s is on no network to publish ports to", id)
 	}
 	hp := make([]lb.HostPort, len(bindings))
 	for i, b := range bindings {

@@ -42,7 +42,7 @@ type record struct {
 	UsernsKey string             `json:",omitempty"`
 	Endpoint  *executor.Endpoint // on the node bridge; nil without one
 	// WayOut marks Endpoint as a plain container's way out of an
-	// overlay (Spec.Egress, or SetWayOut).
+	// overlay (SetWayOut).
 	WayOut bool `json:",omitempty"`
 	// Connected marks Endpoint as its place on the default bridge, given
 	// by docker network connect, whatever its network mode.

@@ -56,15 +56,11 @@ type Spec struct {
 	// HostConfig is as asked; its NetworkMode is bridge, host, none,
 	// container:ID (a full ID) or a local network's name.
 	HostConfig container.HostConfig
-	// LocalAddr is the container's address on the local network its
-	// NetworkMode names, for its hosts file. Its namespace gets only its
+	// LocalAddr is the container's address on the local network or
+	// attachable overlay its NetworkMode names, for its hosts file. Its namespace gets only its
 	// loopback here: the engine plugs its interfaces, and it resolves
 	// names through the embedded DNS server at 127.0.0.11.
 	LocalAddr netip.Addr
-	// Egress, with LocalAddr on a swarm overlay, also gives the namespace
-	// an interface on the node bridge with the default route: its way
-	// out, as docker_gwbridge is for dockerd's.
-	Egress bool
 	// Mounts are every mount, checked; a volume's Source is its name,
 	// empty for an anonymous one.
 	Mounts []mounttypes.Mount
@@ -108,7 +104,7 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 		}
 	}()
 	rec := &record{Name: s.Name, ImageID: s.ImageID, Config: cfg, HostConfig: host, Mounts: points, StopGrace: grace}
-	files, err := e.plainNetwork(ctx, s.ID, rec, s.LocalAddr, s.Egress)
+	files, err := e.plainNetwork(ctx, s.ID, rec, s.LocalAddr)
 	if err != nil {
 		return err
 	}
@@ -156,7 +152,7 @@ func (e *Executor) createContainer(ctx context.Context, s Spec) (err error) {
 // plainNetwork gives the container its network as its mode asks, records
 // it in rec, and returns the contents of its hostname, hosts and
 // resolv.conf files.
-func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, localAddr netip.Addr, egress bool) (map[string][]byte, error) {
+func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, localAddr netip.Addr) (map[string][]byte, error) {
 	host := &rec.HostConfig
 	mode := host.NetworkMode
 	if mode.IsContainer() {
@@ -221,12 +217,6 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 		if rec.SandboxKey, err = e.cfg.Network.Isolated(ctx, id); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
-	case !mode.IsBridge() && egress:
-		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id, true); err != nil {
-			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
-		}
-		addr, gateway, embeddedDNS = localAddr, rec.Endpoint.Gateway, true
-		rec.WayOut = true
 	case !mode.IsBridge():
 		if rec.SandboxKey, err = e.cfg.Network.Isolated(ctx, id); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
@@ -239,8 +229,11 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 		addr, gateway = rec.Endpoint.Addr.Addr(), rec.Endpoint.Gateway
 	}
 	dns := &swarm.DNSConfig{Nameservers: host.DNS, Search: host.DNSSearch, Options: host.DNSOptions}
-	hosts := hostsFile(rec.Config.Hostname, addr, nil)
-	hosts = append(hosts, extraHosts(host.ExtraHosts, gateway)...)
+	var addrs []netip.Addr
+	if addr.IsValid() {
+		addrs = append(addrs, addr)
+	}
+	hosts := plainHosts(rec.Config.Hostname, rec.Config.Domainname, host.ExtraHosts, gateway, addrs)
 	resolv := resolvConf(hostResolv, dns)
 	if embeddedDNS {
 		resolv = resolver.ResolvConf(hostResolv, dns)
@@ -786,13 +779,6 @@ func (e *Executor) Names(ctx context.Context) (map[string]string, error) {
 		out[en.ctr.ID()] = en.rec.Name
 	}
 	return out, nil
-}
-
-// BridgeAddr returns container id's address on the node bridge; false
-// when it has none (host, none or another container's network).
-func (e *Executor) BridgeAddr(id string) (netip.Addr, bool) {
-	ep, _, ok := e.NodeEndpoint(id)
-	return ep.Addr.Addr(), ok
 }
 
 // NodeEndpoint returns container id's interface on the node bridge (its

@@ -205,7 +205,7 @@ func TestNames(t *testing.T) {
 	if len(att) != 2 || att[0].Network.Name != "back" {
 		t.Fatalf("Of: want back then front, by Seq: %+v", att)
 	}
-	if c := RouteCandidates(att); len(c) != 2 || c[0] != (RouteCandidate{Network: "back", Internal: true, Ifname: att[0].Endpoint.Ifname, Gateway: back.Gateway}) {
+	if c := RouteCandidates(att); len(c) != 2 || c[0] != (RouteCandidate{Network: "back", Internal: true, Ifname: att[0].Endpoint.Ifname, Gateway: back.Gateway, Addr: att[0].Endpoint.Addr}) {
 		t.Fatalf("RouteCandidates: %+v", c)
 	}
 	if got := ResolverNetworks(Of([]*Network{front, back}, "cli000000000002")); !cmp.Equal(got, []string{"links/cli000000000002", "f"}) {

@@ -122,6 +122,8 @@ type RouteCandidate struct {
 	WayOut  bool
 	Ifname  string
 	Gateway netip.Addr
+	// Addr is the container's address there.
+	Addr netip.Addr
 }
 
 // DefaultRoute picks the interface that holds a container's default
@@ -183,7 +185,7 @@ func NeedsWayOut(overlays []bool, locals []RouteCandidate, onBridge bool) bool {
 func RouteCandidates(att []Attached) []RouteCandidate {
 	out := make([]RouteCandidate, len(att))
 	for i, a := range att {
-		out[i] = RouteCandidate{Network: a.Network.Name, Internal: a.Network.Internal, Ifname: a.Endpoint.Ifname, Gateway: a.Network.Gateway}
+		out[i] = RouteCandidate{Network: a.Network.Name, Internal: a.Network.Internal, Ifname: a.Endpoint.Ifname, Gateway: a.Network.Gateway, Addr: a.Endpoint.Addr}
 	}
 	return out
 }
