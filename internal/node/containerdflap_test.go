@@ -1,8 +1,6 @@
 package node
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,62 +30,15 @@ func TestServicesServedAcrossContainerdOutages(t *testing.T) {
 		}
 		return fakeexec.Script{}
 	}}
-	m1, m2, m3 := newTestNode(t, "m1"), newTestNode(t, "m2"), newTestNodeExec(t, "m3", outage)
-	m1.init(testSpec())
-	m2.join(m1, swarm.NodeRoleManager)
-	m3.join(m1, swarm.NodeRoleManager)
-	nodes := []*testNode{m1, m2, m3}
-
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	want := map[string]int{}
-	write := func(what string, fn func(leader *testNode) error) {
-		t.Helper()
-		eventually(t, 20*time.Second, func() string {
-			if err := fn(leaderOf(t, nodes...)); err != nil {
-				return fmt.Sprintf("%s: %v", what, err)
-			}
-			return ""
-		})
-	}
+	c := newFlapCluster(t, outage)
 	for round := range 3 {
 		down.Store(true)
 		began := time.Now()
-		name := fmt.Sprintf("svc-%d", round)
-		write("create "+name, func(leader *testNode) error {
-			n := uint64(2)
-			_, err := leader.api().CreateService(t.Context(), swarm.ServiceSpec{
-				Annotations:  swarm.Annotations{Name: name},
-				TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "busybox"}},
-				Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &n}},
-			})
-			return err
-		})
-		want[name] = 2
-		if round > 0 {
-			other := fmt.Sprintf("svc-%d", rng.IntN(round))
-			replicas := 3 - want[other]
-			write(fmt.Sprintf("scale %s to %d", other, replicas), func(leader *testNode) error {
-				svc, err := leader.api().GetService(t.Context(), other, false)
-				if err != nil {
-					return err
-				}
-				n := uint64(replicas)
-				svc.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
-				return leader.api().UpdateService(t.Context(), svc.ID, svc.Version.Index, svc.Spec, "")
-			})
-			want[other] = replicas
-		}
-		leader := leaderOf(t, nodes...)
+		c.createAndScale(round)
+		leader := leaderOf(t, c.nodes...)
 		what := "transfer from " + leader.name
-		if rng.IntN(2) == 0 {
-			// A transfer that times out leaves leadership where it was
-			// or moves it later: a flap either way.
-			_, mgr, _, _ := leader.node.snapshot()
-			if err := mgr.raft.Raft().LeadershipTransfer().Error(); err != nil {
-				t.Logf("leadership transfer from %s: %v", leader.name, err)
-			}
+		if c.rng.IntN(2) == 0 {
+			transfer(t, leader)
 		} else {
 			what = "restart of the leader " + leader.name
 			leader.restart()
@@ -95,10 +46,8 @@ func TestServicesServedAcrossContainerdOutages(t *testing.T) {
 		time.Sleep(time.Until(began.Add(2700 * time.Millisecond)))
 		down.Store(false)
 		healed := time.Now()
-		eventually(t, 30*time.Second, func() string {
-			return unserved(leaderOf(t, nodes...), want)
-		})
+		c.waitServed()
 		t.Logf("round %d (%s, then %s leads): every service runs its replicas %s after containerd came back",
-			round, what, leaderOf(t, nodes...).name, time.Since(healed).Round(time.Millisecond))
+			round, what, leaderOf(t, c.nodes...).name, time.Since(healed).Round(time.Millisecond))
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/shoal-project/shoal/internal/executor/fakeexec"
 	"github.com/shoal-project/shoal/internal/store"
 )
 
@@ -24,76 +25,24 @@ func TestServicesServedAcrossLeaderFlaps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three managers flapping leadership for a minute")
 	}
-	m1, m2, m3 := newTestNode(t, "m1"), newTestNode(t, "m2"), newTestNode(t, "m3")
-	m1.init(testSpec())
-	m2.join(m1, swarm.NodeRoleManager)
-	m3.join(m1, swarm.NodeRoleManager)
-	nodes := []*testNode{m1, m2, m3}
-
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	transfer := func(leader *testNode) {
-		_, mgr, _, _ := leader.node.snapshot()
-		// A transfer that times out leaves leadership where it was or
-		// moves it later: a flap either way.
-		if err := mgr.raft.Raft().LeadershipTransfer().Error(); err != nil {
-			t.Logf("leadership transfer from %s: %v", leader.name, err)
-		}
-	}
-	want := map[string]int{} // service name → replicas
-	write := func(what string, fn func(leader *testNode) error) {
-		t.Helper()
-		eventually(t, 20*time.Second, func() string {
-			if err := fn(leaderOf(t, nodes...)); err != nil {
-				return fmt.Sprintf("%s: %v", what, err)
-			}
-			return ""
-		})
-	}
+	c := newFlapCluster(t, fakeexec.Config{})
 	for round := range 12 {
 		// The writes come just before the flap, as in finding 5's
 		// schedule: a leader change between a write and the
 		// controllers' passes over it.
-		name := fmt.Sprintf("svc-%d", round)
-		write("create "+name, func(leader *testNode) error {
-			n := uint64(2)
-			_, err := leader.api().CreateService(t.Context(), swarm.ServiceSpec{
-				Annotations:  swarm.Annotations{Name: name},
-				TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "busybox"}},
-				Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &n}},
-			})
-			return err
-		})
-		want[name] = 2
-		if round > 0 {
-			other := fmt.Sprintf("svc-%d", rng.IntN(round))
-			replicas := 3 - want[other] // 2 → 1 → 2, as svc-b was scaled
-			write(fmt.Sprintf("scale %s to %d", other, replicas), func(leader *testNode) error {
-				svc, err := leader.api().GetService(t.Context(), other, false)
-				if err != nil {
-					return err
-				}
-				// The service read shares its pointers with the store's
-				// object: the mode is replaced, never changed in place.
-				n := uint64(replicas)
-				svc.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
-				return leader.api().UpdateService(t.Context(), svc.ID, svc.Version.Index, svc.Spec, "")
-			})
-			want[other] = replicas
-		}
-		leader := leaderOf(t, nodes...)
+		c.createAndScale(round)
+		leader := leaderOf(t, c.nodes...)
 		var what string
-		switch rng.IntN(3) {
+		switch c.rng.IntN(3) {
 		case 0:
 			what = "transfer from " + leader.name
-			transfer(leader)
+			transfer(t, leader)
 		case 1:
 			what = "transfer from " + leader.name + " and straight on"
-			transfer(leader)
-			for _, n := range nodes {
+			transfer(t, leader)
+			for _, n := range c.nodes {
 				if n.isLeader() {
-					transfer(n)
+					transfer(t, n)
 				}
 			}
 		case 2:
@@ -101,11 +50,95 @@ func TestServicesServedAcrossLeaderFlaps(t *testing.T) {
 			leader.restart()
 		}
 		start := time.Now()
-		eventually(t, 30*time.Second, func() string {
-			return unserved(leaderOf(t, nodes...), want)
-		})
+		c.waitServed()
 		t.Logf("round %d (%s, then %s leads): every service runs its replicas %s after the flap",
-			round, what, leaderOf(t, nodes...).name, time.Since(start).Round(time.Millisecond))
+			round, what, leaderOf(t, c.nodes...).name, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// flapCluster is three managers, the third running its simulated
+// containers as exec says, and the services written to them so far.
+type flapCluster struct {
+	t     *testing.T
+	nodes []*testNode
+	rng   *rand.Rand
+	want  map[string]int // service name → replicas
+}
+
+// newFlapCluster starts the three managers and a random source whose
+// seed the test logs.
+func newFlapCluster(t *testing.T, exec fakeexec.Config) *flapCluster {
+	t.Helper()
+	m1, m2, m3 := newTestNode(t, "m1"), newTestNode(t, "m2"), newTestNodeExec(t, "m3", exec)
+	m1.init(testSpec())
+	m2.join(m1, swarm.NodeRoleManager)
+	m3.join(m1, swarm.NodeRoleManager)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return &flapCluster{t: t, nodes: []*testNode{m1, m2, m3}, rng: rand.New(rand.NewPCG(seed, 0)), want: map[string]int{}}
+}
+
+// createAndScale creates service svc-ROUND with 2 replicas through the
+// leader and, after the first round, scales one made before 2 → 1 → 2,
+// as finding 5's svc-b was scaled.
+func (c *flapCluster) createAndScale(round int) {
+	c.t.Helper()
+	name := fmt.Sprintf("svc-%d", round)
+	c.write("create "+name, func(leader *testNode) error {
+		n := uint64(2)
+		_, err := leader.api().CreateService(c.t.Context(), swarm.ServiceSpec{
+			Annotations:  swarm.Annotations{Name: name},
+			TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "busybox"}},
+			Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &n}},
+		})
+		return err
+	})
+	c.want[name] = 2
+	if round == 0 {
+		return
+	}
+	other := fmt.Sprintf("svc-%d", c.rng.IntN(round))
+	replicas := 3 - c.want[other]
+	c.write(fmt.Sprintf("scale %s to %d", other, replicas), func(leader *testNode) error {
+		svc, err := leader.api().GetService(c.t.Context(), other, false)
+		if err != nil {
+			return err
+		}
+		// The service read shares its pointers with the store's
+		// object: the mode is replaced, never changed in place.
+		n := uint64(replicas)
+		svc.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
+		return leader.api().UpdateService(c.t.Context(), svc.ID, svc.Version.Index, svc.Spec, "")
+	})
+	c.want[other] = replicas
+}
+
+// write retries fn on whichever manager leads until it succeeds.
+func (c *flapCluster) write(what string, fn func(leader *testNode) error) {
+	c.t.Helper()
+	eventually(c.t, 20*time.Second, func() string {
+		if err := fn(leaderOf(c.t, c.nodes...)); err != nil {
+			return fmt.Sprintf("%s: %v", what, err)
+		}
+		return ""
+	})
+}
+
+// waitServed waits until every service written runs all its replicas.
+func (c *flapCluster) waitServed() {
+	c.t.Helper()
+	eventually(c.t, 30*time.Second, func() string {
+		return unserved(leaderOf(c.t, c.nodes...), c.want)
+	})
+}
+
+// transfer asks leader's raft to hand leadership on. A transfer that
+// times out leaves leadership where it was or moves it later: a flap
+// either way.
+func transfer(t *testing.T, leader *testNode) {
+	_, mgr, _, _ := leader.node.snapshot()
+	if err := mgr.raft.Raft().LeadershipTransfer().Error(); err != nil {
+		t.Logf("leadership transfer from %s: %v", leader.name, err)
 	}
 }
 
