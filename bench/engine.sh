@@ -4,6 +4,10 @@
 # image (imported from busybox-static into both):
 #   run_rm:   `docker run --rm busybox true`, RUNS times on each engine in
 #             turns; p50 and p99 of the wall-clock time of the command;
+#             0.2 s between runs (not measured), so that what an engine
+#             does after it answered (Shoal frees a removed container's
+#             task, snapshot and sandbox then; either's containerd
+#             collects garbage) does not fall into the next run;
 #   parallel: N `docker run -d busybox sleep 3600` started at once, until
 #             `docker ps` counts N running; the containers are then
 #             removed (not measured); PAR_RUNS times on each, in turns.
@@ -123,11 +127,14 @@ shoal=() docker=()
 for i in $(seq 1 "$runs"); do
 	if [ $((i % 2)) = 0 ]; then
 		shoal+=("$(DOCKER_HOST=$ssock run_rm_once)")
+		sleep 0.2
 		docker+=("$(DOCKER_HOST=$dsock run_rm_once)")
 	else
 		docker+=("$(DOCKER_HOST=$dsock run_rm_once)")
+		sleep 0.2
 		shoal+=("$(DOCKER_HOST=$ssock run_rm_once)")
 	fi
+	sleep 0.2
 done
 sp50=$(pct 50 "${shoal[@]}") sp99=$(pct 99 "${shoal[@]}")
 dp50=$(pct 50 "${docker[@]}") dp99=$(pct 99 "${docker[@]}")

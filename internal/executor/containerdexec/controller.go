@@ -579,7 +579,7 @@ func exitError(id string, st client.ExitStatus) error {
 // Remove deletes the container, its task, snapshot, network sandbox and
 // files, killing its process if it still runs.
 func (c *controller) Remove(ctx context.Context) error {
-	return c.e.remove(c.e.ns(ctx), c.id, true)
+	return c.e.remove(c.e.ns(ctx), c.id, true, true)
 }
 
 // deleteTask kills and deletes a container's task. An exec still in
@@ -600,8 +600,9 @@ func deleteTask(ctx context.Context, task client.Task) error {
 
 // remove deletes container id with what was made for it; its anonymous
 // volumes only with removeVolumes (a plain container's are kept unless
-// docker rm -v asks).
-func (e *Executor) remove(ctx context.Context, id string, removeVolumes bool) error {
+// docker rm -v asks). With announce it tells its network disconnects and
+// its destroy as events; without, the caller told them.
+func (e *Executor) remove(ctx context.Context, id string, removeVolumes, announce bool) error {
 	e.forgetHealth(id)
 	unlock := e.locks.lock(id)
 	defer unlock()
@@ -639,7 +640,9 @@ func (e *Executor) remove(ctx context.Context, id string, removeVolumes bool) er
 	if err := e.releaseUserns(id); err != nil {
 		return fmt.Errorf("release user namespace of %s: %w", id, err)
 	}
-	e.networkEvents(id, rec, events.ActionDisconnect)
+	if announce {
+		e.networkEvents(id, rec, events.ActionDisconnect)
+	}
 	e.forgetExecs(id)
 	if rec != nil {
 		for _, p := range rec.Mounts {
@@ -663,7 +666,7 @@ func (e *Executor) remove(ctx context.Context, id string, removeVolumes bool) er
 	if err := os.RemoveAll(e.dir(id)); err != nil {
 		return fmt.Errorf("remove files of %s: %w", id, err)
 	}
-	if rec != nil {
+	if rec != nil && announce {
 		e.containerEvent(id, rec, events.ActionDestroy, nil)
 	}
 	return nil

@@ -142,6 +142,10 @@ type Executor struct {
 	healthWG   sync.WaitGroup // the health monitors' goroutines
 	healthMu   sync.Mutex
 	health     map[string]*healthMonitor // guarded by healthMu; by container ID
+
+	removingMu sync.Mutex
+	removing   map[string]bool // guarded by removingMu; plain containers gone from the API, being freed (RemoveContainer)
+	removals   sync.WaitGroup  // the goroutines freeing them
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -206,6 +210,7 @@ func New(cfg Config) (*Executor, error) {
 		healthCtx:  healthCtx,
 		healthStop: healthStop,
 		health:     make(map[string]*healthMonitor),
+		removing:   make(map[string]bool),
 	}
 	if err := e.restoreVolumeReferences(); err != nil {
 		healthStop()

@@ -620,7 +620,7 @@ func TestAdoptionAcrossRestart(t *testing.T) {
 	// closed by the restart.
 	current := e1
 	t.Cleanup(func() {
-		if err := current.remove(current.ns(context.Background()), id, true); err != nil {
+		if err := current.remove(current.ns(context.Background()), id, true, true); err != nil {
 			t.Errorf("remove: %v", err)
 		}
 	})

@@ -342,11 +342,13 @@ func (e *Executor) forgetHealth(id string) {
 	}
 }
 
-// Close stops the health checks. Containers keep running; a new Executor
-// over the same root goes on checking them.
+// Close stops the health checks and waits for the removals under way to
+// finish (RemoveContainer). Containers keep running; a new Executor over
+// the same root goes on checking them.
 func (e *Executor) Close() {
 	e.healthStop()
 	e.healthWG.Wait()
+	e.removals.Wait()
 }
 
 // WaitHealthy blocks until the container's health check has passed; nil at

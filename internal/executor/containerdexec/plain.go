@@ -365,6 +365,11 @@ type Run struct {
 	io        cio.IO
 	exited    <-chan client.ExitStatus
 	StartedAt time.Time
+	// keepTask leaves the exited task to the removal that follows (the
+	// container's AutoRemove): deleting it is the longest step after an
+	// exit, and RemoveContainer does it after the container is gone from
+	// the API, off the path of the docker run --rm that waits for that.
+	keepTask bool
 }
 
 // StartContainer starts the process of plain container id, which must
@@ -454,7 +459,7 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 	if _, _, err := e.monitor(ctx, ctr, rec); err != nil {
 		e.log.Warn("cannot start health checks", "container.id", id, "err", err)
 	}
-	return &Run{e: e, id: id, task: task, io: task.IO(), exited: exited, StartedAt: started}, nil
+	return &Run{e: e, id: id, task: task, io: task.IO(), exited: exited, StartedAt: started, keepTask: rec.HostConfig.AutoRemove}, nil
 }
 
 // startError makes runc's complaint about the command the part a user
@@ -511,12 +516,14 @@ func (e *Executor) AdoptContainer(ctx context.Context, id string, stdio Stdio) (
 	if err != nil {
 		return nil, err
 	}
+	keepTask := false
 	if rec, err := e.readRecord(id); err == nil {
+		keepTask = rec.HostConfig.AutoRemove
 		if _, _, err := e.monitor(ctx, ctr, rec); err != nil {
 			e.log.Warn("cannot start health checks", "container.id", id, "err", err)
 		}
 	}
-	return &Run{e: e, id: id, task: task, io: task.IO(), exited: exited, StartedAt: rs.StartedAt}, nil
+	return &Run{e: e, id: id, task: task, io: task.IO(), exited: exited, StartedAt: rs.StartedAt, keepTask: keepTask}, nil
 }
 
 // Wait waits until the run's process has exited and its output has been
@@ -544,7 +551,7 @@ func (r *Run) Wait(ctx context.Context) (executor.ExitStatus, error) {
 	bg := r.e.ns(context.WithoutCancel(ctx))
 	ctr, err := r.e.cfg.Client.LoadContainer(bg, r.id)
 	if err == nil {
-		err = r.e.reap(bg, ctr)
+		err = r.e.reapTask(bg, ctr, r.keepTask)
 	}
 	if err := r.io.Close(); err != nil {
 		r.e.log.Debug("close container stdio", "container.id", r.id, "err", err)
@@ -756,12 +763,6 @@ func (e *Executor) UpdateResources(ctx context.Context, id string, host containe
 // after the stop and start events of the restart itself.
 func (e *Executor) RestartEvent(id string) {
 	e.containerEvent(id, nil, events.ActionRestart, nil)
-}
-
-// RemoveContainer deletes plain container id like a task's, killing its
-// process if it runs; its anonymous volumes go only with removeVolumes.
-func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes bool) error {
-	return e.remove(e.ns(ctx), id, removeVolumes)
 }
 
 // LogPath is the json-file log of container id.

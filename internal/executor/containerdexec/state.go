@@ -87,6 +87,13 @@ func writeFileAtomic(path string, b []byte) error {
 // a no-op when the task is gone or still running. Swarm never starts a
 // container twice, so an exited task has nothing more to give.
 func (e *Executor) reap(ctx context.Context, c client.Container) error {
+	return e.reapTask(ctx, c, false)
+}
+
+// reapTask is reap; with keepTask it records the exit and leaves the task
+// for a removal to delete. The exit is recorded once: a task whose exit
+// is recorded already (kept, then reaped again) is only deleted.
+func (e *Executor) reapTask(ctx context.Context, c client.Container, keepTask bool) error {
 	id := c.ID()
 	unlock := e.locks.lock(id)
 	defer unlock()
@@ -108,6 +115,31 @@ func (e *Executor) reap(ctx context.Context, c client.Container) error {
 	if st.Status != client.Stopped {
 		return nil
 	}
+	rs, err := e.readState(id)
+	if err != nil {
+		return err
+	}
+	if !rs.Exited {
+		if err := e.recordExit(ctx, c, rs, st); err != nil {
+			return err
+		}
+	}
+	if keepTask {
+		return nil
+	}
+	e.closeShimGroup(ctx, c)
+	if _, err := task.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("delete task of %s: %w", id, err)
+	}
+	e.unmountVolumes(ctx, id)
+	return nil
+}
+
+// recordExit writes the end of container c's run (rs, as started) from
+// its stopped task's status st, and tells it as events; the caller holds
+// c's lock.
+func (e *Executor) recordExit(ctx context.Context, c client.Container, rs runState, st client.Status) error {
+	id := c.ID()
 	// The cgroup, with its OOM count, lives until the task is deleted.
 	oom := false
 	if spec, err := c.Spec(ctx); err == nil && spec.Linux != nil {
@@ -115,10 +147,6 @@ func (e *Executor) reap(ctx context.Context, c client.Container) error {
 		if err != nil {
 			e.log.Warn("cannot tell whether the container was OOM-killed", "container.id", id, "err", err)
 		}
-	}
-	rs, err := e.readState(id)
-	if err != nil {
-		return err
 	}
 	rs.Exited, rs.ExitCode, rs.FinishedAt, rs.OOMKilled = true, int(st.ExitStatus), st.ExitTime, oom
 	if err := e.writeJSON(id, "state.json", rs); err != nil {
@@ -129,11 +157,6 @@ func (e *Executor) reap(ctx context.Context, c client.Container) error {
 		e.containerEvent(id, nil, events.ActionOOM, nil)
 	}
 	e.containerEvent(id, nil, events.ActionDie, dieAttributes(rs))
-	e.closeShimGroup(ctx, c)
-	if _, err := task.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("delete task of %s: %w", id, err)
-	}
-	e.unmountVolumes(ctx, id)
 	return nil
 }
 

@@ -41,6 +41,9 @@ func (e *Executor) entries(ctx context.Context) ([]entry, error) {
 	}
 	out := make([]entry, 0, len(ctrs))
 	for _, c := range ctrs {
+		if e.removed(c.ID()) {
+			continue
+		}
 		rec, err := e.readRecord(c.ID())
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -454,5 +457,5 @@ func (e *Executor) Remove(ctx context.Context, idOrName string, force bool) erro
 			return errdefs.Conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", ctr.ID())
 		}
 	}
-	return e.remove(ctx, ctr.ID(), true)
+	return e.remove(ctx, ctr.ID(), true, true)
 }

@@ -1,0 +1,122 @@
+package containerdexec
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containerd/containerd/v2/client"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
+)
+
+// A plain container's removal is in two parts when it can be. The first
+// takes it out of every view of the API (lists, lookups by ID or name) and
+// tells its destroy; the second, after RemoveContainer returned, frees what
+// was made for it: its task, its containerd container and snapshot, its
+// network sandbox and its files. The second part is most of a removal's
+// time (the task's delete alone stops the shim and runs runc delete twice),
+// and docker run --rm waits for the first only. Nothing the second part
+// frees can be asked for by another container meanwhile: the sandbox's
+// namespace, veth and files are named by the container's ID, and its
+// address goes back to the pool last, after its veth is gone, as in every
+// removal. A daemon that stops waits for the second parts under way
+// (Close); one that died in one finds a containerd container with no
+// record in the engine's store, which its restore removes.
+
+// deferRemoval reports whether the freeing of a plain container's
+// resources may follow its removal from the API (see above), from its
+// record (nil when unreadable) and whether its process may run. Only
+// when nothing freed then is shared with another container, or known to
+// one by name:
+//   - its process has ended: a running one may hold its ports, mounts and
+//     address until it is killed, which must happen before the answer;
+//   - it mounts no volume: a named volume is in use (docker volume rm
+//     refuses) until released, an anonymous one is removed with it;
+//   - it has no swarm network: those endpoints are freed through the
+//     swarm's attacher, whose addresses the managers hand out again;
+//   - its network namespace is not owned by a remapped user namespace,
+//     which containers joined to its network share.
+func deferRemoval(rec *record, running bool) bool {
+	if rec == nil || running {
+		return false
+	}
+	if len(rec.Networks) > 0 || rec.WayOut || rec.UsernsKey != "" {
+		return false
+	}
+	for _, m := range rec.Mounts {
+		if m.Type == mount.TypeVolume {
+			return false
+		}
+	}
+	return true
+}
+
+// RemoveContainer deletes plain container id like a task's, killing its
+// process if it runs; its anonymous volumes go only with removeVolumes.
+// When deferRemoval allows, it returns once the container is gone from the
+// API and frees the rest after.
+func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes bool) error {
+	ctx = e.ns(ctx)
+	rec, _ := e.readRecord(id)
+	running, err := e.mayRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !deferRemoval(rec, running) {
+		return e.remove(ctx, id, removeVolumes, true)
+	}
+	e.forgetHealth(id)
+	e.removingMu.Lock()
+	e.removing[id] = true
+	e.removingMu.Unlock()
+	e.networkEvents(id, rec, events.ActionDisconnect)
+	e.containerEvent(id, rec, events.ActionDestroy, nil)
+	bg := context.WithoutCancel(ctx)
+	e.removals.Go(func() {
+		if err := e.remove(bg, id, removeVolumes, false); err != nil {
+			// It stays out of the API's views; the next daemon's restore
+			// removes what is left.
+			e.log.Warn("free what a removed container used", "container.id", id, "err", err)
+			return
+		}
+		e.removingMu.Lock()
+		delete(e.removing, id)
+		e.removingMu.Unlock()
+	})
+	return nil
+}
+
+// mayRun reports whether container id has a task that is not stopped.
+func (e *Executor) mayRun(ctx context.Context, id string) (bool, error) {
+	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load container %s: %w", id, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load task of %s: %w", id, err)
+	}
+	st, err := task.Status(ctx)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("status of %s: %w", id, err)
+	}
+	return st.Status != client.Stopped, nil
+}
+
+// removed reports whether container id is gone from the API while what
+// it used is being freed.
+func (e *Executor) removed(id string) bool {
+	e.removingMu.Lock()
+	defer e.removingMu.Unlock()
+	return e.removing[id]
+}

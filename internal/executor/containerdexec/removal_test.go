@@ -1,0 +1,137 @@
+package containerdexec
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/shoal-project/shoal/internal/executor"
+	"github.com/shoal-project/shoal/internal/identity"
+)
+
+// TestDeferRemoval: a removal frees a container's resources after its
+// answer only when its process has ended and nothing it holds is shared or
+// named: no volume, no swarm network, no remapped namespace.
+func TestDeferRemoval(t *testing.T) {
+	bridge := func() *record {
+		return &record{SandboxKey: "/run/netns/x", Endpoint: &executor.Endpoint{NetworkName: "bridge"},
+			Mounts: []container.MountPoint{{Type: mount.TypeBind, Source: "/srv", Destination: "/srv"}}}
+	}
+	tests := []struct {
+		name    string
+		rec     func() *record
+		running bool
+		want    bool
+	}{
+		{"ended, on the bridge, a bind mount", bridge, false, true},
+		{"ended, on no network", func() *record { return &record{} }, false, true},
+		{"still running", bridge, true, false},
+		{"no record", func() *record { return nil }, false, false},
+		{"a named volume", func() *record {
+			r := bridge()
+			r.Mounts = append(r.Mounts, container.MountPoint{Type: mount.TypeVolume, Name: "data", Destination: "/data"})
+			return r
+		}, false, false},
+		{"on a swarm network", func() *record {
+			r := bridge()
+			r.Networks = []executor.Endpoint{{NetworkName: "ov"}}
+			return r
+		}, false, false},
+		{"the way out of an overlay", func() *record { r := bridge(); r.WayOut = true; return r }, false, false},
+		{"a remapped namespace", func() *record { r := bridge(); r.UsernsKey = "/run/userns/x"; return r }, false, false},
+	}
+	for _, tt := range tests {
+		if got := deferRemoval(tt.rec(), tt.running); got != tt.want {
+			t.Errorf("%s: deferRemoval = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestRemovalFreesAfterItsAnswer runs a plain AutoRemove container to its
+// end and removes it, as docker run --rm does: its exit is recorded with
+// its task kept for the removal; the removal takes it out of every view
+// at once, and its task, containerd container, snapshot, network
+// namespace and files are all gone once the executor has closed.
+func TestRemovalFreesAfterItsAnswer(t *testing.T) {
+	e := newExecutor(t, "")
+	ctx := e.ns(context.Background())
+	img, imageID, _, err := env.images.LocalWithConfig(ctx, testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identity.NewContainerID()
+	err = e.CreateContainer(ctx, Spec{
+		ID: id, Name: "gone", Image: img, ImageID: imageID.String(),
+		Config:     container.Config{Image: testImage, Cmd: []string{"true"}},
+		HostConfig: container.HostConfig{NetworkMode: network.NetworkBridge, AutoRemove: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whatever a failure left; nothing when the test passed.
+	t.Cleanup(func() { e.remove(ctx, id, true, false) })
+	rec, err := e.readRecord(id)
+	if err != nil || rec.SandboxKey == "" {
+		t.Fatalf("record of the new container: %+v, %v; want one with a network namespace", rec, err)
+	}
+	run, err := e.StartContainer(ctx, id, Stdio{Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := run.Wait(ctx); err != nil || st.Code != 0 {
+		t.Fatalf("wait: %+v, %v; want exit 0", st, err)
+	}
+	if running, err := e.mayRun(ctx, id); err != nil || running {
+		t.Fatalf("after its exit: running %v, %v", running, err)
+	}
+	ctr, err := env.client.LoadContainer(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctr.Task(ctx, nil); err != nil {
+		t.Fatalf("the task of an AutoRemove container after its exit: %v; want it kept for the removal", err)
+	}
+
+	if err := e.RemoveContainer(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	names, err := e.Names(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := names[id]; ok {
+		t.Fatal("a removed container is still named")
+	}
+	ovs, err := e.Overviews(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ov := range ovs {
+		if ov.Summary.ID == id {
+			t.Fatal("a removed container is still listed")
+		}
+	}
+
+	e.Close()
+	if _, err := env.client.LoadContainer(ctx, id); !cerrdefs.IsNotFound(err) {
+		t.Errorf("containerd container after the removal: %v; want not found", err)
+	}
+	if _, err := env.client.SnapshotService(e.cfg.Snapshotter).Stat(ctx, id); !cerrdefs.IsNotFound(err) {
+		t.Errorf("snapshot after the removal: %v; want not found", err)
+	}
+	for _, p := range []string{rec.SandboxKey, e.dir(id)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after the removal: %v; want it gone", p, err)
+		}
+	}
+	if e.removed(id) {
+		t.Error("a container freed is still marked as being removed")
+	}
+}
