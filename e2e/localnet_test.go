@@ -364,6 +364,16 @@ func TestLocalNetworks(t *testing.T) {
 		d.Docker("rm", "-f", "hosted", "shorthost")
 	})
 
+	t.Run("host-gateway is the node bridge's address on every network, as dockerd's default", func(t *testing.T) {
+		gw := strings.TrimSpace(d.Docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"))
+		for _, mode := range []string{"bridge", "front", "host"} {
+			hosts := d.Docker("run", "--rm", "--network", mode, "--add-host", "hostgw:host-gateway", "busybox", "cat", "/etc/hosts")
+			if !strings.Contains(hosts, gw+"\thostgw\n") {
+				t.Errorf("--network %s: /etc/hosts has no %q:\n%s", mode, gw+"\thostgw", hosts)
+			}
+		}
+	})
+
 	t.Run("a published port goes where the default route is, as dockerd 20.10", func(t *testing.T) {
 		// dockerd points a container's ports at its address on the
 		// network holding its default route, and moves them when a

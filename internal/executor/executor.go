@@ -115,6 +115,8 @@ type Network interface {
 	// NetnsPath is where the namespace of container id is, or will be:
 	// one mounted there already is the one Sandbox and Isolated plumb.
 	NetnsPath(id string) string
+	// Gateway is the bridge's own address on the node.
+	Gateway() netip.Addr
 }
 
 // Attacher puts a task's namespace on the swarm networks the task is

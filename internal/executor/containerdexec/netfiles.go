@@ -59,11 +59,7 @@ func (e *Executor) RebuildHosts(id string, addrs []netip.Addr) error {
 	if rec.HostConfig.NetworkMode.IsHost() || rec.HostConfig.NetworkMode.IsContainer() {
 		return nil
 	}
-	var gateway netip.Addr
-	if rec.Endpoint != nil {
-		gateway = rec.Endpoint.Gateway
-	}
-	b := plainHosts(rec.Config.Hostname, rec.Config.Domainname, rec.HostConfig.ExtraHosts, gateway, addrs)
+	b := plainHosts(rec.Config.Hostname, rec.Config.Domainname, rec.HostConfig.ExtraHosts, e.hostGateway(), addrs)
 	return writeInPlace(filepath.Join(e.dir(id), "hosts"), b)
 }
 

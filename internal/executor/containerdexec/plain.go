@@ -189,7 +189,6 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 	}
 	var (
 		addr        netip.Addr
-		gateway     netip.Addr
 		embeddedDNS bool
 	)
 	if !mode.IsHost() {
@@ -210,7 +209,7 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 		if err != nil {
 			return nil, fmt.Errorf("read host hosts file: %w", err)
 		}
-		hosts = append(hosts, extraHosts(host.ExtraHosts, netip.AddrFrom4([4]byte{127, 0, 0, 1}))...)
+		hosts = append(hosts, extraHosts(host.ExtraHosts, e.hostGateway())...)
 		return map[string][]byte{"hostname": []byte(rec.Config.Hostname + "\n"), "hosts": hosts, "resolv.conf": hostResolv}, nil
 	case e.cfg.Network == nil:
 	case mode.IsNone():
@@ -226,14 +225,14 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 		if rec.SandboxKey, rec.Endpoint, err = e.cfg.Network.Sandbox(ctx, id, false); err != nil {
 			return nil, fmt.Errorf("network sandbox of %s: %w", id, err)
 		}
-		addr, gateway = rec.Endpoint.Addr.Addr(), rec.Endpoint.Gateway
+		addr = rec.Endpoint.Addr.Addr()
 	}
 	dns := &swarm.DNSConfig{Nameservers: host.DNS, Search: host.DNSSearch, Options: host.DNSOptions}
 	var addrs []netip.Addr
 	if addr.IsValid() {
 		addrs = append(addrs, addr)
 	}
-	hosts := plainHosts(rec.Config.Hostname, rec.Config.Domainname, host.ExtraHosts, gateway, addrs)
+	hosts := plainHosts(rec.Config.Hostname, rec.Config.Domainname, host.ExtraHosts, e.hostGateway(), addrs)
 	resolv := resolvConf(hostResolv, dns)
 	if embeddedDNS {
 		resolv = resolver.ResolvConf(hostResolv, dns)
@@ -243,6 +242,17 @@ func (e *Executor) plainNetwork(ctx context.Context, id string, rec *record, loc
 		"hosts":       hosts,
 		"resolv.conf": resolv,
 	}, nil
+}
+
+// hostGateway is what host-gateway stands for in an extra host: the node
+// bridge's address whatever the container's network, as dockerd's
+// default --host-gateway-ip is docker0's; loopback on a node without a
+// bridge.
+func (e *Executor) hostGateway() netip.Addr {
+	if e.cfg.Network == nil {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return e.cfg.Network.Gateway()
 }
 
 // extraHosts are the lines of /etc/hosts for Docker's extra hosts
