@@ -85,6 +85,7 @@ bench_sweep() {
 	done
 	for d in "$@"; do
 		grep -o " $d/[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+		! mountpoint -q "$d" || umount -l "$d"
 		rm -rf "$d"
 	done
 }
