@@ -92,7 +92,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				kind := mix[n%len(mix)]
 				id := services[n%len(services)].ID
 				got, err := do(ctx, c, kind, id)
-				if err != nil && ctx.Err() == nil {
+				if err != nil && ctx.Err() != nil {
+					break // cut short by the run's end: not a request answered
+				}
+				if err != nil {
 					errs.Add(1)
 					first.Do(func() { firstE = err.Error() })
 				}
