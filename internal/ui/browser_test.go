@@ -27,6 +27,7 @@ type synthetic struct {
 	services []swarm.Service
 	tasks    []swarm.Task
 	subs     []chan string
+	hangs    int // the next reads of /tasks left unanswered until the page gives up
 }
 
 func newSynthetic(nodes, perNode int) *synthetic {
@@ -85,6 +86,12 @@ func (s *synthetic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var f map[string][]string
 		json.Unmarshal([]byte(r.URL.Query().Get("filters")), &f)
 		s.mu.Lock()
+		if s.hangs > 0 {
+			s.hangs--
+			s.mu.Unlock()
+			<-r.Context().Done()
+			return
+		}
 		defer s.mu.Unlock()
 		out := []swarm.Task{}
 		for _, t := range s.tasks {
@@ -212,4 +219,28 @@ func TestBrowserSynthetic(t *testing.T) {
 	if got != swarm.NodeAvailabilityDrain {
 		t.Fatalf("node000's availability is %q after drain was clicked", got)
 	}
+}
+
+// TestBrowserReadNeverAnswered: the page's first read of the tasks is
+// never answered. The page must give it up and read again, not wait for
+// it for good: its refresh waits for all of its reads, and one hung read
+// once kept a board empty (CI, TestUI).
+func TestBrowserReadNeverAnswered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	ctx := browsertest.Start(t)
+	fake := newSynthetic(2, 3)
+	fake.hangs = 1
+	srv := httptest.NewServer(ui.New(ui.Config{API: fake, Token: "tok"}))
+	defer func() { srv.CloseClientConnections(); srv.Close() }()
+
+	start := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?token=tok")); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.WaitFor(ctx, `document.querySelectorAll('[data-task]').length === 6`, 30*time.Second); err != nil {
+		t.Fatalf("the board never showed the tasks after a read that was never answered: %v", err)
+	}
+	t.Logf("tasks shown %v after the page was opened", time.Since(start).Round(time.Millisecond))
 }

@@ -12,8 +12,15 @@ async function check(r) {
   throw new APIError(r.status, msg);
 }
 
+// A read not answered within this is given up: the page's refresh waits
+// for all of its reads, and one answer that never came would stop it for
+// good.
+const READ_TIMEOUT_MS = 10000;
+
 export async function get(path, signal) {
-  return (await check(await fetch('/api' + path, { signal }))).json();
+  const timeout = AbortSignal.timeout(READ_TIMEOUT_MS);
+  const r = await check(await fetch('/api' + path, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout }));
+  return r.json();
 }
 
 export async function post(path, body) {
