@@ -108,7 +108,7 @@ func Load(ctx context.Context, o LoadOptions) (*Project, error) {
 		return nil, ix.explain(err)
 	}
 	ix.env = opts.Environment
-	p, err := opts.LoadProject(ctx)
+	p, err := loadProject(ctx, opts)
 	if err != nil {
 		return nil, ix.explain(err)
 	}
@@ -123,6 +123,19 @@ func Load(ctx context.Context, o LoadOptions) (*Project, error) {
 		return nil, err
 	}
 	return proj, nil
+}
+
+// loadProject is opts.LoadProject with a panic of compose-go's loader
+// turned into an error (ix.explain names the file): v2.16.2 panics on a secret or config
+// entry whose target is empty (`target:`), an easy slip in a file that
+// should get an answer, not a crash.
+func loadProject(ctx context.Context, opts *composecli.ProjectOptions) (p *types.Project, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("the Compose loader could not read it (%v); look for a key left empty, such as a secret's or config's target", r)
+		}
+	}()
+	return opts.LoadProject(ctx)
 }
 
 // ValidateNamespace refuses a stack name that is empty or only blanks and
