@@ -28,3 +28,17 @@ func TestComposeFlagsBeforeSubcommand(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeBadFileIsAnError: a file compose-go's loader panics on (a
+// secret's target left empty) gets an error naming the slip, not a crash.
+func TestComposeBadFileIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.yaml")
+	if err := os.WriteFile(file, []byte("services:\n  web:\n    image: busybox\n    secrets:\n      - source: token\n        target:\nsecrets:\n  token:\n    file: ./token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := shoal(t, fakeapi.New(t), "", "compose", "-f", file, "config")
+	if r.err == nil || !strings.Contains(r.err.Error()+r.stderr, "secret's or config's target") {
+		t.Fatalf("compose config of a secret without a target: err %v, stderr %q", r.err, r.stderr)
+	}
+}

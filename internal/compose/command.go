@@ -9,6 +9,7 @@
 package compose
 
 import (
+	"fmt"
 	"io"
 	"os"
 
@@ -59,7 +60,30 @@ func NewCommand(in io.Reader, out, errOut io.Writer, api func() (*client.Client,
 		backend.Add(composesdk.WithPrompt(prompt.NewPrompt(dockerCli.In(), dockerCli.Out()).Confirm))
 		return nil
 	}
+	answerPanics(cmd)
 	return cmd
+}
+
+// answerPanics makes a panic under c or its subcommands an error: the
+// compose-go loader Compose v5 reads files with (v2.16.2) panics on a
+// secret or config whose target is left empty (`target:`), a slip a
+// user should be told about, not shown a goroutine dump for.
+func answerPanics(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		answerPanics(sub)
+	}
+	run := c.RunE
+	if run == nil {
+		return
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("compose %s failed reading the project (%v); look for a key left empty in the Compose file, such as a secret's or config's target", cmd.Name(), r)
+			}
+		}()
+		return run(cmd, args)
+	}
 }
 
 // useClassicBuilder makes Compose build with the Engine API's POST /build
