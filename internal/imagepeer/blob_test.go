@@ -150,8 +150,9 @@ func (g *gated) Blob(ctx context.Context, d digest.Digest) (content.ReaderAt, er
 	return g.Content.Blob(ctx, d)
 }
 
-// A fetching node that hangs up while it waits for a serving slot gives
-// its place back: the holder never opens the blob for it.
+// A fetching node that hangs up after asking while every serving slot is
+// taken costs the holder nothing: it is refused as busy (the holder
+// queues no one), and the holder never opens the blob for it.
 func TestBlobQueuedHangUp(t *testing.T) {
 	src, img, _ := loaded(t, "app:v1")
 	config, err := img.ConfigName()
@@ -171,7 +172,8 @@ func TestBlobQueuedHangUp(t *testing.T) {
 	mux := clusterconntest.Listen(t, s.root, s.manager)
 	s.addr = mux.Addr().String()
 	g := &gated{Content: src, gate: make(chan struct{})}
-	serveBlobs(t, &Server{content: g, serving: make(chan struct{}, 1)}, mux, nil)
+	holder := &Server{content: g, serving: make(chan struct{}, 1)}
+	serveBlobs(t, holder, mux, nil)
 
 	open := func() net.Conn {
 		t.Helper()
@@ -192,6 +194,9 @@ func TestBlobQueuedHangUp(t *testing.T) {
 	queued.Close()
 	time.Sleep(100 * time.Millisecond) // and so does its hang-up
 	close(g.gate)
+	// The holder refuses a fetch while its one slot is taken (busy): the
+	// last comes once the first has given it back.
+	waitFor(t, "the first fetch to give its slot back", func() bool { return len(holder.serving) == 0 })
 	last := open()
 	defer last.Close()
 	for _, conn := range []net.Conn{first, last} {
