@@ -512,19 +512,9 @@ func (c *controller) Terminate(ctx context.Context) error {
 // running process is stopped already; signalled says whether there was
 // one to signal.
 func (e *Executor) stop(ctx context.Context, id string, sig syscall.Signal, grace time.Duration) (signalled bool, err error) {
-	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("load container %s: %w", id, err)
-	}
-	task, err := ctr.Task(ctx, nil)
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("load task of %s: %w", id, err)
+	task, err := e.existingTask(ctx, id)
+	if err != nil || task == nil {
+		return false, err
 	}
 	exited, err := task.Wait(ctx)
 	if err != nil {

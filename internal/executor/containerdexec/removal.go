@@ -89,19 +89,9 @@ func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes
 
 // mayRun reports whether container id has a task that is not stopped.
 func (e *Executor) mayRun(ctx context.Context, id string) (bool, error) {
-	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("load container %s: %w", id, err)
-	}
-	task, err := ctr.Task(ctx, nil)
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("load task of %s: %w", id, err)
+	task, err := e.existingTask(ctx, id)
+	if err != nil || task == nil {
+		return false, err
 	}
 	st, err := task.Status(ctx)
 	if cerrdefs.IsNotFound(err) {
@@ -111,6 +101,26 @@ func (e *Executor) mayRun(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("status of %s: %w", id, err)
 	}
 	return st.Status != client.Stopped, nil
+}
+
+// existingTask returns container id's task; nil, and no error, when the
+// container or its task is gone.
+func (e *Executor) existingTask(ctx context.Context, id string) (client.Task, error) {
+	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load container %s: %w", id, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if cerrdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load task of %s: %w", id, err)
+	}
+	return task, nil
 }
 
 // removed reports whether container id is gone from the API while what
