@@ -23,26 +23,9 @@ work=$(mktemp -d /var/tmp/shoal-build.XXXX) # data roots, logs, the context
 run=$(mktemp -d /run/bb-XXXX)                # exec roots, sockets
 dsock=unix://$run/d.sock
 ssock=unix://$run/s.sock
-keyfile=/etc/docker/key.json # dockerd 20.10 writes its trust key there
-[ -e "$keyfile" ] && had_key=1 || had_key=0
-
-cleanup() {
-	set +e
-	local pids p alive
-	pids=$(cat "$run/d.pid" "$run/s.pid" 2>/dev/null)
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	for _ in $(seq 1 50); do
-		alive=0
-		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ "$alive" = 0 ] && break
-		sleep 0.2
-	done
-	bench_sweep "$run" "$work"
-	ip netns del "$tag-d" 2>/dev/null
-	ip netns del "$tag-s" 2>/dev/null
-	[ "$had_key" = 1 ] || rm -f "$keyfile"
-}
-trap cleanup EXIT
+# dockerd 20.10 writes its trust key to /etc/docker/key.json
+[ -e /etc/docker/key.json ] && had_key=1 || had_key=0
+trap 'side_by_side_down "$tag" "$run" "$work" "$had_key"' EXIT
 
 for n in "$tag-d" "$tag-s"; do
 	ip netns add "$n"

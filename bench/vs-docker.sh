@@ -31,25 +31,15 @@ work=$(mktemp -d /var/tmp/shoal-vs.XXXX) # data roots and logs
 run=$(mktemp -d /run/vs-XXXX)             # exec roots, sockets
 dsock=unix://$run/d.sock
 ssock=unix://$run/s.sock
-keyfile=/etc/docker/key.json # dockerd 20.10 writes its trust key there
-[ -e "$keyfile" ] && had_key=1 || had_key=0
+# dockerd 20.10 writes its trust key to /etc/docker/key.json
+[ -e /etc/docker/key.json ] && had_key=1 || had_key=0
 
+# cleanup takes both engines out of their swarms (which removes the
+# tasks' containers), then stops them as every side-by-side bench does.
 cleanup() {
-	set +e
+	local h
 	for h in "$dsock" "$ssock"; do DOCKER_HOST=$h timeout 20 docker swarm leave --force >/dev/null 2>&1; done
-	local pids p alive
-	pids=$(cat "$run/d.pid" "$run/s.pid" 2>/dev/null)
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	for _ in $(seq 1 50); do
-		alive=0
-		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ "$alive" = 0 ] && break
-		sleep 0.2
-	done
-	bench_sweep "$run" "$work"
-	ip netns del "$tag-d" 2>/dev/null
-	ip netns del "$tag-s" 2>/dev/null
-	[ "$had_key" = 1 ] || rm -f "$keyfile"
+	side_by_side_down "$tag" "$run" "$work" "$had_key"
 }
 trap cleanup EXIT
 
