@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -278,37 +277,22 @@ func dockerWithInput(h Host, input string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// restarted are the daemons this file started, by PID, with a channel
-// closed when each exits (its Wait reaps it).
-var restarted = map[int]chan struct{}{}
-
 // stopDaemon signals a host's daemon and waits until it has exited.
 func stopDaemon(t *testing.T, h *Host, sig syscall.Signal) {
 	t.Helper()
+	done, ok := daemonExits[h.Pid]
+	if !ok {
+		t.Fatalf("the daemon of %s (pid %d) was not started by this test", h.Name, h.Pid)
+	}
 	if err := syscall.Kill(h.Pid, sig); err != nil {
 		t.Fatalf("signal the daemon of %s: %v", h.Name, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	if done, ok := restarted[h.Pid]; ok {
-		select {
-		case <-done:
-			delete(restarted, h.Pid)
-			return
-		case <-time.After(time.Until(deadline)):
-			t.Fatalf("the daemon of %s did not exit after %v", h.Name, sig)
-		}
+	select {
+	case <-done:
+		delete(daemonExits, h.Pid)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the daemon of %s did not exit after %v", h.Name, sig)
 	}
-	// A daemon localcluster started is a child of this process too:
-	// reap it, or it stays a zombie that looks alive.
-	for time.Now().Before(deadline) {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(h.Pid, &ws, syscall.WNOHANG, nil)
-		if pid == h.Pid || errors.Is(err, syscall.ECHILD) && syscall.Kill(h.Pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("the daemon of %s did not exit after %v", h.Name, sig)
 }
 
 // keysSealed says why h's node key and raft key are not both sealed with
@@ -361,7 +345,7 @@ func startDaemon(t *testing.T, h *Host) {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	h.Pid = cmd.Process.Pid
-	restarted[h.Pid] = done
+	daemonExits[h.Pid] = done
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", h.Socket)

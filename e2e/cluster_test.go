@@ -86,6 +86,9 @@ func startLocalCluster(t *testing.T, managers, workers int, daemonArgs ...string
 			t.Errorf("cluster down: %v", err)
 		}
 	})
+	for _, h := range c.Hosts {
+		daemonExits[h.Pid] = reap(h.Pid)
+	}
 	tar := testimage.RootfsTar(t)
 	var hosts []Host
 	for _, h := range c.Hosts {
@@ -94,6 +97,27 @@ func startLocalCluster(t *testing.T, managers, workers int, daemonArgs ...string
 		hosts = append(hosts, host)
 	}
 	return c, hosts
+}
+
+// daemonExits holds, for each cluster daemon this process started, a
+// channel closed once the daemon has exited and been reaped.
+var daemonExits = map[int]chan struct{}{}
+
+// reap waits for a daemon localcluster started, a child of this process
+// it released: unreaped, an exited daemon stays a zombie that still looks
+// alive, and localcluster.Down waits out its whole stop grace on each.
+func reap(pid int) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ws syscall.WaitStatus
+		for {
+			if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+				return
+			}
+		}
+	}()
+	return done
 }
 
 // keepLogs copies every host's daemon.log into $E2E_LOGS/<test>/, when
