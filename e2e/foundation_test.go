@@ -123,7 +123,7 @@ func TestFoundation(t *testing.T) {
 	})
 
 	t.Run("replicated service converges and scales", func(t *testing.T) {
-		out := d.Docker("service", "create", "--name", "web", "--replicas", "3", "imported:latest", "sleep", "3600")
+		out := d.Docker(append([]string{"service", "create", "--name", "web", "--replicas", "3", "imported:latest"}, sleeper...)...)
 		if !strings.Contains(out, "verify: Service") || !strings.Contains(out, "converged") {
 			t.Fatalf("service create progress:\n%s\nwant it to end converged", out)
 		}

@@ -264,6 +264,12 @@ func (d *Daemon) run(bin string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// sleeper is a task's command that sleeps as `sleep 3600` would, but
+// exits on SIGTERM: a bare sleep as the container's PID 1 ignores it, and
+// every stop of it (scale down, service rm, rebalance) waits out the whole
+// stop grace period, 10 s by default.
+var sleeper = []string{"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"}
+
 // Eventually polls cond until it returns "" (success) or the timeout
 // passes, then fails with the last reason.
 func Eventually(t testing.TB, timeout time.Duration, cond func() string) {

@@ -19,8 +19,9 @@ import (
 )
 
 // httpdHostname is a busybox web server that answers with its task's
-// hostname (the container's short ID).
-var httpdHostname = []string{"busybox", "sh", "-c", "mkdir -p /www; hostname > /www/index.html; exec httpd -f -p 80 -h /www"}
+// hostname (the container's short ID). Its shell stays PID 1 to exit on
+// SIGTERM, which httpd as PID 1 ignores: a stop waits out no grace period.
+var httpdHostname = []string{"busybox", "sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; hostname > /www/index.html; httpd -f -p 80 -h /www & wait"}
 
 // TestNetworking drives overlay networks, service discovery, VIPs and the
 // routing mesh on three hosts (a manager and two workers), each a network

@@ -213,7 +213,7 @@ func placementCluster(t *testing.T) {
 	}
 
 	t.Run("spread over zones first", func(t *testing.T) {
-		m1.Docker("service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", "6", "--placement-pref", "spread=node.labels.zone", "busybox", "sleep", "3600")
+		m1.Docker(append([]string{"service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", "6", "--placement-pref", "spread=node.labels.zone", "busybox"}, sleeper...)...)
 		Eventually(t, 120*time.Second, func() string {
 			per := tasksByNode(m1, "web")
 			want := map[string]int{"manager1": 3, "worker1": 1, "worker2": 1, "worker3": 1}

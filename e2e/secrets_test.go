@@ -208,7 +208,7 @@ func checkSecretsOnEveryNode(t *testing.T, hosts []Host) {
 	}
 	m := hosts[0]
 	m.Docker("secret", "create", "sweep", p)
-	m.Docker("service", "create", "-d", "--no-resolve-image", "--name", "sweep", "--mode", "global", "--secret", "sweep", "busybox", "sleep", "3600")
+	m.Docker(append([]string{"service", "create", "-d", "--no-resolve-image", "--name", "sweep", "--mode", "global", "--secret", "sweep", "busybox"}, sleeper...)...)
 	var nodes []nodeRoots
 	for _, h := range hosts {
 		nodes = append(nodes, nodeRoots{h.Name, h.DataRoot, h.ExecRoot})
