@@ -408,7 +408,8 @@ func TestContainers(t *testing.T) {
 
 	t.Run("task containers live beside plain ones, and one removed by hand is replaced", func(t *testing.T) {
 		initSwarm(t, d)
-		d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "svc", "busybox", "sleep", "3600")
+		// Replaced after 100 ms rather than the default restart delay's 5 s.
+		d.Docker("service", "create", "-d", "--no-resolve-image", "--name", "svc", "--restart-delay", "100ms", "busybox", "sleep", "3600")
 		task := waitContainers(t, d, "svc", 1)[0]
 		if out := d.Docker("ps", "--filter", "is-task=true", "--format", "{{.Names}}"); !strings.HasPrefix(out, "svc.1.") {
 			t.Fatalf("docker ps --filter is-task=true: %q", out)

@@ -24,7 +24,8 @@ func testImagePeer(t *testing.T, mgr, w1, w2 Host) {
 
 	t.Run("loaded on the manager", func(t *testing.T) {
 		mgr.Docker("load", "-i", peerImage(t, "peer-a:v1"))
-		mgr.Docker("service", "create", "-d", "--name", "peer-a", "--constraint", "node.hostname=="+w1.Name, "peer-a:v1", "sleep", "3600")
+		// The sleeper: the update below stops this task before it spreads.
+		mgr.Docker(append([]string{"service", "create", "-d", "--name", "peer-a", "--constraint", "node.hostname==" + w1.Name, "peer-a:v1"}, sleeper...)...)
 		image := strings.TrimSpace(mgr.Docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "peer-a"))
 		if !strings.HasPrefix(image, "peer-a:v1@sha256:") {
 			t.Fatalf("the service runs %q, want peer-a:v1 pinned to the manager's digest", image)

@@ -22,7 +22,8 @@ import (
 // stackApp is a stack both CLIs can deploy: a web service serving its
 // secret through a published port, and a client on the same overlay
 // network. The docker CLI reads no .env, so what changes comes from the
-// environment.
+// environment. Both services' monitor is 1 s: a deploy with --detach=false
+// waits that long (5 s by default) to see their tasks stay up.
 const stackApp = `version: "3.8"
 services:
   web:
@@ -45,6 +46,9 @@ services:
       MSG: "${CLIENT_MSG:-hello}"
     networks: [front]
     stop_grace_period: 1s
+    deploy:
+      update_config:
+        monitor: 1s
 networks:
   front:
 secrets:
@@ -225,6 +229,9 @@ services:
     deploy:
       placement:
         constraints: [node.role == manager]
+      # What service update --detach=false waits to see the task stay up.
+      update_config:
+        monitor: 1s
 configs:
   appconf:
     file: ./app.tmpl

@@ -48,11 +48,11 @@ func TestUpdate(t *testing.T) {
 	d.Docker("pull", v1)
 	d.Docker("pull", v2)
 
-	// The sleeping tasks ignore SIGTERM (PID 1): a stop grace period of
-	// 1 s, rather than 10, keeps stop-first updates short.
+	// The sleeping tasks exit on SIGTERM (sleeper): stop-first updates
+	// wait out no stop grace period.
 	t.Run("a seed-like service rolls to a new image", func(t *testing.T) {
-		d.Docker("service", "create", "-d", "--name", "seed", "--replicas", "10",
-			"--update-parallelism", "2", "--update-delay", "1s", "--stop-grace-period", "1s", v1, "sleep", "3600")
+		d.Docker(append([]string{"service", "create", "-d", "--name", "seed", "--replicas", "10",
+			"--update-parallelism", "2", "--update-delay", "1s", v1}, sleeper...)...)
 		updWaitImages(t, d, "seed", 10, "/app:1")
 		out := d.Docker("service", "update", "--image", v2, "seed")
 		if !strings.Contains(out, "converged") {
@@ -66,7 +66,7 @@ func TestUpdate(t *testing.T) {
 	})
 
 	t.Run("an update to a missing image rolls every slot back", func(t *testing.T) {
-		d.Docker("service", "create", "-d", "--name", "rb", "--replicas", "3", "--stop-grace-period", "1s", v1, "sleep", "3600")
+		d.Docker(append([]string{"service", "create", "-d", "--name", "rb", "--replicas", "3", v1}, sleeper...)...)
 		updWaitImages(t, d, "rb", 3, "/app:1")
 		d.Docker("service", "update", "-d", "--no-resolve-image", "--update-failure-action", "rollback",
 			"--update-monitor", "2s", "--image", registry+"/missing:1", "rb")
@@ -154,8 +154,8 @@ func TestUpdate(t *testing.T) {
 	})
 
 	t.Run("canary, promote, and rollback of a canary", func(t *testing.T) {
-		d.Docker("service", "create", "-d", "--name", "can", "--replicas", "4",
-			"--update-parallelism", "2", "--update-monitor", "1s", "--stop-grace-period", "1s", v1, "sleep", "3600")
+		d.Docker(append([]string{"service", "create", "-d", "--name", "can", "--replicas", "4",
+			"--update-parallelism", "2", "--update-monitor", "1s", v1}, sleeper...)...)
 		updWaitImages(t, d, "can", 4, "/app:1")
 
 		out := d.Shoal("service", "update", "--canary", "1", "--image", v2, "can")
@@ -194,8 +194,8 @@ func TestUpdate(t *testing.T) {
 	})
 
 	t.Run("blue/green switches every task at once", func(t *testing.T) {
-		d.Docker("service", "create", "-d", "--name", "bg", "--replicas", "3",
-			"--health-cmd", "true", "--health-interval", "500ms", "--stop-grace-period", "1s", v1, "sleep", "3600")
+		d.Docker(append([]string{"service", "create", "-d", "--name", "bg", "--replicas", "3",
+			"--health-cmd", "true", "--health-interval", "500ms", v1}, sleeper...)...)
 		updWaitImages(t, d, "bg", 3, "/app:1")
 		d.Shoal("service", "update", "--blue-green", "--image", v2, "bg")
 		if got := updImages(updRunning(t, d, "bg")); !slices.Equal(got, []string{"/app:1", "/app:1", "/app:1", "/app:2", "/app:2", "/app:2"}) {
