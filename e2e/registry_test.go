@@ -46,8 +46,9 @@ func TestRegistry(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	// shoal's own CLI, with the same login.
-	shoalCLI := func(h Host, args ...string) string {
+	// shoal's own CLI, with the same login. It and must fail the (sub)test
+	// they are given: a subtest that fails its parent panics.
+	shoalCLI := func(t *testing.T, h Host, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(shoalBin, args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+h.DockerHost(), "DOCKER_CONFIG="+cliConfig)
@@ -57,7 +58,7 @@ func TestRegistry(t *testing.T) {
 		}
 		return string(out)
 	}
-	must := func(h Host, args ...string) string {
+	must := func(t *testing.T, h Host, args ...string) string {
 		t.Helper()
 		out, err := docker(h, args...)
 		if err != nil {
@@ -72,23 +73,23 @@ func TestRegistry(t *testing.T) {
 		if err == nil || !strings.Contains(out, "401 Unauthorized") {
 			t.Fatalf("login with a wrong password: err %v, %q; want 401 Unauthorized", err, out)
 		}
-		if out := must(mgr, "login", "-u", "alice", "-p", password, registry); !strings.Contains(out, "Login Succeeded") {
+		if out := must(t, mgr, "login", "-u", "alice", "-p", password, registry); !strings.Contains(out, "Login Succeeded") {
 			t.Fatalf("login: %q", out)
 		}
 	})
 
 	t.Run("push", func(t *testing.T) {
-		must(mgr, "tag", "busybox:latest", image)
-		out := must(mgr, "push", image)
+		must(t, mgr, "tag", "busybox:latest", image)
+		out := must(t, mgr, "push", image)
 		for _, want := range []string{"The push refers to repository [" + registry + "/team/app]", ": Pushed", "v1: digest: sha256:", " size: "} {
 			if !strings.Contains(out, want) {
 				t.Errorf("docker push printed %q, want %q in it", out, want)
 			}
 		}
-		if out := must(mgr, "push", image); !strings.Contains(out, "Layer already exists") {
+		if out := must(t, mgr, "push", image); !strings.Contains(out, "Layer already exists") {
 			t.Errorf("second push printed %q, want Layer already exists", out)
 		}
-		if out := shoalCLI(mgr, "image", "push", image); !strings.Contains(out, "Layer already exists") || !strings.Contains(out, "v1: digest: sha256:") {
+		if out := shoalCLI(t, mgr, "image", "push", image); !strings.Contains(out, "Layer already exists") || !strings.Contains(out, "v1: digest: sha256:") {
 			t.Errorf("shoal image push printed %q, want Layer already exists and the digest", out)
 		}
 		if out, err := docker(mgr, "push", registry+"/team/none:v1"); err == nil || !strings.Contains(out, "An image does not exist locally with the tag: "+registry+"/team/none") {
@@ -101,13 +102,13 @@ func TestRegistry(t *testing.T) {
 		// image serves it to the others without any registry
 		// (docs/IMAGES-PEER.md), so the manager keeps no copy.
 		private := registry + "/team/private:v1"
-		must(mgr, "create", "--name", "privsrc", "busybox:latest", "true")
-		must(mgr, "commit", "-c", "ENV PRIVATE=1", "privsrc", private)
-		must(mgr, "push", private)
-		must(mgr, "rm", "privsrc")
-		must(mgr, "rmi", private)
-		must(mgr, "service", "create", "--detach", "--name", "noauth", "--constraint", "node.role==worker", private, "sleep", "600")
-		must(mgr, "service", "create", "--detach", "--name", "withauth", "--with-registry-auth", "--constraint", "node.role==worker", private, "sleep", "600")
+		must(t, mgr, "create", "--name", "privsrc", "busybox:latest", "true")
+		must(t, mgr, "commit", "-c", "ENV PRIVATE=1", "privsrc", private)
+		must(t, mgr, "push", private)
+		must(t, mgr, "rm", "privsrc")
+		must(t, mgr, "rmi", private)
+		must(t, mgr, "service", "create", "--detach", "--name", "noauth", "--constraint", "node.role==worker", private, "sleep", "600")
+		must(t, mgr, "service", "create", "--detach", "--name", "withauth", "--with-registry-auth", "--constraint", "node.role==worker", private, "sleep", "600")
 		Eventually(t, 60*time.Second, func() string {
 			out, _ := docker(mgr, "service", "ps", "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}", "noauth", "withauth")
 			if !strings.Contains(out, "noauth.1 Rejected") || !strings.Contains(out, "No such image: "+registry+"/team/private:v1") {
@@ -120,17 +121,17 @@ func TestRegistry(t *testing.T) {
 		})
 		// The service pins the digest the manager looked up with the
 		// credentials, so the worker has the image by its repository.
-		if out := must(worker, "image", "ls", "--format", "{{.Repository}}"); !strings.Contains(out, registry+"/team/private\n") {
+		if out := must(t, worker, "image", "ls", "--format", "{{.Repository}}"); !strings.Contains(out, registry+"/team/private\n") {
 			t.Errorf("the worker's images %q lack the pulled %s", out, private)
 		}
-		must(mgr, "service", "update", "--detach", "--with-registry-auth", "--env-add", "V=2", "withauth")
+		must(t, mgr, "service", "update", "--detach", "--with-registry-auth", "--env-add", "V=2", "withauth")
 	})
 
 	t.Run("save and load", func(t *testing.T) {
 		tar := filepath.Join(t.TempDir(), "images.tar")
-		must(mgr, "save", "-o", tar, image, "busybox:latest")
-		must(mgr, "rmi", image)
-		out := must(mgr, "load", "-i", tar)
+		must(t, mgr, "save", "-o", tar, image, "busybox:latest")
+		must(t, mgr, "rmi", image)
+		out := must(t, mgr, "load", "-i", tar)
 		for _, want := range []string{"Loaded image: " + image, "Loaded image: busybox:latest"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("docker load printed %q, want %q", out, want)
@@ -139,54 +140,54 @@ func TestRegistry(t *testing.T) {
 	})
 
 	t.Run("history", func(t *testing.T) {
-		out := must(mgr, "history", "--no-trunc", "--format", "{{.ID}} {{.Size}}", "busybox:latest")
-		id := strings.TrimSpace(must(mgr, "image", "inspect", "--format", "{{.ID}}", "busybox:latest"))
+		out := must(t, mgr, "history", "--no-trunc", "--format", "{{.ID}} {{.Size}}", "busybox:latest")
+		id := strings.TrimSpace(must(t, mgr, "image", "inspect", "--format", "{{.ID}}", "busybox:latest"))
 		if !strings.HasPrefix(out, id+" ") {
 			t.Errorf("docker history printed %q, want it to start with the image ID %s", out, id)
 		}
-		if out := shoalCLI(mgr, "image", "history", "busybox:latest"); !strings.HasPrefix(out, "IMAGE ") || !strings.Contains(out, strings.TrimPrefix(id, "sha256:")[:12]) {
+		if out := shoalCLI(t, mgr, "image", "history", "busybox:latest"); !strings.HasPrefix(out, "IMAGE ") || !strings.Contains(out, strings.TrimPrefix(id, "sha256:")[:12]) {
 			t.Errorf("shoal image history printed %q, want docker's table with the image ID", out)
 		}
 	})
 
 	t.Run("commit", func(t *testing.T) {
-		must(mgr, "run", "-d", "--name", "changed", "busybox:latest", "sh", "-c", "echo committed-content > /hello; sleep 600")
+		must(t, mgr, "run", "-d", "--name", "changed", "busybox:latest", "sh", "-c", "echo committed-content > /hello; sleep 600")
 		Eventually(t, 20*time.Second, func() string {
 			if out, _ := docker(mgr, "exec", "changed", "cat", "/hello"); !strings.Contains(out, "committed-content") {
 				return "the container has not written /hello yet: " + out
 			}
 			return ""
 		})
-		must(mgr, "commit", "-m", "add hello", "-a", "tester", "-c", `CMD ["cat", "/hello"]`, "changed", "committed:v1")
-		must(mgr, "rm", "-f", "changed")
-		if out := must(mgr, "run", "--rm", "committed:v1"); strings.TrimSpace(out) != "committed-content" {
+		must(t, mgr, "commit", "-m", "add hello", "-a", "tester", "-c", `CMD ["cat", "/hello"]`, "changed", "committed:v1")
+		must(t, mgr, "rm", "-f", "changed")
+		if out := must(t, mgr, "run", "--rm", "committed:v1"); strings.TrimSpace(out) != "committed-content" {
 			t.Errorf("a container of the committed image printed %q, want committed-content", out)
 		}
-		if out := must(mgr, "history", "--format", "{{.Comment}}", "committed:v1"); !strings.HasPrefix(out, "add hello\n") {
+		if out := must(t, mgr, "history", "--format", "{{.Comment}}", "committed:v1"); !strings.HasPrefix(out, "add hello\n") {
 			t.Errorf("history of the committed image %q, want the commit message on top", out)
 		}
-		must(mgr, "rmi", "committed:v1")
+		must(t, mgr, "rmi", "committed:v1")
 	})
 
 	t.Run("prune", func(t *testing.T) {
-		must(mgr, "tag", "busybox:latest", "spare:v1")
+		must(t, mgr, "tag", "busybox:latest", "spare:v1")
 		// A dangling image: the name moves to another one.
-		must(mgr, "tag", "busybox:latest", "spare:v1")
-		if out := must(mgr, "image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") || strings.Contains(out, "untagged: spare:v1") {
+		must(t, mgr, "tag", "busybox:latest", "spare:v1")
+		if out := must(t, mgr, "image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") || strings.Contains(out, "untagged: spare:v1") {
 			t.Errorf("image prune printed %q", out)
 		}
 		// No container on the manager uses an image: -a takes them all
 		// (older than a second). On the worker the task's image stays.
-		if out := must(mgr, "image", "prune", "-a", "-f", "--filter", "until=1s"); !strings.Contains(out, "untagged: busybox:latest") {
+		if out := must(t, mgr, "image", "prune", "-a", "-f", "--filter", "until=1s"); !strings.Contains(out, "untagged: busybox:latest") {
 			t.Errorf("image prune -a on the manager printed %q, want busybox:latest untagged", out)
 		}
-		if out := must(worker, "image", "prune", "-a", "-f"); strings.Contains(out, "/team/app") || !strings.Contains(out, "untagged: busybox:latest") {
+		if out := must(t, worker, "image", "prune", "-a", "-f"); strings.Contains(out, "/team/app") || !strings.Contains(out, "untagged: busybox:latest") {
 			t.Errorf("image prune -a on the worker printed %q, want busybox:latest gone and the task's image kept", out)
 		}
-		if out := shoalCLI(mgr, "image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
+		if out := shoalCLI(t, mgr, "image", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
 			t.Errorf("shoal image prune printed %q", out)
 		}
-		if out := must(mgr, "system", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
+		if out := must(t, mgr, "system", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
 			t.Errorf("system prune printed %q", out)
 		}
 	})
@@ -214,9 +215,9 @@ func TestRegistry(t *testing.T) {
 	})
 
 	t.Run("the password is nowhere in the clear", func(t *testing.T) {
-		tasks := strings.Fields(must(mgr, "service", "ps", "-q", "--no-trunc", "withauth"))
-		shown := must(mgr, "service", "inspect", "withauth") + must(mgr, append([]string{"inspect", "--type", "task"}, tasks...)...)
-		shown += must(mgr, "events", "--since", "0", "--until", fmt.Sprint(time.Now().Unix()))
+		tasks := strings.Fields(must(t, mgr, "service", "ps", "-q", "--no-trunc", "withauth"))
+		shown := must(t, mgr, "service", "inspect", "withauth") + must(t, mgr, append([]string{"inspect", "--type", "task"}, tasks...)...)
+		shown += must(t, mgr, "events", "--since", "0", "--until", fmt.Sprint(time.Now().Unix()))
 		for _, f := range plaintext.Forms([]byte(password)) {
 			if strings.Contains(shown, string(f.Bytes)) {
 				t.Errorf("service inspect, task inspect or events show the password (%s)", f.Name)
