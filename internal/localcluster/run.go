@@ -225,8 +225,23 @@ func Down(ctx context.Context, c *Cluster) error {
 	return errors.Join(errs...)
 }
 
+// alive reports whether process pid runs. A zombie does not: a daemon
+// that exited stays one until its parent reaps it, and when the caller
+// started the cluster in-process (tests) that parent is the caller itself.
 func alive(pid int) bool {
-	return pid > 0 && syscall.Kill(pid, 0) == nil
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err != nil || !zombie(string(stat))
+}
+
+// zombie reports whether a /proc/PID/stat line is a zombie's: its state,
+// the field after the command name in parentheses (which may itself hold
+// spaces and parentheses), is Z.
+func zombie(stat string) bool {
+	i := strings.LastIndexByte(stat, ')')
+	return i >= 0 && strings.HasPrefix(stat[i+1:], " Z")
 }
 
 func stop(pid int, grace time.Duration) {
