@@ -69,7 +69,7 @@ func (s *Store) DiskUsage(ctx context.Context) (int64, []image.Summary, error) {
 	return total, list, nil
 }
 
-// containersByImageName counts the containers made from each image name.
+// containersByImageName counts the containers that hold each image name.
 func (s *Store) containersByImageName(ctx context.Context) (map[string]int, error) {
 	cs, err := s.c.ContainerService().List(ctx)
 	if err != nil {
@@ -77,7 +77,9 @@ func (s *Store) containersByImageName(ctx context.Context) (map[string]int, erro
 	}
 	out := map[string]int{}
 	for _, c := range cs {
-		out[c.Image]++
+		if holdsImage(c) {
+			out[c.Image]++
+		}
 	}
 	return out, nil
 }

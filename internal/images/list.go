@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/containers"
 	ctrimages "github.com/containerd/containerd/v2/core/images"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
@@ -179,6 +180,19 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]image.Del
 	return resp, nil
 }
 
+// LabelReleased marks a containerd container that was removed from the
+// API while what it used is still being freed (a plain container's
+// deferred removal): it holds no image any more, as after docker rm in
+// dockerd, so an image it was made from can be removed or pruned at once.
+const LabelReleased = "com.shoal.released"
+
+// holdsImage reports whether container c still holds the image it was
+// made from.
+func holdsImage(c containers.Container) bool {
+	_, released := c.Labels[LabelReleased]
+	return !released
+}
+
 // user returns the ID of a container made from one of the image's names,
 // or "" when none is.
 func (s *Store) user(ctx context.Context, group []record) (string, error) {
@@ -187,8 +201,10 @@ func (s *Store) user(ctx context.Context, group []record) (string, error) {
 		if err != nil {
 			return "", classify(fmt.Errorf("list containers of image %s: %w", r.rec.Name, err))
 		}
-		if len(cs) > 0 {
-			return cs[0].ID, nil
+		for _, c := range cs {
+			if holdsImage(c) {
+				return c.ID, nil
+			}
 		}
 	}
 	return "", nil

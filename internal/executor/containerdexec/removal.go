@@ -5,9 +5,12 @@ import (
 	"fmt"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
+
+	"github.com/shoal-project/shoal/internal/images"
 )
 
 // A plain container's removal is in two parts when it can be. The first
@@ -22,7 +25,10 @@ import (
 // address goes back to the pool last, after its veth is gone, as in every
 // removal. A daemon that stops waits for the second parts under way
 // (Close); one that died in one finds a containerd container with no
-// record in the engine's store, which its restore removes.
+// record in the engine's store, which its restore removes. Its image is
+// let go before the answer: the containerd container is labelled released
+// (images.LabelReleased), which the image store does not count as a user,
+// so docker rmi right after docker run --rm works as in dockerd.
 
 // deferRemoval reports whether the freeing of a plain container's
 // resources may follow its removal from the API (see above), from its
@@ -66,6 +72,10 @@ func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes
 	if !deferRemoval(rec, running) {
 		return e.remove(ctx, id, removeVolumes, true)
 	}
+	if err := e.release(ctx, id); err != nil {
+		e.log.Debug("remove at once: cannot mark the container released", "container.id", id, "err", err)
+		return e.remove(ctx, id, removeVolumes, true)
+	}
 	e.forgetHealth(id)
 	e.removingMu.Lock()
 	e.removing[id] = true
@@ -85,6 +95,16 @@ func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes
 		e.removingMu.Unlock()
 	})
 	return nil
+}
+
+// release marks container id as holding its image no more
+// (images.LabelReleased), before the API answers its removal: the image
+// store then lets its image go although the container is still there.
+func (e *Executor) release(ctx context.Context, id string) error {
+	_, err := e.cfg.Client.ContainerService().Update(ctx,
+		containers.Container{ID: id, Labels: map[string]string{images.LabelReleased: "true"}},
+		"labels."+images.LabelReleased)
+	return err
 }
 
 // mayRun reports whether container id has a task that is not stopped.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
 
 // TestDeferRemoval: a removal frees a container's resources after its
@@ -134,4 +135,67 @@ func TestRemovalFreesAfterItsAnswer(t *testing.T) {
 	if e.removed(id) {
 		t.Error("a container freed is still marked as being removed")
 	}
+}
+
+// TestRemovedContainerLetsItsImageGo: once a deferred removal has
+// answered, the image the container was made from can be removed without
+// force, as after docker run --rm in dockerd, although the container's
+// freeing has not run yet (held here by its lock).
+func TestRemovedContainerLetsItsImageGo(t *testing.T) {
+	e := newExecutor(t, "")
+	ctx := e.ns(context.Background())
+	// An image of its own ID: removing one name of several that share
+	// an ID never asks whether a container uses it.
+	const name = "released:v1"
+	tar, err := testimage.BuildRootfsTar(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(tar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.images.Import(ctx, f, name, []string{`CMD ["true"]`, `LABEL test=released`})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.images.Remove(ctx, name, true) })
+	img, imageID, _, err := env.images.LocalWithConfig(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identity.NewContainerID()
+	err = e.CreateContainer(ctx, Spec{
+		ID: id, Name: "released", Image: img, ImageID: imageID.String(),
+		Config:     container.Config{Image: name, Cmd: []string{"true"}},
+		HostConfig: container.HostConfig{NetworkMode: network.NetworkBridge, AutoRemove: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.remove(ctx, id, true, false) })
+	run, err := e.StartContainer(ctx, id, Stdio{Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := run.Wait(ctx); err != nil || st.Code != 0 {
+		t.Fatalf("wait: %+v, %v; want exit 0", st, err)
+	}
+
+	unlock := e.locks.lock(id)
+	if err := e.RemoveContainer(ctx, id, true); err != nil {
+		unlock()
+		t.Fatal(err)
+	}
+	_, err = env.images.Remove(ctx, name, false)
+	_, loadErr := env.client.LoadContainer(ctx, id)
+	unlock()
+	if loadErr != nil {
+		t.Fatalf("the container's freeing ran while its lock was held: %v", loadErr)
+	}
+	if err != nil {
+		t.Errorf("docker rmi of the image of a removed container: %v; want it removed", err)
+	}
+	e.Close()
 }
