@@ -278,6 +278,9 @@ func (c *controller) Start(ctx context.Context) error {
 }
 
 func (c *controller) start(ctx context.Context, ctr client.Container, rec *record) error {
+	if err := c.e.settleAbortedStart(ctx, c.id); err != nil {
+		return err
+	}
 	task, err := ctr.Task(ctx, nil)
 	switch {
 	case err == nil:
@@ -338,9 +341,7 @@ func (e *Executor) startTask(ctx context.Context, id string, task client.Task) e
 		return err
 	}
 	if err := task.Start(ctx); err != nil {
-		if _, derr := task.Delete(ctx, client.WithProcessKill); derr != nil && !cerrdefs.IsNotFound(derr) {
-			e.log.Warn("delete task that failed to start", "container.id", id, "err", derr)
-		}
+		e.abortStart(ctx, id, task)
 		os.Remove(filepath.Join(e.dir(id), "state.json"))
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
@@ -393,6 +394,9 @@ func (c *controller) Wait(ctx context.Context) (executor.ExitStatus, error) {
 func (c *controller) wait(ctx context.Context) (executor.ExitStatus, error) {
 	ctr, err := c.load(ctx)
 	if err != nil {
+		return executor.ExitStatus{}, err
+	}
+	if err := c.e.settleAbortedStart(ctx, c.id); err != nil {
 		return executor.ExitStatus{}, err
 	}
 	if err := c.e.waitExit(ctx, ctr); err != nil {

@@ -147,7 +147,7 @@ type Executor struct {
 
 	removingMu sync.Mutex
 	removing   map[string]bool // guarded by removingMu; containers gone from the API, being freed (RemoveContainer, resumeRemovals)
-	removals   sync.WaitGroup  // the goroutines freeing them
+	removals   sync.WaitGroup  // the goroutines freeing them, and those settling aborted starts
 
 	// removalStepped, when set, is called after each step of a removal
 	// (removalSteps) and stops the removal there when it returns an
@@ -225,6 +225,10 @@ func New(cfg Config) (*Executor, error) {
 	}
 	// After the volume references: a removal that resumes releases them.
 	if err := e.resumeRemovals(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.resumeAbortedStarts(); err != nil {
 		e.Close()
 		return nil, err
 	}

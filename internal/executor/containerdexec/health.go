@@ -344,7 +344,7 @@ func (e *Executor) forgetHealth(id string) {
 
 // Close stops the health checks and waits for the removals under way to
 // finish (RemoveContainer). Work resumed from an earlier daemon, or waiting
-// for containerd to answer again (resumeRemovals), stops
+// for containerd to answer again (resumeRemovals, settleLater), stops
 // where it is: it is on disk, for the next Executor. Containers keep
 // running; a new Executor over the same root goes on checking them.
 func (e *Executor) Close() {
