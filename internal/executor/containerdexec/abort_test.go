@@ -56,25 +56,22 @@ const killBound = 30 * time.Second
 // meanwhile) found the debt on disk: a task reported failed, and
 // replaced, must not run on beside its replacement.
 func TestStartWhileContainerdIsKilled(t *testing.T) {
-	for _, tt := range []struct {
-		name    string
-		hold    func(t *testing.T, e *Executor, task *swarm.Task) (executor.Controller, string)
-		restart bool
-	}{
-		{"in the start", holdStart, false},
-		{"in the start, daemon restarted", holdStart, true},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		name := "same executor"
+		if restart {
+			name = "daemon restarted"
+		}
+		t.Run(name, func(t *testing.T) {
 			root := t.TempDir()
 			e := newExecutor(t, root)
 			task := newTask("sleep", "600")
-			ctl, statePath := tt.hold(t, e, task)
+			ctl, statePath := holdStart(t, e, task)
 			pid := startWhileKilled(t, e, ctl, statePath)
-			if tt.restart {
+			if restart {
 				e.Close()
 			}
 			restartContainerd(t)
-			if tt.restart {
+			if restart {
 				e = newExecutor(t, root)
 				var err error
 				if ctl, err = e.Controller(task, nil); err != nil {
@@ -144,9 +141,12 @@ func startWhileKilled(t *testing.T, e *Executor, ctl executor.Controller, stateP
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	var st struct{ Pid int }
-	if err := json.Unmarshal(b, &st); err != nil || st.Pid == 0 {
-		t.Fatalf("state of the process: %s, %v", b, err)
+	var st struct {
+		Pid    int
+		Status string
+	}
+	if err := json.Unmarshal(b, &st); err != nil || st.Pid == 0 || st.Status != "running" {
+		t.Fatalf("runc's state of the process: %s, %v; want it running", b, err)
 	}
 	cpid := env.containerd.Pid()
 	if err := syscall.Kill(cpid, syscall.SIGKILL); err != nil {
