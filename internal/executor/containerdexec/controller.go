@@ -278,6 +278,9 @@ func (c *controller) Start(ctx context.Context) error {
 }
 
 func (c *controller) start(ctx context.Context, ctr client.Container, rec *record) error {
+	if err := c.e.settleAbortedStart(ctx, c.id); err != nil {
+		return err
+	}
 	task, err := ctr.Task(ctx, nil)
 	switch {
 	case err == nil:
@@ -338,9 +341,7 @@ func (e *Executor) startTask(ctx context.Context, id string, task client.Task) e
 		return err
 	}
 	if err := task.Start(ctx); err != nil {
-		if _, derr := task.Delete(ctx, client.WithProcessKill); derr != nil && !cerrdefs.IsNotFound(derr) {
-			e.log.Warn("delete task that failed to start", "container.id", id, "err", derr)
-		}
+		e.abortStart(ctx, id, task)
 		os.Remove(filepath.Join(e.dir(id), "state.json"))
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
@@ -393,6 +394,9 @@ func (c *controller) Wait(ctx context.Context) (executor.ExitStatus, error) {
 func (c *controller) wait(ctx context.Context) (executor.ExitStatus, error) {
 	ctr, err := c.load(ctx)
 	if err != nil {
+		return executor.ExitStatus{}, err
+	}
+	if err := c.e.settleAbortedStart(ctx, c.id); err != nil {
 		return executor.ExitStatus{}, err
 	}
 	if err := c.e.waitExit(ctx, ctr); err != nil {
@@ -592,6 +596,11 @@ func deleteTask(ctx context.Context, task client.Task) error {
 // volumes only with removeVolumes (a plain container's are kept unless
 // docker rm -v asks). With announce it tells its network disconnects and
 // its destroy as events; without, the caller told them.
+//
+// The removal is journaled before its first step and the journal entry
+// deleted after its last: once the containerd container is gone, nothing
+// else would lead a restarted daemon to the sandbox, address and files
+// that a daemon killed mid-way left (resumeRemovals).
 func (e *Executor) remove(ctx context.Context, id string, removeVolumes, announce bool) error {
 	e.forgetHealth(id)
 	unlock := e.locks.lock(id)
@@ -599,63 +608,116 @@ func (e *Executor) remove(ctx context.Context, id string, removeVolumes, announc
 	defer timeAction("delete", time.Now())
 	// Read before the files go, for the events' attributes.
 	rec, _ := e.readRecord(id)
-
-	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
-	switch {
-	case err == nil:
-		task, err := ctr.Task(ctx, nil)
-		if err == nil {
-			e.closeShimGroup(ctx, ctr)
-			err = deleteTask(ctx, task)
-		}
-		if err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("delete task of %s: %w", id, err)
-		}
-		if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("delete container %s: %w", id, err)
-		}
-	case !cerrdefs.IsNotFound(err):
-		return fmt.Errorf("load container %s: %w", id, err)
+	if err := e.journalRemoval(id, removeVolumes); err != nil {
+		return err
 	}
-	if e.cfg.Attacher != nil {
-		if err := e.cfg.Attacher.Detach(ctx, id); err != nil {
-			return fmt.Errorf("detach networks of %s: %w", id, err)
+	var ctr client.Container // the containerd container; nil when there is none
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"task", func() error {
+			c, err := e.cfg.Client.LoadContainer(ctx, id)
+			if cerrdefs.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("load container %s: %w", id, err)
+			}
+			ctr = c
+			task, err := ctr.Task(ctx, nil)
+			if err == nil {
+				e.closeShimGroup(ctx, ctr)
+				err = deleteTask(ctx, task)
+			}
+			if err != nil && !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("delete task of %s: %w", id, err)
+			}
+			return nil
+		}},
+		{"container", func() error {
+			if ctr == nil {
+				return nil
+			}
+			if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("delete container %s: %w", id, err)
+			}
+			return nil
+		}},
+		{"networks", func() error {
+			if e.cfg.Attacher == nil {
+				return nil
+			}
+			if err := e.cfg.Attacher.Detach(ctx, id); err != nil {
+				return fmt.Errorf("detach networks of %s: %w", id, err)
+			}
+			return nil
+		}},
+		{"sandbox", func() error {
+			if e.cfg.Network == nil {
+				return nil
+			}
+			if err := e.cfg.Network.Release(ctx, id); err != nil {
+				return fmt.Errorf("release network of %s: %w", id, err)
+			}
+			return nil
+		}},
+		{"userns", func() error {
+			if err := e.releaseUserns(id); err != nil {
+				return fmt.Errorf("release user namespace of %s: %w", id, err)
+			}
+			return nil
+		}},
+		{"volumes", func() error {
+			// Told here, in the order dockerd tells them: the networks,
+			// then the volumes.
+			if announce {
+				e.networkEvents(id, rec, events.ActionDisconnect)
+			}
+			if rec == nil {
+				return nil
+			}
+			for _, p := range rec.Mounts {
+				if p.Type == mount.TypeVolume {
+					e.volumeEvent(p.Name, events.ActionUnmount, map[string]string{"container": id})
+				}
+			}
+			uses := recordedVolumes(id, rec)
+			if !removeVolumes {
+				for i := range uses {
+					uses[i].anonymous = false
+				}
+			}
+			if err := e.releaseVolumes(ctx, id, uses); err != nil {
+				return fmt.Errorf("release volumes of %s: %w", id, err)
+			}
+			return nil
+		}},
+		{"files", func() error {
+			if err := unmountFiles(e.filesDir(id)); err != nil {
+				return fmt.Errorf("remove secrets and configs of %s: %w", id, err)
+			}
+			return nil
+		}},
+		{"directory", func() error {
+			if err := os.RemoveAll(e.dir(id)); err != nil {
+				return fmt.Errorf("remove files of %s: %w", id, err)
+			}
+			return nil
+		}},
+		{"journal", func() error { return e.forgetRemoval(id) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return err
 		}
-	}
-	if e.cfg.Network != nil {
-		if err := e.cfg.Network.Release(ctx, id); err != nil {
-			return fmt.Errorf("release network of %s: %w", id, err)
+		if e.removalStepped != nil {
+			if err := e.removalStepped(s.name); err != nil {
+				return err
+			}
 		}
-	}
-	if err := e.releaseUserns(id); err != nil {
-		return fmt.Errorf("release user namespace of %s: %w", id, err)
-	}
-	if announce {
-		e.networkEvents(id, rec, events.ActionDisconnect)
 	}
 	e.forgetExecs(id)
-	if rec != nil {
-		for _, p := range rec.Mounts {
-			if p.Type == mount.TypeVolume {
-				e.volumeEvent(p.Name, events.ActionUnmount, map[string]string{"container": id})
-			}
-		}
-		uses := recordedVolumes(id, rec)
-		if !removeVolumes {
-			for i := range uses {
-				uses[i].anonymous = false
-			}
-		}
-		if err := e.releaseVolumes(ctx, id, uses); err != nil {
-			return fmt.Errorf("release volumes of %s: %w", id, err)
-		}
-	}
-	if err := unmountFiles(e.filesDir(id)); err != nil {
-		return fmt.Errorf("remove secrets and configs of %s: %w", id, err)
-	}
-	if err := os.RemoveAll(e.dir(id)); err != nil {
-		return fmt.Errorf("remove files of %s: %w", id, err)
-	}
 	if rec != nil && announce {
 		e.containerEvent(id, rec, events.ActionDestroy, nil)
 	}

@@ -137,15 +137,22 @@ type Executor struct {
 	// node is this node's hostname and platform, which templates read.
 	node *swarm.NodeDescription
 
-	healthCtx  context.Context // the health monitors' parent; ends with Close
-	healthStop context.CancelFunc
-	healthWG   sync.WaitGroup // the health monitors' goroutines
-	healthMu   sync.Mutex
-	health     map[string]*healthMonitor // guarded by healthMu; by container ID
+	// bgCtx is the parent of the executor's own work (health monitors,
+	// retries of what containerd must finish); it ends with Close.
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+	healthWG sync.WaitGroup // the health monitors' goroutines
+	healthMu sync.Mutex
+	health   map[string]*healthMonitor // guarded by healthMu; by container ID
 
 	removingMu sync.Mutex
-	removing   map[string]bool // guarded by removingMu; plain containers gone from the API, being freed (RemoveContainer)
-	removals   sync.WaitGroup  // the goroutines freeing them
+	removing   map[string]bool // guarded by removingMu; containers gone from the API, being freed (RemoveContainer, resumeRemovals)
+	removals   sync.WaitGroup  // the goroutines freeing them, and those settling aborted starts
+
+	// removalStepped, when set, is called after each step of a removal
+	// (removalSteps) and stops the removal there when it returns an
+	// error: tests stop one as a daemon killed at that step would.
+	removalStepped func(step string) error
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -188,7 +195,7 @@ func New(cfg Config) (*Executor, error) {
 			}
 		}
 	}
-	for _, d := range []string{"containers", "fifo"} {
+	for _, d := range []string{"containers", "fifo", "removals"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Root, d), 0o711); err != nil {
 			return nil, fmt.Errorf("create executor root: %w", err)
 		}
@@ -200,20 +207,29 @@ func New(cfg Config) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	healthCtx, healthStop := context.WithCancel(context.Background())
+	bgCtx, bgStop := context.WithCancel(context.Background())
 	e := &Executor{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		node:       node,
-		groups:     shimgroup.New(cfg.ShimGroupSize),
-		execs:      make(map[string]*execRecord),
-		healthCtx:  healthCtx,
-		healthStop: healthStop,
-		health:     make(map[string]*healthMonitor),
-		removing:   make(map[string]bool),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		node:     node,
+		groups:   shimgroup.New(cfg.ShimGroupSize),
+		execs:    make(map[string]*execRecord),
+		bgCtx:    bgCtx,
+		bgStop:   bgStop,
+		health:   make(map[string]*healthMonitor),
+		removing: make(map[string]bool),
 	}
 	if err := e.restoreVolumeReferences(); err != nil {
-		healthStop()
+		bgStop()
+		return nil, err
+	}
+	// After the volume references: a removal that resumes releases them.
+	if err := e.resumeRemovals(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.resumeAbortedStarts(); err != nil {
+		e.Close()
 		return nil, err
 	}
 	return e, nil

@@ -220,7 +220,7 @@ func (e *Executor) monitor(ctx context.Context, ctr client.Container, rec *recor
 	} else if h != nil {
 		health = *h
 	}
-	mctx, cancel := context.WithCancel(e.ns(e.healthCtx))
+	mctx, cancel := context.WithCancel(e.ns(e.bgCtx))
 	m := &healthMonitor{
 		cancel:  cancel,
 		done:    make(chan struct{}),
@@ -343,10 +343,12 @@ func (e *Executor) forgetHealth(id string) {
 }
 
 // Close stops the health checks and waits for the removals under way to
-// finish (RemoveContainer). Containers keep running; a new Executor over
-// the same root goes on checking them.
+// finish (RemoveContainer). Work resumed from an earlier daemon, or waiting
+// for containerd to answer again (resumeRemovals, settleLater), stops
+// where it is: it is on disk, for the next Executor. Containers keep
+// running; a new Executor over the same root goes on checking them.
 func (e *Executor) Close() {
-	e.healthStop()
+	e.bgStop()
 	e.healthWG.Wait()
 	e.removals.Wait()
 }

@@ -395,6 +395,9 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 	if err != nil {
 		return nil, fmt.Errorf("read config of %s: %w", id, err)
 	}
+	if err := e.settleAbortedStart(ctx, id); err != nil {
+		return nil, err
+	}
 	if task, err := ctr.Task(ctx, nil); err == nil {
 		st, err := task.Status(ctx)
 		if err != nil {
@@ -440,7 +443,7 @@ func (e *Executor) StartContainer(ctx context.Context, id string, stdio Stdio) (
 	}
 	deleteTask := func() {
 		e.groups.Close(group)
-		task.Delete(ctx, client.WithProcessKill)
+		e.abortStart(ctx, id, task)
 	}
 	exited, err := task.Wait(ctx)
 	if err != nil {
@@ -499,6 +502,9 @@ func (e *Executor) AdoptContainer(ctx context.Context, id string, stdio Stdio) (
 	ctr, err := e.cfg.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return nil, errdefs.NotFound("No such container: %s", id)
+	}
+	if err := e.settleAbortedStart(ctx, id); err != nil {
+		return nil, err
 	}
 	task, err := ctr.Task(ctx, nil)
 	if cerrdefs.IsNotFound(err) {

@@ -2,7 +2,12 @@ package containerdexec
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -17,18 +22,19 @@ import (
 // takes it out of every view of the API (lists, lookups by ID or name) and
 // tells its destroy; the second, after RemoveContainer returned, frees what
 // was made for it: its task, its containerd container and snapshot, its
-// network sandbox and its files. The second part is most of a removal's
-// time (the task's delete alone stops the shim and runs runc delete twice),
-// and docker run --rm waits for the first only. Nothing the second part
-// frees can be asked for by another container meanwhile: the sandbox's
-// namespace, veth and files are named by the container's ID, and its
-// address goes back to the pool last, after its veth is gone, as in every
-// removal. A daemon that stops waits for the second parts under way
-// (Close); one that died in one finds a containerd container with no
-// record in the engine's store, which its restore removes. Its image is
-// let go before the answer: the containerd container is labelled released
-// (images.LabelReleased), which the image store does not count as a user,
-// so docker rmi right after docker run --rm works as in dockerd.
+// network sandbox and its files. The second part is most of a removal's time
+// (the task's delete alone stops the shim and runs runc delete twice), and
+// docker run --rm waits for the first only. Nothing the second part frees
+// can be asked for by another container meanwhile: the sandbox's namespace,
+// veth and files are named by the container's ID, and its address goes back
+// to the pool last, after its veth is gone, as in every removal. A daemon
+// that stops waits for the second parts under way (Close); one that died in
+// one finishes it from its journal entry (resumeRemovals), or, when it died
+// before the entry was written, finds a containerd container with no record
+// in the engine's store, which its restore removes. Its image is let go
+// before the answer: the containerd container is labelled released
+// (images.LabelReleased), which the image store does not count as a user, so
+// docker rmi right after docker run --rm works as in dockerd.
 
 // deferRemoval reports whether the freeing of a plain container's
 // resources may follow its removal from the API (see above), from its
@@ -85,8 +91,8 @@ func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes
 	bg := context.WithoutCancel(ctx)
 	e.removals.Go(func() {
 		if err := e.remove(bg, id, removeVolumes, false); err != nil {
-			// It stays out of the API's views; the next daemon's restore
-			// removes what is left.
+			// It stays out of the API's views; the next Executor finishes
+			// it from its journal entry.
 			e.log.Warn("free what a removed container used", "container.id", id, "err", err)
 			return
 		}
@@ -149,4 +155,75 @@ func (e *Executor) removed(id string) bool {
 	e.removingMu.Lock()
 	defer e.removingMu.Unlock()
 	return e.removing[id]
+}
+
+// pendingRemoval is a removal's journal entry, at Root/removals/ID: what
+// a removal cut short needs to be finished.
+type pendingRemoval struct {
+	RemoveVolumes bool
+}
+
+func (e *Executor) journalPath(id string) string {
+	return filepath.Join(e.cfg.Root, "removals", id)
+}
+
+// journalRemoval records that container id's removal has begun.
+func (e *Executor) journalRemoval(id string, removeVolumes bool) error {
+	b, err := json.Marshal(pendingRemoval{RemoveVolumes: removeVolumes})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(e.journalPath(id), b)
+}
+
+// forgetRemoval deletes container id's journal entry, once all is freed.
+func (e *Executor) forgetRemoval(id string) error {
+	if err := os.Remove(e.journalPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("forget the removal of %s: %w", id, err)
+	}
+	return nil
+}
+
+// resumeRemovals finishes the removals an earlier daemon began and did not
+// finish, in the background, keeping those containers out of the API's
+// views meanwhile; a containerd that does not answer yet is waited for,
+// until Close. A journal entry half written was never acted on.
+func (e *Executor) resumeRemovals() error {
+	dir := filepath.Join(e.cfg.Root, "removals")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list removals: %w", err)
+	}
+	for _, en := range entries {
+		id, half := strings.CutSuffix(en.Name(), ".tmp")
+		if half {
+			os.Remove(filepath.Join(dir, en.Name()))
+			continue
+		}
+		var p pendingRemoval
+		b, err := os.ReadFile(filepath.Join(dir, id))
+		if err == nil {
+			err = json.Unmarshal(b, &p)
+		}
+		if err != nil {
+			// Keeping the volumes is the safe way to finish it.
+			e.log.Warn("read the journal entry of a removal", "container.id", id, "err", err)
+		}
+		e.removingMu.Lock()
+		e.removing[id] = true
+		e.removingMu.Unlock()
+		e.log.Info("finishing the removal of a container an earlier daemon began", "container.id", id)
+		e.removals.Go(func() {
+			ctx := e.ns(e.bgCtx)
+			err := e.retryUnavailable(ctx, id, func() error { return e.remove(ctx, id, p.RemoveVolumes, false) })
+			if err != nil {
+				e.log.Warn("finish the removal of a container", "container.id", id, "err", err)
+				return
+			}
+			e.removingMu.Lock()
+			delete(e.removing, id)
+			e.removingMu.Unlock()
+		})
+	}
+	return nil
 }

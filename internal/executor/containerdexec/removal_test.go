@@ -5,15 +5,20 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
 
 	"github.com/shoal-project/shoal/internal/executor"
 	"github.com/shoal-project/shoal/internal/identity"
+	"github.com/shoal-project/shoal/internal/network/ipam"
 	"github.com/shoal-project/shoal/internal/testutil/testimage"
 )
 
@@ -135,6 +140,122 @@ func TestRemovalFreesAfterItsAnswer(t *testing.T) {
 	if e.removed(id) {
 		t.Error("a container freed is still marked as being removed")
 	}
+}
+
+// TestRemovalCutShort stops a deferred removal after each of its steps, as
+// a daemon killed there would, and starts a new Executor on the same
+// roots: once it has finished what the first began, nothing of the
+// container is left, though after the containerd container's delete
+// nothing in containerd leads to the rest. No containerd container or
+// snapshot, network namespace, veth, address in the bridge's pool,
+// directory or journal entry.
+func TestRemovalCutShort(t *testing.T) {
+	for _, step := range []string{"task", "container", "networks", "sandbox", "userns", "volumes", "files", "directory"} {
+		t.Run("after "+step, func(t *testing.T) {
+			links := linkNames(t)
+			root := t.TempDir()
+			e := newExecutor(t, root)
+			ctx := e.ns(context.Background())
+			id, rec := ranToItsEnd(t, e)
+			reached := false
+			e.removalStepped = func(s string) error {
+				if s == step {
+					reached = true
+					return errors.New("killed")
+				}
+				return nil
+			}
+			if err := e.RemoveContainer(ctx, id, true); err != nil {
+				t.Fatal(err)
+			}
+			e.Close()
+			if !reached {
+				t.Fatalf("the removal never reached step %q", step)
+			}
+
+			e = newExecutor(t, root)
+			deadline := time.Now().Add(time.Minute)
+			for e.removed(id) {
+				if time.Now().After(deadline) {
+					t.Fatal("the new executor did not finish the removal within a minute")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if _, err := env.client.LoadContainer(ctx, id); !cerrdefs.IsNotFound(err) {
+				t.Errorf("containerd container: %v; want not found", err)
+			}
+			if _, err := env.client.SnapshotService(e.cfg.Snapshotter).Stat(ctx, id); !cerrdefs.IsNotFound(err) {
+				t.Errorf("snapshot: %v; want not found", err)
+			}
+			for _, p := range []string{rec.SandboxKey, e.dir(id), e.journalPath(id)} {
+				if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s: %v; want it gone", p, err)
+				}
+			}
+			if left := slices.DeleteFunc(linkNames(t), func(n string) bool { return slices.Contains(links, n) }); len(left) > 0 {
+				t.Errorf("links left: %v", left)
+			}
+			pool, err := ipam.Open(filepath.Join(os.Getenv(rootEnv), "bridge", env.network.Name()+".addresses.json"), env.network.Subnet())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if addr, ok := pool.Lookup(id); ok {
+				t.Errorf("address %v is still the container's in the bridge's pool", addr)
+			}
+		})
+	}
+}
+
+// ranToItsEnd creates a plain AutoRemove container on the bridge, runs
+// "true" in it to its end, and returns its ID and record.
+func ranToItsEnd(t *testing.T, e *Executor) (string, *record) {
+	t.Helper()
+	ctx := e.ns(context.Background())
+	img, imageID, _, err := env.images.LocalWithConfig(ctx, testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identity.NewContainerID()
+	err = e.CreateContainer(ctx, Spec{
+		ID: id, Name: "cut-" + id[:8], Image: img, ImageID: imageID.String(),
+		Config:     container.Config{Image: testImage, Cmd: []string{"true"}},
+		HostConfig: container.HostConfig{NetworkMode: network.NetworkBridge, AutoRemove: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whatever a failure left; nothing when the test passed.
+	t.Cleanup(func() {
+		e.removalStepped = nil
+		e.remove(ctx, id, true, false)
+	})
+	rec, err := e.readRecord(id)
+	if err != nil || rec.SandboxKey == "" || rec.Endpoint == nil {
+		t.Fatalf("record of the new container: %+v, %v; want one with a network namespace and an address", rec, err)
+	}
+	run, err := e.StartContainer(ctx, id, Stdio{Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := run.Wait(ctx); err != nil || st.Code != 0 {
+		t.Fatalf("wait: %+v, %v; want exit 0", st, err)
+	}
+	return id, rec
+}
+
+// linkNames are the names of the network interfaces of the tests' network
+// namespace, where the bridge and the containers' host ends are.
+func linkNames(t *testing.T) []string {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	return names
 }
 
 // TestRemovedContainerLetsItsImageGo: once a deferred removal has

@@ -208,10 +208,15 @@ type observation struct {
 	Run   runState
 }
 
-// observe looks at container ctr's task and run state. A task found
-// stopped is reaped first, so that its exit (and OOM kill) is recorded
+// observe looks at container ctr's task and run state. The task of a
+// failed start still owed its delete is deleted first (abortStart); a task
+// found stopped is reaped first, so that its exit (and OOM kill) is recorded
 // whoever looks first. A container removed meanwhile is errdefs.NotFound.
 func (e *Executor) observe(ctx context.Context, ctr client.Container) (observation, error) {
+	if err := e.settleAbortedStart(ctx, ctr.ID()); err != nil {
+		// Told as it is, running, rather than failing every view.
+		e.log.Warn("kill the task of a failed start", "container.id", ctr.ID(), "err", err)
+	}
 	task, err := ctr.Task(ctx, nil)
 	if cerrdefs.IsNotFound(err) {
 		return e.observeEnded(ctx, ctr)
