@@ -83,9 +83,7 @@ func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes
 		return e.remove(ctx, id, removeVolumes, true)
 	}
 	e.forgetHealth(id)
-	e.removingMu.Lock()
-	e.removing[id] = true
-	e.removingMu.Unlock()
+	e.markRemoving(id, true)
 	e.networkEvents(id, rec, events.ActionDisconnect)
 	e.containerEvent(id, rec, events.ActionDestroy, nil)
 	bg := context.WithoutCancel(ctx)
@@ -96,9 +94,7 @@ func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes
 			e.log.Warn("free what a removed container used", "container.id", id, "err", err)
 			return
 		}
-		e.removingMu.Lock()
-		delete(e.removing, id)
-		e.removingMu.Unlock()
+		e.markRemoving(id, false)
 	})
 	return nil
 }
@@ -147,6 +143,18 @@ func (e *Executor) existingTask(ctx context.Context, id string) (client.Task, er
 		return nil, fmt.Errorf("load task of %s: %w", id, err)
 	}
 	return task, nil
+}
+
+// markRemoving says whether container id is gone from the API while what
+// it used is being freed.
+func (e *Executor) markRemoving(id string, on bool) {
+	e.removingMu.Lock()
+	defer e.removingMu.Unlock()
+	if on {
+		e.removing[id] = true
+	} else {
+		delete(e.removing, id)
+	}
 }
 
 // removed reports whether container id is gone from the API while what
@@ -209,9 +217,7 @@ func (e *Executor) resumeRemovals() error {
 			// Keeping the volumes is the safe way to finish it.
 			e.log.Warn("read the journal entry of a removal", "container.id", id, "err", err)
 		}
-		e.removingMu.Lock()
-		e.removing[id] = true
-		e.removingMu.Unlock()
+		e.markRemoving(id, true)
 		e.log.Info("finishing the removal of a container an earlier daemon began", "container.id", id)
 		e.removals.Go(func() {
 			ctx := e.ns(e.bgCtx)
@@ -220,9 +226,7 @@ func (e *Executor) resumeRemovals() error {
 				e.log.Warn("finish the removal of a container", "container.id", id, "err", err)
 				return
 			}
-			e.removingMu.Lock()
-			delete(e.removing, id)
-			e.removingMu.Unlock()
+			e.markRemoving(id, false)
 		})
 	}
 	return nil

@@ -156,7 +156,7 @@ func TestRemovalCutShort(t *testing.T) {
 			root := t.TempDir()
 			e := newExecutor(t, root)
 			ctx := e.ns(context.Background())
-			id, rec := ranToItsEnd(t, e)
+			id, rec := ranToItsEnd(t, e, testImage)
 			reached := false
 			e.removalStepped = func(s string) error {
 				if s == step {
@@ -206,19 +206,19 @@ func TestRemovalCutShort(t *testing.T) {
 	}
 }
 
-// ranToItsEnd creates a plain AutoRemove container on the bridge, runs
-// "true" in it to its end, and returns its ID and record.
-func ranToItsEnd(t *testing.T, e *Executor) (string, *record) {
+// ranToItsEnd creates a plain AutoRemove container of image on the
+// bridge, runs "true" in it to its end, and returns its ID and record.
+func ranToItsEnd(t *testing.T, e *Executor, image string) (string, *record) {
 	t.Helper()
 	ctx := e.ns(context.Background())
-	img, imageID, _, err := env.images.LocalWithConfig(ctx, testImage)
+	img, imageID, _, err := env.images.LocalWithConfig(ctx, image)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := identity.NewContainerID()
 	err = e.CreateContainer(ctx, Spec{
 		ID: id, Name: "cut-" + id[:8], Image: img, ImageID: imageID.String(),
-		Config:     container.Config{Image: testImage, Cmd: []string{"true"}},
+		Config:     container.Config{Image: image, Cmd: []string{"true"}},
 		HostConfig: container.HostConfig{NetworkMode: network.NetworkBridge, AutoRemove: true},
 	})
 	if err != nil {
@@ -282,27 +282,7 @@ func TestRemovedContainerLetsItsImageGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { env.images.Remove(ctx, name, true) })
-	img, imageID, _, err := env.images.LocalWithConfig(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := identity.NewContainerID()
-	err = e.CreateContainer(ctx, Spec{
-		ID: id, Name: "released", Image: img, ImageID: imageID.String(),
-		Config:     container.Config{Image: name, Cmd: []string{"true"}},
-		HostConfig: container.HostConfig{NetworkMode: network.NetworkBridge, AutoRemove: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.remove(ctx, id, true, false) })
-	run, err := e.StartContainer(ctx, id, Stdio{Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := run.Wait(ctx); err != nil || st.Code != 0 {
-		t.Fatalf("wait: %+v, %v; want exit 0", st, err)
-	}
+	id, _ := ranToItsEnd(t, e, name)
 
 	unlock := e.locks.lock(id)
 	if err := e.RemoveContainer(ctx, id, true); err != nil {
