@@ -150,7 +150,7 @@ type Executor struct {
 	removals   sync.WaitGroup  // the goroutines freeing them, and those settling aborted starts
 
 	// removalStepped, when set, is called after each step of a removal
-	// (removalSteps) and stops the removal there when it returns an
+	// (remove's steps, by name) and stops the removal there when it returns an
 	// error: tests stop one as a daemon killed at that step would.
 	removalStepped func(step string) error
 }

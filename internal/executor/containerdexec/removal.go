@@ -87,16 +87,22 @@ func (e *Executor) RemoveContainer(ctx context.Context, id string, removeVolumes
 	e.networkEvents(id, rec, events.ActionDisconnect)
 	e.containerEvent(id, rec, events.ActionDestroy, nil)
 	bg := context.WithoutCancel(ctx)
+	e.freeLater(id, func() error { return e.remove(bg, id, removeVolumes, false) })
+	return nil
+}
+
+// freeLater runs free, the rest of container id's removal, in the
+// background (Close waits for it). Once it succeeds the container is no
+// longer marked removing; when it fails, it stays out of the API's views
+// and the next Executor finishes it from its journal entry.
+func (e *Executor) freeLater(id string, free func() error) {
 	e.removals.Go(func() {
-		if err := e.remove(bg, id, removeVolumes, false); err != nil {
-			// It stays out of the API's views; the next Executor finishes
-			// it from its journal entry.
+		if err := free(); err != nil {
 			e.log.Warn("free what a removed container used", "container.id", id, "err", err)
 			return
 		}
 		e.markRemoving(id, false)
 	})
-	return nil
 }
 
 // release marks container id as holding its image no more
@@ -219,14 +225,9 @@ func (e *Executor) resumeRemovals() error {
 		}
 		e.markRemoving(id, true)
 		e.log.Info("finishing the removal of a container an earlier daemon began", "container.id", id)
-		e.removals.Go(func() {
-			ctx := e.ns(e.bgCtx)
-			err := e.retryUnavailable(ctx, id, func() error { return e.remove(ctx, id, p.RemoveVolumes, false) })
-			if err != nil {
-				e.log.Warn("finish the removal of a container", "container.id", id, "err", err)
-				return
-			}
-			e.markRemoving(id, false)
+		ctx := e.ns(e.bgCtx)
+		e.freeLater(id, func() error {
+			return e.retryUnavailable(ctx, id, func() error { return e.remove(ctx, id, p.RemoveVolumes, false) })
 		})
 	}
 	return nil
